@@ -1,0 +1,230 @@
+"""The canonical store's tables. The schema is managed by Alembic (reconciler/migrations);
+`tests/unit/test_migrations.py` fails when these models and the migrations disagree."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use timezone-aware UTC")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def _ts(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=default, sa_column=Column(JSON, nullable=False))
+
+
+class ConflictState(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    DISMISSED = "dismissed"
+
+
+ACTIVE_CONFLICT_STATES = (ConflictState.OPEN, ConflictState.ACKNOWLEDGED)
+
+
+class NotificationStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class NotificationReason(StrEnum):
+    NEW = "new"
+    REMINDER = "reminder"
+    ESCALATION = "escalation"
+    RESOLVED = "resolved"
+
+
+class Person(SQLModel, table=True):
+    __tablename__ = "person"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(index=True, unique=True)
+    name: str
+    email: str | None = Field(default=None, index=True, unique=True)
+    slack_id: str | None = Field(default=None, index=True)
+    asana_gid: str | None = Field(default=None, index=True)
+    timezone: str | None = None
+    from_config: bool = True
+    updated_at: datetime | None = _ts()
+
+
+class Deliverable(SQLModel, table=True):
+    __tablename__ = "deliverable"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(index=True, unique=True)
+    title: str
+    owner_key: str | None = None
+    owner_set_by: str | None = None
+    role: str | None = None
+    asana_gid: str | None = Field(default=None, index=True)
+    permalink: str | None = None
+    aliases: list[str] = _json(list)
+    depends_on: list[str] = _json(list)
+    canonical_status: str | None = None
+    canonical_status_source: str | None = None
+    target_date: date | None = None
+    target_date_source: str | None = None
+    conditions: dict[str, Any] = _json(dict)
+    dirty: bool = Field(default=True, index=True)
+    reconciled_at: datetime | None = _ts()
+    updated_at: datetime | None = _ts()
+
+
+class Observation(SQLModel, table=True):
+    """The current version of one claim; an edit updates it, a deletion marks it retracted."""
+
+    __tablename__ = "observation"
+    __table_args__ = (
+        UniqueConstraint("source", "source_ref", "field", "deliverable_key", name="uq_observation_claim"),
+        Index("ix_observation_source_ref", "source", "source_ref"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    deliverable_key: str = Field(index=True)
+    source: str
+    source_ref: str
+    field: str
+    value: str | None = None
+    kind: str
+    author: str | None = None
+    excerpt: str = ""
+    permalink: str | None = None
+    partition: str | None = None
+    stated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    edited_at: datetime | None = _ts()
+    deleted_at: datetime | None = _ts()
+    first_seen_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Conflict(SQLModel, table=True):
+    __tablename__ = "conflict"
+
+    id: int | None = Field(default=None, primary_key=True)
+    fingerprint: str = Field(index=True, unique=True)
+    deliverable_key: str = Field(index=True)
+    kind: str = Field(index=True)
+    sources: list[str] = _json(list)
+    state: str = Field(default=ConflictState.OPEN, index=True)
+    severity: str = "medium"
+    summary: str = ""
+    evidence: list[int] = _json(list)
+    details: dict[str, Any] = _json(dict)
+    newest_evidence_at: datetime | None = _ts()
+    opened_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_seen_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    acknowledged_at: datetime | None = _ts()
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = _ts()
+    resolved_by: str | None = None
+    resolution_value: str | None = None
+    resolution_source: str | None = None
+    resolution_comment: str | None = None
+    escalation_level: int = 0
+    next_escalation_at: datetime | None = _ts(index=True)
+    suppressed_by: str | None = None
+
+
+class Snooze(SQLModel, table=True):
+    """A silence: matchers plus a time window. Never deleted; expiring sets `ends_at`."""
+
+    __tablename__ = "snooze"
+
+    id: int | None = Field(default=None, primary_key=True)
+    matchers: dict[str, str] = _json(dict)
+    starts_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    ends_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    author: str
+    comment: str
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Notification(SQLModel, table=True):
+    """The outbox: written before anything is sent, claimed under a lock, then marked sent."""
+
+    __tablename__ = "notification"
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(index=True, unique=True)
+    recipient_key: str = Field(index=True)
+    recipient_slack_id: str | None = None
+    group_key: str = Field(index=True)
+    reason: str
+    conflict_ids: list[int] = _json(list)
+    status: str = Field(default=NotificationStatus.PENDING, index=True)
+    attempts: int = 0
+    last_error: str | None = None
+    not_before: datetime | None = _ts(index=True)
+    claimed_at: datetime | None = _ts()
+    text: str = ""
+    blocks: list[dict[str, Any]] = _json(list)
+    slack_channel: str | None = None
+    slack_ts: str | None = None
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    sent_at: datetime | None = _ts()
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    actor: str
+    action: str = Field(index=True)
+    conflict_id: int | None = Field(default=None, index=True)
+    deliverable_key: str | None = Field(default=None, index=True)
+    comment: str | None = None
+    details: dict[str, Any] = _json(dict)
+
+
+class SyncCursor(SQLModel, table=True):
+    __tablename__ = "sync_cursor"
+    __table_args__ = (UniqueConstraint("source", "partition", name="uq_sync_cursor_partition"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    partition: str
+    cursor: str | None = None
+    last_attempt_at: datetime | None = _ts()
+    last_success_at: datetime | None = _ts()
+    last_error: str | None = None
+    last_error_at: datetime | None = _ts()
+    items_synced: int = 0
+    requests_made: int = 0

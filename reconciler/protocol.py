@@ -1,0 +1,363 @@
+"""The coordination model as configuration: people, roles with zones and escalation paths,
+deliverables with their decision owner (the gatekeeper map), and how source vocabulary maps onto
+canonical statuses. Loaded from one TOML file and validated by pydantic."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from connectors.base import CanonicalStatus, DeliverableIndex, DeliverableRef
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class ConfigError(Exception):
+    """An invalid config file: the message is one line naming the file and the field."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90s', '15m', '24h', '2d', '1w' -> timedelta."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30m, 24h, 2d)")
+    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def _check_duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+Duration = Annotated[str, Field(description="e.g. 30m, 24h, 2d")]
+
+
+def _check_timezone(value: str | None) -> str | None:
+    if value is None:
+        return value
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PersonConfig(_Strict):
+    key: str
+    name: str
+    email: str | None = None
+    slack_id: str | None = None
+    asana_gid: str | None = None
+    timezone: str | None = None
+
+    _tz = field_validator("timezone")(_check_timezone)
+
+
+EscalationTarget = str  # "owner", "lead", "head" or a person key
+
+
+class EscalationLevel(_Strict):
+    after: Duration = "0h"
+    to: EscalationTarget = "owner"
+    when: Literal["always", "not_acknowledged", "not_resolved"] = "not_acknowledged"
+
+    _after = field_validator("after")(_check_duration)
+
+    @property
+    def delay(self) -> timedelta:
+        return parse_duration(self.after)
+
+
+def _default_escalation() -> list[EscalationLevel]:
+    return [
+        EscalationLevel(after="0h", to="owner", when="always"),
+        EscalationLevel(after="24h", to="lead", when="not_acknowledged"),
+        EscalationLevel(after="72h", to="head", when="not_resolved"),
+    ]
+
+
+class Zones(_Strict):
+    asana_projects: list[str] = []
+    slack_channels: list[str] = []
+    deliverables: list[str] = []
+
+
+class RoleConfig(_Strict):
+    name: str
+    lead: str | None = None
+    head: str | None = None
+    zones: Zones = Zones()
+    escalation: list[EscalationLevel] = Field(default_factory=_default_escalation)
+
+
+class DeliverableConfig(_Strict):
+    key: str
+    title: str | None = None
+    owner: str | None = None
+    role: str | None = None
+    asana_task: str | None = None
+    aliases: list[str] = []
+    depends_on: list[str] = []
+
+    @field_validator("key")
+    @classmethod
+    def _key_shape(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", value):
+            raise ValueError("use lowercase letters, digits, '.', '_' or '-'")
+        return value
+
+
+DEFAULT_ASANA_STATUS_MAP: dict[str, CanonicalStatus] = {
+    "not started": CanonicalStatus.NOT_STARTED,
+    "on track": CanonicalStatus.ON_TRACK,
+    "in progress": CanonicalStatus.ON_TRACK,
+    "at risk": CanonicalStatus.AT_RISK,
+    "off track": CanonicalStatus.AT_RISK,
+    "blocked": CanonicalStatus.BLOCKED,
+    "on hold": CanonicalStatus.BLOCKED,
+    "done": CanonicalStatus.DONE,
+    "complete": CanonicalStatus.DONE,
+    "shipped": CanonicalStatus.DONE,
+    "cancelled": CanonicalStatus.CANCELLED,
+    "canceled": CanonicalStatus.CANCELLED,
+}
+
+DEFAULT_STATUS_UPDATE_MAP: dict[str, CanonicalStatus] = {
+    "on_track": CanonicalStatus.ON_TRACK,
+    "at_risk": CanonicalStatus.AT_RISK,
+    "off_track": CanonicalStatus.AT_RISK,
+    "on_hold": CanonicalStatus.BLOCKED,
+    "complete": CanonicalStatus.DONE,
+    "achieved": CanonicalStatus.DONE,
+    "partial": CanonicalStatus.AT_RISK,
+    "missed": CanonicalStatus.AT_RISK,
+    "dropped": CanonicalStatus.CANCELLED,
+}
+
+
+class AsanaConfig(_Strict):
+    workspace: str | None = None
+    projects: list[str] = []
+    status_field: str = "Status"
+    status_map: dict[str, CanonicalStatus] = Field(default_factory=lambda: dict(DEFAULT_ASANA_STATUS_MAP))
+    section_map: dict[str, CanonicalStatus] = {}
+    status_update_map: dict[str, CanonicalStatus] = Field(
+        default_factory=lambda: dict(DEFAULT_STATUS_UPDATE_MAP)
+    )
+    completed_status: CanonicalStatus = CanonicalStatus.DONE
+    requests_per_minute: int = Field(default=150, ge=1)
+    concurrent_requests: int = Field(default=10, ge=1)
+
+    def status_for_option(self, option_name: str) -> CanonicalStatus | None:
+        lowered = {k.lower(): v for k, v in self.status_map.items()}
+        return lowered.get(option_name.strip().lower())
+
+    def status_for_section(self, section_name: str) -> CanonicalStatus | None:
+        lowered = {k.lower(): v for k, v in self.section_map.items()}
+        return lowered.get(section_name.strip().lower())
+
+
+class SlackConfig(_Strict):
+    channels: list[str] = []
+    status_phrases: dict[str, CanonicalStatus] = {}
+    channel_defaults: dict[str, str] = {}
+    trusted_bots: list[str] = []
+    lookback: Duration = "3d"
+    budget: Literal["internal", "marketplace_limited"] = "internal"
+
+    _lookback = field_validator("lookback")(_check_duration)
+
+
+class AlertsConfig(_Strict):
+    group_wait: Duration = "30s"
+    group_interval: Duration = "5m"
+    repeat_interval: Duration = "24h"
+    ack_timeout: Duration = "48h"
+    quiet_hours: str | None = "22:00-08:00"
+
+    _durations = field_validator("group_wait", "group_interval", "repeat_interval", "ack_timeout")(
+        _check_duration
+    )
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_shape(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d{2}:\d{2}-\d{2}:\d{2}", value):
+            raise ValueError("use HH:MM-HH:MM, e.g. 22:00-08:00")
+        return value
+
+
+StatusPair = tuple[CanonicalStatus, CanonicalStatus]
+
+DEFAULT_STATUS_CONFLICTS: list[tuple[CanonicalStatus, CanonicalStatus, str]] = [
+    (CanonicalStatus.DONE, CanonicalStatus.BLOCKED, "high"),
+    (CanonicalStatus.DONE, CanonicalStatus.AT_RISK, "medium"),
+    (CanonicalStatus.DONE, CanonicalStatus.NOT_STARTED, "high"),
+    (CanonicalStatus.ON_TRACK, CanonicalStatus.BLOCKED, "high"),
+    (CanonicalStatus.ON_TRACK, CanonicalStatus.CANCELLED, "high"),
+    (CanonicalStatus.NOT_STARTED, CanonicalStatus.CANCELLED, "low"),
+    (CanonicalStatus.AT_RISK, CanonicalStatus.CANCELLED, "medium"),
+    (CanonicalStatus.BLOCKED, CanonicalStatus.CANCELLED, "medium"),
+    (CanonicalStatus.DONE, CanonicalStatus.CANCELLED, "high"),
+]
+
+
+class StatusConflictRule(_Strict):
+    a: CanonicalStatus
+    b: CanonicalStatus
+    severity: Literal["low", "medium", "high"] = "medium"
+
+
+class RulesConfig(_Strict):
+    status_conflicts: list[StatusConflictRule] = Field(
+        default_factory=lambda: [
+            StatusConflictRule(a=a, b=b, severity=s) for a, b, s in DEFAULT_STATUS_CONFLICTS  # type: ignore[arg-type]
+        ]
+    )
+    date_tolerance_days: int = Field(default=2, ge=0)
+    stale_after_days: int | None = Field(default=7, ge=1)
+    stale_due_within_days: int = Field(default=14, ge=1)
+
+    def severity_of(self, a: CanonicalStatus, b: CanonicalStatus) -> str | None:
+        for pair in self.status_conflicts:
+            if {pair.a, pair.b} == {a, b}:
+                return pair.severity
+        return None
+
+
+class Config(_Strict):
+    timezone: str = "UTC"
+    asana: AsanaConfig = AsanaConfig()
+    slack: SlackConfig = SlackConfig()
+    people: list[PersonConfig] = []
+    roles: list[RoleConfig] = []
+    deliverables: list[DeliverableConfig] = []
+    alerts: AlertsConfig = AlertsConfig()
+    rules: RulesConfig = RulesConfig()
+    default_role: str | None = None
+
+    _tz = field_validator("timezone")(_check_timezone)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Config:
+        people = _unique_keys("people", [p.key for p in self.people])
+        roles = _unique_keys("roles", [r.name for r in self.roles])
+        deliverables = _unique_keys("deliverables", [d.key for d in self.deliverables])
+        for i, d in enumerate(self.deliverables):
+            if d.owner is not None and d.owner not in people:
+                raise ValueError(f"deliverables[{i}].owner: unknown person {d.owner!r}")
+            if d.role is not None and d.role not in roles:
+                raise ValueError(f"deliverables[{i}].role: unknown role {d.role!r}")
+            for dep in d.depends_on:
+                if dep not in deliverables:
+                    raise ValueError(f"deliverables[{i}].depends_on: unknown deliverable {dep!r}")
+        for i, r in enumerate(self.roles):
+            for attr in ("lead", "head"):
+                who = getattr(r, attr)
+                if who is not None and who not in people:
+                    raise ValueError(f"roles[{i}].{attr}: unknown person {who!r}")
+            for j, level in enumerate(r.escalation):
+                if level.to not in ("owner", "lead", "head") and level.to not in people:
+                    raise ValueError(f"roles[{i}].escalation[{j}].to: unknown person {level.to!r}")
+        if self.default_role is not None and self.default_role not in roles:
+            raise ValueError(f"default_role: unknown role {self.default_role!r}")
+        for channel, key in self.slack.channel_defaults.items():
+            if key not in deliverables:
+                raise ValueError(f"slack.channel_defaults.{channel}: unknown deliverable {key!r}")
+        _check_aliases_unique(self.deliverables)
+        return self
+
+    # -- lookups -------------------------------------------------------------------------
+
+    def person(self, key: str) -> PersonConfig | None:
+        return next((p for p in self.people if p.key == key), None)
+
+    def role(self, name: str | None) -> RoleConfig | None:
+        return next((r for r in self.roles if r.name == name), None)
+
+    def deliverable(self, key: str) -> DeliverableConfig | None:
+        return next((d for d in self.deliverables if d.key == key), None)
+
+    def role_for(self, deliverable: DeliverableConfig) -> RoleConfig | None:
+        """The deliverable's role: named explicitly, else the role whose zones cover it."""
+        if deliverable.role:
+            return self.role(deliverable.role)
+        for role in self.roles:
+            if deliverable.key in role.zones.deliverables:
+                return role
+        return self.role(self.default_role)
+
+    def deliverable_index(self) -> DeliverableIndex:
+        refs = [
+            DeliverableRef(key=d.key, asana_task_gid=d.asana_task, aliases=tuple(d.aliases))
+            for d in self.deliverables
+        ]
+        return DeliverableIndex.build(refs, channel_defaults=self.slack.channel_defaults)
+
+
+def _unique_keys(section: str, keys: list[str]) -> set[str]:
+    seen: set[str] = set()
+    for i, key in enumerate(keys):
+        if key in seen:
+            raise ValueError(f"{section}[{i}]: duplicate key {key!r}")
+        seen.add(key)
+    return seen
+
+
+def _check_aliases_unique(deliverables: list[DeliverableConfig]) -> None:
+    owner_of: dict[str, str] = {}
+    for i, d in enumerate(deliverables):
+        for alias in (d.key, *d.aliases):
+            other = owner_of.setdefault(alias.lower(), d.key)
+            if other != d.key:
+                raise ValueError(
+                    f"deliverables[{i}].aliases: {alias!r} already names deliverable {other!r}"
+                )
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = _location(tuple(first["loc"]))
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def parse_config(data: Mapping[str, object], *, origin: str = "<config>") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: {_describe(exc)}") from None
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the config file; any problem is one `ConfigError` line."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    return parse_config(data, origin=str(path))

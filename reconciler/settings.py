@@ -1,0 +1,48 @@
+"""Secrets and endpoints come from the environment (and `.env`); everything else from the
+config file (see protocol.py)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///reconciler.db"
+DEFAULT_ASANA_BASE_URL = "https://app.asana.com/api/1.0"
+DEFAULT_SLACK_BASE_URL = "https://slack.com/api/"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
+
+    asana_token: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    asana_base_url: str = DEFAULT_ASANA_BASE_URL
+    slack_base_url: str = DEFAULT_SLACK_BASE_URL
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    reconciler_config: Path = Field(default=Path("reconciler.toml"))
+    log_format: str = "auto"
+
+    def secrets(self) -> list[str]:
+        """Every configured secret, for scrubbing from logs and error text."""
+        return [
+            s.get_secret_value()
+            for s in (self.asana_token, self.slack_bot_token)
+            if s is not None and s.get_secret_value()
+        ]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """Remove secrets from text that may reach a log line or an error message."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text

@@ -1,0 +1,398 @@
+"""Reads and writes of the canonical store shared by the CLI, the embedded runner and workers.
+
+Every function takes an open session and leaves committing to the caller, so one unit of work
+(a sync batch with its cursor, a resolution with its audit event) is one transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, col, select
+
+from connectors.base import Observation as Claim
+from connectors.base import PersonRecord, Source, SyncBatch
+from reconciler.models import AuditEvent, Deliverable, Observation, Person, SyncCursor
+from reconciler.protocol import Config
+
+ClaimKey = tuple[str, str, str, str]  # source, source_ref, field, deliverable_key
+
+_IN_CHUNK = 500
+
+
+@dataclass(slots=True)
+class BatchResult:
+    inserted: int = 0
+    updated: int = 0
+    retracted: int = 0
+    unchanged: int = 0
+    dirty: set[str] = field(default_factory=set)
+
+
+def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# -- configuration --------------------------------------------------------------------------
+
+
+def sync_config(session: Session, config: Config, *, now: datetime) -> None:
+    """Upsert people and deliverables from the config file into the store.
+
+    An owner changed from the CLI (`owner_set_by` not "config") wins over the file until the
+    file names a different owner than the one it named when the CLI changed it.
+    """
+    people = {p.key: p for p in session.exec(select(Person)).all()}
+    for pc in config.people:
+        person = people.get(pc.key) or Person(key=pc.key, name=pc.name)
+        values = pc.model_dump(exclude={"key"})
+        if any(getattr(person, k) != v for k, v in values.items()) or person.id is None:
+            for k, v in values.items():
+                setattr(person, k, v)
+            person.from_config = True
+            person.updated_at = now
+            session.add(person)
+    session.flush()
+
+    existing = {d.key: d for d in session.exec(select(Deliverable)).all()}
+    for dc in config.deliverables:
+        deliverable = existing.get(dc.key) or Deliverable(key=dc.key, title=dc.title or dc.key)
+        role = config.role_for(dc)
+        wanted: dict[str, Any] = {
+            "title": dc.title or dc.key,
+            "role": role.name if role else None,
+            "asana_gid": dc.asana_task,
+            "aliases": list(dc.aliases),
+            "depends_on": list(dc.depends_on),
+        }
+        if deliverable.owner_set_by in (None, "config"):
+            wanted["owner_key"] = dc.owner
+            wanted["owner_set_by"] = "config"
+        changed = deliverable.id is None or any(getattr(deliverable, k) != v for k, v in wanted.items())
+        if changed:
+            for k, v in wanted.items():
+                setattr(deliverable, k, v)
+            deliverable.dirty = True
+            deliverable.updated_at = now
+            session.add(deliverable)
+    session.flush()
+
+
+# -- sync batches ---------------------------------------------------------------------------
+
+
+def _claim_key(claim: Claim) -> ClaimKey:
+    return (claim.source.value, claim.source_ref, claim.field.value, claim.deliverable_key)
+
+
+def _row_key(row: Observation) -> ClaimKey:
+    return (row.source, row.source_ref, row.field, row.deliverable_key)
+
+
+def _existing_claims(session: Session, source: str, refs: list[str]) -> dict[ClaimKey, Observation]:
+    rows: dict[ClaimKey, Observation] = {}
+    for chunk in _chunks(refs):
+        stmt = select(Observation).where(
+            Observation.source == source, col(Observation.source_ref).in_(chunk)
+        )
+        for row in session.exec(stmt):
+            rows[_row_key(row)] = row
+    return rows
+
+
+def _apply_claim(row: Observation, claim: Claim, *, now: datetime) -> bool:
+    """Bring a stored claim up to date; True when anything the reconciler reads changed."""
+    wanted = {
+        "value": claim.value,
+        "kind": claim.kind.value,
+        "author": claim.author,
+        "excerpt": claim.excerpt,
+        "permalink": claim.permalink,
+        "stated_at": claim.stated_at,
+        "edited_at": claim.edited_at,
+        "deleted_at": None,
+    }
+    changed = any(getattr(row, k) != v for k, v in wanted.items())
+    if changed:
+        for k, v in wanted.items():
+            setattr(row, k, v)
+        row.updated_at = now
+    return changed
+
+
+def apply_batch(
+    session: Session, *, source: Source, partition: str, batch: SyncBatch, now: datetime
+) -> BatchResult:
+    """Apply one batch and its cursor in the caller's transaction.
+
+    A batch states the complete current claims of every source ref it mentions: a claim of such
+    a ref that the batch no longer carries is retracted, and refs in `batch.retractions` have
+    none. Re-applying the same batch changes nothing.
+    """
+    result = BatchResult()
+    wanted: dict[ClaimKey, Claim] = {_claim_key(c): c for c in batch.observations}
+    refs = sorted({c.source_ref for c in batch.observations} | {r.source_ref for r in batch.retractions})
+    existing = _existing_claims(session, source.value, refs)
+
+    for key, claim in wanted.items():
+        row = existing.get(key)
+        if row is None:
+            row = Observation(
+                deliverable_key=claim.deliverable_key,
+                source=claim.source.value,
+                source_ref=claim.source_ref,
+                field=claim.field.value,
+                kind=claim.kind.value,
+                stated_at=claim.stated_at,
+                partition=partition,
+                first_seen_at=now,
+                updated_at=now,
+            )
+            _apply_claim(row, claim, now=now)
+            session.add(row)
+            result.inserted += 1
+            result.dirty.add(claim.deliverable_key)
+        elif _apply_claim(row, claim, now=now):
+            session.add(row)
+            result.updated += 1
+            result.dirty.add(claim.deliverable_key)
+        else:
+            result.unchanged += 1
+
+    for key, row in existing.items():
+        if key not in wanted and row.deleted_at is None:
+            row.deleted_at = now
+            row.updated_at = now
+            session.add(row)
+            result.retracted += 1
+            result.dirty.add(row.deliverable_key)
+
+    upsert_people(session, batch.people, now=now)
+    mark_dirty(session, result.dirty)
+    _advance_cursor(session, source=source.value, partition=partition, batch=batch, now=now)
+    session.flush()
+    return result
+
+
+def _cursor_row(session: Session, source: str, partition: str) -> SyncCursor:
+    row = session.exec(
+        select(SyncCursor).where(SyncCursor.source == source, SyncCursor.partition == partition)
+    ).first()
+    return row or SyncCursor(source=source, partition=partition)
+
+
+def _advance_cursor(
+    session: Session, *, source: str, partition: str, batch: SyncBatch, now: datetime
+) -> None:
+    row = _cursor_row(session, source, partition)
+    if batch.cursor is not None:
+        row.cursor = batch.cursor
+    row.items_synced += len(batch.observations)
+    row.requests_made += batch.requests
+    row.last_attempt_at = now
+    session.add(row)
+
+
+def get_cursor(session: Session, source: Source, partition: str) -> str | None:
+    row = session.exec(
+        select(SyncCursor).where(SyncCursor.source == source.value, SyncCursor.partition == partition)
+    ).first()
+    return row.cursor if row else None
+
+
+def reset_cursor(session: Session, source: Source, partition: str) -> None:
+    row = _cursor_row(session, source.value, partition)
+    row.cursor = None
+    session.add(row)
+
+
+def record_sync_success(session: Session, source: Source, partition: str, *, now: datetime) -> None:
+    row = _cursor_row(session, source.value, partition)
+    row.last_attempt_at = now
+    row.last_success_at = now
+    row.last_error = None
+    session.add(row)
+
+
+def record_sync_error(
+    session: Session, source: Source, partition: str, message: str, *, now: datetime
+) -> None:
+    row = _cursor_row(session, source.value, partition)
+    row.last_attempt_at = now
+    row.last_error = message[:1000]
+    row.last_error_at = now
+    session.add(row)
+
+
+def sync_cursors(session: Session) -> list[SyncCursor]:
+    return list(session.exec(select(SyncCursor).order_by(SyncCursor.source, SyncCursor.partition)))
+
+
+# -- people ---------------------------------------------------------------------------------
+
+
+_SOURCE_ID_COLUMN = {Source.SLACK: "slack_id", Source.ASANA: "asana_gid"}
+
+
+def upsert_people(session: Session, records: Sequence[PersonRecord], *, now: datetime) -> None:
+    """Join what sources know about people to one identity by email (then by source id)."""
+    if not records:
+        return
+    emails = sorted({r.email.lower() for r in records if r.email})
+    by_email: dict[str, Person] = {}
+    for chunk in _chunks(emails):
+        for person in session.exec(select(Person).where(col(Person.email).in_(chunk))):
+            if person.email:
+                by_email[person.email.lower()] = person
+    for record in records:
+        id_column = _SOURCE_ID_COLUMN.get(record.source)
+        person = by_email.get(record.email.lower()) if record.email else None
+        if person is None and id_column:
+            person = session.exec(
+                select(Person).where(getattr(Person, id_column) == record.source_id)
+            ).first()
+        if person is None:
+            if not record.email:
+                continue
+            person = Person(
+                key=record.email.split("@")[0].lower() + "@" + record.source.value,
+                name=record.name or record.email,
+                email=record.email.lower(),
+                from_config=False,
+            )
+            by_email[record.email.lower()] = person
+        changed = False
+        if id_column and getattr(person, id_column) != record.source_id:
+            setattr(person, id_column, record.source_id)
+            changed = True
+        if record.timezone and person.timezone != record.timezone and not person.from_config:
+            person.timezone = record.timezone
+            changed = True
+        if record.timezone and person.timezone is None:
+            person.timezone = record.timezone
+            changed = True
+        if changed or person.id is None:
+            person.updated_at = now
+            session.add(person)
+    session.flush()
+
+
+def person_by_source_id(session: Session, source: Source, source_id: str) -> Person | None:
+    id_column = _SOURCE_ID_COLUMN.get(source)
+    if id_column is None:
+        return session.exec(select(Person).where(Person.key == source_id)).first()
+    return session.exec(select(Person).where(getattr(Person, id_column) == source_id)).first()
+
+
+def people_by_key(session: Session) -> dict[str, Person]:
+    return {p.key: p for p in session.exec(select(Person))}
+
+
+# -- deliverables and their claims ----------------------------------------------------------
+
+
+def mark_dirty(session: Session, keys: Iterable[str]) -> None:
+    ordered = sorted(set(keys))
+    for chunk in _chunks(ordered):
+        session.execute(
+            update(Deliverable).where(col(Deliverable.key).in_(chunk)).values(dirty=True)
+        )
+
+
+def dirty_deliverable_keys(session: Session, *, limit: int | None = None) -> list[str]:
+    stmt = select(Deliverable.key).where(Deliverable.dirty == True).order_by(Deliverable.key)  # noqa: E712
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(session.exec(stmt))
+
+
+def dependents_of(session: Session, keys: Iterable[str]) -> set[str]:
+    """Deliverables that depend on any of `keys`, by configuration or by an Asana claim."""
+    wanted = set(keys)
+    found: set[str] = set()
+    for key, depends_on in session.exec(select(Deliverable.key, Deliverable.depends_on)):
+        if wanted.intersection(depends_on or []):
+            found.add(key)
+    for chunk in _chunks(sorted(wanted)):
+        clauses = [col(Observation.value).contains(k) for k in chunk]
+        stmt = select(Observation.deliverable_key, Observation.value).where(
+            Observation.field == "depends_on", col(Observation.deleted_at).is_(None), or_(*clauses)
+        )
+        for key, value in session.exec(stmt):
+            if wanted.intersection((value or "").split(",")):
+                found.add(key)
+    return found - wanted
+
+
+def deliverables_by_key(session: Session, keys: Iterable[str]) -> dict[str, Deliverable]:
+    found: dict[str, Deliverable] = {}
+    for chunk in _chunks(sorted(set(keys))):
+        for d in session.exec(select(Deliverable).where(col(Deliverable.key).in_(chunk))):
+            found[d.key] = d
+    return found
+
+
+def live_claims(session: Session, keys: Iterable[str]) -> dict[str, list[Observation]]:
+    """Every claim not retracted, per deliverable, oldest first."""
+    by_key: dict[str, list[Observation]] = defaultdict(list)
+    for chunk in _chunks(sorted(set(keys))):
+        stmt = (
+            select(Observation)
+            .where(col(Observation.deliverable_key).in_(chunk), col(Observation.deleted_at).is_(None))
+            .order_by(Observation.stated_at, Observation.id)
+        )
+        for row in session.exec(stmt):
+            by_key[row.deliverable_key].append(row)
+    return by_key
+
+
+def claims_history(session: Session, key: str) -> list[Observation]:
+    """Every claim ever stored for a deliverable, retracted ones included, oldest first."""
+    stmt = (
+        select(Observation)
+        .where(Observation.deliverable_key == key)
+        .order_by(Observation.stated_at, Observation.id)
+    )
+    return list(session.exec(stmt))
+
+
+def observations_by_id(session: Session, ids: Iterable[int]) -> dict[int, Observation]:
+    found: dict[int, Observation] = {}
+    for chunk in _chunks(sorted(set(ids))):
+        for row in session.exec(select(Observation).where(col(Observation.id).in_(chunk))):
+            assert row.id is not None
+            found[row.id] = row
+    return found
+
+
+# -- audit ----------------------------------------------------------------------------------
+
+
+def audit(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    now: datetime,
+    conflict_id: int | None = None,
+    deliverable_key: str | None = None,
+    comment: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    event = AuditEvent(
+        at=now,
+        actor=actor,
+        action=action,
+        conflict_id=conflict_id,
+        deliverable_key=deliverable_key,
+        comment=comment,
+        details=details or {},
+    )
+    session.add(event)
+    return event

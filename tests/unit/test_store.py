@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from connectors.base import ClaimKind, Field, Observation, PersonRecord, Retraction, Source, SyncBatch
+from reconciler import store
+from reconciler.db import session_scope
+from reconciler.models import Deliverable, Person
+from reconciler.protocol import load_config
+
+DEMO = Path(__file__).resolve().parents[2] / "reconciler" / "examples" / "demo.toml"
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+
+
+def claim(ref: str, value: str, *, key: str = "checkout-v2", at: datetime = T0) -> Observation:
+    return Observation(
+        deliverable_key=key,
+        source=Source.SLACK,
+        source_ref=ref,
+        field=Field.STATUS,
+        value=value,
+        stated_at=at,
+        kind=ClaimKind.EVENT,
+        author="U01",
+        excerpt=f"it is {value}",
+    )
+
+
+def seed(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        store.sync_config(session, load_config(DEMO), now=T0)
+        for d in session.exec(select(Deliverable)):
+            d.dirty = False
+            session.add(d)
+
+
+def apply(engine: Engine, batch: SyncBatch) -> store.BatchResult:
+    with session_scope(engine) as session:
+        return store.apply_batch(session, source=Source.SLACK, partition="C01", batch=batch, now=T0)
+
+
+def test_batch_is_idempotent_and_marks_dirty(store_engine: Engine) -> None:
+    seed(store_engine)
+    batch = SyncBatch(observations=[claim("C01:1", "blocked"), claim("C01:2", "done", key="search")], cursor="c1")
+    first = apply(store_engine, batch)
+    assert (first.inserted, first.dirty) == (2, {"checkout-v2", "search"})
+    with session_scope(store_engine) as session:
+        assert set(store.dirty_deliverable_keys(session)) == {"checkout-v2", "search"}
+        assert store.get_cursor(session, Source.SLACK, "C01") == "c1"
+        for d in session.exec(select(Deliverable)):
+            d.dirty = False
+            session.add(d)
+    second = apply(store_engine, batch)
+    assert (second.inserted, second.updated, second.unchanged, second.dirty) == (0, 0, 2, set())
+
+
+def test_edit_replaces_and_deletion_retracts(store_engine: Engine) -> None:
+    seed(store_engine)
+    apply(store_engine, SyncBatch(observations=[claim("C01:1", "blocked")]))
+    edited = apply(store_engine, SyncBatch(observations=[claim("C01:1", "on_track")]))
+    assert edited.updated == 1
+    with session_scope(store_engine) as session:
+        live = store.live_claims(session, ["checkout-v2"])["checkout-v2"]
+        assert [c.value for c in live] == ["on_track"]
+    gone = apply(store_engine, SyncBatch(retractions=[Retraction(Source.SLACK, "C01:1")]))
+    assert gone.retracted == 1 and gone.dirty == {"checkout-v2"}
+    with session_scope(store_engine) as session:
+        assert store.live_claims(session, ["checkout-v2"]) == {}
+        assert len(store.claims_history(session, "checkout-v2")) == 1
+
+
+def test_ref_that_stops_naming_a_deliverable_retracts_that_claim(store_engine: Engine) -> None:
+    seed(store_engine)
+    apply(store_engine, SyncBatch(observations=[claim("C01:1", "blocked"), claim("C01:1", "blocked", key="search")]))
+    result = apply(store_engine, SyncBatch(observations=[claim("C01:1", "blocked", key="search")]))
+    assert (result.retracted, result.unchanged) == (1, 1)
+
+
+def test_cursor_is_kept_when_batch_has_none(store_engine: Engine) -> None:
+    seed(store_engine)
+    apply(store_engine, SyncBatch(cursor="c1"))
+    apply(store_engine, SyncBatch(observations=[claim("C01:9", "done")]))
+    with session_scope(store_engine) as session:
+        assert store.get_cursor(session, Source.SLACK, "C01") == "c1"
+
+
+def test_failed_transaction_leaves_nothing_half_written(store_engine: Engine) -> None:
+    seed(store_engine)
+    try:
+        with session_scope(store_engine) as session:
+            store.apply_batch(session, source=Source.SLACK, partition="C01", batch=SyncBatch(observations=[claim("C01:1", "done")], cursor="c9"), now=T0)
+            raise RuntimeError("crash before commit")
+    except RuntimeError:
+        pass
+    with session_scope(store_engine) as session:
+        assert store.get_cursor(session, Source.SLACK, "C01") is None
+        assert store.claims_history(session, "checkout-v2") == []
+
+
+def test_people_join_by_email(store_engine: Engine) -> None:
+    seed(store_engine)
+    records = [
+        PersonRecord(Source.SLACK, "U01", name="Alice", email="Alice@acme.test", timezone="Europe/Berlin"),
+        PersonRecord(Source.SLACK, "U77", name="Zoe", email="zoe@acme.test"),
+    ]
+    apply(store_engine, SyncBatch(people=records))
+    with session_scope(store_engine) as session:
+        alice = session.exec(select(Person).where(Person.key == "alice")).one()
+        assert alice.slack_id == "U01" and alice.timezone == "Europe/Berlin"
+        zoe = store.person_by_source_id(session, Source.SLACK, "U77")
+        assert zoe is not None and zoe.email == "zoe@acme.test" and not zoe.from_config
+
+
+def test_timestamps_come_back_timezone_aware(store_engine: Engine) -> None:
+    seed(store_engine)
+    apply(store_engine, SyncBatch(observations=[claim("C01:1", "done", at=T0 + timedelta(hours=1))]))
+    with session_scope(store_engine) as session:
+        (row,) = store.claims_history(session, "checkout-v2")
+        assert row.stated_at == T0 + timedelta(hours=1)
+        assert row.stated_at.tzinfo is not None
+
+
+def test_dependents_of(store_engine: Engine) -> None:
+    seed(store_engine)
+    with session_scope(store_engine) as session:
+        assert store.dependents_of(session, ["checkout-v2"]) == {"launch-campaign"}
+        assert store.dependents_of(session, ["payments-api"]) == {"checkout-v2"}
