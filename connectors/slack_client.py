@@ -1,0 +1,67 @@
+"""One way to build a slack-sdk WebClient, shared by the Slack connector and the notifier."""
+
+from __future__ import annotations
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.http_retry.jitter import RandomJitter
+
+from connectors.base import ConnectorError, TransientError
+
+DEFAULT_SLACK_BASE_URL = "https://slack.com/api/"
+
+# Errors a user must act on, with what to do about them.
+_ACTIONABLE = {
+    "invalid_auth": "the Slack token is invalid (check SLACK_BOT_TOKEN)",
+    "not_authed": "no Slack token was sent (set SLACK_BOT_TOKEN)",
+    "token_revoked": "the Slack token was revoked (install the app again)",
+    "account_inactive": "the Slack token belongs to a deactivated account",
+    "not_in_channel": "the bot is not a member of the channel (invite it with /invite)",
+    "channel_not_found": "the channel does not exist or the bot cannot see it",
+    "is_archived": "the channel is archived",
+    "user_not_found": "the Slack user does not exist",
+}
+_TRANSIENT = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+
+
+def make_web_client(
+    token: str,
+    base_url: str = DEFAULT_SLACK_BASE_URL,
+    *,
+    timeout: int = 30,
+    max_retries: int = 5,
+    backoff_factor: float = 0.5,
+) -> WebClient:
+    """A WebClient that sleeps on 429 `Retry-After`, backs off on 5xx and retries resets."""
+    interval = BackoffRetryIntervalCalculator(backoff_factor=backoff_factor, jitter=RandomJitter())
+    handlers = [
+        ConnectionErrorRetryHandler(max_retry_count=max_retries, interval_calculator=interval),
+        RateLimitErrorRetryHandler(max_retry_count=max_retries),
+        ServerErrorRetryHandler(max_retry_count=max_retries, interval_calculator=interval),
+    ]
+    return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=handlers)
+
+
+def describe_slack_error(exc: SlackApiError, *, where: str) -> ConnectorError:
+    """Turn a SlackApiError into a one-line ConnectorError naming `where` (a channel, a user).
+
+    A `missing_scope` answer names the scope Slack asked for.
+    """
+    response = exc.response
+    code = str(response.get("error", "unknown_error")) if response is not None else "unknown_error"
+    if code == "missing_scope":
+        needed = response.get("needed", "?") if response is not None else "?"
+        return ConnectorError(f"Slack {where}: the app lacks the scope {needed!r} (missing_scope)")
+    explanation = _ACTIONABLE.get(code)
+    status = getattr(response, "status_code", None)
+    if code in _TRANSIENT or (status is not None and (status == 429 or status >= 500)):
+        return TransientError(f"Slack {where}: temporary failure ({code}, HTTP {status})")
+    if explanation:
+        return ConnectorError(f"Slack {where}: {explanation} ({code})")
+    return ConnectorError(f"Slack {where}: {code}")
