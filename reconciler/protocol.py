@@ -9,35 +9,26 @@ import tomllib
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from connectors.base import CanonicalStatus, DeliverableIndex, DeliverableRef
+from connectors.config import (
+    AsanaConfig,
+    Duration,
+    SlackConfig,
+    StrictModel,
+    check_duration,
+    parse_duration,
+)
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+__all__ = ["AsanaConfig", "Config", "ConfigError", "SlackConfig", "load_config", "parse_duration"]
 
 
 class ConfigError(Exception):
     """An invalid config file: the message is one line naming the file and the field."""
-
-
-def parse_duration(text: str) -> timedelta:
-    """'90s', '15m', '24h', '2d', '1w' -> timedelta."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 30m, 24h, 2d)")
-    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-
-
-def _check_duration(value: str) -> str:
-    parse_duration(value)
-    return value
-
-
-Duration = Annotated[str, Field(description="e.g. 30m, 24h, 2d")]
 
 
 def _check_timezone(value: str | None) -> str | None:
@@ -50,11 +41,8 @@ def _check_timezone(value: str | None) -> str | None:
     return value
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class PersonConfig(_Strict):
+class PersonConfig(StrictModel):
     key: str
     name: str
     email: str | None = None
@@ -68,12 +56,12 @@ class PersonConfig(_Strict):
 EscalationTarget = str  # "owner", "lead", "head" or a person key
 
 
-class EscalationLevel(_Strict):
+class EscalationLevel(StrictModel):
     after: Duration = "0h"
     to: EscalationTarget = "owner"
     when: Literal["always", "not_acknowledged", "not_resolved"] = "not_acknowledged"
 
-    _after = field_validator("after")(_check_duration)
+    _after = field_validator("after")(check_duration)
 
     @property
     def delay(self) -> timedelta:
@@ -88,13 +76,13 @@ def _default_escalation() -> list[EscalationLevel]:
     ]
 
 
-class Zones(_Strict):
+class Zones(StrictModel):
     asana_projects: list[str] = []
     slack_channels: list[str] = []
     deliverables: list[str] = []
 
 
-class RoleConfig(_Strict):
+class RoleConfig(StrictModel):
     name: str
     lead: str | None = None
     head: str | None = None
@@ -102,7 +90,7 @@ class RoleConfig(_Strict):
     escalation: list[EscalationLevel] = Field(default_factory=_default_escalation)
 
 
-class DeliverableConfig(_Strict):
+class DeliverableConfig(StrictModel):
     key: str
     title: str | None = None
     owner: str | None = None
@@ -119,68 +107,7 @@ class DeliverableConfig(_Strict):
         return value
 
 
-DEFAULT_ASANA_STATUS_MAP: dict[str, CanonicalStatus] = {
-    "not started": CanonicalStatus.NOT_STARTED,
-    "on track": CanonicalStatus.ON_TRACK,
-    "in progress": CanonicalStatus.ON_TRACK,
-    "at risk": CanonicalStatus.AT_RISK,
-    "off track": CanonicalStatus.AT_RISK,
-    "blocked": CanonicalStatus.BLOCKED,
-    "on hold": CanonicalStatus.BLOCKED,
-    "done": CanonicalStatus.DONE,
-    "complete": CanonicalStatus.DONE,
-    "shipped": CanonicalStatus.DONE,
-    "cancelled": CanonicalStatus.CANCELLED,
-    "canceled": CanonicalStatus.CANCELLED,
-}
-
-DEFAULT_STATUS_UPDATE_MAP: dict[str, CanonicalStatus] = {
-    "on_track": CanonicalStatus.ON_TRACK,
-    "at_risk": CanonicalStatus.AT_RISK,
-    "off_track": CanonicalStatus.AT_RISK,
-    "on_hold": CanonicalStatus.BLOCKED,
-    "complete": CanonicalStatus.DONE,
-    "achieved": CanonicalStatus.DONE,
-    "partial": CanonicalStatus.AT_RISK,
-    "missed": CanonicalStatus.AT_RISK,
-    "dropped": CanonicalStatus.CANCELLED,
-}
-
-
-class AsanaConfig(_Strict):
-    workspace: str | None = None
-    projects: list[str] = []
-    status_field: str = "Status"
-    status_map: dict[str, CanonicalStatus] = Field(default_factory=lambda: dict(DEFAULT_ASANA_STATUS_MAP))
-    section_map: dict[str, CanonicalStatus] = {}
-    status_update_map: dict[str, CanonicalStatus] = Field(
-        default_factory=lambda: dict(DEFAULT_STATUS_UPDATE_MAP)
-    )
-    completed_status: CanonicalStatus = CanonicalStatus.DONE
-    requests_per_minute: int = Field(default=150, ge=1)
-    concurrent_requests: int = Field(default=10, ge=1)
-
-    def status_for_option(self, option_name: str) -> CanonicalStatus | None:
-        lowered = {k.lower(): v for k, v in self.status_map.items()}
-        return lowered.get(option_name.strip().lower())
-
-    def status_for_section(self, section_name: str) -> CanonicalStatus | None:
-        lowered = {k.lower(): v for k, v in self.section_map.items()}
-        return lowered.get(section_name.strip().lower())
-
-
-class SlackConfig(_Strict):
-    channels: list[str] = []
-    status_phrases: dict[str, CanonicalStatus] = {}
-    channel_defaults: dict[str, str] = {}
-    trusted_bots: list[str] = []
-    lookback: Duration = "3d"
-    budget: Literal["internal", "marketplace_limited"] = "internal"
-
-    _lookback = field_validator("lookback")(_check_duration)
-
-
-class AlertsConfig(_Strict):
+class AlertsConfig(StrictModel):
     group_wait: Duration = "30s"
     group_interval: Duration = "5m"
     repeat_interval: Duration = "24h"
@@ -188,7 +115,7 @@ class AlertsConfig(_Strict):
     quiet_hours: str | None = "22:00-08:00"
 
     _durations = field_validator("group_wait", "group_interval", "repeat_interval", "ack_timeout")(
-        _check_duration
+        check_duration
     )
 
     @field_validator("quiet_hours")
@@ -214,13 +141,13 @@ DEFAULT_STATUS_CONFLICTS: list[tuple[CanonicalStatus, CanonicalStatus, str]] = [
 ]
 
 
-class StatusConflictRule(_Strict):
+class StatusConflictRule(StrictModel):
     a: CanonicalStatus
     b: CanonicalStatus
     severity: Literal["low", "medium", "high"] = "medium"
 
 
-class RulesConfig(_Strict):
+class RulesConfig(StrictModel):
     status_conflicts: list[StatusConflictRule] = Field(
         default_factory=lambda: [
             StatusConflictRule(a=a, b=b, severity=s) for a, b, s in DEFAULT_STATUS_CONFLICTS  # type: ignore[arg-type]
@@ -237,7 +164,7 @@ class RulesConfig(_Strict):
         return None
 
 
-class Config(_Strict):
+class Config(StrictModel):
     timezone: str = "UTC"
     asana: AsanaConfig = AsanaConfig()
     slack: SlackConfig = SlackConfig()

@@ -2,12 +2,11 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 11:58:30.014500
+Create Date: 2026-11-25 12:01:38.523030
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 import reconciler.models

@@ -1,0 +1,98 @@
+"""Connector-facing configuration: which Asana projects and Slack channels to read and how their
+vocabulary maps onto canonical statuses. Part of the config file (reconciler/protocol.py), kept
+here so connectors depend on nothing above them."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from connectors.base import CanonicalStatus
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+Duration = Annotated[str, Field(description="e.g. 30m, 24h, 2d")]
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90s', '15m', '24h', '2d', '1w' -> timedelta."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30m, 24h, 2d)")
+    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def check_duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+DEFAULT_ASANA_STATUS_MAP: dict[str, CanonicalStatus] = {
+    "not started": CanonicalStatus.NOT_STARTED,
+    "on track": CanonicalStatus.ON_TRACK,
+    "in progress": CanonicalStatus.ON_TRACK,
+    "at risk": CanonicalStatus.AT_RISK,
+    "off track": CanonicalStatus.AT_RISK,
+    "blocked": CanonicalStatus.BLOCKED,
+    "on hold": CanonicalStatus.BLOCKED,
+    "done": CanonicalStatus.DONE,
+    "complete": CanonicalStatus.DONE,
+    "shipped": CanonicalStatus.DONE,
+    "cancelled": CanonicalStatus.CANCELLED,
+    "canceled": CanonicalStatus.CANCELLED,
+}
+
+DEFAULT_STATUS_UPDATE_MAP: dict[str, CanonicalStatus] = {
+    "on_track": CanonicalStatus.ON_TRACK,
+    "at_risk": CanonicalStatus.AT_RISK,
+    "off_track": CanonicalStatus.AT_RISK,
+    "on_hold": CanonicalStatus.BLOCKED,
+    "complete": CanonicalStatus.DONE,
+    "achieved": CanonicalStatus.DONE,
+    "partial": CanonicalStatus.AT_RISK,
+    "missed": CanonicalStatus.AT_RISK,
+    "dropped": CanonicalStatus.CANCELLED,
+}
+
+
+class AsanaConfig(StrictModel):
+    workspace: str | None = None
+    projects: list[str] = []
+    status_field: str = "Status"
+    status_map: dict[str, CanonicalStatus] = Field(default_factory=lambda: dict(DEFAULT_ASANA_STATUS_MAP))
+    section_map: dict[str, CanonicalStatus] = {}
+    status_update_map: dict[str, CanonicalStatus] = Field(
+        default_factory=lambda: dict(DEFAULT_STATUS_UPDATE_MAP)
+    )
+    completed_status: CanonicalStatus = CanonicalStatus.DONE
+    requests_per_minute: int = Field(default=150, ge=1)
+    concurrent_requests: int = Field(default=10, ge=1)
+
+    def status_for_option(self, option_name: str) -> CanonicalStatus | None:
+        lowered = {k.lower(): v for k, v in self.status_map.items()}
+        return lowered.get(option_name.strip().lower())
+
+    def status_for_section(self, section_name: str) -> CanonicalStatus | None:
+        lowered = {k.lower(): v for k, v in self.section_map.items()}
+        return lowered.get(section_name.strip().lower())
+
+
+class SlackConfig(StrictModel):
+    channels: list[str] = []
+    status_phrases: dict[str, CanonicalStatus] = {}
+    channel_defaults: dict[str, str] = {}
+    trusted_bots: list[str] = []
+    lookback: Duration = "3d"
+    budget: Literal["internal", "marketplace_limited"] = "internal"
+
+    _lookback = field_validator("lookback")(check_duration)
+
+
