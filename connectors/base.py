@@ -51,6 +51,10 @@ class Observation:
     `source_ref` identifies the thing that made the claim in its source (an Asana task gid, a
     Slack `channel:ts`); together with `source`, `field` and `deliverable_key` it is the claim's
     identity, so a re-read or an edit replaces the claim instead of adding another.
+
+    Values: a `CanonicalStatus` for status, an ISO date for target_date, a person's email (or
+    source id when unknown) for owner, and for depends_on the comma-separated sorted keys of
+    every deliverable it depends on (one claim per ref, so a removed dependency is seen).
     """
 
     deliverable_key: str
@@ -95,6 +99,9 @@ class SyncBatch:
     people: list[PersonRecord] = field(default_factory=list)
     cursor: str | None = None
     requests: int = 0
+    live_refs: frozenset[str] | None = None
+    """Set on the last batch of a full crawl: every source ref still alive in the partition.
+    Stored claims of the partition whose ref is not in it are retracted (deleted tasks)."""
 
 
 @dataclass(frozen=True, slots=True)

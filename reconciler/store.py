@@ -173,11 +173,36 @@ def apply_batch(
             result.retracted += 1
             result.dirty.add(row.deliverable_key)
 
+    if batch.live_refs is not None:
+        _retract_vanished(session, source.value, partition, batch.live_refs, result, now=now)
     upsert_people(session, batch.people, now=now)
     mark_dirty(session, result.dirty)
     _advance_cursor(session, source=source.value, partition=partition, batch=batch, now=now)
     session.flush()
     return result
+
+
+def _retract_vanished(
+    session: Session,
+    source: str,
+    partition: str,
+    live_refs: frozenset[str],
+    result: BatchResult,
+    *,
+    now: datetime,
+) -> None:
+    stmt = select(Observation).where(
+        Observation.source == source,
+        Observation.partition == partition,
+        col(Observation.deleted_at).is_(None),
+    )
+    for row in session.exec(stmt):
+        if row.source_ref not in live_refs:
+            row.deleted_at = now
+            row.updated_at = now
+            session.add(row)
+            result.retracted += 1
+            result.dirty.add(row.deliverable_key)
 
 
 def _cursor_row(session: Session, source: str, partition: str) -> SyncCursor:

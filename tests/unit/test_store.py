@@ -129,3 +129,12 @@ def test_dependents_of(store_engine: Engine) -> None:
     with session_scope(store_engine) as session:
         assert store.dependents_of(session, ["checkout-v2"]) == {"launch-campaign"}
         assert store.dependents_of(session, ["payments-api"]) == {"checkout-v2"}
+
+
+def test_full_crawl_retracts_refs_that_vanished(store_engine: Engine) -> None:
+    seed(store_engine)
+    apply(store_engine, SyncBatch(observations=[claim("C01:1", "blocked"), claim("C01:2", "done", key="search")]))
+    result = apply(store_engine, SyncBatch(observations=[claim("C01:2", "done", key="search")], live_refs=frozenset({"C01:2"})))
+    assert (result.retracted, result.dirty) == (1, {"checkout-v2"})
+    with session_scope(store_engine) as session:
+        assert "checkout-v2" not in store.live_claims(session, ["checkout-v2", "search"])
