@@ -1,0 +1,302 @@
+"""The one pipeline: sync a partition, reconcile what changed, plan and deliver notifications.
+
+The CLI, the embedded runner and the Celery tasks are thin adapters over these functions, so no
+rule, query or API call is written twice for the two modes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from connectors.base import Connector, ConnectorError, NoRateLimit, RateLimiter, Source, TransientError
+from reconciler import store
+from reconciler.db import DatabaseError, describe_url, engine_for, migrate, session_scope
+from reconciler.protocol import Config, load_config
+from reconciler.settings import Settings, get_settings, scrub
+
+log = logging.getLogger(__name__)
+
+EXAMPLE_CONFIG = Path(__file__).parent / "examples" / "demo.toml"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Runtime:
+    """Everything one pipeline step needs, built once per process or command."""
+
+    settings: Settings
+    config: Config
+    engine: Engine
+    clock: Callable[[], datetime] = utcnow
+    rate_limiter: RateLimiter = field(default_factory=NoRateLimit)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def scrub(self, text: str) -> str:
+        return scrub(text, self.settings.secrets())
+
+
+@dataclass
+class SyncReport:
+    source: Source
+    partition: str
+    batches: int = 0
+    observations: int = 0
+    inserted: int = 0
+    updated: int = 0
+    retracted: int = 0
+    requests: int = 0
+    error: str | None = None
+    transient: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def open_store(database_url: str) -> Engine:
+    """The engine for `database_url`, migrated to the newest schema; one-line error if down."""
+    engine = engine_for(database_url)
+    try:
+        migrate(engine)
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
+        raise DatabaseError(f"cannot open the store at {describe_url(engine)}: {reason}") from None
+    return engine
+
+
+def load_runtime(
+    *,
+    settings: Settings | None = None,
+    config_path: Path | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    rate_limiter: RateLimiter | None = None,
+) -> Runtime:
+    settings = settings or get_settings()
+    config = load_config(config_path or settings.reconciler_config)
+    engine = open_store(settings.database_url)
+    return Runtime(
+        settings=settings,
+        config=config,
+        engine=engine,
+        clock=clock,
+        rate_limiter=rate_limiter or NoRateLimit(),
+    )
+
+
+def apply_config(rt: Runtime) -> None:
+    with session_scope(rt.engine) as session:
+        store.sync_config(session, rt.config, now=rt.now())
+
+
+# -- sync -----------------------------------------------------------------------------------
+
+
+def _required_token(rt: Runtime, source: Source) -> str:
+    secret = rt.settings.asana_token if source is Source.ASANA else rt.settings.slack_bot_token
+    if secret is None or not secret.get_secret_value():
+        variable = "ASANA_TOKEN" if source is Source.ASANA else "SLACK_BOT_TOKEN"
+        raise ConnectorError(f"{source.value}: no token configured (set {variable})")
+    return secret.get_secret_value()
+
+
+def build_connector(rt: Runtime, source: Source) -> Connector:
+    index = rt.config.deliverable_index()
+    token = _required_token(rt, source)
+    if source is Source.ASANA:
+        from connectors.asana import AsanaConnector
+
+        return AsanaConnector(
+            token=token,
+            base_url=rt.settings.asana_base_url,
+            config=rt.config.asana,
+            index=index,
+            rate_limiter=rt.rate_limiter,
+            timezone=rt.config.timezone,
+        )
+    if source is Source.SLACK:
+        from connectors.slack import SlackConnector
+
+        return SlackConnector(
+            token=token,
+            base_url=rt.settings.slack_base_url,
+            config=rt.config.slack,
+            index=index,
+            rate_limiter=rt.rate_limiter,
+            timezone=rt.config.timezone,
+            clock=rt.clock,
+        )
+    raise ConnectorError(f"{source.value} is not a source that can be synced")
+
+
+def configured_partitions(rt: Runtime, sources: list[Source] | None = None) -> list[tuple[Source, str]]:
+    wanted = sources or [Source.ASANA, Source.SLACK]
+    partitions: list[tuple[Source, str]] = []
+    if Source.ASANA in wanted:
+        partitions += [(Source.ASANA, p) for p in rt.config.asana.projects]
+    if Source.SLACK in wanted:
+        partitions += [(Source.SLACK, c) for c in rt.config.slack.channels]
+    return partitions
+
+
+def sync_partition(
+    rt: Runtime,
+    source: Source,
+    partition: str,
+    *,
+    connector: Connector | None = None,
+    on_batch: Callable[[SyncReport], None] | None = None,
+) -> SyncReport:
+    """Pull one partition from its stored cursor; every batch commits with its cursor.
+
+    A failure keeps what earlier batches committed and leaves the cursor at the last committed
+    batch, so the next run resumes there. The error is recorded on the partition and returned.
+    """
+    report = SyncReport(source=source, partition=partition)
+    try:
+        connector = connector or build_connector(rt, source)
+        with session_scope(rt.engine) as session:
+            cursor = store.get_cursor(session, source, partition)
+        for batch in connector.pull(partition, cursor):
+            with session_scope(rt.engine) as session:
+                result = store.apply_batch(
+                    session, source=source, partition=partition, batch=batch, now=rt.now()
+                )
+            report.batches += 1
+            report.observations += len(batch.observations)
+            report.inserted += result.inserted
+            report.updated += result.updated
+            report.retracted += result.retracted
+            report.requests += batch.requests
+            if on_batch is not None:
+                on_batch(report)
+    except ConnectorError as exc:
+        report.error = rt.scrub(str(exc))
+        report.transient = isinstance(exc, TransientError)
+        with session_scope(rt.engine) as session:
+            store.record_sync_error(session, source, partition, report.error, now=rt.now())
+        log.warning("sync failed", extra={"source": source.value, "partition": partition, "error": report.error})
+        return report
+    with session_scope(rt.engine) as session:
+        store.record_sync_success(session, source, partition, now=rt.now())
+    log.info(
+        "synced",
+        extra={"source": source.value, "partition": partition, "observations": report.observations},
+    )
+    return report
+
+
+def sync_all(
+    rt: Runtime,
+    *,
+    sources: list[Source] | None = None,
+    partitions: list[str] | None = None,
+    on_batch: Callable[[SyncReport], None] | None = None,
+) -> list[SyncReport]:
+    apply_config(rt)
+    reports: list[SyncReport] = []
+    connectors: dict[Source, Connector] = {}
+    for source, partition in configured_partitions(rt, sources):
+        if partitions and partition not in partitions:
+            continue
+        try:
+            connector = connectors.get(source) or build_connector(rt, source)
+        except ConnectorError as exc:
+            reports.append(SyncReport(source=source, partition=partition, error=rt.scrub(str(exc))))
+            continue
+        connectors[source] = connector
+        reports.append(sync_partition(rt, source, partition, connector=connector, on_batch=on_batch))
+    return reports
+
+
+# -- reconcile and notify -------------------------------------------------------------------
+
+
+def reconcile_dirty(rt: Runtime, *, limit: int | None = None):  # type: ignore[no-untyped-def]
+    from reconciler import engine
+
+    with session_scope(rt.engine) as session:
+        return engine.reconcile_dirty(session, config=rt.config, now=rt.now(), limit=limit)
+
+
+def reconcile_all(rt: Runtime):  # type: ignore[no-untyped-def]
+    from reconciler import engine
+
+    apply_config(rt)
+    with session_scope(rt.engine) as session:
+        return engine.reconcile_all(session, config=rt.config, now=rt.now())
+
+
+def slack_client(rt: Runtime):  # type: ignore[no-untyped-def]
+    from connectors.slack_client import make_web_client
+
+    token = _required_token(rt, Source.SLACK)
+    return make_web_client(token, rt.settings.slack_base_url)
+
+
+def plan_notifications(rt: Runtime):  # type: ignore[no-untyped-def]
+    from reconciler import notify
+
+    with session_scope(rt.engine) as session:
+        return notify.plan_notifications(session, config=rt.config, now=rt.now())
+
+
+def deliver_notifications(rt: Runtime, *, dry_run: bool = False):  # type: ignore[no-untyped-def]
+    from reconciler import notify
+
+    client = None if dry_run else slack_client(rt)
+    return notify.deliver_pending(rt.engine, client=client, now=rt.now(), dry_run=dry_run)
+
+
+@dataclass
+class RunReport:
+    syncs: list[SyncReport]
+    reconcile: object
+    plan: object
+    delivery: object
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.syncs)
+
+
+def run_once(rt: Runtime, *, dry_run: bool = False, on_batch: Callable[[SyncReport], None] | None = None) -> RunReport:
+    """Sync every partition, reconcile what changed, plan and deliver notifications."""
+    syncs = sync_all(rt, on_batch=on_batch)
+    reconciled = reconcile_dirty(rt)
+    plan = plan_notifications(rt)
+    delivery = deliver_notifications(rt, dry_run=dry_run)
+    return RunReport(syncs=syncs, reconcile=reconciled, plan=plan, delivery=delivery)
+
+
+@contextmanager
+def sandbox_if_no_tokens(settings: Settings) -> Iterator[Settings]:
+    """With neither token set, start the bundled sandbox and point both sources at it."""
+    if settings.asana_token is not None or settings.slack_bot_token is not None:
+        yield settings
+        return
+    from pydantic import SecretStr
+
+    from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
+
+    with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as sandbox:
+        yield settings.model_copy(
+            update={
+                "asana_token": SecretStr("sandbox-asana-token"),
+                "slack_bot_token": SecretStr("xoxb-sandbox-token"),
+                "asana_base_url": sandbox.asana_base_url,
+                "slack_base_url": sandbox.slack_base_url,
+            }
+        )
