@@ -1,0 +1,30 @@
+"""The `reconciler` command: nouns and verbs over the one pipeline and the one store."""
+
+from __future__ import annotations
+
+import typer
+
+from reconciler.cli import admin, conflicts, pipeline
+
+app = typer.Typer(
+    name="reconciler",
+    help="Keep Asana and Slack telling the same story: sync, find contradictions, tell the owner.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+app.command("sync")(pipeline.sync)
+app.command("reconcile")(pipeline.reconcile)
+app.command("notify")(pipeline.notify)
+app.command("run")(pipeline.run)
+app.command("demo")(pipeline.demo)
+app.command("status")(admin.status)
+app.add_typer(conflicts.app, name="conflicts")
+app.add_typer(admin.config_app, name="config")
+app.add_typer(admin.db_app, name="db")
+app.add_typer(admin.sandbox_app, name="sandbox")
+
+
+def main() -> None:
+    app()

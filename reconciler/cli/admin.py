@@ -1,0 +1,104 @@
+"""`reconciler config check | db upgrade | sandbox serve | status`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from reconciler.cli.common import (
+    ConfigOption,
+    JsonFlag,
+    OutputFormat,
+    OutputOption,
+    console,
+    handle_errors,
+    print_json,
+    relative_time,
+    wants_json,
+)
+from reconciler.cli.context import config_path_for, runtime
+from reconciler.pipeline import open_store
+from reconciler.protocol import load_config
+from reconciler.settings import get_settings
+
+config_app = typer.Typer(help="Check the config file.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
+sandbox_app = typer.Typer(help="The local Asana + Slack API stand-in.", no_args_is_help=True)
+
+
+@config_app.command("check")
+@handle_errors
+def config_check(config: ConfigOption = None) -> None:
+    """Validate the config file and summarise the coordination model it describes."""
+    path = config_path_for(get_settings(), config)
+    loaded = load_config(path)
+    unowned = [d.key for d in loaded.deliverables if d.owner is None]
+    console.print(
+        f"{path}: ok — {len(loaded.people)} people, {len(loaded.roles)} roles, "
+        f"{len(loaded.deliverables)} deliverables, {len(loaded.asana.projects)} Asana projects, "
+        f"{len(loaded.slack.channels)} Slack channels"
+    )
+    if unowned:
+        console.print(f"without a decision owner: {', '.join(unowned)}")
+
+
+@db_app.command("upgrade")
+@handle_errors
+def db_upgrade() -> None:
+    """Apply pending schema migrations to DATABASE_URL."""
+    from reconciler.db import describe_url
+
+    engine = open_store(get_settings().database_url)
+    console.print(f"{describe_url(engine)}: schema up to date")
+
+
+@sandbox_app.command("serve")
+@handle_errors
+def sandbox_serve(
+    scenario: Annotated[Path | None, typer.Option("--scenario", help="Scenario JSON (default: the bundled demo).")] = None,
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0 = any free port).")] = 8765,
+) -> None:
+    """Serve the sandbox until Ctrl-C; point ASANA_BASE_URL and SLACK_BASE_URL at it."""
+    from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
+
+    with Sandbox(load_scenario(scenario or bundled_scenario_path("demo")), port=port) as sandbox:
+        console.print(f"ASANA_BASE_URL={sandbox.asana_base_url}")
+        console.print(f"SLACK_BASE_URL={sandbox.slack_base_url}")
+        console.print("Serving; Ctrl-C to stop.")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+@handle_errors
+def status(
+    output: OutputOption = OutputFormat.TABLE,
+    json_flag: JsonFlag = False,
+    config: ConfigOption = None,
+) -> None:
+    """Health: each partition's last sync and error, queue depth, notifications pending/failed."""
+    from workers.status import collect_status
+
+    with runtime(config) as rt:
+        data = collect_status(rt)
+        now = rt.now()
+    if wants_json(output, json_flag):
+        print_json(data)
+        return
+    table = Table(title="Partitions", box=None, pad_edge=False)
+    for name in ("SOURCE", "PARTITION", "LAST SUCCESS", "LAST ERROR", "CURSOR"):
+        table.add_column(name, overflow="fold")
+    for p in data["partitions"]:
+        table.add_row(
+            p["source"], p["partition"], relative_time(p["last_success_at"], now=now),
+            p["last_error"] or "-", str(p["cursor"] or "-")[:24],
+        )
+    console.print(table)
+    console.print(f"Queue depth: {data['queue_depth']}")
+    console.print(f"Notifications: {data['notifications']}")

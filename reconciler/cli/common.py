@@ -1,0 +1,162 @@
+"""What every command shares: loading the runtime, output formats, and turning user-caused
+errors into one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
+from enum import StrEnum
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from connectors.base import ConnectorError
+from reconciler.db import DatabaseError
+from reconciler.protocol import ConfigError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-C",
+        help="Config file (default: $RECONCILER_CONFIG or ./reconciler.toml).",
+        show_default=False,
+    ),
+]
+OutputOption = Annotated[
+    OutputFormat, typer.Option("--output", "-o", help="Output format.", case_sensitive=False)
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Shorthand for -o json.")]
+
+
+class UserError(Exception):
+    """Anything the user can fix; printed as one line."""
+
+
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    UserError,
+    ConfigError,
+    DatabaseError,
+    ConnectorError,
+    LookupError,
+    ValueError,
+)
+
+
+def fail(message: str, *, code: int = 1) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Run a command; a user-caused error ends in one line on stderr and exit code 1."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except USER_ERRORS as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise fail(_scrub(message)) from None
+
+    return wrapper
+
+
+def _scrub(message: str) -> str:
+    from reconciler.settings import get_settings, scrub
+
+    try:
+        return scrub(message, get_settings().secrets())
+    except Exception:  # settings themselves may be the problem; the message has no token then
+        return message
+
+
+def wants_json(output: OutputFormat, json_flag: bool) -> bool:
+    return json_flag or output is OutputFormat.JSON
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, StrEnum):
+        return value.value
+    if hasattr(value, "model_dump"):
+        return value.model_dump()
+    if hasattr(value, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return asdict(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=_default, indent=2, sort_keys=False) + "\n")
+
+
+def relative_time(when: datetime | None, *, now: datetime | None = None) -> str:
+    """'3h ago', 'in 2d'; the absolute time is shown by `show` commands."""
+    if when is None:
+        return "-"
+    now = now or datetime.now(timezone.utc)
+    seconds = (now - when).total_seconds()
+    future = seconds < 0
+    seconds = abs(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            amount = f"{int(seconds // size)}{unit}"
+            break
+    else:
+        amount = "now"
+        return amount
+    return f"in {amount}" if future else f"{amount} ago"
+
+
+def local_time(when: datetime | None) -> str:
+    if when is None:
+        return "-"
+    return when.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+@contextmanager
+def progress_reporter(enabled: bool) -> Iterator[Callable[[Any], None]]:
+    """A live line per partition on a terminal; nothing when piped (logs carry the detail)."""
+    if not enabled or not err_console.is_terminal:
+        yield lambda _report: None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True
+    ) as progress:
+        tasks: dict[tuple[str, str], Any] = {}
+
+        def update(report: Any) -> None:
+            key = (report.source.value, report.partition)
+            text = f"{key[0]} {key[1]}: {report.observations} claims, {report.requests} requests"
+            if key not in tasks:
+                tasks[key] = progress.add_task(text, total=None)
+            progress.update(tasks[key], description=text)
+
+        yield update

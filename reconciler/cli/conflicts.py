@@ -1,0 +1,293 @@
+"""`reconciler conflicts ...`: list, show, acknowledge, resolve, dismiss, reopen."""
+
+from __future__ import annotations
+
+import getpass
+from datetime import date, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from sqlmodel import Session, col, select
+
+from connectors.base import CanonicalStatus
+from reconciler import conflicts as lifecycle
+from reconciler import store
+from reconciler.cli.common import (
+    ConfigOption,
+    JsonFlag,
+    OutputFormat,
+    OutputOption,
+    UserError,
+    console,
+    handle_errors,
+    local_time,
+    print_json,
+    relative_time,
+    wants_json,
+)
+from reconciler.cli.context import runtime
+from reconciler.db import session_scope
+from reconciler.models import ACTIVE_CONFLICT_STATES, Conflict, ConflictState, Observation
+
+app = typer.Typer(help="List, explain and decide conflicts.", no_args_is_help=True)
+
+IdsArgument = Annotated[list[int], typer.Argument(help="Conflict id(s).", show_default=False)]
+CommentOption = Annotated[str | None, typer.Option("--comment", "-c", help="Why (kept in the audit log).")]
+ByOption = Annotated[
+    str | None, typer.Option("--by", help="Who decides (default: your login name).", show_default=False)
+]
+
+
+def _actor(by: str | None) -> str:
+    return by or getpass.getuser()
+
+
+def conflict_summary(conflict: Conflict) -> dict[str, Any]:
+    return {
+        "id": conflict.id,
+        "deliverable": conflict.deliverable_key,
+        "kind": conflict.kind,
+        "state": conflict.state,
+        "severity": conflict.severity,
+        "sources": conflict.sources,
+        "summary": conflict.summary,
+        "opened_at": conflict.opened_at,
+        "last_seen_at": conflict.last_seen_at,
+        "resolved_at": conflict.resolved_at,
+        "resolved_by": conflict.resolved_by,
+        "resolution_value": conflict.resolution_value,
+        "resolution_source": conflict.resolution_source,
+        "resolution_comment": conflict.resolution_comment,
+        "escalation_level": conflict.escalation_level,
+        "suppressed_by": conflict.suppressed_by,
+    }
+
+
+def evidence_view(row: Observation) -> dict[str, Any]:
+    return {
+        "observation_id": row.id,
+        "source": row.source,
+        "field": row.field,
+        "value": row.value,
+        "author": row.author,
+        "stated_at": row.stated_at,
+        "edited_at": row.edited_at,
+        "retracted_at": row.deleted_at,
+        "excerpt": row.excerpt,
+        "permalink": row.permalink,
+    }
+
+
+def _select_conflicts(
+    session: Session,
+    *,
+    states: list[str],
+    kind: str | None,
+    deliverable: str | None,
+) -> list[Conflict]:
+    stmt = select(Conflict).order_by(col(Conflict.opened_at).desc(), col(Conflict.id).desc())
+    if states:
+        stmt = stmt.where(col(Conflict.state).in_(states))
+    if kind:
+        stmt = stmt.where(Conflict.kind == kind)
+    if deliverable:
+        stmt = stmt.where(Conflict.deliverable_key == deliverable)
+    return list(session.exec(stmt))
+
+
+@app.command("list")
+@handle_errors
+def list_conflicts(
+    state: Annotated[
+        list[str] | None,
+        typer.Option("--state", "-s", help="open, acknowledged, resolved, dismissed or all (default: open and acknowledged)."),
+    ] = None,
+    kind: Annotated[str | None, typer.Option("--kind", "-k", help="Rule, e.g. status_contradiction.")] = None,
+    deliverable: Annotated[str | None, typer.Option("--deliverable", "-d")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print ids only.")] = False,
+    output: OutputOption = OutputFormat.TABLE,
+    json_flag: JsonFlag = False,
+    config: ConfigOption = None,
+) -> None:
+    """Conflicts, newest first."""
+    states = _states(state)
+    with runtime(config) as rt, session_scope(rt.engine) as session:
+        rows = _select_conflicts(session, states=states, kind=kind, deliverable=deliverable)
+        if quiet:
+            for row in rows:
+                print(row.id)
+            return
+        if wants_json(output, json_flag):
+            print_json([conflict_summary(r) for r in rows])
+            return
+        if not rows:
+            console.print("No conflicts.")
+            return
+        now = rt.now()
+        table = Table(box=None, pad_edge=False)
+        for name in ("ID", "DELIVERABLE", "KIND", "STATE", "SUMMARY", "OPENED"):
+            table.add_column(name, overflow="fold" if name == "SUMMARY" else "ellipsis")
+        for row in rows:
+            state_text = row.state + (" (muted)" if row.suppressed_by else "")
+            table.add_row(
+                str(row.id), row.deliverable_key, row.kind, state_text, row.summary, relative_time(row.opened_at, now=now)
+            )
+        console.print(table)
+
+
+def _states(values: list[str] | None) -> list[str]:
+    if not values:
+        return [s.value for s in ACTIVE_CONFLICT_STATES]
+    if "all" in values:
+        return []
+    known = {s.value for s in ConflictState}
+    for value in values:
+        if value not in known:
+            raise UserError(f"unknown state {value!r} (use {', '.join(sorted(known))} or all)")
+    return values
+
+
+@app.command("show")
+@handle_errors
+def show_conflict(
+    conflict_id: Annotated[int, typer.Argument(help="Conflict id.")],
+    output: OutputOption = OutputFormat.TABLE,
+    json_flag: JsonFlag = False,
+    config: ConfigOption = None,
+) -> None:
+    """One conflict with its evidence side by side and its timeline."""
+    with runtime(config) as rt, session_scope(rt.engine) as session:
+        conflict = lifecycle.get_conflict(session, conflict_id)
+        evidence = store.observations_by_id(session, conflict.evidence)
+        views = [evidence_view(evidence[i]) for i in conflict.evidence if i in evidence]
+        timeline = _timeline(session, conflict_id)
+        if wants_json(output, json_flag):
+            print_json({**conflict_summary(conflict), "evidence": views, "timeline": timeline})
+            return
+        _print_conflict(conflict, views, timeline)
+
+
+def _timeline(session: Session, conflict_id: int) -> list[dict[str, Any]]:
+    from reconciler.models import AuditEvent
+
+    stmt = select(AuditEvent).where(AuditEvent.conflict_id == conflict_id).order_by(AuditEvent.at, AuditEvent.id)
+    return [
+        {"at": e.at, "actor": e.actor, "action": e.action, "comment": e.comment, "details": e.details}
+        for e in session.exec(stmt)
+    ]
+
+
+def _print_conflict(conflict: Conflict, evidence: list[dict[str, Any]], timeline: list[dict[str, Any]]) -> None:
+    console.print(f"[bold]Conflict {conflict.id}[/]  {conflict.kind}  [{conflict.state}]  severity {conflict.severity}")
+    console.print(f"Deliverable: {conflict.deliverable_key}")
+    console.print(conflict.summary)
+    if conflict.suppressed_by:
+        console.print(f"Muted: {conflict.suppressed_by}")
+    console.print(f"Opened {local_time(conflict.opened_at)}, last seen {local_time(conflict.last_seen_at)}")
+    if conflict.resolved_at:
+        console.print(
+            f"Closed {local_time(conflict.resolved_at)} by {conflict.resolved_by}"
+            + (f": {conflict.resolution_comment}" if conflict.resolution_comment else "")
+        )
+    if evidence:
+        table = Table(title="Evidence", box=None, pad_edge=False, show_lines=True)
+        for name in ("SOURCE", "SAYS", "AUTHOR", "WHEN", "TEXT"):
+            table.add_column(name, overflow="fold")
+        for e in evidence:
+            text = e["excerpt"] + (f"\n{e['permalink']}" if e["permalink"] else "")
+            if e["retracted_at"]:
+                text += "\n(retracted)"
+            table.add_row(e["source"], f"{e['field']}: {e['value']}", e["author"] or "-", local_time(e["stated_at"]), text)
+        console.print(table)
+    if timeline:
+        console.print("[bold]Timeline[/]")
+        for event in timeline:
+            comment = f" — {event['comment']}" if event["comment"] else ""
+            console.print(f"  {local_time(event['at'])}  {event['actor']}  {event['action']}{comment}")
+    console.print(
+        f"\nDecide: reconciler conflicts resolve {conflict.id} --accept SOURCE -c \"why\"  |  "
+        f"reconciler conflicts ack {conflict.id}"
+    )
+
+
+def _apply_to_each(ids: list[int], action: str, apply: Any, config: Any) -> None:
+    with runtime(config) as rt:
+        done: list[Conflict] = []
+        for conflict_id in ids:
+            with session_scope(rt.engine) as session:
+                done.append(apply(session, conflict_id, rt.now()))
+        for conflict in done:
+            console.print(f"conflict {conflict.id} {action} ({conflict.deliverable_key}, {conflict.kind})")
+
+
+@app.command("resolve")
+@handle_errors
+def resolve(
+    ids: IdsArgument,
+    accept: Annotated[str | None, typer.Option("--accept", "-a", help="Accept what this source says (asana, slack, manual).")] = None,
+    status: Annotated[CanonicalStatus | None, typer.Option("--status", help="Set the canonical status.")] = None,
+    target_date: Annotated[datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="Set the target date.")] = None,
+    comment: CommentOption = None,
+    by: ByOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Make the final call: accept one source, or set the value."""
+    if not comment:
+        raise UserError("a comment is required: -c \"why this is the answer\"")
+    if (accept is None) == (status is None and target_date is None):
+        raise UserError("give either --accept SOURCE or --status/--date")
+    day: date | None = target_date.date() if target_date else None
+    _apply_to_each(
+        ids,
+        "resolved",
+        lambda session, cid, now: lifecycle.resolve(
+            session,
+            cid,
+            actor=_actor(by),
+            comment=comment,
+            now=now,
+            accept_source=accept,
+            status=status.value if status else None,
+            target_date=day,
+        ),
+        config,
+    )
+
+
+@app.command("ack")
+@handle_errors
+def acknowledge(ids: IdsArgument, comment: CommentOption = None, by: ByOption = None, config: ConfigOption = None) -> None:
+    """Acknowledge: you are on it; escalation stops."""
+    _apply_to_each(
+        ids,
+        "acknowledged",
+        lambda session, cid, now: lifecycle.acknowledge(session, cid, actor=_actor(by), comment=comment, now=now),
+        config,
+    )
+
+
+@app.command("dismiss")
+@handle_errors
+def dismiss(ids: IdsArgument, comment: CommentOption = None, by: ByOption = None, config: ConfigOption = None) -> None:
+    """Not a real contradiction; stays closed unless new evidence arrives."""
+    if not comment:
+        raise UserError("a comment is required: -c \"why this is not a conflict\"")
+    _apply_to_each(
+        ids,
+        "dismissed",
+        lambda session, cid, now: lifecycle.dismiss(session, cid, actor=_actor(by), comment=comment, now=now),
+        config,
+    )
+
+
+@app.command("reopen")
+@handle_errors
+def reopen(ids: IdsArgument, comment: CommentOption = None, by: ByOption = None, config: ConfigOption = None) -> None:
+    """Open a resolved or dismissed conflict again."""
+    _apply_to_each(
+        ids,
+        "reopened",
+        lambda session, cid, now: lifecycle.reopen(session, cid, actor=_actor(by), comment=comment, now=now),
+        config,
+    )

@@ -1,0 +1,216 @@
+"""`reconciler sync | reconcile | notify | run | demo`: the pipeline from a terminal."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import SecretStr
+from rich.table import Table
+from sqlmodel import select
+
+from connectors.base import Source
+from reconciler import pipeline
+from reconciler.db import session_scope
+from reconciler.models import Conflict
+from reconciler.cli.common import (
+    ConfigOption,
+    JsonFlag,
+    OutputFormat,
+    OutputOption,
+    UserError,
+    console,
+    handle_errors,
+    print_json,
+    progress_reporter,
+    wants_json,
+)
+from reconciler.cli.context import runtime
+from reconciler.settings import Settings
+
+
+def _sync_table(reports: list[pipeline.SyncReport]) -> Table:
+    table = Table(title="Sync", box=None, pad_edge=False)
+    for name in ("SOURCE", "PARTITION", "CLAIMS", "NEW", "CHANGED", "RETRACTED", "REQUESTS", "RESULT"):
+        table.add_column(name)
+    for r in reports:
+        result = "ok" if r.ok else f"[red]{r.error}[/]"
+        table.add_row(
+            r.source.value, r.partition, str(r.observations), str(r.inserted), str(r.updated),
+            str(r.retracted), str(r.requests), result,
+        )
+    return table
+
+
+def _sync_json(reports: list[pipeline.SyncReport]) -> list[dict[str, Any]]:
+    return [
+        {
+            "source": r.source.value,
+            "partition": r.partition,
+            "observations": r.observations,
+            "inserted": r.inserted,
+            "updated": r.updated,
+            "retracted": r.retracted,
+            "requests": r.requests,
+            "ok": r.ok,
+            "error": r.error,
+        }
+        for r in reports
+    ]
+
+
+@handle_errors
+def sync(
+    source: Annotated[Source | None, typer.Argument(help="asana or slack (default: both).")] = None,
+    partition: Annotated[str | None, typer.Argument(help="One Asana project gid or Slack channel.")] = None,
+    output: OutputOption = OutputFormat.TABLE,
+    json_flag: JsonFlag = False,
+    config: ConfigOption = None,
+) -> None:
+    """Pull new claims from Asana and Slack into the store."""
+    if source is Source.MANUAL:
+        raise UserError("manual claims are recorded with `reconciler claim`, not synced")
+    as_json = wants_json(output, json_flag)
+    with runtime(config, talks_to_apis=True) as rt, progress_reporter(not as_json) as on_batch:
+        known = {p for _, p in pipeline.configured_partitions(rt, [source] if source else None)}
+        if partition and partition not in known:
+            raise UserError(f"{partition!r} is not a configured {source.value if source else ''} partition".replace("  ", " "))
+        reports = pipeline.sync_all(
+            rt, sources=[source] if source else None, partitions=[partition] if partition else None, on_batch=on_batch
+        )
+    if as_json:
+        print_json(_sync_json(reports))
+    else:
+        console.print(_sync_table(reports))
+    failed = [r for r in reports if not r.ok]
+    if failed:
+        raise typer.Exit(1)
+
+
+@handle_errors
+def reconcile(
+    everything: Annotated[bool, typer.Option("--all", help="Reconcile every deliverable, not only changed ones.")] = False,
+    output: OutputOption = OutputFormat.TABLE,
+    json_flag: JsonFlag = False,
+    config: ConfigOption = None,
+) -> None:
+    """Find contradictions in what changed since the last run."""
+    with runtime(config) as rt:
+        pipeline.apply_config(rt)
+        report = pipeline.reconcile_all(rt) if everything else pipeline.reconcile_dirty(rt)
+    data = {
+        "reconciled": report.reconciled,
+        "opened": report.opened,
+        "updated": report.updated,
+        "auto_resolved": report.auto_resolved,
+        "reopened": report.reopened,
+    }
+    if wants_json(output, json_flag):
+        print_json(data)
+        return
+    console.print(
+        f"Reconciled {report.reconciled} deliverable(s): {len(report.opened)} conflict(s) opened, "
+        f"{len(report.updated)} updated, {len(report.auto_resolved)} resolved by agreement, "
+        f"{len(report.reopened)} reopened."
+    )
+
+
+def _delivery_lines(delivery: Any) -> list[dict[str, Any]]:
+    return [
+        {"recipient": m.recipient, "reason": m.reason, "text": m.text, "sent": m.sent}
+        for m in delivery.messages
+    ]
+
+
+@handle_errors
+def notify(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the DMs instead of sending them.")] = False,
+    output: OutputOption = OutputFormat.TABLE,
+    json_flag: JsonFlag = False,
+    config: ConfigOption = None,
+) -> None:
+    """Tell decision owners about conflicts (plans, then sends, the outbox)."""
+    with runtime(config, talks_to_apis=not dry_run) as rt:
+        pipeline.plan_notifications(rt)
+        delivery = pipeline.deliver_notifications(rt, dry_run=dry_run)
+    _print_delivery(delivery, as_json=wants_json(output, json_flag), dry_run=dry_run)
+
+
+def _print_delivery(delivery: Any, *, as_json: bool, dry_run: bool) -> None:
+    lines = _delivery_lines(delivery)
+    if as_json:
+        print_json(lines)
+        return
+    if not lines:
+        console.print("Nothing to send.")
+    for line in lines:
+        verb = "would send" if dry_run else "sent"
+        console.print(f"[bold]{verb} to {line['recipient']}[/] ({line['reason']}):")
+        console.print(line["text"], markup=False)
+        console.print()
+
+
+@handle_errors
+def run(
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+    interval: Annotated[float, typer.Option("--interval", min=1.0, help="Seconds between passes.")] = 300.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print DMs instead of sending.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Sync, reconcile and notify in a loop, in this process (no broker needed)."""
+    from workers.runner import run_loop
+
+    with runtime(config, talks_to_apis=True) as rt, progress_reporter(True) as on_batch:
+        reports = run_loop(rt, once=once, interval=interval, dry_run=dry_run, on_batch=on_batch)
+    if once and reports:
+        last = reports[-1]
+        console.print(_sync_table(last.syncs))
+        _print_delivery(last.delivery, as_json=False, dry_run=dry_run)
+        if not last.ok:
+            raise typer.Exit(1)
+
+
+@handle_errors
+def demo(
+    keep: Annotated[Path | None, typer.Option("--keep", help="Keep the demo store in this SQLite file.")] = None,
+) -> None:
+    """Run the whole pipeline on a bundled scenario against the local sandbox."""
+    from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
+    from reconciler.cli.conflicts import conflict_summary
+
+    with tempfile.TemporaryDirectory(prefix="reconciler-demo-") as tmp, Sandbox(
+        load_scenario(bundled_scenario_path("demo")), port=0
+    ) as sandbox:
+        database = keep or Path(tmp) / "demo.db"
+        settings = Settings(
+            asana_token=SecretStr("sandbox-asana-token"),
+            slack_bot_token=SecretStr("xoxb-sandbox-token"),
+            asana_base_url=sandbox.asana_base_url,
+            slack_base_url=sandbox.slack_base_url,
+            database_url=f"sqlite:///{database}",
+        )
+        rt = pipeline.load_runtime(settings=settings, config_path=pipeline.EXAMPLE_CONFIG)
+        console.rule("[bold]1. Sync[/]: Asana and Slack (the local sandbox) into the store")
+        report = pipeline.run_once(rt)
+        console.print(_sync_table(report.syncs))
+        console.rule("[bold]2. Conflicts[/]: where the sources contradict each other")
+        with session_scope(rt.engine) as session:
+            conflicts = [conflict_summary(c) for c in session.exec(select(Conflict).order_by(Conflict.id))]
+        table = Table(box=None, pad_edge=False)
+        for name in ("ID", "DELIVERABLE", "KIND", "STATE", "SUMMARY"):
+            table.add_column(name, overflow="fold")
+        for c in conflicts:
+            table.add_row(str(c["id"]), c["deliverable"], c["kind"], c["state"], c["summary"])
+        console.print(table)
+        console.rule("[bold]3. DMs[/]: what the decision owners were sent")
+        for message in sandbox.posted_messages():
+            console.print(f"[bold]to {message.get('user') or message['channel']}[/] ({message['method']}):")
+            console.print(message.get("text") or "", markup=False)
+            console.print()
+        console.print(
+            "Try it on a store you keep: reconciler demo --keep demo.db, then "
+            "DATABASE_URL=sqlite:///demo.db reconciler conflicts list"
+        )
+    rt.engine.dispose()
