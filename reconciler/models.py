@@ -160,6 +160,11 @@ class Conflict(SQLModel, table=True):
     escalation_level: int = 0
     next_escalation_at: datetime | None = _ts(index=True)
     suppressed_by: str | None = None
+    # The notifier's bookkeeping for the current episode (reset when a closed conflict reopens).
+    alert_started_at: datetime | None = _ts()
+    notified_at: datetime | None = _ts(index=True)
+    last_notified_at: datetime | None = _ts()
+    resolution_notified_at: datetime | None = _ts()
 
 
 class Snooze(SQLModel, table=True):
@@ -199,6 +204,24 @@ class Notification(SQLModel, table=True):
     slack_ts: str | None = None
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     sent_at: datetime | None = _ts()
+    parent_id: int | None = Field(default=None, index=True)  # the earlier DM this follows up
+    slack_thread_ts: str | None = None
+    claim_token: str | None = None
+    severity: str = "medium"
+
+
+class NotificationConflict(SQLModel, table=True):
+    """Which conflicts a notification tells about, and at which escalation level."""
+
+    __tablename__ = "notification_conflict"
+    __table_args__ = (
+        UniqueConstraint("notification_id", "conflict_id", name="uq_notification_conflict"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    notification_id: int = Field(index=True)
+    conflict_id: int = Field(index=True)
+    level: int = 0
 
 
 class AuditEvent(SQLModel, table=True):

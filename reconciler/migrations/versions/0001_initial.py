@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 12:01:38.523030
+Create Date: 2026-11-25 12:05:22.761048
 """
 from __future__ import annotations
 
@@ -61,6 +61,10 @@ def upgrade() -> None:
     sa.Column('escalation_level', sa.Integer(), nullable=False),
     sa.Column('next_escalation_at', reconciler.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('suppressed_by', sa.String(), nullable=True),
+    sa.Column('alert_started_at', reconciler.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('notified_at', reconciler.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_notified_at', reconciler.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('resolution_notified_at', reconciler.models.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('conflict', schema=None) as batch_op:
@@ -68,6 +72,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_conflict_fingerprint'), ['fingerprint'], unique=True)
         batch_op.create_index(batch_op.f('ix_conflict_kind'), ['kind'], unique=False)
         batch_op.create_index(batch_op.f('ix_conflict_next_escalation_at'), ['next_escalation_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_conflict_notified_at'), ['notified_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_conflict_state'), ['state'], unique=False)
 
     op.create_table('deliverable',
@@ -115,14 +120,31 @@ def upgrade() -> None:
     sa.Column('slack_ts', sa.String(), nullable=True),
     sa.Column('created_at', reconciler.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('sent_at', reconciler.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('parent_id', sa.Integer(), nullable=True),
+    sa.Column('slack_thread_ts', sa.String(), nullable=True),
+    sa.Column('claim_token', sa.String(), nullable=True),
+    sa.Column('severity', sa.String(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('notification', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_notification_group_key'), ['group_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_notification_idempotency_key'), ['idempotency_key'], unique=True)
         batch_op.create_index(batch_op.f('ix_notification_not_before'), ['not_before'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notification_parent_id'), ['parent_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_notification_recipient_key'), ['recipient_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_notification_status'), ['status'], unique=False)
+
+    op.create_table('notification_conflict',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('notification_id', sa.Integer(), nullable=False),
+    sa.Column('conflict_id', sa.Integer(), nullable=False),
+    sa.Column('level', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('notification_id', 'conflict_id', name='uq_notification_conflict')
+    )
+    with op.batch_alter_table('notification_conflict', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_notification_conflict_conflict_id'), ['conflict_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notification_conflict_notification_id'), ['notification_id'], unique=False)
 
     op.create_table('observation',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -209,9 +231,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_observation_deliverable_key'))
 
     op.drop_table('observation')
+    with op.batch_alter_table('notification_conflict', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_notification_conflict_notification_id'))
+        batch_op.drop_index(batch_op.f('ix_notification_conflict_conflict_id'))
+
+    op.drop_table('notification_conflict')
     with op.batch_alter_table('notification', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_notification_status'))
         batch_op.drop_index(batch_op.f('ix_notification_recipient_key'))
+        batch_op.drop_index(batch_op.f('ix_notification_parent_id'))
         batch_op.drop_index(batch_op.f('ix_notification_not_before'))
         batch_op.drop_index(batch_op.f('ix_notification_idempotency_key'))
         batch_op.drop_index(batch_op.f('ix_notification_group_key'))
@@ -225,6 +253,7 @@ def downgrade() -> None:
     op.drop_table('deliverable')
     with op.batch_alter_table('conflict', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_conflict_state'))
+        batch_op.drop_index(batch_op.f('ix_conflict_notified_at'))
         batch_op.drop_index(batch_op.f('ix_conflict_next_escalation_at'))
         batch_op.drop_index(batch_op.f('ix_conflict_kind'))
         batch_op.drop_index(batch_op.f('ix_conflict_fingerprint'))
