@@ -121,8 +121,10 @@ class AlertsConfig(StrictModel):
     @field_validator("quiet_hours")
     @classmethod
     def _quiet_shape(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"\d{2}:\d{2}-\d{2}:\d{2}", value):
-            raise ValueError("use HH:MM-HH:MM, e.g. 22:00-08:00")
+        if value is None or value.strip().lower() in ("", "off", "none"):
+            return None
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError("use HH:MM-HH:MM, e.g. 22:00-08:00, or \"off\"")
         return value
 
 
