@@ -15,6 +15,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from connectors.base import ConnectorError
 from reconciler.db import DatabaseError
@@ -62,7 +63,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def fail(message: str, *, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     return typer.Exit(code)
 
 
