@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from reconciler.cli import admin, conflicts, pipeline
+from reconciler.cli import admin, alerts, conflicts, deliverables, owners, pipeline, records
 
 app = typer.Typer(
     name="reconciler",
@@ -19,8 +19,14 @@ app.command("reconcile")(pipeline.reconcile)
 app.command("notify")(pipeline.notify)
 app.command("run")(pipeline.run)
 app.command("demo")(pipeline.demo)
+app.command("claim")(records.claim)
+app.command("audit")(records.audit)
 app.command("status")(admin.status)
 app.add_typer(conflicts.app, name="conflicts")
+app.add_typer(deliverables.app, name="deliverables")
+app.add_typer(owners.app, name="owners")
+app.add_typer(alerts.snooze_app, name="snooze")
+app.add_typer(alerts.route_app, name="route")
 app.add_typer(admin.config_app, name="config")
 app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.sandbox_app, name="sandbox")
