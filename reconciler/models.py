@@ -251,3 +251,13 @@ class SyncCursor(SQLModel, table=True):
     last_error_at: datetime | None = _ts()
     items_synced: int = 0
     requests_made: int = 0
+
+
+class DeliverableDependency(SQLModel, table=True):
+    """Who depends on whom (configuration plus current Asana claims), written by the reconciler
+    so that the dependents of a changed deliverable are one indexed lookup."""
+
+    __tablename__ = "deliverable_dependency"
+
+    dependent_key: str = Field(primary_key=True)
+    dependency_key: str = Field(primary_key=True, index=True)

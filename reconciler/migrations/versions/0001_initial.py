@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 12:05:22.761048
+Create Date: 2026-11-25 12:08:15.343986
 """
 from __future__ import annotations
 
@@ -100,6 +100,14 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_deliverable_asana_gid'), ['asana_gid'], unique=False)
         batch_op.create_index(batch_op.f('ix_deliverable_dirty'), ['dirty'], unique=False)
         batch_op.create_index(batch_op.f('ix_deliverable_key'), ['key'], unique=True)
+
+    op.create_table('deliverable_dependency',
+    sa.Column('dependent_key', sa.String(), nullable=False),
+    sa.Column('dependency_key', sa.String(), nullable=False),
+    sa.PrimaryKeyConstraint('dependent_key', 'dependency_key')
+    )
+    with op.batch_alter_table('deliverable_dependency', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_deliverable_dependency_dependency_key'), ['dependency_key'], unique=False)
 
     op.create_table('notification',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -245,6 +253,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_notification_group_key'))
 
     op.drop_table('notification')
+    with op.batch_alter_table('deliverable_dependency', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_deliverable_dependency_dependency_key'))
+
+    op.drop_table('deliverable_dependency')
     with op.batch_alter_table('deliverable', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_deliverable_key'))
         batch_op.drop_index(batch_op.f('ix_deliverable_dirty'))
