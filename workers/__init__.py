@@ -1,0 +1,1 @@
+"""Celery workers, beat and the embedded runner: thin adapters over reconciler.pipeline."""

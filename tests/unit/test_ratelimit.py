@@ -1,0 +1,197 @@
+"""The Redis token bucket and semaphore, against the real Redis (db 15, keys under a unique
+prefix per test, deleted afterwards)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from connectors.base import NoRateLimit, TransientError
+from connectors.config import AsanaConfig, SlackConfig
+from reconciler.settings import Settings
+from tests.conftest import REDIS_URL
+from workers.ratelimit import (
+    RatePolicy,
+    RateLimitTimeout,
+    RedisRateLimiter,
+    rate_limiter_for,
+    shared_rate_limiter,
+    token_hash,
+)
+
+
+@pytest.fixture
+def client() -> Iterator[redis.Redis]:
+    c = redis.Redis.from_url(REDIS_URL)
+    try:
+        c.ping()
+    except redis.ConnectionError as exc:
+        pytest.fail(f"Redis is required at {REDIS_URL}: {exc}", pytrace=False)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def prefix(client: redis.Redis) -> Iterator[str]:
+    name = f"test-rl-{uuid.uuid4().hex[:10]}"
+    yield name
+    for key in client.scan_iter(match=f"{name}:*"):
+        client.delete(key)
+
+
+def limiter(client: redis.Redis, prefix: str, policy: RatePolicy, **kwargs) -> RedisRateLimiter:  # type: ignore[no-untyped-def]
+    return RedisRateLimiter(client, policy=policy, tokens={"asana": "tok-a", "slack": "tok-s"}, prefix=prefix, **kwargs)
+
+
+def test_bucket_allows_a_burst_then_refills_at_the_rate(client: redis.Redis, prefix: str) -> None:
+    rl = limiter(client, prefix, RatePolicy(slack_method_overrides={"slow.method": 6, "fast.method": 120}))
+    assert all(rl.try_take_token("slack:slow.method") == 0 for _ in range(6))
+    assert 9.0 < rl.try_take_token("slack:slow.method") <= 10.0  # 6/min: one token per 10 s
+    taken = 0
+    while rl.try_take_token("slack:fast.method") == 0:
+        taken += 1
+    assert 120 <= taken <= 122
+    time.sleep(0.6)  # 2/s: one more token
+    assert rl.try_take_token("slack:fast.method") == 0
+    assert 0 < rl.try_take_token("slack:fast.method") <= 0.5
+
+
+def test_acquire_blocks_until_a_token_is_due(client: redis.Redis, prefix: str) -> None:
+    policy = RatePolicy(post_per_channel_per_second=5)  # burst of 5, then one per 0.2 s
+    rl = limiter(client, prefix, policy)
+    started = time.monotonic()
+    for _ in range(8):
+        rl.acquire("slack:chat.postMessage:C1")
+    elapsed = time.monotonic() - started
+    assert 0.5 <= elapsed < 1.5
+
+
+def test_the_check_and_take_is_atomic_across_threads(client: redis.Redis, prefix: str) -> None:
+    rl = limiter(client, prefix, RatePolicy(asana_per_minute=30, asana_concurrency=100))
+    granted: list[int] = []
+
+    def worker() -> None:
+        for _ in range(10):
+            if rl.try_take_token("asana") == 0:
+                granted.append(1)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(granted) in (30, 31)  # the burst, plus at most one refilled during the run
+
+
+def _hammer(prefix: str, count: int, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    c = redis.Redis.from_url(REDIS_URL)
+    rl = RedisRateLimiter(c, policy=RatePolicy(slack_tiers={"tier1": 1, "tier2": 20, "tier3": 1200, "tier4": 100}),
+                          tokens={"slack": "tok-s"}, prefix=prefix)
+    for _ in range(count):
+        rl.acquire("slack:conversations.history")
+    out.put(time.monotonic())
+
+
+def test_processes_share_one_budget(prefix: str) -> None:
+    """Two processes, 1200/min (20/s, burst 1200 drained first): 2 x 30 more take ~3 s."""
+    c = redis.Redis.from_url(REDIS_URL)
+    rl = RedisRateLimiter(c, policy=RatePolicy(slack_tiers={"tier1": 1, "tier2": 20, "tier3": 1200, "tier4": 100}),
+                          tokens={"slack": "tok-s"}, prefix=prefix)
+    while rl.try_take_token("slack:conversations.history") == 0:
+        pass
+    out: multiprocessing.Queue = multiprocessing.get_context("spawn").Queue()  # type: ignore[type-arg]
+    ctx = multiprocessing.get_context("spawn")
+    started = time.monotonic()
+    procs = [ctx.Process(target=_hammer, args=(prefix, 30, out)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+    finished = max(out.get(timeout=5) for _ in procs)
+    assert finished - started >= 2.7  # 60 tokens at 20/s, whatever the split between processes
+
+
+def test_semaphore_limits_requests_in_flight(client: redis.Redis, prefix: str) -> None:
+    rl = limiter(client, prefix, RatePolicy(asana_per_minute=6000, asana_concurrency=2), max_wait=5)
+    rl.acquire("asana")
+    rl.acquire("asana")
+    assert rl.try_take_slot("asana") > 0
+    released = threading.Timer(0.3, rl.release, args=("asana",))
+    released.start()
+    started = time.monotonic()
+    rl.acquire("asana")
+    assert 0.25 <= time.monotonic() - started < 2
+    assert client.zcard(rl.semaphore_key("asana")) == 2
+
+
+def test_a_crashed_holders_lease_expires(client: redis.Redis, prefix: str) -> None:
+    crashed = limiter(client, prefix, RatePolicy(asana_per_minute=6000, asana_concurrency=1), lease_seconds=0.4)
+    crashed.acquire("asana")  # never released: the process "died"
+    other = limiter(client, prefix, RatePolicy(asana_per_minute=6000, asana_concurrency=1), max_wait=5)
+    started = time.monotonic()
+    other.acquire("asana")
+    assert 0.3 <= time.monotonic() - started < 2
+
+
+def test_acquire_gives_up_after_max_wait(client: redis.Redis, prefix: str) -> None:
+    rl = limiter(client, prefix, RatePolicy(slack_method_overrides={"conversations.history": 1}), max_wait=0.2)
+    rl.acquire("slack:conversations.history")
+    with pytest.raises(RateLimitTimeout):
+        rl.acquire("slack:conversations.history")
+
+
+def test_keys_hash_the_token_and_separate_buckets(client: redis.Redis, prefix: str) -> None:
+    rl = limiter(client, prefix, RatePolicy())
+    for key in ("asana", "slack:conversations.history", "slack:users.list",
+                "slack:chat.postMessage:C1", "slack:chat.postMessage:C2"):
+        rl.acquire(key)
+        rl.release(key)
+    keys = {k.decode() for k in client.scan_iter(match=f"{prefix}:*")}
+    assert not any("tok-a" in k or "tok-s" in k for k in keys)
+    assert f"{prefix}:rl:asana:{token_hash('tok-a')}:requests" in keys
+    slack = f"{prefix}:rl:slack:{token_hash('tok-s')}"
+    assert {f"{slack}:method:conversations.history", f"{slack}:method:users.list",
+            f"{slack}:chat.postMessage:C1", f"{slack}:chat.postMessage:C2"} <= keys
+
+
+def test_policy_maps_slack_methods_to_tiers_and_config() -> None:
+    policy = RatePolicy()
+    assert policy.limits_for("slack:users.list").buckets[0][1].limit == 20
+    assert policy.limits_for("slack:conversations.history").buckets[0][1].limit == 50
+    assert policy.limits_for("slack:users.info").buckets[0][1].limit == 100
+    assert policy.limits_for("slack:some.newMethod").buckets[0][1].limit == 50
+    post = policy.limits_for("slack:chat.postMessage:C9").buckets[0][1]
+    assert (post.limit, post.period) == (1, 1.0)
+    asana = policy.limits_for("asana:GET /tasks")
+    assert (asana.buckets[0][1].limit, asana.concurrency) == (150, 10)
+    limited = RatePolicy.for_config(AsanaConfig(requests_per_minute=1500, concurrent_requests=5),
+                                    SlackConfig(budget="marketplace_limited"))
+    assert limited.limits_for("slack:conversations.history").buckets[0][1].limit == 1
+    assert limited.limits_for("asana").concurrency == 5
+
+
+def test_redis_down_is_a_transient_error(prefix: str) -> None:
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    rl = RedisRateLimiter(dead, prefix=prefix)
+    with pytest.raises(TransientError, match="Redis unavailable") as caught:
+        rl.acquire("asana")
+    assert "127.0.0.1" not in str(caught.value)
+
+
+def test_no_redis_configured_means_no_shared_limit() -> None:
+    assert isinstance(rate_limiter_for(Settings(), asana=AsanaConfig(), slack=SlackConfig()), NoRateLimit)
+    unreachable = Settings(redis_url="redis://127.0.0.1:1/0")
+    assert isinstance(rate_limiter_for(unreachable, asana=AsanaConfig(), slack=SlackConfig()), NoRateLimit)
+    reachable = Settings(redis_url=REDIS_URL, asana_token="secret-a")
+    shared = rate_limiter_for(reachable, asana=AsanaConfig(), slack=SlackConfig())
+    assert isinstance(shared, RedisRateLimiter)
+    assert shared.bucket_keys("asana")[0].split(":")[3] == token_hash("secret-a")
+    assert isinstance(shared_rate_limiter(reachable, redis.Redis.from_url(REDIS_URL),
+                                          asana=AsanaConfig(), slack=SlackConfig()), RedisRateLimiter)

@@ -1,0 +1,64 @@
+"""The Celery app: Redis broker from REDIS_URL, JSON only, late acks, one task at a time.
+
+Start a worker with `celery -A workers.celery_app worker` and the one beat with
+`celery -A workers.celery_app beat`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import setup_logging
+
+from reconciler.settings import get_settings
+from workers.logging import configure_logging
+from workers.schedule import beat_schedule
+from workers.settings import WorkerSettings, get_worker_settings
+
+
+def celery_config(redis_url: str, ws: WorkerSettings) -> dict[str, Any]:
+    return {
+        "broker_url": redis_url,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "broker_transport_options": {
+            "visibility_timeout": ws.celery_visibility_timeout,
+            "socket_timeout": 10,
+            "socket_connect_timeout": 10,
+            "retry_on_timeout": True,
+            "health_check_interval": 10,
+        },
+        "broker_channel_error_retry": True,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_time_limit": ws.task_time_limit,
+        "task_soft_time_limit": max(1, ws.task_time_limit - 30),
+        "worker_prefetch_multiplier": 1,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "worker_hijack_root_logger": False,
+        "worker_redirect_stdouts": False,
+        "task_default_queue": ws.celery_queue,
+        "timezone": "UTC",
+        "enable_utc": True,
+        "beat_schedule": beat_schedule(ws),
+    }
+
+
+def make_app() -> Celery:
+    app = Celery("reconciler", include=["workers.tasks"])
+    app.conf.update(celery_config(get_settings().redis_url, get_worker_settings()))
+    return app
+
+
+@setup_logging.connect
+def _use_our_logging(**_: Any) -> None:
+    """Celery leaves logging alone when this signal has a receiver."""
+    configure_logging(get_settings())
+
+
+app = make_app()

@@ -1,0 +1,165 @@
+"""The embedded loop behind `reconciler run [--once] [--interval S]`: no broker, no beat.
+
+Each iteration does what `pipeline.run_once` does, step by step, with the same pipeline
+functions the Celery tasks call: apply the config, sync each partition, reconcile dirty
+deliverables, plan notifications, deliver them. Between steps it checks for Ctrl-C / SIGTERM,
+so a stop never cuts a step in half (a second Ctrl-C stops at once). One log line per step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from sqlalchemy.exc import DBAPIError
+
+from connectors.base import ConnectorError, NoRateLimit
+from reconciler import pipeline
+from reconciler.db import DatabaseError
+from reconciler.pipeline import RunReport, Runtime, SyncReport
+from workers.ratelimit import rate_limiter_for
+from workers.steps import log_step, report_fields, summarize, sync_counts
+
+log = logging.getLogger("workers.runner")
+
+
+class Stopped(Exception):
+    """A stop was requested between two steps."""
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
+    """SIGINT and SIGTERM set `stop`; a second SIGINT raises KeyboardInterrupt at once.
+
+    Outside the main thread (where Python cannot install handlers) only `stop` is used.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def with_shared_limiter(rt: Runtime) -> Runtime:
+    """Share the API budget through Redis when REDIS_URL is set and answers; else keep going
+    with per-process limits (the connectors still honour Retry-After)."""
+    if not isinstance(rt.rate_limiter, NoRateLimit):
+        return rt
+    limiter = rate_limiter_for(rt.settings, asana=rt.config.asana, slack=rt.config.slack)
+    if isinstance(limiter, NoRateLimit):
+        log.debug("no reachable Redis: rate limits are per process")
+        return rt
+    log.info("sharing the API budget through Redis")
+    return dataclasses.replace(rt, rate_limiter=limiter)
+
+
+def _checkpoint(stop: threading.Event, before: str) -> None:
+    if stop.is_set():
+        log.info(f"stopping before {before}", extra={"step": before})
+        raise Stopped
+
+
+BatchHook = Callable[[SyncReport], None]
+KEEP_REPORTS = 20
+
+
+def sync_step(rt: Runtime, stop: threading.Event, *, on_batch: BatchHook | None = None) -> list[SyncReport]:
+    pipeline.apply_config(rt)
+    reports: list[SyncReport] = []
+    for source, partition in pipeline.configured_partitions(rt):
+        _checkpoint(stop, f"sync of {source.value}:{partition}")
+        started = time.monotonic()
+        report = pipeline.sync_partition(rt, source, partition, on_batch=on_batch)
+        log_step("sync", started, **report_fields(report))
+        reports.append(report)
+    return reports
+
+
+def _deliver(rt: Runtime, *, dry_run: bool) -> object:
+    started = time.monotonic()
+    try:
+        delivered = pipeline.deliver_notifications(rt, dry_run=dry_run)
+    except ConnectorError as exc:
+        log_step("deliver", started, error=rt.scrub(str(exc)))
+        return None
+    log_step("deliver", started, dry_run=dry_run, **summarize(delivered))
+    return delivered
+
+
+def run_iteration(
+    rt: Runtime, *, dry_run: bool, stop: threading.Event, on_batch: BatchHook | None = None
+) -> RunReport:
+    """One pass of the pipeline; raises Stopped if a stop was asked for between steps."""
+    syncs = sync_step(rt, stop, on_batch=on_batch)
+    _checkpoint(stop, "reconcile")
+    started = time.monotonic()
+    reconciled = pipeline.reconcile_dirty(rt)
+    log_step("reconcile", started, **summarize(reconciled))
+    _checkpoint(stop, "plan")
+    started = time.monotonic()
+    planned = pipeline.plan_notifications(rt)
+    log_step("plan", started, **summarize(planned))
+    _checkpoint(stop, "deliver")
+    delivered = _deliver(rt, dry_run=dry_run)
+    return RunReport(syncs=syncs, reconcile=reconciled, plan=planned, delivery=delivered)
+
+
+def run_loop(
+    rt: Runtime,
+    *,
+    once: bool,
+    interval: float,
+    dry_run: bool,
+    on_report: Callable[[RunReport], None] | None = None,
+    on_batch: BatchHook | None = None,
+    stop: threading.Event | None = None,
+) -> list[RunReport]:
+    """Run the pipeline once, or every `interval` seconds until Ctrl-C / SIGTERM / `stop`.
+
+    `on_report` gets each complete iteration's report, `on_batch` each committed sync batch
+    (for progress). Returns the reports of the last iterations (at most KEEP_REPORTS; empty if
+    stopped before one finished). With `once`, store errors propagate; in the loop they are
+    logged and the next iteration retries.
+    """
+    rt = with_shared_limiter(rt)
+    reports: deque[RunReport] = deque(maxlen=KEEP_REPORTS)
+    with stop_on_signals(stop or threading.Event()) as stopping:
+        iteration = 0
+        while not stopping.is_set():
+            iteration += 1
+            started = time.monotonic()
+            try:
+                report = run_iteration(rt, dry_run=dry_run, stop=stopping, on_batch=on_batch)
+            except Stopped:
+                break
+            except (DatabaseError, DBAPIError) as exc:
+                if once:
+                    raise
+                log.error("iteration failed; retrying next interval", extra={"error": rt.scrub(str(exc))})
+            else:
+                reports.append(report)
+                log_step("iteration", started, iteration=iteration, **sync_counts(report.syncs))
+                if on_report is not None:
+                    on_report(report)
+            if once:
+                break
+            stopping.wait(interval)
+    log.info("runner stopped", extra={"iterations": iteration})
+    return list(reports)

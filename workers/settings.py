@@ -1,0 +1,41 @@
+"""Settings that only the workers, beat and the embedded loop read (environment and `.env`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
+
+    sync_interval: float = Field(default=300.0, gt=0, description="seconds between fan-outs")
+    sweep_interval: float = Field(default=60.0, gt=0, description="seconds between sweeps")
+    celery_queue: str = "reconciler"
+    celery_visibility_timeout: int = Field(default=3600, ge=10)
+    task_time_limit: int = Field(default=900, ge=5)
+    task_max_retries: int = Field(default=5, ge=0)
+    retry_backoff_max: float = Field(default=60.0, gt=0)
+    partition_lock_ttl: float = Field(default=60.0, gt=0.5)
+    redis_key_prefix: str = "reconciler"
+    notify_dry_run: bool = Field(default=False, description="plan and record, but post nothing")
+
+    @model_validator(mode="after")
+    def _limits_fit(self) -> WorkerSettings:
+        if self.task_time_limit >= self.celery_visibility_timeout:
+            raise ValueError(
+                "TASK_TIME_LIMIT must be below CELERY_VISIBILITY_TIMEOUT, or Redis redelivers "
+                "tasks that are still running"
+            )
+        return self
+
+    def key(self, *parts: str) -> str:
+        """A Redis key under this deployment's prefix."""
+        return ":".join((self.redis_key_prefix, *parts))
+
+
+@lru_cache(maxsize=1)
+def get_worker_settings() -> WorkerSettings:
+    return WorkerSettings()

@@ -1,0 +1,78 @@
+"""What `reconciler status` shows: partitions, the Celery queue and the notification outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import redis
+
+from reconciler import pipeline, store
+from reconciler.db import session_scope
+from reconciler.models import SyncCursor
+from reconciler.pipeline import Runtime
+from workers.connections import redis_configured
+from workers.settings import WorkerSettings, get_worker_settings
+
+# kombu's Redis transport keeps priorities 3, 6 and 9 in lists named `<queue>\x06\x16<n>`.
+_PRIORITY_SEP = "\x06\x16"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def partition_status(rt: Runtime) -> list[dict[str, Any]]:
+    """Every configured partition (and any other with a cursor), with lag in seconds."""
+    with session_scope(rt.engine) as session:
+        rows = {(c.source, c.partition): c for c in store.sync_cursors(session)}
+    now = rt.now()
+    wanted = [(s.value, p) for s, p in pipeline.configured_partitions(rt)]
+    keys = wanted + sorted(k for k in rows if k not in set(wanted))
+    return [_one_partition(source, partition, rows.get((source, partition)), now, (source, partition) in wanted)
+            for source, partition in keys]
+
+
+def _one_partition(source: str, partition: str, row: SyncCursor | None, now: datetime, configured: bool) -> dict[str, Any]:
+    success = row.last_success_at if row else None
+    return {
+        "source": source,
+        "partition": partition,
+        "configured": configured,
+        "cursor": row.cursor if row else None,
+        "last_success_at": _iso(success),
+        "last_error": row.last_error if row else None,
+        "last_error_at": _iso(row.last_error_at if row else None),
+        "lag_seconds": round((now - success).total_seconds()) if success else None,
+    }
+
+
+def queue_status(redis_url: str, ws: WorkerSettings, *, timeout: float = 0.5) -> dict[str, Any] | str:
+    """Messages waiting in the Celery queue and delivered-but-unacked, or "unavailable"."""
+    client = redis.Redis.from_url(redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        names = [ws.celery_queue] + [f"{ws.celery_queue}{_PRIORITY_SEP}{n}" for n in (3, 6, 9)]
+        waiting = sum(int(client.llen(n)) for n in names)
+        unacked = int(client.hlen("unacked"))
+    except (redis.RedisError, OSError):
+        return "unavailable"
+    finally:
+        client.close()
+    return {"queue": ws.celery_queue, "waiting": waiting, "unacked": unacked}
+
+
+def collect_status(rt: Runtime) -> dict[str, Any]:
+    """partitions: one dict each (source, partition, configured, cursor, last_success_at,
+    last_error, last_error_at, lag_seconds); queue: {queue, waiting, unacked} or "unavailable";
+    queue_depth: the waiting count or "unavailable"; notifications: notify.notification_status."""
+    from reconciler import notify
+
+    with session_scope(rt.engine) as session:
+        notifications = notify.notification_status(session)
+    queue = queue_status(rt.settings.redis_url, get_worker_settings()) if redis_configured(rt.settings) else "unavailable"
+    return {
+        "partitions": partition_status(rt),
+        "queue": queue,
+        "queue_depth": queue["waiting"] if isinstance(queue, dict) else queue,
+        "notifications": notifications,
+    }
