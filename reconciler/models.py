@@ -222,6 +222,7 @@ class NotificationConflict(SQLModel, table=True):
     notification_id: int = Field(index=True)
     conflict_id: int = Field(index=True)
     level: int = 0
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class AuditEvent(SQLModel, table=True):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 12:08:15.343986
+Create Date: 2026-11-25 12:09:34.271745
 """
 from __future__ import annotations
 
@@ -147,6 +147,7 @@ def upgrade() -> None:
     sa.Column('notification_id', sa.Integer(), nullable=False),
     sa.Column('conflict_id', sa.Integer(), nullable=False),
     sa.Column('level', sa.Integer(), nullable=False),
+    sa.Column('created_at', reconciler.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('notification_id', 'conflict_id', name='uq_notification_conflict')
     )

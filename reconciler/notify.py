@@ -1,0 +1,1058 @@
+"""The notifier: plan who is told what (an outbox), then deliver the outbox to Slack.
+
+Planning (`plan_notifications`) reads conflicts and writes `Notification` rows; it never sends.
+Delivery (`deliver_pending`) claims due rows under a lock, sends them as Slack DMs and marks them
+sent. Every delay is data (`Conflict.next_escalation_at`, `Notification.not_before`) selected by
+the next sweep: nothing sleeps and nothing is scheduled with a countdown.
+
+Semantics, per conflict episode (an episode starts when the notifier first sees the conflict
+active, and again when a closed conflict reopens):
+
+- first notice: level 0 of the role's escalation path (the decision owner; without one the
+  role's lead, else its head), `after` level 0's delay; new conflicts for one recipient are
+  grouped into one DM per window: the window's DM waits `group_wait`, and a recipient's next
+  window opens no sooner than `group_interval` after the previous one;
+- escalation: level i fires once, when `after` has elapsed since the episode started and its
+  `when` holds (`not_acknowledged`: state open; `not_resolved`: open or acknowledged; `always`);
+- reminders: while open, every `repeat_interval`, to the level-0 recipient and the current
+  escalation level's recipient; acknowledged conflicts get none;
+- ack timeout: an acknowledgement older than `ack_timeout` lapses (state open again, audit event
+  `ack_timeout`), which resumes reminders and not_acknowledged escalation;
+- resolved/dismissed: told once, to everyone a DM about it was sent to (not to the resolver);
+  notices still pending for it are withdrawn;
+- silences: a matching snooze or an inhibiting dependency violation stops every notice and is
+  recorded in `Conflict.suppressed_by`; when it lifts, whatever is due goes out;
+- quiet hours: notices whose conflicts are all non-urgent (severity != high) wait until quiet
+  hours end in the recipient's time zone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import Engine, func, or_, text, update
+from sqlmodel import Session, col, select
+
+from connectors.slack_client import describe_slack_error
+from reconciler import messages, store
+from reconciler import snoozes as silences
+from reconciler.db import session_scope
+from reconciler.models import (
+    ACTIVE_CONFLICT_STATES,
+    Conflict,
+    ConflictState,
+    Notification,
+    NotificationConflict,
+    NotificationReason,
+    NotificationStatus,
+    Person,
+    Snooze,
+)
+from reconciler.protocol import AlertsConfig, Config, EscalationLevel, parse_duration
+from reconciler.routing import Directory, Recipient, deliver_at, level_applies
+
+log = logging.getLogger(__name__)
+
+ACTOR = "notifier"
+CLOSED_CONFLICT_STATES = (ConflictState.RESOLVED, ConflictState.DISMISSED)
+TOLD_STATUSES = (NotificationStatus.PENDING, NotificationStatus.SENDING, NotificationStatus.SENT)
+DELIVERED_STATUSES = (NotificationStatus.SENDING, NotificationStatus.SENT)
+
+SENDING_LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 5
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_CAP = timedelta(hours=1)
+PLANNER_LOCK_ID = 0x5EC0_0001  # pg_advisory_xact_lock key: one planner at a time
+
+_SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
+_ABORT_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "account_inactive", "missing_scope"})
+_PERMANENT_ERRORS = frozenset({"user_not_found", "user_disabled", "cannot_dm_bot", "channel_not_found"})
+
+
+# -- reports --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedNotice:
+    notification_id: int
+    recipient: str
+    reason: str
+    conflict_ids: tuple[int, ...]
+    not_before: datetime | None
+    appended: bool = False  # added to a window's DM that was already waiting
+
+
+@dataclass(slots=True)
+class PlanReport:
+    notices: list[PlannedNotice] = field(default_factory=list)
+    suppressed: dict[int, str] = field(default_factory=dict)  # conflict id -> suppressed_by
+    ack_timeouts: list[int] = field(default_factory=list)
+    withdrawn: list[int] = field(default_factory=list)  # closed before their pending DM went out
+
+    @property
+    def written(self) -> int:
+        return len(self.notices)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveredMessage:
+    notification_id: int
+    recipient: str
+    reason: str
+    conflict_ids: tuple[int, ...]
+    text: str
+    sent: bool
+    status: str
+    not_before: datetime | None = None
+    channel: str | None = None
+    ts: str | None = None
+    thread_ts: str | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class DeliverReport:
+    """What one delivery pass did. With `dry_run`, `messages` is what would be sent (every
+    pending row, due now or later, with its `not_before`), and nothing was marked."""
+
+    dry_run: bool = False
+    messages: list[DeliveredMessage] = field(default_factory=list)
+    reclaimed: int = 0
+    aborted: str | None = None
+
+    @property
+    def sent(self) -> list[DeliveredMessage]:
+        return [m for m in self.messages if m.sent]
+
+    @property
+    def failed(self) -> list[DeliveredMessage]:
+        return [m for m in self.messages if m.error is not None]
+
+    @property
+    def skipped(self) -> list[DeliveredMessage]:
+        return [m for m in self.messages if m.status == NotificationStatus.SKIPPED]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertTiming:
+    group_wait: timedelta
+    group_interval: timedelta
+    repeat_interval: timedelta
+    ack_timeout: timedelta
+    quiet_hours: str | None
+
+    @classmethod
+    def from_config(cls, alerts: AlertsConfig) -> AlertTiming:
+        return cls(
+            group_wait=parse_duration(alerts.group_wait),
+            group_interval=parse_duration(alerts.group_interval),
+            repeat_interval=parse_duration(alerts.repeat_interval),
+            ack_timeout=parse_duration(alerts.ack_timeout),
+            quiet_hours=alerts.quiet_hours,
+        )
+
+
+# -- planning -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _FollowUp:
+    recipient: Recipient
+    reason: str
+    parent_id: int | None
+
+
+@dataclass
+class _Planner:
+    session: Session
+    directory: Directory
+    timing: AlertTiming
+    now: datetime
+    snoozes: list[Snooze]
+    inhibitors: dict[int, frozenset[str]]
+    report: PlanReport = field(default_factory=PlanReport)
+    windows: dict[str, Notification] = field(default_factory=dict)
+    window_created: set[int] = field(default_factory=set)
+    follow_ups: dict[_FollowUp, dict[int, int]] = field(default_factory=dict)  # -> conflict id: level
+    touched: dict[int, Notification] = field(default_factory=dict)
+
+
+def plan_notifications(session: Session, *, config: Config, now: datetime) -> PlanReport:
+    """Write the outbox rows that are due at `now`; idempotent, sends nothing. The caller commits."""
+    _lock_planner(session)
+    timing = AlertTiming.from_config(config.alerts)
+    conflicts = _due_conflicts(session, now=now, timing=timing)
+    planner = _Planner(
+        session=session,
+        directory=Directory.load(session, config, {c.deliverable_key for c in conflicts}),
+        timing=timing,
+        now=now,
+        snoozes=silences.active_snoozes(session, now=now),
+        inhibitors=silences.inhibition_map(session) if conflicts else {},
+    )
+    for conflict in conflicts:
+        if conflict.state in CLOSED_CONFLICT_STATES:
+            _plan_closed(planner, conflict)
+        else:
+            _plan_active(planner, conflict)
+        session.add(conflict)
+    session.flush()
+    _write_follow_ups(planner)
+    _finish_rows(planner)
+    session.flush()
+    return planner.report
+
+
+def _lock_planner(session: Session) -> None:
+    """Serialise planners: an advisory lock on PostgreSQL, the write lock on SQLite."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PLANNER_LOCK_ID})
+    elif dialect == "sqlite":
+        session.execute(text("UPDATE notification SET id = id WHERE 1 = 0"))
+
+
+def _due_conflicts(session: Session, *, now: datetime, timing: AlertTiming) -> list[Conflict]:
+    """Conflicts with something to decide now; the rest wait for their `next_escalation_at`
+    (looked at up to `group_interval` early, so reminders due close together go out together)."""
+    active = col(Conflict.state).in_(ACTIVE_CONFLICT_STATES)
+    closed = col(Conflict.state).in_(CLOSED_CONFLICT_STATES)
+    stmt = (
+        select(Conflict)
+        .where(
+            or_(
+                active
+                & or_(
+                    col(Conflict.notified_at).is_(None),
+                    col(Conflict.next_escalation_at).is_(None),
+                    col(Conflict.next_escalation_at) <= now + timing.group_interval,
+                    col(Conflict.suppressed_by).is_not(None),
+                    col(Conflict.resolution_notified_at).is_not(None),
+                    (Conflict.state == ConflictState.ACKNOWLEDGED)
+                    & (col(Conflict.acknowledged_at) <= now - timing.ack_timeout),
+                ),
+                closed
+                & col(Conflict.notified_at).is_not(None)
+                & col(Conflict.resolution_notified_at).is_(None),
+            )
+        )
+        .order_by(Conflict.id)
+    )
+    return list(session.exec(stmt))
+
+
+def _start_episode(conflict: Conflict, now: datetime) -> None:
+    conflict.alert_started_at = now
+    conflict.notified_at = None
+    conflict.last_notified_at = None
+    conflict.resolution_notified_at = None
+    conflict.escalation_level = 0
+    conflict.next_escalation_at = None
+    conflict.suppressed_by = None
+
+
+def _plan_active(p: _Planner, conflict: Conflict) -> None:
+    if conflict.alert_started_at is None or conflict.resolution_notified_at is not None:
+        _start_episode(conflict, p.now)  # first sight, or reopened after its resolution was told
+    forced = _expire_acknowledgement(p, conflict)
+    levels = p.directory.levels_for(conflict.deliverable_key)
+    if conflict.notified_at is None:
+        _plan_first_notice(p, conflict, levels)
+    elif not _suppress(p, conflict):
+        told = _plan_escalations(p, conflict, levels)
+        _plan_reminder(p, conflict, told, force=forced)
+    conflict.next_escalation_at = _next_due(conflict, levels, p.timing, now=p.now)
+
+
+def _expire_acknowledgement(p: _Planner, conflict: Conflict) -> bool:
+    acked_at = conflict.acknowledged_at
+    if conflict.state != ConflictState.ACKNOWLEDGED or acked_at is None:
+        return False
+    if acked_at + p.timing.ack_timeout > p.now:
+        return False
+    store.audit(
+        p.session,
+        actor=ACTOR,
+        action="ack_timeout",
+        now=p.now,
+        conflict_id=conflict.id,
+        deliverable_key=conflict.deliverable_key,
+        comment=f"acknowledgement older than {p.timing.ack_timeout}; open again",
+        details={"acknowledged_by": conflict.acknowledged_by, "acknowledged_at": acked_at.isoformat()},
+    )
+    conflict.state = ConflictState.OPEN
+    conflict.acknowledged_at = None
+    conflict.acknowledged_by = None
+    assert conflict.id is not None
+    p.report.ack_timeouts.append(conflict.id)
+    return True
+
+
+def _suppress(p: _Planner, conflict: Conflict, reason: str | None = None) -> bool:
+    """Record why nobody is told (a silence, or `reason`); False when nothing silences it."""
+    reason = reason or silences.suppression_for(
+        conflict, p.directory.deliverable(conflict.deliverable_key), p.snoozes, p.inhibitors, now=p.now
+    )
+    if reason is None:
+        conflict.suppressed_by = None
+        return False
+    if conflict.suppressed_by != reason:
+        store.audit(
+            p.session,
+            actor=ACTOR,
+            action="notification_suppressed",
+            now=p.now,
+            conflict_id=conflict.id,
+            deliverable_key=conflict.deliverable_key,
+            details={"suppressed_by": reason},
+        )
+    conflict.suppressed_by = reason
+    assert conflict.id is not None
+    p.report.suppressed[conflict.id] = reason
+    return True
+
+
+def _plan_first_notice(p: _Planner, conflict: Conflict, levels: Sequence[EscalationLevel]) -> None:
+    assert conflict.alert_started_at is not None
+    if conflict.alert_started_at + levels[0].delay > p.now or _suppress(p, conflict):
+        return
+    recipient, why = _recipient_for_level(p, conflict, 0)
+    if recipient is None:
+        _suppress(p, conflict, f"unroutable:{why}")
+        return
+    _add_to_window(p, recipient, conflict)
+    # Escalation counts from the first notice (a snooze or a late sweep does not shorten it).
+    conflict.alert_started_at = max(conflict.alert_started_at, p.now - levels[0].delay)
+    conflict.notified_at = p.now
+    conflict.last_notified_at = p.now
+    conflict.escalation_level = 0
+
+
+def _recipient_for_level(p: _Planner, conflict: Conflict, level: int) -> tuple[Recipient | None, str]:
+    last = len(p.directory.levels_for(conflict.deliverable_key)) - 1
+    key, why = p.directory.target_of(conflict.deliverable_key, min(level, last))
+    if key is None:
+        return None, why
+    recipient = p.directory.recipient(key)
+    if recipient is None:
+        return None, f"unknown person {key!r}"
+    return recipient, why
+
+
+def _plan_escalations(p: _Planner, conflict: Conflict, levels: Sequence[EscalationLevel]) -> set[str]:
+    assert conflict.alert_started_at is not None
+    told: set[str] = set()
+    for index in range(conflict.escalation_level + 1, len(levels)):
+        level = levels[index]
+        if conflict.alert_started_at + level.delay > p.now or not level_applies(level, conflict.state):
+            continue
+        recipient, why = _recipient_for_level(p, conflict, index)
+        conflict.escalation_level = index
+        if recipient is None:
+            log.warning("conflict %s: escalation level %d has no recipient (%s)", conflict.id, index, why)
+            continue
+        _add_follow_up(p, recipient, NotificationReason.ESCALATION, conflict, level=index)
+        told.add(recipient.key)
+    return told
+
+
+def _plan_reminder(p: _Planner, conflict: Conflict, already_told: set[str], *, force: bool) -> None:
+    if conflict.state != ConflictState.OPEN:
+        return
+    last = conflict.last_notified_at
+    # Reminders due within group_interval ride along, so a grouped DM stays one reminder.
+    if not force and last is not None and last + p.timing.repeat_interval > p.now + p.timing.group_interval:
+        return
+    recipients: dict[str, Recipient] = {}
+    for level in dict.fromkeys((0, conflict.escalation_level)):
+        recipient, _ = _recipient_for_level(p, conflict, level)
+        if recipient is not None and recipient.key not in already_told:
+            recipients[recipient.key] = recipient
+    for recipient in recipients.values():
+        _add_follow_up(p, recipient, NotificationReason.REMINDER, conflict, level=conflict.escalation_level)
+    conflict.last_notified_at = p.now
+
+
+def _next_due(
+    conflict: Conflict, levels: Sequence[EscalationLevel], timing: AlertTiming, *, now: datetime
+) -> datetime | None:
+    """The next instant the planner has something to decide about this conflict."""
+    start = conflict.alert_started_at
+    assert start is not None
+    candidates: list[datetime] = []
+    if conflict.notified_at is None:
+        candidates.append(start + levels[0].delay)
+    else:
+        candidates += [start + lv.delay for lv in levels[conflict.escalation_level + 1 :] if start + lv.delay > now]
+        if conflict.state == ConflictState.OPEN and conflict.last_notified_at is not None:
+            candidates.append(conflict.last_notified_at + timing.repeat_interval)
+    if conflict.state == ConflictState.ACKNOWLEDGED and conflict.acknowledged_at is not None:
+        candidates.append(conflict.acknowledged_at + timing.ack_timeout)
+    return min(candidates, default=None)
+
+
+def _plan_closed(p: _Planner, conflict: Conflict) -> None:
+    """A resolved or dismissed conflict: withdraw what was not sent, tell who was told, once."""
+    _withdraw(p, conflict)
+    conflict.resolution_notified_at = p.now
+    conflict.next_escalation_at = None
+    snooze = silences.active_snooze_for(
+        conflict, p.directory.deliverable(conflict.deliverable_key), p.snoozes, p.now
+    )
+    if snooze is not None:
+        _suppress(p, conflict, f"snooze:{snooze.id}")
+        return
+    conflict.suppressed_by = None
+    for recipient_key, parent_id in _told_about(p.session, conflict, DELIVERED_STATUSES):
+        if recipient_key == conflict.resolved_by:
+            continue
+        recipient = p.directory.recipient(recipient_key)
+        if recipient is not None:
+            _add_follow_up(
+                p, recipient, NotificationReason.RESOLVED, conflict, level=conflict.escalation_level, parent_id=parent_id
+            )
+
+
+def _told_about(session: Session, conflict: Conflict, statuses: Iterable[str]) -> list[tuple[str, int]]:
+    """(recipient, the first DM about this conflict to them) for this episode, oldest first."""
+    stmt = (
+        select(Notification)
+        .join(NotificationConflict, col(NotificationConflict.notification_id) == col(Notification.id))
+        .where(NotificationConflict.conflict_id == conflict.id, col(Notification.status).in_(list(statuses)))
+        .order_by(Notification.id)
+    )
+    if conflict.alert_started_at is not None:
+        stmt = stmt.where(NotificationConflict.created_at >= conflict.alert_started_at)
+    first: dict[str, int] = {}
+    for row in session.exec(stmt):
+        assert row.id is not None
+        first.setdefault(row.recipient_key, row.parent_id or row.id)
+    return list(first.items())
+
+
+def _withdraw(p: _Planner, conflict: Conflict) -> None:
+    """Take a closed conflict out of DMs that have not gone out yet."""
+    stmt = (
+        select(Notification)
+        .join(NotificationConflict, col(NotificationConflict.notification_id) == col(Notification.id))
+        .where(NotificationConflict.conflict_id == conflict.id, Notification.status == NotificationStatus.PENDING)
+        .with_for_update()
+    )
+    for row in list(p.session.exec(stmt)):
+        assert row.id is not None and conflict.id is not None
+        link = p.session.exec(
+            select(NotificationConflict).where(
+                NotificationConflict.notification_id == row.id, NotificationConflict.conflict_id == conflict.id
+            )
+        ).one()
+        p.session.delete(link)
+        p.touched[row.id] = row
+        if conflict.id not in p.report.withdrawn:
+            p.report.withdrawn.append(conflict.id)
+    p.session.flush()
+
+
+# -- windows and follow-ups -----------------------------------------------------------------
+
+
+def _add_to_window(p: _Planner, recipient: Recipient, conflict: Conflict) -> None:
+    """Group a first notice into the recipient's waiting `new` DM, opening a window if needed."""
+    row = p.windows.get(recipient.key) or _open_window(p, recipient)
+    p.windows[recipient.key] = row
+    assert row.id is not None and conflict.id is not None
+    _link(p.session, row.id, conflict.id, level=0, now=p.now)
+    p.touched[row.id] = row
+
+
+def _open_window(p: _Planner, recipient: Recipient) -> Notification:
+    waiting = p.session.exec(
+        select(Notification)
+        .where(
+            Notification.recipient_key == recipient.key,
+            Notification.reason == NotificationReason.NEW,
+            Notification.status == NotificationStatus.PENDING,
+        )
+        .order_by(col(Notification.id).desc())
+        .limit(1)
+        .with_for_update()
+    ).first()
+    if waiting is not None:
+        return waiting
+    row = _insert_row(
+        p,
+        recipient=recipient,
+        reason=NotificationReason.NEW,
+        key=_idempotency_key(recipient.key, NotificationReason.NEW, [], f"window@{p.now.isoformat()}"),
+        parent_id=None,
+    )
+    assert row.id is not None
+    p.window_created.add(row.id)
+    return row
+
+
+def _window_opens(p: _Planner, row: Notification) -> datetime:
+    """group_wait after the window opened, and group_interval after the recipient's last one."""
+    opens = row.created_at + p.timing.group_wait
+    previous = p.session.exec(
+        select(Notification)
+        .where(
+            Notification.recipient_key == row.recipient_key,
+            Notification.reason == NotificationReason.NEW,
+            col(Notification.id) < row.id,
+            Notification.status != NotificationStatus.SKIPPED,
+        )
+        .order_by(col(Notification.id).desc())
+        .limit(1)
+    ).first()
+    if previous is not None:
+        last = previous.sent_at or previous.not_before or previous.created_at
+        opens = max(opens, last + p.timing.group_interval)
+    return opens
+
+
+def _add_follow_up(
+    p: _Planner, recipient: Recipient, reason: str, conflict: Conflict, *, level: int, parent_id: int | None = None
+) -> None:
+    assert conflict.id is not None
+    if parent_id is None:
+        parent_id = dict(_told_about(p.session, conflict, TOLD_STATUSES)).get(recipient.key)
+    bucket = p.follow_ups.setdefault(_FollowUp(recipient, reason, parent_id), {})
+    bucket[conflict.id] = level
+
+
+def _write_follow_ups(p: _Planner) -> None:
+    for follow_up, levels in p.follow_ups.items():
+        ids = sorted(levels)
+        conflicts = [p.session.get(Conflict, i) for i in ids]
+        episode = min((c.alert_started_at for c in conflicts if c and c.alert_started_at), default=p.now)
+        if follow_up.reason == NotificationReason.REMINDER:
+            stamp = p.now.isoformat()
+        elif follow_up.reason == NotificationReason.ESCALATION:
+            stamp = "L" + ",".join(str(levels[i]) for i in ids) + "@" + episode.isoformat()
+        else:
+            stamp = episode.isoformat()
+        key = _idempotency_key(follow_up.recipient.key, follow_up.reason, ids, stamp)
+        row = _insert_row(p, recipient=follow_up.recipient, reason=follow_up.reason, key=key, parent_id=follow_up.parent_id)
+        assert row.id is not None
+        for conflict_id in ids:
+            _link(p.session, row.id, conflict_id, level=levels[conflict_id], now=p.now)
+        p.touched[row.id] = row
+
+
+def _idempotency_key(recipient: str, reason: str, conflict_ids: Sequence[int], window: str) -> str:
+    key = f"{recipient}|{reason}|{','.join(map(str, conflict_ids))}|{window}"
+    if len(key) > 200:
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+        key = f"{recipient}|{reason}|sha256:{digest}"
+    return key
+
+
+def _insert_row(p: _Planner, *, recipient: Recipient, reason: str, key: str, parent_id: int | None) -> Notification:
+    existing = p.session.exec(select(Notification).where(Notification.idempotency_key == key)).first()
+    if existing is not None:
+        return existing
+    row = Notification(
+        idempotency_key=key,
+        recipient_key=recipient.key,
+        recipient_slack_id=recipient.slack_id,
+        group_key=f"{recipient.key}:{reason}",
+        reason=reason,
+        created_at=p.now,
+        not_before=p.now,
+        parent_id=parent_id,
+    )
+    p.session.add(row)
+    p.session.flush()
+    return row
+
+
+def _link(session: Session, notification_id: int, conflict_id: int, *, level: int, now: datetime) -> None:
+    exists = session.exec(
+        select(NotificationConflict).where(
+            NotificationConflict.notification_id == notification_id, NotificationConflict.conflict_id == conflict_id
+        )
+    ).first()
+    if exists is None:
+        session.add(
+            NotificationConflict(notification_id=notification_id, conflict_id=conflict_id, level=level, created_at=now)
+        )
+        session.flush()
+
+
+def _finish_rows(p: _Planner) -> None:
+    """Re-render every row this sweep touched, set its timing, and report it."""
+    for row_id, row in sorted(p.touched.items()):
+        links = _links_of(p.session, row_id)
+        if not links:
+            row.status = NotificationStatus.SKIPPED
+            row.conflict_ids = []
+            row.last_error = "nothing left to tell: its conflicts closed before it was sent"
+            p.session.add(row)
+            continue
+        conflicts = _conflicts_by_id(p.session, [link.conflict_id for link in links])
+        row.conflict_ids = sorted(conflicts)
+        row.severity = max((c.severity for c in conflicts.values()), key=lambda s: _SEVERITY_RANK.get(s, 1))
+        recipient = p.directory.recipient(row.recipient_key)
+        tz = recipient.timezone if recipient else p.directory.config.timezone
+        if row.attempts == 0:  # a row in retry backoff keeps its not_before
+            due = _window_opens(p, row) if row.reason == NotificationReason.NEW else row.created_at
+            row.not_before = deliver_at(due, severity=row.severity, tz=tz, spec=p.timing.quiet_hours)
+        row.text, row.blocks = messages.render(_message_view(p.session, p.directory, row, links, conflicts))
+        p.session.add(row)
+        p.report.notices.append(
+            PlannedNotice(
+                notification_id=row_id,
+                recipient=row.recipient_key,
+                reason=row.reason,
+                conflict_ids=tuple(row.conflict_ids),
+                not_before=row.not_before,
+                appended=row.reason == NotificationReason.NEW and row_id not in p.window_created,
+            )
+        )
+
+
+def _links_of(session: Session, notification_id: int) -> list[NotificationConflict]:
+    stmt = (
+        select(NotificationConflict)
+        .where(NotificationConflict.notification_id == notification_id)
+        .order_by(NotificationConflict.conflict_id)
+    )
+    return list(session.exec(stmt))
+
+
+def _conflicts_by_id(session: Session, ids: Iterable[int]) -> dict[int, Conflict]:
+    wanted = sorted(set(ids))
+    found: dict[int, Conflict] = {}
+    for start in range(0, len(wanted), 500):
+        for c in session.exec(select(Conflict).where(col(Conflict.id).in_(wanted[start : start + 500]))):
+            assert c.id is not None
+            found[c.id] = c
+    return found
+
+
+# -- rendering ------------------------------------------------------------------------------
+
+
+def _message_view(
+    session: Session,
+    directory: Directory,
+    row: Notification,
+    links: Sequence[NotificationConflict],
+    conflicts: dict[int, Conflict],
+) -> messages.MessageView:
+    directory_keys = {c.deliverable_key for c in conflicts.values()} - set(directory.deliverables)
+    if directory_keys:
+        directory.deliverables.update(Directory.load(session, directory.config, directory_keys).deliverables)
+    evidence_ids = [i for c in conflicts.values() for i in c.evidence]
+    observations = store.observations_by_id(session, evidence_ids)
+    recipient = directory.recipient(row.recipient_key)
+    views = []
+    for link in links:
+        conflict = conflicts.get(link.conflict_id)
+        if conflict is not None:
+            views.append(_conflict_view(session, directory, row, conflict, link.level, observations))
+    return messages.MessageView(
+        reason=row.reason,
+        recipient_name=recipient.name if recipient else row.recipient_key,
+        timezone=recipient.timezone if recipient else directory.config.timezone,
+        conflicts=tuple(views),
+    )
+
+
+def _conflict_view(
+    session: Session,
+    directory: Directory,
+    row: Notification,
+    conflict: Conflict,
+    level: int,
+    observations: dict[int, Any],
+) -> messages.ConflictView:
+    assert conflict.id is not None
+    evidence = tuple(
+        messages.EvidenceView(
+            source=o.source,
+            author=directory.author_name(o.author),
+            stated_at=o.stated_at,
+            value=o.value,
+            excerpt=o.excerpt,
+            permalink=o.permalink,
+        )
+        for o in (observations.get(i) for i in conflict.evidence)
+        if o is not None
+    )
+    levels = directory.levels_for(conflict.deliverable_key)
+    told_before: tuple[str, ...] = ()
+    if row.reason == NotificationReason.ESCALATION:
+        told_before = tuple(
+            directory.display_name(key)
+            for key, _ in _told_about(session, conflict, TOLD_STATUSES)
+            if key != row.recipient_key
+        )
+    deliverable = directory.deliverable(conflict.deliverable_key)
+    return messages.ConflictView(
+        id=conflict.id,
+        deliverable_key=conflict.deliverable_key,
+        deliverable_title=directory.title_of(conflict.deliverable_key),
+        deliverable_permalink=deliverable.permalink if deliverable else None,
+        kind=conflict.kind,
+        severity=conflict.severity,
+        summary=conflict.summary,
+        sources=tuple(conflict.sources),
+        evidence=evidence,
+        opened_at=conflict.opened_at,
+        level=level,
+        level_target=levels[level].to if level < len(levels) else None,
+        told_before=told_before,
+        resolution=_resolution_text(directory, conflict) if row.reason == NotificationReason.RESOLVED else None,
+    )
+
+
+def _resolution_text(directory: Directory, conflict: Conflict) -> str:
+    if conflict.state == ConflictState.DISMISSED:
+        text_ = f"dismissed by {directory.display_name(conflict.resolved_by)}"
+    elif conflict.resolved_by in (None, "auto"):
+        text_ = "sources agree again"
+    else:
+        text_ = f"resolved by {directory.display_name(conflict.resolved_by)}"
+        accepted = conflict.resolution_source or conflict.resolution_value
+        if accepted:
+            text_ += f", accepting {accepted}"
+    if conflict.resolution_comment:
+        text_ += f" ({conflict.resolution_comment})"
+    return text_
+
+
+# -- delivery -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Sender:
+    """Slack calls for one delivery pass: DM channels cached, posts to one channel spaced out."""
+
+    client: WebClient
+    min_interval: float
+    channels: dict[str, str] = field(default_factory=dict)
+    last_call: dict[str, float] = field(default_factory=dict)
+
+    def open_dm(self, slack_id: str) -> str:
+        if slack_id not in self.channels:
+            response = self.client.conversations_open(users=slack_id)
+            self.channels[slack_id] = str(response["channel"]["id"])
+        return self.channels[slack_id]
+
+    def _pace(self, channel: str) -> None:
+        last = self.last_call.get(channel)
+        if last is not None and self.min_interval > 0:
+            wait = self.min_interval - (time.monotonic() - last)
+            if wait > 0:
+                time.sleep(wait)
+        self.last_call[channel] = time.monotonic()
+
+    def post(self, channel: str, text_: str, blocks: list[dict[str, Any]], thread_ts: str | None) -> str:
+        self._pace(channel)
+        kwargs: dict[str, Any] = {"channel": channel, "text": text_, "blocks": blocks or None}
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        response = self.client.chat_postMessage(**kwargs)
+        return str(response["ts"])
+
+    def update(self, channel: str, ts: str, text_: str, blocks: list[dict[str, Any]]) -> None:
+        self._pace(channel)
+        self.client.chat_update(channel=channel, ts=ts, text=text_, blocks=blocks or None)
+
+
+def deliver_pending(
+    engine: Engine,
+    *,
+    client: WebClient | None,
+    now: datetime,
+    dry_run: bool = False,
+    limit: int = 100,
+    min_interval_per_channel: float = 1.0,
+) -> DeliverReport:
+    """Send due outbox rows as Slack DMs: claim under a lock, commit, send, mark sent."""
+    if dry_run:
+        return _dry_run(engine, limit=limit)
+    if client is None:
+        raise ValueError("a Slack client is needed to deliver notifications (or use dry_run)")
+    report = DeliverReport(reclaimed=_reclaim_stale(engine, now=now))
+    token = uuid.uuid4().hex
+    claimed = _claim(engine, now=now, limit=limit, token=token)
+    sender = _Sender(client, min_interval_per_channel)
+    for index, row_id in enumerate(claimed):
+        message, abort = _deliver_one(engine, sender, row_id, now=now, token=token)
+        if message is not None:
+            report.messages.append(message)
+        if abort:
+            report.aborted = message.error if message else "aborted"
+            _release(engine, claimed[index + 1 :], token=token)
+            break
+    return report
+
+
+def _dry_run(engine: Engine, *, limit: int) -> DeliverReport:
+    report = DeliverReport(dry_run=True)
+    with session_scope(engine) as session:
+        stmt = (
+            select(Notification)
+            .where(Notification.status == NotificationStatus.PENDING)
+            .order_by(col(Notification.not_before), col(Notification.id))
+            .limit(limit)
+        )
+        for row in session.exec(stmt):
+            report.messages.append(_message_of(row, sent=False))
+    return report
+
+
+def _message_of(row: Notification, *, sent: bool, error: str | None = None) -> DeliveredMessage:
+    assert row.id is not None
+    return DeliveredMessage(
+        notification_id=row.id,
+        recipient=row.recipient_key,
+        reason=row.reason,
+        conflict_ids=tuple(row.conflict_ids),
+        text=row.text,
+        sent=sent,
+        status=row.status,
+        not_before=row.not_before,
+        channel=row.slack_channel,
+        ts=row.slack_ts,
+        thread_ts=row.slack_thread_ts,
+        error=error,
+    )
+
+
+def _due(now: datetime) -> Any:
+    return (Notification.status == NotificationStatus.PENDING) & or_(
+        col(Notification.not_before).is_(None), col(Notification.not_before) <= now
+    )
+
+
+def _reclaim_stale(engine: Engine, *, now: datetime) -> int:
+    """Rows left in `sending` past the lease (a sender died between claim and mark) go back."""
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(Notification)
+            .where(Notification.status == NotificationStatus.SENDING, col(Notification.claimed_at) < now - SENDING_LEASE)
+            .values(
+                status=NotificationStatus.PENDING,
+                claim_token=None,
+                attempts=Notification.attempts + 1,
+                last_error="claim expired: the sender stopped before marking it sent (may be sent twice)",
+            )
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _claim(engine: Engine, *, now: datetime, limit: int, token: str) -> list[int]:
+    """Mark up to `limit` due rows `sending` with our token and commit; returns their ids."""
+    values = {"status": NotificationStatus.SENDING, "claimed_at": now, "claim_token": token}
+    order = (col(Notification.not_before), col(Notification.id))
+    with session_scope(engine) as session:
+        if engine.dialect.name == "postgresql":
+            ids = list(
+                session.exec(
+                    select(Notification.id).where(_due(now)).order_by(*order).limit(limit).with_for_update(skip_locked=True)
+                )
+            )
+            if ids:
+                session.execute(update(Notification).where(col(Notification.id).in_(ids)).values(**values))
+            return [i for i in ids if i is not None]
+        claimed: list[int] = []
+        for row_id in list(session.exec(select(Notification.id).where(_due(now)).order_by(*order).limit(limit))):
+            result = session.execute(
+                update(Notification)
+                .where(Notification.id == row_id, Notification.status == NotificationStatus.PENDING)
+                .values(**values)
+            )
+            if result.rowcount and row_id is not None:  # type: ignore[attr-defined]
+                claimed.append(row_id)
+        return claimed
+
+
+def _release(engine: Engine, ids: Sequence[int], *, token: str) -> None:
+    if not ids:
+        return
+    with session_scope(engine) as session:
+        session.execute(
+            update(Notification)
+            .where(col(Notification.id).in_(list(ids)), Notification.claim_token == token)
+            .values(status=NotificationStatus.PENDING, claim_token=None)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Outgoing:
+    row: Notification
+    slack_id: str | None
+    parent: Notification | None
+    closed: bool  # every conflict it tells about is closed
+    parent_closed: bool  # every conflict of the parent DM is closed
+
+
+def _load_outgoing(engine: Engine, row_id: int) -> _Outgoing:
+    with session_scope(engine) as session:
+        row = session.get(Notification, row_id)
+        assert row is not None
+        slack_id = row.recipient_slack_id
+        if not slack_id:
+            person = session.exec(select(Person).where(Person.key == row.recipient_key)).first()
+            slack_id = person.slack_id if person else None
+        parent = session.get(Notification, row.parent_id) if row.parent_id else None
+        states = {c.state for c in _conflicts_by_id(session, row.conflict_ids).values()}
+        parent_states = (
+            {c.state for c in _conflicts_by_id(session, parent.conflict_ids).values()} if parent else set()
+        )
+        closed = bool(states) and states <= set(CLOSED_CONFLICT_STATES)
+        parent_closed = bool(parent_states) and parent_states <= set(CLOSED_CONFLICT_STATES)
+        return _Outgoing(row, slack_id, parent, closed, parent_closed)
+
+
+def _deliver_one(
+    engine: Engine, sender: _Sender, row_id: int, *, now: datetime, token: str
+) -> tuple[DeliveredMessage | None, bool]:
+    """Send one claimed row; returns what happened and whether the whole pass must stop."""
+    out = _load_outgoing(engine, row_id)
+    row = out.row
+    if out.closed and row.reason != NotificationReason.RESOLVED:
+        _finish(engine, row_id, token, status=NotificationStatus.SKIPPED, last_error="its conflicts closed before it was sent")
+        return _message_of(row, sent=False), False
+    if not out.slack_id:
+        error = f"DM to {row.recipient_key}: the person has no Slack user id"
+        return _failed(engine, row, token, now=now, error=error, permanent=True), False
+    thread_ts = _thread_of(out.parent)
+    try:
+        channel = sender.open_dm(out.slack_id)
+        ts = sender.post(channel, row.text, row.blocks, thread_ts)
+    except SlackApiError as exc:
+        code = str(exc.response.get("error", "")) if exc.response is not None else ""
+        error = str(describe_slack_error(exc, where=f"DM to {row.recipient_key}"))
+        message = _failed(engine, row, token, now=now, error=error, permanent=code in _PERMANENT_ERRORS)
+        return message, code in _ABORT_ERRORS
+    except Exception as exc:  # connection errors after the client's own retries, timeouts
+        error = f"DM to {row.recipient_key}: {type(exc).__name__}: {_one_line(str(exc))}"
+        return _failed(engine, row, token, now=now, error=error, permanent=False), False
+    marked = _finish(
+        engine, row_id, token, status=NotificationStatus.SENT, slack_channel=channel, slack_ts=ts,
+        slack_thread_ts=thread_ts, sent_at=now, last_error=None,
+    )
+    if not marked:
+        log.warning("notification %s was sent after its claim expired; another sender may send it too", row_id)
+    if row.reason == NotificationReason.RESOLVED and out.parent is not None and out.parent_closed:
+        _close_parent(engine, sender, out.parent, row.text.splitlines()[0] if row.text else "Resolved")
+    sent = DeliveredMessage(
+        notification_id=row_id, recipient=row.recipient_key, reason=row.reason, conflict_ids=tuple(row.conflict_ids),
+        text=row.text, sent=True, status=NotificationStatus.SENT, not_before=row.not_before, channel=channel, ts=ts,
+        thread_ts=thread_ts,
+    )
+    return sent, False
+
+
+def _thread_of(parent: Notification | None) -> str | None:
+    if parent is None or parent.status != NotificationStatus.SENT:
+        return None
+    return parent.slack_thread_ts or parent.slack_ts
+
+
+def _close_parent(engine: Engine, sender: _Sender, parent: Notification, note: str) -> None:
+    """Rewrite the earlier DM to say its conflicts are closed (best effort: the reply went out)."""
+    if not parent.slack_channel or not parent.slack_ts:
+        return
+    new_text, new_blocks = messages.mark_closed(parent.text, parent.blocks, note)
+    try:
+        sender.update(parent.slack_channel, parent.slack_ts, new_text, new_blocks)
+    except Exception as exc:  # noqa: BLE001 - the thread reply already told them
+        log.warning("could not update DM %s: %s", parent.id, _one_line(str(exc)))
+        return
+    with session_scope(engine) as session:
+        session.execute(
+            update(Notification).where(Notification.id == parent.id).values(text=new_text, blocks=new_blocks)
+        )
+
+
+def _backoff(attempts: int) -> timedelta:
+    return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+
+
+def _failed(
+    engine: Engine, row: Notification, token: str, *, now: datetime, error: str, permanent: bool
+) -> DeliveredMessage:
+    attempts = row.attempts + 1
+    give_up = permanent or attempts >= MAX_ATTEMPTS
+    status = NotificationStatus.FAILED if give_up else NotificationStatus.PENDING
+    _finish(
+        engine, row.id, token, status=status, attempts=attempts, last_error=_one_line(error)[:500],
+        not_before=row.not_before if give_up else now + _backoff(attempts),
+    )
+    log.warning("notification %s failed (attempt %d%s): %s", row.id, attempts, ", giving up" if give_up else "", error)
+    return dataclasses.replace(_message_of(row, sent=False, error=_one_line(error)), status=status)
+
+
+def _finish(engine: Engine, row_id: int | None, token: str, *, status: str, **values: Any) -> bool:
+    """Move a claimed row out of `sending`, only if our claim still holds."""
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(Notification)
+            .where(Notification.id == row_id, Notification.claim_token == token)
+            .values(status=status, claim_token=None, **values)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _one_line(text_: str) -> str:
+    return " ".join(text_.split())
+
+
+# -- status ---------------------------------------------------------------------------------
+
+
+def notification_status(session: Session) -> dict[str, Any]:
+    """Outbox counts, the oldest pending row and the latest errors (JSON-ready)."""
+    counts = {s.value: 0 for s in NotificationStatus}
+    for status, count in session.exec(select(Notification.status, func.count()).group_by(Notification.status)):
+        counts[status] = int(count)
+    oldest = session.exec(
+        select(Notification)
+        .where(Notification.status == NotificationStatus.PENDING)
+        .order_by(col(Notification.created_at), col(Notification.id))
+        .limit(1)
+    ).first()
+    errors = session.exec(
+        select(Notification)
+        .where(col(Notification.last_error).is_not(None), Notification.status != NotificationStatus.SENT)
+        .order_by(col(Notification.id).desc())
+        .limit(5)
+    ).all()
+    suppressed = session.exec(
+        select(func.count())
+        .select_from(Conflict)
+        .where(col(Conflict.suppressed_by).is_not(None), col(Conflict.state).in_(ACTIVE_CONFLICT_STATES))
+    ).one()
+    return {
+        **counts,
+        "oldest_pending": _row_summary(oldest) if oldest else None,
+        "last_errors": [{**_row_summary(r), "error": r.last_error} for r in errors],
+        "suppressed_conflicts": int(suppressed),
+    }
+
+
+def _row_summary(row: Notification) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "recipient": row.recipient_key,
+        "reason": row.reason,
+        "status": row.status,
+        "attempts": row.attempts,
+        "created_at": row.created_at.isoformat(),
+        "not_before": row.not_before.isoformat() if row.not_before else None,
+    }

@@ -1,0 +1,348 @@
+"""Planning and delivery against a real store, with the clock passed in and a fake Slack client:
+three days of one conflict's life, grouping, silences, quiet hours and exactly-once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from reconciler import notify, snoozes
+from reconciler.db import session_scope
+from reconciler.models import AuditEvent
+from tests.unit.test_notify_support import (
+    T0,
+    FakeSlack,
+    conflict,
+    deliver,
+    make_config,
+    open_conflict,
+    outbox,
+    plan,
+    seed,
+    set_state,
+    summary,
+)
+
+H = timedelta(hours=1)
+S = timedelta(seconds=1)
+
+
+@pytest.fixture
+def config():  # type: ignore[no-untyped-def]
+    return make_config()
+
+
+@pytest.fixture
+def engine(sqlite_engine: Engine, config) -> Engine:  # type: ignore[no-untyped-def]
+    seed(sqlite_engine, config)
+    return sqlite_engine
+
+
+def test_three_days_of_two_conflicts(engine: Engine, config) -> None:  # type: ignore[no-untyped-def]
+    slack = FakeSlack()
+    a = open_conflict(engine, "checkout-v2", at=T0)
+    first = plan(engine, config, T0)
+    assert [(n.recipient, n.reason, n.conflict_ids, n.not_before) for n in first.notices] == [
+        ("alice", "new", (a,), T0 + 30 * S)
+    ]
+
+    # A second conflict for the same owner joins the window's DM instead of opening another.
+    b = open_conflict(engine, "payments-api", at=T0 + 10 * S)
+    second = plan(engine, config, T0 + 10 * S)
+    assert [(n.conflict_ids, n.appended) for n in second.notices] == [((a, b), True)]
+    assert summary(outbox(engine)) == [("alice", "new", [a, b])]
+
+    assert deliver(engine, slack, T0 + 20 * S).messages == []  # group_wait not over
+    sent = deliver(engine, slack, T0 + 30 * S)
+    assert [(m.recipient, m.reason, m.conflict_ids) for m in sent.sent] == [("alice", "new", (a, b))]
+    (dm,) = slack.posts()
+    assert dm["channel"] == "DU01" and "thread_ts" not in dm
+    assert f"#{a} Checkout v2" in dm["text"] and f"#{b} Payments API" in dm["text"]
+    assert f'reconciler conflicts resolve {a} --accept slack -c "..."' in dm["text"]
+    assert f"reconciler conflicts ack {b}" in dm["text"]
+    assert plan(engine, config, T0 + 31 * S).notices == []
+
+    # Reminder after repeat_interval (20h), in the thread of the first DM.
+    reminder = plan(engine, config, T0 + 20 * H)
+    assert [(n.recipient, n.reason, n.conflict_ids) for n in reminder.notices] == [("alice", "reminder", (a, b))]
+    deliver(engine, slack, T0 + 20 * H)
+    assert slack.posts()[-1]["thread_ts"] == dm["ts"]
+
+    # Alice acknowledges B; at 24h only A escalates to the lead.
+    set_state(engine, b, "acknowledged", at=T0 + 21 * H, by="alice")
+    escalation = plan(engine, config, T0 + 24 * H + 10 * S)
+    assert [(n.recipient, n.reason, n.conflict_ids) for n in escalation.notices] == [("bob", "escalation", (a,))]
+    assert conflict(engine, a).escalation_level == 1
+    assert conflict(engine, b).escalation_level == 0
+    assert plan(engine, config, T0 + 24 * H + 11 * S).notices == []
+    deliver(engine, slack, T0 + 24 * H + 10 * S)
+    to_bob = slack.posts()[-1]
+    assert to_bob["channel"] == "DU02" and "thread_ts" not in to_bob
+    assert "Escalation level 1 (lead)" in to_bob["text"] and "told before: Alice Ng" in to_bob["text"]
+
+    # Reminders go to the owner and the current level's recipient, each in their own thread.
+    plan(engine, config, T0 + 40 * H)
+    assert summary(outbox(engine)[-2:]) == [("alice", "reminder", [a]), ("bob", "reminder", [a])]
+    deliver(engine, slack, T0 + 40 * H)
+    assert [p["thread_ts"] for p in slack.posts()[-2:]] == [dm["ts"], to_bob["ts"]]
+
+    # Sources agree again: A resolves itself; both who were told hear it once.
+    set_state(engine, a, "resolved", at=T0 + 50 * H)
+    resolved = plan(engine, config, T0 + 50 * H)
+    assert sorted((n.recipient, n.reason, n.conflict_ids) for n in resolved.notices) == [
+        ("alice", "resolved", (a,)), ("bob", "resolved", (a,)),
+    ]
+    assert plan(engine, config, T0 + 51 * H).notices == []
+    deliver(engine, slack, T0 + 50 * H)
+    replies = slack.posts()[-2:]
+    assert all("sources agree again" in p["text"] for p in replies)
+    assert {p["thread_ts"] for p in replies} == {dm["ts"], to_bob["ts"]}
+    # Bob's DM was only about A: it is rewritten to say so. Alice's still lists the acknowledged B.
+    updates = [c for c in slack.calls if c["method"] == "chat.update"]
+    assert [(u["channel"], u["ts"]) for u in updates] == [("DU02", to_bob["ts"])]
+
+    # B's acknowledgement lapses after 48h: open again, audited, reminded and escalated.
+    lapsed = plan(engine, config, T0 + 69 * H)
+    assert lapsed.ack_timeouts == [b]
+    assert conflict(engine, b).state == "open"
+    assert sorted((n.recipient, n.reason, n.conflict_ids) for n in lapsed.notices) == [
+        ("alice", "reminder", (b,)), ("bob", "escalation", (b,)),
+    ]
+    with session_scope(engine) as session:
+        events = list(session.exec(select(AuditEvent).where(AuditEvent.action == "ack_timeout")))
+    assert [(e.conflict_id, e.actor, e.details["acknowledged_by"]) for e in events] == [(b, "notifier", "alice")]
+
+    # 72h after B was first told: the head (not_resolved), told who heard before.
+    head = plan(engine, config, T0 + 72 * H + 10 * S)
+    assert [(n.recipient, n.reason, n.conflict_ids) for n in head.notices] == [("erin", "escalation", (b,))]
+    deliver(engine, slack, T0 + 72 * H + 10 * S)
+    assert "told before: Alice Ng, Bob Okafor" in slack.posts()[-1]["text"]
+    assert conflict(engine, b).next_escalation_at == T0 + 89 * H  # the next reminder
+
+
+def test_planning_twice_writes_nothing_and_delivering_twice_sends_once(engine: Engine, config) -> None:  # type: ignore[no-untyped-def]
+    slack = FakeSlack()
+    for key in ("checkout-v2", "search", "onboarding"):
+        open_conflict(engine, key)
+    assert len(plan(engine, config, T0).notices) == 3
+    assert plan(engine, config, T0).notices == []
+    assert plan(engine, config, T0 + 5 * S).notices == []
+    before = [(r.id, r.idempotency_key, r.text) for r in outbox(engine)]
+    assert len(deliver(engine, slack, T0 + H).sent) == 3
+    assert deliver(engine, slack, T0 + H).messages == []
+    assert plan(engine, config, T0 + H).notices == []
+    assert [(r.id, r.idempotency_key, r.text) for r in outbox(engine)] == before
+    assert len(slack.posts()) == 3
+    # no owner: the role's lead hears about onboarding
+    assert sorted(r.recipient_key for r in outbox(engine)) == ["alice", "bob", "carol"]
+
+
+def test_crash_between_send_and_mark_resends_at_most_once(engine: Engine, config) -> None:  # type: ignore[no-untyped-def]
+    open_conflict(engine, "checkout-v2")
+    plan(engine, config, T0)
+    crashing = FakeSlack(crash_after_post=True)
+    with pytest.raises(SystemExit):
+        deliver(engine, crashing, T0 + H)
+    (row,) = outbox(engine)
+    assert row.status == "sending"
+
+    slack = FakeSlack()
+    assert deliver(engine, slack, T0 + H + notify.SENDING_LEASE - S).messages == []  # lease still held
+    again = deliver(engine, slack, T0 + H + notify.SENDING_LEASE + S)
+    assert again.reclaimed == 1 and len(again.sent) == 1
+    assert deliver(engine, slack, T0 + 2 * H).messages == []
+    assert len(crashing.posts()) + len(slack.posts()) == 2  # one duplicate at most
+    assert outbox(engine)[0].status == "sent"
+
+
+def test_failed_send_backs_off_then_gives_up_and_shows_in_status(engine: Engine, config) -> None:  # type: ignore[no-untyped-def]
+    open_conflict(engine, "checkout-v2")
+    plan(engine, config, T0)
+    slack = FakeSlack(failures=["internal_error"] * notify.MAX_ATTEMPTS)
+    now = T0 + H
+    waits = []
+    for attempt in range(1, notify.MAX_ATTEMPTS + 1):
+        report = deliver(engine, slack, now)
+        assert [m.error is not None for m in report.messages] == [True]
+        (row,) = outbox(engine)
+        assert row.attempts == attempt and "internal_error" in (row.last_error or "")
+        assert "\n" not in (row.last_error or "")
+        if row.status == "failed":
+            break
+        assert deliver(engine, slack, row.not_before - S).messages == []  # not before the backoff
+        waits.append(row.not_before - now)
+        now = row.not_before
+    assert waits == [timedelta(minutes=m) for m in (1, 2, 4, 8)]
+    assert outbox(engine)[0].status == "failed"
+    with session_scope(engine) as session:
+        status = notify.notification_status(session)
+    assert status["failed"] == 1 and status["pending"] == 0
+    assert "internal_error" in status["last_errors"][0]["error"]
+    assert slack.posts() == []
+
+
+def test_invalid_token_stops_the_pass_without_losing_rows(engine: Engine, config) -> None:  # type: ignore[no-untyped-def]
+    for key in ("checkout-v2", "search"):
+        open_conflict(engine, key)
+    plan(engine, config, T0)
+    report = deliver(engine, FakeSlack(failures=["invalid_auth"]), T0 + H)
+    assert report.aborted and "invalid" in report.aborted
+    assert [r.status for r in outbox(engine)] == ["pending", "pending"]
+    assert len(deliver(engine, FakeSlack(), T0 + 2 * H).sent) == 2
+
+
+def test_resolved_before_it_was_sent_is_withdrawn_and_never_told(engine: Engine, config) -> None:  # type: ignore[no-untyped-def]
+    a = open_conflict(engine, "checkout-v2")
+    b = open_conflict(engine, "payments-api")
+    plan(engine, config, T0)
+    set_state(engine, a, "resolved", at=T0 + 10 * S)
+    report = plan(engine, config, T0 + 10 * S)
+    assert report.withdrawn == [a] and report.notices[0].conflict_ids == (b,)
+    slack = FakeSlack()
+    deliver(engine, slack, T0 + H)
+    assert f"#{a} " not in slack.posts()[0]["text"] and f"#{b} " in slack.posts()[0]["text"]
+    set_state(engine, b, "resolved", at=T0 + 2 * H, by="alice")
+    assert plan(engine, config, T0 + 2 * H).notices == []  # the resolver is not told her own news
+
+
+def test_reopened_conflict_starts_a_new_episode(engine: Engine, config) -> None:  # type: ignore[no-untyped-def]
+    a = open_conflict(engine, "checkout-v2")
+    plan(engine, config, T0)
+    deliver(engine, FakeSlack(), T0 + H)
+    set_state(engine, a, "resolved", at=T0 + 2 * H)
+    assert [n.reason for n in plan(engine, config, T0 + 2 * H).notices] == ["resolved"]
+    set_state(engine, a, "open", at=T0 + 30 * H)
+    again = plan(engine, config, T0 + 30 * H)
+    assert [(n.recipient, n.reason, n.conflict_ids) for n in again.notices] == [("alice", "new", (a,))]
+    # the lead is told 24h after the reopening, not at once
+    assert plan(engine, config, T0 + 31 * H).notices == []
+    assert conflict(engine, a).next_escalation_at == T0 + 50 * H  # reminder (20h) before the lead (24h)
+
+
+def test_snooze_silences_exactly_the_matching_conflicts_until_it_expires(engine: Engine, config) -> None:  # type: ignore[no-untyped-def]
+    with session_scope(engine) as session:
+        snooze = snoozes.add_snooze(
+            session, matchers={"deliverable": "checkout-*", "kind": "status_contradiction"},
+            duration=6 * H, author="bob", comment="release freeze", now=T0,
+        )
+    muted = open_conflict(engine, "checkout-v2")
+    other_kind = open_conflict(engine, "checkout-v2", kind="date_mismatch")
+    other_deliverable = open_conflict(engine, "search")
+    report = plan(engine, config, T0)
+    assert sorted(c for n in report.notices for c in n.conflict_ids) == [other_kind, other_deliverable]
+    assert report.suppressed == {muted: f"snooze:{snooze.id}"}
+    assert conflict(engine, muted).suppressed_by == f"snooze:{snooze.id}"
+    assert plan(engine, config, T0 + 5 * H).notices == []
+    slack = FakeSlack()
+    deliver(engine, slack, T0 + 5 * H)
+    assert all(f"#{muted} " not in p["text"] for p in slack.posts())
+    # expired: the muted conflict is told now
+    after = plan(engine, config, T0 + 6 * H)
+    assert [(n.recipient, n.reason, n.conflict_ids) for n in after.notices] == [("alice", "new", (muted,))]
+    assert conflict(engine, muted).suppressed_by is None
+
+
+def test_expiring_a_snooze_early_lets_notices_through(engine: Engine, config) -> None:  # type: ignore[no-untyped-def]
+    with session_scope(engine) as session:
+        snooze = snoozes.add_snooze(
+            session, matchers={"owner": "alice"}, duration=48 * H, author="alice", comment="on leave", now=T0
+        )
+    a = open_conflict(engine, "checkout-v2")
+    assert plan(engine, config, T0).notices == []
+    with session_scope(engine) as session:
+        snoozes.expire_snooze(session, snooze.id, actor="alice", now=T0 + H)
+    assert [n.conflict_ids for n in plan(engine, config, T0 + H).notices] == [(a,)]
+
+
+def test_dependency_violation_inhibits_exactly_the_downstream_status_and_date_conflicts(engine: Engine, config) -> None:  # type: ignore[no-untyped-def]
+    violation = open_conflict(engine, "checkout-v2", kind="dependency_violation")
+    same = open_conflict(engine, "checkout-v2", kind="status_contradiction")
+    downstream = open_conflict(engine, "launch", kind="date_mismatch")
+    upstream = open_conflict(engine, "payments-api", kind="status_contradiction")
+    unrelated_kind = open_conflict(engine, "launch", kind="no_owner")
+    report = plan(engine, config, T0)
+    told = sorted(c for n in report.notices for c in n.conflict_ids)
+    assert told == sorted([violation, upstream, unrelated_kind])
+    assert report.suppressed == {same: f"inhibited_by:{violation}", downstream: f"inhibited_by:{violation}"}
+    assert conflict(engine, downstream).suppressed_by == f"inhibited_by:{violation}"
+    deliver(engine, FakeSlack(), T0 + 30 * S)
+    # the violation resolves: what it muted is told
+    set_state(engine, violation, "resolved", at=T0 + H)
+    later = plan(engine, config, T0 + H)
+    assert sorted(c for n in later.notices if n.reason == "new" for c in n.conflict_ids) == [same, downstream]
+
+
+def test_quiet_hours_hold_non_urgent_dms_until_eight_local(engine: Engine) -> None:
+    config = make_config(quiet_hours="22:00-08:00")
+    # 23:00 in Berlin (22:00 UTC): carol is asleep.
+    night = T0.replace(hour=22)
+    calm = open_conflict(engine, "search", at=night)
+    report = plan(engine, config, night)
+    assert [(n.recipient, n.not_before) for n in report.notices] == [("carol", T0.replace(day=25, hour=7))]
+    assert deliver(engine, FakeSlack(), T0.replace(day=25, hour=6, minute=59)).messages == []
+    assert [m.conflict_ids for m in deliver(engine, FakeSlack(), T0.replace(day=25, hour=7)).sent] == [(calm,)]
+
+
+def test_urgent_conflicts_ignore_quiet_hours_and_pull_the_window_forward(engine: Engine) -> None:
+    config = make_config(quiet_hours="22:00-08:00")
+    night = T0.replace(hour=22)
+    calm = open_conflict(engine, "search", at=night)
+    plan(engine, config, night)
+    urgent = open_conflict(engine, "search", at=night + 10 * S, severity="high", kind="date_mismatch")
+    (notice,) = plan(engine, config, night + 10 * S).notices
+    assert notice.conflict_ids == (calm, urgent) and notice.not_before == night + 30 * S
+
+
+def test_unroutable_conflict_is_recorded_not_told(sqlite_engine: Engine) -> None:
+    config = make_config()
+    config = config.model_copy(update={"roles": [], "default_role": None})
+    seed(sqlite_engine, config)
+    with session_scope(sqlite_engine) as session:
+        from reconciler.models import Deliverable
+
+        for d in session.exec(select(Deliverable)):
+            d.role = None
+            session.add(d)
+    c = open_conflict(sqlite_engine, "onboarding")
+    report = plan(sqlite_engine, config, T0)
+    assert report.notices == []
+    assert report.suppressed[c].startswith("unroutable:")
+
+
+def test_dry_run_renders_without_sending_or_marking(engine: Engine, config) -> None:  # type: ignore[no-untyped-def]
+    a = open_conflict(engine, "checkout-v2")
+    plan(engine, config, T0)
+    report = notify.deliver_pending(engine, client=None, now=T0, dry_run=True)
+    assert report.dry_run and [(m.recipient, m.reason, m.sent) for m in report.messages] == [("alice", "new", False)]
+    assert f"conflicts resolve {a}" in report.messages[0].text
+    assert outbox(engine)[0].status == "pending"
+    with pytest.raises(ValueError, match="Slack client"):
+        notify.deliver_pending(engine, client=None, now=T0)
+
+
+def test_notification_status_counts_and_oldest(engine: Engine, config) -> None:  # type: ignore[no-untyped-def]
+    open_conflict(engine, "checkout-v2")
+    open_conflict(engine, "search")
+    plan(engine, config, T0)
+    deliver(engine, FakeSlack(), T0 + H, limit=1)
+    with session_scope(engine) as session:
+        status = notify.notification_status(session)
+    assert (status["pending"], status["sent"], status["failed"]) == (1, 1, 0)
+    assert status["oldest_pending"]["recipient"] == "carol"
+    assert status["last_errors"] == []
+
+
+def test_postgres_plans_and_claims_the_same_way(postgres_engine: Engine, config) -> None:  # type: ignore[no-untyped-def]
+    seed(postgres_engine, config)
+    a = open_conflict(postgres_engine, "checkout-v2")
+    b = open_conflict(postgres_engine, "payments-api")
+    assert [n.conflict_ids for n in plan(postgres_engine, config, T0).notices] == [(a, b)]
+    assert plan(postgres_engine, config, T0).notices == []
+    slack = FakeSlack()
+    assert len(deliver(postgres_engine, slack, T0 + H).sent) == 1
+    assert deliver(postgres_engine, slack, T0 + H).messages == []
+    set_state(postgres_engine, a, "resolved", at=T0 + 2 * H)
+    assert [n.reason for n in plan(postgres_engine, config, T0 + 2 * H).notices] == ["resolved"]
