@@ -102,6 +102,9 @@ class Deliverable(SQLModel, table=True):
     target_date: date | None = None
     target_date_source: str | None = None
     conditions: dict[str, Any] = _json(dict)
+    # Decisions from resolved conflicts, per field: {"status": {"value", "source", "at", "by",
+    # "conflict_id"}}. Canonical until a source says something newer; they outlive the conflict.
+    decisions: dict[str, Any] = _json(dict)
     dirty: bool = Field(default=True, index=True)
     reconciled_at: datetime | None = _ts()
     updated_at: datetime | None = _ts()

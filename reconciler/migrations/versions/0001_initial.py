@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 12:09:34.271745
+Create Date: 2026-11-25 12:15:43.905538
 """
 from __future__ import annotations
 
@@ -91,6 +91,7 @@ def upgrade() -> None:
     sa.Column('target_date', sa.Date(), nullable=True),
     sa.Column('target_date_source', sa.String(), nullable=True),
     sa.Column('conditions', sa.JSON(), nullable=False),
+    sa.Column('decisions', sa.JSON(), nullable=False),
     sa.Column('dirty', sa.Boolean(), nullable=False),
     sa.Column('reconciled_at', reconciler.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('updated_at', reconciler.models.UTCDateTime(timezone=True), nullable=True),
