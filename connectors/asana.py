@@ -1,0 +1,729 @@
+"""Asana connector: one partition per project, incremental through the events API.
+
+What one `pull(project, cursor)` does:
+
+* **No usable cursor** (first run, expired sync token, changed mapping config, periodic safety
+  re-crawl): ask `/events` for a fresh sync token (the 412 answer carries one), then crawl the
+  project's tasks in pages with every field a claim needs (`opt_fields`), fetch stories only for
+  tasks linked to a deliverable, and finish with the project's newest status update. Each page is
+  one batch without a cursor; the last batch carries `live_refs` (every task still in the project)
+  and the cursor. A crawl that dies half-way leaves the old cursor, so the next run crawls again.
+* **Events cursor**: one `/events?sync=` request (more only while `has_more`). Linked tasks named
+  by an event are fetched again (task + stories); `deleted`/`removed` retract their claims.
+  An idle project costs exactly one request.
+* **Poll cursor** (where `/events` answers 402/403/404/501, or `use_events=False`): the project's
+  tasks with `modified_since`, plus the newest status update. Deletions are only seen by the
+  periodic full crawl.
+
+Requests go through the official SDK with urllib3's own retries switched off: this module waits
+for the caller's rate limiter around every request, honours `Retry-After` on 429, backs off with
+jitter on 5xx, timeouts and resets, and ends in a one-line `ConnectorError` (or `TransientError`
+once retries are exhausted) that names the project or task and never the token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import asana
+import urllib3
+from asana.rest import ApiException
+from urllib3.util.retry import Retry
+
+from connectors import asana_mapping as mapping
+from connectors.base import (
+    ConnectorError,
+    DeliverableIndex,
+    NoRateLimit,
+    Observation,
+    PersonRecord,
+    RateLimiter,
+    Retraction,
+    Source,
+    SyncBatch,
+    TransientError,
+)
+from connectors.config import AsanaConfig
+
+log = logging.getLogger(__name__)
+
+LIMITER_KEY = "asana"
+CURSOR_VERSION = 1
+EVENTS_UNAVAILABLE = (402, 403, 404, 501)
+POLL_OVERLAP = timedelta(seconds=30)  # modified_since starts this much before the server's clock
+DEFAULT_TIMEOUT = (10.0, 60.0)  # connect, read (seconds)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+# -- HTTP: the SDK under our retry policy -----------------------------------------------------
+
+
+class _Status(Exception):
+    """An HTTP status the caller said it handles itself (`expect=`)."""
+
+    def __init__(self, status: int, body: Any):
+        super().__init__(status)
+        self.status = status
+        self.body = body
+
+
+def _body_json(body: Any) -> dict[str, Any]:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _asana_message(body: Any) -> str:
+    errors = _body_json(body).get("errors") or []
+    message = str(errors[0].get("message", "")) if errors and isinstance(errors[0], dict) else ""
+    message = " ".join(message.split())
+    return message[:200] + ("…" if len(message) > 200 else "")
+
+
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+    raw = (headers or {}).get("Retry-After")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        try:
+            return max(0.0, (parsedate_to_datetime(raw) - _utcnow()).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
+def _server_time(headers: Mapping[str, str] | None) -> datetime | None:
+    raw = (headers or {}).get("Date")
+    if not raw:
+        return None
+    try:
+        moment = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class RequestCount:
+    """Requests made for one pull (every attempt, retries included), thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._total = 0
+        self._taken = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self._total += 1
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+    def take(self) -> int:
+        """Requests since the last take (what the next batch reports)."""
+        with self._lock:
+            fresh, self._taken = self._total - self._taken, self._total
+            return fresh
+
+
+class AsanaHttp:
+    """The official `asana` SDK with urllib3's retries off and this policy instead:
+
+    every attempt waits for `rate_limiter.acquire("asana")` and releases after; 429 sleeps
+    `Retry-After`; 5xx, timeouts, resets and unreadable bodies back off exponentially with jitter;
+    after `max_retries` retries a `TransientError`. 401/403/404/400 end at once in a one-line
+    `ConnectorError` naming `where`, unless the caller `expect`s that status.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        base_url: str,
+        rate_limiter: RateLimiter,
+        max_retries: int,
+        backoff: float,
+        max_backoff: float,
+        sleep: Callable[[float], None],
+        timeout: float | tuple[float, float],
+        pool_size: int,
+        page_size: int,
+    ) -> None:
+        configuration = asana.Configuration()
+        configuration.host = base_url.rstrip("/")
+        configuration.access_token = token
+        configuration.retry_strategy = Retry(total=False)  # we retry, under the caller's limiter
+        configuration.connection_pool_maxsize = max(1, pool_size)
+        self._client = asana.ApiClient(configuration)
+        self.tasks = asana.TasksApi(self._client)
+        self.stories = asana.StoriesApi(self._client)
+        self.events = asana.EventsApi(self._client)
+        self.status_updates = asana.StatusUpdatesApi(self._client)
+        self._limiter = rate_limiter
+        self._max_retries = max(0, max_retries)
+        self._backoff = backoff
+        self._max_backoff = max_backoff
+        self._sleep = sleep
+        # the SDK takes an int (total) or a (connect, read) pair and silently ignores a float
+        self._timeout = timeout if isinstance(timeout, tuple) else (float(timeout), float(timeout))
+        self.page_size = min(100, max(1, page_size))
+
+    def close(self) -> None:
+        pool = getattr(self._client, "pool", None)
+        if pool is not None:
+            pool.close()
+            pool.join()
+            del self._client.pool
+
+    def _delay(self, attempt: int) -> float:
+        ceiling = min(self._max_backoff, self._backoff * (2**attempt))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def call(
+        self,
+        count: RequestCount,
+        where: str,
+        method: Callable[..., Any],
+        *args: Any,
+        expect: Sequence[int] = (),
+    ) -> tuple[dict[str, Any], Mapping[str, str]]:
+        """One API call (`method(*args)` of an SDK Api object): the JSON body and the headers."""
+        problem = "no attempt made"
+        for attempt in range(self._max_retries + 1):
+            delay: float | None = None
+            self._limiter.acquire(LIMITER_KEY)
+            try:
+                count.add()
+                body, _status, headers = method(
+                    *args,
+                    full_payload=True,
+                    _return_http_data_only=False,
+                    _request_timeout=self._timeout,
+                )
+            except ApiException as exc:
+                status = int(exc.status or 0)
+                if status in expect and _body_json(exc.body):
+                    raise _Status(status, exc.body) from None
+                if status in expect:  # a truncated answer the caller would have to read
+                    problem = f"unreadable answer ({status})"
+                elif status == 429:
+                    problem = "rate limited (429)"
+                    delay = _retry_after(exc.headers)
+                elif status >= 500:
+                    problem = f"server error ({status})"
+                elif status == 0:
+                    raise ConnectorError(f"{where}: TLS error talking to Asana ({exc.reason})") from None
+                else:
+                    raise self._fatal(where, status, exc.body) from None
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                problem = f"connection failed ({type(exc).__name__})"
+            else:
+                if isinstance(body, dict):
+                    return body, headers or {}
+                problem = "unreadable answer (not JSON)"
+            finally:
+                self._limiter.release(LIMITER_KEY)
+            if attempt == self._max_retries:
+                break
+            wait = self._delay(attempt) if delay is None else delay
+            log.info("asana retry", extra={"where": where, "problem": problem, "attempt": attempt + 1, "wait": wait})
+            self._sleep(wait)
+        attempts = self._max_retries + 1
+        raise TransientError(f"{where}: {problem}; gave up after {attempts} attempt{'s' if attempts > 1 else ''}")
+
+    @staticmethod
+    def _fatal(where: str, status: int, body: Any) -> ConnectorError:
+        message = _asana_message(body)
+        if status == 401:
+            return ConnectorError(f"{where}: not authorised (401) — check ASANA_TOKEN")
+        if status == 402:
+            return ConnectorError(f"{where}: needs a paid Asana plan (402)")
+        if status == 403:
+            return ConnectorError(f"{where}: forbidden (403) — the token's user cannot see it")
+        if status == 404:
+            return ConnectorError(f"{where}: not found (404) — check the gid in the config")
+        detail = f": {message}" if message else ""
+        return ConnectorError(f"{where}: rejected by Asana ({status}){detail}")
+
+    def pages(
+        self,
+        count: RequestCount,
+        where: str,
+        method: Callable[..., Any],
+        *args: Any,
+        opts: Mapping[str, Any],
+        expect: Sequence[int] = (),
+    ) -> Iterator[tuple[list[dict[str, Any]], Mapping[str, str]]]:
+        """Every page of a list endpoint, following `next_page.offset` (one call per page)."""
+        offset: str | None = None
+        while True:
+            query: dict[str, Any] = {**opts, "limit": self.page_size}
+            if offset:
+                query["offset"] = offset
+            body, headers = self.call(count, where, method, *args, query, expect=expect)
+            yield list(body.get("data") or []), headers
+            offset = (body.get("next_page") or {}).get("offset")
+            if not offset:
+                return
+
+
+# -- cursor ----------------------------------------------------------------------------------
+
+
+@dataclass
+class AsanaCursor:
+    """What the store keeps per project between runs (a JSON string)."""
+
+    mode: str  # "events" or "poll"
+    crawled_at: str  # server time the last full crawl began
+    config: str  # fingerprint of the mapping config and the deliverable index
+    sync: str | None = None  # events: the sync token to read from
+    since: str | None = None  # poll: modified_since for the next run
+    open: list[str] = field(default_factory=list)  # linked, not completed tasks in the project
+    status: dict[str, Any] | None = None  # the current status update (what its claims need)
+
+    def dump(self) -> str:
+        return json.dumps({"v": CURSOR_VERSION, **asdict(self)}, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def load(cls, raw: str | None) -> AsanaCursor | None:
+        """The stored cursor, or None when there is none or it is not one of ours (-> crawl)."""
+        if not raw:
+            return None
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict) or data.pop("v", None) != CURSOR_VERSION:
+                return None
+            cursor = cls(**data)
+        except (TypeError, ValueError):
+            return None
+        if cursor.mode not in ("events", "poll") or (cursor.mode == "events" and not cursor.sync):
+            return None
+        if cursor.mode == "poll" and not cursor.since:
+            return None
+        return cursor
+
+
+class _SyncExpired(Exception):
+    def __init__(self, token: str | None):
+        super().__init__("sync token expired")
+        self.token = token
+
+
+class _EventsUnavailable(Exception):
+    pass
+
+
+@dataclass
+class _TaskClaims:
+    observations: list[Observation] = field(default_factory=list)
+    retractions: list[Retraction] = field(default_factory=list)
+    people: dict[str, PersonRecord] = field(default_factory=dict)
+    open: set[str] = field(default_factory=set)  # linked tasks still open in the project
+    gone: set[str] = field(default_factory=set)  # linked tasks deleted or no longer in the project
+
+    def batch(self, requests: int) -> SyncBatch:
+        return SyncBatch(
+            observations=self.observations,
+            retractions=self.retractions,
+            people=sorted(self.people.values(), key=lambda p: p.source_id),
+            requests=requests,
+        )
+
+
+def config_fingerprint(config: AsanaConfig, index: DeliverableIndex, tz: str) -> str:
+    """Changes when anything that decides a claim's value changes (then the next run crawls)."""
+    payload = {
+        "mapping": mapping.MAPPING_VERSION,
+        "status_field": config.status_field.strip().lower(),
+        "status_map": {k.lower(): str(v) for k, v in config.status_map.items()},
+        "section_map": {k.lower(): str(v) for k, v in config.section_map.items()},
+        "status_update_map": {k.lower(): str(v) for k, v in config.status_update_map.items()},
+        "completed_status": str(config.completed_status),
+        "timezone": tz,
+        "index": sorted(index.by_asana_gid.items()),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# -- the connector ---------------------------------------------------------------------------
+
+
+class AsanaConnector:
+    source = Source.ASANA
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        base_url: str,
+        config: AsanaConfig,
+        index: DeliverableIndex,
+        rate_limiter: RateLimiter = NoRateLimit(),  # noqa: B008 - stateless, the contract's default
+        timezone: str = "UTC",
+        page_size: int = 100,
+        max_retries: int = 5,
+        use_events: bool = True,
+        full_crawl_every: timedelta | None = timedelta(hours=24),
+        poll_overlap: timedelta = POLL_OVERLAP,
+        backoff: float = 0.5,
+        max_backoff: float = 60.0,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        """`pipeline.build_connector` passes the first eight; the rest tune behaviour and tests:
+
+        use_events: read `/events` (else poll with `modified_since`); full_crawl_every: re-crawl
+        a project this long after its last full crawl, the safety net for dropped events and, in
+        poll mode, the only way deletions are seen (None: never); poll_overlap: how far back
+        `modified_since` reaches before the server's clock; backoff/max_backoff: seconds of the
+        exponential backoff (with jitter); timeout: per request (connect, read); sleep/clock:
+        injectable for tests.
+        """
+        self._config = config
+        self._index = dict(index.by_asana_gid)
+        self._tz = ZoneInfo(timezone)
+        self._use_events = use_events
+        self._full_crawl_every = full_crawl_every
+        self._poll_overlap = poll_overlap
+        self._clock = clock
+        self._workers = max(1, config.concurrent_requests)
+        self._fingerprint = config_fingerprint(config, index, timezone)
+        self._http = AsanaHttp(
+            token=token,
+            base_url=base_url,
+            rate_limiter=rate_limiter,
+            max_retries=max_retries,
+            backoff=backoff,
+            max_backoff=max_backoff,
+            sleep=sleep,
+            timeout=timeout,
+            pool_size=self._workers,
+            page_size=page_size,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def partitions(self) -> list[str]:
+        return list(self._config.projects)
+
+    def pull(self, partition: str, cursor: str | None) -> Iterator[SyncBatch]:
+        count = RequestCount()
+        state = AsanaCursor.load(cursor)
+        reason = self._crawl_reason(state)
+        if reason is not None:
+            log.info("asana full crawl", extra={"project": partition, "reason": reason})
+            yield from self._full_crawl(partition, count)
+        elif state is not None and state.mode == "events":
+            yield from self._events_sync(partition, state, count)
+        elif state is not None:
+            yield from self._poll_sync(partition, state, count)
+
+    def _crawl_reason(self, state: AsanaCursor | None) -> str | None:
+        if state is None:
+            return "no cursor"
+        if state.config != self._fingerprint:
+            return "mapping config or deliverables changed"
+        if state.mode == "events" and not self._use_events:
+            return "events switched off"
+        if self._full_crawl_every is not None:
+            crawled = mapping.parse_time(state.crawled_at)
+            if crawled is None or self._clock() - crawled >= self._full_crawl_every:
+                return "periodic full crawl"
+        return None
+
+    # -- full crawl -------------------------------------------------------------------------
+
+    def _full_crawl(
+        self, project: str, count: RequestCount, *, sync: str | None = None, mode: str | None = None
+    ) -> Iterator[SyncBatch]:
+        mode = mode or ("events" if self._use_events else "poll")
+        if mode == "events" and sync is None:
+            sync = self._fresh_sync_token(project, count)
+            if sync is None:
+                mode = "poll"
+        live: set[str] = set()
+        open_linked: set[str] = set()
+        started: datetime | None = None
+        for tasks, headers in self._http.pages(
+            count,
+            f"Asana project {project}",
+            self._http.tasks.get_tasks_for_project,
+            project,
+            opts={"opt_fields": mapping.TASK_OPT_FIELDS},
+        ):
+            started = started or _server_time(headers) or self._clock()
+            live.update(str(t["gid"]) for t in tasks)
+            result = self._task_claims(project, [t for t in tasks if str(t["gid"]) in self._index], count)
+            live -= result.gone
+            open_linked |= result.open
+            result.people = {**mapping.people_in(t.get("assignee") for t in tasks), **result.people}
+            yield result.batch(count.take())
+
+        started = started or self._clock()
+        update = self._newest_status_update(project, count)
+        snapshot = mapping.compact_status_update(update)
+        final = self._status_batch(project, snapshot, open_linked)
+        final.live_refs = frozenset(live | {mapping.status_update_ref(project)})
+        final.cursor = AsanaCursor(
+            mode=mode,
+            crawled_at=_iso(started),
+            config=self._fingerprint,
+            sync=sync if mode == "events" else None,
+            since=_iso(started - self._poll_overlap) if mode == "poll" else None,
+            open=sorted(open_linked),
+            status=snapshot,
+        ).dump()
+        final.requests = count.take()
+        yield final
+
+    # -- incremental: events ----------------------------------------------------------------
+
+    def _events_sync(self, project: str, state: AsanaCursor, count: RequestCount) -> Iterator[SyncBatch]:
+        try:
+            events, token = self._read_events(project, state.sync, count)
+        except _SyncExpired as expired:
+            log.info("asana full crawl", extra={"project": project, "reason": "sync token expired"})
+            yield from self._full_crawl(project, count, sync=expired.token)
+            return
+        except _EventsUnavailable:
+            log.info("asana full crawl", extra={"project": project, "reason": "events unavailable"})
+            yield from self._full_crawl(project, count, mode="poll")
+            return
+        summary = mapping.summarise_events(events, project, sections_matter=bool(self._config.section_map))
+        if summary.recrawl:
+            log.info("asana full crawl", extra={"project": project, "reason": "a section changed"})
+            yield from self._full_crawl(project, count, sync=token)
+            return
+
+        open_linked = set(state.open)
+        gone = sorted(g for g in summary.gone if g in self._index)
+        changed = sorted(g for g in summary.changed if g in self._index and g not in summary.gone)
+        pending = SyncBatch(retractions=[Retraction(Source.ASANA, g) for g in gone])
+        open_linked -= set(gone)
+        for start in range(0, len(changed), self._http.page_size):
+            chunk = changed[start : start + self._http.page_size]
+            fetched = self._map(lambda gid: self._get_task(project, gid, count), chunk)
+            missing = [gid for gid, task in zip(chunk, fetched) if task is None]
+            result = self._task_claims(project, [t for t in fetched if t is not None], count)
+            result.retractions += [Retraction(Source.ASANA, gid) for gid in missing]
+            open_linked = (open_linked - set(chunk)) | result.open
+            batch = result.batch(0)
+            if pending.retractions:
+                batch.retractions = pending.retractions + batch.retractions
+                pending = SyncBatch()
+            batch.requests = count.take()
+            yield batch
+
+        snapshot = state.status
+        if summary.status:
+            snapshot = mapping.compact_status_update(self._newest_status_update(project, count))
+        if summary.status or open_linked != set(state.open):
+            final = self._status_batch(project, snapshot, open_linked)
+        else:
+            final = SyncBatch()
+        final.retractions = pending.retractions + final.retractions
+        final.cursor = replace(state, sync=token, open=sorted(open_linked), status=snapshot).dump()
+        final.requests = count.take()
+        yield final
+
+    def _fresh_sync_token(self, project: str, count: RequestCount) -> str | None:
+        """A sync token from now on (from the 412 answer), or None when events are unavailable."""
+        try:
+            body, _ = self._http.call(
+                count,
+                f"Asana project {project}",
+                self._http.events.get_events,
+                project,
+                {},
+                expect=(412, *EVENTS_UNAVAILABLE),
+            )
+        except _Status as exc:
+            if exc.status == 412:
+                token = _body_json(exc.body).get("sync")
+                if token:
+                    return str(token)
+                raise ConnectorError(f"Asana project {project}: /events gave no sync token") from None
+            log.info("asana events unavailable", extra={"project": project, "status": exc.status})
+            return None
+        return str(body["sync"]) if body.get("sync") else None
+
+    def _read_events(self, project: str, token: str | None, count: RequestCount) -> tuple[list[dict[str, Any]], str]:
+        events: list[dict[str, Any]] = []
+        while True:
+            try:
+                body, _ = self._http.call(
+                    count,
+                    f"Asana project {project}",
+                    self._http.events.get_events,
+                    project,
+                    {"sync": token},
+                    expect=(412, *EVENTS_UNAVAILABLE),
+                )
+            except _Status as exc:
+                if exc.status == 412:
+                    raise _SyncExpired(_body_json(exc.body).get("sync")) from None
+                raise _EventsUnavailable(exc.status) from None
+            events.extend(body.get("data") or [])
+            token = str(body.get("sync") or token)
+            if not body.get("has_more"):
+                return events, token
+
+    # -- incremental: polling ---------------------------------------------------------------
+
+    def _poll_sync(self, project: str, state: AsanaCursor, count: RequestCount) -> Iterator[SyncBatch]:
+        open_linked = set(state.open)
+        started: datetime | None = None
+        for tasks, headers in self._http.pages(
+            count,
+            f"Asana project {project}",
+            self._http.tasks.get_tasks_for_project,
+            project,
+            opts={"opt_fields": mapping.TASK_OPT_FIELDS, "modified_since": state.since},
+        ):
+            started = started or _server_time(headers) or self._clock()
+            linked = [t for t in tasks if str(t["gid"]) in self._index]
+            result = self._task_claims(project, linked, count)
+            open_linked = (open_linked - {str(t["gid"]) for t in linked}) | result.open
+            result.people = {**mapping.people_in(t.get("assignee") for t in tasks), **result.people}
+            if linked:
+                yield result.batch(count.take())
+        started = started or self._clock()
+        snapshot = mapping.compact_status_update(self._newest_status_update(project, count))
+        if snapshot != state.status or open_linked != set(state.open):
+            final = self._status_batch(project, snapshot, open_linked)
+        else:
+            final = SyncBatch()
+        final.cursor = replace(
+            state, since=_iso(started - self._poll_overlap), open=sorted(open_linked), status=snapshot
+        ).dump()
+        final.requests = count.take()
+        yield final
+
+    # -- pieces -----------------------------------------------------------------------------
+
+    def _task_claims(self, project: str, tasks: list[dict[str, Any]], count: RequestCount) -> _TaskClaims:
+        """Claims of linked tasks (stories fetched concurrently); a task's claims come together."""
+        result = _TaskClaims()
+        stories = self._map(lambda t: self._stories(project, str(t["gid"]), count), tasks)
+        for task, task_stories in zip(tasks, stories):
+            gid = str(task["gid"])
+            if task_stories is None or not mapping.in_project(task, project):
+                result.gone.add(gid)
+                result.retractions.append(Retraction(Source.ASANA, gid))
+                continue
+            claims = mapping.task_claims(
+                task,
+                task_stories,
+                project_gid=project,
+                deliverable_key=self._index[gid],
+                config=self._config,
+                index=self._index,
+                tz=self._tz,
+            )
+            if claims:
+                result.observations.extend(claims)
+            else:  # the task says nothing any more: withdraw what it said before
+                result.retractions.append(Retraction(Source.ASANA, gid))
+            result.people.update(mapping.task_people(task, task_stories))
+            if not task.get("completed"):
+                result.open.add(gid)
+        return result
+
+    def _stories(self, project: str, gid: str, count: RequestCount) -> list[dict[str, Any]] | None:
+        """A task's stories, oldest first; None when the task is gone (404) or hidden (403)."""
+        stories: list[dict[str, Any]] = []
+        try:
+            for page, _ in self._http.pages(
+                count,
+                f"Asana task {gid} (project {project})",
+                self._http.stories.get_stories_for_task,
+                gid,
+                opts={"opt_fields": mapping.STORY_OPT_FIELDS},
+                expect=(403, 404),
+            ):
+                stories.extend(page)
+        except _Status:
+            return None
+        return stories
+
+    def _get_task(self, project: str, gid: str, count: RequestCount) -> dict[str, Any] | None:
+        try:
+            body, _ = self._http.call(
+                count,
+                f"Asana task {gid} (project {project})",
+                self._http.tasks.get_task,
+                gid,
+                {"opt_fields": mapping.TASK_OPT_FIELDS},
+                expect=(403, 404),
+            )
+        except _Status:
+            return None
+        data = body.get("data")
+        return data if isinstance(data, dict) else None
+
+    def _newest_status_update(self, project: str, count: RequestCount) -> dict[str, Any] | None:
+        body, _ = self._http.call(
+            count,
+            f"Asana project {project}",
+            self._http.status_updates.get_statuses_for_object,
+            project,
+            {"opt_fields": mapping.STATUS_UPDATE_OPT_FIELDS, "limit": min(self._http.page_size, 20)},
+        )
+        return mapping.newest_status_update(body.get("data") or [])
+
+    def _status_batch(self, project: str, snapshot: dict[str, Any] | None, open_linked: Iterable[str]) -> SyncBatch:
+        """The status update's claims about every open linked task in the project (all or none)."""
+        keys = [self._index[g] for g in open_linked if g in self._index]
+        claims = (
+            mapping.status_update_claims(snapshot, project_gid=project, deliverable_keys=keys, config=self._config)
+            if snapshot
+            else []
+        )
+        if not claims:
+            return SyncBatch(retractions=[Retraction(Source.ASANA, mapping.status_update_ref(project))])
+        people = mapping.people_in([snapshot.get("author")]) if snapshot else {}
+        return SyncBatch(observations=claims, people=list(people.values()))
+
+    def _map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """`fn` over `items`, up to `concurrent_requests` at a time; the first error wins."""
+        if self._workers == 1 or len(items) <= 1:
+            return [fn(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(self._workers, len(items)), thread_name_prefix="asana") as pool:
+            futures = [pool.submit(fn, item) for item in items]
+            try:
+                return [f.result() for f in futures]
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise

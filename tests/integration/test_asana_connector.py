@@ -1,0 +1,487 @@
+"""The Asana connector over real HTTP: the official SDK against the sandbox, batches applied to a
+real SQLite store through `reconciler.pipeline.sync_partition`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import Engine
+from sqlmodel import col, select
+
+from connectors.asana import AsanaConnector, AsanaCursor
+from connectors.base import CanonicalStatus, Source
+from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
+from reconciler import store
+from reconciler.db import make_engine, migrate, session_scope
+from reconciler.models import Observation, Person
+from reconciler.pipeline import Runtime, SyncReport, apply_config, sync_partition
+from reconciler.protocol import Config, load_config
+from reconciler.settings import Settings
+
+DEMO = Path(__file__).resolve().parents[2] / "reconciler" / "examples" / "demo.toml"
+PROJECT = "2001"
+TOKEN = "asana-test-token-do-not-log"
+AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+Claim = tuple[str, str, str, str | None, str, str | None]  # ref, field, key, value, stated_at, author
+
+
+@pytest.fixture
+def config() -> Config:
+    return load_config(DEMO)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as sb:
+        yield sb
+
+
+class Sleeps(list[float]):
+    """A `sleep` that records instead of waiting."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+class CountingLimiter:
+    def __init__(self, on_acquire: Any = None) -> None:
+        self.acquired = 0
+        self.released = 0
+        self.on_acquire = on_acquire
+
+    def acquire(self, key: str) -> None:
+        assert key == "asana"
+        self.acquired += 1
+        if self.on_acquire is not None:
+            self.on_acquire(self.acquired)
+
+    def release(self, key: str) -> None:
+        self.released += 1
+
+
+def runtime(engine: Engine, config: Config, sb: Sandbox, token: str = TOKEN) -> Runtime:
+    settings = Settings(asana_token=SecretStr(token), asana_base_url=sb.asana_base_url)
+    rt = Runtime(settings=settings, config=config, engine=engine)
+    apply_config(rt)
+    return rt
+
+
+def connector(config: Config, sb: Sandbox, **kwargs: Any) -> AsanaConnector:
+    kwargs.setdefault("sleep", Sleeps())
+    kwargs.setdefault("backoff", 0.001)
+    return AsanaConnector(
+        token=kwargs.pop("token", TOKEN),
+        base_url=sb.asana_base_url,
+        config=config.asana,
+        index=config.deliverable_index(),
+        timezone=config.timezone,
+        **kwargs,
+    )
+
+
+def sync(rt: Runtime, conn: AsanaConnector | None = None) -> SyncReport:
+    return sync_partition(rt, Source.ASANA, PROJECT, connector=conn)
+
+
+def claims(engine: Engine) -> set[Claim]:
+    with session_scope(engine) as session:
+        rows = session.exec(
+            select(Observation).where(Observation.source == "asana", col(Observation.deleted_at).is_(None))
+        ).all()
+        return {
+            (r.source_ref, r.field, r.deliverable_key, r.value, r.stated_at.isoformat(), r.author) for r in rows
+        }
+
+
+def row_count(engine: Engine) -> int:
+    with session_scope(engine) as session:
+        return len(session.exec(select(Observation)).all())
+
+
+def cursor_of(engine: Engine) -> str | None:
+    with session_scope(engine) as session:
+        return store.get_cursor(session, Source.ASANA, PROJECT)
+
+
+def fresh_engine(tmp_path: Path, name: str) -> Engine:
+    engine = make_engine(f"sqlite:///{tmp_path / name}")
+    migrate(engine)
+    return engine
+
+
+SU = "2026-11-20T16:00:00+00:00"
+DEMO_CLAIMS: set[Claim] = {
+    ("3001", "status", "checkout-v2", "on_track", "2026-11-17T09:00:00+00:00", "alice@acme.test"),
+    ("3001", "target_date", "checkout-v2", "2026-12-01", "2026-11-02T09:00:00+00:00", None),
+    ("3001", "owner", "checkout-v2", "alice@acme.test", "2026-11-02T09:00:00+00:00", None),
+    ("3001", "depends_on", "checkout-v2", "payments-api", "2026-11-02T09:00:00+00:00", None),
+    ("3002", "status", "payments-api", "at_risk", "2026-11-18T11:02:00+00:00", "bob@acme.test"),
+    ("3002", "target_date", "payments-api", "2026-11-27", "2026-11-18T11:05:00+00:00", "bob@acme.test"),
+    ("3002", "owner", "payments-api", "bob@acme.test", "2026-11-02T09:05:00+00:00", None),
+    ("3003", "status", "search", "on_track", "2026-11-20T14:00:00+00:00", "carol@acme.test"),
+    ("3003", "target_date", "search", "2026-12-05", "2026-11-02T09:10:00+00:00", None),
+    ("3003", "owner", "search", "carol@acme.test", "2026-11-02T09:10:00+00:00", None),
+    ("3004", "status", "onboarding", "done", "2026-11-20T17:30:00+00:00", "alice@acme.test"),
+    ("3004", "target_date", "onboarding", "2026-11-20", "2026-11-02T09:15:00+00:00", None),
+    ("3004", "owner", "onboarding", "alice@acme.test", "2026-11-02T09:15:00+00:00", None),
+    ("3005", "status", "launch-campaign", "on_track", "2026-11-02T09:20:00+00:00", None),
+    ("3005", "target_date", "launch-campaign", "2026-12-03", "2026-11-02T09:20:00+00:00", None),
+    ("3005", "owner", "launch-campaign", "dan@acme.test", "2026-11-16T10:00:00+00:00", "dan@acme.test"),
+    ("3005", "depends_on", "launch-campaign", "checkout-v2", "2026-11-02T09:20:00+00:00", None),
+    # the newest project status update speaks for every open linked task (3004 is completed)
+    ("status_update:2001", "status", "checkout-v2", "on_track", SU, "erin@acme.test"),
+    ("status_update:2001", "status", "payments-api", "on_track", SU, "erin@acme.test"),
+    ("status_update:2001", "status", "search", "on_track", SU, "erin@acme.test"),
+    ("status_update:2001", "status", "launch-campaign", "on_track", SU, "erin@acme.test"),
+}
+
+
+# -- full sync --------------------------------------------------------------------------------
+
+
+def test_full_sync_claims_people_stories_and_status_update(
+    sqlite_engine: Engine, config: Config, sandbox: Sandbox
+) -> None:
+    rt = runtime(sqlite_engine, config, sandbox)
+    limiter = CountingLimiter()
+    report = sync(rt, connector(config, sandbox, rate_limiter=limiter))
+
+    assert report.ok, report.error
+    assert claims(sqlite_engine) == DEMO_CLAIMS
+    # task pages, stories for the five linked tasks only, one status update page, one /events (412)
+    assert sandbox.request_counts() == {
+        "asana GET /events": 1,
+        "asana GET /projects/{gid}/tasks": 1,
+        "asana GET /tasks/{gid}/stories": 5,
+        "asana GET /status_updates": 1,
+    }
+    assert report.requests == 8 == limiter.acquired == limiter.released
+
+    with session_scope(sqlite_engine) as session:
+        people = {p.email: p.asana_gid for p in session.exec(select(Person))}
+        row = session.exec(select(Observation).where(Observation.source_ref == "3001")).first()
+        assert row is not None and row.permalink == "https://app.asana.com/0/2001/3001"
+        assert row.kind == "state" and row.partition == PROJECT
+    assert people["alice@acme.test"] == "501" and people["erin@acme.test"] == "505"
+
+    cursor = json.loads(cursor_of(sqlite_engine) or "{}")
+    assert cursor["mode"] == "events" and cursor["sync"]
+    assert cursor["open"] == ["3001", "3002", "3003", "3005"]
+
+
+def test_unlinked_tasks_cost_no_stories(sqlite_engine: Engine, config: Config, sandbox: Sandbox) -> None:
+    for n in range(7):
+        sandbox.asana.add_task({"gid": f"39{n:02d}", "name": f"chore {n}", "projects": [PROJECT], "assignee": "503"})
+    rt = runtime(sqlite_engine, config, sandbox)
+    report = sync(rt, connector(config, sandbox, page_size=5))
+
+    assert report.ok, report.error
+    assert claims(sqlite_engine) == DEMO_CLAIMS
+    counts = sandbox.request_counts()
+    assert counts["asana GET /projects/{gid}/tasks"] == 3  # 12 tasks in pages of 5
+    assert counts["asana GET /tasks/{gid}/stories"] == 5
+    assert report.batches == 4  # one per page, then the final one with the cursor
+
+
+# -- incremental ------------------------------------------------------------------------------
+
+
+def test_idle_incremental_sync_costs_one_request(sqlite_engine: Engine, config: Config, sandbox: Sandbox) -> None:
+    rt = runtime(sqlite_engine, config, sandbox)
+    conn = connector(config, sandbox)
+    assert sync(rt, conn).ok
+    sandbox.reset_counts()
+
+    report = sync(rt, conn)
+
+    assert report.ok, report.error
+    assert sandbox.request_counts() == {"asana GET /events": 1}
+    assert (report.requests, report.inserted, report.updated, report.retracted) == (1, 0, 0, 0)
+    assert claims(sqlite_engine) == DEMO_CLAIMS
+
+
+def test_incremental_sync_picks_up_exactly_the_edits(sqlite_engine: Engine, config: Config, sandbox: Sandbox) -> None:
+    rt = runtime(sqlite_engine, config, sandbox)
+    conn = connector(config, sandbox)
+    assert sync(rt, conn).ok
+    sandbox.asana.add_task({"gid": "3999", "name": "unlinked chore", "projects": [PROJECT]})
+    sandbox.reset_counts()
+
+    asana = sandbox.asana
+    asana.update_task("3003", custom_fields={"700": "Blocked"}, actor="503", at=AT)
+    asana.update_task("3002", due_on="2026-12-02", actor="502", at=AT)
+    asana.update_task("3001", assignee="502", actor="505", at=AT)
+    asana.update_task("3005", dependencies=["3001", "3002"], at=AT)
+    asana.update_task("3999", name="still unlinked", at=AT)
+    report = sync(rt, conn)
+
+    assert report.ok, report.error
+    at = AT.isoformat()
+    expected = (
+        DEMO_CLAIMS
+        - {
+            ("3003", "status", "search", "on_track", "2026-11-20T14:00:00+00:00", "carol@acme.test"),
+            ("3002", "target_date", "payments-api", "2026-11-27", "2026-11-18T11:05:00+00:00", "bob@acme.test"),
+            ("3001", "owner", "checkout-v2", "alice@acme.test", "2026-11-02T09:00:00+00:00", None),
+            ("3005", "depends_on", "launch-campaign", "checkout-v2", "2026-11-02T09:20:00+00:00", None),
+        }
+        | {
+            ("3003", "status", "search", "blocked", at, "carol@acme.test"),
+            ("3002", "target_date", "payments-api", "2026-12-02", at, "bob@acme.test"),
+            ("3001", "owner", "checkout-v2", "bob@acme.test", at, "erin@acme.test"),
+            # the sandbox writes no dependency story, so the claim is dated by the task's creation
+            ("3005", "depends_on", "launch-campaign", "checkout-v2,payments-api", "2026-11-02T09:20:00+00:00", None),
+        }
+    )
+    assert claims(sqlite_engine) == expected
+    assert report.updated == 4 and report.inserted == 0 and report.retracted == 0
+    # one events page, then only the four linked tasks (task + stories); nothing for 3999
+    assert sandbox.request_counts() == {
+        "asana GET /events": 1,
+        "asana GET /tasks/{gid}": 4,
+        "asana GET /tasks/{gid}/stories": 4,
+    }
+
+
+def test_completing_a_task_takes_it_out_of_the_status_update(
+    sqlite_engine: Engine, config: Config, sandbox: Sandbox
+) -> None:
+    rt = runtime(sqlite_engine, config, sandbox)
+    conn = connector(config, sandbox)
+    assert sync(rt, conn).ok
+    sandbox.asana.update_task("3002", completed=True, at=AT)
+    sandbox.asana.update_task("3004", completed=False, actor="501", at=AT)
+
+    assert sync(rt, conn).ok
+
+    now = claims(sqlite_engine)
+    assert ("3002", "status", "payments-api", "done", AT.isoformat(), "bob@acme.test") in now
+    # reopened: back to its Status field ("Done" option), dated by the reopening
+    assert ("3004", "status", "onboarding", "done", AT.isoformat(), "alice@acme.test") in now
+    update_keys = {c[2] for c in now if c[0] == "status_update:2001"}
+    assert update_keys == {"checkout-v2", "search", "launch-campaign", "onboarding"}
+
+
+def test_expired_sync_token_recrawls_to_the_same_claims(
+    sqlite_engine: Engine, config: Config, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    rt = runtime(sqlite_engine, config, sandbox)
+    conn = connector(config, sandbox)
+    assert sync(rt, conn).ok
+    sandbox.asana.update_task("3003", custom_fields={"700": "Blocked"}, actor="503", at=AT)
+    sandbox.asana.expire_sync_tokens()
+    sandbox.reset_counts()
+
+    report = sync(rt, conn)
+
+    assert report.ok, report.error
+    counts = sandbox.request_counts()
+    assert counts["asana GET /events"] == 1  # the 412 carries the fresh token: no second call
+    assert counts["asana GET /projects/{gid}/tasks"] == 1 and counts["asana GET /tasks/{gid}/stories"] == 5
+    fresh = fresh_engine(tmp_path, "fresh.db")
+    assert sync(runtime(fresh, config, sandbox), connector(config, sandbox)).ok
+    assert claims(sqlite_engine) == claims(fresh)
+    assert ("3003", "status", "search", "blocked", AT.isoformat(), "carol@acme.test") in claims(sqlite_engine)
+    # and the new token works: the next run is incremental again
+    sandbox.reset_counts()
+    assert sync(rt, conn).ok and sandbox.request_counts() == {"asana GET /events": 1}
+
+
+def test_deleted_task_is_retracted_by_its_event(sqlite_engine: Engine, config: Config, sandbox: Sandbox) -> None:
+    rt = runtime(sqlite_engine, config, sandbox)
+    conn = connector(config, sandbox)
+    assert sync(rt, conn).ok
+    sandbox.asana.delete_task("3003")
+    sandbox.reset_counts()
+
+    report = sync(rt, conn)
+
+    assert report.ok, report.error
+    assert claims(sqlite_engine) == {c for c in DEMO_CLAIMS if c[0] != "3003" and c[2] != "search"}
+    assert report.retracted == 4  # status, target_date, owner of 3003 and the status update's claim
+    assert sandbox.request_counts() == {"asana GET /events": 1}  # a deletion needs no fetch
+
+
+def test_deleted_task_is_retracted_by_a_full_crawl(sqlite_engine: Engine, config: Config, sandbox: Sandbox) -> None:
+    rt = runtime(sqlite_engine, config, sandbox)
+    conn = connector(config, sandbox)
+    assert sync(rt, conn).ok
+    sandbox.asana.delete_task("3003")
+    sandbox.asana.expire_sync_tokens()  # the event is lost with the token: only the crawl can tell
+
+    assert sync(rt, conn).ok
+    assert claims(sqlite_engine) == {c for c in DEMO_CLAIMS if c[0] != "3003" and c[2] != "search"}
+
+
+def test_periodic_full_crawl_catches_what_events_missed(
+    sqlite_engine: Engine, config: Config, sandbox: Sandbox
+) -> None:
+    rt = runtime(sqlite_engine, config, sandbox)
+    assert sync(rt, connector(config, sandbox, full_crawl_every=timedelta(hours=6))).ok
+    sandbox.asana.tasks.pop("3005")  # gone without an event, as when Asana drops one
+
+    sandbox.reset_counts()
+    assert sync(rt, connector(config, sandbox, full_crawl_every=timedelta(hours=6))).ok
+    assert sandbox.request_counts() == {"asana GET /events": 1}  # not due yet: nothing seen
+    assert any(c[0] == "3005" for c in claims(sqlite_engine))
+
+    later = datetime.now(UTC) + timedelta(hours=7)
+    assert sync(rt, connector(config, sandbox, full_crawl_every=timedelta(hours=6), clock=lambda: later)).ok
+    assert not any(c[0] == "3005" or c[2] == "launch-campaign" for c in claims(sqlite_engine))
+
+
+def test_changed_mapping_config_forces_a_recrawl(sqlite_engine: Engine, config: Config, sandbox: Sandbox) -> None:
+    rt = runtime(sqlite_engine, config, sandbox)
+    assert sync(rt, connector(config, sandbox)).ok
+    changed = config.model_copy(
+        update={"asana": config.asana.model_copy(update={"status_map": {**config.asana.status_map, "on track": CanonicalStatus.AT_RISK}})}
+    )
+    sandbox.reset_counts()
+
+    assert sync(rt, connector(changed, sandbox)).ok
+
+    assert sandbox.request_counts()["asana GET /projects/{gid}/tasks"] == 1
+    assert ("3001", "status", "checkout-v2", "at_risk", "2026-11-17T09:00:00+00:00", "alice@acme.test") in claims(
+        sqlite_engine
+    )
+
+
+def test_events_unavailable_falls_back_to_polling(sqlite_engine: Engine, config: Config, sandbox: Sandbox) -> None:
+    sandbox.fail("GET /events", status=501)
+    rt = runtime(sqlite_engine, config, sandbox)
+    conn = connector(config, sandbox)
+    assert sync(rt, conn).ok
+    assert claims(sqlite_engine) == DEMO_CLAIMS
+    assert json.loads(cursor_of(sqlite_engine) or "{}")["mode"] == "poll"
+
+    sandbox.reset_counts()
+    assert sync(rt, conn).ok
+    # idle poll: one (empty) modified_since page and the status update; no /events any more
+    assert sandbox.request_counts() == {"asana GET /projects/{gid}/tasks": 1, "asana GET /status_updates": 1}
+
+    sandbox.asana.update_task("3003", custom_fields={"700": "Blocked"}, actor="503", at=datetime.now(UTC))
+    sandbox.reset_counts()
+    assert sync(rt, conn).ok
+    assert sandbox.request_counts() == {
+        "asana GET /projects/{gid}/tasks": 1,
+        "asana GET /tasks/{gid}/stories": 1,
+        "asana GET /status_updates": 1,
+    }
+    assert any(c[:4] == ("3003", "status", "search", "blocked") for c in claims(sqlite_engine))
+
+
+# -- rate limits and failures -----------------------------------------------------------------
+
+
+def test_429_storm_ends_in_the_same_claims_as_a_calm_run(
+    sqlite_engine: Engine, config: Config, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    calm = fresh_engine(tmp_path, "calm.db")
+    with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as quiet:
+        assert sync(runtime(calm, config, quiet), connector(config, quiet)).ok
+
+    sandbox.fail("asana *", status=429, retry_after=2, times=3)
+    sleeps = Sleeps()
+    limiter = CountingLimiter()
+    rt = runtime(sqlite_engine, config, sandbox)
+    storm = connector(config, sandbox, sleep=sleeps, rate_limiter=limiter, max_retries=12)
+    report = sync(rt, storm)
+    assert report.ok, report.error
+    assert sleeps[:3] == [2.0, 2.0, 2.0]  # Retry-After honoured
+
+    sandbox.fault_rate(0.4, kinds=("429", "500", "502", "503", "reset", "bad_json"), seed=11)
+    sandbox.asana.expire_sync_tokens()  # a second full crawl, through the storm
+    report = sync(rt, storm)
+    sandbox.clear_faults()
+
+    assert report.ok, report.error
+    assert claims(sqlite_engine) == claims(calm) == DEMO_CLAIMS
+    assert sum(sandbox.request_counts().values()) == limiter.acquired == limiter.released
+    assert len(sleeps) > 3  # it did retry through the random faults
+
+
+def test_timeouts_and_resets_are_retried(sqlite_engine: Engine, config: Config, sandbox: Sandbox) -> None:
+    sandbox.fault_rate(0.5, kinds=("slow", "reset"), seed=3)  # "slow" answers after 0.2 s
+    rt = runtime(sqlite_engine, config, sandbox)
+    sleeps = Sleeps()
+    report = sync(rt, connector(config, sandbox, timeout=(2.0, 0.05), max_retries=10, sleep=sleeps))
+    sandbox.clear_faults()
+    assert report.ok, report.error
+    assert len(sleeps) >= 3 and report.requests == sum(sandbox.request_counts().values())
+    assert claims(sqlite_engine) == DEMO_CLAIMS
+
+
+def test_exhausted_retries_are_transient_and_keep_the_cursor(
+    sqlite_engine: Engine, config: Config, sandbox: Sandbox
+) -> None:
+    rt = runtime(sqlite_engine, config, sandbox)
+    sandbox.fail("GET /tasks/{gid}/stories", status=503)
+    report = sync(rt, connector(config, sandbox, max_retries=2))
+
+    assert not report.ok and report.transient
+    assert report.error == "Asana task 3001 (project 2001): server error (503); gave up after 3 attempts"
+    assert cursor_of(sqlite_engine) is None
+    sandbox.clear_faults()
+    assert sync(rt, connector(config, sandbox)).ok
+    assert claims(sqlite_engine) == DEMO_CLAIMS
+
+
+def test_crawl_that_dies_midway_is_redone_without_duplicates(
+    sqlite_engine: Engine, config: Config, sandbox: Sandbox
+) -> None:
+    rt = runtime(sqlite_engine, config, sandbox)
+
+    def break_second_page(n: int) -> None:
+        # request 1 is /events, 2 the first task page, 3-4 its stories, 5 the second page
+        if n == 5:
+            sandbox.fail("GET /projects/{gid}/tasks", status=500, times=10)
+
+    report = sync(rt, connector(config, sandbox, page_size=2, max_retries=1, rate_limiter=CountingLimiter(break_second_page)))
+    assert not report.ok and report.transient and report.batches == 1
+    assert {c[0] for c in claims(sqlite_engine)} == {"3001", "3002"}  # the first page committed
+    assert cursor_of(sqlite_engine) is None  # ...but not the cursor
+
+    sandbox.clear_faults()
+    assert sync(rt, connector(config, sandbox, page_size=2)).ok
+    assert claims(sqlite_engine) == DEMO_CLAIMS
+    assert row_count(sqlite_engine) == len(DEMO_CLAIMS)
+
+
+def test_401_is_one_clear_line_and_leaves_the_cursor(sqlite_engine: Engine, config: Config, sandbox: Sandbox) -> None:
+    assert sync(runtime(sqlite_engine, config, sandbox)).ok  # built by the pipeline, as in production
+    before = cursor_of(sqlite_engine)
+    assert before is not None
+
+    revoked = runtime(sqlite_engine, config, sandbox, token="asana-revoked")
+    report = sync(revoked)
+
+    assert report.error == "Asana project 2001: not authorised (401) — check ASANA_TOKEN"
+    assert not report.transient and report.requests == 0
+    assert cursor_of(sqlite_engine) == before
+    with session_scope(sqlite_engine) as session:
+        (row,) = [c for c in store.sync_cursors(session) if c.partition == PROJECT]
+        assert row.last_error == report.error
+    assert claims(sqlite_engine) == DEMO_CLAIMS
+    assert sandbox.request_counts()["asana GET /events"] == 2  # one request, no retries
+
+
+def test_unknown_project_names_it(sqlite_engine: Engine, config: Config, sandbox: Sandbox) -> None:
+    rt = runtime(sqlite_engine, config, sandbox)
+    report = sync_partition(rt, Source.ASANA, "2999", connector=connector(config, sandbox))
+    assert report.error == "Asana project 2999: not found (404) — check the gid in the config"
+    assert TOKEN not in (report.error or "")
+
+
+def test_cursor_is_ours_or_ignored() -> None:
+    assert AsanaCursor.load(None) is None
+    assert AsanaCursor.load("not json") is None
+    assert AsanaCursor.load(json.dumps({"v": 99, "mode": "events"})) is None
+    cursor = AsanaCursor(mode="events", crawled_at="2026-11-25T10:00:00.000Z", config="abc", sync="tok")
+    assert AsanaCursor.load(cursor.dump()) == cursor
