@@ -17,6 +17,11 @@ from workers.schedule import beat_schedule
 from workers.settings import WorkerSettings, get_worker_settings
 
 
+def soft_time_limit(hard: int) -> int:
+    """Leave the task a moment to clean up (release its lock) before the hard limit."""
+    return hard - max(1, min(30, hard // 10))
+
+
 def celery_config(redis_url: str, ws: WorkerSettings) -> dict[str, Any]:
     return {
         "broker_url": redis_url,
@@ -24,6 +29,8 @@ def celery_config(redis_url: str, ws: WorkerSettings) -> dict[str, Any]:
         "broker_connection_max_retries": None,
         "broker_transport_options": {
             "visibility_timeout": ws.celery_visibility_timeout,
+            "unacked_restore_interval": ws.celery_restore_interval,
+            "unacked_restore_throttle": ws.celery_restore_throttle,
             "socket_timeout": 10,
             "socket_connect_timeout": 10,
             "retry_on_timeout": True,
@@ -37,7 +44,7 @@ def celery_config(redis_url: str, ws: WorkerSettings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "task_time_limit": ws.task_time_limit,
-        "task_soft_time_limit": max(1, ws.task_time_limit - 30),
+        "task_soft_time_limit": soft_time_limit(ws.task_time_limit),
         "worker_prefetch_multiplier": 1,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_hijack_root_logger": False,

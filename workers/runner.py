@@ -25,6 +25,7 @@ from reconciler import pipeline
 from reconciler.db import DatabaseError
 from reconciler.pipeline import RunReport, Runtime, SyncReport
 from workers.ratelimit import rate_limiter_for
+from workers.settings import get_worker_settings
 from workers.steps import log_step, report_fields, summarize, sync_counts
 
 log = logging.getLogger("workers.runner")
@@ -62,7 +63,8 @@ def with_shared_limiter(rt: Runtime) -> Runtime:
     with per-process limits (the connectors still honour Retry-After)."""
     if not isinstance(rt.rate_limiter, NoRateLimit):
         return rt
-    limiter = rate_limiter_for(rt.settings, asana=rt.config.asana, slack=rt.config.slack)
+    prefix = get_worker_settings().redis_key_prefix
+    limiter = rate_limiter_for(rt.settings, asana=rt.config.asana, slack=rt.config.slack, prefix=prefix)
     if isinstance(limiter, NoRateLimit):
         log.debug("no reachable Redis: rate limits are per process")
         return rt
@@ -99,7 +101,7 @@ def _deliver(rt: Runtime, *, dry_run: bool) -> object:
     except ConnectorError as exc:
         log_step("deliver", started, error=rt.scrub(str(exc)))
         return None
-    log_step("deliver", started, dry_run=dry_run, **summarize(delivered))
+    log_step("deliver", started, **{"dry_run": dry_run, **summarize(delivered)})
     return delivered
 
 

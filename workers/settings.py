@@ -14,8 +14,10 @@ class WorkerSettings(BaseSettings):
     sync_interval: float = Field(default=300.0, gt=0, description="seconds between fan-outs")
     sweep_interval: float = Field(default=60.0, gt=0, description="seconds between sweeps")
     celery_queue: str = "reconciler"
-    celery_visibility_timeout: int = Field(default=3600, ge=10)
-    task_time_limit: int = Field(default=900, ge=5)
+    celery_visibility_timeout: int = Field(default=3600, ge=5)
+    celery_restore_interval: int = Field(default=10, ge=1, description="seconds between unacked sweeps")
+    celery_restore_throttle: int = Field(default=10, ge=1, description="scan on every Nth sweep")
+    task_time_limit: int = Field(default=900, ge=2)
     task_max_retries: int = Field(default=5, ge=0)
     retry_backoff_max: float = Field(default=60.0, gt=0)
     partition_lock_ttl: float = Field(default=60.0, gt=0.5)

@@ -12,6 +12,9 @@ from reconciler.pipeline import SyncReport
 
 log = logging.getLogger("workers.steps")
 
+# LogRecord attributes an `extra` field may not overwrite.
+_RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
 
 def summarize(result: object) -> dict[str, Any]:
     """Counts from whatever a step returned: a dataclass's numbers, a mapping's, or a length."""
@@ -77,4 +80,5 @@ def log_step(step: str, started: float, **fields: Any) -> None:
     """`step done` with the step's name, duration and counts."""
     level = logging.WARNING if fields.get("failed") or fields.get("error") else logging.INFO
     duration_ms = round((time.monotonic() - started) * 1000)
-    log.log(level, f"{step} done", extra={"step": step, "duration_ms": duration_ms, **fields})
+    extra = {**fields, "step": step, "duration_ms": duration_ms}
+    log.log(level, f"{step} done", extra={k: v for k, v in extra.items() if k not in _RESERVED})

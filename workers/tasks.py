@@ -55,8 +55,16 @@ def context() -> WorkerContext:
     rt.rate_limiter = shared_rate_limiter(
         settings, client, asana=rt.config.asana, slack=rt.config.slack, prefix=ws.redis_key_prefix
     )
-    pipeline.apply_config(rt)
-    return WorkerContext(rt=rt, redis=client, ws=ws)
+    ctx = WorkerContext(rt=rt, redis=client, ws=ws)
+    apply_config(ctx)
+    return ctx
+
+
+def apply_config(ctx: WorkerContext) -> None:
+    """Write the config file's people and deliverables to the store, one process at a time
+    (several workers starting together would otherwise insert the same rows at once)."""
+    with ctx.redis.lock(ctx.ws.key("lock", "config"), timeout=60, blocking_timeout=60):
+        pipeline.apply_config(ctx.rt)
 
 
 def backoff(retries: int, *, cap: float) -> float:
@@ -79,7 +87,12 @@ def fan_out(self: Task) -> dict[str, Any]:
     if not claim_interval(ctx.redis, ctx.ws.key("beat", "fan-out"), seconds=fan_out_window(ctx.ws)):
         log.info("fan-out skipped: another fan-out ran in this interval (is a second beat running?)")
         return {"skipped": "interval already fanned out"}
-    pipeline.apply_config(ctx.rt)
+    try:
+        apply_config(ctx)
+    except RETRYABLE as exc:
+        log.warning("fan-out interrupted; will retry", extra={"error": ctx.rt.scrub(str(exc))[:300]})
+        ctx.redis.delete(ctx.ws.key("beat", "fan-out"))
+        raise _retry(self, exc, ctx.ws) from None
     partitions = pipeline.configured_partitions(ctx.rt)
     for source, partition in partitions:
         sync_partition.apply_async((source.value, partition), expires=ctx.ws.sync_interval)

@@ -1,0 +1,334 @@
+"""Real Celery workers (separate processes, Redis broker on db 15) syncing the sandbox over HTTP
+into PostgreSQL: the fan-out, two workers racing, a worker killed mid-sync. Every run gets its
+own queue and key prefix, so nothing here sees another test's messages or locks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from celery import Celery
+from pydantic import SecretStr
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
+from reconciler import pipeline
+from reconciler.db import make_engine, session_scope
+from reconciler.models import Conflict, Deliverable, Observation, SyncCursor
+from reconciler.settings import Settings
+from tests.conftest import REDIS_URL
+from workers.celery_app import celery_config
+from workers.settings import WorkerSettings
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+ASANA = "asana-worker-secret-1c9e4f"
+SLACK = "xoxb-worker-secret-8d2b7a"
+TEST_ALERTS = '\n[alerts]\ngroup_wait = "0s"\nquiet_hours = "off"\n'
+VOLATILE_CURSOR_KEYS = {"sync", "crawled_at"}  # an Asana sync token and crawl time differ per run
+
+
+# -- processes --------------------------------------------------------------------------------
+
+
+@dataclass
+class Proc:
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def lines(self) -> list[dict[str, Any]]:
+        out = []
+        for raw in self.log.read_text(errors="replace").splitlines():
+            if raw.startswith("{"):
+                try:
+                    out.append(json.loads(raw))
+                except json.JSONDecodeError:
+                    pass
+        return out
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.alive():
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@dataclass
+class Deployment:
+    env: dict[str, str]
+    tmp: Path
+    sandbox: Sandbox
+    engine: Engine
+    queue: str
+    prefix: str
+    redis_url: str
+    procs: list[Proc] = field(default_factory=list)
+    _client: Celery | None = None
+
+    def start(self, kind: str, name: str, *args: str) -> Proc:
+        log = self.tmp / f"{name}.log"
+        if kind == "worker":
+            command = ["worker", "-n", f"{name}-{self.queue}@%h", "-Q", self.queue, "--without-gossip",
+                       "--without-mingle", "--without-heartbeat", "--loglevel=INFO", *args]
+        else:
+            command = ["beat", "--loglevel=INFO", f"--schedule={self.tmp / (name + '.schedule')}", *args]
+        handle = log.open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers.celery_app", *command],
+            cwd=self.tmp, env=self.env, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        handle.close()
+        started = Proc(proc, log)
+        self.procs.append(started)
+        return started
+
+    def worker(self, name: str, *args: str) -> Proc:
+        return self.start("worker", name, "--pool=solo", *args)
+
+    @property
+    def client(self) -> Celery:
+        if self._client is None:
+            ws = WorkerSettings(celery_queue=self.queue, redis_key_prefix=self.prefix)
+            self._client = Celery("test-client")
+            self._client.conf.update(celery_config(self.redis_url, ws))
+        return self._client
+
+    def send(self, task: str, *args: str) -> None:
+        self.client.send_task(task, args=list(args), queue=self.queue)
+
+    def logs(self) -> list[dict[str, Any]]:
+        return [line for p in self.procs for line in p.lines()]
+
+    def all_text(self) -> str:
+        return "\n".join(f"--- {p.log.name}\n{p.text()}" for p in self.procs)
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, what: str, deployment: Deployment) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    tail = deployment.all_text()[-6000:]
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}\n{tail}", pytrace=False)
+
+
+# -- store views ------------------------------------------------------------------------------
+
+
+def cursor_view(source: str, cursor: str | None) -> Any:
+    if cursor is None or not cursor.startswith("{"):
+        return cursor
+    data = json.loads(cursor)
+    return {k: v for k, v in data.items() if k not in VOLATILE_CURSOR_KEYS}
+
+
+def snapshot(engine: Engine) -> dict[str, Any]:
+    with session_scope(engine) as session:
+        claims = {
+            (o.deliverable_key, o.source, o.source_ref, o.field, o.value, o.deleted_at is None)
+            for o in session.exec(select(Observation))
+        }
+        conflicts = {(c.deliverable_key, c.kind, c.state) for c in session.exec(select(Conflict))}
+        cursors = {(c.source, c.partition): cursor_view(c.source, c.cursor) for c in session.exec(select(SyncCursor))}
+    return {"claims": claims, "conflicts": conflicts, "cursors": cursors}
+
+
+def synced_since(engine: Engine, when: datetime | None = None) -> set[tuple[str, str]]:
+    with session_scope(engine) as session:
+        return {
+            (c.source, c.partition)
+            for c in session.exec(select(SyncCursor))
+            if c.last_success_at and (when is None or c.last_success_at >= when) and not c.last_error
+        }
+
+
+def dirty_count(engine: Engine) -> int:
+    with session_scope(engine) as session:
+        return len(list(session.exec(select(Deliverable.key).where(Deliverable.dirty == True))))  # noqa: E712
+
+
+# -- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as running:
+        yield running
+
+
+@pytest.fixture
+def config_path(tmp_path: Path) -> Path:
+    path = tmp_path / "reconciler.toml"
+    path.write_text(pipeline.EXAMPLE_CONFIG.read_text() + TEST_ALERTS)
+    return path
+
+
+@pytest.fixture
+def reference(sandbox: Sandbox, config_path: Path, tmp_path: Path) -> dict[str, Any]:
+    """What the embedded `run_once` leaves in a store, read from the same sandbox first."""
+    settings = Settings(
+        asana_token=SecretStr(ASANA), slack_bot_token=SecretStr(SLACK),
+        asana_base_url=sandbox.asana_base_url, slack_base_url=sandbox.slack_base_url,
+        database_url=f"sqlite:///{tmp_path / 'reference.db'}",
+    )
+    rt = pipeline.load_runtime(settings=settings, config_path=config_path)
+    report = pipeline.run_once(rt, dry_run=True)
+    assert report.ok
+    view = snapshot(rt.engine)
+    view["partitions"] = {(s.value, p) for s, p in pipeline.configured_partitions(rt)}
+    rt.engine.dispose()
+    sandbox.reset_counts()
+    return view
+
+
+def make_deployment(
+    sandbox: Sandbox, postgres_url: str, config_path: Path, tmp_path: Path, redis_url: str, **env: str
+) -> Iterator[Deployment]:
+    queue = f"test-q-{uuid.uuid4().hex[:8]}"
+    prefix = f"test-w-{uuid.uuid4().hex[:8]}"
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ASANA_", "SLACK_", "DATABASE_", "REDIS_"))}
+    base.update({
+        "PYTHONPATH": str(REPO),
+        "ASANA_TOKEN": ASANA, "SLACK_BOT_TOKEN": SLACK,
+        "ASANA_BASE_URL": sandbox.asana_base_url, "SLACK_BASE_URL": sandbox.slack_base_url,
+        "DATABASE_URL": postgres_url, "REDIS_URL": redis_url, "RECONCILER_CONFIG": str(config_path),
+        "CELERY_QUEUE": queue, "REDIS_KEY_PREFIX": prefix, "LOG_FORMAT": "json",
+        "PARTITION_LOCK_TTL": "3", "CELERY_VISIBILITY_TIMEOUT": "8", "TASK_TIME_LIMIT": "7",
+        "CELERY_RESTORE_INTERVAL": "1", "CELERY_RESTORE_THROTTLE": "1",
+        "RETRY_BACKOFF_MAX": "2", "SYNC_INTERVAL": "300", "SWEEP_INTERVAL": "300",
+    })
+    base.update(env)
+    engine = make_engine(postgres_url)
+    deployment = Deployment(base, tmp_path, sandbox, engine, queue, prefix, redis_url)
+    yield deployment
+    for proc in deployment.procs:
+        proc.stop()
+    engine.dispose()
+    try:
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=1)
+        for pattern in (f"{prefix}:*", f"{queue}*", f"_kombu.binding.{queue}*"):
+            for key in client.scan_iter(match=pattern):
+                client.delete(key)
+        client.close()
+    except redis.ConnectionError:
+        pass
+
+
+@pytest.fixture
+def deployment(
+    sandbox: Sandbox, postgres_engine: Engine, postgres_url: str, config_path: Path, tmp_path: Path
+) -> Iterator[Deployment]:
+    yield from make_deployment(sandbox, postgres_url, config_path, tmp_path, REDIS_URL)
+
+
+def sync_lines(deployment: Deployment, msg: str) -> list[dict[str, Any]]:
+    return [line for line in deployment.logs() if line.get("msg") == msg]
+
+
+# -- tests ------------------------------------------------------------------------------------
+
+
+def test_fan_out_syncs_every_partition_like_run_once(deployment: Deployment, reference: dict[str, Any]) -> None:
+    worker = deployment.worker("w1")
+    deployment.send("reconciler.fan_out")
+    deployment.send("reconciler.fan_out")  # a second beat in the same interval: a no-op
+
+    wait_until(lambda: synced_since(deployment.engine) == reference["partitions"], timeout=30,
+               what="every partition synced", deployment=deployment)
+    wait_until(lambda: dirty_count(deployment.engine) == 0 and snapshot(deployment.engine)["conflicts"]
+               == reference["conflicts"], timeout=20, what="the sweep after the syncs", deployment=deployment)
+    wait_until(lambda: bool(deployment.sandbox.posted_messages()), timeout=10, what="the DMs", deployment=deployment)
+
+    ours = snapshot(deployment.engine)
+    assert ours["claims"] == reference["claims"]
+    assert ours["cursors"] == reference["cursors"]
+    assert len(sync_lines(deployment, "fanned out")) == 1
+    assert len(sync_lines(deployment, "fan-out skipped: another fan-out ran in this interval (is a second beat running?)")) == 1
+    done = sync_lines(deployment, "sync done")
+    assert {(d["source"], d["partition"]) for d in done} == reference["partitions"]
+    assert all(d.get("task_id") for d in done), "sync lines carry the Celery task id"
+    assert {d["step"] for d in deployment.logs() if d.get("step")} >= {"sync", "reconcile", "plan", "deliver"}
+    text = worker.text()
+    assert ASANA not in text and SLACK not in text
+
+
+def test_two_workers_never_sync_one_partition_at_once(deployment: Deployment, reference: dict[str, Any]) -> None:
+    deployment.sandbox.fault_rate(1.0, kinds=["slow"])  # every request takes 0.2 s: syncs overlap
+    deployment.worker("w1")
+    deployment.worker("w2")
+    time.sleep(1.5)  # both consuming before the race starts
+    partitions = sorted(reference["partitions"])
+    for source, partition in partitions:
+        for _ in range(2):
+            deployment.send("reconciler.sync_partition", source, partition)
+
+    def accounted() -> bool:
+        done = sync_lines(deployment, "sync done")
+        skipped = sync_lines(deployment, "sync skipped: another worker holds the partition lock")
+        return len(done) + len(skipped) == 2 * len(partitions)
+
+    wait_until(accounted, timeout=60, what="every sync task done or skipped", deployment=deployment)
+    done = sync_lines(deployment, "sync done")
+    skipped = sync_lines(deployment, "sync skipped: another worker holds the partition lock")
+    assert skipped, "the race never happened"
+    for source, partition in partitions:
+        spans = sorted(
+            (datetime.fromisoformat(d["ts"]).timestamp() - d["duration_ms"] / 1000, datetime.fromisoformat(d["ts"]).timestamp())
+            for d in done if (d["source"], d["partition"]) == (source, partition)
+        )
+        assert spans, f"{source}:{partition} never synced"
+        for (_, end), (start, _) in zip(spans, spans[1:]):
+            assert start >= end - 0.01, f"{source}:{partition} was synced by two workers at once"
+    assert {d.get("hostname") or d.get("task_id") for d in done}  # lines came from the workers
+    assert snapshot(deployment.engine)["claims"] == reference["claims"]
+
+
+def test_a_worker_killed_mid_sync_is_recovered_by_the_next(deployment: Deployment, reference: dict[str, Any]) -> None:
+    deployment.sandbox.fault_rate(1.0, kinds=["slow"])
+    first = deployment.worker("w1")
+    for source, partition in sorted(reference["partitions"], key=lambda p: p[1] != "launches"):
+        deployment.send("reconciler.sync_partition", source, partition)  # the longest sync first
+
+    wait_until(lambda: '"Task reconciler.sync_partition[' in first.text(), timeout=20,
+               what="the first sync to start", deployment=deployment)
+    time.sleep(0.8)
+    first.kill()
+    assert ("slack", "launches") not in synced_since(deployment.engine), "the kill came too late"
+
+    deployment.worker("w2")
+    wait_until(lambda: synced_since(deployment.engine) == reference["partitions"], timeout=45,
+               what="every partition synced after the restart", deployment=deployment)
+    ours = snapshot(deployment.engine)
+    assert ours["claims"] == reference["claims"]
+    assert ours["cursors"] == reference["cursors"]
+    client = redis.Redis.from_url(deployment.redis_url)
+    assert not list(client.scan_iter(match=f"{deployment.prefix}:lock:sync:*"))  # nothing left held
+    client.close()
