@@ -75,6 +75,15 @@ class AsanaConfig(StrictModel):
     completed_status: CanonicalStatus = CanonicalStatus.DONE
     requests_per_minute: int = Field(default=150, ge=1)
     concurrent_requests: int = Field(default=10, ge=1)
+    use_events: bool = True
+    full_crawl_every: Duration | None = "24h"
+
+    _full_crawl_every = field_validator("full_crawl_every")(
+        lambda value: None if value in (None, "", "off") else check_duration(value)
+    )
+
+    def full_crawl_interval(self) -> timedelta | None:
+        return parse_duration(self.full_crawl_every) if self.full_crawl_every else None
 
     def status_for_option(self, option_name: str) -> CanonicalStatus | None:
         lowered = {k.lower(): v for k, v in self.status_map.items()}

@@ -125,6 +125,9 @@ def build_connector(rt: Runtime, source: Source) -> Connector:
             index=index,
             rate_limiter=rt.rate_limiter,
             timezone=rt.config.timezone,
+            use_events=rt.config.asana.use_events,
+            full_crawl_every=rt.config.asana.full_crawl_interval(),
+            clock=rt.clock,
         )
     if source is Source.SLACK:
         from connectors.slack import SlackConnector
