@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-MAX_CONFLICTS_IN_BLOCKS = 10  # 50 blocks per message: header, reason, 4 per conflict, more
+MAX_CONFLICTS_IN_BLOCKS = 10  # 50 blocks per message: header, note, 4 per conflict, "more"
 MAX_EXCERPT = 200
 MAX_SECTION = 2900  # Slack's limit is 3000 characters per section text
 MAX_HEADER = 150
@@ -182,8 +182,7 @@ def _conflict_blocks(c: ConflictView, reason: str, tz: str) -> list[Block]:
         title += f"\n{escape(c.summary)}"
     evidence = "\n".join(_evidence_mrkdwn(e, tz) for e in c.evidence) or "_no evidence recorded_"
     blocks = [
-        _section(title),
-        _section(evidence),
+        _section(f"{title}\n{evidence}"),
         {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(reason_line(c, reason, tz))}]},
     ]
     if reason != "resolved":
@@ -224,9 +223,10 @@ def mark_closed(text: str, blocks: list[Block], note: str) -> tuple[str, list[Bl
     """An earlier DM rewritten to say its conflicts are closed (for chat.update)."""
     banner = _section(f":white_check_mark: *{escape(note)}*")
     rest = [b for b in blocks if not _is_banner(b)]
+    new_text = text if text.startswith(f"{note}\n") else f"{note}\n{text}"
     if rest and rest[0].get("type") == "header":
-        return f"{note}\n{text}", [rest[0], banner, *rest[1:]][:50]
-    return f"{note}\n{text}", [banner, *rest][:50]
+        return new_text, [rest[0], banner, *rest[1:]][:50]
+    return new_text, [banner, *rest][:50]
 
 
 def _is_banner(block: Block) -> bool:

@@ -179,7 +179,7 @@ class _Planner:
     timing: AlertTiming
     now: datetime
     snoozes: list[Snooze]
-    inhibitors: dict[int, frozenset[str]]
+    inhibitors: dict[int, silences.Inhibitor]
     report: PlanReport = field(default_factory=PlanReport)
     windows: dict[str, Notification] = field(default_factory=dict)
     window_created: set[int] = field(default_factory=set)

@@ -1,5 +1,10 @@
 """Silences: snoozes (matchers plus a time window, never deleted) and inhibition (an open
-dependency violation mutes the status and date conflicts it causes downstream).
+dependency violation mutes the status and date conflicts it causes).
+
+What a dependency violation on deliverable X causes: every status/date conflict of the
+deliverables that depend on X (transitively), and those status/date conflicts of X itself that
+share evidence with it (a date contradiction about the very date that violates the dependency).
+A contradiction on X about something else is still told.
 
 A suppressed conflict is not told about; the notifier records why in `Conflict.suppressed_by`
 (`snooze:<id>` or `inhibited_by:<conflict id>`).
@@ -184,20 +189,36 @@ def is_inhibitable(kind: str) -> bool:
     return kind.startswith(INHIBITED_KIND_PREFIXES)
 
 
-def inhibition_map(session: Session) -> dict[int, frozenset[str]]:
-    """Each active inhibiting conflict's id -> the deliverables whose status/date conflicts it
-    mutes: its own deliverable and every deliverable depending on it, transitively."""
+@dataclass(frozen=True, slots=True)
+class Inhibitor:
+    """An active dependency violation and what it mutes."""
+
+    conflict_id: int
+    deliverable_key: str
+    evidence: frozenset[int]
+    downstream: frozenset[str]  # deliverables depending on it, transitively (not itself)
+
+    def mutes(self, conflict: Conflict) -> bool:
+        if conflict.id == self.conflict_id or not is_inhibitable(conflict.kind):
+            return False
+        if conflict.deliverable_key in self.downstream:
+            return True
+        return conflict.deliverable_key == self.deliverable_key and bool(self.evidence.intersection(conflict.evidence))
+
+
+def inhibition_map(session: Session) -> dict[int, Inhibitor]:
+    """Every active inhibiting conflict, by id."""
     stmt = select(Conflict).where(
         col(Conflict.kind).in_(INHIBITING_KINDS), col(Conflict.state).in_(ACTIVE_CONFLICT_STATES)
     )
-    found: dict[int, frozenset[str]] = {}
+    found: dict[int, Inhibitor] = {}
     closure_cache: dict[str, frozenset[str]] = {}
     for violation in session.exec(stmt):
         assert violation.id is not None
         key = violation.deliverable_key
         if key not in closure_cache:
             closure_cache[key] = _downstream(session, key)
-        found[violation.id] = closure_cache[key]
+        found[violation.id] = Inhibitor(violation.id, key, frozenset(violation.evidence), closure_cache[key])
     return found
 
 
@@ -207,15 +228,13 @@ def _downstream(session: Session, key: str) -> frozenset[str]:
     while frontier:
         frontier = store.dependents_of(session, frontier) - seen
         seen |= frontier
-    return frozenset(seen)
+    return frozenset(seen - {key})
 
 
-def inhibitor_for(conflict: Conflict, inhibitors: Mapping[int, frozenset[str]]) -> int | None:
+def inhibitor_for(conflict: Conflict, inhibitors: Mapping[int, Inhibitor]) -> int | None:
     """The id of the active dependency violation muting `conflict`, if any. Pure."""
-    if not is_inhibitable(conflict.kind):
-        return None
     for violation_id in sorted(inhibitors):
-        if violation_id != conflict.id and conflict.deliverable_key in inhibitors[violation_id]:
+        if inhibitors[violation_id].mutes(conflict):
             return violation_id
     return None
 
@@ -224,7 +243,7 @@ def suppression_for(
     conflict: Conflict,
     deliverable: Deliverable | None,
     snoozes: Sequence[Snooze],
-    inhibitors: Mapping[int, frozenset[str]],
+    inhibitors: Mapping[int, Inhibitor],
     *,
     now: datetime,
 ) -> str | None:

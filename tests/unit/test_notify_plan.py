@@ -257,22 +257,23 @@ def test_expiring_a_snooze_early_lets_notices_through(engine: Engine, config) ->
     assert [n.conflict_ids for n in plan(engine, config, T0 + H).notices] == [(a,)]
 
 
-def test_dependency_violation_inhibits_exactly_the_downstream_status_and_date_conflicts(engine: Engine, config) -> None:  # type: ignore[no-untyped-def]
+def test_dependency_violation_inhibits_exactly_what_it_causes(engine: Engine, config) -> None:  # type: ignore[no-untyped-def]
     violation = open_conflict(engine, "checkout-v2", kind="dependency_violation")
-    same = open_conflict(engine, "checkout-v2", kind="status_contradiction")
-    downstream = open_conflict(engine, "launch", kind="date_mismatch")
+    same_date = open_conflict(engine, "checkout-v2", kind="date_contradiction", shares_evidence_with=violation)
+    same_other = open_conflict(engine, "checkout-v2", kind="status_contradiction")  # unrelated claims
+    downstream = open_conflict(engine, "launch", kind="date_contradiction")
     upstream = open_conflict(engine, "payments-api", kind="status_contradiction")
     unrelated_kind = open_conflict(engine, "launch", kind="no_owner")
     report = plan(engine, config, T0)
     told = sorted(c for n in report.notices for c in n.conflict_ids)
-    assert told == sorted([violation, upstream, unrelated_kind])
-    assert report.suppressed == {same: f"inhibited_by:{violation}", downstream: f"inhibited_by:{violation}"}
+    assert told == sorted([violation, same_other, upstream, unrelated_kind])
+    assert report.suppressed == {same_date: f"inhibited_by:{violation}", downstream: f"inhibited_by:{violation}"}
     assert conflict(engine, downstream).suppressed_by == f"inhibited_by:{violation}"
     deliver(engine, FakeSlack(), T0 + 30 * S)
     # the violation resolves: what it muted is told
     set_state(engine, violation, "resolved", at=T0 + H)
     later = plan(engine, config, T0 + H)
-    assert sorted(c for n in later.notices if n.reason == "new" for c in n.conflict_ids) == [same, downstream]
+    assert sorted(c for n in later.notices if n.reason == "new" for c in n.conflict_ids) == [same_date, downstream]
 
 
 def test_quiet_hours_hold_non_urgent_dms_until_eight_local(engine: Engine) -> None:

@@ -86,8 +86,10 @@ def open_conflict(
     at: datetime = T0,
     kind: str = "status_contradiction",
     severity: str = "medium",
+    shares_evidence_with: int | None = None,
 ) -> int:
-    """An open conflict between an Asana field and a Slack message about `key`."""
+    """An open conflict between an Asana field and a Slack message about `key` (new claims, or
+    the claims of conflict `shares_evidence_with`)."""
     n = next(_refs)
     with session_scope(engine) as session:
         asana = Observation(
@@ -104,9 +106,14 @@ def open_conflict(
         session.add(asana)
         session.add(slack)
         session.flush()
+        evidence = [asana.id, slack.id]
+        if shares_evidence_with is not None:
+            other = session.get(Conflict, shares_evidence_with)
+            assert other is not None
+            evidence = list(other.evidence)
         conflict = Conflict(
             fingerprint=f"{key}:{kind}:{n}", deliverable_key=key, kind=kind, sources=["asana", "slack"],
-            severity=severity, summary=f"Asana says done, Slack says blocked", evidence=[asana.id, slack.id],
+            severity=severity, summary="Asana says done, Slack says blocked", evidence=evidence,
             opened_at=at, last_seen_at=at,
         )
         session.add(conflict)
