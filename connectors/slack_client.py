@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from urllib.error import URLError
+
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -27,6 +30,8 @@ _ACTIONABLE = {
     "is_archived": "the channel is archived",
     "user_not_found": "the Slack user does not exist",
 }
+# slack-sdk reports a 200 answer that is not JSON as an `ok: false` error with this text.
+_NON_JSON = "Received a response in a non-JSON format"
 _TRANSIENT = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
 
@@ -60,8 +65,30 @@ def describe_slack_error(exc: SlackApiError, *, where: str) -> ConnectorError:
         return ConnectorError(f"Slack {where}: the app lacks the scope {needed!r} (missing_scope)")
     explanation = _ACTIONABLE.get(code)
     status = getattr(response, "status_code", None)
+    if code.startswith(_NON_JSON):
+        return TransientError(f"Slack {where}: temporary failure (the answer was not JSON, HTTP {status})")
     if code in _TRANSIENT or (status is not None and (status == 429 or status >= 500)):
         return TransientError(f"Slack {where}: temporary failure ({code}, HTTP {status})")
     if explanation:
         return ConnectorError(f"Slack {where}: {explanation} ({code})")
     return ConnectorError(f"Slack {where}: {code}")
+
+
+def rate_limit_key(method: str) -> str:
+    """The RateLimiter key for a Web API method, e.g. "slack:conversations.history".
+
+    Slack's limits are per method (each method has its tier's budget to itself), so the key
+    names the method and the limiter (workers/ratelimit.py) maps it to its tier, or to the 1/min
+    history/replies budget of a marketplace-limited app."""
+    return f"slack:{method}"
+
+
+def describe_transport_error(exc: Exception, *, where: str) -> ConnectorError | None:
+    """A TransientError for a failure below the API (connection reset, timeout, a truncated
+    answer) once slack-sdk's retries are spent; None for anything else (a bug to surface)."""
+    if isinstance(exc, SlackApiError):
+        return describe_slack_error(exc, where=where)
+    if isinstance(exc, (URLError, OSError, json.JSONDecodeError, SlackClientError)):
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        return TransientError(f"Slack {where}: temporary failure ({reason})")
+    return None

@@ -1,0 +1,709 @@
+"""Slack connector: status and date claims from channel messages and thread replies.
+
+One partition is one channel (an id like C0123 or a name). A run reads the channel's history
+from its cursor, re-reading a lookback window so edits and deletions of recent messages are
+seen (Slack keeps an edited message's ts; a deleted one just disappears), and the threads that
+moved. Every message it reads gets a complete statement: its claims, or a `Retraction` when it
+has none (an edit that removed a claim, a join, a bot). A message that carried claims and is
+gone from a window that was read again is retracted too.
+
+Cursor (JSON, owned here)::
+
+    {"v": 1, "channel": "C01",
+     "newest": "1795509000.000100",                  # newest top-level message seen
+     "threads": {"<parent ts>": {"latest": "<latest_reply>", "replies": 3,
+                                 "keys": ["checkout-v2"]}},   # watched threads
+     "claimed": {"<ts>": {"permalink": "https://…", "thread": "<parent ts>"|null}},
+     "people": {"U01": "2026-11-25"}}               # authors fetched, and on which day
+
+`threads` holds threads with replies whose last activity is within the watch horizon; each run
+polls those whose parent is older than the re-read window, so a late reply to an old parent
+is seen. `claimed` holds the messages in the window that carried claims: what may need a
+retraction when they vanish, and their permalinks, so they are not fetched again every run.
+`people` keeps users.info to once a day per author; `channel` is the id a name resolved to.
+
+Linking: Asana task URLs and configured aliases/hashtags in the text (a message naming several
+deliverables claims for those named before the claim, see `slack_links.subject_keys`), else
+the thread parent's deliverables, else the channel's default.
+
+Requests: per connector, auth.test once, and conversations.list once when a channel given by
+name has no cursor yet (or one given by id has its default keyed by name); per run, conversations.history per page from
+min(newest seen, now - lookback), conversations.replies per thread that moved, has replies in
+the window, or is watched with an older parent, chat.getPermalink once per message with a
+claim (cached in the cursor; built from the workspace URL on the marketplace budget), and
+users.info once a day per claim author.
+
+Batches: one per history page and per few threads (cursor None, safe to apply twice), then a
+last one with the people, the retractions of vanished messages and the new cursor. A failed
+request raises before that last batch, so the stored cursor never moves past a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from connectors.base import (
+    ClaimKind,
+    ConnectorError,
+    DeliverableIndex,
+    Field,
+    NoRateLimit,
+    Observation,
+    PersonRecord,
+    RateLimiter,
+    Retraction,
+    Source,
+    SyncBatch,
+)
+from connectors.config import SlackConfig, parse_duration
+from connectors.slack_client import (
+    DEFAULT_SLACK_BASE_URL,
+    describe_transport_error,
+    make_web_client,
+    rate_limit_key,
+)
+from connectors.slack_links import DeliverableLinker, subject_keys, unique_keys
+
+log = logging.getLogger(__name__)
+
+CURSOR_VERSION = 1
+INTERNAL_PAGE_SIZE = 200
+MARKETPLACE_PAGE_SIZE = 15
+DEFAULT_THREAD_WATCH = timedelta(days=14)
+# Messages people write; every other subtype (joins, topic changes, tombstones…) is skipped.
+HUMAN_SUBTYPES = frozenset({None, "thread_broadcast", "file_share", "me_message"})
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_FLUSH_REFS = 200  # refs per intermediate batch
+SLACKBOT = "USLACKBOT"  # reminders and system notices, not a person's claim
+_GONE_USER = frozenset({"user_not_found", "users_not_found"})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- Slack timestamps ---------------------------------------------------------------------------
+
+
+def ts_key(ts: str) -> tuple[int, int]:
+    """A Slack ts ("1795509000.000100") as a sortable pair; string order is wrong across digits."""
+    seconds, _, micros = ts.partition(".")
+    return int(seconds), int((micros + "000000")[:6])
+
+
+def ts_to_datetime(ts: str) -> datetime:
+    seconds, micros = ts_key(ts)
+    return datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=micros)
+
+
+def datetime_to_ts(moment: datetime) -> str:
+    moment = moment.astimezone(UTC)
+    return f"{int(moment.replace(microsecond=0).timestamp())}.{moment.microsecond:06d}"
+
+
+def _older(a: str, b: str) -> str:
+    return a if ts_key(a) <= ts_key(b) else b
+
+
+def _newer(a: str | None, b: str) -> str:
+    return b if a is None or ts_key(b) > ts_key(a) else a
+
+
+# -- cursor ------------------------------------------------------------------------------------
+
+
+@dataclass
+class WatchedThread:
+    latest: str
+    replies: int
+    keys: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ClaimedMessage:
+    permalink: str | None
+    thread: str | None = None  # the parent's ts for a reply
+
+
+@dataclass
+class ChannelCursor:
+    channel: str
+    newest: str | None = None
+    threads: dict[str, WatchedThread] = field(default_factory=dict)
+    claimed: dict[str, ClaimedMessage] = field(default_factory=dict)
+    people: dict[str, str] = field(default_factory=dict)  # user id -> ISO day fetched
+
+    def dumps(self) -> str:
+        return json.dumps(
+            {
+                "v": CURSOR_VERSION,
+                "channel": self.channel,
+                "newest": self.newest,
+                "threads": {
+                    ts: {"latest": t.latest, "replies": t.replies, "keys": t.keys}
+                    for ts, t in sorted(self.threads.items(), key=lambda kv: ts_key(kv[0]))
+                },
+                "claimed": {
+                    ts: {"permalink": c.permalink, "thread": c.thread}
+                    for ts, c in sorted(self.claimed.items(), key=lambda kv: ts_key(kv[0]))
+                },
+                "people": dict(sorted(self.people.items())),
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def loads(cls, raw: str | None, channel: str) -> ChannelCursor:
+        """The stored cursor, or a fresh one (full read) when there is none, it is for another
+        channel, or it cannot be read."""
+        if not raw:
+            return cls(channel)
+        try:
+            data = json.loads(raw)
+            if data.get("v") != CURSOR_VERSION or data.get("channel") != channel:
+                raise ValueError("cursor is for another channel or version")
+            newest = data.get("newest")
+            if newest is not None:
+                ts_key(newest)
+            threads = {
+                str(ts): WatchedThread(str(t["latest"]), int(t["replies"]), [str(k) for k in t.get("keys", [])])
+                for ts, t in data.get("threads", {}).items()
+            }
+            claimed = {
+                str(ts): ClaimedMessage(c.get("permalink"), c.get("thread"))
+                for ts, c in data.get("claimed", {}).items()
+            }
+            people = {str(u): str(day) for u, day in data.get("people", {}).items()}
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.warning("unreadable Slack cursor, reading the channel again", extra={"channel": channel, "error": str(exc)})
+            return cls(channel)
+        return cls(channel, newest, threads, claimed, people)
+
+    @staticmethod
+    def channel_of(raw: str | None) -> str | None:
+        """The channel id a stored cursor is for, if it can be read."""
+        try:
+            data = json.loads(raw) if raw else None
+        except ValueError:
+            return None
+        channel = data.get("channel") if isinstance(data, dict) else None
+        return channel if isinstance(channel, str) and _CHANNEL_ID.match(channel) else None
+
+
+# -- the connector -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Identity:
+    user_id: str | None
+    bot_id: str | None
+    team_url: str | None
+
+
+class SlackConnector:
+    source = Source.SLACK
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        base_url: str = DEFAULT_SLACK_BASE_URL,
+        config: SlackConfig,
+        index: DeliverableIndex,
+        rate_limiter: RateLimiter = NoRateLimit(),
+        timezone: str = "UTC",
+        clock: Callable[[], datetime] = utcnow,
+        page_size: int | None = None,
+        thread_watch: timedelta | None = None,
+        claim_parser: Any = None,
+        client: WebClient | None = None,
+    ):
+        self.config = config
+        self.index = index
+        self.rate_limiter = rate_limiter
+        self.timezone = timezone
+        self.clock = clock
+        self.limited = config.budget == "marketplace_limited"
+        self.page_size = page_size or (MARKETPLACE_PAGE_SIZE if self.limited else INTERNAL_PAGE_SIZE)
+        self.lookback = parse_duration(config.lookback)
+        if thread_watch is None:
+            # A limited app cannot afford polling two weeks of threads every run.
+            thread_watch = self.lookback if self.limited else max(self.lookback, DEFAULT_THREAD_WATCH)
+        self.thread_watch = thread_watch
+        if claim_parser is None:
+            from connectors.claims import ClaimParser
+
+            claim_parser = ClaimParser(extra_phrases=dict(config.status_phrases), timezone=timezone)
+        self.parser = claim_parser
+        self.linker = DeliverableLinker(index)
+        self.trusted_bots = frozenset(config.trusted_bots)
+        self._client = client or make_web_client(token, base_url)
+        self._requests = 0
+        self._identity: _Identity | None = None
+        self._channel_ids: dict[str, str] | None = None  # name -> id
+        self._channel_names: dict[str, str] = {}  # id -> name
+        self._people: dict[str, PersonRecord | None] = {}
+
+    # -- protocol -------------------------------------------------------------------------------
+
+    def partitions(self) -> list[str]:
+        return list(self.config.channels)
+
+    def pull(self, partition: str, cursor: str | None) -> Iterator[SyncBatch]:
+        yield from _ChannelRun(self, partition).run(cursor)
+
+    # -- API plumbing ---------------------------------------------------------------------------
+
+    def call(self, method: str, where: str, *, tolerate: frozenset[str] = frozenset(), **params: Any) -> Any:
+        """One Web API call under the rate limiter; failures become ConnectorErrors naming `where`.
+        An `ok: false` answer whose error code is in `tolerate` returns None instead."""
+        key = rate_limit_key(method)
+        self.rate_limiter.acquire(key)
+        self._requests += 1
+        try:
+            return getattr(self._client, method.replace(".", "_"))(**params)
+        except SlackApiError as exc:
+            if exc.response is not None and exc.response.get("error") in tolerate:
+                return None
+            raise describe_transport_error(exc, where=where) or exc from exc
+        except Exception as exc:
+            error = describe_transport_error(exc, where=where)
+            if error is None:
+                raise
+            raise error from exc
+        finally:
+            self.rate_limiter.release(key)
+
+    def take_requests(self) -> int:
+        count, self._requests = self._requests, 0
+        return count
+
+    def identity(self, where: str) -> _Identity:
+        """Who the service is (auth.test, once per connector): its own messages are skipped."""
+        if self._identity is None:
+            answer = self.call("auth.test", where)
+            self._identity = _Identity(answer.get("user_id"), answer.get("bot_id"), answer.get("url"))
+        return self._identity
+
+    def channel_id(self, partition: str) -> str:
+        raw = partition.strip()
+        if _CHANNEL_ID.match(raw):
+            return raw
+        name = raw.lstrip("#").lower()
+        ids = self._channel_directory(f"channel {raw}")
+        if name not in ids:
+            raise ConnectorError(
+                f"Slack channel {raw!r}: no channel by that name is visible to the bot "
+                "(check the name, invite the bot, or configure the channel id)"
+            )
+        return ids[name]
+
+    def channel_name(self, channel: str, where: str) -> str | None:
+        if channel not in self._channel_names and self._channel_ids is None:
+            self._channel_directory(where)
+        return self._channel_names.get(channel)
+
+    def _channel_directory(self, where: str) -> dict[str, str]:
+        """Channel names to ids (conversations.list, once per connector)."""
+        if self._channel_ids is None:
+            ids: dict[str, str] = {}
+            page: str | None = None
+            while True:
+                answer = self.call(
+                    "conversations.list",
+                    where,
+                    types="public_channel,private_channel",
+                    exclude_archived=False,
+                    limit=1000,
+                    cursor=page,
+                )
+                for channel in answer.get("channels") or []:
+                    if channel.get("name") and channel.get("id"):
+                        ids[str(channel["name"]).lower()] = str(channel["id"])
+                        self._channel_names[str(channel["id"])] = str(channel["name"])
+                page = _next_cursor(answer)
+                if not page:
+                    break
+            self._channel_ids = ids
+        return self._channel_ids
+
+    def person(self, user_id: str, where: str) -> PersonRecord | None:
+        """The author as a PersonRecord (users.info, cached per connector)."""
+        if user_id not in self._people:
+            answer = self.call("users.info", f"{where}, user {user_id}", tolerate=_GONE_USER, user=user_id)
+            if answer is None:
+                self._people[user_id] = None
+                return None
+            user = answer.get("user") or {}
+            profile = user.get("profile") or {}
+            self._people[user_id] = PersonRecord(
+                source=Source.SLACK,
+                source_id=user_id,
+                name=user.get("real_name") or profile.get("real_name") or user.get("name") or None,
+                email=profile.get("email") or None,
+                timezone=user.get("tz") or None,
+            )
+        return self._people[user_id]
+
+    def permalink(self, channel: str, ts: str, thread: str | None, where: str) -> str | None:
+        """chat.getPermalink; a limited app builds it from the workspace URL instead."""
+        identity = self.identity(where)
+        if self.limited and identity.team_url:
+            link = f"{identity.team_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
+            return link + (f"?thread_ts={thread}&cid={channel}" if thread else "")
+        answer = self.call(
+            "chat.getPermalink", where, tolerate=frozenset({"message_not_found"}), channel=channel, message_ts=ts
+        )
+        return answer.get("permalink") if answer is not None else None
+
+
+def _next_cursor(answer: Any) -> str | None:
+    return ((answer.get("response_metadata") or {}).get("next_cursor")) or None
+
+
+# -- one run over one channel ---------------------------------------------------------------------
+
+
+@dataclass
+class _ThreadRead:
+    parent: str
+    oldest: str | None  # exclusive; None reads the whole thread
+
+
+class _ChannelRun:
+    def __init__(self, connector: SlackConnector, partition: str):
+        self.c = connector
+        self.partition = partition
+        self.where = f"channel {partition}"
+        self.stated: set[str] = set()
+        self.pending = SyncBatch()
+
+    # -- the run ----------------------------------------------------------------------------------
+
+    def run(self, raw_cursor: str | None) -> Iterator[SyncBatch]:
+        c = self.c
+        c.take_requests()
+        self.identity = c.identity(self.where)
+        # A name resolves once; its cursor then remembers the id (and so follows a rename).
+        known = None if _CHANNEL_ID.match(self.partition.strip()) else ChannelCursor.channel_of(raw_cursor)
+        self.channel = known or c.channel_id(self.partition)
+        if self.channel != self.partition:
+            self.where = f"channel {self.partition} ({self.channel})"
+        self.default_keys = self._channel_default()
+        state = ChannelCursor.loads(raw_cursor, self.channel)
+        self.state = state
+        now = c.clock()
+        self.today = now.astimezone(UTC).date().isoformat()
+        window_start = datetime_to_ts(now - c.lookback)
+        self.since: str | None = _older(state.newest, window_start) if state.newest else None
+        watch_start = datetime_to_ts(now - c.thread_watch)
+
+        # 1. top-level messages from `since` on, newest first, page by page
+        parents: dict[str, dict[str, Any]] = {}
+        broadcast_threads: set[str] = set()
+        seen_top: set[str] = set()
+        newest = state.newest
+        page: str | None = None
+        while True:
+            answer = c.call(
+                "conversations.history",
+                self.where,
+                channel=self.channel,
+                oldest=self.since,
+                inclusive=True if self.since else None,
+                limit=c.page_size,
+                cursor=page,
+            )
+            for message in answer.get("messages") or []:
+                ts = str(message.get("ts") or "")
+                if not ts:
+                    continue
+                thread_ts = message.get("thread_ts")
+                if message.get("subtype") == "thread_broadcast" and thread_ts and thread_ts != ts:
+                    broadcast_threads.add(str(thread_ts))  # stated with its thread
+                    continue
+                seen_top.add(ts)
+                newest = _newer(newest, ts)
+                if thread_ts == ts or ts in state.threads:
+                    parents[ts] = message
+                self.state_message(message, parent_keys=None, thread=None)
+            yield from self.flush(force=False)
+            page = _next_cursor(answer)
+            if not page:
+                break
+
+        # 2. threads: those that moved, have recent replies, were broadcast to, or are watched
+        reads: list[_ThreadRead] = []
+        for ts, message in parents.items():
+            prev = state.threads.get(ts)
+            latest = str(message.get("latest_reply") or ts)
+            replies = int(message.get("reply_count") or 0)
+            if prev is None:
+                if replies or ts in broadcast_threads:
+                    reads.append(_ThreadRead(ts, None))
+            elif (
+                self.thread_needs_read(prev, latest, replies)
+                or ts in broadcast_threads
+                or self.parent_keys(message, prev) != prev.keys  # the parent was edited
+            ):
+                reads.append(_ThreadRead(ts, _older(self.since, prev.latest) if self.since else None))
+        for ts in sorted(broadcast_threads - set(parents), key=ts_key):
+            prev = state.threads.get(ts)
+            oldest = _older(self.since, prev.latest) if (prev and self.since) else None
+            reads.append(_ThreadRead(ts, oldest))
+        for ts, prev in list(state.threads.items()):
+            if ts in parents or ts in broadcast_threads:
+                continue
+            if self.since is None or ts_key(ts) >= ts_key(self.since):
+                self.thread_gone(ts)  # its parent was in the window and is gone
+            elif ts_key(_newer(prev.latest, ts)) >= ts_key(watch_start):
+                reads.append(_ThreadRead(ts, _older(self.since, prev.latest)))
+            else:
+                del state.threads[ts]  # quiet for longer than the watch horizon
+        for read in reads:
+            self.read_thread(read, parents.get(read.parent))
+            yield from self.flush(force=False)
+
+        # 3. top-level messages that carried claims, were in the window and are gone
+        for ts, claimed in list(state.claimed.items()):
+            in_window = self.since is None or ts_key(ts) >= ts_key(self.since)
+            if claimed.thread is None and in_window and ts not in seen_top:
+                self.retract(ts)
+        # The next run reads from min(newest, its window start) on: older entries are never read
+        # again, so there is no deletion to see and no permalink to reuse.
+        keep_from = ts_key(_older(newest, window_start) if newest else window_start)
+        for ts in [ts for ts in state.claimed if ts_key(ts) < keep_from]:
+            del state.claimed[ts]
+        state.newest = newest
+        state.people = {u: day for u, day in state.people.items() if day == self.today}
+        yield from self.flush(force=True)
+
+    def thread_needs_read(self, prev: WatchedThread, latest: str, replies: int) -> bool:
+        if prev.latest != latest or prev.replies != replies:
+            return True
+        # Replies in the window may have been edited or deleted; a limited app only re-reads
+        # threads that moved.
+        return not self.c.limited and self.since is not None and ts_key(latest) >= ts_key(self.since)
+
+    def read_thread(self, read: _ThreadRead, parent_from_history: dict[str, Any] | None) -> None:
+        c, state = self.c, self.state
+        prev = state.threads.get(read.parent)
+        parent = parent_from_history
+        replies: list[dict[str, Any]] = []
+        page: str | None = None
+        while True:
+            answer = c.call(
+                "conversations.replies",
+                self.where,
+                tolerate=frozenset({"thread_not_found"}),
+                channel=self.channel,
+                ts=read.parent,
+                oldest=read.oldest,
+                limit=c.page_size,
+                cursor=page,
+            )
+            if answer is None:  # the parent was deleted and had no replies left
+                self.thread_gone(read.parent)
+                return
+            for message in answer.get("messages") or []:
+                ts = str(message.get("ts") or "")
+                if ts == read.parent:
+                    parent = message
+                elif ts:
+                    replies.append(message)
+            page = _next_cursor(answer)
+            if not page:
+                break
+        keys = self.parent_keys(parent, prev)
+        latest = read.parent
+        seen: set[str] = set()
+        for message in replies:
+            ts = str(message["ts"])
+            if read.oldest is not None and ts_key(ts) <= ts_key(read.oldest):
+                continue
+            seen.add(ts)
+            latest = _newer(latest, ts)
+            self.state_message(message, parent_keys=keys, thread=read.parent)
+        for ts, claimed in list(state.claimed.items()):
+            was_read = read.oldest is None or ts_key(ts) > ts_key(read.oldest)
+            if claimed.thread == read.parent and was_read and ts not in seen:
+                self.retract(ts)
+        if parent is not None:
+            latest = str(parent.get("latest_reply") or latest)
+            count = int(parent.get("reply_count") or len(replies))
+        else:
+            latest = _newer(prev.latest if prev else None, latest)
+            count = max(prev.replies if prev else 0, len(replies))
+        if count == 0:
+            state.threads.pop(read.parent, None)
+        else:
+            state.threads[read.parent] = WatchedThread(latest, count, keys)
+
+    def thread_gone(self, parent: str) -> None:
+        """The thread no longer exists: retract its parent, however old, and the replies in the
+        window that carried claims."""
+        self.state.threads.pop(parent, None)
+        if parent not in self.stated:
+            self.retract(parent)
+        for ts, claimed in list(self.state.claimed.items()):
+            if claimed.thread == parent:
+                self.retract(ts)
+
+    def parent_keys(self, parent: dict[str, Any] | None, prev: WatchedThread | None) -> list[str]:
+        """What a thread is about: the deliverables its parent names (whoever wrote it: a reply to
+        the service's own message is about what that message named), else (the parent deleted)
+        what it named when last seen, else the channel default."""
+        if parent is not None and parent.get("subtype") != "tombstone":
+            text = str(parent.get("text") or "")
+            mentions = self.c.linker.mentions(text)
+            if not mentions:
+                return list(self.default_keys)
+            # the deliverables its claims are about ("checkout is blocked waiting on payments"
+            # starts a thread about checkout), else every one it names
+            claims = self.c.parser.parse(text, stated_at=ts_to_datetime(str(parent["ts"])))
+            about = [k for cl in claims for k in subject_keys(text, mentions, _start(cl))]
+            return unique_keys_of(about) or unique_keys(mentions)
+        if prev is not None and prev.keys:
+            return list(prev.keys)
+        return list(self.default_keys)
+
+    # -- statements -----------------------------------------------------------------------------
+
+    def readable(self, message: dict[str, Any]) -> bool:
+        """A message a person wrote (or a trusted bot), not the service's own."""
+        subtype = message.get("subtype")
+        bot_id = message.get("bot_id")
+        if message.get("hidden"):
+            return False
+        user = message.get("user")
+        if user and user in (self.identity.user_id, SLACKBOT):
+            return False
+        if bot_id and bot_id == self.identity.bot_id:
+            return False
+        if bot_id or subtype == "bot_message":
+            return bool(
+                (bot_id and bot_id in self.c.trusted_bots)
+                or (message.get("app_id") and message.get("app_id") in self.c.trusted_bots)
+            )
+        return subtype in HUMAN_SUBTYPES
+
+    def state_message(self, message: dict[str, Any], *, parent_keys: list[str] | None, thread: str | None) -> None:
+        """Every claim the message makes now, or its retraction."""
+        ts = str(message["ts"])
+        if ts in self.stated:
+            return
+        self.stated.add(ts)
+        if not self.readable(message):
+            self.retract(ts)
+            return
+        text = str(message.get("text") or "")
+        stated_at = ts_to_datetime(ts)
+        claims = list(self.c.parser.parse(text, stated_at=stated_at))
+        if not claims:
+            self.retract(ts)
+            return
+        # A claim is about the deliverables the message names (see `subject_keys` for a message
+        # naming several), else the thread's, else the channel's.
+        mentions = self.c.linker.mentions(text)
+        fallback = list(parent_keys or self.default_keys)
+        chosen: dict[tuple[str, Field], Any] = {}
+        for claim in sorted(claims, key=_start):
+            for key in subject_keys(text, mentions, _start(claim)) if mentions else fallback:
+                chosen[(key, _field(claim))] = claim  # should a field come twice, the later wins
+        if not chosen:
+            self.retract(ts)
+            return
+        claimed = self.state.claimed.get(ts)
+        permalink = claimed.permalink if claimed and claimed.permalink else None
+        if permalink is None:
+            permalink = self.c.permalink(self.channel, ts, thread, self.where)
+        self.state.claimed[ts] = ClaimedMessage(permalink, thread)
+        author = message.get("user") or message.get("bot_id")
+        edited = (message.get("edited") or {}).get("ts")
+        for (key, field_), claim in chosen.items():
+            self.pending.observations.append(
+                Observation(
+                    deliverable_key=key,
+                    source=Source.SLACK,
+                    source_ref=f"{self.channel}:{ts}",
+                    field=field_,
+                    value=_value(claim.value),
+                    stated_at=stated_at,
+                    kind=ClaimKind.EVENT,
+                    author=author,
+                    excerpt=str(claim.excerpt),
+                    permalink=permalink,
+                    edited_at=ts_to_datetime(str(edited)) if edited else None,
+                )
+            )
+        user = str(message.get("user") or "")
+        if user[:1] in ("U", "W") and self.state.people.get(user) != self.today:
+            self.state.people[user] = self.today
+            person = self.c.person(user, self.where)
+            if person is not None:
+                self.pending.people.append(person)
+
+    def retract(self, ts: str) -> None:
+        self.stated.add(ts)
+        self.state.claimed.pop(ts, None)
+        self.pending.retractions.append(Retraction(Source.SLACK, f"{self.channel}:{ts}"))
+
+    def flush(self, *, force: bool) -> Iterator[SyncBatch]:
+        batch = self.pending
+        size = len(batch.observations) + len(batch.retractions) + len(batch.people)
+        if not force and size < _FLUSH_REFS:
+            return
+        batch.requests = self.c.take_requests()
+        if force:
+            batch.cursor = self.state.dumps()
+        self.pending = SyncBatch()
+        yield batch
+
+    def _channel_default(self) -> list[str]:
+        defaults = self.c.index.channel_defaults
+        if not defaults:
+            return []
+        bare = self.partition.lstrip("#")
+        for candidate in (self.partition, self.channel, bare, f"#{bare}"):
+            if candidate in defaults:
+                return [defaults[candidate]]
+        # a channel given by id may have its default keyed by name
+        if _CHANNEL_ID.match(self.partition.strip()) and any(not _CHANNEL_ID.match(k) for k in defaults):
+            name = self.c.channel_name(self.channel, self.where)
+            if name:
+                for candidate in (name, f"#{name}"):
+                    if candidate in defaults:
+                        return [defaults[candidate]]
+        return []
+
+
+def unique_keys_of(keys: list[str]) -> list[str]:
+    return list(dict.fromkeys(keys))
+
+
+def _field(claim: Any) -> Field:
+    return Field(getattr(claim.field, "value", claim.field))
+
+
+def _start(claim: Any) -> int:
+    span = getattr(claim, "span", None)
+    if span is None:
+        return 0
+    return int(span[0]) if isinstance(span, (tuple, list)) else int(getattr(span, "start", 0))
+
+
+def _value(value: Any) -> str | None:
+    if value is None:
+        return None
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return str(getattr(value, "value", value))

@@ -1,0 +1,129 @@
+"""Which deliverables a Slack message names: Asana task URLs, configured aliases and hashtags.
+
+Pure functions over a `DeliverableIndex`; the connector adds the fallbacks (thread parent,
+channel default) that depend on where the message was posted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from connectors.base import DeliverableIndex
+
+# Every task URL form Asana produces. Group `task` is the task gid.
+#   https://app.asana.com/0/<project>/<task>            (also /f, /list-less full screen)
+#   https://app.asana.com/0/0/<task>                    (a task outside any project view)
+#   https://app.asana.com/1/<workspace>/project/<project>/task/<task>
+#   https://app.asana.com/1/<workspace>/task/<task>
+ASANA_TASK_URL = re.compile(
+    r"https?://app\.asana\.com/"
+    r"(?:0/\d+/(?P<task0>\d+)(?:/f)?"
+    r"|1/\d+/(?:project/\d+/)?task/(?P<task1>\d+))"
+    r"(?!\d)",
+    re.IGNORECASE,
+)
+# Slack markup: <url|label>, <url>, <@U123>, <#C123|name>, <!here>.
+_SLACK_LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+_BARE_URL = re.compile(r"https?://\S+", re.IGNORECASE)
+# An alias must stand alone: not glued to letters, digits, underscores or hyphens
+# ("checkout" does not match inside "checkout-web" or "rechecking").
+_BEFORE = r"(?<![\w-])"
+_AFTER = r"(?![\w-])"
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """A deliverable named in a message, where, and how (`asana_url` or `alias`)."""
+
+    key: str
+    start: int
+    end: int
+    how: str
+
+
+class DeliverableLinker:
+    """Finds deliverable mentions in Slack message text; build once per connector."""
+
+    def __init__(self, index: DeliverableIndex):
+        self.index = index
+        aliases = sorted({a for a in index.by_alias if a.strip()}, key=lambda a: (-len(a), a))
+        self._alias_re = (
+            re.compile(_BEFORE + "(?:" + "|".join(re.escape(a) for a in aliases) + ")" + _AFTER, re.IGNORECASE)
+            if aliases
+            else None
+        )
+
+    def mentions(self, text: str) -> list[Mention]:
+        """Every mention in text order; spans index the original text."""
+        found: list[Mention] = []
+        for match in ASANA_TASK_URL.finditer(text):
+            gid = match.group("task0") or match.group("task1")
+            key = self.index.by_asana_gid.get(gid)
+            if key is not None:
+                found.append(Mention(key, match.start(), match.end(), "asana_url"))
+        if self._alias_re is not None:
+            prose = _blank_markup(text)
+            for match in self._alias_re.finditer(prose):
+                key = self.index.by_alias.get(match.group(0).lower())
+                if key is not None:
+                    found.append(Mention(key, match.start(), match.end(), "alias"))
+        found.sort(key=lambda m: (m.start, m.end))
+        return found
+
+    def keys(self, text: str) -> list[str]:
+        """The distinct deliverable keys the text names, in order of first mention."""
+        return unique_keys(self.mentions(text))
+
+
+def unique_keys(mentions: list[Mention]) -> list[str]:
+    seen: dict[str, None] = {}
+    for m in mentions:
+        seen.setdefault(m.key, None)
+    return list(seen)
+
+
+def _blank_markup(text: str) -> str:
+    """The text with URLs, user and channel mentions replaced by spaces of the same length, so
+    aliases are matched in prose (and link labels) only and spans stay valid."""
+
+    def link(match: re.Match[str]) -> str:
+        target, label = match.group(1), match.group(2)
+        if label is not None and not target.startswith(("@", "#", "!")):
+            # keep the label where it stands: "<https://…|Checkout>" -> "        …Checkout "
+            return " " * (match.start(2) - match.start()) + label + " "
+        return " " * len(match.group(0))
+
+    blanked = _SLACK_LINK.sub(link, text)
+    return _BARE_URL.sub(lambda m: " " * len(m.group(0)), blanked)
+
+
+
+# What may stand between deliverables named as one list: "checkout, payments and search",
+# "checkout & the payments API", or a link and its label ("<url|Checkout>").
+_LIST_GAP = re.compile(r"(?:[\s,&+/|<>()]|\band\b|\bor\b|\bthe\b|\bboth\b|\bplus\b)*", re.IGNORECASE)
+
+
+def subject_keys(text: str, mentions: list[Mention], claim_start: int) -> list[str]:
+    """The deliverables a claim at `claim_start` is about, when the message names several.
+
+    The claim is about the deliverable named nearest before it, together with those listed
+    alongside that one ("checkout and payments are blocked"), not about those named after it
+    ("checkout is blocked waiting on payments", "campaign on track, assuming checkout ships").
+    A claim before any name ("blocked: checkout and payments") is about every one named after
+    it. A message naming one deliverable is about that one wherever it stands.
+    """
+    keys = unique_keys(mentions)
+    if len(keys) <= 1:
+        return keys
+    before = [m for m in mentions if m.end <= claim_start]
+    if not before:
+        return unique_keys([m for m in mentions if m.start >= claim_start]) or keys
+    chain = [before[-1]]
+    for mention in reversed(before[:-1]):
+        head = chain[-1]
+        if mention.end > head.start or _LIST_GAP.fullmatch(text[mention.end : head.start]):
+            chain.append(mention)
+        else:
+            break
+    return unique_keys(list(reversed(chain)))

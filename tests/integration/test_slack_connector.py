@@ -1,0 +1,542 @@
+"""The Slack connector over real HTTP: slack-sdk against the sandbox's Slack Web API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from slack_sdk.http_retry import builtin_handlers
+from slack_sdk.http_retry import handler as retry_handler
+
+from connectors import slack as slack_module
+from connectors.base import (
+    ConnectorError,
+    DeliverableIndex,
+    DeliverableRef,
+    Observation,
+    PersonRecord,
+    TransientError,
+)
+from connectors.config import SlackConfig
+from connectors.sandbox import Sandbox, parse_scenario
+from connectors.slack import ChannelCursor, SlackConnector, ts_to_datetime
+
+INDEX = DeliverableIndex.build(
+    [
+        DeliverableRef("checkout-v2", "3001", ("#checkout", "checkout")),
+        DeliverableRef("payments-api", "3002", ("payments",)),
+        DeliverableRef("search", "3003", ("#search",)),
+        DeliverableRef("onboarding", "3004", ("onboarding flow",)),
+    ],
+    channel_defaults={"eng": "search"},
+)
+TOKEN = "xoxb-test-token"
+
+
+def slack_ts(moment: datetime, seq: int = 0) -> str:
+    return f"{int(moment.timestamp())}.{seq:06d}"
+
+
+def user(uid: str, name: str, tz: str) -> dict[str, Any]:
+    return {"id": uid, "name": name, "real_name": name.title(), "tz": tz,
+            "profile": {"email": f"{name}@acme.test", "real_name": name.title()}}
+
+
+@dataclass
+class Ts:
+    """The scenario's timestamps, relative to now: `old` ones are outside the 3d lookback."""
+
+    now: datetime
+    old_parent: str = ""
+    old_reply: str = ""
+    old_bot: str = ""
+    trusted_bot: str = ""
+    own_bot: str = ""
+    join: str = ""
+    recent: str = ""
+    thread: str = ""
+    reply: str = ""
+    eng: str = ""
+
+    def __post_init__(self) -> None:
+        old, recent = self.now - timedelta(days=6), self.now - timedelta(days=1)
+        self.join = slack_ts(old, 1)
+        self.old_parent = slack_ts(old, 2)
+        self.old_reply = slack_ts(old + timedelta(hours=1), 1)
+        self.old_bot = slack_ts(old, 3)
+        self.trusted_bot = slack_ts(old, 4)
+        self.own_bot = slack_ts(old, 5)
+        self.recent = slack_ts(recent, 1)
+        self.thread = slack_ts(recent, 2)
+        self.reply = slack_ts(recent + timedelta(minutes=5), 1)
+        self.eng = slack_ts(recent, 3)
+
+
+def scenario(ts: Ts) -> dict[str, Any]:
+    return {
+        "invalid_tokens": ["xoxb-revoked"],
+        "slack": {
+            "team": {"id": "T1", "domain": "acme"},
+            "bot": {"user_id": "U0BOT", "bot_id": "B0BOT"},
+            "users": [user("U01", "alice", "Europe/Berlin"), user("U02", "bob", "Europe/London")],
+            "channels": [
+                {"id": "C01", "name": "launches"},
+                {"id": "C02", "name": "eng"},
+                {"id": "C09", "name": "secret", "is_member": False},
+            ],
+            "messages": [
+                {"channel": "C01", "ts": ts.join, "user": "U02", "subtype": "channel_join",
+                 "text": "<@U02> has joined the channel, blocked"},
+                {"channel": "C01", "ts": ts.old_parent, "user": "U01",
+                 "text": "<https://app.asana.com/0/2001/3001|Checkout> is blocked on the card vendor"},
+                {"channel": "C01", "ts": ts.old_reply, "user": "U02", "thread_ts": ts.old_parent,
+                 "text": "chasing them"},
+                {"channel": "C01", "ts": ts.old_bot, "subtype": "bot_message", "bot_id": "B0DEPLOY",
+                 "username": "Deploy Bot", "text": "checkout is done"},
+                {"channel": "C01", "ts": ts.trusted_bot, "subtype": "bot_message", "bot_id": "B0TRUST",
+                 "username": "Status Bot", "text": "payments is at risk"},
+                {"channel": "C01", "ts": ts.own_bot, "user": "U0BOT", "subtype": "bot_message",
+                 "bot_id": "B0BOT", "text": "Reminder: checkout is blocked, who decides?"},
+                {"channel": "C01", "ts": ts.recent, "user": "U02",
+                 "text": "payments is at risk, new date Dec 12", "edited": {"user": "U02", "ts": ts.reply}},
+                {"channel": "C01", "ts": ts.thread, "user": "U01", "text": "where are we with the onboarding flow?"},
+                {"channel": "C01", "ts": ts.reply, "user": "U02", "thread_ts": ts.thread, "text": "it's done"},
+                {"channel": "C02", "ts": ts.eng, "user": "U01", "text": "blocked on the index build"},
+            ],
+        }
+    }
+
+
+@dataclass
+class Claims:
+    """What the store would hold: apply_batch's semantics over the batches a run yields."""
+
+    live: dict[tuple[str, str, str], Observation] = field(default_factory=dict)
+    people: dict[str, PersonRecord] = field(default_factory=dict)
+    cursor: str | None = None
+
+    def apply(self, batches: list[Any]) -> None:
+        for batch in batches:
+            refs = {o.source_ref for o in batch.observations} | {r.source_ref for r in batch.retractions}
+            self.live = {k: v for k, v in self.live.items() if k[0] not in refs}
+            for o in batch.observations:
+                self.live[(o.source_ref, o.deliverable_key, o.field.value)] = o
+            self.people.update({p.source_id: p for p in batch.people})
+            if batch.cursor is not None:
+                self.cursor = batch.cursor
+
+    def values(self) -> dict[tuple[str, str, str], str | None]:
+        return {k: v.value for k, v in self.live.items()}
+
+
+class RecordingLimiter:
+    def __init__(self) -> None:
+        self.held: list[str] = []
+        self.acquired: list[str] = []
+
+    def acquire(self, key: str) -> None:
+        self.acquired.append(key)
+        self.held.append(key)
+
+    def release(self, key: str) -> None:
+        self.held.remove(key)
+
+
+@dataclass
+class Harness:
+    sandbox: Sandbox
+    ts: Ts
+    config: SlackConfig
+    limiter: RecordingLimiter = field(default_factory=RecordingLimiter)
+    claims: Claims = field(default_factory=Claims)
+
+    def connector(self, **kwargs: Any) -> SlackConnector:
+        options: dict[str, Any] = {
+            "token": TOKEN,
+            "base_url": self.sandbox.slack_base_url,
+            "config": self.config,
+            "index": INDEX,
+            "rate_limiter": self.limiter,
+            "timezone": "Europe/Berlin",
+        }
+        options.update(kwargs)
+        return SlackConnector(**options)
+
+    def sync(self, partition: str = "launches", *, connector: SlackConnector | None = None) -> list[Any]:
+        """One run from the stored cursor; the claims and cursor move only if it completes."""
+        self.sandbox.reset_counts()
+        batches = list((connector or self.connector()).pull(partition, self.claims.cursor))
+        self.claims.apply(batches)
+        return batches
+
+    def counts(self) -> dict[str, int]:
+        return {k.removeprefix("slack "): v for k, v in self.sandbox.request_counts().items()}
+
+
+@pytest.fixture
+def fast_retry_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """slack-sdk sleeps Retry-After plus up to a second of jitter: record it instead."""
+    slept: list[float] = []
+
+    class Clock:
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            slept.append(seconds)
+
+    monkeypatch.setattr(builtin_handlers, "time", Clock)
+    monkeypatch.setattr(retry_handler, "time", Clock)  # backoff on resets and 5xx
+    return slept
+
+
+@pytest.fixture
+def harness() -> Iterator[Harness]:
+    ts = Ts(datetime.now(UTC))
+    config = SlackConfig(channels=["launches", "C02"], trusted_bots=["B0TRUST"], channel_defaults={"eng": "search"})
+    with Sandbox(parse_scenario(scenario(ts)), port=0) as sandbox:
+        yield Harness(sandbox, ts, config)
+
+
+def ref(ts: str, channel: str = "C01") -> str:
+    return f"{channel}:{ts}"
+
+
+# -- reading and linking -------------------------------------------------------------------------
+
+
+def test_first_run_reads_claims_with_provenance(harness: Harness) -> None:
+    ts = harness.ts
+    batches = harness.sync()
+    assert harness.claims.values() == {
+        (ref(ts.old_parent), "checkout-v2", "status"): "blocked",
+        (ref(ts.trusted_bot), "payments-api", "status"): "at_risk",
+        (ref(ts.recent), "payments-api", "status"): "at_risk",
+        (ref(ts.recent), "payments-api", "target_date"): "2026-12-12",
+        (ref(ts.reply), "onboarding", "status"): "done",  # linked through its thread's parent
+    }
+    claim = harness.claims.live[(ref(ts.recent), "payments-api", "target_date")]
+    assert claim.excerpt == "Dec 12" and claim.author == "U02"
+    assert claim.stated_at == ts_to_datetime(ts.recent) and claim.edited_at == ts_to_datetime(ts.reply)
+    assert claim.permalink == f"https://acme.slack.com/archives/C01/p{ts.recent.replace('.', '')}"
+    reply = harness.claims.live[(ref(ts.reply), "onboarding", "status")]
+    assert reply.permalink and f"thread_ts={ts.thread}" in reply.permalink and reply.edited_at is None
+    assert harness.claims.people == {
+        "U01": PersonRecord(source=harness.claims.people["U01"].source, source_id="U01", name="Alice",
+                            email="alice@acme.test", timezone="Europe/Berlin"),
+        "U02": PersonRecord(source=harness.claims.people["U02"].source, source_id="U02", name="Bob",
+                            email="bob@acme.test", timezone="Europe/London"),
+    }
+    # joins, untrusted bots and the service's own messages claim nothing: they are retracted
+    retracted = {r.source_ref for b in batches for r in b.retractions}
+    assert {ref(ts.join), ref(ts.old_bot), ref(ts.own_bot), ref(ts.thread)} <= retracted
+    counts = harness.counts()
+    assert counts == {
+        "auth.test": 1,
+        "conversations.list": 1,  # "launches" is a name
+        "conversations.history": 1,
+        "conversations.replies": 2,  # the two threads
+        "chat.getPermalink": 4,  # one per message with a claim
+        "users.info": 2,
+    }
+    assert sum(b.requests for b in batches) == sum(counts.values())
+    assert batches[-1].cursor is not None and all(b.cursor is None for b in batches[:-1])
+    assert set(harness.limiter.acquired) == {f"slack:{m}" for m in counts} and harness.limiter.held == []
+
+
+def test_channel_default_and_ids(harness: Harness) -> None:
+    harness.sync("C02")  # an id: no conversations.list needed for reading, only for its default
+    assert harness.claims.values() == {(ref(harness.ts.eng, "C02"), "search", "status"): "blocked"}
+    assert harness.counts()["conversations.list"] == 1
+
+
+def test_a_message_naming_two_deliverables_claims_for_each(harness: Harness) -> None:
+    sb = harness.sandbox
+    both = sb.slack.post("C02", "U01", "<https://app.asana.com/1/1000/task/3001|Checkout> and payments are at risk")
+    blocker = sb.slack.post("C02", "U02", "checkout is blocked waiting on payments")
+    harness.sync("C02")
+    assert harness.claims.values() == {
+        (ref(harness.ts.eng, "C02"), "search", "status"): "blocked",  # the channel default
+        (ref(both, "C02"), "checkout-v2", "status"): "at_risk",
+        (ref(both, "C02"), "payments-api", "status"): "at_risk",
+        (ref(blocker, "C02"), "checkout-v2", "status"): "blocked",
+    }
+
+
+def test_second_run_reads_only_new_messages_and_the_lookback(harness: Harness) -> None:
+    ts, sb = harness.ts, harness.sandbox
+    connector = harness.connector()
+    harness.sync(connector=connector)
+    first = harness.claims.values()
+
+    idle = harness.sync(connector=connector)
+    assert harness.claims.values() == first
+    # the idle run: one history page from the lookback on, the thread with recent replies and
+    # the watched old thread; no permalinks, people or channel list again
+    assert harness.counts() == {"conversations.history": 1, "conversations.replies": 2}
+    stated = {o.source_ref for b in idle for o in b.observations} | {r.source_ref for b in idle for r in b.retractions}
+    assert stated == {ref(ts.recent), ref(ts.thread), ref(ts.reply)}  # nothing older than 3 days
+
+    new = sb.slack.post("C01", "U01", "#search is back on track")
+    harness.sync(connector=connector)
+    assert harness.claims.values() == {**first, (ref(new), "search", "status"): "on_track"}
+    assert harness.counts() == {"conversations.history": 1, "conversations.replies": 2, "chat.getPermalink": 1}
+    state = ChannelCursor.loads(harness.claims.cursor, "C01")
+    assert state.newest == new and set(state.claimed) == {ts.recent, ts.reply, new}
+
+    # a fresh connector (the workers build one per sync): the name's id and today's people
+    # come from the cursor; only auth.test is repeated
+    harness.sync()
+    assert harness.counts() == {"auth.test": 1, "conversations.history": 1, "conversations.replies": 2}
+
+
+def test_short_pages_and_small_batches_give_the_same_claims(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(slack_module, "_FLUSH_REFS", 2)
+    batches = harness.sync(connector=harness.connector(page_size=2))
+    assert harness.counts()["conversations.history"] == 4  # 7 top-level messages, 2 a page
+    assert len(batches) > 4 and [b.cursor is not None for b in batches].count(True) == 1
+    assert batches[-1].cursor is not None
+    paged = harness.claims.values()
+    monkeypatch.undo()
+    harness.claims = Claims()
+    harness.sync()
+    assert harness.claims.values() == paged
+
+
+def test_late_reply_to_an_old_parent_is_linked_to_the_parent(harness: Harness) -> None:
+    ts, sb = harness.ts, harness.sandbox
+    harness.sync()
+    late = sb.slack.post("C01", "U02", "vendor fixed it, we're back on track", thread_ts=ts.old_parent)
+    other = sb.slack.post("C01", "U01", "payments is blocked by this too", thread_ts=ts.old_parent)
+    harness.sync()
+    values = harness.claims.values()
+    assert values[(ref(late), "checkout-v2", "status")] == "on_track"  # the parent's deliverable
+    assert values[(ref(other), "payments-api", "status")] == "blocked"  # names another
+    assert (ref(other), "checkout-v2", "status") not in values
+    assert harness.counts()["conversations.replies"] == 2  # the recent thread and the watched old one
+    state = ChannelCursor.loads(harness.claims.cursor, "C01")
+    assert state.threads[ts.old_parent].latest == other and state.threads[ts.old_parent].keys == ["checkout-v2"]
+
+    # a later run polls the watched thread and sees a further reply
+    again = sb.slack.post("C01", "U01", "and checkout is done", thread_ts=ts.old_parent)
+    harness.sync()
+    assert harness.claims.values()[(ref(again), "checkout-v2", "status")] == "done"
+
+
+def test_first_reply_to_a_parent_in_the_lookback_window(harness: Harness) -> None:
+    ts, sb = harness.ts, harness.sandbox
+    harness.sync()
+    reply = sb.slack.post("C01", "U01", "keys arrived, back on track", thread_ts=ts.recent)
+    harness.sync()
+    assert harness.claims.values()[(ref(reply), "payments-api", "status")] == "on_track"
+    assert ChannelCursor.loads(harness.claims.cursor, "C01").threads[ts.recent].latest == reply
+
+
+def test_a_reply_to_the_service_own_message_links_to_what_it_named(harness: Harness) -> None:
+    sb = harness.sandbox
+    notice = sb.slack.post("C01", "U0BOT", "Contradiction on checkout: Asana says on track, Slack says blocked")
+    reply = sb.slack.post("C01", "U01", "it's blocked, Asana is stale", thread_ts=notice)
+    harness.sync()
+    assert not [k for k in harness.claims.live if k[0] == ref(notice)]  # the service's own words
+    assert harness.claims.values()[(ref(reply), "checkout-v2", "status")] == "blocked"
+
+
+def test_broadcast_reply_is_stated_once_with_its_thread(harness: Harness) -> None:
+    ts, sb = harness.ts, harness.sandbox
+    harness.sync()
+    broadcast = sb.slack.post(
+        "C01", "U01", "onboarding is at risk after all", thread_ts=ts.thread, broadcast=True
+    )
+    batches = harness.sync()
+    assert harness.claims.values()[(ref(broadcast), "onboarding", "status")] == "at_risk"
+    mentions = [o for b in batches for o in b.observations if o.source_ref == ref(broadcast)]
+    assert len(mentions) == 1
+
+
+# -- edits and deletions -------------------------------------------------------------------------
+
+
+def test_an_edit_replaces_the_claim_and_one_that_removes_it_retracts(harness: Harness) -> None:
+    sb = harness.sandbox
+    msg = sb.slack.post("C01", "U01", "checkout is blocked on legal")
+    harness.sync()
+    assert harness.claims.values()[(ref(msg), "checkout-v2", "status")] == "blocked"
+
+    sb.slack.edit("C01", msg, "checkout is back on track, legal signed off")
+    harness.sync()
+    claim = harness.claims.live[(ref(msg), "checkout-v2", "status")]
+    assert claim.value == "on_track" and claim.excerpt == "back on track" and claim.edited_at is not None
+    assert claim.stated_at == ts_to_datetime(msg)
+    assert harness.counts().get("chat.getPermalink") is None  # cached in the cursor
+
+    sb.slack.edit("C01", msg, "never mind, wrong channel")
+    harness.sync()
+    assert not [k for k in harness.claims.live if k[0] == ref(msg)]
+
+
+def test_deleted_messages_and_replies_are_retracted(harness: Harness) -> None:
+    ts, sb = harness.ts, harness.sandbox
+    msg = sb.slack.post("C01", "U01", "checkout is blocked on legal")
+    late = sb.slack.post("C01", "U02", "checkout is done", thread_ts=ts.old_parent)
+    harness.sync()
+    assert {(ref(msg), "checkout-v2", "status"), (ref(late), "checkout-v2", "status")} <= set(harness.claims.live)
+
+    sb.slack.delete("C01", msg)
+    sb.slack.delete("C01", late)
+    sb.slack.delete("C01", ts.recent)
+    batches = harness.sync()
+    retracted = {r.source_ref for b in batches for r in b.retractions}
+    assert {ref(msg), ref(late), ref(ts.recent)} <= retracted
+    assert {k[0] for k in harness.claims.live} == {ref(ts.old_parent), ref(ts.trusted_bot), ref(ts.reply)}
+    assert ChannelCursor.loads(harness.claims.cursor, "C01").claimed.keys() == {ts.reply}
+
+
+def test_a_deleted_parent_keeps_its_replies_linked(harness: Harness) -> None:
+    ts, sb = harness.ts, harness.sandbox
+    parent = sb.slack.post("C01", "U01", "checkout launch plan")
+    reply = sb.slack.post("C01", "U02", "it is blocked", thread_ts=parent)
+    harness.sync()
+    sb.slack.delete("C01", parent)  # becomes a tombstone: its replies remain
+    sb.slack.post("C01", "U02", "now done", thread_ts=parent)
+    harness.sync()
+    values = harness.claims.values()
+    assert values[(ref(reply), "checkout-v2", "status")] == "blocked"
+    assert [v for k, v in values.items() if k[1] == "checkout-v2" and k[0] not in (ref(reply), ref(ts.old_parent))] == [
+        "done"
+    ]
+    sb.slack.delete("C01", reply)
+    harness.sync()
+    assert (ref(reply), "checkout-v2", "status") not in harness.claims.live
+
+
+def test_a_thread_that_is_gone_retracts_its_claims(harness: Harness) -> None:
+    ts, sb = harness.ts, harness.sandbox
+    late = sb.slack.post("C01", "U02", "checkout is done", thread_ts=ts.old_parent)
+    harness.sync()
+    assert (ref(late), "checkout-v2", "status") in harness.claims.live
+    sb.slack.delete("C01", ts.old_parent)  # a tombstone while replies remain
+    sb.slack.delete("C01", ts.old_reply)
+    sb.slack.delete("C01", late)  # the last reply: the thread is gone (thread_not_found)
+    harness.sync()
+    assert {k[0] for k in harness.claims.live} == {ref(ts.trusted_bot), ref(ts.recent), ref(ts.reply)}
+    assert ts.old_parent not in ChannelCursor.loads(harness.claims.cursor, "C01").threads
+
+
+def test_an_edited_parent_relinks_its_replies(harness: Harness) -> None:
+    """Even on the marketplace budget, where quiet threads are not re-read."""
+    ts, sb = harness.ts, harness.sandbox
+    harness.config = harness.config.model_copy(update={"budget": "marketplace_limited"})
+    harness.sync()
+    assert harness.claims.values()[(ref(ts.reply), "onboarding", "status")] == "done"
+    harness.sync()
+    assert "conversations.replies" not in harness.counts()  # nothing moved
+    sb.slack.edit("C01", ts.thread, "where are we with checkout?")
+    harness.sync()
+    assert harness.counts()["conversations.replies"] == 1
+    assert harness.claims.values()[(ref(ts.reply), "checkout-v2", "status")] == "done"
+    assert (ref(ts.reply), "onboarding", "status") not in harness.claims.live
+
+
+# -- limits and errors ---------------------------------------------------------------------------
+
+
+def test_a_429_storm_ends_in_the_same_claims_as_a_calm_run(harness: Harness, fast_retry_sleep: list[float]) -> None:
+    harness.sync()
+    calm = harness.claims.values()
+    calm_cursor = harness.claims.cursor
+
+    stormy = Claims()
+    harness.claims = stormy
+    harness.sandbox.fault_rate(0.4, kinds=["429"], seed=7)
+    try:
+        harness.sync()
+    finally:
+        harness.sandbox.clear_faults()
+    assert stormy.values() == calm
+    assert ChannelCursor.loads(stormy.cursor, "C01").claimed == ChannelCursor.loads(calm_cursor, "C01").claimed
+    assert len(fast_retry_sleep) >= 3  # Retry-After was honoured, not turned into errors
+    assert harness.limiter.held == []
+
+
+def test_resets_and_server_errors_are_retried(harness: Harness, fast_retry_sleep: list[float]) -> None:
+    harness.sync()
+    calm = harness.claims.values()
+    harness.claims = Claims()
+    harness.sandbox.fault_rate(0.3, kinds=["reset", "500", "503"], seed=3)
+    harness.sync()
+    harness.sandbox.clear_faults()
+    assert harness.claims.values() == calm and fast_retry_sleep
+
+
+def test_a_bad_gateway_is_transient_and_leaves_the_cursor(harness: Harness) -> None:
+    harness.sandbox.fail("users.info", status=502, times=1)
+    with pytest.raises(TransientError, match=r"channel launches \(C01\), user U0\d: temporary failure"):
+        harness.sync()
+    assert harness.claims.cursor is None
+
+
+def test_retries_spent_leave_the_cursor_and_the_next_run_completes(
+    harness: Harness, fast_retry_sleep: list[float]
+) -> None:
+    sb = harness.sandbox
+    harness.sync()
+    before = harness.claims.cursor
+    msg = sb.slack.post("C01", "U01", "checkout is at risk")
+    sb.fail("conversations.replies", status=429, retry_after=0)
+    with pytest.raises(TransientError, match=r"channel launches \(C01\).*ratelimited"):
+        harness.sync()
+    assert harness.claims.cursor == before
+    assert len(fast_retry_sleep) == 5
+    sb.clear_faults()
+    harness.sync()
+    assert harness.claims.values()[(ref(msg), "checkout-v2", "status")] == "at_risk"
+    assert harness.limiter.held == []
+
+
+def test_marketplace_budget_pages_by_15_and_builds_permalinks(harness: Harness) -> None:
+    sb = harness.sandbox
+    for i in range(20):
+        sb.slack.post("C01", "U01", f"checkout step {i} done")
+    harness.config = harness.config.model_copy(update={"budget": "marketplace_limited"})
+    connector = harness.connector()
+    assert connector.page_size == 15
+    harness.sync(connector=connector)
+    counts = harness.counts()
+    assert counts["conversations.history"] == 2 and "chat.getPermalink" not in counts
+    claim = next(iter(harness.claims.live.values()))
+    assert claim.permalink and claim.permalink.startswith("https://acme.slack.com/archives/C01/p")
+
+
+@pytest.mark.parametrize(
+    ("partition", "fault", "message"),
+    [
+        ("secret", None, r"channel secret \(C09\): the bot is not a member of the channel \(invite it"),
+        ("launches", "channel_not_found", r"channel launches \(C01\): the channel does not exist"),
+        ("C01", "missing_scope", r"channel C01: the app lacks the scope"),
+        ("nowhere", None, r"Slack channel 'nowhere': no channel by that name"),
+    ],
+)
+def test_channel_errors_are_one_clear_line(harness: Harness, partition: str, fault: str | None, message: str) -> None:
+    if fault:
+        harness.sandbox.fail("conversations.history", slack_error=fault)
+    with pytest.raises(ConnectorError, match=message) as info:
+        harness.sync(partition)
+    assert not isinstance(info.value, TransientError) and TOKEN not in str(info.value)
+    assert harness.claims.cursor is None
+
+
+def test_invalid_token_is_a_clear_error(harness: Harness) -> None:
+    connector = harness.connector(token="xoxb-revoked")
+    with pytest.raises(ConnectorError, match=r"Slack channel launches: the Slack token is invalid .*invalid_auth"):
+        list(connector.pull("launches", None))
+
+
+def test_one_connector_serves_several_channels(harness: Harness) -> None:
+    """A connector serves several channels: caches are shared, runs are not."""
+    connector = harness.connector()
+    harness.sync("launches", connector=connector)
+    harness.claims.cursor = None
+    harness.sync("C02", connector=connector)
+    assert harness.counts() == {"conversations.history": 1, "chat.getPermalink": 1}
+

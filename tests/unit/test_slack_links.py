@@ -1,0 +1,178 @@
+"""Linking Slack message text to deliverables, and the Slack connector's pure helpers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web import SlackResponse
+
+from connectors.base import (
+    ConnectorError,
+    DeliverableIndex,
+    DeliverableRef,
+    TransientError,
+)
+from connectors.slack import (
+    ChannelCursor,
+    ClaimedMessage,
+    WatchedThread,
+    datetime_to_ts,
+    ts_key,
+    ts_to_datetime,
+)
+from connectors.slack_client import (
+    describe_slack_error,
+    describe_transport_error,
+    rate_limit_key,
+)
+from connectors.slack_links import DeliverableLinker, subject_keys
+
+INDEX = DeliverableIndex.build(
+    [
+        DeliverableRef("checkout-v2", "3001", ("#checkout", "checkout")),
+        DeliverableRef("payments-api", "3002", ("payments",)),
+        DeliverableRef("search", "3003", ("#search",)),
+        DeliverableRef("onboarding", "3004", ("onboarding flow",)),
+        DeliverableRef("onboarding-emails", None, ("onboarding flow emails",)),
+        DeliverableRef("launch-campaign", "3005", ("#launch",)),
+    ],
+    channel_defaults={"eng": "search"},
+)
+LINKER = DeliverableLinker(INDEX)
+
+
+@pytest.mark.parametrize(
+    ("text", "keys"),
+    [
+        # every task URL form Asana produces
+        ("see https://app.asana.com/0/2001/3001", ["checkout-v2"]),
+        ("see https://app.asana.com/0/2001/3001/f", ["checkout-v2"]),
+        ("see https://app.asana.com/0/0/3002", ["payments-api"]),
+        ("see https://app.asana.com/1/1000/project/2001/task/3003", ["search"]),
+        ("see https://app.asana.com/1/1000/project/2001/task/3003?focus=true", ["search"]),
+        ("see https://app.asana.com/1/1000/task/3004", ["onboarding"]),
+        ("see http://APP.asana.com/0/2001/3002.", ["payments-api"]),
+        # Slack wraps links: <url> and <url|label>
+        ("<https://app.asana.com/0/2001/3001>", ["checkout-v2"]),
+        ("<https://app.asana.com/0/2001/3002/f|the task> slipped", ["payments-api"]),
+        ("<https://app.asana.com/1/1000/task/3003|Search relevance>", ["search"]),
+        # a longer gid is not a known one; a project link names no task
+        ("https://app.asana.com/0/2001/30011", []),
+        ("https://app.asana.com/0/2001/list", []),
+        ("https://app.asana.com/0/9999/9999", []),
+        # aliases: case-insensitive, whole words only
+        ("Checkout is blocked", ["checkout-v2"]),
+        ("CHECKOUT-V2 is blocked", ["checkout-v2"]),
+        ("deployed checkout-web to staging", []),
+        ("rechecking the checkouts", []),
+        ("the payments team", ["payments-api"]),
+        # hashtags are configured aliases; the bare word of a #-only alias is prose
+        ("#search is blocked", ["search"]),
+        ("launch is tomorrow", []),
+        ("#launch is tomorrow", ["launch-campaign"]),
+        ("#payments is done", ["payments-api"]),
+        ("search is slow today", ["search"]),  # a deliverable's key is always an alias
+        ("#checkout is done", ["checkout-v2"]),
+        # longest alias first
+        ("the onboarding flow emails are late", ["onboarding-emails"]),
+        ("the onboarding flow is late", ["onboarding"]),
+        # two deliverables, in order of first mention, once each
+        ("checkout waits on payments; checkout is blocked", ["checkout-v2", "payments-api"]),
+        ("<https://app.asana.com/0/2001/3001|Checkout> and #search", ["checkout-v2", "search"]),
+        # URLs, user and channel mentions are not prose
+        ("see https://wiki.acme.test/payments/runbook", []),
+        ("<#C02|payments> anyone?", []),
+        ("<@U01> said hi", []),
+    ],
+)
+def test_linker_finds_the_deliverables_a_message_names(text: str, keys: list[str]) -> None:
+    assert LINKER.keys(text) == keys
+
+
+def test_mention_spans_index_the_original_text() -> None:
+    text = "<https://app.asana.com/0/2001/3002|Payments> and #search"
+    mentions = LINKER.mentions(text)
+    assert [(m.key, text[m.start : m.end], m.how) for m in mentions] == [
+        ("payments-api", "https://app.asana.com/0/2001/3002", "asana_url"),
+        ("payments-api", "Payments", "alias"),
+        ("search", "#search", "alias"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "claim", "keys"),
+    [
+        # one deliverable named: the claim is about it wherever it stands
+        ("blocked on legal: checkout", "blocked", ["checkout-v2"]),
+        # listed together before the claim: a claim for each
+        ("checkout and payments are blocked", "blocked", ["checkout-v2", "payments-api"]),
+        ("checkout, payments & #search all shipped", "shipped", ["checkout-v2", "payments-api", "search"]),
+        ("<https://app.asana.com/0/2001/3001|Checkout> and the payments API are done", "done",
+         ["checkout-v2", "payments-api"]),
+        # named after the claim: a blocker, a condition, not the subject
+        ("checkout-v2 is blocked waiting on the payments API", "blocked", ["checkout-v2"]),
+        ("#launch on track: emails on Dec 3, assuming checkout ships Dec 1", "on track", ["launch-campaign"]),
+        ("#launch on track: emails on Dec 3, assuming checkout ships Dec 1", "Dec 3", ["launch-campaign"]),
+        ("checkout is done. payments is blocked", "blocked", ["payments-api"]),
+        # the claim before every name: about all of them
+        ("Blocked: checkout and payments", "Blocked", ["checkout-v2", "payments-api"]),
+    ],
+)
+def test_a_claim_is_about_the_deliverables_named_before_it(text: str, claim: str, keys: list[str]) -> None:
+    assert subject_keys(text, LINKER.mentions(text), text.index(claim)) == keys
+
+
+def test_linker_without_aliases() -> None:
+    linker = DeliverableLinker(DeliverableIndex.build([DeliverableRef("x", "1")]))
+    assert linker.keys("https://app.asana.com/0/0/1 and x") == ["x"]
+    assert DeliverableLinker(DeliverableIndex({}, {}, {})).keys("anything") == []
+
+
+def test_slack_ts_helpers() -> None:
+    assert ts_key("1795509000.000100") < ts_key("1795509000.0002")  # short fraction: still micros
+    assert ts_key("999999999.000001") < ts_key("1000000000.000000")  # not string order
+    moment = ts_to_datetime("1795509000.000100")
+    assert moment == datetime(2026, 11, 24, 8, 30, 0, 100, tzinfo=UTC)
+    assert datetime_to_ts(moment) == "1795509000.000100"
+
+
+def test_cursor_round_trip_and_fallbacks() -> None:
+    cursor = ChannelCursor(
+        "C01",
+        "1795509000.000100",
+        {"1795428900.000100": WatchedThread("1795431720.000100", 2, ["checkout-v2"])},
+        {"1795430400.000100": ClaimedMessage("https://acme.slack.com/x", "1795428900.000100")},
+    )
+    assert ChannelCursor.loads(cursor.dumps(), "C01") == cursor
+    assert ChannelCursor.loads(cursor.dumps(), "C02") == ChannelCursor("C02")  # another channel
+    assert ChannelCursor.loads("not json", "C01") == ChannelCursor("C01")
+    assert ChannelCursor.loads('{"v": 1, "channel": "C01", "newest": "x"}', "C01") == ChannelCursor("C01")
+    assert ChannelCursor.loads(None, "C01") == ChannelCursor("C01")
+
+
+def _api_error(payload: dict, status: int = 200) -> SlackApiError:
+    response = SlackResponse(
+        client=None, http_verb="POST", api_url="https://slack.test/api/x", req_args={},
+        data=payload, headers={}, status_code=status,
+    )
+    return SlackApiError("failed", response)
+
+
+def test_slack_errors_name_the_place_and_what_to_do() -> None:
+    missing = describe_slack_error(
+        _api_error({"ok": False, "error": "missing_scope", "needed": "channels:history"}), where="channel #launches"
+    )
+    assert str(missing) == "Slack channel #launches: the app lacks the scope 'channels:history' (missing_scope)"
+    limited = describe_slack_error(_api_error({"ok": False, "error": "ratelimited"}, 429), where="channel C01")
+    assert isinstance(limited, TransientError)
+    odd = describe_slack_error(
+        _api_error({"ok": False, "error": "Received a response in a non-JSON format: <html"}), where="channel C01"
+    )
+    assert isinstance(odd, TransientError) and "<html" not in str(odd)
+    reset = describe_transport_error(ConnectionResetError(), where="channel C01")
+    assert isinstance(reset, TransientError) and "channel C01" in str(reset)
+    assert isinstance(describe_transport_error(_api_error({"ok": False, "error": "x"}), where="w"), ConnectorError)
+    assert describe_transport_error(KeyError("bug"), where="w") is None
+    assert rate_limit_key("conversations.history") == "slack:conversations.history"
