@@ -36,10 +36,11 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from http.client import HTTPException
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import Engine, func, or_, text, update
 from sqlmodel import Session, col, select
 
@@ -64,6 +65,7 @@ from reconciler.routing import Directory, Recipient, deliver_at, level_applies
 log = logging.getLogger(__name__)
 
 ACTOR = "notifier"
+AUTO_RESOLVER = "auto"  # Conflict.resolved_by when the sources agreed again
 CLOSED_CONFLICT_STATES = (ConflictState.RESOLVED, ConflictState.DISMISSED)
 TOLD_STATUSES = (NotificationStatus.PENDING, NotificationStatus.SENDING, NotificationStatus.SENT)
 DELIVERED_STATUSES = (NotificationStatus.SENDING, NotificationStatus.SENT)
@@ -718,10 +720,10 @@ def _conflict_view(
 
 
 def _resolution_text(directory: Directory, conflict: Conflict) -> str:
+    if conflict.resolved_by in (None, AUTO_RESOLVER) and conflict.state == ConflictState.RESOLVED:
+        return conflict.resolution_comment or "sources agree again"
     if conflict.state == ConflictState.DISMISSED:
         text_ = f"dismissed by {directory.display_name(conflict.resolved_by)}"
-    elif conflict.resolved_by in (None, "auto"):
-        text_ = "sources agree again"
     else:
         text_ = f"resolved by {directory.display_name(conflict.resolved_by)}"
         accepted = conflict.resolution_source or conflict.resolution_value
@@ -939,7 +941,9 @@ def _deliver_one(
         error = str(describe_slack_error(exc, where=f"DM to {row.recipient_key}"))
         message = _failed(engine, row, token, now=now, error=error, permanent=code in _PERMANENT_ERRORS)
         return message, code in _ABORT_ERRORS
-    except Exception as exc:  # connection errors after the client's own retries, timeouts
+    except (SlackClientError, OSError, HTTPException, ValueError) as exc:  # connection errors after
+        # the client's own retries, timeouts, unreadable answers; anything else leaves the row
+        # `sending` for the lease to reclaim
         error = f"DM to {row.recipient_key}: {type(exc).__name__}: {_one_line(str(exc))}"
         return _failed(engine, row, token, now=now, error=error, permanent=False), False
     marked = _finish(

@@ -10,21 +10,21 @@ AT = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 
 
 def conflict(cid: int = 42, **kwargs) -> ConflictView:  # type: ignore[no-untyped-def]
-    base = dict(
-        id=cid,
-        deliverable_key="checkout-v2",
-        deliverable_title="Checkout v2",
-        deliverable_permalink="https://app.asana.test/0/3001",
-        kind="status_contradiction",
-        severity="high",
-        summary="Asana says done, Slack says blocked",
-        sources=("asana", "slack"),
-        evidence=(
+    base = {
+        "id": cid,
+        "deliverable_key": "checkout-v2",
+        "deliverable_title": "Checkout v2",
+        "deliverable_permalink": "https://app.asana.test/0/3001",
+        "kind": "status_contradiction",
+        "severity": "high",
+        "summary": "Asana says done, Slack says blocked",
+        "sources": ("asana", "slack"),
+        "evidence": (
             EvidenceView("asana", "Alice Ng", AT, "done", "Status: Done", "https://app.asana.test/0/3001"),
             EvidenceView("slack", "Bob Okafor", AT, "blocked", "blocked on <payments> & auth", "https://acme.slack.test/p1"),
         ),
-        opened_at=AT,
-    )
+        "opened_at": AT,
+    }
     base.update(kwargs)
     return ConflictView(**base)  # type: ignore[arg-type]
 

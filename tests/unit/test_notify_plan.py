@@ -347,3 +347,59 @@ def test_postgres_plans_and_claims_the_same_way(postgres_engine: Engine, config)
     assert deliver(postgres_engine, slack, T0 + H).messages == []
     set_state(postgres_engine, a, "resolved", at=T0 + 2 * H)
     assert [n.reason for n in plan(postgres_engine, config, T0 + 2 * H).notices] == ["resolved"]
+
+
+def test_concurrent_planners_write_each_notice_once(
+    postgres_engine: Engine, config, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    import threading
+
+    seed(postgres_engine, config)
+    for key in ("checkout-v2", "payments-api", "search", "onboarding", "launch"):
+        open_conflict(postgres_engine, key)
+    # Both planners would read the same due conflicts before either writes, were they not
+    # serialised; with the lock the second waits (the barrier times out) and finds nothing due.
+    meet = threading.Barrier(2)
+    read_due = notify._due_conflicts
+
+    def slow_read(*args, **kwargs):  # type: ignore[no-untyped-def]
+        found = read_due(*args, **kwargs)
+        try:
+            meet.wait(timeout=0.5)
+        except threading.BrokenBarrierError:
+            pass
+        return found
+
+    monkeypatch.setattr(notify, "_due_conflicts", slow_read)
+    errors: list[BaseException] = []
+
+    def planner(now) -> None:  # type: ignore[no-untyped-def]
+        try:
+            plan(postgres_engine, config, now)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=planner, args=(T0 + i * S,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(summary(outbox(postgres_engine))) == [
+        ("alice", "new", [1, 2]), ("bob", "new", [4]), ("carol", "new", [3]), ("dan", "new", [5]),
+    ]
+
+
+def test_posts_to_one_channel_are_spaced(engine: Engine, config) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    a = open_conflict(engine, "checkout-v2")
+    plan(engine, config, T0)
+    deliver(engine, FakeSlack(), T0 + H)
+    set_state(engine, a, "resolved", at=T0 + 2 * H)
+    open_conflict(engine, "payments-api", at=T0 + 2 * H)
+    plan(engine, config, T0 + 2 * H)  # a resolved notice and a new DM, both for alice
+    slack = FakeSlack()
+    started = time.monotonic()
+    report = notify.deliver_pending(engine, client=slack, now=T0 + 3 * H, min_interval_per_channel=0.3)  # type: ignore[arg-type]
+    assert len(report.sent) == 2 and time.monotonic() - started >= 0.3

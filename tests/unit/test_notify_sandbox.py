@@ -214,7 +214,7 @@ def test_crash_after_posting_resends_at_most_once(engine: Engine, config, client
         def conversations_open(self, **kwargs):  # type: ignore[no-untyped-def]
             return self.inner.conversations_open(**kwargs)
 
-        def chat_postMessage(self, **kwargs):  # type: ignore[no-untyped-def]  # noqa: N802
+        def chat_postMessage(self, **kwargs):  # type: ignore[no-untyped-def]
             self.inner.chat_postMessage(**kwargs)
             raise SystemExit("killed before marking the row sent")
 

@@ -15,7 +15,13 @@ from sqlmodel import select
 
 from reconciler import notify, store
 from reconciler.db import session_scope
-from reconciler.models import Conflict, Deliverable, Notification, NotificationConflict, Observation
+from reconciler.models import (
+    Conflict,
+    Deliverable,
+    Notification,
+    NotificationConflict,
+    Observation,
+)
 from reconciler.protocol import Config, parse_config
 
 # Tuesday 2026-11-24 09:00 UTC (10:00 in Berlin): office hours everywhere in Europe.
@@ -188,7 +194,7 @@ class FakeSlack:
         self._fail_maybe("conversations.open")
         return {"ok": True, "channel": {"id": "D" + users}}
 
-    def chat_postMessage(self, **kwargs: Any) -> dict[str, Any]:  # noqa: N802 - slack-sdk's name
+    def chat_postMessage(self, **kwargs: Any) -> dict[str, Any]:
         self._fail_maybe("chat.postMessage")
         ts = f"1700000000.{next(self._ts):06d}"
         self.calls.append({"method": "chat.postMessage", "ts": ts, **kwargs})
