@@ -562,7 +562,7 @@ _NOT_TARGET_BEFORE = re.compile(
 )
 _PAST_PLAN = re.compile(r"\b(?:was|were)\s+(?:going|supposed|meant|planning|scheduled|due)\b|"
                         r"\bhad\s+(?:planned|hoped)\b", re.IGNORECASE)
-_NOT_TARGET_AFTER = re.compile(r"^\s*(?:at\s+the\s+earliest|best\s+case)", re.IGNORECASE)
+_NOT_TARGET_AFTER = re.compile(r"\s*(?:at\s+the\s+earliest|best\s+case)", re.IGNORECASE)
 _BLOCKED_UNTIL = re.compile(r"\b(?:until|till|til)\s*$", re.IGNORECASE)
 _WEEKDAY_NUM = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 _NUMWORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,

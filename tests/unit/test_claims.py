@@ -520,3 +520,11 @@ def test_never_raises_and_spans_point_at_the_excerpt(text: str) -> None:
             CanonicalStatus(c.value)
         else:
             datetime.strptime(c.value, "%Y-%m-%d")
+
+
+def test_at_the_earliest_is_not_a_target_date() -> None:
+    """A pattern anchored with ^ never matched mid-string: 'Wednesday at the earliest' became a
+    target date in the demo."""
+    said = datetime(2026, 11, 23, 10, 40, tzinfo=UTC)
+    claims = parse_claims("Sorry, the provider now says Wednesday at the earliest.", stated_at=said)
+    assert [c for c in claims if c.field is Field.TARGET_DATE] == []
