@@ -359,13 +359,26 @@ def _plan_escalations(p: _Planner, conflict: Conflict, levels: Sequence[Escalati
         if conflict.alert_started_at + level.delay > p.now or not level_applies(level, conflict.state):
             continue
         recipient, why = _recipient_for_level(p, conflict, index)
+        in_the_loop = _reminded(p, conflict)
         conflict.escalation_level = index
         if recipient is None:
             log.warning("conflict %s: escalation level %d has no recipient (%s)", conflict.id, index, why)
             continue
+        if recipient.key in in_the_loop:
+            continue  # escalating to someone already being reminded adds nothing
         _add_follow_up(p, recipient, NotificationReason.ESCALATION, conflict, level=index)
         told.add(recipient.key)
     return told
+
+
+def _reminded(p: _Planner, conflict: Conflict) -> dict[str, Recipient]:
+    """Who reminders about `conflict` go to: the level-0 recipient and the current level's."""
+    found: dict[str, Recipient] = {}
+    for level in dict.fromkeys((0, conflict.escalation_level)):
+        recipient, _ = _recipient_for_level(p, conflict, level)
+        if recipient is not None:
+            found[recipient.key] = recipient
+    return found
 
 
 def _plan_reminder(p: _Planner, conflict: Conflict, already_told: set[str], *, force: bool) -> None:
@@ -375,12 +388,9 @@ def _plan_reminder(p: _Planner, conflict: Conflict, already_told: set[str], *, f
     # Reminders due within group_interval ride along, so a grouped DM stays one reminder.
     if not force and last is not None and last + p.timing.repeat_interval > p.now + p.timing.group_interval:
         return
-    recipients: dict[str, Recipient] = {}
-    for level in dict.fromkeys((0, conflict.escalation_level)):
-        recipient, _ = _recipient_for_level(p, conflict, level)
-        if recipient is not None and recipient.key not in already_told:
-            recipients[recipient.key] = recipient
-    for recipient in recipients.values():
+    for recipient in _reminded(p, conflict).values():
+        if recipient.key in already_told:
+            continue
         _add_follow_up(p, recipient, NotificationReason.REMINDER, conflict, level=conflict.escalation_level)
     conflict.last_notified_at = p.now
 

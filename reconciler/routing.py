@@ -210,7 +210,7 @@ def deliver_at(due: datetime, *, severity: str, tz: str, spec: str | None) -> da
 @dataclass(frozen=True, slots=True)
 class RouteStep:
     level: int
-    after: timedelta
+    after: str  # as configured: "0h", "24h"
     target: str  # as configured: owner, lead, head or a person key
     when: str
     recipient: str | None  # person key
@@ -276,8 +276,11 @@ def _route_steps(
     if directory.role_of(key) is None:
         problems.append(f"{key} has no role: the default escalation path has no lead or head")
     steps: list[RouteStep] = []
+    first, _ = directory.target_of(key, 0)
     for index, level in enumerate(directory.levels_for(key)):
         person_key, why = directory.target_of(key, index)
+        if index > 0 and person_key is not None and person_key == first:
+            why += " (already told at level 0: reminded, not escalated to)"
         who = directory.recipient(person_key) if person_key else None
         due = now + level.delay + (group_wait if index == 0 else timedelta(0))
         tz = who.timezone if who else config.timezone
@@ -291,7 +294,7 @@ def _route_steps(
         steps.append(
             RouteStep(
                 level=index,
-                after=level.delay,
+                after=level.after,
                 target=level.to,
                 when=level.when,
                 recipient=person_key,

@@ -222,6 +222,17 @@ def test_reopened_conflict_starts_a_new_episode(engine: Engine, config) -> None:
     assert conflict(engine, a).next_escalation_at == T0 + 50 * H  # reminder (20h) before the lead (24h)
 
 
+def test_no_owner_goes_to_the_lead_who_is_not_escalated_to_again(engine: Engine, config) -> None:  # type: ignore[no-untyped-def]
+    c = open_conflict(engine, "onboarding")
+    assert [(n.recipient, n.reason) for n in plan(engine, config, T0).notices] == [("bob", "new")]
+    deliver(engine, FakeSlack(), T0 + H)
+    day = plan(engine, config, T0 + 24 * H)  # level 1 is the lead again: a reminder, no escalation
+    assert [(n.recipient, n.reason) for n in day.notices] == [("bob", "reminder")]
+    assert conflict(engine, c).escalation_level == 1
+    head = plan(engine, config, T0 + 72 * H)
+    assert sorted((n.recipient, n.reason) for n in head.notices) == [("bob", "reminder"), ("erin", "escalation")]
+
+
 def test_snooze_silences_exactly_the_matching_conflicts_until_it_expires(engine: Engine, config) -> None:  # type: ignore[no-untyped-def]
     with session_scope(engine) as session:
         snooze = snoozes.add_snooze(

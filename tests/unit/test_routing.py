@@ -54,7 +54,7 @@ def test_route_for_explains_levels_fallbacks_and_silences(sqlite_engine: Engine)
         plan = routing.route_for(session, "checkout-v2", config=config, now=T0)
     assert (plan.owner, plan.role, plan.problems) == ("alice", "engineering", [])
     assert [(s.level, s.recipient, s.when, s.after) for s in plan.steps] == [
-        (0, "alice", "always", timedelta(0)), (1, "bob", "not_acknowledged", 24 * H), (2, "erin", "not_resolved", 72 * H),
+        (0, "alice", "always", "0h"), (1, "bob", "not_acknowledged", "24h"), (2, "erin", "not_resolved", "72h"),
     ]
     assert plan.steps[0].deliver_at == T0 + timedelta(seconds=30) and plan.conflicts == []
 
