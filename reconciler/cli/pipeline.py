@@ -192,6 +192,9 @@ def demo(
             database_url=f"sqlite:///{database}",
         )
         rt = pipeline.load_runtime(settings=settings, config_path=pipeline.EXAMPLE_CONFIG)
+        # A demo shows the DMs now: no group_wait, no quiet hours (both on by default).
+        send_now = rt.config.alerts.model_copy(update={"group_wait": "0s", "quiet_hours": None})
+        rt.config = rt.config.model_copy(update={"alerts": send_now})
         console.rule("[bold]1. Sync[/]: Asana and Slack (the local sandbox) into the store")
         report = pipeline.run_once(rt)
         console.print(_sync_table(report.syncs))
