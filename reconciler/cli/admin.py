@@ -92,13 +92,24 @@ def status(
         print_json(data)
         return
     table = Table(title="Partitions", box=None, pad_edge=False)
-    for name in ("SOURCE", "PARTITION", "LAST SUCCESS", "LAST ERROR", "CURSOR"):
+    for name in ("SOURCE", "PARTITION", "LAST SUCCESS", "LAG", "CURSOR", "LAST ERROR"):
         table.add_column(name, overflow="fold")
     for p in data["partitions"]:
+        lag = p.get("lag_seconds")
         table.add_row(
-            p["source"], p["partition"], relative_time(p["last_success_at"], now=now),
-            p["last_error"] or "-", str(p["cursor"] or "-")[:24],
+            p["source"],
+            p["partition"],
+            relative_time(p["last_success_at"], now=now),
+            "-" if lag is None else f"{lag}s",
+            "set" if p["cursor"] else "none",
+            p["last_error"] or "-",
         )
     console.print(table)
     console.print(f"Queue depth: {data['queue_depth']}")
-    console.print(f"Notifications: {data['notifications']}")
+    counts = data["notifications"]
+    console.print(
+        "Notifications: "
+        + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("pending", "sending", "sent", "failed"))
+    )
+    for error in counts.get("last_errors") or []:
+        console.print(f"  last error: {error}", markup=False)

@@ -116,10 +116,13 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, default=_default, indent=2, sort_keys=False) + "\n")
 
 
-def relative_time(when: datetime | None, *, now: datetime | None = None) -> str:
-    """'3h ago', 'in 2d'; the absolute time is shown by `show` commands."""
+def relative_time(when: datetime | str | None, *, now: datetime | None = None) -> str:
+    """'3h ago', 'in 2d'; the absolute time is shown by `show` commands. Takes ISO strings too
+    (what JSON-ready reports carry)."""
     if when is None:
         return "-"
+    if isinstance(when, str):
+        when = datetime.fromisoformat(when)
     now = now or datetime.now(timezone.utc)
     seconds = (now - when).total_seconds()
     future = seconds < 0
