@@ -61,7 +61,7 @@ def queue_status(redis_url: str, ws: WorkerSettings, *, timeout: float = 0.5) ->
     return {"queue": ws.celery_queue, "waiting": waiting, "unacked": unacked}
 
 
-def collect_status(rt: Runtime) -> dict[str, Any]:
+def collect_status(rt: Runtime, *, ws: WorkerSettings | None = None) -> dict[str, Any]:
     """partitions: one dict each (source, partition, configured, cursor, last_success_at,
     last_error, last_error_at, lag_seconds); queue: {queue, waiting, unacked} or "unavailable";
     queue_depth: the waiting count or "unavailable"; notifications: notify.notification_status."""
@@ -69,7 +69,8 @@ def collect_status(rt: Runtime) -> dict[str, Any]:
 
     with session_scope(rt.engine) as session:
         notifications = notify.notification_status(session)
-    queue = queue_status(rt.settings.redis_url, get_worker_settings()) if redis_configured(rt.settings) else "unavailable"
+    ws = ws or get_worker_settings()
+    queue = queue_status(rt.settings.redis_url, ws) if redis_configured(rt.settings) else "unavailable"
     return {
         "partitions": partition_status(rt),
         "queue": queue,

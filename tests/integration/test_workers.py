@@ -332,3 +332,36 @@ def test_a_worker_killed_mid_sync_is_recovered_by_the_next(deployment: Deploymen
     client = redis.Redis.from_url(deployment.redis_url)
     assert not list(client.scan_iter(match=f"{deployment.prefix}:lock:sync:*"))  # nothing left held
     client.close()
+
+
+def test_status_shows_partitions_queue_depth_and_outbox(
+    deployment: Deployment, reference: dict[str, Any], config_path: Path
+) -> None:
+    from workers.status import collect_status
+
+    settings = Settings(database_url=deployment.env["DATABASE_URL"], redis_url=deployment.redis_url)
+    rt = pipeline.load_runtime(settings=settings, config_path=config_path)
+    ws = WorkerSettings(celery_queue=deployment.queue, redis_key_prefix=deployment.prefix)
+    for source, partition in sorted(reference["partitions"]):
+        deployment.send("reconciler.sync_partition", source, partition)
+
+    waiting = collect_status(rt, ws=ws)
+    assert waiting["queue_depth"] == len(reference["partitions"])
+    assert {(p["source"], p["partition"]) for p in waiting["partitions"]} == reference["partitions"]
+    assert all(p["last_success_at"] is None and p["lag_seconds"] is None for p in waiting["partitions"])
+
+    deployment.worker("w1")
+    wait_until(lambda: synced_since(deployment.engine) == reference["partitions"], timeout=30,
+               what="every partition synced", deployment=deployment)
+    wait_until(lambda: bool(deployment.sandbox.posted_messages()), timeout=15, what="the DMs", deployment=deployment)
+    done = collect_status(rt, ws=ws)
+    assert done["queue_depth"] == 0 and done["queue"]["queue"] == deployment.queue
+    for p in done["partitions"]:
+        assert p["configured"] and p["cursor"] and p["last_error"] is None
+        assert 0 <= p["lag_seconds"] < 60
+    assert done["notifications"]["sent"] >= 1
+
+    down = Settings(database_url=deployment.env["DATABASE_URL"], redis_url="redis://127.0.0.1:1/0")
+    offline = collect_status(pipeline.load_runtime(settings=down, config_path=config_path), ws=ws)
+    assert offline["queue"] == offline["queue_depth"] == "unavailable"
+    rt.engine.dispose()
