@@ -39,7 +39,8 @@ REPO = Path(__file__).resolve().parents[2]
 ASANA = "asana-worker-secret-1c9e4f"
 SLACK = "xoxb-worker-secret-8d2b7a"
 TEST_ALERTS = '\n[alerts]\ngroup_wait = "0s"\nquiet_hours = "off"\n'
-VOLATILE_CURSOR_KEYS = {"sync", "crawled_at"}  # an Asana sync token and crawl time differ per run
+# An Asana sync token and crawl time differ per run; Slack's people map holds refresh dates.
+VOLATILE_CURSOR_KEYS = {"sync", "crawled_at", "people"}
 
 
 # -- processes --------------------------------------------------------------------------------
@@ -332,6 +333,20 @@ def test_a_worker_killed_mid_sync_is_recovered_by_the_next(deployment: Deploymen
     client = redis.Redis.from_url(deployment.redis_url)
     assert not list(client.scan_iter(match=f"{deployment.prefix}:lock:sync:*"))  # nothing left held
     client.close()
+
+
+def test_a_transient_failure_is_retried_with_a_short_backoff(deployment: Deployment) -> None:
+    deployment.sandbox.fail("slack conversations.history", slack_error="ratelimited", times=1)
+    deployment.worker("w1")
+    deployment.send("reconciler.sync_partition", "slack", "eng")
+
+    wait_until(lambda: ("slack", "eng") in synced_since(deployment.engine), timeout=30,
+               what="the retried sync to succeed", deployment=deployment)
+    retries = [line for line in deployment.logs() if " retry: Retry in " in line.get("msg", "")]
+    assert len(retries) == 1
+    assert float(retries[0]["msg"].rsplit("Retry in ", 1)[1].split("s", 1)[0]) <= 2  # RETRY_BACKOFF_MAX
+    failed = [line for line in deployment.logs() if line.get("msg") == "sync done" and line.get("error")]
+    assert failed and failed[0]["transient"] is True
 
 
 def test_status_shows_partitions_queue_depth_and_outbox(
