@@ -26,7 +26,7 @@ from reconciler.pipeline import Runtime
 from reconciler.settings import get_settings
 from workers.celery_app import app
 from workers.connections import redis_client
-from workers.locks import RenewedLock, claim_interval, held_lock, partition_lock_name
+from workers.locks import LockLost, RenewedLock, claim_interval, held_lock, partition_lock_name
 from workers.ratelimit import shared_rate_limiter
 from workers.schedule import FAN_OUT, SWEEP, SYNC_PARTITION, fan_out_window
 from workers.settings import WorkerSettings, get_worker_settings
@@ -164,6 +164,9 @@ def sweep(self: Task) -> dict[str, Any]:
                 log.info("sweep skipped: another sweep is running; it will run once more")
                 return {"skipped": "locked"}
             result = run_sweep(ctx.rt, lock, dry_run=ctx.ws.notify_dry_run)
+    except LockLost as exc:
+        log.warning("sweep stopped: its lock was lost; the next sweep goes on", extra={"error": str(exc)})
+        return {"stopped": "lock lost"}
     except RETRYABLE as exc:
         log.warning("sweep interrupted; will retry", extra={"error": ctx.rt.scrub(str(exc))[:300]})
         raise _retry(self, exc, ctx.ws) from None
