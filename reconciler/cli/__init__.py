@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from reconciler.cli import admin, alerts, conflicts, deliverables, owners, pipeline, records
+from reconciler.cli.common import handle_errors
+from reconciler.settings import get_settings
 
 app = typer.Typer(
     name="reconciler",
@@ -13,6 +17,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+
+@app.callback()
+@handle_errors
+def _configure(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every step to stderr.")] = False,
+) -> None:
+    """Structured logs (JSON when stderr is not a terminal), tokens scrubbed from every line."""
+    from workers.logging import configure_logging
+
+    configure_logging(get_settings(), level="INFO" if verbose else "WARNING")
+
 
 app.command("sync")(pipeline.sync)
 app.command("reconcile")(pipeline.reconcile)

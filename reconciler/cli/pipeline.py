@@ -28,7 +28,7 @@ from reconciler.cli.common import (
     wants_json,
 )
 from reconciler.cli.context import runtime
-from reconciler.settings import Settings
+from reconciler.settings import Settings, get_settings
 
 
 def _sync_table(reports: list[pipeline.SyncReport]) -> Table:
@@ -160,8 +160,10 @@ def run(
     config: ConfigOption = None,
 ) -> None:
     """Sync, reconcile and notify in a loop, in this process (no broker needed)."""
+    from workers.logging import configure_logging
     from workers.runner import run_loop
 
+    configure_logging(get_settings(), level="INFO")
     with runtime(config, talks_to_apis=True) as rt, progress_reporter(True) as on_batch:
         reports = run_loop(rt, once=once, interval=interval, dry_run=dry_run, on_batch=on_batch)
     if once and reports:
