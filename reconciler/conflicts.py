@@ -1,0 +1,287 @@
+"""What people do to conflicts (from the admin CLI): acknowledge, resolve, dismiss, reopen.
+
+Each operation checks the transition, records who did it and why in an audit event, and leaves
+committing to the caller. A resolution with a value (an accepted source's value, or one given) is
+also a decision on the deliverable (`Deliverable.decisions`): its canonical value from the next
+reconcile on, until a source says something newer. It outlives the conflict (the reconciler may
+reopen the conflict on new evidence); reopening the conflict by hand withdraws it. Resolving and
+reopening mark the deliverable dirty so the next reconcile applies this.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from connectors.base import CanonicalStatus
+from reconciler import rules, store
+from reconciler.models import Conflict, ConflictState, Deliverable, Observation
+
+OPEN, ACKNOWLEDGED = ConflictState.OPEN.value, ConflictState.ACKNOWLEDGED.value
+RESOLVED, DISMISSED = ConflictState.RESOLVED.value, ConflictState.DISMISSED.value
+ACTIVE = frozenset({OPEN, ACKNOWLEDGED})
+CLOSED = frozenset({RESOLVED, DISMISSED})
+
+CLOSED_RESET: dict[str, Any] = {
+    "resolved_at": None,
+    "resolved_by": None,
+    "resolution_value": None,
+    "resolution_source": None,
+    "resolution_comment": None,
+}
+# A reopened conflict starts a new episode: not acknowledged, not escalated, not yet told about.
+EPISODE_RESET: dict[str, Any] = {
+    **CLOSED_RESET,
+    "acknowledged_at": None,
+    "acknowledged_by": None,
+    "escalation_level": 0,
+    "next_escalation_at": None,
+    "alert_started_at": None,
+    "notified_at": None,
+    "last_notified_at": None,
+    "resolution_notified_at": None,
+}
+
+# Which values a resolution of each kind may set; `accept_source` only where sources disagree.
+_VALUE_FIELDS: dict[str, frozenset[str]] = {
+    rules.Rule.STATUS_CONTRADICTION: frozenset({rules.STATUS}),
+    rules.Rule.DATE_CONTRADICTION: frozenset({rules.TARGET_DATE}),
+    rules.Rule.DEPENDENCY_VIOLATION: frozenset({rules.STATUS, rules.TARGET_DATE}),
+    rules.Rule.STALE: frozenset({rules.STATUS, rules.TARGET_DATE}),
+    rules.Rule.NO_OWNER: frozenset(),
+}
+_VALUE_OPTIONAL = frozenset({rules.Rule.STALE.value, rules.Rule.NO_OWNER.value})
+
+
+class ConflictNotFound(LookupError):
+    pass
+
+
+class InvalidTransition(ValueError):
+    pass
+
+
+def get_conflict(session: Session, conflict_id: int) -> Conflict:
+    conflict = session.get(Conflict, conflict_id)
+    if conflict is None:
+        raise ConflictNotFound(f"conflict {conflict_id} does not exist")
+    return conflict
+
+
+def acknowledge(
+    session: Session, conflict_id: int, *, actor: str, comment: str | None, now: datetime
+) -> Conflict:
+    conflict = get_conflict(session, conflict_id)
+    _require(conflict, {OPEN}, ACKNOWLEDGED)
+    conflict.state = ACKNOWLEDGED
+    conflict.acknowledged_at = now
+    conflict.acknowledged_by = _actor(actor)
+    return _record(session, conflict, "acknowledged", actor=actor, comment=comment, now=now)
+
+
+def resolve(
+    session: Session,
+    conflict_id: int,
+    *,
+    actor: str,
+    comment: str,
+    now: datetime,
+    accept_source: str | None = None,
+    status: str | None = None,
+    target_date: date | None = None,
+) -> Conflict:
+    """Close with a decision: accept what one source says, or set the status or date."""
+    conflict = get_conflict(session, conflict_id)
+    _require(conflict, ACTIVE, RESOLVED)
+    comment = _comment(comment, "resolve", conflict_id)
+    field_name, value = _decided_value(session, conflict, accept_source, status, target_date)
+    _close(conflict, RESOLVED, actor=actor, comment=comment, now=now)
+    conflict.resolution_value = value
+    conflict.resolution_source = accept_source
+    if field_name and value:
+        decision = {"value": value, "source": accept_source, "at": now.isoformat(), "by": conflict.resolved_by,
+                    "conflict_id": conflict.id}
+        _set_decision(session, conflict.deliverable_key, field_name, decision)
+    store.mark_dirty(session, [conflict.deliverable_key])
+    details = {"field": field_name, "value": value, "accepted_source": accept_source} if value else {}
+    return _record(session, conflict, "resolved", actor=actor, comment=comment, now=now, details=details)
+
+
+def dismiss(session: Session, conflict_id: int, *, actor: str, comment: str, now: datetime) -> Conflict:
+    """Close as not a real contradiction; it reopens only on evidence newer than this."""
+    conflict = get_conflict(session, conflict_id)
+    _require(conflict, ACTIVE, DISMISSED)
+    comment = _comment(comment, "dismiss", conflict_id)
+    _close(conflict, DISMISSED, actor=actor, comment=comment, now=now)
+    return _record(session, conflict, "dismissed", actor=actor, comment=comment, now=now)
+
+
+def reopen(
+    session: Session, conflict_id: int, *, actor: str, comment: str | None, now: datetime
+) -> Conflict:
+    conflict = get_conflict(session, conflict_id)
+    if conflict.state not in CLOSED:
+        raise InvalidTransition(f"conflict {conflict_id} is {conflict.state}, not resolved or dismissed")
+    details = {
+        "previous_state": conflict.state,
+        "closed_by": conflict.resolved_by,
+        **({"resolution_value": conflict.resolution_value} if conflict.resolution_value else {}),
+    }
+    for name, value in EPISODE_RESET.items():
+        setattr(conflict, name, value)
+    conflict.state = OPEN
+    _withdraw_decisions(session, conflict)
+    store.mark_dirty(session, [conflict.deliverable_key])
+    return _record(session, conflict, "reopened", actor=actor, comment=comment, now=now, details=details)
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _require(conflict: Conflict, allowed: set[str] | frozenset[str], target: str) -> None:
+    if conflict.state in allowed:
+        return
+    if conflict.state == target:
+        raise InvalidTransition(f"conflict {conflict.id} is already {target}")
+    if conflict.state in CLOSED:
+        raise InvalidTransition(f"conflict {conflict.id} is {conflict.state}; reopen it first")
+    raise InvalidTransition(f"conflict {conflict.id} is {conflict.state}; it cannot become {target}")
+
+
+def _actor(actor: str) -> str:
+    if not actor or not actor.strip():
+        raise ValueError("say who is acting (a person key)")
+    return actor.strip()
+
+
+def _comment(comment: str | None, verb: str, conflict_id: int) -> str:
+    if not comment or not comment.strip():
+        raise ValueError(f"a comment is required to {verb} conflict {conflict_id}")
+    return comment.strip()
+
+
+def _close(conflict: Conflict, state: str, *, actor: str, comment: str, now: datetime) -> None:
+    for name, value in CLOSED_RESET.items():
+        setattr(conflict, name, value)
+    conflict.state = state
+    conflict.resolved_at = now
+    conflict.resolved_by = _actor(actor)
+    conflict.resolution_comment = comment
+
+
+def _decided_value(
+    session: Session,
+    conflict: Conflict,
+    accept_source: str | None,
+    status: str | None,
+    target_date: date | None,
+) -> tuple[str | None, str | None]:
+    """(field, value) the resolution decides, validated against the conflict's kind."""
+    given = [name for name, v in (("source", accept_source), ("status", status), ("date", target_date)) if v]
+    allowed = _VALUE_FIELDS.get(conflict.kind, frozenset())
+    if len(given) > 1:
+        raise ValueError("give one of: a source to accept, a status, a date")
+    if not given:
+        if conflict.kind in _VALUE_OPTIONAL:
+            return None, None
+        raise ValueError(f"conflict {conflict.id}: say which source to accept, or give the {_nouns(allowed)}")
+    if accept_source is not None:
+        return _accepted_value(session, conflict, accept_source)
+    if status is not None:
+        if status not in CanonicalStatus._value2member_map_:
+            choices = ", ".join(s.value for s in CanonicalStatus)
+            raise ValueError(f"unknown status {status!r} (use one of: {choices})")
+        return _checked(conflict, rules.STATUS, allowed), status
+    assert target_date is not None
+    return _checked(conflict, rules.TARGET_DATE, allowed), target_date.isoformat()
+
+
+def _checked(conflict: Conflict, field_name: str, allowed: frozenset[str]) -> str:
+    if field_name not in allowed:
+        if not allowed:
+            raise InvalidTransition(f"conflict {conflict.id} ({conflict.kind}) takes no value; resolve it with a comment")
+        raise InvalidTransition(f"conflict {conflict.id} ({conflict.kind}) is about the {_nouns(allowed)}, not the {_noun(field_name)}")
+    return field_name
+
+
+def _accepted_value(session: Session, conflict: Conflict, source: str) -> tuple[str, str]:
+    field_name = {rules.Rule.STATUS_CONTRADICTION: rules.STATUS, rules.Rule.DATE_CONTRADICTION: rules.TARGET_DATE}.get(
+        conflict.kind  # type: ignore[call-overload]
+    )
+    if field_name is None:
+        raise InvalidTransition(f"conflict {conflict.id} ({conflict.kind}) has no sources to accept; give the value")
+    if source not in conflict.sources:
+        known = ", ".join(conflict.sources)
+        raise InvalidTransition(f"conflict {conflict.id} has no claim from {source!r} (its sources: {known})")
+    rows = store.live_claims(session, [conflict.deliverable_key]).get(conflict.deliverable_key, [])
+    current = rules.current_claims([claim_view(r) for r in rows], field_name)
+    values = sorted({c.value for c in current if c.source == source and c.value})
+    if len(values) != 1:
+        says = "no longer states one" if not values else "says " + " and ".join(values)
+        raise InvalidTransition(f"{source} {says} for conflict {conflict.id}; give the {_noun(field_name)} instead")
+    return field_name, values[0]
+
+
+def _deliverable(session: Session, key: str) -> Deliverable | None:
+    return session.exec(select(Deliverable).where(Deliverable.key == key)).first()
+
+
+def _set_decision(session: Session, key: str, field_name: str, decision: dict[str, Any]) -> None:
+    deliverable = _deliverable(session, key)
+    if deliverable is not None:
+        deliverable.decisions = {**deliverable.decisions, field_name: decision}
+        session.add(deliverable)
+
+
+def _withdraw_decisions(session: Session, conflict: Conflict) -> None:
+    deliverable = _deliverable(session, conflict.deliverable_key)
+    if deliverable is None:
+        return
+    kept = {f: d for f, d in deliverable.decisions.items() if d.get("conflict_id") != conflict.id}
+    if kept != deliverable.decisions:
+        deliverable.decisions = kept
+        session.add(deliverable)
+
+
+def claim_view(row: Observation) -> rules.ClaimView:
+    assert row.id is not None
+    return rules.ClaimView(
+        id=row.id, source=row.source, source_ref=row.source_ref, field=row.field, value=row.value,
+        kind=row.kind, author=row.author, stated_at=row.stated_at, excerpt=row.excerpt,
+        permalink=row.permalink, edited_at=row.edited_at, recorded_at=row.updated_at,
+    )
+
+
+def _noun(field_name: str) -> str:
+    return "date" if field_name == rules.TARGET_DATE else "status"
+
+
+def _nouns(fields: frozenset[str]) -> str:
+    return " or ".join(sorted(_noun(f) for f in fields)) or "nothing"
+
+
+def _record(
+    session: Session,
+    conflict: Conflict,
+    action: str,
+    *,
+    actor: str,
+    comment: str | None,
+    now: datetime,
+    details: dict[str, Any] | None = None,
+) -> Conflict:
+    session.add(conflict)
+    store.audit(
+        session,
+        actor=_actor(actor),
+        action=action,
+        now=now,
+        conflict_id=conflict.id,
+        deliverable_key=conflict.deliverable_key,
+        comment=comment.strip() if comment and comment.strip() else None,
+        details=details,
+    )
+    session.flush()
+    return conflict

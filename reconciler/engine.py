@@ -1,0 +1,643 @@
+"""The level-triggered reconciler: re-read everything about a set of deliverables, evaluate every
+rule, and bring conflicts and canonical state in line with what the rules find.
+
+Work is done per chunk of deliverables: deliverables, live claims, the canonical-state inputs of
+their dependencies, conflicts and dependency edges are one query each, and every change is
+flushed with executemany. Nothing here commits (the caller owns the transaction), and running it
+twice changes nothing.
+
+Conflict lifecycle (states open, acknowledged, resolved, dismissed; keyed by fingerprint):
+- a finding without a conflict opens one; an open or acknowledged conflict follows its finding
+  (a moved date updates it) and resolves itself (`resolved_by="auto"`) when the finding is gone;
+- a conflict a person resolved or dismissed reopens only on evidence newer than that decision
+  (said after it, or first stored after it); one the reconciler closed itself reopens as soon as
+  its finding holds again, because closing it was no judgement about the evidence;
+- every state change, and every change of an active conflict's finding, is an audit event.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from psycopg.types.json import Json
+from sqlalchemy import JSON, Date, Table, and_, delete, select, tuple_, update
+from sqlmodel import Session
+
+from connectors.base import Source
+from reconciler import rules
+from reconciler.conflicts import ACTIVE, CLOSED_RESET, EPISODE_RESET
+from reconciler.models import (
+    AuditEvent,
+    Conflict,
+    ConflictState,
+    Deliverable,
+    DeliverableDependency,
+    Person,
+    UTCDateTime,
+)
+from reconciler.protocol import Config
+
+ACTOR = "reconciler"
+AUTO = "auto"
+CHUNK = 1000
+
+_D: Table = Deliverable.__table__  # type: ignore[attr-defined]
+_C: Table = Conflict.__table__  # type: ignore[attr-defined]
+_E: Table = DeliverableDependency.__table__  # type: ignore[attr-defined]
+_A: Table = AuditEvent.__table__  # type: ignore[attr-defined]
+_P: Table = Person.__table__  # type: ignore[attr-defined]
+
+_CONTENT = ("severity", "summary", "evidence", "details", "sources", "newest_evidence_at")
+_AUTO_COMMENTS = {
+    rules.Rule.STATUS_CONTRADICTION.value: "the sources agree again",
+    rules.Rule.DATE_CONTRADICTION.value: "the dates agree again",
+    rules.Rule.DEPENDENCY_VIOLATION.value: "the dependencies no longer contradict it",
+    rules.Rule.NO_OWNER.value: "it has a decision owner now",
+    rules.Rule.STALE.value: "a source has said something about it again",
+}
+
+
+@dataclass
+class ReconcileReport:
+    reconciled: int = 0
+    opened: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    auto_resolved: list[int] = field(default_factory=list)
+    reopened: list[int] = field(default_factory=list)
+
+    def add(self, other: ReconcileReport) -> None:
+        self.reconciled += other.reconciled
+        self.opened += other.opened
+        self.updated += other.updated
+        self.auto_resolved += other.auto_resolved
+        self.reopened += other.reopened
+
+
+# -- entry points ---------------------------------------------------------------------------
+
+
+def reconcile(session: Session, keys: Iterable[str], *, config: Config, now: datetime) -> ReconcileReport:
+    """Reconcile exactly `keys` (unknown keys are skipped); leaves `dirty` flags alone."""
+    return _run(session, sorted(set(keys)), config=config, now=now)
+
+
+def reconcile_dirty(
+    session: Session, *, config: Config, now: datetime, limit: int | None = None
+) -> ReconcileReport:
+    """Reconcile deliverables marked dirty (at most `limit` of them) and everything depending on
+    them, and clear their flags. Flags are cleared before anything is read, so a sync committing
+    meanwhile leaves its deliverables dirty for the next pass instead of being lost."""
+    stmt = select(_D.c.key).where(_D.c.dirty.is_(True)).order_by(_D.c.key)
+    dirty = list(session.execute(stmt if limit is None else stmt.limit(limit)).scalars())
+    for chunk in _chunks(dirty):
+        _clear_dirty(session, chunk)
+    keys = set(dirty) | _dependents(session, dirty)
+    return _run(session, sorted(keys), config=config, now=now)
+
+
+def reconcile_all(session: Session, *, config: Config, now: datetime) -> ReconcileReport:
+    session.execute(update(_D).where(_D.c.dirty.is_(True)).values(dirty=False))
+    keys = list(session.execute(select(_D.c.key).order_by(_D.c.key)).scalars())
+    return _run(session, keys, config=config, now=now)
+
+
+def _run(session: Session, keys: list[str], *, config: Config, now: datetime) -> ReconcileReport:
+    session.flush()
+    context = _Context.load(session, config)
+    report = ReconcileReport()
+    with _gc_paused(), _sqlite_cache(session, pages=len(keys) * 20):
+        for chunk in _chunks(keys):
+            report.add(_reconcile_chunk(session, chunk, context, now))
+    _expire_written_objects(session)
+    return report
+
+
+@contextmanager
+def _sqlite_cache(session: Session, *, pages: int) -> Iterator[None]:
+    """A large pass inserts into half a dozen indexes at random places; with SQLite's default
+    2 MB page cache it would spend most of its write time re-reading index pages."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite" or pages < 20_000:
+        yield
+        return
+    before = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+    connection.exec_driver_sql(f"PRAGMA cache_size = {min(pages, 500_000)}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Reading a million claims allocates millions of acyclic objects; the cyclic collector
+    would rescan the growing heap over and over (a third of the run) and find nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+# -- reading --------------------------------------------------------------------------------
+# The hot path reads claims, deliverables and conflicts as plain DB-API tuples: at a million
+# claims, SQLAlchemy's per-row and per-value processing costs more than all the rules together.
+# `_ts`, `_day` and `_json` convert what SQLite (text) and PostgreSQL (typed values) hand back.
+
+
+@dataclass
+class _Context:
+    config: Config
+    policy: rules.Policy
+    tz: ZoneInfo
+    names: dict[tuple[str, str], str]
+    # Canonical state of every deliverable already derived in this run, for its dependents in
+    # later chunks (nothing the reconciler writes changes it).
+    canonical: dict[str, tuple[str, rules.CanonicalState]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, session: Session, config: Config) -> _Context:
+        names: dict[tuple[str, str], str] = {}
+        for key, name, email, slack_id, asana_gid in session.execute(
+            select(_P.c.key, _P.c.name, _P.c.email, _P.c.slack_id, _P.c.asana_gid)
+        ):
+            names[(Source.MANUAL.value, key)] = name
+            for source, ident in ((Source.SLACK, slack_id), (Source.ASANA, asana_gid)):
+                if ident:
+                    names[(source.value, ident)] = name
+            if email:  # connectors may name authors by email
+                for source in Source:
+                    names.setdefault((source.value, email), name)
+        return cls(config, rules.Policy.of(config.rules), ZoneInfo(config.timezone), names)
+
+
+@dataclass(slots=True)
+class _DeliverableRow:
+    id: int
+    key: str
+    title: str
+    owner_key: str | None
+    role: str | None
+    depends_on: list[str]
+    canonical_status: str | None
+    canonical_status_source: str | None
+    target_date: date | None
+    target_date_source: str | None
+    conditions: dict[str, Any]
+    decisions: dict[str, Any]
+    updated_at: datetime | None
+
+
+@dataclass(slots=True)
+class _ConflictRow:
+    id: int
+    fingerprint: str
+    deliverable_key: str
+    kind: str
+    state: str
+    severity: str
+    summary: str
+    evidence: Any  # JSON as the driver returns it: text (SQLite) or decoded (PostgreSQL)
+    details: Any
+    sources: Any
+    newest_evidence_at: datetime | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution_value: str | None
+
+
+_DELIVERABLES_SQL = (
+    "SELECT id, key, title, owner_key, role, depends_on, canonical_status, canonical_status_source,"
+    " target_date, target_date_source, conditions, decisions, updated_at"
+    " FROM deliverable WHERE key IN ({keys})"
+)
+_CLAIMS_SQL = (
+    "SELECT id, deliverable_key, source, source_ref, field, value, kind, author, stated_at,"
+    " edited_at, updated_at FROM observation WHERE deleted_at IS NULL AND deliverable_key IN ({keys})"
+)
+_STATUS_AND_DATE = f" AND field IN ('{rules.STATUS}', '{rules.TARGET_DATE}')"
+_CONFLICTS_SQL = (
+    "SELECT id, fingerprint, deliverable_key, kind, state, severity, summary, evidence, details,"
+    " sources, newest_evidence_at, resolved_at, resolved_by, resolution_value"
+    " FROM conflict WHERE deliverable_key IN ({keys})"
+)
+_EDGES_SQL = "SELECT dependent_key, dependency_key FROM deliverable_dependency WHERE dependent_key IN ({keys})"
+_DEPENDENTS_SQL = "SELECT dependent_key FROM deliverable_dependency WHERE dependency_key IN ({keys})"
+_IDS_SQL = "SELECT fingerprint, id FROM conflict WHERE fingerprint IN ({keys})"
+
+
+def _fetch(session: Session, sql: str, keys: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Run `sql` with `{keys}` bound to `keys`, in the session's transaction, as DB-API rows."""
+    connection = session.connection()
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql.format(keys=",".join([mark] * len(keys))), tuple(keys))
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _ts(value: Any) -> datetime | None:
+    if value.__class__ is str:
+        return datetime.fromisoformat(value + "+00:00")  # SQLite keeps UTC without an offset
+    if value is None or value.tzinfo is timezone.utc:
+        return value  # type: ignore[no-any-return]
+    return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _day(value: Any) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _chunks(items: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _load_deliverables(session: Session, keys: Sequence[str]) -> dict[str, _DeliverableRow]:
+    found = {}
+    for row in _fetch(session, _DELIVERABLES_SQL, keys):
+        (id_, key, title, owner, role, depends_on, status, status_source, target_date, date_source,
+         conditions, decisions, updated_at) = row
+        found[key] = _DeliverableRow(
+            id_, key, title, owner, role, _json(depends_on) or [], status, status_source,
+            _day(target_date), date_source, _json(conditions) or {}, _json(decisions) or {}, _ts(updated_at),
+        )
+    return found
+
+
+def _load_claims(
+    session: Session, keys: Sequence[str], names: dict[tuple[str, str], str], *, sql: str = _CLAIMS_SQL
+) -> dict[str, list[rules.ClaimView]]:
+    found: dict[str, list[rules.ClaimView]] = defaultdict(list)
+    view, ts = rules.ClaimView, _ts
+    for id_, key, source, ref, field_name, value, kind, author, stated_at, edited_at, recorded_at in _fetch(
+        session, sql, keys
+    ):
+        found[key].append(view(
+            id_, source, ref, field_name, value, kind, author, ts(stated_at), "", None,  # type: ignore[arg-type]
+            ts(edited_at), names.get((source, author)) if author else None, ts(recorded_at),
+        ))
+    return found
+
+
+def _load_conflicts(session: Session, keys: Sequence[str]) -> dict[str, list[_ConflictRow]]:
+    found: dict[str, list[_ConflictRow]] = defaultdict(list)
+    for row in _fetch(session, _CONFLICTS_SQL, keys):
+        (id_, fp, key, kind, state, severity, summary, evidence, details, sources, newest,
+         resolved_at, resolved_by, resolution_value) = row
+        found[key].append(_ConflictRow(
+            id_, fp, key, kind, state, severity, summary, evidence, details, sources,
+            _ts(newest), _ts(resolved_at), resolved_by, resolution_value,
+        ))
+    return found
+
+
+def _dependents(session: Session, keys: Sequence[str]) -> set[str]:
+    return {key for chunk in _chunks(keys) for (key,) in _fetch(session, _DEPENDENTS_SQL, chunk)}
+
+
+@dataclass
+class _Snapshot:
+    deliverables: dict[str, _DeliverableRow]
+    claims: dict[str, list[rules.ClaimView]]
+    conflicts: dict[str, list[_ConflictRow]]
+    edges: dict[str, set[str]]
+    current: dict[str, rules.CurrentClaims]
+    depends_on: dict[str, tuple[str, ...]]
+
+
+def _snapshot(session: Session, keys: Sequence[str], context: _Context) -> _Snapshot:
+    """Everything the rules need for `keys`; the canonical state of every deliverable read
+    (and of dependencies outside the chunk) lands in `context.canonical`."""
+    deliverables = _load_deliverables(session, keys)
+    claims = _load_claims(session, keys, context.names)
+    current: dict[str, rules.CurrentClaims] = {}
+    depends_on: dict[str, tuple[str, ...]] = {}
+    for key, row in deliverables.items():
+        current[key] = rules.current_by_field(claims.get(key, ()))
+        depends_on[key] = rules.depends_on(key, row.depends_on, current[key])
+        context.canonical[key] = (row.title, rules.canonical_state(current[key], _decisions(row)))
+    _derive_missing(session, {d for deps in depends_on.values() for d in deps}, context)
+    edges: dict[str, set[str]] = defaultdict(set)
+    for dependent, dependency in _fetch(session, _EDGES_SQL, keys):
+        edges[dependent].add(dependency)
+    return _Snapshot(deliverables, claims, _load_conflicts(session, keys), edges, current, depends_on)
+
+
+def _derive_missing(session: Session, keys: set[str], context: _Context) -> None:
+    """Canonical state of dependencies not derived yet in this run (status and date only)."""
+    missing = sorted(keys - context.canonical.keys())
+    if not missing:
+        return
+    rows = _load_deliverables(session, missing)
+    claims = _load_claims(session, missing, context.names, sql=_CLAIMS_SQL + _STATUS_AND_DATE)
+    for key, row in rows.items():
+        state = rules.canonical_state(rules.current_by_field(claims.get(key, ())), _decisions(row))
+        context.canonical[key] = (row.title, state)
+
+
+def _decisions(row: _DeliverableRow) -> tuple[rules.Resolution, ...]:
+    return tuple(
+        rules.Resolution(name, d["value"], datetime.fromisoformat(d["at"]), d["by"], d.get("source"))
+        for name, d in row.decisions.items()
+        if d.get("value") and d.get("at")
+    )
+
+
+# -- deciding -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    """Everything one chunk writes, flushed in bulk at its end."""
+
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    insert_events: list[dict[str, Any]] = field(default_factory=list)  # one per insert, same order
+    conflict_updates: list[dict[str, Any]] = field(default_factory=list)
+    deliverable_updates: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    edges_added: list[dict[str, str]] = field(default_factory=list)
+    edges_removed: list[tuple[str, str]] = field(default_factory=list)
+    report: ReconcileReport = field(default_factory=ReconcileReport)
+
+
+def _reconcile_chunk(session: Session, keys: Sequence[str], context: _Context, now: datetime) -> ReconcileReport:
+    snap = _snapshot(session, keys, context)
+    plan = _Plan()
+    for key in keys:
+        row = snap.deliverables.get(key)
+        if row is None:
+            continue
+        canonical = context.canonical[key][1]
+        facts = _facts(row, snap, context, now)
+        evaluation = rules.evaluate(facts, context.policy, tz=context.tz, current=snap.current[key], canonical=canonical)
+        _plan_deliverable(plan, row, evaluation, now)
+        _plan_edges(plan, key, snap.edges.get(key, set()), facts.depends_on)
+        _plan_conflicts(plan, key, snap.conflicts.get(key, []), evaluation.findings, now)
+        plan.report.reconciled += 1
+    _flush(session, plan)
+    return plan.report
+
+
+def _facts(row: _DeliverableRow, snap: _Snapshot, context: _Context, now: datetime) -> rules.DeliverableFacts:
+    depends_on = snap.depends_on[row.key]
+    dependencies = {
+        dep: rules.DependencyFacts(dep, *context.canonical[dep]) for dep in depends_on if dep in context.canonical
+    }
+    return rules.DeliverableFacts(
+        key=row.key,
+        title=row.title,
+        owner=row.owner_key,
+        owner_changed_at=row.updated_at,
+        role=row.role,
+        depends_on=depends_on,
+        claims=tuple(snap.claims.get(row.key, ())),
+        dependencies=dependencies,
+        resolutions=_decisions(row),
+        previous_conditions=row.conditions,
+        now=now,
+    )
+
+
+def _plan_deliverable(plan: _Plan, row: _DeliverableRow, evaluation: rules.Evaluation, now: datetime) -> None:
+    state = evaluation.canonical
+    wanted = {
+        "canonical_status": state.status,
+        "canonical_status_source": state.status_source,
+        "target_date": state.target_date,
+        "target_date_source": state.target_date_source,
+        "conditions": evaluation.conditions,
+    }
+    if any(getattr(row, name) != value for name, value in wanted.items()):
+        plan.deliverable_updates.append({"id": row.id, **wanted, "reconciled_at": now})
+
+
+def _plan_edges(plan: _Plan, key: str, stored: set[str], wanted: Iterable[str]) -> None:
+    target = set(wanted)
+    plan.edges_added += [{"dependent_key": key, "dependency_key": d} for d in sorted(target - stored)]
+    plan.edges_removed += [(key, d) for d in sorted(stored - target)]
+
+
+def _plan_conflicts(
+    plan: _Plan, key: str, existing: list[_ConflictRow], findings: list[rules.Finding], now: datetime
+) -> None:
+    by_fingerprint = {c.fingerprint: c for c in existing}
+    for finding in findings:
+        row = by_fingerprint.pop(finding.fingerprint, None)
+        if row is None:
+            _open(plan, key, finding, now)
+        elif row.state in ACTIVE:
+            _follow(plan, row, finding, now)
+        elif _reopens(row, finding):
+            _reopen(plan, row, finding, now)
+    for row in by_fingerprint.values():
+        if row.state in ACTIVE:
+            _auto_resolve(plan, row, now)
+
+
+def _content(finding: rules.Finding) -> dict[str, Any]:
+    return {
+        "severity": finding.severity,
+        "summary": finding.summary,
+        "evidence": list(finding.evidence),
+        "details": finding.details,
+        "sources": list(finding.sources),
+        "newest_evidence_at": finding.newest_evidence_at,
+    }
+
+
+def _open(plan: _Plan, key: str, finding: rules.Finding, now: datetime) -> None:
+    plan.inserts.append({
+        **_content(finding),
+        "fingerprint": finding.fingerprint,
+        "deliverable_key": key,
+        "kind": finding.kind,
+        "state": ConflictState.OPEN.value,
+        "opened_at": now,
+        "last_seen_at": now,
+        "escalation_level": 0,
+    })
+    plan.insert_events.append(_event("opened", key, now, details={
+        "kind": finding.kind, "severity": finding.severity, "summary": finding.summary,
+    }))
+
+
+def _follow(plan: _Plan, row: _ConflictRow, finding: rules.Finding, now: datetime) -> None:
+    content = _content(finding)
+    changed = [name for name in _CONTENT if _differs(getattr(row, name), content[name])]
+    if not changed:
+        return
+    plan.conflict_updates.append({"id": row.id, **content, "last_seen_at": now})
+    plan.events.append(_event("updated", row.deliverable_key, now, conflict_id=row.id, details={
+        "changed": changed, "summary": finding.summary, "previous_summary": row.summary,
+    }))
+    plan.report.updated.append(row.id)
+
+
+def _reopens(row: _ConflictRow, finding: rules.Finding) -> bool:
+    if row.resolved_by == AUTO or row.resolved_at is None:
+        return True
+    return any(t is not None and t > row.resolved_at for t in (finding.newest_evidence_at, finding.evidence_recorded_at))
+
+
+def _reopen(plan: _Plan, row: _ConflictRow, finding: rules.Finding, now: datetime) -> None:
+    plan.conflict_updates.append({
+        "id": row.id, **EPISODE_RESET, **_content(finding), "state": ConflictState.OPEN.value, "last_seen_at": now,
+    })
+    why = "its finding holds again" if row.resolved_by == AUTO else "newer evidence"
+    plan.events.append(_event("reopened", row.deliverable_key, now, conflict_id=row.id, details={
+        "previous_state": row.state, "closed_by": row.resolved_by, "why": why, "summary": finding.summary,
+        **({"resolution_value": row.resolution_value} if row.resolution_value else {}),
+    }))
+    plan.report.reopened.append(row.id)
+
+
+def _auto_resolve(plan: _Plan, row: _ConflictRow, now: datetime) -> None:
+    comment = _AUTO_COMMENTS.get(row.kind, "its finding no longer holds")
+    plan.conflict_updates.append({
+        "id": row.id, **CLOSED_RESET, "state": ConflictState.RESOLVED.value,
+        "resolved_at": now, "resolved_by": AUTO, "resolution_comment": comment,
+    })
+    plan.events.append(_event("auto_resolved", row.deliverable_key, now, conflict_id=row.id,
+                              comment=comment, details={"previous_state": row.state}))
+    plan.report.auto_resolved.append(row.id)
+
+
+def _differs(stored: Any, wanted: Any) -> bool:
+    if isinstance(wanted, (dict, list)):
+        # SQLite hands back the JSON text we wrote (same serializer), PostgreSQL decoded JSON.
+        return stored != (json.dumps(wanted) if isinstance(stored, str) else wanted)
+    return bool(stored != wanted)
+
+
+def _event(
+    action: str, key: str, now: datetime, *, conflict_id: int | None = None,
+    comment: str | None = None, details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "at": now, "actor": ACTOR, "action": action, "conflict_id": conflict_id,
+        "deliverable_key": key, "comment": comment, "details": details or {},
+    }
+
+
+# -- writing --------------------------------------------------------------------------------
+# Like the reads, the writes go straight to the DB-API cursor (executemany): SQLAlchemy's
+# per-row parameter processing cost ten times what SQLite needs to apply a row. Values are
+# adapted exactly as SQLAlchemy would store them, so the ORM reads them back unchanged.
+
+
+def _flush(session: Session, plan: _Plan) -> None:
+    with _Writer.of(session) as writer:
+        _write(session, writer, plan)
+
+
+def _write(session: Session, writer: _Writer, plan: _Plan) -> None:
+    if plan.inserts:
+        writer.insert(_C, plan.inserts)
+        ids = dict(_fetch(session, _IDS_SQL, [row["fingerprint"] for row in plan.inserts]))
+        opened = [ids[row["fingerprint"]] for row in plan.inserts]
+        for conflict_id, event in zip(opened, plan.insert_events, strict=True):
+            event["conflict_id"] = conflict_id
+        plan.events[:0] = plan.insert_events
+        plan.report.opened += opened
+    writer.update(_C, plan.conflict_updates)
+    writer.update(_D, plan.deliverable_updates)
+    if plan.edges_removed:
+        pair = tuple_(_E.c.dependent_key, _E.c.dependency_key)
+        session.execute(delete(_E).where(pair.in_(plan.edges_removed)))
+    writer.insert(_E, plan.edges_added)
+    writer.insert(_A, plan.events)
+
+
+@dataclass(frozen=True)
+class _Writer:
+    cursor: Any
+    mark: str
+    sqlite: bool
+    quote: Any
+
+    @classmethod
+    @contextmanager
+    def of(cls, session: Session) -> Iterator[_Writer]:
+        connection = session.connection()
+        sqlite = connection.dialect.name == "sqlite"
+        cursor = connection.connection.cursor()
+        try:
+            yield cls(cursor, "?" if sqlite else "%s", sqlite, connection.dialect.identifier_preparer.quote)
+        finally:
+            cursor.close()
+
+    def insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        for names, group in _by_columns(rows):
+            columns = ", ".join(self.quote(n) for n in names)
+            marks = ", ".join([self.mark] * len(names))
+            sql = f"INSERT INTO {self.quote(table.name)} ({columns}) VALUES ({marks})"
+            self.cursor.executemany(sql, self._values(table, names, group))
+
+    def update(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """UPDATE ... SET <the row's other keys> WHERE id = <its "id">, per set of columns."""
+        for names, group in _by_columns(rows):
+            columns = [n for n in names if n != "id"]
+            sets = ", ".join(f"{self.quote(n)} = {self.mark}" for n in columns)
+            sql = f"UPDATE {self.quote(table.name)} SET {sets} WHERE id = {self.mark}"
+            self.cursor.executemany(sql, self._values(table, [*columns, "id"], group))
+
+    def _values(self, table: Table, names: Sequence[str], rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        adapters = [self._adapter(table.c[name].type) for name in names]
+        pairs = list(zip(names, adapters, strict=True))
+        return [tuple(adapt(row[name]) if row[name] is not None else None for name, adapt in pairs) for row in rows]
+
+    def _adapter(self, kind: Any) -> Any:
+        if isinstance(kind, JSON):
+            return json.dumps if self.sqlite else _pg_json
+        if isinstance(kind, UTCDateTime):
+            return _sqlite_ts if self.sqlite else _identity
+        if isinstance(kind, Date) and self.sqlite:
+            return date.isoformat
+        return _identity
+
+
+def _by_columns(rows: list[dict[str, Any]]) -> Iterator[tuple[tuple[str, ...], list[dict[str, Any]]]]:
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[tuple(row)].append(row)
+    yield from groups.items()
+
+
+def _sqlite_ts(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat(" ", "microseconds")[:26]
+
+
+def _pg_json(value: Any) -> Json:
+    return Json(value)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _clear_dirty(session: Session, keys: Sequence[str]) -> None:
+    session.execute(update(_D).where(and_(_D.c.key.in_(list(keys)), _D.c.dirty.is_(True))).values(dirty=False))
+
+
+def _expire_written_objects(session: Session) -> None:
+    """Rows were written with Core: ORM objects of them in this session must reload."""
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, (Conflict, Deliverable, DeliverableDependency)):
+            session.expire(obj)

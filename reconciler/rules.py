@@ -1,0 +1,624 @@
+"""Contradiction rules: pure functions from one deliverable's facts to findings and canonical state.
+
+Nothing here reads the database or the clock; the engine builds `DeliverableFacts` and writes the
+results. Semantics (see DESIGN.md, "Semantics that decide whether people trust it"):
+
+- **Voices.** A state claim (an Asana field, a project's status) speaks for its `source_ref`; an
+  event claim (a Slack message) speaks for its author within its source (its ref when it has no
+  author). Within a voice only the newest claim counts: a person correcting themselves, a field
+  changed again. Connectors therefore give a thing that holds state one stable ref (the task gid
+  for task fields, one ref per project for its status updates) so a newer update replaces the
+  older one. A claim's time is its last edit, else when it was stated.
+- **Superseding.** An event claim older than a newer, different value of a current state claim
+  of the same field has been answered by that change: it is no longer current. A newer event
+  that disagrees with an unchanged state claim is current and can contradict it.
+- **State against state.** Two current state claims from different refs (a task's field and its
+  project's latest status update) are separate sources of truth: both count, and they
+  contradict each other only when their values do.
+- A claim whose value is empty or unknown replaces older claims of its voice but takes part in
+  nothing else.
+- **Fingerprints** hash (deliverable, rule, involved sources), never values. A contradiction's
+  involved sources are those of the pair that disagrees (`["slack"]` for two people in Slack);
+  the other rules involve no source, so each holds at most one finding per deliverable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from enum import StrEnum
+from itertools import combinations
+from typing import Any
+
+from connectors.base import CanonicalStatus, ClaimKind
+from connectors.base import Field as ClaimField
+from reconciler.protocol import RulesConfig
+
+STATUS = ClaimField.STATUS.value
+TARGET_DATE = ClaimField.TARGET_DATE.value
+DEPENDS_ON = ClaimField.DEPENDS_ON.value
+
+_STATE = ClaimKind.STATE.value
+_STATUSES = frozenset(s.value for s in CanonicalStatus)
+_CLOSED = frozenset({CanonicalStatus.DONE.value, CanonicalStatus.CANCELLED.value})
+_SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
+_SOURCE_LABEL = {"asana": "Asana", "slack": "Slack", "manual": "A manual entry"}
+
+
+class Rule(StrEnum):
+    STATUS_CONTRADICTION = "status_contradiction"
+    DATE_CONTRADICTION = "date_contradiction"
+    DEPENDENCY_VIOLATION = "dependency_violation"
+    NO_OWNER = "no_owner"
+    STALE = "stale"
+
+
+# -- inputs ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True, eq=False)
+class ClaimView:
+    """One live claim as the rules see it. Compared by identity; treat it as immutable (it is
+    not frozen because a frozen dataclass costs six times as much to build, and the reconciler
+    builds one per stored claim)."""
+
+    id: int
+    source: str
+    source_ref: str
+    field: str
+    value: str | None
+    kind: str
+    author: str | None
+    stated_at: datetime
+    excerpt: str = ""
+    permalink: str | None = None
+    edited_at: datetime | None = None
+    author_name: str | None = None
+    recorded_at: datetime | None = None  # when the store last learned of this version
+
+    @property
+    def at(self) -> datetime:
+        """When the source last said it: an edit restates the claim."""
+        return self.edited_at or self.stated_at
+
+    @property
+    def who(self) -> str:
+        return self.author_name or self.author or "someone"
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """A person's decision on one field (from `conflicts.resolve`): canonical until a newer claim."""
+
+    field: str
+    value: str
+    at: datetime
+    by: str
+    source: str | None = None  # the source whose value was accepted, if any
+
+
+@dataclass(frozen=True, slots=True)
+class CanonicalState:
+    status: str | None = None
+    status_source: str | None = None
+    status_claim: ClaimView | None = None
+    status_resolution: Resolution | None = None
+    target_date: date | None = None
+    target_date_source: str | None = None
+    date_claim: ClaimView | None = None
+    date_resolution: Resolution | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DependencyFacts:
+    key: str
+    title: str
+    canonical: CanonicalState
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverableFacts:
+    key: str
+    title: str = ""
+    owner: str | None = None
+    owner_changed_at: datetime | None = None
+    role: str | None = None
+    depends_on: tuple[str, ...] = ()  # see `depends_on()`: configuration plus current claims
+    claims: tuple[ClaimView, ...] = ()
+    dependencies: Mapping[str, DependencyFacts] = field(default_factory=dict)
+    resolutions: tuple[Resolution, ...] = ()
+    previous_conditions: Mapping[str, Any] = field(default_factory=dict)
+    now: datetime = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+    @property
+    def label(self) -> str:
+        return self.title or self.key
+
+
+# -- outputs --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: str
+    fingerprint: str
+    severity: str
+    summary: str
+    evidence: tuple[int, ...]
+    sources: tuple[str, ...]
+    newest_evidence_at: datetime | None
+    details: dict[str, Any]
+    evidence_recorded_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    findings: list[Finding]
+    canonical: CanonicalState
+    conditions: dict[str, dict[str, Any]]
+
+
+def fingerprint(key: str, rule: str, sources: Iterable[str]) -> str:
+    text = "\x1f".join([key, rule, *sorted(set(sources))])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """`RulesConfig` prepared for evaluation: built once per reconcile, used per deliverable."""
+
+    severities: Mapping[frozenset[str], str]
+    date_tolerance: timedelta
+    stale_after: timedelta | None
+    stale_due_within_days: int
+
+    @classmethod
+    def of(cls, config: RulesConfig) -> Policy:
+        return cls(
+            severities={frozenset({p.a.value, p.b.value}): p.severity for p in config.status_conflicts},
+            date_tolerance=timedelta(days=config.date_tolerance_days),
+            stale_after=timedelta(days=config.stale_after_days) if config.stale_after_days else None,
+            stale_due_within_days=config.stale_due_within_days,
+        )
+
+
+CurrentClaims = Mapping[str, list[ClaimView]]  # field -> claims that still count, oldest first
+
+# -- current claims -------------------------------------------------------------------------
+
+
+def _order(claim: ClaimView) -> tuple[Any, ...]:
+    """Recency, then a content tie-break so the result never depends on arrival order (ids)."""
+    return (claim.at, claim.kind == _STATE, claim.source, claim.source_ref, claim.value or "")
+
+
+def _usable(claim: ClaimView) -> bool:
+    if not claim.value:
+        return False
+    if claim.field == STATUS:
+        return claim.value in _STATUSES
+    if claim.field == TARGET_DATE:
+        return _parse_date(claim.value) is not None
+    return True
+
+
+def _parse_date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def current_by_field(claims: Iterable[ClaimView]) -> dict[str, list[ClaimView]]:
+    """The claims that still count, per field, oldest first (see the module docstring)."""
+    newest: dict[tuple[str, str, str, str | None], ClaimView] = {}
+    for claim in claims:
+        # the voice, inlined: this loop runs once per stored claim
+        if claim.kind == _STATE or not claim.author:
+            voice = (claim.field, claim.source, "ref", claim.source_ref)
+        else:
+            voice = (claim.field, claim.source, "author", claim.author)
+        held = newest.get(voice)
+        if held is None or _later(claim, held):
+            newest[voice] = claim
+    current: dict[str, list[ClaimView]] = {}
+    for claim in newest.values():
+        if _usable(claim):
+            current.setdefault(claim.field, []).append(claim)
+    for field_name, live in current.items():
+        states = [c for c in live if c.kind == _STATE]
+        if states and len(states) < len(live):
+            live = [c for c in live if c.kind == _STATE or not _answered(c, states)]
+        live.sort(key=_order)
+        current[field_name] = live
+    return current
+
+
+def _later(claim: ClaimView, other: ClaimView) -> bool:
+    if claim.at != other.at:
+        return claim.at > other.at
+    return _order(claim) > _order(other)
+
+
+def current_claims(claims: Iterable[ClaimView], field_name: str) -> list[ClaimView]:
+    return current_by_field(claims).get(field_name, [])
+
+
+def _answered(event: ClaimView, states: Sequence[ClaimView]) -> bool:
+    for state in states:
+        if state.at > event.at and state.value != event.value:
+            return True
+    return False
+
+
+def depends_on(key: str, configured: Iterable[str], current: CurrentClaims) -> tuple[str, ...]:
+    """Configured dependencies plus those the current `depends_on` claims name."""
+    keys = set(configured)
+    for claim in current.get(DEPENDS_ON, ()):
+        keys.update(k.strip() for k in (claim.value or "").split(",") if k.strip())
+    keys.discard(key)
+    return tuple(sorted(keys))
+
+
+def canonical_state(current: CurrentClaims, resolutions: Iterable[Resolution] = ()) -> CanonicalState:
+    """Per field: a resolution in force (no current claim newer than it), else the newest
+    current claim, a state claim winning a tie."""
+    by_field = {r.field: r for r in sorted(resolutions, key=lambda r: r.at)}
+    status, status_claim, status_res = _canonical_field(current.get(STATUS, []), by_field.get(STATUS))
+    when, date_claim, date_res = _canonical_field(current.get(TARGET_DATE, []), by_field.get(TARGET_DATE))
+    return CanonicalState(
+        status=status,
+        status_source=_source_of(status_claim, status_res),
+        status_claim=status_claim,
+        status_resolution=status_res,
+        target_date=_parse_date(when),
+        target_date_source=_source_of(date_claim, date_res),
+        date_claim=date_claim,
+        date_resolution=date_res,
+    )
+
+
+def _canonical_field(
+    current: list[ClaimView], resolution: Resolution | None
+) -> tuple[str | None, ClaimView | None, Resolution | None]:
+    if resolution is not None and not any(_newer_than(c, resolution.at) for c in current):
+        return resolution.value, None, resolution
+    if not current:
+        return None, None, None
+    newest = current[-1]
+    return newest.value, newest, None
+
+
+def _newer_than(claim: ClaimView, moment: datetime) -> bool:
+    return claim.at > moment or (claim.recorded_at is not None and claim.recorded_at > moment)
+
+
+def _source_of(claim: ClaimView | None, resolution: Resolution | None) -> str | None:
+    if resolution is not None:
+        return resolution.source or "manual"
+    return claim.source if claim else None
+
+
+# -- rules ----------------------------------------------------------------------------------
+
+
+def evaluate(
+    facts: DeliverableFacts,
+    config: RulesConfig | Policy,
+    *,
+    tz: tzinfo = timezone.utc,
+    current: CurrentClaims | None = None,
+    canonical: CanonicalState | None = None,
+) -> Evaluation:
+    """Every rule over one deliverable. `current` and `canonical` may be passed when the
+    caller already computed them from the same facts."""
+    policy = config if isinstance(config, Policy) else Policy.of(config)
+    if current is None:
+        current = current_by_field(facts.claims)
+    if canonical is None:
+        canonical = canonical_state(current, facts.resolutions)
+    findings = [
+        *status_contradictions(facts, current, policy, tz=tz),
+        *date_contradictions(facts, current, policy, tz=tz),
+        *dependency_violations(facts, canonical),
+        *no_owner(facts),
+        *stale(facts, canonical, policy, tz=tz),
+    ]
+    return Evaluation(findings=findings, canonical=canonical, conditions=conditions(facts, current, canonical, findings))
+
+
+def status_contradictions(
+    facts: DeliverableFacts, current: CurrentClaims, policy: Policy, *, tz: tzinfo = timezone.utc
+) -> list[Finding]:
+    def severity(a: str, b: str) -> str | None:
+        return policy.severities.get(frozenset((a, b)))
+
+    return _contradictions(facts.key, current.get(STATUS, []), Rule.STATUS_CONTRADICTION, severity, tz)
+
+
+def date_contradictions(
+    facts: DeliverableFacts, current: CurrentClaims, policy: Policy, *, tz: tzinfo = timezone.utc
+) -> list[Finding]:
+    def severity(a: str, b: str) -> str | None:
+        apart = abs(date.fromisoformat(a) - date.fromisoformat(b))
+        return "medium" if apart > policy.date_tolerance else None
+
+    return _contradictions(facts.key, current.get(TARGET_DATE, []), Rule.DATE_CONTRADICTION, severity, tz)
+
+
+Pair = tuple[ClaimView, ClaimView, str]
+
+
+def _contradictions(
+    key: str, current: list[ClaimView], rule: Rule, severity_of: Callable[[str, str], str | None], tz: tzinfo
+) -> list[Finding]:
+    """Every disagreeing pair of current claims, one finding per set of sources involved."""
+    by_value: dict[str, list[ClaimView]] = {}
+    for claim in current:
+        by_value.setdefault(claim.value or "", []).append(claim)
+    if len(by_value) < 2:
+        return []
+    groups: dict[tuple[str, ...], list[Pair]] = {}
+    for x, y in combinations(sorted(by_value), 2):
+        severity = severity_of(x, y)
+        if severity is None:
+            continue
+        for a in by_value[x]:
+            for b in by_value[y]:
+                groups.setdefault(tuple(sorted({a.source, b.source})), []).append((a, b, severity))
+    return [_contradiction(key, rule, sources, pairs, tz) for sources, pairs in groups.items()]
+
+
+def _contradiction(key: str, rule: Rule, sources: tuple[str, ...], pairs: list[Pair], tz: tzinfo) -> Finding:
+    claims = sorted({c.id: c for a, b, _ in pairs for c in (a, b)}.values(), key=_order)
+    worst = max(pairs, key=lambda p: (_SEVERITY_RANK[p[2]], max(_order(p[0]), _order(p[1]))))
+    first, second = sorted(worst[:2], key=_order)
+    summary = f"{_says(first, tz)} but {_says(second, tz)}"
+    if len(claims) > 2:
+        summary += f" ({len(claims) - 2} more claim{'s' if len(claims) > 3 else ''} involved)"
+    return Finding(
+        kind=rule.value,
+        fingerprint=fingerprint(key, rule.value, sources),
+        severity=worst[2],
+        summary=summary,
+        evidence=tuple(sorted(c.id for c in claims)),
+        sources=sources,
+        newest_evidence_at=max(c.at for c in claims),
+        evidence_recorded_at=_latest(c.recorded_at for c in claims),
+        details={"field": claims[0].field, "values": _values_by_source(claims)},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _DependencyProblem:
+    dependency: DependencyFacts
+    reason: str
+    severity: str
+    sentence: str
+    fields: tuple[str, ...]  # which of (own, dependency's) canonical values are the evidence
+
+
+def dependency_violations(facts: DeliverableFacts, canonical: CanonicalState) -> list[Finding]:
+    """Done, or dated, before what it depends on is done or dated; a dependency that is done is
+    fine. A cancelled deliverable depends on nothing."""
+    if canonical.status == CanonicalStatus.CANCELLED:
+        return []
+    problems = []
+    for dep_key in facts.depends_on:
+        dep = facts.dependencies.get(dep_key) or DependencyFacts(dep_key, dep_key, CanonicalState())
+        problem = _dependency_problem(facts.label, canonical, dep)
+        if problem is not None:
+            problems.append(problem)
+    if not problems:
+        return []
+    evidence: dict[int, ClaimView] = {}
+    resolutions: list[Resolution] = []
+    for p in problems:
+        for state, field_name in ((canonical, p.fields[0]), (p.dependency.canonical, p.fields[1])):
+            claim, resolution = _canonical_evidence(state, field_name)
+            if claim is not None:
+                evidence[claim.id] = claim
+            if resolution is not None:
+                resolutions.append(resolution)
+    times = [c.at for c in evidence.values()] + [r.at for r in resolutions]
+    worst = max(problems, key=lambda p: _SEVERITY_RANK[p.severity])
+    return [
+        Finding(
+            kind=Rule.DEPENDENCY_VIOLATION.value,
+            fingerprint=fingerprint(facts.key, Rule.DEPENDENCY_VIOLATION.value, ()),
+            severity=worst.severity,
+            summary="; ".join(p.sentence for p in problems),
+            evidence=tuple(sorted(evidence)),
+            sources=(),
+            newest_evidence_at=max(times) if times else None,
+            evidence_recorded_at=_latest(c.recorded_at for c in evidence.values()),
+            details={
+                "dependencies": {
+                    p.dependency.key: {"reason": p.reason, "status": p.dependency.canonical.status,
+                                       "target_date": _iso(p.dependency.canonical.target_date)}
+                    for p in problems
+                },
+                "status": canonical.status,
+                "target_date": _iso(canonical.target_date),
+                "sources": sorted({c.source for c in evidence.values()}),
+            },
+        )
+    ]
+
+
+def _canonical_evidence(state: CanonicalState, field_name: str) -> tuple[ClaimView | None, Resolution | None]:
+    if field_name == STATUS:
+        return state.status_claim, state.status_resolution
+    return state.date_claim, state.date_resolution
+
+
+def _dependency_problem(label: str, own: CanonicalState, dep: DependencyFacts) -> _DependencyProblem | None:
+    """How `dep` fails to support what the deliverable claims, if it does."""
+    theirs = dep.canonical
+    if theirs.status == CanonicalStatus.DONE:
+        return None
+    said = _status_words(theirs.status) if theirs.status else "has no status"
+    if own.status == CanonicalStatus.DONE:
+        if theirs.status == CanonicalStatus.CANCELLED:
+            return None
+        return _DependencyProblem(dep, "DependencyNotDone", "high",
+                                  f"{label} is done but {dep.title}, which it depends on, {_is(said)}",
+                                  (STATUS, STATUS))
+    if theirs.status == CanonicalStatus.CANCELLED:
+        return _DependencyProblem(dep, "DependencyCancelled", "medium",
+                                  f"{label} depends on {dep.title}, which is cancelled", (STATUS, STATUS))
+    if own.target_date is None:
+        return None
+    if theirs.target_date is None:
+        return _DependencyProblem(dep, "DependencyUndated", "low",
+                                  f"{label} is due {own.target_date} but {dep.title}, which it depends on, "
+                                  "is not done and has no date", (TARGET_DATE, STATUS))
+    if theirs.target_date > own.target_date:
+        return _DependencyProblem(dep, "DependencyDatedLater", "high",
+                                  f"{label} is due {own.target_date} but {dep.title}, which it depends on, "
+                                  f"is due {theirs.target_date}", (TARGET_DATE, TARGET_DATE))
+    return None
+
+
+def no_owner(facts: DeliverableFacts) -> list[Finding]:
+    if facts.owner:
+        return []
+    return [
+        Finding(
+            kind=Rule.NO_OWNER.value,
+            fingerprint=fingerprint(facts.key, Rule.NO_OWNER.value, ()),
+            severity="medium",
+            summary=f"{facts.label} has no decision owner",
+            evidence=(),
+            sources=(),
+            newest_evidence_at=facts.owner_changed_at,
+            details={"role": facts.role},
+        )
+    ]
+
+
+def stale(
+    facts: DeliverableFacts, canonical: CanonicalState, policy: Policy, *, tz: tzinfo = timezone.utc
+) -> list[Finding]:
+    """Due soon (or overdue), not closed, and no source has said anything for a while."""
+    if policy.stale_after is None or canonical.target_date is None:
+        return []
+    if canonical.status in _CLOSED:
+        return []
+    today = facts.now.astimezone(tz).date()
+    if (canonical.target_date - today).days > policy.stale_due_within_days:
+        return []
+    last = max(facts.claims, key=_order, default=None)
+    times = [last.at] if last else []
+    last_heard = _latest([*times, *_resolution_times(canonical)])
+    if last_heard is None or facts.now - last_heard < policy.stale_after:
+        return []
+    return [
+        Finding(
+            kind=Rule.STALE.value,
+            fingerprint=fingerprint(facts.key, Rule.STALE.value, ()),
+            severity="low",
+            summary=f"{facts.label} is due {canonical.target_date} and no source has said anything "
+            f"about it since {_when(last_heard, tz)}",
+            evidence=(last.id,) if last else (),
+            sources=(),
+            newest_evidence_at=last_heard,
+            evidence_recorded_at=last.recorded_at if last else None,
+            details={"target_date": _iso(canonical.target_date), "last_heard_at": last_heard.isoformat()},
+        )
+    ]
+
+
+# -- conditions -----------------------------------------------------------------------------
+
+
+def conditions(
+    facts: DeliverableFacts, current: CurrentClaims, canonical: CanonicalState, findings: Sequence[Finding]
+) -> dict[str, dict[str, Any]]:
+    """Kubernetes-style conditions; a condition keeps its transition time while its status holds."""
+    by_kind = {f.kind: f for f in findings}
+    wanted = {
+        "StatusAgrees": _agreement(bool(current.get(STATUS)), by_kind.get(Rule.STATUS_CONTRADICTION),
+                                   canonical.status_resolution, "status"),
+        "DatesAgree": _agreement(bool(current.get(TARGET_DATE)), by_kind.get(Rule.DATE_CONTRADICTION),
+                                 canonical.date_resolution, "target date"),
+        "DependenciesSatisfied": _dependencies_condition(facts, by_kind.get(Rule.DEPENDENCY_VIOLATION)),
+        "HasOwner": (True, "OwnerAssigned", f"decision owner is {facts.owner}") if facts.owner
+        else (False, "NoOwner", "no decision owner"),
+    }
+    now = facts.now.isoformat()
+    return {name: _condition(facts.previous_conditions.get(name), now, *value) for name, value in wanted.items()}
+
+
+def _agreement(
+    claimed: bool, finding: Finding | None, resolution: Resolution | None, noun: str
+) -> tuple[bool, str, str]:
+    if finding is None:
+        if not claimed:
+            return True, "NoClaims", f"no source states a {noun}"
+        return True, "Agree", f"current {noun} claims agree"
+    if resolution is not None:
+        return False, "ContradictionResolved", (
+            f"sources disagree; {resolution.by} decided {resolution.value} on {resolution.at.date()}"
+        )
+    return False, "Contradiction", finding.summary
+
+
+def _dependencies_condition(facts: DeliverableFacts, finding: Finding | None) -> tuple[bool, str, str]:
+    if finding is not None:
+        reasons = [d["reason"] for d in finding.details["dependencies"].values()]
+        return False, reasons[0], finding.summary
+    if not facts.depends_on:
+        return True, "NoDependencies", "depends on nothing"
+    return True, "Satisfied", "depends on " + ", ".join(facts.depends_on)
+
+
+def _condition(previous: dict[str, Any] | None, now: str, status: bool, reason: str, message: str) -> dict[str, Any]:
+    since = previous.get("last_transition_time") if previous else None
+    if not since or previous.get("status") != status:  # type: ignore[union-attr]
+        since = now
+    return {"status": status, "reason": reason, "message": message, "last_transition_time": since}
+
+
+# -- wording --------------------------------------------------------------------------------
+
+
+def _says(claim: ClaimView, tz: tzinfo) -> str:
+    value = claim.value or ""
+    what = _status_words(value) if claim.field == STATUS else f"due {value}"
+    return f"{_SOURCE_LABEL.get(claim.source, claim.source.title())} says {what} ({claim.who}, {_when(claim.at, tz)})"
+
+
+def _status_words(value: str | None) -> str:
+    return (value or "unknown").replace("_", " ")
+
+
+def _is(said: str) -> str:
+    return said if said.startswith("has ") else f"is {said}"
+
+
+def _when(moment: datetime, tz: tzinfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z").strip()
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _latest(times: Iterable[datetime | None]) -> datetime | None:
+    return max((t for t in times if t is not None), default=None)
+
+
+def _resolution_times(*states: CanonicalState) -> list[datetime]:
+    return [r.at for s in states for r in (s.status_resolution, s.date_resolution) if r is not None]
+
+
+def _values_by_source(claims: Sequence[ClaimView]) -> dict[str, list[str]]:
+    values: dict[str, list[str]] = {}
+    for claim in claims:
+        bucket = values.setdefault(claim.source, [])
+        if claim.value not in bucket:
+            bucket.append(claim.value or "")
+    return values

@@ -1,0 +1,356 @@
+"""Table-driven tests of the contradiction rules, each with the false friends that must not fire."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from reconciler import rules
+from reconciler.protocol import RulesConfig
+from reconciler.rules import (
+    CanonicalState,
+    ClaimView,
+    DeliverableFacts,
+    DependencyFacts,
+    Resolution,
+    Rule,
+)
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+CONFIG = RulesConfig()
+_ids = itertools.count(1)
+
+_DEFAULTS = {
+    "asana": {"kind": "state", "ref": "3001", "author": "alice@acme.test"},
+    "slack": {"kind": "event", "ref": None, "author": "U02"},
+    "manual": {"kind": "event", "ref": None, "author": "dan"},
+}
+
+
+def claim(
+    source: str,
+    value: str | None,
+    *,
+    hours_ago: float = 1,
+    field: str = "status",
+    author: str | None = "default",
+    ref: str | None = None,
+    kind: str | None = None,
+    edited_hours_ago: float | None = None,
+) -> ClaimView:
+    default = _DEFAULTS[source]
+    claim_id = next(_ids)
+    return ClaimView(
+        id=claim_id,
+        source=source,
+        source_ref=ref or default["ref"] or f"C1:{claim_id}",
+        field=field,
+        value=value,
+        kind=kind or default["kind"],
+        author=default["author"] if author == "default" else author,
+        stated_at=NOW - timedelta(hours=hours_ago),
+        edited_at=NOW - timedelta(hours=edited_hours_ago) if edited_hours_ago is not None else None,
+    )
+
+
+def day(value: str, source: str = "asana", **kw: Any) -> ClaimView:
+    return claim(source, value, field="target_date", **kw)
+
+
+def facts(*claims: ClaimView, **kw: Any) -> DeliverableFacts:
+    base: dict[str, Any] = {"key": "checkout-v2", "title": "Checkout v2", "owner": "alice", "now": NOW}
+    return DeliverableFacts(claims=tuple(claims), **{**base, **kw})
+
+
+def findings(f: DeliverableFacts, kind: Rule, config: RulesConfig = CONFIG) -> list[rules.Finding]:
+    return [x for x in rules.evaluate(f, config).findings if x.kind == kind]
+
+
+# -- status contradictions ------------------------------------------------------------------
+
+STATUS_CASES: list[tuple[str, list[ClaimView], list[tuple[str, ...]]]] = [
+    (
+        "newer message disagrees with an unchanged field",
+        [claim("asana", "on_track", hours_ago=72), claim("slack", "blocked", hours_ago=2)],
+        [("asana", "slack")],
+    ),
+    (
+        "false friend: message older than the field change is superseded",
+        [claim("slack", "blocked", hours_ago=48), claim("asana", "on_track", hours_ago=24)],
+        [],
+    ),
+    (
+        "false friend: a negated message is no claim (the parser drops it)",
+        [claim("asana", "on_track", hours_ago=72)],
+        [],
+    ),
+    (
+        "false friend: agreement from two sources",
+        [claim("asana", "on_track", hours_ago=72), claim("slack", "on_track", hours_ago=2)],
+        [],
+    ),
+    (
+        "false friend: the same person correcting themselves",
+        [
+            claim("asana", "on_track", hours_ago=72),
+            claim("slack", "blocked", hours_ago=5),
+            claim("slack", "on_track", hours_ago=1),
+        ],
+        [],
+    ),
+    (
+        "two people in Slack disagree",
+        [claim("slack", "blocked", hours_ago=5, author="U02"), claim("slack", "on_track", hours_ago=1, author="U03")],
+        [("slack",)],
+    ),
+    (
+        "false friend: different but compatible statuses (not in the table)",
+        [claim("asana", "on_track", hours_ago=72), claim("slack", "at_risk", hours_ago=2)],
+        [],
+    ),
+    (
+        "task field and a project status update, both current, disagree",
+        [claim("asana", "on_track", hours_ago=72), claim("asana", "blocked", hours_ago=3, ref="status_update:2001")],
+        [("asana",)],
+    ),
+    (
+        "false friend: a cleared field states nothing",
+        [claim("asana", None, hours_ago=1), claim("slack", "blocked", hours_ago=5)],
+        [],
+    ),
+    (
+        "false friend: an unknown value states nothing",
+        [claim("asana", "on_track", hours_ago=72), claim("slack", "maybe", hours_ago=1)],
+        [],
+    ),
+    (
+        "an edit restates an old message after the field changed",
+        [
+            claim("slack", "blocked", hours_ago=72, edited_hours_ago=1),
+            claim("asana", "on_track", hours_ago=24),
+        ],
+        [("asana", "slack")],
+    ),
+    (
+        "one finding per pair of sources, three sources",
+        [
+            claim("asana", "on_track", hours_ago=72),
+            claim("slack", "blocked", hours_ago=3),
+            claim("manual", "blocked", hours_ago=2),
+        ],
+        [("asana", "slack"), ("asana", "manual")],
+    ),
+]
+
+
+@pytest.mark.parametrize(("claims", "expected"), [c[1:] for c in STATUS_CASES], ids=[c[0] for c in STATUS_CASES])
+def test_status_contradiction(claims: list[ClaimView], expected: list[tuple[str, ...]]) -> None:
+    found = findings(facts(*claims), Rule.STATUS_CONTRADICTION)
+    assert sorted(f.sources for f in found) == sorted(tuple(sorted(s)) for s in expected)
+
+
+def test_status_contradiction_says_who_said_what_and_when() -> None:
+    asana = replace(claim("asana", "on_track", hours_ago=72), author_name="Alice Ng")
+    slack = replace(claim("slack", "blocked", hours_ago=2), author_name="Bob Okafor")
+    (finding,) = findings(facts(asana, slack), Rule.STATUS_CONTRADICTION)
+    assert finding.summary == (
+        "Asana says on track (Alice Ng, 2026-11-17 12:00 UTC) but Slack says blocked (Bob Okafor, 2026-11-20 10:00 UTC)"
+    )
+    assert finding.severity == "high"
+    assert finding.evidence == tuple(sorted([asana.id, slack.id]))
+    assert finding.newest_evidence_at == slack.stated_at
+    assert finding.details == {"field": "status", "values": {"asana": ["on_track"], "slack": ["blocked"]}}
+
+
+def test_severity_comes_from_the_config_table() -> None:
+    config = RulesConfig(status_conflicts=[{"a": "on_track", "b": "at_risk", "severity": "low"}])  # type: ignore[list-item]
+    claims = [claim("asana", "on_track", hours_ago=72), claim("slack", "at_risk", hours_ago=2)]
+    (finding,) = findings(facts(*claims), Rule.STATUS_CONTRADICTION, config)
+    assert finding.severity == "low"
+    assert findings(facts(claim("asana", "on_track", hours_ago=72), claim("slack", "blocked")), Rule.STATUS_CONTRADICTION, config) == []
+
+
+# -- date contradictions --------------------------------------------------------------------
+
+DATE_CASES: list[tuple[str, list[ClaimView], bool]] = [
+    ("nine days apart", [day("2026-12-01", hours_ago=72), day("2026-12-10", "slack", hours_ago=2)], True),
+    ("false friend: within the tolerance", [day("2026-12-01", hours_ago=72), day("2026-12-03", "slack")], False),
+    ("one day past the tolerance", [day("2026-12-01", hours_ago=72), day("2026-12-04", "slack")], True),
+    ("false friend: the same date", [day("2026-12-01", hours_ago=72), day("2026-12-01", "slack")], False),
+    (
+        "false friend: message older than the date change",
+        [day("2026-12-10", "slack", hours_ago=48), day("2026-12-01", hours_ago=24)],
+        False,
+    ),
+    (
+        "false friend: the same person moving their own date",
+        [day("2026-12-10", "slack", hours_ago=5), day("2026-12-01", "slack", hours_ago=1), day("2026-12-01", hours_ago=72)],
+        False,
+    ),
+    ("false friend: not a date", [day("2026-12-01", hours_ago=72), day("next week", "slack")], False),
+]
+
+
+@pytest.mark.parametrize(("claims", "fires"), [c[1:] for c in DATE_CASES], ids=[c[0] for c in DATE_CASES])
+def test_date_contradiction(claims: list[ClaimView], fires: bool) -> None:
+    assert bool(findings(facts(*claims), Rule.DATE_CONTRADICTION)) is fires
+
+
+def test_a_moved_date_keeps_its_fingerprint() -> None:
+    before = findings(facts(day("2026-12-01", hours_ago=72), day("2026-12-10", "slack")), Rule.DATE_CONTRADICTION)
+    after = findings(facts(day("2026-12-01", hours_ago=72), day("2026-12-20", "slack")), Rule.DATE_CONTRADICTION)
+    assert before[0].fingerprint == after[0].fingerprint
+    assert before[0].summary != after[0].summary
+
+
+def test_fingerprint_depends_on_deliverable_rule_and_sources_only() -> None:
+    fp = rules.fingerprint
+    assert fp("a", "status_contradiction", ["slack", "asana"]) == fp("a", "status_contradiction", ["asana", "slack"])
+    assert fp("a", "status_contradiction", ["asana", "slack"]) != fp("a", "status_contradiction", ["slack"])
+    assert fp("a", "status_contradiction", ["slack"]) != fp("b", "status_contradiction", ["slack"])
+    assert fp("a", "status_contradiction", ["slack"]) != fp("a", "date_contradiction", ["slack"])
+
+
+# -- dependency violations ------------------------------------------------------------------
+
+
+def dep(key: str, *, status: str | None = None, target: str | None = None) -> DependencyFacts:
+    state = CanonicalState(
+        status=status,
+        status_claim=claim("asana", status, ref=f"dep-{key}") if status else None,
+        target_date=date.fromisoformat(target) if target else None,
+        date_claim=day(target, ref=f"dep-{key}") if target else None,
+    )
+    return DependencyFacts(key, key.title(), state)
+
+
+DEPENDENCY_CASES: list[tuple[str, list[ClaimView], DependencyFacts, str | None]] = [
+    ("dated before its dependency", [day("2026-12-01")], dep("checkout", status="on_track", target="2026-12-10"), "DependencyDatedLater"),
+    ("false friend: the dependency is done", [day("2026-12-01")], dep("checkout", status="done", target="2026-12-10"), None),
+    ("false friend: the dependency is dated earlier", [day("2026-12-10")], dep("checkout", status="on_track", target="2026-12-01"), None),
+    ("false friend: the same day", [day("2026-12-10")], dep("checkout", status="on_track", target="2026-12-10"), None),
+    ("done while the dependency is blocked", [claim("asana", "done")], dep("checkout", status="blocked"), "DependencyNotDone"),
+    ("done while the dependency says nothing", [claim("asana", "done")], dep("checkout"), "DependencyNotDone"),
+    ("dated while the dependency is undated and not done", [day("2026-12-01")], dep("checkout", status="on_track"), "DependencyUndated"),
+    ("depends on something cancelled", [claim("asana", "on_track")], dep("checkout", status="cancelled"), "DependencyCancelled"),
+    ("false friend: cancelled itself", [claim("asana", "cancelled"), day("2026-12-01")], dep("checkout", status="on_track", target="2026-12-10"), None),
+    ("false friend: neither done nor dated", [claim("asana", "on_track")], dep("checkout", status="blocked"), None),
+]
+
+
+@pytest.mark.parametrize(("claims", "dependency", "reason"), [c[1:] for c in DEPENDENCY_CASES], ids=[c[0] for c in DEPENDENCY_CASES])
+def test_dependency_violation(claims: list[ClaimView], dependency: DependencyFacts, reason: str | None) -> None:
+    f = facts(*claims, depends_on=(dependency.key,), dependencies={dependency.key: dependency})
+    found = findings(f, Rule.DEPENDENCY_VIOLATION)
+    assert [x.details["dependencies"][dependency.key]["reason"] for x in found] == ([reason] if reason else [])
+    conditions = rules.evaluate(f, CONFIG).conditions["DependenciesSatisfied"]
+    assert (conditions["status"], conditions["reason"]) == ((False, reason) if reason else (True, "Satisfied"))
+
+
+def test_dependency_violation_names_both_dates_and_keeps_evidence() -> None:
+    checkout = dep("checkout", status="on_track", target="2026-12-10")
+    own = day("2026-12-01")
+    f = facts(own, key="campaign", title="Launch campaign", depends_on=("checkout",), dependencies={"checkout": checkout})
+    (finding,) = findings(f, Rule.DEPENDENCY_VIOLATION)
+    assert finding.summary == "Launch campaign is due 2026-12-01 but Checkout, which it depends on, is due 2026-12-10"
+    assert finding.severity == "high" and finding.sources == ()
+    assert finding.evidence == tuple(sorted([own.id, checkout.canonical.date_claim.id]))  # type: ignore[union-attr]
+
+
+def test_dependencies_come_from_config_and_current_claims() -> None:
+    current = rules.current_by_field([claim("asana", "search,payments-api", field="depends_on"), claim("asana", "checkout-v2", field="depends_on", ref="x")])
+    assert rules.depends_on("checkout-v2", ["launch"], current) == ("launch", "payments-api", "search")
+
+
+# -- no owner and stale ---------------------------------------------------------------------
+
+
+def test_no_owner() -> None:
+    (finding,) = findings(facts(owner=None, role="engineering"), Rule.NO_OWNER)
+    assert finding.summary == "Checkout v2 has no decision owner"
+    assert findings(facts(owner="alice"), Rule.NO_OWNER) == []
+
+
+STALE_CASES: list[tuple[str, list[ClaimView], RulesConfig, bool]] = [
+    ("due in five days, silent for ten", [day("2026-11-25", hours_ago=240)], CONFIG, True),
+    ("overdue and silent", [day("2026-11-18", hours_ago=240)], CONFIG, True),
+    ("false friend: someone spoke two days ago", [day("2026-11-25", hours_ago=240), claim("slack", "on_track", hours_ago=48)], CONFIG, False),
+    ("false friend: due in a month", [day("2026-12-20", hours_ago=240)], CONFIG, False),
+    ("false friend: done", [day("2026-11-25", hours_ago=240), claim("asana", "done", hours_ago=240)], CONFIG, False),
+    ("false friend: no target date", [claim("asana", "on_track", hours_ago=240)], CONFIG, False),
+    ("disabled", [day("2026-11-25", hours_ago=240)], RulesConfig(stale_after_days=None), False),
+]
+
+
+@pytest.mark.parametrize(("claims", "config", "fires"), [c[1:] for c in STALE_CASES], ids=[c[0] for c in STALE_CASES])
+def test_stale(claims: list[ClaimView], config: RulesConfig, fires: bool) -> None:
+    assert bool(findings(facts(*claims), Rule.STALE, config)) is fires
+
+
+# -- canonical state and conditions ---------------------------------------------------------
+
+
+def test_canonical_state_is_the_newest_current_claim_state_winning_a_tie() -> None:
+    tie_event = claim("slack", "blocked", hours_ago=3)
+    tie_state = claim("asana", "at_risk", hours_ago=3)
+    state = rules.canonical_state(rules.current_by_field([claim("asana", "on_track", hours_ago=5, ref="p"), tie_event, tie_state]))
+    assert (state.status, state.status_source) == ("at_risk", "asana")
+
+
+def test_a_superseded_message_never_becomes_canonical() -> None:
+    claims = [claim("slack", "blocked", hours_ago=48), claim("asana", "on_track", hours_ago=24)]
+    assert rules.canonical_state(rules.current_by_field(claims)).status == "on_track"
+
+
+def test_a_decision_holds_until_a_newer_claim() -> None:
+    decided = Resolution("status", "blocked", NOW - timedelta(hours=10), "alice", source="slack")
+    older = [claim("asana", "on_track", hours_ago=72), claim("slack", "blocked", hours_ago=20, author="U09")]
+    state = rules.canonical_state(rules.current_by_field(older), [decided])
+    assert (state.status, state.status_source, state.status_resolution) == ("blocked", "slack", decided)
+    newer = [*older, claim("asana", "done", hours_ago=1, ref="status_update:1")]
+    assert (rules.canonical_state(rules.current_by_field(newer), [decided]).status) == "done"
+    stored_later = [*older, replace(claim("slack", "at_risk", hours_ago=20, author="U07"), recorded_at=NOW)]
+    assert rules.canonical_state(rules.current_by_field(stored_later), [decided]).status == "at_risk"
+
+
+def test_a_resolved_contradiction_says_so_in_its_condition() -> None:
+    claims = (claim("asana", "on_track", hours_ago=72), claim("slack", "blocked", hours_ago=20))
+    decided = Resolution("status", "blocked", NOW - timedelta(hours=10), "alice", source="slack")
+    condition = rules.evaluate(facts(*claims, resolutions=(decided,)), CONFIG).conditions["StatusAgrees"]
+    assert (condition["status"], condition["reason"]) == (False, "ContradictionResolved")
+
+
+def test_conditions_keep_their_transition_time_while_their_status_holds() -> None:
+    claims = (claim("asana", "on_track", hours_ago=72), claim("slack", "blocked", hours_ago=2))
+    first = rules.evaluate(facts(*claims), CONFIG).conditions
+    assert first["StatusAgrees"] == {
+        "status": False,
+        "reason": "Contradiction",
+        "message": first["StatusAgrees"]["message"],
+        "last_transition_time": NOW.isoformat(),
+    }
+    later = NOW + timedelta(hours=5)
+    again = rules.evaluate(facts(*claims, now=later, previous_conditions=first), CONFIG).conditions
+    assert again == first
+    agreed = (*claims, claim("slack", "on_track", hours_ago=-1))  # Bob corrects himself
+    flipped = rules.evaluate(facts(*agreed, now=later, previous_conditions=first), CONFIG).conditions
+    assert flipped["StatusAgrees"]["status"] is True and flipped["StatusAgrees"]["reason"] == "Agree"
+    assert flipped["StatusAgrees"]["last_transition_time"] == later.isoformat()
+    assert flipped["HasOwner"] == first["HasOwner"]
+
+
+def test_evaluation_does_not_depend_on_claim_order() -> None:
+    claims = [
+        claim("asana", "on_track", hours_ago=72),
+        claim("slack", "blocked", hours_ago=2, author="U02"),
+        claim("slack", "done", hours_ago=2, author="U03"),
+        claim("slack", "on_track", hours_ago=2, author="U04"),
+        day("2026-12-01", hours_ago=72),
+        day("2026-12-09", "slack", hours_ago=4),
+    ]
+    results = {repr(rules.evaluate(facts(*order), CONFIG)) for order in itertools.permutations(claims, len(claims))}
+    assert len(results) == 1
