@@ -261,7 +261,12 @@ def _day(value: Any) -> date | None:
 
 
 def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
+    if value.__class__ is not str:
+        return value
+    return _EMPTY_JSON[value] if value in _EMPTY_JSON else json.loads(value)
+
+
+_EMPTY_JSON: dict[str, Any] = {"{}": {}, "[]": []}  # most rows; callers copy with `or`
 
 
 def _chunks(items: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
@@ -342,7 +347,7 @@ def _snapshot(session: Session, keys: Sequence[str], context: _Context) -> _Snap
 
 def _derive_missing(session: Session, keys: set[str], context: _Context) -> None:
     """Canonical state of dependencies not derived yet in this run (status and date only)."""
-    missing = sorted(keys - context.canonical.keys())
+    missing = sorted(k for k in keys if k not in context.canonical)
     if not missing:
         return
     rows = _load_deliverables(session, missing)
@@ -424,7 +429,8 @@ def _plan_deliverable(plan: _Plan, row: _DeliverableRow, evaluation: rules.Evalu
         "target_date_source": state.target_date_source,
         "conditions": evaluation.conditions,
     }
-    if any(getattr(row, name) != value for name, value in wanted.items()):
+    stored = (row.canonical_status, row.canonical_status_source, row.target_date, row.target_date_source, row.conditions)
+    if stored != tuple(wanted.values()):
         plan.deliverable_updates.append({"id": row.id, **wanted, "reconciled_at": now})
 
 
@@ -598,10 +604,16 @@ class _Writer:
             sql = f"UPDATE {self.quote(table.name)} SET {sets} WHERE id = {self.mark}"
             self.cursor.executemany(sql, self._values(table, [*columns, "id"], group))
 
-    def _values(self, table: Table, names: Sequence[str], rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        adapters = [self._adapter(table.c[name].type) for name in names]
-        pairs = list(zip(names, adapters, strict=True))
-        return [tuple(adapt(row[name]) if row[name] is not None else None for name, adapt in pairs) for row in rows]
+    def _values(self, table: Table, names: Sequence[str], rows: list[dict[str, Any]]) -> list[list[Any]]:
+        adapted = [(i, a) for i, n in enumerate(names) if (a := self._adapter(table.c[n].type)) is not _identity]
+        values = []
+        for row in rows:
+            params = [row[n] for n in names]
+            for i, adapt in adapted:
+                if params[i] is not None:
+                    params[i] = adapt(params[i])
+            values.append(params)
+        return values
 
     def _adapter(self, kind: Any) -> Any:
         if isinstance(kind, JSON):
@@ -621,7 +633,8 @@ def _by_columns(rows: list[dict[str, Any]]) -> Iterator[tuple[tuple[str, ...], l
 
 
 def _sqlite_ts(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat(" ", "microseconds")[:26]
+    utc = value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)
+    return utc.isoformat(" ", "microseconds")[:26]
 
 
 def _pg_json(value: Any) -> Json:

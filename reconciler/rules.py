@@ -60,9 +60,11 @@ class Rule(StrEnum):
 
 @dataclass(slots=True, eq=False)
 class ClaimView:
-    """One live claim as the rules see it. Compared by identity; treat it as immutable (it is
-    not frozen because a frozen dataclass costs six times as much to build, and the reconciler
-    builds one per stored claim)."""
+    """One live claim as the rules see it, compared by identity.
+
+    The values here are treated as immutable but not frozen: a frozen dataclass costs five
+    times as much to build, and the reconciler builds one of these per stored claim (and the
+    others per deliverable)."""
 
     id: int
     source: str
@@ -99,7 +101,7 @@ class Resolution:
     source: str | None = None  # the source whose value was accepted, if any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CanonicalState:
     status: str | None = None
     status_source: str | None = None
@@ -111,14 +113,14 @@ class CanonicalState:
     date_resolution: Resolution | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DependencyFacts:
     key: str
     title: str
     canonical: CanonicalState
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DeliverableFacts:
     key: str
     title: str = ""
@@ -140,7 +142,7 @@ class DeliverableFacts:
 # -- outputs --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Finding:
     kind: str
     fingerprint: str
@@ -153,7 +155,7 @@ class Finding:
     evidence_recorded_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Evaluation:
     findings: list[Finding]
     canonical: CanonicalState
