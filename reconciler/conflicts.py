@@ -31,18 +31,9 @@ CLOSED_RESET: dict[str, Any] = {
     "resolution_source": None,
     "resolution_comment": None,
 }
-# A reopened conflict starts a new episode: not acknowledged, not escalated, not yet told about.
-EPISODE_RESET: dict[str, Any] = {
-    **CLOSED_RESET,
-    "acknowledged_at": None,
-    "acknowledged_by": None,
-    "escalation_level": 0,
-    "next_escalation_at": None,
-    "alert_started_at": None,
-    "notified_at": None,
-    "last_notified_at": None,
-    "resolution_notified_at": None,
-}
+# A reopened conflict is open and undecided again. Alerting bookkeeping (escalation level,
+# notified times, suppressed_by) is the notifier's: it starts a new episode on its own.
+REOPEN_RESET: dict[str, Any] = {**CLOSED_RESET, "acknowledged_at": None, "acknowledged_by": None}
 
 # Which values a resolution of each kind may set; `accept_source` only where sources disagree.
 _VALUE_FIELDS: dict[str, frozenset[str]] = {
@@ -129,7 +120,7 @@ def reopen(
         "closed_by": conflict.resolved_by,
         **({"resolution_value": conflict.resolution_value} if conflict.resolution_value else {}),
     }
-    for name, value in EPISODE_RESET.items():
+    for name, value in REOPEN_RESET.items():
         setattr(conflict, name, value)
     conflict.state = OPEN
     _withdraw_decisions(session, conflict)

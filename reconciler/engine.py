@@ -33,7 +33,7 @@ from sqlmodel import Session
 
 from connectors.base import Source
 from reconciler import rules
-from reconciler.conflicts import ACTIVE, CLOSED_RESET, EPISODE_RESET
+from reconciler.conflicts import ACTIVE, CLOSED_RESET, REOPEN_RESET
 from reconciler.models import (
     AuditEvent,
     Conflict,
@@ -504,7 +504,7 @@ def _reopens(row: _ConflictRow, finding: rules.Finding) -> bool:
 
 def _reopen(plan: _Plan, row: _ConflictRow, finding: rules.Finding, now: datetime) -> None:
     plan.conflict_updates.append({
-        "id": row.id, **EPISODE_RESET, **_content(finding), "state": ConflictState.OPEN.value, "last_seen_at": now,
+        "id": row.id, **REOPEN_RESET, **_content(finding), "state": ConflictState.OPEN.value, "last_seen_at": now,
     })
     why = "its finding holds again" if row.resolved_by == AUTO else "newer evidence"
     plan.events.append(_event("reopened", row.deliverable_key, now, conflict_id=row.id, details={
