@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_DATABASE_URL = "sqlite:///reconciler.db"
 DEFAULT_ASANA_BASE_URL = "https://app.asana.com/api/1.0"
 DEFAULT_SLACK_BASE_URL = "https://slack.com/api/"
+MIN_SECRET_LENGTH = 6
 
 
 class Settings(BaseSettings):
@@ -27,11 +28,12 @@ class Settings(BaseSettings):
     log_format: str = "auto"
 
     def secrets(self) -> list[str]:
-        """Every configured secret, for scrubbing from logs and error text."""
+        """Every configured secret long enough to be one, for scrubbing from logs and error
+        text (a one-letter placeholder would mangle every word that contains it)."""
         return [
             s.get_secret_value()
             for s in (self.asana_token, self.slack_bot_token)
-            if s is not None and s.get_secret_value()
+            if s is not None and len(s.get_secret_value()) >= MIN_SECRET_LENGTH
         ]
 
 

@@ -125,6 +125,7 @@ def test_bad_tokens_are_one_line_and_write_nothing(cli, sandbox: Sandbox, failur
     assert broken and all(p["cursor"] is None for p in broken)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the store plays no part here
 def test_unreachable_api_is_one_line(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("ASANA_BASE_URL", "http://127.0.0.1:9/api/1.0")
     monkeypatch.setenv("SLACK_BASE_URL", "http://127.0.0.1:9/api/")
