@@ -129,7 +129,7 @@ def _sqlite_cache(session: Session, *, pages: int) -> Iterator[None]:
         yield
         return
     before = connection.exec_driver_sql("PRAGMA cache_size").scalar()
-    connection.exec_driver_sql(f"PRAGMA cache_size = {min(pages, 500_000)}")
+    connection.exec_driver_sql(f"PRAGMA cache_size = {min(pages, 250_000)}")  # pages: at most 1 GiB
     try:
         yield
     finally:

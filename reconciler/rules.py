@@ -179,7 +179,11 @@ class Policy:
     @classmethod
     def of(cls, config: RulesConfig) -> Policy:
         return cls(
-            severities={frozenset({p.a.value, p.b.value}): p.severity for p in config.status_conflicts},
+            severities={
+                frozenset((a.value, b.value)): severity
+                for a, b in combinations(CanonicalStatus, 2)
+                if (severity := config.severity_of(a, b)) is not None
+            },
             date_tolerance=timedelta(days=config.date_tolerance_days),
             stale_after=timedelta(days=config.stale_after_days) if config.stale_after_days else None,
             stale_due_within_days=config.stale_due_within_days,
@@ -513,8 +517,8 @@ def stale(
     if (canonical.target_date - today).days > policy.stale_due_within_days:
         return []
     last = max(facts.claims, key=_order, default=None)
-    times = [last.at] if last else []
-    last_heard = _latest([*times, *_resolution_times(canonical)])
+    decided = [r.at for r in (canonical.status_resolution, canonical.date_resolution) if r is not None]
+    last_heard = _latest([last.at if last else None, *decided])
     if last_heard is None or facts.now - last_heard < policy.stale_after:
         return []
     return [
@@ -578,8 +582,9 @@ def _dependencies_condition(facts: DeliverableFacts, finding: Finding | None) ->
 
 
 def _condition(previous: dict[str, Any] | None, now: str, status: bool, reason: str, message: str) -> dict[str, Any]:
-    since = previous.get("last_transition_time") if previous else None
-    if not since or previous.get("status") != status:  # type: ignore[union-attr]
+    previous = previous or {}
+    since = previous.get("last_transition_time")
+    if not since or previous.get("status") != status:
         since = now
     return {"status": status, "reason": reason, "message": message, "last_transition_time": since}
 
@@ -611,10 +616,6 @@ def _iso(value: date | None) -> str | None:
 
 def _latest(times: Iterable[datetime | None]) -> datetime | None:
     return max((t for t in times if t is not None), default=None)
-
-
-def _resolution_times(*states: CanonicalState) -> list[datetime]:
-    return [r.at for s in states for r in (s.status_resolution, s.date_resolution) if r is not None]
 
 
 def _values_by_source(claims: Sequence[ClaimView]) -> dict[str, list[str]]:
