@@ -10,9 +10,11 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from slack_sdk import WebClient
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -21,6 +23,10 @@ from reconciler import store
 from reconciler.db import DatabaseError, describe_url, engine_for, migrate, session_scope
 from reconciler.protocol import Config, load_config
 from reconciler.settings import Settings, get_settings, scrub
+
+if TYPE_CHECKING:
+    from reconciler.engine import ReconcileReport
+    from reconciler.notify import DeliverReport, PlanReport
 
 log = logging.getLogger(__name__)
 
@@ -227,36 +233,47 @@ def sync_all(
 # -- reconcile and notify -------------------------------------------------------------------
 
 
-def reconcile_dirty(rt: Runtime, *, limit: int | None = None):  # type: ignore[no-untyped-def]
+FULL_RECONCILE_EVERY = timedelta(hours=1)
+
+
+def reconcile_dirty(rt: Runtime, *, limit: int | None = None) -> ReconcileReport:
+    """Reconcile what changed; every FULL_RECONCILE_EVERY everything, for the clock-driven rules."""
     from reconciler import engine
 
     with session_scope(rt.engine) as session:
-        return engine.reconcile_dirty(session, config=rt.config, now=rt.now(), limit=limit)
+        now = rt.now()
+        if limit is None and store.full_pass_due(session, now=now, every=FULL_RECONCILE_EVERY):
+            report = engine.reconcile_all(session, config=rt.config, now=now)
+            store.record_full_pass(session, now=now)
+            return report
+        return engine.reconcile_dirty(session, config=rt.config, now=now, limit=limit)
 
 
-def reconcile_all(rt: Runtime):  # type: ignore[no-untyped-def]
+def reconcile_all(rt: Runtime) -> ReconcileReport:
     from reconciler import engine
 
     apply_config(rt)
     with session_scope(rt.engine) as session:
-        return engine.reconcile_all(session, config=rt.config, now=rt.now())
+        report = engine.reconcile_all(session, config=rt.config, now=rt.now())
+        store.record_full_pass(session, now=rt.now())
+        return report
 
 
-def slack_client(rt: Runtime):  # type: ignore[no-untyped-def]
+def slack_client(rt: Runtime) -> WebClient:
     from connectors.slack_client import make_web_client
 
     token = _required_token(rt, Source.SLACK)
     return make_web_client(token, rt.settings.slack_base_url)
 
 
-def plan_notifications(rt: Runtime):  # type: ignore[no-untyped-def]
+def plan_notifications(rt: Runtime) -> PlanReport:
     from reconciler import notify
 
     with session_scope(rt.engine) as session:
         return notify.plan_notifications(session, config=rt.config, now=rt.now())
 
 
-def deliver_notifications(rt: Runtime, *, dry_run: bool = False):  # type: ignore[no-untyped-def]
+def deliver_notifications(rt: Runtime, *, dry_run: bool = False) -> DeliverReport:
     from reconciler import notify
 
     client = None if dry_run else slack_client(rt)
@@ -266,9 +283,9 @@ def deliver_notifications(rt: Runtime, *, dry_run: bool = False):  # type: ignor
 @dataclass
 class RunReport:
     syncs: list[SyncReport]
-    reconcile: object
-    plan: object
-    delivery: object
+    reconcile: ReconcileReport
+    plan: PlanReport
+    delivery: DeliverReport
 
     @property
     def ok(self) -> bool:

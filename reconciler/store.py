@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, update
@@ -252,6 +252,23 @@ def record_sync_error(
     row.last_attempt_at = now
     row.last_error = message[:1000]
     row.last_error_at = now
+    session.add(row)
+
+
+FULL_PASS = ("reconciler", "full_pass")
+
+
+def full_pass_due(session: Session, *, now: datetime, every: timedelta) -> bool:
+    """Whether a full reconcile is due: rules that depend on the clock (stale) change without
+    any new claim, so the dirty set alone never sees them."""
+    row = _cursor_row(session, *FULL_PASS)
+    return row.last_success_at is None or now - row.last_success_at >= every
+
+
+def record_full_pass(session: Session, *, now: datetime) -> None:
+    row = _cursor_row(session, *FULL_PASS)
+    row.last_attempt_at = now
+    row.last_success_at = now
     session.add(row)
 
 
