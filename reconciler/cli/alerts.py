@@ -16,9 +16,9 @@ from reconciler.cli.common import (
     JsonFlag,
     OutputFormat,
     OutputOption,
-    UserError,
     console,
     handle_errors,
+    parse_matchers,
     local_time,
     print_json,
     relative_time,
@@ -29,17 +29,6 @@ from reconciler.db import session_scope
 
 snooze_app = typer.Typer(help="Silence matching conflicts for a while (never deleted, only expired).", no_args_is_help=True)
 route_app = typer.Typer(help="Explain who would be told, when and why.", no_args_is_help=True)
-
-
-def parse_matchers(items: list[str]) -> dict[str, str]:
-    """`deliverable=checkout-v2 kind=stale` -> {"deliverable": "checkout-v2", "kind": "stale"}."""
-    matchers: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"matcher {item!r} is not KEY=VALUE (keys: deliverable, kind, owner)")
-        matchers[key.strip()] = value.strip()
-    return matchers
 
 
 @snooze_app.command("add")

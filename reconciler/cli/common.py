@@ -90,6 +90,17 @@ def _scrub(message: str) -> str:
         return message
 
 
+def parse_matchers(items: list[str]) -> dict[str, str]:
+    """`deliverable=checkout-v2 kind=stale` -> {"deliverable": "checkout-v2", "kind": "stale"}."""
+    matchers: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"matcher {item!r} is not KEY=VALUE (e.g. deliverable=checkout-v2)")
+        matchers[key.strip()] = value.strip()
+    return matchers
+
+
 def wants_json(output: OutputFormat, json_flag: bool) -> bool:
     return json_flag or output is OutputFormat.JSON
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+from fnmatch import fnmatchcase
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -11,6 +12,7 @@ from rich.table import Table
 from sqlmodel import Session, col, select
 
 from connectors.base import CanonicalStatus
+from connectors.config import parse_duration
 from reconciler import conflicts as lifecycle
 from reconciler import store
 from reconciler.cli.common import (
@@ -22,13 +24,14 @@ from reconciler.cli.common import (
     console,
     handle_errors,
     local_time,
+    parse_matchers,
     print_json,
     relative_time,
     wants_json,
 )
 from reconciler.cli.context import runtime
 from reconciler.db import session_scope
-from reconciler.models import ACTIVE_CONFLICT_STATES, Conflict, ConflictState, Observation
+from reconciler.models import ACTIVE_CONFLICT_STATES, Conflict, ConflictState, Deliverable, Observation
 
 app = typer.Typer(help="List, explain and decide conflicts.", no_args_is_help=True)
 
@@ -79,12 +82,18 @@ def evidence_view(row: Observation) -> dict[str, Any]:
     }
 
 
+MATCHER_KEYS = ("deliverable", "kind", "state", "severity", "owner", "role")
+
+
 def _select_conflicts(
     session: Session,
     *,
     states: list[str],
     kind: str | None,
     deliverable: str | None,
+    owner: str | None = None,
+    role: str | None = None,
+    since: datetime | None = None,
 ) -> list[Conflict]:
     stmt = select(Conflict).order_by(col(Conflict.opened_at).desc(), col(Conflict.id).desc())
     if states:
@@ -93,7 +102,35 @@ def _select_conflicts(
         stmt = stmt.where(Conflict.kind == kind)
     if deliverable:
         stmt = stmt.where(Conflict.deliverable_key == deliverable)
+    if since is not None:
+        stmt = stmt.where(Conflict.opened_at >= since)
+    if owner or role:
+        stmt = stmt.join(Deliverable, col(Deliverable.key) == col(Conflict.deliverable_key))
+        if owner:
+            stmt = stmt.where(Deliverable.owner_key == owner)
+        if role:
+            stmt = stmt.where(Deliverable.role == role)
     return list(session.exec(stmt))
+
+
+def _matching(rows: list[Conflict], matchers: dict[str, str], deliverables: dict[str, Deliverable]) -> list[Conflict]:
+    """amtool-style KEY=VALUE filters; values may use shell globs (`kind=status*`)."""
+    for key in matchers:
+        if key not in MATCHER_KEYS:
+            raise UserError(f"unknown matcher {key!r} (use {', '.join(MATCHER_KEYS)})")
+
+    def fields(c: Conflict) -> dict[str, str]:
+        d = deliverables.get(c.deliverable_key)
+        return {
+            "deliverable": c.deliverable_key,
+            "kind": c.kind,
+            "state": c.state,
+            "severity": c.severity,
+            "owner": (d.owner_key if d else None) or "",
+            "role": (d.role if d else None) or "",
+        }
+
+    return [c for c in rows if all(fnmatchcase(fields(c)[k], v) for k, v in matchers.items())]
 
 
 @app.command("list")
@@ -105,15 +142,36 @@ def list_conflicts(
     ] = None,
     kind: Annotated[str | None, typer.Option("--kind", "-k", help="Rule, e.g. status_contradiction.")] = None,
     deliverable: Annotated[str | None, typer.Option("--deliverable", "-d")] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="Decision owner (person key).")] = None,
+    role: Annotated[str | None, typer.Option("--role")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Opened within, e.g. 24h, 7d.")] = None,
+    matchers: Annotated[
+        list[str] | None,
+        typer.Argument(help="KEY=VALUE filters (deliverable, kind, state, severity, owner, role); globs allowed.", show_default=False),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print ids only.")] = False,
     output: OutputOption = OutputFormat.TABLE,
     json_flag: JsonFlag = False,
     config: ConfigOption = None,
 ) -> None:
-    """Conflicts, newest first."""
+    """Conflicts, newest first (open and acknowledged unless --state says otherwise)."""
     states = _states(state)
+    wanted = parse_matchers(matchers or [])
+    window = parse_duration(since) if since else None
+    if "state" in wanted and not state:
+        states = []
     with runtime(config) as rt, session_scope(rt.engine) as session:
-        rows = _select_conflicts(session, states=states, kind=kind, deliverable=deliverable)
+        rows = _select_conflicts(
+            session,
+            states=states,
+            kind=kind,
+            deliverable=deliverable,
+            owner=owner,
+            role=role,
+            since=rt.now() - window if window else None,
+        )
+        if wanted:
+            rows = _matching(rows, wanted, store.deliverables_by_key(session, {r.deliverable_key for r in rows}))
         if quiet:
             for row in rows:
                 print(row.id)

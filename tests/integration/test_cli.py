@@ -82,6 +82,14 @@ def test_conflicts_list_filters_and_ids(cli: Cli) -> None:
     ids = cli.ok("conflicts", "list", "-q").split()
     assert sorted(map(int, ids)) == sorted(r["id"] for r in rows)
     assert cli.error("conflicts", "list", "--state", "closed").endswith("(use acknowledged, dismissed, open, resolved or all)")
+    assert [r["deliverable"] for r in cli.json("conflicts", "list", "--owner", "alice")] == ["checkout-v2"]
+    assert len(cli.json("conflicts", "list", "--role", "engineering")) == len(rows)
+    assert cli.json("conflicts", "list", "--role", "marketing") == []
+    assert len(cli.json("conflicts", "list", "--since", "1h")) == len(rows)
+    assert [r["kind"] for r in cli.json("conflicts", "list", "kind=status*")] == ["status_contradiction"]
+    assert [r["deliverable"] for r in cli.json("conflicts", "list", "owner=")] == ["onboarding"]
+    assert "unknown matcher" in cli.error("conflicts", "list", "colour=red")
+    assert "not a duration" in cli.error("conflicts", "list", "--since", "recently")
 
 
 def test_conflicts_show_evidence_side_by_side(cli: Cli) -> None:
