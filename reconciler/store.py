@@ -332,6 +332,21 @@ def person_by_source_id(session: Session, source: Source, source_id: str) -> Per
     return session.exec(select(Person).where(getattr(Person, id_column) == source_id)).first()
 
 
+def author_names(session: Session) -> dict[tuple[str, str], str]:
+    """(source, author id as that source names it) -> the person's name. Slack names authors by
+    user id, Asana by gid or email, manual claims by person key."""
+    names: dict[tuple[str, str], str] = {}
+    for person in session.exec(select(Person)):
+        names[(Source.MANUAL.value, person.key)] = person.name
+        for source, ident in ((Source.SLACK, person.slack_id), (Source.ASANA, person.asana_gid)):
+            if ident:
+                names[(source.value, ident)] = person.name
+        if person.email:
+            for source in Source:
+                names.setdefault((source.value, person.email), person.name)
+    return names
+
+
 def people_by_key(session: Session) -> dict[str, Person]:
     return {p.key: p for p in session.exec(select(Person))}
 

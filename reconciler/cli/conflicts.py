@@ -30,8 +30,9 @@ from reconciler.cli.common import (
     wants_json,
 )
 from reconciler.cli.context import runtime
+from reconciler.cli.views import claim_cells, claim_view
 from reconciler.db import session_scope
-from reconciler.models import ACTIVE_CONFLICT_STATES, Conflict, ConflictState, Deliverable, Observation
+from reconciler.models import ACTIVE_CONFLICT_STATES, Conflict, ConflictState, Deliverable
 
 app = typer.Typer(help="List, explain and decide conflicts.", no_args_is_help=True)
 
@@ -64,21 +65,6 @@ def conflict_summary(conflict: Conflict) -> dict[str, Any]:
         "resolution_comment": conflict.resolution_comment,
         "escalation_level": conflict.escalation_level,
         "suppressed_by": conflict.suppressed_by,
-    }
-
-
-def evidence_view(row: Observation) -> dict[str, Any]:
-    return {
-        "observation_id": row.id,
-        "source": row.source,
-        "field": row.field,
-        "value": row.value,
-        "author": row.author,
-        "stated_at": row.stated_at,
-        "edited_at": row.edited_at,
-        "retracted_at": row.deleted_at,
-        "excerpt": row.excerpt,
-        "permalink": row.permalink,
     }
 
 
@@ -218,7 +204,8 @@ def show_conflict(
     with runtime(config) as rt, session_scope(rt.engine) as session:
         conflict = lifecycle.get_conflict(session, conflict_id)
         evidence = store.observations_by_id(session, conflict.evidence)
-        views = [evidence_view(evidence[i]) for i in conflict.evidence if i in evidence]
+        names = store.author_names(session)
+        views = [claim_view(evidence[i], names) for i in conflict.evidence if i in evidence]
         timeline = _timeline(session, conflict_id)
         if wants_json(output, json_flag):
             print_json({**conflict_summary(conflict), "evidence": views, "timeline": timeline})
@@ -253,10 +240,8 @@ def _print_conflict(conflict: Conflict, evidence: list[dict[str, Any]], timeline
         for name in ("SOURCE", "SAYS", "AUTHOR", "WHEN", "TEXT"):
             table.add_column(name, overflow="fold")
         for e in evidence:
-            text = e["excerpt"] + (f"\n{e['permalink']}" if e["permalink"] else "")
-            if e["retracted_at"]:
-                text += "\n(retracted)"
-            table.add_row(e["source"], f"{e['field']}: {e['value']}", e["author"] or "-", local_time(e["stated_at"]), text)
+            says, who, text = claim_cells(e)
+            table.add_row(e["source"], says, who, local_time(e["stated_at"]), text)
         console.print(table)
     if timeline:
         console.print("[bold]Timeline[/]")

@@ -23,8 +23,9 @@ from reconciler.cli.common import (
     wants_json,
 )
 from reconciler.cli.context import runtime
+from reconciler.cli.views import claim_cells, claim_view
 from reconciler.db import session_scope
-from reconciler.models import Deliverable, Observation
+from reconciler.models import Deliverable
 
 app = typer.Typer(help="The shared state: one row per deliverable.", no_args_is_help=True)
 
@@ -42,21 +43,6 @@ def deliverable_view(d: Deliverable) -> dict[str, Any]:
         "depends_on": d.depends_on,
         "conditions": d.conditions,
         "reconciled_at": d.reconciled_at,
-    }
-
-
-def claim_view(o: Observation) -> dict[str, Any]:
-    return {
-        "id": o.id,
-        "source": o.source,
-        "field": o.field,
-        "value": o.value,
-        "author": o.author,
-        "stated_at": o.stated_at,
-        "edited_at": o.edited_at,
-        "retracted_at": o.deleted_at,
-        "excerpt": o.excerpt,
-        "permalink": o.permalink,
     }
 
 
@@ -109,7 +95,8 @@ def show_deliverable(
         found = store.deliverables_by_key(session, [key]).get(key)
         if found is None:
             raise UserError(f"deliverable {key!r} does not exist")
-        claims = [claim_view(o) for o in store.claims_history(session, key)]
+        names = store.author_names(session)
+        claims = [claim_view(o, names) for o in store.claims_history(session, key)]
         now = rt.now()
     if wants_json(output, json_flag):
         print_json({**deliverable_view(found), "claims": claims})
@@ -127,9 +114,7 @@ def show_deliverable(
     for name in ("WHEN", "SOURCE", "SAYS", "AUTHOR", "TEXT"):
         table.add_column(name, overflow="fold")
     for c in claims:
-        text = c["excerpt"] + (f"\n{c['permalink']}" if c["permalink"] else "")
-        if c["retracted_at"]:
-            text += "\n(retracted)"
+        says, who, text = claim_cells(c)
         when = f"{relative_time(c['stated_at'], now=now)}\n{local_time(c['stated_at'])}"
-        table.add_row(when, c["source"], f"{c['field']}: {c['value']}", c["author"] or "-", text)
+        table.add_row(when, c["source"], says, who, text)
     console.print(table)
