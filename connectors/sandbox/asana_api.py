@@ -1,23 +1,34 @@
-"""The fake Asana REST API 1.0: state, mutation helpers for tests, and the GET endpoints."""
+"""The fake Asana REST API 1.0: state, mutation helpers for tests, and the GET endpoints.
+
+Records are rendered lazily (`LazyRecord`): a field is computed only when a response asks for it,
+so `opt_fields` projection costs what it returns, and a list renders only the requested page.
+Indexes (tasks by project in order, dependents by task, story/section/status update -> owner,
+events by resource) are kept up to date by every mutation, including `tasks.pop(gid)`.
+"""
 
 from __future__ import annotations
 
 import base64
-import copy
+import bisect
 import itertools
 import json
 import re
 import secrets
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
 from .scenario import (
+    STATUS_UPDATE_TYPES,
     AsanaScenario,
     CustomField,
+    Project,
+    Section,
+    StatusUpdate,
     Story,
     Task,
     check_iso,
@@ -32,6 +43,7 @@ from .scenario import (
 PREFIX = "/asana/api/1.0"
 SYNC_INVALID = ("Sync token invalid or too old. If you are attempting to keep resources in sync, you must fetch "
                 "the full dataset for this query now and use the new sync token for the next sync.")
+EVENTS_PAGE = 100  # events per /events answer; more -> has_more: true
 
 # Fields of the compact record of each resource type (what a list returns without opt_fields).
 COMPACT: dict[str, tuple[str, ...]] = {
@@ -57,6 +69,67 @@ class AsanaError(Exception):
             self.body.update(extra)
 
 
+@lru_cache(maxsize=65536)
+def _dt(value: str) -> datetime:
+    """parse_iso, memoised: timestamps are compared on every filtered list request."""
+    return parse_iso(value)
+
+
+# --------------------------------------------------------------------------- lazy records
+
+class LazyRecord:
+    """A read-only mapping whose fields are computed on first access (and then kept).
+
+    ``fields`` maps field name -> function(*args); the key order is the order of the full record.
+    A plain class rather than a ``Mapping`` subclass: isinstance() on an ABC is slow on hot paths.
+    """
+
+    __slots__ = ("_args", "_cache", "_fields")
+
+    def __init__(self, fields: Mapping[str, Callable[..., Any]], args: tuple[Any, ...]):
+        self._fields = fields
+        self._args = args
+        self._cache: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        cache = self._cache
+        if key in cache:
+            return cache[key]
+        value = cache[key] = self._fields[key](*self._args)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._fields
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def keys(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        return ((k, self[k]) for k in self._fields)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self._fields else default
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (LazyRecord, dict)):
+            return dict(self.items()) == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"LazyRecord({self['gid']!r})"
+
+
+_RECORD_TYPES = (dict, LazyRecord)
+
+
 # --------------------------------------------------------------------------- opt_fields
 
 def parse_opt_fields(raw: str | None) -> dict[str, Any] | None:
@@ -77,7 +150,16 @@ def parse_opt_fields(raw: str | None) -> dict[str, Any] | None:
     return tree
 
 
-def _compact(rec: dict[str, Any]) -> dict[str, Any]:
+@lru_cache(maxsize=512)
+def _opt_tree(raw: str | None) -> dict[str, Any] | None:
+    """parse_opt_fields, memoised across requests (clients send the same opt_fields every page).
+
+    The tree is shared: treat it as read-only.
+    """
+    return parse_opt_fields(raw)
+
+
+def _compact(rec: Mapping[str, Any]) -> dict[str, Any]:
     out = {"gid": rec["gid"], "resource_type": rec["resource_type"]}
     for k in COMPACT.get(rec["resource_type"], ("name",)):
         if k in rec:
@@ -88,7 +170,7 @@ def _compact(rec: dict[str, Any]) -> dict[str, Any]:
 def project_value(v: Any, sub: dict[str, Any]) -> Any:
     if isinstance(v, list):
         return [project_value(x, sub) for x in v]
-    if isinstance(v, dict):
+    if isinstance(v, _RECORD_TYPES):
         if "gid" in v and "resource_type" in v:
             return select(v, sub) if sub else _compact(v)
         if sub:
@@ -97,7 +179,7 @@ def project_value(v: Any, sub: dict[str, Any]) -> Any:
     return v
 
 
-def select(rec: dict[str, Any], tree: dict[str, Any]) -> dict[str, Any]:
+def select(rec: Mapping[str, Any], tree: dict[str, Any]) -> dict[str, Any]:
     out = {"gid": rec["gid"], "resource_type": rec["resource_type"]}
     for k, sub in tree.items():
         if k in rec:
@@ -105,7 +187,7 @@ def select(rec: dict[str, Any], tree: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def full_view(rec: dict[str, Any]) -> dict[str, Any]:
+def full_view(rec: Mapping[str, Any]) -> dict[str, Any]:
     return {k: project_value(v, {}) for k, v in rec.items()}
 
 
@@ -132,20 +214,33 @@ class Request:
     path: str  # path without the /asana/api/1.0 prefix and without query
     query: dict[str, str]
     base_url: str  # e.g. http://127.0.0.1:1234/asana/api/1.0
+    _opt: Any = field(default=False, init=False, repr=False, compare=False)
 
     def opt(self) -> dict[str, Any] | None:
-        return parse_opt_fields(self.query.get("opt_fields"))
+        """The parsed opt_fields tree (parsed once per request, and memoised across requests)."""
+        if self._opt is False:
+            self._opt = _opt_tree(self.query.get("opt_fields"))
+        return self._opt  # type: ignore[no-any-return]
 
 
-def paginate(req: Request, records: list[dict[str, Any]], *, full_by_default: bool = False) -> dict[str, Any]:
+def paginate(req: Request, records: Sequence[Any], *, full_by_default: bool = False,
+             render: Callable[[Any], Mapping[str, Any]] | None = None,
+             keep: Callable[[Any], bool] | None = None) -> dict[str, Any]:
+    """One page of ``records``: ``limit`` + opaque ``offset``, ``next_page`` or null.
+
+    With ``render``, ``records`` are keys (e.g. task gids) and only the page is rendered; ``keep``
+    filters keys. The offset is a position in ``records``, so a page costs O(limit + skipped keys).
+    """
     limit_raw = req.query.get("limit")
     key = req.path + "?" + "&".join(f"{k}={v}" for k, v in sorted(req.query.items())
                                     if k not in ("limit", "offset", "opt_fields", "opt_pretty"))
     start = 0
     if req.query.get("offset"):
         start = _decode_offset(key, req.query["offset"])
+    n = len(records)
+    nxt = None
     if limit_raw is None:
-        page, nxt = records[start:], None
+        page = [records[i] for i in range(start, n) if keep is None or keep(records[i])]
     else:
         try:
             limit = int(limit_raw)
@@ -153,15 +248,27 @@ def paginate(req: Request, records: list[dict[str, Any]], *, full_by_default: bo
             raise AsanaError(400, f"limit: Not a valid integer: {limit_raw}") from None
         if not 1 <= limit <= 100:
             raise AsanaError(400, "limit: Must be between 1 and 100")
-        page = records[start:start + limit]
-        nxt = None
-        if start + limit < len(records):
-            token = _encode_offset(key, start + limit)
+        if keep is None:
+            page = list(records[start:start + limit])
+            i = start + limit
+        else:
+            page = []
+            i = start
+            while i < n and len(page) < limit:
+                if keep(records[i]):
+                    page.append(records[i])
+                i += 1
+            while i < n and not keep(records[i]):  # is there another page at all?
+                i += 1
+        if i < n:
+            token = _encode_offset(key, i)
             q = dict(req.query)
             q["offset"] = token
             q["limit"] = str(limit)
             path = req.path + "?" + urlencode(q)
             nxt = {"offset": token, "path": path, "uri": req.base_url + path}
+    if render is not None:
+        page = [render(x) for x in page]
     tree = req.opt()
     if tree:
         data = [select(r, tree) for r in page]
@@ -172,9 +279,81 @@ def paginate(req: Request, records: list[dict[str, Any]], *, full_by_default: bo
     return {"data": data, "next_page": nxt}
 
 
-def single(req: Request, rec: dict[str, Any]) -> dict[str, Any]:
+def single(req: Request, rec: Mapping[str, Any]) -> dict[str, Any]:
     tree = req.opt()
     return {"data": select(rec, tree) if tree else full_view(rec)}
+
+
+# --------------------------------------------------------------------------- lazy field tables
+
+def _task_fields() -> dict[str, Callable[[AsanaState, Task, int], Any]]:
+    return {
+        "gid": lambda s, t, d: t.gid,
+        "resource_type": lambda s, t, d: "task",
+        "name": lambda s, t, d: t.name,
+        "resource_subtype": lambda s, t, d: t.resource_subtype,
+        "approval_status": lambda s, t, d: None,
+        "assignee_status": lambda s, t, d: "upcoming" if t.assignee else None,
+        "completed": lambda s, t, d: t.completed,
+        "completed_at": lambda s, t, d: t.completed_at,
+        "completed_by": lambda s, t, d: s.r_user(t.assignee) if t.completed else None,
+        "created_at": lambda s, t, d: t.created_at,
+        "modified_at": lambda s, t, d: t.modified_at,
+        "due_at": lambda s, t, d: None,
+        "due_on": lambda s, t, d: t.due_on,
+        "start_at": lambda s, t, d: None,
+        "start_on": lambda s, t, d: t.start_on,
+        "assignee": lambda s, t, d: s.r_user(t.assignee),
+        "notes": lambda s, t, d: t.notes,
+        "html_notes": lambda s, t, d: f"<body>{t.notes}</body>",
+        "num_subtasks": lambda s, t, d: 0,
+        "num_likes": lambda s, t, d: 0,
+        "liked": lambda s, t, d: False,
+        "hearted": lambda s, t, d: False,
+        "is_rendered_as_separator": lambda s, t, d: False,
+        "parent": lambda s, t, d: None,
+        "tags": lambda s, t, d: [],
+        "followers": lambda s, t, d: [s.r_user(f) for f in sorted(
+            {x for x in [t.assignee] + [st.created_by for st in t.stories] if x in s.users})],
+        "projects": lambda s, t, d: [s.r_project(pg) for pg in t.projects],
+        "memberships": lambda s, t, d: s._memberships(t),
+        "custom_fields": lambda s, t, d: [s.r_custom_field(s.custom_fields[c], t.custom_fields.get(c))
+                                          for c in s.custom_fields if c in t.custom_fields or t.projects],
+        "dependencies": lambda s, t, d: s._related(t.dependencies, d),
+        "dependents": lambda s, t, d: s._related(s._dependents(t.gid), d),
+        "permalink_url": lambda s, t, d: f"https://app.asana.com/0/{t.projects[0] if t.projects else '0'}/{t.gid}",
+        "workspace": lambda s, t, d: s.r_workspace(),
+    }
+
+
+def _project_fields() -> dict[str, Callable[[AsanaState, Project], Any]]:
+    return {
+        "gid": lambda s, p: p.gid,
+        "resource_type": lambda s, p: "project",
+        "name": lambda s, p: p.name,
+        "archived": lambda s, p: False,
+        "color": lambda s, p: "none",
+        "created_at": lambda s, p: p.created_at,
+        "modified_at": lambda s, p: max([p.created_at] + [x.created_at for x in p.status_updates], key=_dt),
+        "current_status_update": lambda s, p: s._current_status_update(p),
+        "due_on": lambda s, p: p.due_on,
+        "due_date": lambda s, p: p.due_on,
+        "start_on": lambda s, p: None,
+        "notes": lambda s, p: p.notes,
+        "owner": lambda s, p: s.r_user(p.owner),
+        "public": lambda s, p: True,
+        "default_view": lambda s, p: "list",
+        "permalink_url": lambda s, p: f"https://app.asana.com/0/{p.gid}/{p.gid}",
+        "workspace": lambda s, p: s.r_workspace(),
+        "members": lambda s, p: [s.r_user(m) for m in sorted(x for x in s._project_people(p) if x in s.users)],
+        "custom_field_settings": lambda s, p: [
+            {"gid": f"{p.gid}{c.gid}", "resource_type": "custom_field_setting", "is_important": True,
+             "custom_field": s.r_custom_field(c, with_value=False)} for c in s.custom_fields.values()],
+    }
+
+
+TASK_FIELDS = _task_fields()
+PROJECT_FIELDS = _project_fields()
 
 
 # --------------------------------------------------------------------------- state
@@ -184,29 +363,157 @@ def _long_date(d: str) -> str:
     return f"{x.strftime('%B')} {x.day}"
 
 
+def _own_copy(s: AsanaScenario) -> AsanaScenario:
+    """A copy of everything the state mutates (tasks, their lists, projects, sections); users, custom
+    fields, stories and status updates are never changed in place and are shared. Much faster than
+    deepcopy for tens of thousands of tasks."""
+    projects = [replace(p, sections=[replace(x) for x in p.sections], status_updates=list(p.status_updates))
+                for p in s.projects]
+    tasks = [replace(t, projects=list(t.projects), custom_fields=dict(t.custom_fields),
+                     dependencies=list(t.dependencies), stories=list(t.stories)) for t in s.tasks]
+    return AsanaScenario(s.workspace, list(s.users), list(s.custom_fields), projects, tasks)
+
+
+class _TaskTable(dict[str, Task]):
+    """``AsanaState.tasks``: a dict that keeps the state's indexes in step with every insert/removal,
+    so tests may still ``tasks.pop(gid)`` (a task gone without an event)."""
+
+    def __init__(self, state: AsanaState):
+        super().__init__()
+        self._state = state
+
+    def __setitem__(self, gid: str, task: Task) -> None:
+        seq = None
+        if gid in self:  # replaced: keeps its place, as in a dict
+            seq = self._state._order.get(gid)
+            self._state._unindex_task(dict.__getitem__(self, gid))
+        dict.__setitem__(self, gid, task)
+        self._state._index_task(task, seq)
+
+    def __delitem__(self, gid: str) -> None:
+        task = dict.__getitem__(self, gid)
+        dict.__delitem__(self, gid)
+        self._state._unindex_task(task)
+
+    _MISSING = object()
+
+    def pop(self, gid: str, default: Any = _MISSING) -> Any:  # type: ignore[override]
+        if gid not in self:
+            if default is self._MISSING:
+                raise KeyError(gid)
+            return default
+        task = dict.__getitem__(self, gid)
+        del self[gid]
+        return task
+
+    def popitem(self) -> tuple[str, Task]:
+        gid = next(reversed(self))
+        return gid, self.pop(gid)
+
+    def clear(self) -> None:
+        for gid in list(self):
+            del self[gid]
+
+    def setdefault(self, gid: str, default: Task | None = None) -> Task:  # type: ignore[override]
+        if gid not in self:
+            self[gid] = default  # type: ignore[assignment]
+        return dict.__getitem__(self, gid)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for gid, task in dict(*args, **kwargs).items():
+            self[gid] = task
+
+
+class _Gids(Container[str]):
+    def __init__(self, test: Callable[[object], bool]):
+        self._test = test
+
+    def __contains__(self, gid: object) -> bool:
+        return self._test(gid)
+
+
 class AsanaState:
     """The live Asana workspace. Every public method is thread-safe."""
 
+    dependency_stories = False  # update_task(dependencies=...) writes dependency_added/_removed stories
+
     def __init__(self, scenario: AsanaScenario):
         self._lock = threading.RLock()
-        s = copy.deepcopy(scenario)
+        s = _own_copy(scenario)
         self.workspace = s.workspace
         self.users = {u.gid: u for u in s.users}
         self.custom_fields: dict[str, CustomField] = {c.gid: c for c in s.custom_fields}
         self.projects = {p.gid: p for p in s.projects}
-        self.tasks: dict[str, Task] = {t.gid: t for t in s.tasks}
+        # indexes, kept in step by _index_task/_unindex_task and the mutation helpers
+        self._seq = itertools.count()
+        self._order: dict[str, int] = {}  # task gid -> insertion number (the scenario/dict order)
+        self._project_tasks: dict[str, list[str]] = {g: [] for g in self.projects}
+        self._dependents_of: dict[str, set[str]] = {}
+        self._story_task: dict[str, str] = {}
+        self._sections: dict[str, tuple[Project, Section]] = {}
+        self._status_updates: dict[str, str] = {}  # status update gid -> project gid
+        for p in self.projects.values():
+            for sec in p.sections:
+                self._sections.setdefault(sec.gid, (p, sec))
+            for su in p.status_updates:
+                self._status_updates[su.gid] = p.gid
+        self.tasks: dict[str, Task] = _TaskTable(self)
+        for t in s.tasks:
+            self.tasks[t.gid] = t
         self._gids = itertools.count(1_209_000_000_000_001)
         self._events: list[tuple[frozenset[str], dict[str, Any]]] = []
+        self._events_by_resource: dict[str, list[int]] = {}
         self._tokens: dict[str, tuple[str, int, int]] = {}  # token -> (resource, event index, generation)
         self._generation = 0
         self.me = s.users[0].gid if s.users else None
+        self._workspace_rec: dict[str, Any] | None = None
+        self._user_recs: dict[str, dict[str, Any]] = {}
+        self._cf_recs: dict[str, dict[str, Any]] = {}
+
+    # ----------------------------------------------------------------- indexes
+    def _index_task(self, t: Task, seq: int | None = None) -> None:
+        self._order[t.gid] = next(self._seq) if seq is None else seq
+        for pg in t.projects:  # project lists stay in task order (usually an append)
+            lst = self._project_tasks.setdefault(pg, [])
+            bisect.insort(lst, t.gid, key=self._order.__getitem__)
+        for d in t.dependencies:
+            self._dependents_of.setdefault(d, set()).add(t.gid)
+        for st in t.stories:
+            self._story_task.setdefault(st.gid, t.gid)
+
+    def _unindex_task(self, t: Task) -> None:
+        self._order.pop(t.gid, None)
+        for pg in t.projects:
+            lst = self._project_tasks.get(pg)
+            if lst is not None and t.gid in lst:
+                lst.remove(t.gid)
+        for d in t.dependencies:
+            self._dependents_of.get(d, set()).discard(t.gid)
+        for st in t.stories:
+            if self._story_task.get(st.gid) == t.gid:
+                del self._story_task[st.gid]
+
+    def _set_dependencies(self, t: Task, deps: list[str]) -> None:
+        for d in t.dependencies:
+            self._dependents_of.get(d, set()).discard(t.gid)
+        t.dependencies = deps
+        for d in deps:
+            self._dependents_of.setdefault(d, set()).add(t.gid)
+
+    def _dependents(self, gid: str) -> list[str]:
+        """Tasks that depend on ``gid``, in task order."""
+        return sorted((g for g in self._dependents_of.get(gid, ()) if g in self.tasks), key=self._order.__getitem__)
+
+    def _project_people(self, p: Project) -> set[str | None]:
+        return {p.owner} | {self.tasks[g].assignee for g in self._project_tasks.get(p.gid, ()) if g in self.tasks}
 
     # ----------------------------------------------------------------- helpers
     def _new_gid(self) -> str:
         with self._lock:
             while True:
                 g = str(next(self._gids))
-                if g not in self.tasks and g not in self.projects and g not in self.users:
+                if not any(g in x for x in (self.tasks, self.projects, self.users, self._sections,
+                                            self._story_task, self._status_updates)):
                     return g
 
     def _user_name(self, gid: str | None) -> str:
@@ -214,17 +521,14 @@ class AsanaState:
         return u.name if u else "Asana"
 
     def _scenario_view(self) -> AsanaScenario:
+        """What check_task_refs needs (tasks are checked through a gid container, not listed)."""
         return AsanaScenario(self.workspace, list(self.users.values()), list(self.custom_fields.values()),
-                             list(self.projects.values()), list(self.tasks.values()))
+                             list(self.projects.values()), [])
 
     def _section(self, gid: str | None) -> tuple[Any, Any] | None:
         if gid is None:
             return None
-        for p in self.projects.values():
-            for s in p.sections:
-                if s.gid == gid:
-                    return p, s
-        return None
+        return self._sections.get(gid)
 
     def _enum_name(self, cf: CustomField, value: Any) -> str | None:
         for e in cf.enum_options:
@@ -232,34 +536,53 @@ class AsanaState:
                 return e.name
         return None
 
+    @staticmethod
+    def _when(at: datetime | str | None) -> str:
+        return fmt_iso(at) if isinstance(at, datetime) else (check_iso(at, "at") if at else fmt_iso(utcnow()))
+
+    def _actor(self, actor: str | None, default: str | None) -> str | None:
+        who = actor or default or self.me
+        if who is not None and who not in self.users:
+            raise ValueError(f"actor: unknown user gid {who!r}")
+        return who
+
     # ----------------------------------------------------------------- renderers (full records)
     def r_workspace(self) -> dict[str, Any]:
-        return {"gid": self.workspace.gid, "resource_type": "workspace", "name": self.workspace.name,
+        if self._workspace_rec is None:
+            self._workspace_rec = {
+                "gid": self.workspace.gid, "resource_type": "workspace", "name": self.workspace.name,
                 "is_organization": True, "email_domains": sorted({u.email.split("@")[1] for u in self.users.values()
                                                                   if u.email and "@" in u.email})}
+        return self._workspace_rec
 
     def r_user(self, gid: str | None) -> dict[str, Any] | None:
-        u = self.users.get(gid or "")
-        if u is None:
-            return None
-        return {"gid": u.gid, "resource_type": "user", "name": u.name, "email": u.email, "photo": None,
-                "workspaces": [self.r_workspace()]}
+        rec = self._user_recs.get(gid or "")
+        if rec is None:
+            u = self.users.get(gid or "")
+            if u is None:
+                return None
+            rec = self._user_recs[u.gid] = {"gid": u.gid, "resource_type": "user", "name": u.name,
+                                            "email": u.email, "photo": None, "workspaces": [self.r_workspace()]}
+        return rec
 
     def r_enum_option(self, e: Any) -> dict[str, Any]:
         return {"gid": e.gid, "resource_type": "enum_option", "name": e.name, "enabled": e.enabled,
                 "color": e.color or "none"}
 
     def r_custom_field(self, cf: CustomField, value: Any = None, *, with_value: bool = True) -> dict[str, Any]:
-        rec: dict[str, Any] = {"gid": cf.gid, "resource_type": "custom_field", "name": cf.name, "type": cf.type,
-                               "resource_subtype": cf.type, "enabled": True, "is_formula_field": False,
-                               "description": ""}
-        if cf.type == "enum":
-            rec["enum_options"] = [self.r_enum_option(e) for e in cf.enum_options]
+        base = self._cf_recs.get(cf.gid)
+        if base is None:
+            base = {"gid": cf.gid, "resource_type": "custom_field", "name": cf.name, "type": cf.type,
+                    "resource_subtype": cf.type, "enabled": True, "is_formula_field": False, "description": ""}
+            if cf.type == "enum":
+                base["enum_options"] = [self.r_enum_option(e) for e in cf.enum_options]
+            self._cf_recs[cf.gid] = base
+        rec = dict(base)
         if with_value:
             if cf.type == "enum":
-                opt = next((e for e in cf.enum_options if e.gid == value), None)
-                rec["enum_value"] = self.r_enum_option(opt) if opt else None
-                rec["display_value"] = opt.name if opt else None
+                i = next((i for i, e in enumerate(cf.enum_options) if e.gid == value), None)
+                rec["enum_value"] = base["enum_options"][i] if i is not None else None
+                rec["display_value"] = cf.enum_options[i].name if i is not None else None
             elif cf.type == "number":
                 rec["number_value"] = value
                 rec["display_value"] = None if value is None else str(value)
@@ -268,24 +591,12 @@ class AsanaState:
                 rec["display_value"] = value
         return rec
 
-    def r_project(self, gid: str) -> dict[str, Any]:
-        p = self.projects[gid]
-        latest = max(p.status_updates, key=lambda s: parse_iso(s.created_at), default=None)
-        modified = max([p.created_at] + [s.created_at for s in p.status_updates], key=parse_iso)
-        members = {p.owner} | {t.assignee for t in self.tasks.values() if gid in t.projects}
-        return {
-            "gid": p.gid, "resource_type": "project", "name": p.name, "archived": False, "color": "none",
-            "created_at": p.created_at, "modified_at": modified,
-            "current_status_update": self.r_status_update(gid, latest.gid) if latest else None,
-            "due_on": p.due_on, "due_date": p.due_on, "start_on": None, "notes": p.notes,
-            "owner": self.r_user(p.owner), "public": True, "default_view": "list",
-            "permalink_url": f"https://app.asana.com/0/{p.gid}/{p.gid}",
-            "workspace": self.r_workspace(),
-            "members": [self.r_user(m) for m in sorted(x for x in members if x in self.users)],
-            "custom_field_settings": [
-                {"gid": f"{p.gid}{c.gid}", "resource_type": "custom_field_setting", "is_important": True,
-                 "custom_field": self.r_custom_field(c, with_value=False)} for c in self.custom_fields.values()],
-        }
+    def r_project(self, gid: str) -> LazyRecord:
+        return LazyRecord(PROJECT_FIELDS, (self, self.projects[gid]))
+
+    def _current_status_update(self, p: Project) -> Any:
+        latest = max(p.status_updates, key=lambda x: _dt(x.created_at), default=None)
+        return self.r_status_update(p.gid, latest.gid) if latest else None
 
     def r_section(self, project_gid: str, section: Any) -> dict[str, Any]:
         p = self.projects[project_gid]
@@ -293,60 +604,39 @@ class AsanaState:
                 "project": {"gid": p.gid, "resource_type": "project", "name": p.name}}
 
     def r_status_update(self, project_gid: str, su_gid: str) -> dict[str, Any]:
+        """A status update. ``parent`` is the project (compact by default; any project field can be
+        asked for, e.g. ``opt_fields=parent.permalink_url``). Real status updates carry no
+        ``permalink_url`` of their own; the project's is the link to show."""
         p = self.projects[project_gid]
-        su = next(s for s in p.status_updates if s.gid == su_gid)
+        su = next(x for x in p.status_updates if x.gid == su_gid)
         author = self.r_user(su.author)
         return {"gid": su.gid, "resource_type": "status_update", "resource_subtype": "project_status_update",
                 "status_type": su.status_type, "title": su.title, "text": su.text,
                 "html_text": f"<body>{su.text}</body>", "created_at": su.created_at, "modified_at": su.created_at,
-                "author": author, "created_by": author,
-                "parent": {"gid": p.gid, "resource_type": "project", "name": p.name}}
+                "author": author, "created_by": author, "hearted": False, "hearts": [], "liked": False,
+                "likes": [], "num_hearts": 0, "num_likes": 0, "parent": self.r_project(p.gid)}
 
     def _task_compact(self, gid: str) -> dict[str, Any]:
         t = self.tasks[gid]
         return {"gid": t.gid, "resource_type": "task", "name": t.name, "resource_subtype": t.resource_subtype}
 
-    def _dependents(self, gid: str) -> list[str]:
-        return [t.gid for t in self.tasks.values() if gid in t.dependencies]
+    def _related(self, gids: list[str], depth: int) -> list[Any]:
+        gids = [g for g in gids if g in self.tasks]
+        if depth >= 1:
+            return [self._task_compact(g) for g in gids]
+        return [self.r_task(g, depth=depth + 1) for g in gids]
 
-    def r_task(self, gid: str, *, depth: int = 0) -> dict[str, Any]:
-        t = self.tasks[gid]
-        memberships = []
+    def _memberships(self, t: Task) -> list[dict[str, Any]]:
+        out = []
         for pg in t.projects:
             p = self.projects[pg]
-            sec = next((s for s in p.sections if s.gid == t.section), p.sections[0] if p.sections else None)
-            memberships.append({"project": {"gid": p.gid, "resource_type": "project", "name": p.name},
-                                "section": self.r_section(pg, sec) if sec else None})
+            sec = next((x for x in p.sections if x.gid == t.section), p.sections[0] if p.sections else None)
+            out.append({"project": self.r_project(pg), "section": self.r_section(pg, sec) if sec else None})
+        return out
 
-        def rel(gids: list[str]) -> list[dict[str, Any]]:
-            gids = [g for g in gids if g in self.tasks]
-            if depth >= 1:
-                return [self._task_compact(g) for g in gids]
-            return [self.r_task(g, depth=depth + 1) for g in gids]
-
-        home = t.projects[0] if t.projects else "0"
-        followers = sorted({x for x in [t.assignee] + [s.created_by for s in t.stories] if x in self.users})
-        return {
-            "gid": t.gid, "resource_type": "task", "name": t.name, "resource_subtype": t.resource_subtype,
-            "approval_status": None, "assignee_status": "upcoming" if t.assignee else None,
-            "completed": t.completed, "completed_at": t.completed_at,
-            "completed_by": self.r_user(t.assignee) if t.completed else None,
-            "created_at": t.created_at, "modified_at": t.modified_at,
-            "due_at": None, "due_on": t.due_on, "start_at": None, "start_on": t.start_on,
-            "assignee": self.r_user(t.assignee), "notes": t.notes, "html_notes": f"<body>{t.notes}</body>",
-            "num_subtasks": 0, "num_likes": 0, "liked": False, "hearted": False, "is_rendered_as_separator": False,
-            "parent": None, "tags": [], "followers": [self.r_user(f) for f in followers],
-            "projects": [{"gid": pg, "resource_type": "project", "name": self.projects[pg].name}
-                         for pg in t.projects],
-            "memberships": memberships,
-            "custom_fields": [self.r_custom_field(self.custom_fields[c], t.custom_fields.get(c))
-                              for c in self.custom_fields
-                              if c in t.custom_fields or t.projects],
-            "dependencies": rel(t.dependencies),
-            "dependents": rel(self._dependents(gid)),
-            "permalink_url": f"https://app.asana.com/0/{home}/{t.gid}",
-            "workspace": self.r_workspace(),
-        }
+    def r_task(self, gid: str, *, depth: int = 0) -> LazyRecord:
+        """The full task record, computed field by field as it is read (see LazyRecord)."""
+        return LazyRecord(TASK_FIELDS, (self, self.tasks[gid], depth))
 
     def r_story(self, task_gid: str, s: Story) -> dict[str, Any]:
         t = self.tasks[task_gid]
@@ -373,6 +663,9 @@ class AsanaState:
                 rec[k] = self.r_section(found[0].gid, found[1]) if found else None
         if "assignee" in ex:
             rec["assignee"] = self.r_user(ex["assignee"])
+        if "dependency" in ex:
+            dep = ex["dependency"]
+            rec["dependency"] = self.r_task(dep, depth=1) if dep in self.tasks else None
         for k in ("old_dates", "new_dates"):
             if k in ex:
                 v = ex[k] or {}
@@ -381,7 +674,10 @@ class AsanaState:
 
     # ----------------------------------------------------------------- events
     def _emit(self, resources: set[str], event: dict[str, Any]) -> None:
+        index = len(self._events)
         self._events.append((frozenset(resources), event))
+        for r in resources:
+            self._events_by_resource.setdefault(r, []).append(index)
 
     def _new_token(self, resource: str, index: int) -> str:
         token = secrets.token_hex(16)
@@ -403,9 +699,13 @@ class AsanaState:
             ev["change"] = change
         return ev
 
+    def _project_compact(self, gid: str) -> dict[str, Any]:
+        return {"gid": gid, "resource_type": "project", "name": self.projects[gid].name}
+
     # ----------------------------------------------------------------- mutations (for tests)
     def _append_story(self, t: Task, story: Story) -> None:
         t.stories.append(story)
+        self._story_task.setdefault(story.gid, t.gid)
         res = {t.gid} | set(t.projects)
         self._emit(res, self._event(story.created_by, story.created_at, "story", "added",
                                     {"gid": story.gid, "resource_type": "story",
@@ -414,38 +714,40 @@ class AsanaState:
                                      "resource_subtype": t.resource_subtype}))
 
     def update_task(self, gid: str, *, actor: str | None = None, at: datetime | str | None = None,
-                    **fields: Any) -> dict[str, Any]:
+                    dependency_stories: bool | None = None, **fields: Any) -> dict[str, Any]:
         """Change task fields like a person in the Asana UI would.
 
         Supported fields: name, notes, completed, due_on, start_on, assignee (user gid or None),
         section (section gid), custom_fields ({custom_field_gid: option gid or option name or value}),
         dependencies (list of task gids). Appends the matching system stories (dated ``at``, default
         now, by ``actor``, default the assignee), bumps modified_at and emits events.
+        ``dependency_stories`` (default: ``self.dependency_stories``, off) also writes one
+        ``dependency_added``/``dependency_removed`` story per dependency added/removed.
         Returns the full task record.
         """
         with self._lock:
             if gid not in self.tasks:
                 raise KeyError(f"unknown Asana task gid {gid!r}")
             t = self.tasks[gid]
-            when = fmt_iso(at) if isinstance(at, datetime) else (check_iso(at, "at") if at else fmt_iso(utcnow()))
-            who = actor or t.assignee or self.me
-            if who is not None and who not in self.users:
-                raise ValueError(f"actor: unknown user gid {who!r}")
+            when = self._when(at)
+            who = self._actor(actor, t.assignee)
             name = self._user_name(who)
+            if dependency_stories is None:
+                dependency_stories = self.dependency_stories
             stories: list[tuple[str, str, dict[str, Any]]] = []
             changed: list[dict[str, Any]] = []
-            for field, value in fields.items():
-                if field == "name":
+            for field_name, value in fields.items():
+                if field_name == "name":
                     if value != t.name:
                         t.name = str(value)
                         stories.append(("name_changed", f'{name} changed the name to "{value}"', {}))
                         changed.append({"field": "name", "action": "changed"})
-                elif field == "notes":
+                elif field_name == "notes":
                     if value != t.notes:
                         t.notes = str(value)
                         stories.append(("notes_changed", f"{name} changed the description", {}))
                         changed.append({"field": "notes", "action": "changed"})
-                elif field == "completed":
+                elif field_name == "completed":
                     value = bool(value)
                     if value != t.completed:
                         t.completed = value
@@ -453,22 +755,22 @@ class AsanaState:
                         stories.append(("marked_complete", f"{name} completed this task", {}) if value
                                        else ("marked_incomplete", f"{name} marked this task incomplete", {}))
                         changed.append({"field": "completed", "action": "changed"})
-                elif field in ("due_on", "start_on"):
+                elif field_name in ("due_on", "start_on"):
                     if value is not None:
                         value = value.isoformat() if isinstance(value, date) else str(value)
                         date.fromisoformat(value)
-                    old = getattr(t, field)
+                    old = getattr(t, field_name)
                     if value != old:
                         old_dates = {"due_on": t.due_on, "start_on": t.start_on, "due_at": None}
-                        setattr(t, field, value)
+                        setattr(t, field_name, value)
                         new_dates = {"due_on": t.due_on, "start_on": t.start_on, "due_at": None}
-                        what = "due date" if field == "due_on" else "start date"
+                        what = "due date" if field_name == "due_on" else "start date"
                         text = (f"{name} changed the {what} to {_long_date(value)}" if value
                                 else f"{name} removed the {what}")
-                        subtype = "due_date_changed" if field == "due_on" else "start_date_changed"
+                        subtype = "due_date_changed" if field_name == "due_on" else "start_date_changed"
                         stories.append((subtype, text, {"old_dates": old_dates, "new_dates": new_dates}))
-                        changed.append({"field": field, "action": "changed"})
-                elif field == "assignee":
+                        changed.append({"field": field_name, "action": "changed"})
+                elif field_name == "assignee":
                     if value is not None and value not in self.users:
                         raise ValueError(f"assignee: unknown user gid {value!r}")
                     if value != t.assignee:
@@ -480,7 +782,7 @@ class AsanaState:
                             stories.append(("assigned", f"{name} assigned to {self._user_name(value)}",
                                             {"assignee": value}))
                         changed.append({"field": "assignee", "action": "changed"})
-                elif field == "section":
+                elif field_name == "section":
                     found = self._section(value)
                     if found is None or found[0].gid not in t.projects:
                         raise ValueError(f"section: {value!r} is not a section of the task's projects")
@@ -492,7 +794,7 @@ class AsanaState:
                                         f'"{found[1].name}" in {found[0].name}',
                                         {"old_section": old[1].gid if old else None, "new_section": value}))
                         changed.append({"field": "section", "action": "changed"})
-                elif field == "custom_fields":
+                elif field_name == "custom_fields":
                     if not isinstance(value, dict):
                         raise ValueError("custom_fields: expected {custom_field_gid: value}")
                     for cg, v in value.items():
@@ -523,16 +825,27 @@ class AsanaState:
                                             f'{name} changed {cf.name} to "{v}"', {"custom_field": cf.gid}))
                         changed.append({"field": "custom_fields", "action": "changed",
                                         "new_value": {"gid": cf.gid, "resource_type": "custom_field"}})
-                elif field == "dependencies":
+                elif field_name == "dependencies":
                     deps = [str(d) for d in value]
                     for d in deps:
                         if d not in self.tasks or d == gid:
                             raise ValueError(f"dependencies: invalid task gid {d!r}")
                     if deps != t.dependencies:
-                        t.dependencies = deps
+                        old_deps = list(t.dependencies)
+                        self._set_dependencies(t, deps)
                         changed.append({"field": "dependencies", "action": "changed"})
+                        if dependency_stories:
+                            for d in deps:
+                                if d not in old_deps:
+                                    text = f'{name} marked this task as dependent on "{self.tasks[d].name}"'
+                                    stories.append(("dependency_added", text, {"dependency": d}))
+                            for d in old_deps:
+                                if d not in deps:
+                                    dname = self.tasks[d].name if d in self.tasks else d
+                                    text = f'{name} removed the dependency on "{dname}"'
+                                    stories.append(("dependency_removed", text, {"dependency": d}))
                 else:
-                    raise ValueError(f"update_task: unsupported field {field!r}")
+                    raise ValueError(f"update_task: unsupported field {field_name!r}")
             if changed:
                 t.modified_at = when
                 res = {t.gid} | set(t.projects)
@@ -550,13 +863,11 @@ class AsanaState:
             t = parse_task(task, "task", gid_default=self._new_gid(), now_default=now)
             if t.gid in self.tasks:
                 raise ValueError(f"task.gid: duplicate gid {t.gid!r}")
-            check_task_refs(t, self._scenario_view(), "task", set(self.tasks) | {t.gid})
+            check_task_refs(t, self._scenario_view(), "task", _Gids(lambda g: g in self.tasks or g == t.gid))
             self.tasks[t.gid] = t
             for pg in t.projects:
                 self._emit({t.gid, pg}, self._event(t.assignee, t.created_at, "task", "added",
-                                                    self._task_compact(t.gid),
-                                                    {"gid": pg, "resource_type": "project",
-                                                     "name": self.projects[pg].name}))
+                                                    self._task_compact(t.gid), self._project_compact(pg)))
             return t.gid
 
     def delete_task(self, gid: str) -> None:
@@ -566,9 +877,9 @@ class AsanaState:
             t = self.tasks[gid]
             compact = self._task_compact(gid)
             del self.tasks[gid]
-            for other in self.tasks.values():
-                if gid in other.dependencies:
-                    other.dependencies = [d for d in other.dependencies if d != gid]
+            for other in self._dependents(gid):
+                o = self.tasks[other]
+                self._set_dependencies(o, [d for d in o.dependencies if d != gid])
             self._emit({gid} | set(t.projects), self._event(self.me, fmt_iso(utcnow()), "task", "deleted",
                                                             compact, None))
 
@@ -585,6 +896,97 @@ class AsanaState:
                 t.modified_at = s.created_at
             self._append_story(t, s)
             return s.gid
+
+    def remove_task_from_project(self, task_gid: str, project_gid: str, *, actor: str | None = None,
+                                 at: datetime | str | None = None) -> None:
+        """Take a task out of a project (the task itself stays, as POST /tasks/{gid}/removeProject does).
+
+        Emits a task ``removed`` event whose ``parent`` is the project, on the task's stream and on
+        the stream of every project it was in. A section of that project is cleared from the task.
+        """
+        with self._lock:
+            if task_gid not in self.tasks:
+                raise KeyError(f"unknown Asana task gid {task_gid!r}")
+            if project_gid not in self.projects:
+                raise KeyError(f"unknown Asana project gid {project_gid!r}")
+            t = self.tasks[task_gid]
+            if project_gid not in t.projects:
+                raise ValueError(f"task {task_gid!r} is not in project {project_gid!r}")
+            when = self._when(at)
+            who = self._actor(actor, t.assignee)
+            resources = {t.gid} | set(t.projects)
+            lst = self._project_tasks.get(project_gid, [])
+            if task_gid in lst:
+                lst.remove(task_gid)
+            t.projects = [p for p in t.projects if p != project_gid]
+            found = self._section(t.section)
+            if found is not None and found[0].gid == project_gid:
+                t.section = None
+            t.modified_at = when
+            self._emit(resources, self._event(who, when, "task", "removed", self._task_compact(task_gid),
+                                              self._project_compact(project_gid)))
+
+    def rename_section(self, section_gid: str, name: str, *, actor: str | None = None,
+                       at: datetime | str | None = None) -> None:
+        """Rename a section; emits a section ``changed`` event (change field ``name``) on its project's stream."""
+        with self._lock:
+            found = self._section(section_gid)
+            if found is None:
+                raise KeyError(f"unknown Asana section gid {section_gid!r}")
+            p, sec = found
+            if not name:
+                raise ValueError("name: must not be empty")
+            if name == sec.name:
+                return
+            when = self._when(at)
+            who = self._actor(actor, p.owner)
+            sec.name = str(name)
+            self._emit({sec.gid, p.gid}, self._event(who, when, "section", "changed",
+                                                     {"gid": sec.gid, "resource_type": "section", "name": sec.name},
+                                                     None, {"field": "name", "action": "changed"}))
+
+    def add_status_update(self, project_gid: str, status_type: str, title: str, text: str, author: str | None,
+                          at: datetime | str | None = None) -> str:
+        """Post a project status update (dated ``at``, default now). Returns its gid.
+
+        Emits a ``status_update`` ``added`` event whose ``parent`` is the project.
+        """
+        with self._lock:
+            if project_gid not in self.projects:
+                raise KeyError(f"unknown Asana project gid {project_gid!r}")
+            if status_type not in STATUS_UPDATE_TYPES:
+                raise ValueError(f"status_type: expected one of {', '.join(STATUS_UPDATE_TYPES)}, got {status_type!r}")
+            if author is not None and author not in self.users:
+                raise ValueError(f"author: unknown user gid {author!r}")
+            when = self._when(at)
+            p = self.projects[project_gid]
+            su = StatusUpdate(self._new_gid(), status_type, str(title or ""), str(text or ""), when, author)
+            p.status_updates.append(su)
+            self._status_updates[su.gid] = p.gid
+            self._emit({p.gid}, self._event(author, when, "status_update", "added", self._su_compact(su),
+                                            self._project_compact(p.gid)))
+            return su.gid
+
+    def remove_status_update(self, gid: str, *, actor: str | None = None, at: datetime | str | None = None) -> None:
+        """Delete a status update (DELETE /status_updates/{gid}); emits a ``status_update`` ``deleted``
+        event (``parent`` null) on its project's stream. The project's current status update becomes
+        the newest remaining one."""
+        with self._lock:
+            pg = self._status_updates.get(gid)
+            if pg is None:
+                raise KeyError(f"unknown Asana status update gid {gid!r}")
+            p = self.projects[pg]
+            su = next(x for x in p.status_updates if x.gid == gid)
+            when = self._when(at)
+            who = self._actor(actor, su.author)
+            p.status_updates.remove(su)
+            del self._status_updates[gid]
+            self._emit({p.gid}, self._event(who, when, "status_update", "deleted", self._su_compact(su), None))
+
+    @staticmethod
+    def _su_compact(su: StatusUpdate) -> dict[str, Any]:
+        return {"gid": su.gid, "resource_type": "status_update", "resource_subtype": "project_status_update",
+                "title": su.title}
 
     # ----------------------------------------------------------------- endpoints
     def _task_or_404(self, gid: str) -> Task:
@@ -625,7 +1027,7 @@ class AsanaState:
     def get_workspace_users(self, req: Request, gid: str) -> dict[str, Any]:
         if gid != self.workspace.gid:
             raise AsanaError(404, f"workspace: Unknown object: {gid}")
-        return paginate(req, [self.r_user(g) for g in self.users])  # type: ignore[misc]
+        return paginate(req, list(self.users), render=self.r_user)  # type: ignore[arg-type]
 
     def get_users(self, req: Request) -> dict[str, Any]:
         ws = req.query.get("workspace")
@@ -637,7 +1039,7 @@ class AsanaState:
         ws = req.query.get("workspace")
         if ws is not None and ws != self.workspace.gid:
             raise AsanaError(404, f"workspace: Unknown object: {ws}")
-        return paginate(req, [self.r_project(g) for g in self.projects])
+        return paginate(req, list(self.projects), render=self.r_project)
 
     def get_project(self, req: Request, gid: str) -> dict[str, Any]:
         self._project_or_404(gid)
@@ -653,7 +1055,10 @@ class AsanaState:
             raise AsanaError(404, f"section: Unknown object: {gid}")
         return single(req, self.r_section(found[0].gid, found[1]))
 
-    def _filtered_tasks(self, req: Request, gids: list[str]) -> dict[str, Any]:
+    def _filtered_tasks(self, req: Request, gids: Sequence[str],
+                        keep: Callable[[Task], bool] | None = None) -> dict[str, Any]:
+        """A page of the tasks ``gids`` (in that order) that pass ``keep`` and the request's
+        modified_since / completed_since filters. Only the page is rendered."""
         ms = req.query.get("modified_since")
         cs = req.query.get("completed_since")
         try:
@@ -666,29 +1071,33 @@ class AsanaState:
                 cs_dt = parse_iso(cs)
             except ValueError:
                 raise AsanaError(400, f"completed_since: Not a valid date-time: {cs}") from None
-        out = []
-        for g in gids:
-            t = self.tasks[g]
-            if ms_dt is not None and parse_iso(t.modified_at) < ms_dt:
-                continue
+        tasks = self.tasks
+
+        def ok(g: str) -> bool:
+            t = tasks.get(g)
+            if t is None or (keep is not None and not keep(t)):
+                return False
+            if ms_dt is not None and _dt(t.modified_at) < ms_dt:
+                return False
             if cs and t.completed:
-                if cs == "now" or (t.completed_at and parse_iso(t.completed_at) < cs_dt):  # type: ignore[operator]
-                    continue
-            out.append(self.r_task(g))
-        return paginate(req, out)
+                if cs == "now" or (t.completed_at and _dt(t.completed_at) < cs_dt):  # type: ignore[operator]
+                    return False
+            return True
+
+        return paginate(req, gids, render=self.r_task, keep=ok)
 
     def get_project_tasks(self, req: Request, gid: str) -> dict[str, Any]:
         self._project_or_404(gid)
-        return self._filtered_tasks(req, [t.gid for t in self.tasks.values() if gid in t.projects])
+        return self._filtered_tasks(req, self._project_tasks.get(gid, []))
 
     def get_section_tasks(self, req: Request, gid: str) -> dict[str, Any]:
         found = self._section(gid)
         if found is None:
             raise AsanaError(404, f"section: Unknown object: {gid}")
-        pg = found[0].gid
-        gids = [t.gid for t in self.tasks.values() if pg in t.projects and
-                (t.section == gid or (t.section is None and found[0].sections[0].gid == gid))]
-        return self._filtered_tasks(req, gids)
+        project = found[0]
+        first = project.sections[0].gid
+        return self._filtered_tasks(req, self._project_tasks.get(project.gid, []),
+                                    lambda t: t.section == gid or (t.section is None and first == gid))
 
     def get_tasks(self, req: Request) -> dict[str, Any]:
         if "project" in req.query:
@@ -698,7 +1107,7 @@ class AsanaState:
         if "assignee" in req.query and "workspace" in req.query:
             a = req.query["assignee"]
             a = self.me if a == "me" else a
-            return self._filtered_tasks(req, [t.gid for t in self.tasks.values() if t.assignee == a])
+            return self._filtered_tasks(req, list(self.tasks), lambda t: t.assignee == a)
         raise AsanaError(400, "Must specify exactly one of project, tag, section, user task list, or "
                               "assignee + workspace")
 
@@ -708,40 +1117,48 @@ class AsanaState:
 
     def get_task_stories(self, req: Request, gid: str) -> dict[str, Any]:
         t = self._task_or_404(gid)
-        stories = sorted(t.stories, key=lambda s: parse_iso(s.created_at))
-        return paginate(req, [self.r_story(gid, s) for s in stories], full_by_default=False)
+        stories = sorted(t.stories, key=lambda s: _dt(s.created_at))
+        return paginate(req, stories, full_by_default=False, render=lambda s: self.r_story(gid, s))
 
     def get_story(self, req: Request, gid: str) -> dict[str, Any]:
-        for t in self.tasks.values():
-            for s in t.stories:
+        tg = self._story_task.get(gid)
+        candidates = [tg] if tg in self.tasks else list(self.tasks)  # a story gid may repeat across tasks
+        for g in candidates:
+            for s in self.tasks[g].stories:  # type: ignore[index]
                 if s.gid == gid:
-                    return single(req, self.r_story(t.gid, s))
+                    return single(req, self.r_story(g, s))  # type: ignore[arg-type]
         raise AsanaError(404, f"story: Unknown object: {gid}")
 
     def get_task_dependencies(self, req: Request, gid: str) -> dict[str, Any]:
         t = self._task_or_404(gid)
-        return paginate(req, [self.r_task(d, depth=1) for d in t.dependencies if d in self.tasks])
+        return paginate(req, [d for d in t.dependencies if d in self.tasks],
+                        render=lambda d: self.r_task(d, depth=1))
 
     def get_task_dependents(self, req: Request, gid: str) -> dict[str, Any]:
         self._task_or_404(gid)
-        return paginate(req, [self.r_task(d, depth=1) for d in self._dependents(gid)])
+        return paginate(req, self._dependents(gid), render=lambda d: self.r_task(d, depth=1))
 
     def get_status_updates(self, req: Request) -> dict[str, Any]:
         parent = req.query.get("parent")
         if not parent:
             raise AsanaError(400, "parent: Missing input")
         p = self._project_or_404(parent)
-        sus = sorted(p.status_updates, key=lambda s: parse_iso(s.created_at), reverse=True)
-        return paginate(req, [self.r_status_update(parent, s.gid) for s in sus])
+        sus = sorted(p.status_updates, key=lambda s: _dt(s.created_at), reverse=True)
+        return paginate(req, [s.gid for s in sus], render=lambda g: self.r_status_update(parent, g))
 
     def get_status_update(self, req: Request, gid: str) -> dict[str, Any]:
-        for p in self.projects.values():
-            for s in p.status_updates:
-                if s.gid == gid:
-                    return single(req, self.r_status_update(p.gid, gid))
-        raise AsanaError(404, f"status_update: Unknown object: {gid}")
+        pg = self._status_updates.get(gid)
+        if pg is None:
+            raise AsanaError(404, f"status_update: Unknown object: {gid}")
+        return single(req, self.r_status_update(pg, gid))
 
     def get_events(self, req: Request) -> dict[str, Any]:
+        """Events on ``resource`` since the sync token, at most EVENTS_PAGE of them.
+
+        ``has_more`` is true exactly when further events are waiting after this answer; the
+        ``sync`` token of the answer continues right after its last event. Tokens stay valid (until
+        expire_sync_tokens), so re-sending an old token replays the same events again.
+        """
         resource = req.query.get("resource")
         if not resource:
             raise AsanaError(400, "resource: Missing input")
@@ -751,17 +1168,12 @@ class AsanaState:
         entry = self._tokens.get(token or "")
         if entry is None or entry[0] != resource or entry[2] != self._generation:
             raise AsanaError(412, SYNC_INVALID, extra={"sync": self._new_token(resource, len(self._events))})
-        start = entry[1]
-        data: list[dict[str, Any]] = []
-        end = len(self._events)
-        for i in range(start, len(self._events)):
-            res, ev = self._events[i]
-            if resource in res:
-                if len(data) == 100:
-                    end = i
-                    break
-                data.append(copy.deepcopy(ev))
-        has_more = end < len(self._events)
+        mine = self._events_by_resource.get(resource, [])
+        k = bisect.bisect_left(mine, entry[1])
+        chunk = mine[k:k + EVENTS_PAGE]
+        has_more = k + EVENTS_PAGE < len(mine)
+        end = mine[k + EVENTS_PAGE] if has_more else len(self._events)
+        data = [self._events[i][1] for i in chunk]
         return {"data": data, "sync": self._new_token(resource, end), "has_more": has_more}
 
     # ----------------------------------------------------------------- routing

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Container
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -321,7 +322,7 @@ def _unique(items: list[Any], attr: str, where: str) -> None:
 # --------------------------------------------------------------------------- asana parsing
 
 STORY_EXTRA_REFS = ("custom_field", "old_enum_value", "new_enum_value", "old_section", "new_section",
-                    "assignee")
+                    "assignee", "dependency")
 STORY_EXTRA_DICTS = ("old_dates", "new_dates")
 
 
@@ -459,7 +460,7 @@ def parse_asana(data: Any, where: str) -> AsanaScenario:
     return scen
 
 
-def check_task_refs(t: Task, scen: AsanaScenario, where: str, task_gids: set[str]) -> None:
+def check_task_refs(t: Task, scen: AsanaScenario, where: str, task_gids: Container[str]) -> None:
     user_gids = {u.gid for u in scen.users}
     projects = {p.gid: p for p in scen.projects}
     cfs = {c.gid: c for c in scen.custom_fields}

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import base64
+import bisect
 import copy
 import json
 import threading
 import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -46,8 +46,46 @@ def _int(params: dict[str, Any], key: str, default: int) -> int:
 
 
 def _tsf(ts: str) -> tuple[int, int]:
+    """'1763900000.000100' -> (1763900000, 100); a short fraction is right-padded: '1763900000.1' is .100000."""
     a, _, b = ts.partition(".")
-    return int(a), int(b or 0)
+    return int(a), int((b or "0").ljust(6, "0")[:6])
+
+
+class _Timeline:
+    """Message timestamps of one channel (or thread) in order, for O(log n) windows and cursors."""
+
+    __slots__ = ("keys", "tss")
+
+    def __init__(self, tss: list[str] | None = None):
+        pairs = sorted({_tsf(t): t for t in (tss or [])}.items())
+        self.keys: list[tuple[int, int]] = [k for k, _ in pairs]
+        self.tss: list[str] = [t for _, t in pairs]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def add(self, ts: str) -> None:
+        k = _tsf(ts)
+        i = bisect.bisect_left(self.keys, k)
+        if i < len(self.keys) and self.keys[i] == k:
+            return
+        self.keys.insert(i, k)
+        self.tss.insert(i, ts)
+
+    def remove(self, ts: str) -> None:
+        k = _tsf(ts)
+        i = bisect.bisect_left(self.keys, k)
+        if i < len(self.keys) and self.keys[i] == k:
+            del self.keys[i]
+            del self.tss[i]
+
+    def window(self, oldest: tuple[int, int], latest: tuple[int, int], inclusive: bool) -> tuple[int, int]:
+        """Index range [lo, hi) of the timestamps inside (oldest, latest), or [oldest, latest] if inclusive."""
+        if inclusive:
+            lo, hi = bisect.bisect_left(self.keys, oldest), bisect.bisect_right(self.keys, latest)
+        else:
+            lo, hi = bisect.bisect_right(self.keys, oldest), bisect.bisect_left(self.keys, latest)
+        return lo, max(lo, hi)
 
 
 def _encode_cursor(ts: str) -> str:
@@ -87,7 +125,10 @@ class SlackState:
 
     def __init__(self, scenario: SlackScenario):
         self._lock = threading.RLock()
-        s = copy.deepcopy(scenario)
+        # Own copies of what the state mutates (messages are changed by attribute assignment only,
+        # so a shallow copy each is enough; deepcopy of 100,000 messages takes seconds).
+        s = SlackScenario(scenario.team, scenario.bot, list(scenario.users),
+                          [copy.copy(c) for c in scenario.channels], [copy.copy(m) for m in scenario.messages])
         self.team = s.team
         self.bot = s.bot
         self.users: dict[str, SlackUser] = {u.id: u for u in s.users}
@@ -102,6 +143,48 @@ class SlackState:
         for m in s.messages:  # a parent with replies carries thread_ts == ts, as in the real API
             if m.thread_ts and m.thread_ts != m.ts:
                 self.messages[m.channel][m.thread_ts].thread_ts = m.thread_ts
+        # indexes: what conversations.history shows, and the replies of each thread, in ts order
+        self._top: dict[str, _Timeline] = {}
+        self._threads: dict[str, dict[str, _Timeline]] = {}
+        for cid, msgs in self.messages.items():
+            top, threads = [], {}
+            for m in msgs.values():
+                if self._in_history(m):
+                    top.append(m.ts)
+                if self._is_reply(m):
+                    threads.setdefault(m.thread_ts, []).append(m.ts)
+            self._top[cid] = _Timeline(top)
+            self._threads[cid] = {p: _Timeline(r) for p, r in threads.items()}
+
+    # ----------------------------------------------------------------- indexes
+    @staticmethod
+    def _is_reply(m: SlackMessage) -> bool:
+        return m.thread_ts is not None and m.thread_ts != m.ts
+
+    @classmethod
+    def _in_history(cls, m: SlackMessage) -> bool:
+        return not cls._is_reply(m) or m.subtype == "thread_broadcast"
+
+    def _store(self, channel: str, m: SlackMessage) -> None:
+        self.messages[channel][m.ts] = m
+        if self._in_history(m):
+            self._top.setdefault(channel, _Timeline()).add(m.ts)
+        if self._is_reply(m):
+            self._threads.setdefault(channel, {}).setdefault(m.thread_ts, _Timeline()).add(m.ts)  # type: ignore[arg-type]
+
+    def _unstore(self, channel: str, m: SlackMessage) -> None:
+        self.messages[channel].pop(m.ts, None)
+        self._top.get(channel, _Timeline()).remove(m.ts)
+        threads = self._threads.get(channel, {})
+        if self._is_reply(m) and m.thread_ts in threads:
+            threads[m.thread_ts].remove(m.ts)  # type: ignore[index]
+            if not threads[m.thread_ts]:  # type: ignore[index]
+                del threads[m.thread_ts]  # type: ignore[arg-type]
+        elif not self._is_reply(m):
+            threads.pop(m.ts, None)
+
+    def _reply_timeline(self, channel: str, parent_ts: str) -> _Timeline:
+        return self._threads.get(channel, {}).get(parent_ts) or _Timeline()
 
     # ----------------------------------------------------------------- helpers
     def _next_ts(self) -> str:
@@ -137,6 +220,8 @@ class SlackState:
         if user not in self.dms:
             self.dms[user] = d
             self.messages.setdefault(d, {})
+            self._top.setdefault(d, _Timeline())
+            self._threads.setdefault(d, {})
         return d
 
     def _dm_user(self, channel: str) -> str | None:
@@ -194,8 +279,8 @@ class SlackState:
                 "is_user_deleted": False, "priority": 0, "is_archived": False, "context_team_id": self.team.id}
 
     def _replies(self, channel: str, parent_ts: str) -> list[SlackMessage]:
-        return sorted((m for m in self.messages[channel].values()
-                       if m.thread_ts == parent_ts and m.ts != parent_ts), key=lambda m: _tsf(m.ts))
+        msgs = self.messages[channel]
+        return [msgs[ts] for ts in self._reply_timeline(channel, parent_ts).tss]
 
     def r_message(self, channel: str, m: SlackMessage, *, in_history: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "message"}
@@ -223,7 +308,7 @@ class SlackState:
         if m.thread_ts:
             out["thread_ts"] = m.thread_ts
             if m.thread_ts == m.ts:
-                replies = self._replies(channel, m.ts)
+                replies = self._replies(channel, m.ts)  # O(replies), from the thread index
                 users: list[str] = []
                 for r in replies:
                     if r.user and r.user not in users:
@@ -261,9 +346,9 @@ class SlackState:
                 if parent.thread_ts not in (None, parent.ts):
                     raise ValueError(f"{thread_ts!r} is a reply; pass the parent's ts")
                 parent.thread_ts = parent.ts
-            self.messages[channel][ts] = SlackMessage(
+            self._store(channel, SlackMessage(
                 channel=channel, ts=ts, text=text, user=user, thread_ts=thread_ts,
-                subtype="thread_broadcast" if (broadcast and thread_ts) else None)
+                subtype="thread_broadcast" if (broadcast and thread_ts) else None))
             return ts
 
     def edit(self, channel: str, ts: str, text: str, *, user: str | None = None) -> None:
@@ -281,14 +366,15 @@ class SlackState:
             m = msgs.get(ts)
             if m is None:
                 raise KeyError(f"no message {ts!r} in {channel}")
-            if m.thread_ts == m.ts and self._replies(channel, ts):
+            if m.thread_ts == m.ts and len(self._reply_timeline(channel, ts)):
                 m.subtype, m.text, m.user, m.edited, m.blocks, m.bot_id = "tombstone", "", None, None, None, None
                 return
-            del msgs[ts]
+            self._unstore(channel, m)
             if m.thread_ts and m.thread_ts != ts:
                 parent = msgs.get(m.thread_ts)
-                if parent is not None and parent.subtype == "tombstone" and not self._replies(channel, parent.ts):
-                    del msgs[parent.ts]
+                if parent is not None and parent.subtype == "tombstone" and \
+                        not len(self._reply_timeline(channel, parent.ts)):
+                    self._unstore(channel, parent)
 
     # ----------------------------------------------------------------- methods
     def auth_test(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -359,34 +445,29 @@ class SlackState:
         return cid
 
     @staticmethod
-    def _window(p: dict[str, Any]) -> Callable[[str], bool]:
+    def _bounds(p: dict[str, Any]) -> tuple[tuple[int, int], tuple[int, int], bool]:
         try:
             oldest = _tsf(str(p.get("oldest") or "0"))
             latest = _tsf(str(p["latest"])) if p.get("latest") else (10 ** 12, 0)
         except ValueError:
             raise SlackError("invalid_ts_oldest") from None
-        inclusive = _truthy(p.get("inclusive", False))
-
-        def ok(ts: str) -> bool:
-            t = _tsf(ts)
-            if inclusive:
-                return oldest <= t <= latest
-            return oldest < t < latest
-        return ok
+        return oldest, latest, _truthy(p.get("inclusive", False))
 
     def conversations_history(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Newest first. O(log n + page): the window and the cursor are bisected in the channel index."""
         cid = self._history_channel(p)
         limit = min(max(_int(p, "limit", 100), 1), 999)
-        in_window = self._window(p)
-        msgs = [m for m in self.messages[cid].values()
-                if (m.thread_ts in (None, m.ts) or m.subtype == "thread_broadcast") and in_window(m.ts)]
-        msgs.sort(key=lambda m: _tsf(m.ts), reverse=True)
+        oldest, latest, inclusive = self._bounds(p)
+        tl = self._top.get(cid) or _Timeline()
+        lo, hi = tl.window(oldest, latest, inclusive)
         if p.get("cursor"):
             before = _tsf(_decode_cursor(str(p["cursor"])))
-            msgs = [m for m in msgs if _tsf(m.ts) <= before]
-        page = msgs[:limit]
-        has_more = len(msgs) > limit
-        nxt = _encode_cursor(msgs[limit].ts) if has_more else ""
+            hi = max(lo, min(hi, bisect.bisect_right(tl.keys, before)))
+        first = max(lo, hi - limit)
+        msgs = self.messages[cid]
+        page = [msgs[tl.tss[i]] for i in range(hi - 1, first - 1, -1)]
+        has_more = hi - lo > limit
+        nxt = _encode_cursor(tl.tss[hi - 1 - limit]) if has_more else ""
         return {"messages": [self.r_message(cid, m) for m in page], "has_more": has_more, "pin_count": 0,
                 "channel_actions_ts": None, "channel_actions_count": 0,
                 "response_metadata": {"next_cursor": nxt}}
@@ -397,13 +478,21 @@ class SlackState:
         m = self.messages[cid].get(ts)
         if m is None:
             raise SlackError("thread_not_found")
-        if m.thread_ts not in (None, m.ts):
-            items = [m]  # a reply's ts gives just that reply, like the real API
-        else:
-            in_window = self._window(p)
-            items = [m] + [r for r in self._replies(cid, ts) if in_window(r.ts)]
         limit = min(max(_int(p, "limit", 1000), 1), 1000)
         start = _decode_index_cursor(f"replies/{ts}", str(p["cursor"])) if p.get("cursor") else 0
+        if m.thread_ts not in (None, m.ts):
+            items = [m]  # a reply's ts gives just that reply, like the real API
+        else:  # the parent, then the replies inside the window: only the page is looked up
+            oldest, latest, inclusive = self._bounds(p)
+            tl = self._reply_timeline(cid, ts)
+            lo, hi = tl.window(oldest, latest, inclusive)
+            msgs = self.messages[cid]
+            total = 1 + hi - lo
+            items = [m if i == 0 else msgs[tl.tss[lo + i - 1]] for i in range(start, min(total, start + limit))]
+            has_more = start + limit < total
+            nxt = _encode_index_cursor(f"replies/{ts}", start + limit) if has_more else ""
+            return {"messages": [self.r_message(cid, x) for x in items], "has_more": has_more,
+                    "response_metadata": {"next_cursor": nxt}}
         page = items[start:start + limit]
         has_more = start + limit < len(items)
         nxt = _encode_index_cursor(f"replies/{ts}", start + limit) if has_more else ""
@@ -494,7 +583,7 @@ class SlackState:
                          subtype="bot_message", bot_id=self.bot.bot_id, username=self.bot.name, blocks=blocks)
         if thread_ts and _truthy(p.get("reply_broadcast", False)):
             m.subtype = "thread_broadcast"
-        self.messages[cid][ts] = m
+        self._store(cid, m)
         self._record("chat.postMessage", cid, m)
         return {"channel": cid, "ts": ts, "message": self.r_message(cid, m)}
 

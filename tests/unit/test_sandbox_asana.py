@@ -232,3 +232,204 @@ def test_429_carries_retry_after_and_sdk_retries(demo: Sandbox) -> None:
             "3001", {})
     assert e.value.status == 429 and e.value.headers["Retry-After"] == "7"
     assert json.loads(e.value.body) == {"errors": [{"message": "Rate Limited"}]}
+
+
+# -- status updates, test mutations, dependency stories, /events paging ------------------------
+
+
+def _sync_token(events: asana.EventsApi, resource: str) -> str:
+    with pytest.raises(ApiException) as e:
+        events.get_events(resource, {}, full_payload=True)
+    return str(json.loads(e.value.body)["sync"])
+
+
+def _read_events(events: asana.EventsApi, resource: str, token: str) -> tuple[list[dict[str, Any]], str]:
+    """Follow `sync` while `has_more`, as a connector should (not the SDK's EventIterator)."""
+    out: list[dict[str, Any]] = []
+    while True:
+        page = events.get_events(resource, {"sync": token}, full_payload=True)
+        out += page["data"]
+        token = page["sync"]
+        if not page["has_more"]:
+            return out, token
+
+
+def test_status_update_parent_is_the_project_with_its_permalink(demo: Sandbox) -> None:
+    api = asana.StatusUpdatesApi(_client(demo))
+    got = list(api.get_statuses_for_object("2001", {"opt_fields": "status_type,title,parent.permalink_url,parent.name"}))
+    assert got[0]["parent"] == {"gid": "2001", "resource_type": "project", "name": "Launch Q4",
+                                "permalink_url": "https://app.asana.com/0/2001/2001"}
+    full = api.get_status("2202", {})
+    assert full["parent"] == {"gid": "2001", "resource_type": "project", "name": "Launch Q4"}  # compact by default
+    assert full["resource_subtype"] == "project_status_update" and full["author"]["gid"] == "505"
+    assert "permalink_url" not in full  # real status updates have none; the project's link is parent.permalink_url
+
+
+def test_add_and_remove_status_update(demo: Sandbox) -> None:
+    api = _client(demo)
+    events = asana.EventsApi(api)
+    token = _sync_token(events, "2001")
+    gid = demo.asana.add_status_update("2001", "off_track", "Slipping", "Payments keys late", "505",
+                                       at="2026-11-24T09:00:00Z")
+    sus = asana.StatusUpdatesApi(api)
+    listed = list(sus.get_statuses_for_object("2001", {"opt_fields": "status_type,title,created_at,author.email"}))
+    assert [s["gid"] for s in listed] == [gid, "2202", "2201"]
+    assert listed[0] == {"gid": gid, "resource_type": "status_update", "status_type": "off_track", "title": "Slipping",
+                         "created_at": "2026-11-24T09:00:00.000Z",
+                         "author": {"gid": "505", "resource_type": "user", "email": "erin@acme.test"}}
+    project = asana.ProjectsApi(api).get_project("2001", {"opt_fields": "current_status_update.status_type,modified_at"})
+    assert project["current_status_update"]["gid"] == gid and project["modified_at"] == "2026-11-24T09:00:00.000Z"
+
+    demo.asana.remove_status_update(gid)
+    assert [s["gid"] for s in sus.get_statuses_for_object("2001", {})] == ["2202", "2201"]
+    with pytest.raises(ApiException) as e:
+        sus.get_status(gid, {})
+    assert e.value.status == 404
+    project = asana.ProjectsApi(api).get_project("2001", {"opt_fields": "current_status_update.status_type"})
+    assert project["current_status_update"]["gid"] == "2202"
+
+    got, _ = _read_events(events, "2001", token)
+    compact = {"gid": gid, "resource_type": "status_update", "resource_subtype": "project_status_update",
+               "title": "Slipping"}
+    assert got == [
+        {"user": {"gid": "505", "resource_type": "user", "name": "Erin Park"}, "created_at": "2026-11-24T09:00:00.000Z",
+         "type": "status_update", "action": "added", "resource": compact,
+         "parent": {"gid": "2001", "resource_type": "project", "name": "Launch Q4"}},
+        {"user": {"gid": "505", "resource_type": "user", "name": "Erin Park"}, "created_at": got[1]["created_at"],
+         "type": "status_update", "action": "deleted", "resource": compact, "parent": None},
+    ]
+    with pytest.raises(ValueError, match="status_type"):
+        demo.asana.add_status_update("2001", "green", "t", "x", "505")
+    with pytest.raises(ValueError, match="author"):
+        demo.asana.add_status_update("2001", "on_track", "t", "x", "999")
+    with pytest.raises(KeyError):
+        demo.asana.add_status_update("9999", "on_track", "t", "x", None)
+    with pytest.raises(KeyError):
+        demo.asana.remove_status_update(gid)
+
+
+def test_remove_task_from_project(demo: Sandbox) -> None:
+    api = _client(demo)
+    events = asana.EventsApi(api)
+    token = _sync_token(events, "2001")
+    task_token = _sync_token(events, "3003")
+    demo.asana.remove_task_from_project("3003", "2001", actor="505", at="2026-11-24T10:00:00Z")
+
+    tasks = asana.TasksApi(api)
+    assert [t["gid"] for t in tasks.get_tasks_for_project("2001", {})] == ["3001", "3002", "3004", "3005"]
+    assert [t["gid"] for t in asana.TasksApi(api).get_tasks_for_section("2102", {})] == ["3001", "3002"]
+    left = tasks.get_task("3003", {"opt_fields": "projects,memberships.section.name,modified_at,permalink_url"})
+    assert left["projects"] == [] and left["memberships"] == [] and left["modified_at"] == "2026-11-24T10:00:00.000Z"
+    expected = {"user": {"gid": "505", "resource_type": "user", "name": "Erin Park"},
+                "created_at": "2026-11-24T10:00:00.000Z", "type": "task", "action": "removed",
+                "resource": {"gid": "3003", "resource_type": "task", "name": "Search relevance",
+                             "resource_subtype": "default_task"},
+                "parent": {"gid": "2001", "resource_type": "project", "name": "Launch Q4"}}
+    assert _read_events(events, "2001", token)[0] == [expected]
+    assert _read_events(events, "3003", task_token)[0] == [expected]
+    with pytest.raises(ValueError, match="not in project"):
+        demo.asana.remove_task_from_project("3003", "2001")
+    with pytest.raises(KeyError):
+        demo.asana.remove_task_from_project("9999", "2001")
+
+
+def test_rename_section(demo: Sandbox) -> None:
+    api = _client(demo)
+    events = asana.EventsApi(api)
+    token = _sync_token(events, "2001")
+    demo.asana.rename_section("2102", "Doing", actor="505", at="2026-11-24T11:00:00Z")
+    demo.asana.rename_section("2102", "Doing")  # unchanged: no event
+    sections = asana.SectionsApi(api)
+    assert [s["name"] for s in sections.get_sections_for_project("2001", {})] == ["Planned", "Doing", "Done"]
+    assert sections.get_section("2102", {"opt_fields": "name"})["name"] == "Doing"
+    task = asana.TasksApi(api).get_task("3001", {"opt_fields": "memberships.section.name"})
+    assert task["memberships"] == [{"section": {"gid": "2102", "resource_type": "section", "name": "Doing"}}]
+    assert _read_events(events, "2001", token)[0] == [
+        {"user": {"gid": "505", "resource_type": "user", "name": "Erin Park"}, "created_at": "2026-11-24T11:00:00.000Z",
+         "type": "section", "action": "changed", "resource": {"gid": "2102", "resource_type": "section", "name": "Doing"},
+         "parent": None, "change": {"field": "name", "action": "changed"}}]
+    with pytest.raises(KeyError):
+        demo.asana.rename_section("9999", "x")
+
+
+def test_mutation_helpers_are_thread_safe(demo: Sandbox) -> None:
+    import threading
+
+    def work(n: int) -> None:
+        for i in range(20):
+            gid = demo.asana.add_status_update("2001", "on_track", f"{n}-{i}", "", "505")
+            demo.asana.remove_status_update(gid)
+            demo.asana.rename_section("2101", f"Planned {n}-{i}")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    tasks = asana.TasksApi(_client(demo))
+    while any(t.is_alive() for t in threads):
+        assert len(list(tasks.get_tasks_for_project("2001", {"opt_fields": "memberships.section.name"}))) == 5
+    for t in threads:
+        t.join()
+    assert [s.gid for s in demo.asana.projects["2001"].status_updates] == ["2201", "2202"]
+    assert len(demo.asana._events) == 4 * 20 * 3
+
+
+def test_dependency_stories_date_a_dependency_change(demo: Sandbox) -> None:
+    api = _client(demo)
+    stories = asana.StoriesApi(api)
+    fields = {"opt_fields": "resource_subtype,created_at,created_by.name,dependency.name,text"}
+    demo.asana.update_task("3003", dependencies=["3002"], at="2026-11-24T08:00:00Z")  # default: no story
+    assert not [s for s in stories.get_stories_for_task("3003", fields) if s["resource_subtype"].startswith("dependency")]
+
+    demo.asana.update_task("3005", dependencies=["3001", "3002"], at="2026-11-24T09:00:00Z", actor="504",
+                           dependency_stories=True)
+    demo.asana.dependency_stories = True  # the same, for every update_task of this sandbox
+    demo.asana.update_task("3005", dependencies=["3002"], at="2026-11-24T12:00:00Z", actor="505")
+    dep = [s for s in stories.get_stories_for_task("3005", fields) if s["resource_subtype"].startswith("dependency")]
+    assert [(s["resource_subtype"], s["created_at"], s["created_by"]["name"], s["dependency"]) for s in dep] == [
+        ("dependency_added", "2026-11-24T09:00:00.000Z", "Dan Weber",
+         {"gid": "3002", "resource_type": "task", "name": "Payments API"}),
+        ("dependency_removed", "2026-11-24T12:00:00.000Z", "Erin Park",
+         {"gid": "3001", "resource_type": "task", "name": "Checkout v2"}),
+    ]
+    assert dep[0]["text"] == 'Dan Weber marked this task as dependent on "Payments API"'
+    tasks = asana.TasksApi(api)
+    assert [d["gid"] for d in tasks.get_dependents_for_task("3002", {})] == ["3001", "3003", "3005"]
+    assert [d["gid"] for d in tasks.get_dependents_for_task("3001", {})] == []
+    assert demo.asana.update_task("3005", dependencies=["3002"])["modified_at"] == "2026-11-24T12:00:00.000Z"
+
+
+def test_events_has_more_and_token_replay(demo: Sandbox) -> None:
+    events = asana.EventsApi(_client(demo))
+    token = _sync_token(events, "2001")
+    gids = [demo.asana.add_story("3001", {"text": f"note {i}"}) for i in range(250)]
+    demo.asana.add_story("3002", {"text": "elsewhere"})  # also on 2001's stream
+    pages, t = [], token
+    while True:
+        page = events.get_events("2001", {"sync": t}, full_payload=True)
+        pages.append(page)
+        t = page["sync"]
+        if not page["has_more"]:
+            break
+    assert [(len(p["data"]), p["has_more"]) for p in pages] == [(100, True), (100, True), (51, False)]
+    seen = [e["resource"]["gid"] for p in pages for e in p["data"]]
+    assert seen[:250] == gids and len(set(seen)) == 251
+    again = events.get_events("2001", {"sync": token}, full_payload=True)  # tokens can be re-sent: same answer
+    assert again["data"] == pages[0]["data"] and again["has_more"] is True
+    last = events.get_events("2001", {"sync": t}, full_payload=True)
+    assert last["data"] == [] and last["has_more"] is False
+    task_page = events.get_events("3002", {"sync": _sync_token(events, "3002")}, full_payload=True)
+    assert task_page == {"data": [], "sync": task_page["sync"], "has_more": False}
+
+
+def test_sdk_event_iterator_resends_the_first_token(demo: Sandbox) -> None:
+    """asana 5.x EventIterator sends the caller's token twice (it only switches to the new token after
+    the second request), so pages come twice; beyond 200 pending events it never gets past the
+    second page. The sandbox answers like Asana (tokens replay); connectors follow `sync` themselves."""
+    events = asana.EventsApi(_client(demo))
+    token = _sync_token(events, "2001")
+    gids = [demo.asana.add_story("3001", {"text": f"note {i}"}) for i in range(150)]
+    demo.reset_counts()
+    items = [e["resource"]["gid"] for e in events.get_events("2001", {"sync": token})]
+    assert set(items) == set(gids)  # everything arrives, and the iterator stops (has_more false)
+    assert demo.request_counts() == {"asana GET /events": 3}
+    assert items == gids[:100] + gids[:100] + gids[100:]  # the first page twice

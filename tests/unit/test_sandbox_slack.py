@@ -201,3 +201,19 @@ def test_plain_get_and_form_token(sb: Sandbox) -> None:
         assert json.loads(resp.read()) == {"ok": False, "error": "not_authed"}
     with urllib.request.urlopen(f"{sb.slack_base_url}nope.method?token=x", timeout=5) as resp:
         assert json.loads(resp.read())["error"] == "unknown_method"
+
+
+def test_history_order_and_windows_after_out_of_order_posts(sb: Sandbox) -> None:
+    c = _client(sb)
+    late = sb.slack.post("C02", "U01", "posted late, dated early", ts="1700000000.500000")
+    reply = sb.slack.post("C02", "U02", "reply to the early one", thread_ts=late, ts="1700000001.000000")
+    shown = _history(c, "C02")
+    assert shown[-1]["ts"] == late and shown[-1]["reply_count"] == 1 and shown[-1]["latest_reply"] == reply
+    assert reply not in [m["ts"] for m in shown]
+    # a short fraction means tenths of a second, as in Slack: .5 is .500000
+    assert [m["ts"] for m in _history(c, "C02", oldest="1700000000.4", latest="1700000000.6")] == [late]
+    assert _history(c, "C02", oldest="1700000000.5", latest="1700000000.6") == []
+    assert [m["ts"] for m in _history(c, "C02", oldest="1700000000.5", latest="1700000000.6", inclusive=True)] == [late]
+    bot = c.chat_postMessage(channel="C02", text="bot reply", thread_ts=reply)  # a reply's ts: filed under the parent
+    assert c.conversations_replies(channel="C02", ts=late)["messages"][-1]["ts"] == bot["ts"]
+    assert _history(c, "C02")[-1]["reply_count"] == 2
