@@ -562,6 +562,12 @@ _NOT_TARGET_BEFORE = re.compile(
 )
 _PAST_PLAN = re.compile(r"\b(?:was|were)\s+(?:going|supposed|meant|planning|scheduled|due)\b|"
                         r"\bhad\s+(?:planned|hoped)\b", re.IGNORECASE)
+# Partial completion: "X merged; production keys still pending" says nothing is done overall.
+_STILL_OPEN = re.compile(
+    r"\b(?:still\s+(?:pending|outstanding|open|missing|waiting|to\s+do|todo)|not\s+yet\s+(?:done|live|shipped)"
+    r"|(?:remaining|outstanding)\s+(?:work|items|tasks|bits)|left\s+to\s+do)\b",
+    re.IGNORECASE,
+)
 _NOT_TARGET_AFTER = re.compile(r"\s*(?:at\s+the\s+earliest|best\s+case)", re.IGNORECASE)
 _BLOCKED_UNTIL = re.compile(r"\b(?:until|till|til)\s*$", re.IGNORECASE)
 _WEEKDAY_NUM = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
@@ -744,6 +750,8 @@ class ClaimParser:
             claims.append(struct_status)
         else:
             best = self._pick(cands, masked)
+            if best is not None and best.status is CanonicalStatus.DONE and _STILL_OPEN.search(masked, best.end):
+                best = None  # part of it is done, the rest is not: no verdict on the whole
             if best is not None:
                 claims.append(Claim(Field.STATUS, best.status.value, (best.start, best.end),
                                     text[best.start:best.end]))

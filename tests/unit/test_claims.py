@@ -528,3 +528,16 @@ def test_at_the_earliest_is_not_a_target_date() -> None:
     said = datetime(2026, 11, 23, 10, 40, tzinfo=UTC)
     claims = parse_claims("Sorry, the provider now says Wednesday at the earliest.", stated_at=said)
     assert [c for c in claims if c.field is Field.TARGET_DATE] == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "payments sandbox integration merged; production keys still pending.",
+        "frontend is done, backend work still outstanding",
+        "copy is shipped but the banner is not yet live",
+    ],
+)
+def test_partial_completion_is_no_done_claim(text: str) -> None:
+    claims = parse_claims(text, stated_at=datetime(2026, 11, 19, 9, 0, tzinfo=UTC))
+    assert [c.value for c in claims if c.field is Field.STATUS] != ["done"]
