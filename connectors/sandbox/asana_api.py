@@ -435,7 +435,7 @@ class _Gids(Container[str]):
 class AsanaState:
     """The live Asana workspace. Every public method is thread-safe."""
 
-    dependency_stories = False  # update_task(dependencies=...) writes dependency_added/_removed stories
+    dependency_stories = True  # update_task(dependencies=...) writes dependency_added/_removed stories
 
     def __init__(self, scenario: AsanaScenario):
         self._lock = threading.RLock()
@@ -721,7 +721,7 @@ class AsanaState:
         section (section gid), custom_fields ({custom_field_gid: option gid or option name or value}),
         dependencies (list of task gids). Appends the matching system stories (dated ``at``, default
         now, by ``actor``, default the assignee), bumps modified_at and emits events.
-        ``dependency_stories`` (default: ``self.dependency_stories``, off) also writes one
+        ``dependency_stories`` (default: ``self.dependency_stories``, on) also writes one
         ``dependency_added``/``dependency_removed`` story per dependency added/removed.
         Returns the full task record.
         """

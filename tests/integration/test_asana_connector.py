@@ -236,8 +236,8 @@ def test_incremental_sync_picks_up_exactly_the_edits(sqlite_engine: Engine, conf
             ("3003", "status", "search", "blocked", at, "carol@acme.test"),
             ("3002", "target_date", "payments-api", "2026-12-02", at, "bob@acme.test"),
             ("3001", "owner", "checkout-v2", "bob@acme.test", at, "erin@acme.test"),
-            # the sandbox writes no dependency story, so the claim is dated by the task's creation
-            ("3005", "depends_on", "launch-campaign", "checkout-v2,payments-api", "2026-11-02T09:20:00+00:00", None),
+            # dated by the dependency_added story, not by the task's creation
+            ("3005", "depends_on", "launch-campaign", "checkout-v2,payments-api", at, "dan@acme.test"),
         }
     )
     assert claims(sqlite_engine) == expected

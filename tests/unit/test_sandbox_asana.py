@@ -377,12 +377,10 @@ def test_dependency_stories_date_a_dependency_change(demo: Sandbox) -> None:
     api = _client(demo)
     stories = asana.StoriesApi(api)
     fields = {"opt_fields": "resource_subtype,created_at,created_by.name,dependency.name,text"}
-    demo.asana.update_task("3003", dependencies=["3002"], at="2026-11-24T08:00:00Z")  # default: no story
+    demo.asana.update_task("3003", dependencies=["3002"], at="2026-11-24T08:00:00Z", dependency_stories=False)
     assert not [s for s in stories.get_stories_for_task("3003", fields) if s["resource_subtype"].startswith("dependency")]
 
-    demo.asana.update_task("3005", dependencies=["3001", "3002"], at="2026-11-24T09:00:00Z", actor="504",
-                           dependency_stories=True)
-    demo.asana.dependency_stories = True  # the same, for every update_task of this sandbox
+    demo.asana.update_task("3005", dependencies=["3001", "3002"], at="2026-11-24T09:00:00Z", actor="504")
     demo.asana.update_task("3005", dependencies=["3002"], at="2026-11-24T12:00:00Z", actor="505")
     dep = [s for s in stories.get_stories_for_task("3005", fields) if s["resource_subtype"].startswith("dependency")]
     assert [(s["resource_subtype"], s["created_at"], s["created_by"]["name"], s["dependency"]) for s in dep] == [
