@@ -135,16 +135,30 @@ def notify(
     with runtime(config, talks_to_apis=not dry_run) as rt:
         pipeline.plan_notifications(rt)
         delivery = pipeline.deliver_notifications(rt, dry_run=dry_run)
-    _print_delivery(delivery, as_json=wants_json(output, json_flag), dry_run=dry_run)
+        _print_delivery(delivery, as_json=wants_json(output, json_flag), dry_run=dry_run, rt=rt)
 
 
-def _print_delivery(delivery: Any, *, as_json: bool, dry_run: bool) -> None:
+def _waiting_hint(rt: pipeline.Runtime) -> str:
+    """Why nothing went out: DMs wait for group_wait or the end of quiet hours."""
+    from reconciler.notify import notification_status
+
+    with session_scope(rt.engine) as session:
+        pending = notification_status(session)["pending"]
+    if not pending:
+        return "Nothing to send."
+    return (
+        f"Nothing due yet: {pending} DM(s) wait for group_wait or the end of quiet hours; "
+        "the next pass sends them (`reconciler notify --dry-run` shows them now)."
+    )
+
+
+def _print_delivery(delivery: Any, *, as_json: bool, dry_run: bool, rt: pipeline.Runtime) -> None:
     lines = _delivery_lines(delivery)
     if as_json:
         print_json(lines)
         return
     if not lines:
-        console.print("Nothing to send.")
+        console.print(_waiting_hint(rt))
     for line in lines:
         verb = "would send" if dry_run else "sent"
         console.print(f"[bold]{verb} to {line['recipient']}[/] ({line['reason']}):")
@@ -169,7 +183,7 @@ def run(
     if once and reports:
         last = reports[-1]
         console.print(_sync_table(last.syncs))
-        _print_delivery(last.delivery, as_json=False, dry_run=dry_run)
+        _print_delivery(last.delivery, as_json=False, dry_run=dry_run, rt=rt)
         if not last.ok:
             raise typer.Exit(1)
 
