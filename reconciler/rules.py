@@ -12,9 +12,24 @@ results. Semantics (see DESIGN.md, "Semantics that decide whether people trust i
 - **Superseding.** An event claim older than a newer, different value of a current state claim
   of the same field has been answered by that change: it is no longer current. A newer event
   that disagrees with an unchanged state claim is current and can contradict it.
-- **State against state.** Two current state claims from different refs (a task's field and its
-  project's latest status update) are separate sources of truth: both count, and they
-  contradict each other only when their values do.
+- **Specificity.** A project-level claim (a project's newest status update, ref prefix
+  `status_update:`) speaks for every deliverable in the project but is less specific than what is
+  said about the deliverable itself: its task's own field (a task-level state claim) or a message
+  about it (an event claim).
+  - It supersedes an event claim only when the deliverable has no current task-level state claim
+    for that field; otherwise only the task's own field changes answer messages.
+  - It is the canonical value only when nothing more specific is current: any current task-level
+    state claim or event claim wins over it (the newest of those, as always; when a state claim
+    states that same value, it is credited as the source: a message agreeing with the task's
+    field does not take it over). Likewise a newer project update does not end a person's
+    decision while something more specific is current.
+  - It contradicts a more specific claim only for the strong pairs in `PROJECT_CONTRADICTIONS`
+    (the project done while the deliverable is blocked or not started; the project cancelled
+    while the deliverable is active), never e.g. on track against at risk: a project can be on
+    track while one of its tasks is at risk. Severity still comes from the config table.
+- **State against state.** Two current state claims of the same specificity from different refs
+  (say, two projects' status updates) are separate sources of truth: both count, and they
+  contradict each other when their values do.
 - A claim whose value is empty or unknown replaces older claims of its voice but takes part in
   nothing else.
 - **Fingerprints** hash (deliverable, rule, involved sources), never values. A contradiction's
@@ -192,6 +207,35 @@ class Policy:
 
 CurrentClaims = Mapping[str, list[ClaimView]]  # field -> claims that still count, oldest first
 
+PROJECT_REF_PREFIX = "status_update:"
+
+_DONE, _CANCELLED = CanonicalStatus.DONE.value, CanonicalStatus.CANCELLED.value
+_ACTIVE = frozenset(s.value for s in CanonicalStatus) - {_DONE, _CANCELLED}
+PROJECT_CONTRADICTIONS: frozenset[tuple[str, str]] = frozenset(
+    {(_DONE, CanonicalStatus.BLOCKED.value), (_DONE, CanonicalStatus.NOT_STARTED.value)}
+    | {(_CANCELLED, active) for active in _ACTIVE}
+)
+"""(project-level value, deliverable-level value) pairs that contradict each other.
+
+A project's status update summarises many deliverables, so it only contradicts what is said about
+one of them when the two cannot both be true: the project is done while this deliverable is
+blocked or has not started, or the project is cancelled while this deliverable is still active.
+Everything else (project on track, deliverable at risk or blocked; project at risk, deliverable
+done) is a project and one of its parts each telling the truth. Direction matters: the first value
+is the project's. Which of these pairs actually fire, and how severely, is still the config
+table's call (`RulesConfig.status_conflicts`)."""
+
+
+def is_project_level(claim: ClaimView) -> bool:
+    """A claim about the whole project (its newest status update), not about the deliverable."""
+    return claim.kind == _STATE and claim.source_ref.startswith(PROJECT_REF_PREFIX)
+
+
+def _specific(claims: list[ClaimView]) -> list[ClaimView]:
+    """The claims that speak for the deliverable itself; all of them when none does."""
+    specific = [c for c in claims if not c.source_ref.startswith(PROJECT_REF_PREFIX) or c.kind != _STATE]
+    return specific or claims
+
 # -- current claims -------------------------------------------------------------------------
 
 
@@ -236,6 +280,8 @@ def current_by_field(claims: Iterable[ClaimView]) -> dict[str, list[ClaimView]]:
     for field_name, live in current.items():
         states = [c for c in live if c.kind == _STATE]
         if states and len(states) < len(live):
+            # only the task's own field answers messages when it has one (see Specificity)
+            states = _specific(states)
             live = [c for c in live if c.kind == _STATE or not _answered(c, states)]
         live.sort(key=_order)
         current[field_name] = live
@@ -270,7 +316,8 @@ def depends_on(key: str, configured: Iterable[str], current: CurrentClaims) -> t
 
 def canonical_state(current: CurrentClaims, resolutions: Iterable[Resolution] = ()) -> CanonicalState:
     """Per field: a resolution in force (no current claim newer than it), else the newest
-    current claim, a state claim winning a tie."""
+    current claim, a state claim winning a tie. Project-level claims count only when no more
+    specific claim is current (see Specificity in the module docstring)."""
     by_field = {r.field: r for r in sorted(resolutions, key=lambda r: r.at)}
     status, status_claim, status_res = _canonical_field(current.get(STATUS, []), by_field.get(STATUS))
     when, date_claim, date_res = _canonical_field(current.get(TARGET_DATE, []), by_field.get(TARGET_DATE))
@@ -289,11 +336,17 @@ def canonical_state(current: CurrentClaims, resolutions: Iterable[Resolution] = 
 def _canonical_field(
     current: list[ClaimView], resolution: Resolution | None
 ) -> tuple[str | None, ClaimView | None, Resolution | None]:
+    if not current:
+        return (resolution.value, None, resolution) if resolution is not None else (None, None, None)
+    current = _specific(current)
     if resolution is not None and not any(_newer_than(c, resolution.at) for c in current):
         return resolution.value, None, resolution
-    if not current:
-        return None, None, None
     newest = current[-1]
+    if newest.kind != _STATE:
+        # a message agreeing with the deliverable's own field does not take the value over
+        for claim in reversed(current):
+            if claim.kind == _STATE and claim.value == newest.value:
+                return claim.value, claim, None
     return newest.value, newest, None
 
 
@@ -341,7 +394,19 @@ def status_contradictions(
     def severity(a: str, b: str) -> str | None:
         return policy.severities.get(frozenset((a, b)))
 
-    return _contradictions(facts.key, current.get(STATUS, []), Rule.STATUS_CONTRADICTION, severity, tz)
+    return _contradictions(
+        facts.key, current.get(STATUS, []), Rule.STATUS_CONTRADICTION, severity, tz, _project_pair_contradicts
+    )
+
+
+def _project_pair_contradicts(a: ClaimView, b: ClaimView) -> bool:
+    """Whether two disagreeing status claims count as a contradiction by their specificity: a
+    project-level claim against a deliverable-level one only for `PROJECT_CONTRADICTIONS`."""
+    a_project, b_project = is_project_level(a), is_project_level(b)
+    if a_project == b_project:
+        return True
+    project, specific = (a, b) if a_project else (b, a)
+    return (project.value, specific.value) in PROJECT_CONTRADICTIONS
 
 
 def date_contradictions(
@@ -358,9 +423,15 @@ Pair = tuple[ClaimView, ClaimView, str]
 
 
 def _contradictions(
-    key: str, current: list[ClaimView], rule: Rule, severity_of: Callable[[str, str], str | None], tz: tzinfo
+    key: str,
+    current: list[ClaimView],
+    rule: Rule,
+    severity_of: Callable[[str, str], str | None],
+    tz: tzinfo,
+    pair_counts: Callable[[ClaimView, ClaimView], bool] | None = None,
 ) -> list[Finding]:
-    """Every disagreeing pair of current claims, one finding per set of sources involved."""
+    """Every disagreeing pair of current claims (that `pair_counts`, if given), one finding per
+    set of sources involved."""
     by_value: dict[str, list[ClaimView]] = {}
     for claim in current:
         by_value.setdefault(claim.value or "", []).append(claim)
@@ -373,6 +444,8 @@ def _contradictions(
             continue
         for a in by_value[x]:
             for b in by_value[y]:
+                if pair_counts is not None and not pair_counts(a, b):
+                    continue
                 groups.setdefault(tuple(sorted({a.source, b.source})), []).append((a, b, severity))
     return [_contradiction(key, rule, sources, pairs, tz) for sources, pairs in groups.items()]
 

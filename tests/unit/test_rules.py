@@ -113,8 +113,41 @@ STATUS_CASES: list[tuple[str, list[ClaimView], list[tuple[str, ...]]]] = [
         [],
     ),
     (
-        "task field and a project status update, both current, disagree",
+        "project status update says done while the task field says blocked",
+        [claim("asana", "blocked", hours_ago=72), claim("asana", "done", hours_ago=3, ref="status_update:2001")],
+        [("asana",)],
+    ),
+    (
+        "project cancelled while the task field says on track",
+        [claim("asana", "on_track", hours_ago=72), claim("asana", "cancelled", hours_ago=3, ref="status_update:2001")],
+        [("asana",)],
+    ),
+    (
+        "false friend: project on track while the task is at risk",
+        [claim("asana", "at_risk", hours_ago=72), claim("asana", "on_track", hours_ago=3, ref="status_update:2001")],
+        [],
+    ),
+    (
+        "false friend: project blocked while the task is on track (high in the table, not a strong pair)",
         [claim("asana", "on_track", hours_ago=72), claim("asana", "blocked", hours_ago=3, ref="status_update:2001")],
+        [],
+    ),
+    (
+        "false friend: project on track while a newer message says the deliverable is blocked",
+        [claim("asana", "on_track", hours_ago=72, ref="status_update:2001"), claim("slack", "blocked", hours_ago=3)],
+        [],
+    ),
+    (
+        "project done while a newer message says the deliverable has not started",
+        [claim("asana", "done", hours_ago=72, ref="status_update:2001"), claim("slack", "not_started", hours_ago=3)],
+        [("asana", "slack")],
+    ),
+    (
+        "two projects' status updates disagree: same specificity, the table decides",
+        [
+            claim("asana", "on_track", hours_ago=72, ref="status_update:2001"),
+            claim("asana", "blocked", hours_ago=3, ref="status_update:2002"),
+        ],
         [("asana",)],
     ),
     (
@@ -306,13 +339,26 @@ def test_a_superseded_message_never_becomes_canonical() -> None:
     assert rules.canonical_state(rules.current_by_field(claims)).status == "on_track"
 
 
+def test_a_message_agreeing_with_the_field_leaves_the_field_as_the_source() -> None:
+    field, agreeing = claim("asana", "at_risk", hours_ago=24), claim("slack", "at_risk", hours_ago=1)
+    state = rules.canonical_state(rules.current_by_field([field, agreeing]))
+    assert (state.status, state.status_source, state.status_claim) == ("at_risk", "asana", field)
+    disagreeing = claim("slack", "blocked", hours_ago=0.5, author="U05")
+    state = rules.canonical_state(rules.current_by_field([field, agreeing, disagreeing]))
+    assert (state.status, state.status_source) == ("blocked", "slack")
+
+
 def test_a_decision_holds_until_a_newer_claim() -> None:
     decided = Resolution("status", "blocked", NOW - timedelta(hours=10), "alice", source="slack")
     older = [claim("asana", "on_track", hours_ago=72), claim("slack", "blocked", hours_ago=20, author="U09")]
     state = rules.canonical_state(rules.current_by_field(older), [decided])
     assert (state.status, state.status_source, state.status_resolution) == ("blocked", "slack", decided)
-    newer = [*older, claim("asana", "done", hours_ago=1, ref="status_update:1")]
+    newer = [*older, claim("asana", "done", hours_ago=1)]
     assert (rules.canonical_state(rules.current_by_field(newer), [decided]).status) == "done"
+    project = [*older, claim("asana", "done", hours_ago=1, ref="status_update:1")]  # less specific: no new word
+    assert rules.canonical_state(rules.current_by_field(project), [decided]).status_resolution == decided
+    only_project = [claim("asana", "done", hours_ago=1, ref="status_update:1")]
+    assert (rules.canonical_state(rules.current_by_field(only_project), [decided]).status) == "done"
     stored_later = [*older, replace(claim("slack", "at_risk", hours_ago=20, author="U07"), recorded_at=NOW)]
     assert rules.canonical_state(rules.current_by_field(stored_later), [decided]).status == "at_risk"
 
@@ -354,3 +400,125 @@ def test_evaluation_does_not_depend_on_claim_order() -> None:
     ]
     results = {repr(rules.evaluate(facts(*order), CONFIG)) for order in itertools.permutations(claims, len(claims))}
     assert len(results) == 1
+
+
+# -- specificity: project status updates against the deliverable's own claims -----------------
+
+
+def at(when: str, source: str, value: str, **kw: Any) -> ClaimView:
+    """A claim stated at an ISO time (UTC), for cases copied from the demo scenario."""
+    return replace(claim(source, value, **kw), stated_at=datetime.fromisoformat(when + "+00:00"))
+
+
+# The demo's payments-api: Bob's task field says at risk, Bob says so in Slack too, then Erin's
+# project status update "Week 47: back on track" says on track for the whole project.
+PAYMENTS_TASK = at("2026-11-18T11:02", "asana", "at_risk", ref="3002", author="bob@acme.test")
+PAYMENTS_SLACK = at("2026-11-18T11:10", "slack", "at_risk", author="U02")
+PAYMENTS_PROJECT = at("2026-11-20T16:00", "asana", "on_track", ref="status_update:2001", author="erin@acme.test")
+# ... and Bob's "payments sandbox integration merged; production keys still pending." the next
+# day, which the message parser reads as done.
+PAYMENTS_MERGED = at("2026-11-19T09:20", "slack", "done", author="U02")
+
+# name, claims, (canonical status, the canonical claim), claims that must not be current,
+# sources of the status contradictions expected
+SPECIFICITY_CASES: list[tuple[str, list[ClaimView], tuple[str, ClaimView], list[ClaimView], list[tuple[str, ...]]]] = [
+    (
+        "demo payments-api fields: the task field, not the newer project update, is canonical",
+        [PAYMENTS_TASK, PAYMENTS_PROJECT],
+        ("at_risk", PAYMENTS_TASK),
+        [],
+        [],
+    ),
+    (
+        "demo payments-api with Bob's agreeing Slack message: at risk, not the project's on track",
+        [PAYMENTS_TASK, PAYMENTS_SLACK, PAYMENTS_PROJECT],
+        ("at_risk", PAYMENTS_TASK),  # the newest specific value; the task field states it too
+        [],
+        [],
+    ),
+    (
+        "demo payments-api with Bob's 'merged' message: the project update does not answer it",
+        [PAYMENTS_TASK, PAYMENTS_SLACK, PAYMENTS_MERGED, PAYMENTS_PROJECT],
+        ("done", PAYMENTS_MERGED),  # newer than the task field: the newest specific claim
+        [PAYMENTS_SLACK],  # replaced by Bob's own newer message, not by the project
+        [("asana", "slack")],  # done vs the task's at risk; the project's on track takes no part
+    ),
+    (
+        "a newer task field change still answers an older message",
+        [claim("slack", "blocked", hours_ago=48), claim("asana", "on_track", hours_ago=24),
+         claim("asana", "at_risk", hours_ago=1, ref="status_update:2001")],
+        ("on_track", None),
+        ["slack"],
+        [],
+    ),
+    (
+        "without a task field the project update answers an older message and is canonical",
+        [claim("slack", "blocked", hours_ago=48), claim("asana", "on_track", hours_ago=24, ref="status_update:2001")],
+        ("on_track", None),
+        ["slack"],
+        [],
+    ),
+    (
+        "without a task field a newer message wins over the project update",
+        [claim("asana", "on_track", hours_ago=48, ref="status_update:2001"), claim("slack", "at_risk", hours_ago=2)],
+        ("at_risk", None),
+        [],
+        [],
+    ),
+    (
+        "only a project update: it is the canonical value",
+        [claim("asana", "on_track", hours_ago=2, ref="status_update:2001")],
+        ("on_track", None),
+        [],
+        [],
+    ),
+    (
+        "project done against a blocked task field: contradiction, the task field stays canonical",
+        [claim("asana", "blocked", hours_ago=72), claim("asana", "done", hours_ago=1, ref="status_update:2001")],
+        ("blocked", None),
+        [],
+        [("asana",)],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("claims", "canonical", "superseded", "contradictions"),
+    [c[1:] for c in SPECIFICITY_CASES],
+    ids=[c[0] for c in SPECIFICITY_CASES],
+)
+def test_specificity(
+    claims: list[ClaimView],
+    canonical: tuple[str, ClaimView | None],
+    superseded: list[ClaimView | str],
+    contradictions: list[tuple[str, ...]],
+) -> None:
+    current = rules.current_by_field(claims)
+    state = rules.canonical_state(current)
+    value, which = canonical
+    assert state.status == value
+    assert state.status_claim is not None
+    assert not rules.is_project_level(state.status_claim) or all(rules.is_project_level(c) for c in current["status"])
+    if which is not None:
+        assert state.status_claim is which
+    live = current.get("status", [])
+    for gone in superseded:
+        if isinstance(gone, str):
+            assert not [c for c in live if c.source == gone]
+        else:
+            assert gone not in live
+    found = findings(facts(*claims), Rule.STATUS_CONTRADICTION)
+    assert sorted(f.sources for f in found) == sorted(contradictions)
+
+
+def test_demo_payments_contradiction_names_the_task_field_and_the_message() -> None:
+    (finding,) = findings(facts(PAYMENTS_TASK, PAYMENTS_SLACK, PAYMENTS_MERGED, PAYMENTS_PROJECT), Rule.STATUS_CONTRADICTION)
+    assert finding.evidence == tuple(sorted([PAYMENTS_TASK.id, PAYMENTS_MERGED.id]))
+    assert finding.severity == "medium"  # done vs at risk, from the config table
+
+
+def test_project_pairs_are_directional() -> None:
+    assert ("done", "blocked") in rules.PROJECT_CONTRADICTIONS
+    assert ("blocked", "done") not in rules.PROJECT_CONTRADICTIONS  # a project blocked, one task done
+    assert ("on_track", "at_risk") not in rules.PROJECT_CONTRADICTIONS
+    assert ("cancelled", "done") not in rules.PROJECT_CONTRADICTIONS  # finished before the cancellation
