@@ -259,6 +259,24 @@ class AsanaHttp:
         attempts = self._max_retries + 1
         raise TransientError(f"{where}: {problem}; gave up after {attempts} attempt{'s' if attempts > 1 else ''}")
 
+    def add_comment(self, task_gid: str, text: str, *, count: RequestCount | None = None) -> dict[str, Any]:
+        """Post a comment story on a task (POST /tasks/{gid}/stories); the new story (its `gid`).
+
+        The only write: task fields are never changed. Retried like every call, so a lost answer
+        to a comment that was made can, rarely, post it twice (at least once, as the notifier)."""
+        body, _ = self.call(
+            count or RequestCount(),
+            f"Asana task {task_gid}",
+            self.stories.create_story_for_task,
+            {"data": {"text": text}},
+            task_gid,
+            {"opt_fields": "gid,created_at,text"},
+        )
+        story = body.get("data")
+        if not isinstance(story, dict) or not story.get("gid"):
+            raise ConnectorError(f"Asana task {task_gid}: the answer names no story")
+        return story
+
     @staticmethod
     def _fatal(where: str, status: int, body: Any) -> ConnectorError:
         message = _asana_message(body)

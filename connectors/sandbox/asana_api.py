@@ -214,6 +214,7 @@ class Request:
     path: str  # path without the /asana/api/1.0 prefix and without query
     query: dict[str, str]
     base_url: str  # e.g. http://127.0.0.1:1234/asana/api/1.0
+    body: Any = None  # the parsed JSON body of a POST
     _opt: Any = field(default=False, init=False, repr=False, compare=False)
 
     def opt(self) -> dict[str, Any] | None:
@@ -469,6 +470,7 @@ class AsanaState:
         self._workspace_rec: dict[str, Any] | None = None
         self._user_recs: dict[str, dict[str, Any]] = {}
         self._cf_recs: dict[str, dict[str, Any]] = {}
+        self._created_stories: list[dict[str, Any]] = []  # what POST /tasks/{gid}/stories created
 
     # ----------------------------------------------------------------- indexes
     def _index_task(self, t: Task, seq: int | None = None) -> None:
@@ -1211,5 +1213,30 @@ class AsanaState:
         with self._lock:
             return fn(req, *args)
 
+    # ----------------------------------------------------------------- writes (POST)
+    def post_routes(self) -> list[tuple[str, re.Pattern[str], Callable[..., dict[str, Any]]]]:
+        return [("/tasks/{gid}/stories", re.compile(r"^/tasks/([^/]+)/stories$"), self.create_task_story)]
+
+    def create_task_story(self, req: Request, gid: str) -> dict[str, Any]:
+        """POST /tasks/{gid}/stories with ``{"data": {"text": ...}}``: a comment by the token's
+        user ("me"), dated now. Answers the full story (the server sends it with 201)."""
+        self._task_or_404(gid)
+        data = req.body.get("data") if isinstance(req.body, dict) else None
+        if not isinstance(data, dict):
+            raise AsanaError(400, "data: Missing input")
+        text = data.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise AsanaError(400, "text: Missing input")
+        story_gid = self.add_story(gid, {"text": text, "created_by": self.me})
+        self._created_stories.append({"task": gid, "gid": story_gid, "text": text, "created_by": self.me})
+        story = next(s for s in self.tasks[gid].stories if s.gid == story_gid)
+        return single(req, self.r_story(gid, story))
+
+    def created_stories(self) -> list[dict[str, Any]]:
+        """Every story created through the API: ``{"task", "gid", "text", "created_by"}``, oldest first."""
+        with self._lock:
+            return [dict(x) for x in self._created_stories]
+
 
 ENDPOINT_PATTERNS = [p for p, _, _ in AsanaState(AsanaScenario()).routes()]
+POST_ENDPOINT_PATTERNS = [p for p, _, _ in AsanaState(AsanaScenario()).post_routes()]

@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .asana_api import ENDPOINT_PATTERNS, AsanaError, AsanaState, Request
+from .asana_api import (
+    ENDPOINT_PATTERNS,
+    POST_ENDPOINT_PATTERNS,
+    AsanaError,
+    AsanaState,
+    Request,
+)
 from .asana_api import PREFIX as ASANA_PREFIX
 from .scenario import Scenario, load_scenario
 from .slack_api import SlackError, SlackState
@@ -30,7 +36,9 @@ ASANA_MESSAGES = {400: "Bad Request", 401: "Not Authorized", 402: "Payment Requi
                   404: "Not Found", 429: "Rate Limited", 500: "Server Error", 502: "Bad Gateway",
                   503: "Service Unavailable", 504: "Gateway Timeout"}
 SLACK_METHODS = tuple(SlackState.METHODS)
-ENDPOINT_KEYS = tuple([f"asana GET {p}" for p in ENDPOINT_PATTERNS] + [f"slack {m}" for m in SLACK_METHODS])
+ENDPOINT_KEYS = tuple([f"asana GET {p}" for p in ENDPOINT_PATTERNS]
+                      + [f"asana POST {p}" for p in POST_ENDPOINT_PATTERNS]
+                      + [f"slack {m}" for m in SLACK_METHODS])
 
 
 @dataclass
@@ -43,11 +51,12 @@ class Fault:
 
 
 def normalize_key(key: str) -> str:
-    """'conversations.history' -> 'slack conversations.history'; 'GET /tasks/{gid}' -> 'asana GET /tasks/{gid}'."""
+    """'conversations.history' -> 'slack conversations.history'; 'GET /tasks/{gid}' -> 'asana GET /tasks/{gid}'
+    (and 'POST /tasks/{gid}/stories' -> 'asana POST /tasks/{gid}/stories')."""
     key = " ".join(key.split())
     if key in ("*", "asana *", "slack *") or key in ENDPOINT_KEYS:
         return key
-    if key.startswith("GET "):
+    if key.startswith(("GET ", "POST ")):
         key = "asana " + key
     elif key in SLACK_METHODS:
         key = "slack " + key
@@ -229,7 +238,7 @@ class Sandbox:
         path = parts.path
         try:
             if path == ASANA_PREFIX or path.startswith(ASANA_PREFIX + "/"):
-                self._asana(h, path[len(ASANA_PREFIX):].rstrip("/") or "/", query)
+                self._asana(h, path[len(ASANA_PREFIX):].rstrip("/") or "/", query, body)
             elif path.startswith(SLACK_PREFIX):
                 self._slack(h, path[len(SLACK_PREFIX):].strip("/"), query, body)
             else:
@@ -273,9 +282,9 @@ class Sandbox:
             return auth[7:].strip() or None
         return None
 
-    def _asana(self, h: BaseHTTPRequestHandler, sub: str, query: dict[str, str]) -> None:
+    def _asana(self, h: BaseHTTPRequestHandler, sub: str, query: dict[str, str], body: bytes = b"") -> None:
         route = None
-        for pattern, rx, fn in self._asana_routes():
+        for pattern, rx, fn in self._asana_routes(h.command):
             m = rx.match(sub)
             if m:
                 route = (pattern, fn, m.groups())
@@ -294,20 +303,30 @@ class Sandbox:
                 headers = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else None
                 msg = ASANA_MESSAGES.get(fault.status, "Error")
                 return self._send(h, fault.status, {"errors": [{"message": msg}]}, headers)
-        if route is None or h.command != "GET":
+        if route is None:
             return self._send(h, 404, {"errors": [{"message": "No matching route for request"}]})
         token = self._bearer(h)
         if token is None or token in self._invalid_tokens:
             return self._send(h, 401, {"errors": [{"message": "Not Authorized"}]})
         req = Request(sub, query, f"{self.url}{ASANA_PREFIX}")
+        if h.command == "POST":
+            try:
+                req.body = json.loads(body) if body else {}
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                return self._send(h, 400, {"errors": [{"message": "Could not parse request data, invalid JSON"}]})
         try:
             payload = self.asana.handle(route[1], req, route[2])
-            status = 200
+            status = 201 if h.command == "POST" else 200
         except AsanaError as e:
             status, payload = e.status, e.body
         self._send(h, status, payload, truncate=truncate)
 
-    def _asana_routes(self) -> list[Any]:
+    def _asana_routes(self, method: str = "GET") -> list[Any]:
+        """The routes of one HTTP method (GET reads, POST writes; no others)."""
+        if method == "POST":
+            return self.asana.post_routes()
+        if method != "GET":
+            return []
         routes = getattr(self, "_routes_cache", None)
         if routes is None:
             routes = self._routes_cache = self.asana.routes()
