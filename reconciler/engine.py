@@ -48,6 +48,8 @@ from reconciler.protocol import Config
 ACTOR = "reconciler"
 AUTO = "auto"
 CHUNK = 1000
+WORKERS = 2  # reconcile_all's reading processes
+PARALLEL_MIN = 20_000  # deliverables; below this starting the workers costs more than it saves
 
 _D: Table = Deliverable.__table__  # type: ignore[attr-defined]
 _C: Table = Conflict.__table__  # type: ignore[attr-defined]
@@ -103,21 +105,127 @@ def reconcile_dirty(
     return _run(session, sorted(keys), config=config, now=now)
 
 
-def reconcile_all(session: Session, *, config: Config, now: datetime) -> ReconcileReport:
-    session.execute(update(_D).where(_D.c.dirty.is_(True)).values(dirty=False))
-    keys = list(session.execute(select(_D.c.key).order_by(_D.c.key)).scalars())
-    return _run(session, keys, config=config, now=now)
-
-
-def _run(session: Session, keys: list[str], *, config: Config, now: datetime) -> ReconcileReport:
+def reconcile_all(
+    session: Session, *, config: Config, now: datetime, workers: int = WORKERS, parallel_min: int = PARALLEL_MIN
+) -> ReconcileReport:
+    """Reconcile every deliverable and clear every dirty flag. From `parallel_min` deliverables
+    on, `workers` processes read and evaluate interleaved chunks while this one writes (see
+    `_run_parallel`); the result is the same as reconciling in this process."""
     session.flush()
-    context = _Context.load(session, config)
+    keys = list(session.execute(select(_D.c.key).order_by(_D.c.key)).scalars())
+    url = _parallel_url(session) if workers > 1 and len(keys) >= parallel_min else None
+    session.execute(update(_D).where(_D.c.dirty.is_(True)).values(dirty=False))
+    return _run(session, keys, config=config, now=now, parallel=(url, workers) if url else None)
+
+
+def _run(
+    session: Session, keys: list[str], *, config: Config, now: datetime, parallel: tuple[str, int] | None = None
+) -> ReconcileReport:
+    session.flush()
     report = ReconcileReport()
     with _gc_paused(), _sqlite_cache(session, pages=len(keys) * 20):
-        for chunk in _chunks(keys):
-            report.add(_reconcile_chunk(session, chunk, context, now))
+        if parallel is not None:
+            _run_parallel(session, keys, config, now, report, *parallel)
+        else:
+            context = _Context.load(session, config)
+            for chunk in _chunks(keys):
+                plan = _plan_chunk(session, chunk, context, now)
+                _flush(session, plan)
+                report.add(plan.report)
     _expire_written_objects(session)
     return report
+
+
+# -- parallel -------------------------------------------------------------------------------
+# Reading and evaluating is ~90% of a full pass and needs nothing from the other chunks (the
+# canonical state of a dependency in another worker's chunk is derived again, as in
+# `_derive_missing`), so worker processes do it on their own connections while this process
+# applies their plans, in key order, in the caller's transaction: the one writer SQLite allows,
+# the same conflict ids and audit order as the serial run. Workers read committed data only, so
+# this is used only when the caller's transaction has written nothing yet (our own clearing of
+# the dirty flags aside, which no worker reads).
+
+def _parallel_url(session: Session) -> str | None:
+    """The URL workers can read the same data from, or None when they could not."""
+    connection = session.connection()
+    url = connection.engine.url
+    if connection.dialect.name == "sqlite":
+        database = url.database or ""
+        if not database or database == ":memory:" or "mode=memory" in str(url):
+            return None
+        if connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+            return None
+    elif connection.dialect.name == "postgresql":
+        if connection.exec_driver_sql("SELECT txid_current_if_assigned()").scalar() is not None:
+            return None
+    else:
+        return None
+    return url.render_as_string(hide_password=False)
+
+
+def _run_parallel(
+    session: Session, keys: list[str], config: Config, now: datetime, report: ReconcileReport, url: str, workers: int
+) -> None:
+    import multiprocessing
+
+    chunks = list(_chunks(keys))
+    context = multiprocessing.get_context("fork")  # the parent's modules, no re-import
+    queues, processes = [], []
+    try:
+        for index in range(workers):
+            queue = context.Queue()  # its feeder thread lets the worker run ahead of our writes
+            process = context.Process(
+                target=_worker, args=(url, chunks[index::workers], config, now, queue), daemon=True
+            )
+            process.start()
+            queues.append(queue)
+            processes.append(process)
+        for number in range(len(chunks)):
+            plan = _receive(queues[number % workers], processes[number % workers])
+            _flush(session, plan)
+            report.add(plan.report)
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+            process.join()
+        for queue in queues:
+            queue.close()
+
+
+def _receive(queue: Any, process: Any) -> _Plan:
+    import queue as queues
+
+    while True:
+        try:
+            kind, payload = queue.get(timeout=1)
+        except queues.Empty:
+            if process.exitcode is not None:
+                raise RuntimeError(f"reconcile worker exited with code {process.exitcode}") from None
+            continue
+        if kind == "error":
+            raise RuntimeError(f"reconcile worker failed: {payload}")
+        return payload  # type: ignore[no-any-return]
+
+
+def _worker(url: str, chunks: list[Sequence[str]], config: Config, now: datetime, queue: Any) -> None:
+    """Plan `chunks` from a connection of its own and send each plan to the parent."""
+    from reconciler.db import make_engine
+
+    gc.disable()
+    engine = make_engine(url, pool_size=1)
+    try:
+        with Session(engine) as session:
+            context = _Context.load(session, config)
+            for chunk in chunks:
+                queue.put(("plan", _plan_chunk(session, chunk, context, now)))
+            session.rollback()
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
+        queue.put(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        queue.close()
+        queue.join_thread()
+        engine.dispose()
 
 
 @contextmanager
@@ -382,7 +490,8 @@ class _Plan:
     report: ReconcileReport = field(default_factory=ReconcileReport)
 
 
-def _reconcile_chunk(session: Session, keys: Sequence[str], context: _Context, now: datetime) -> ReconcileReport:
+def _plan_chunk(session: Session, keys: Sequence[str], context: _Context, now: datetime) -> _Plan:
+    """Read `keys` and decide what to write; reads only."""
     snap = _snapshot(session, keys, context)
     plan = _Plan()
     for key in keys:
@@ -396,8 +505,7 @@ def _reconcile_chunk(session: Session, keys: Sequence[str], context: _Context, n
         _plan_edges(plan, key, snap.edges.get(key, set()), facts.depends_on)
         _plan_conflicts(plan, key, snap.conflicts.get(key, []), evaluation.findings, now)
         plan.report.reconciled += 1
-    _flush(session, plan)
-    return plan.report
+    return plan
 
 
 def _facts(row: _DeliverableRow, snap: _Snapshot, context: _Context, now: datetime) -> rules.DeliverableFacts:

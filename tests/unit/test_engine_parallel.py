@@ -1,0 +1,86 @@
+"""reconcile_all with worker processes ends in exactly the store the serial run does."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, insert, text
+
+from bench.reconcile_bench import NOW, _claim, config, generate
+from reconciler import engine
+from reconciler.db import make_engine, migrate, session_scope
+from reconciler.models import Observation
+
+TABLES = ("deliverable", "conflict", "audit_event", "deliverable_dependency")
+
+
+def _store(path: Path) -> Engine:
+    store = make_engine(f"sqlite:///{path}")
+    migrate(store)
+    generate(store, 2500, 12_000, random.Random(11))  # three chunks: both workers plan some
+    return store
+
+
+def _dump(store: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    with store.connect() as connection:
+        return {t: [tuple(r) for r in connection.execute(text(f"SELECT * FROM {t} ORDER BY 1, 2"))] for t in TABLES}
+
+
+def _reconcile_all(store: Engine, **kw: Any) -> engine.ReconcileReport:
+    with session_scope(store) as session:
+        return engine.reconcile_all(session, config=config(), now=NOW, **kw)
+
+
+def test_parallel_reconcile_all_matches_serial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    serial, parallel = _store(tmp_path / "serial.db"), _store(tmp_path / "parallel.db")
+    assert _dump(serial) == _dump(parallel)
+    used = []
+    run_parallel = engine._run_parallel
+    monkeypatch.setattr(engine, "_run_parallel", lambda *a: used.append(a[-1]) or run_parallel(*a))
+
+    first = _reconcile_all(serial, workers=1, parallel_min=0), _reconcile_all(parallel, workers=2, parallel_min=0)
+    assert used == [2]
+    assert first[0] == first[1] and first[0].opened
+    assert _dump(serial) == _dump(parallel)
+
+    # new claims on some deliverables, a later clock: updates, auto-resolutions, stale findings
+    rng = random.Random(5)
+    touched = [f"d{i:06d}" for i in rng.sample(range(2500), 300)]
+    for store in (serial, parallel):
+        with store.begin() as connection:
+            connection.execute(insert(Observation.__table__), [  # type: ignore[attr-defined]
+                _claim(k, "slack", f"new:{k}", "status", "on_track", NOW + timedelta(hours=1), "event", "U0001")
+                for k in touched
+            ])
+    later = NOW + timedelta(days=9)
+    with session_scope(serial) as session:
+        again = [engine.reconcile_all(session, config=config(), now=later, workers=1)]
+    with session_scope(parallel) as session:
+        again.append(engine.reconcile_all(session, config=config(), now=later, workers=2, parallel_min=0))
+    assert again[0] == again[1] and again[0].auto_resolved and again[0].updated
+    assert _dump(serial) == _dump(parallel)
+
+
+def test_workers_are_not_used_when_the_transaction_already_wrote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers read committed data only: the caller's uncommitted claims must count."""
+    store = _store(tmp_path / "store.db")
+    monkeypatch.setattr(engine, "_run_parallel", lambda *a: pytest.fail("workers cannot see this transaction"))
+    with session_scope(store) as session:
+        session.execute(insert(Observation.__table__), [  # type: ignore[attr-defined]
+            _claim("d000001", "manual", "m1", "status", "cancelled", NOW, "event", "dan"),
+        ])
+        engine.reconcile_all(session, config=config(), now=NOW, workers=2, parallel_min=0)
+    with store.connect() as connection:
+        status = connection.execute(text("SELECT canonical_status FROM deliverable WHERE key = 'd000001'")).scalar()
+    assert status == "cancelled"
+
+
+def test_in_memory_sqlite_reconciles_in_process() -> None:
+    store = make_engine("sqlite://")
+    migrate(store)
+    with session_scope(store) as session:
+        assert engine._parallel_url(session) is None
