@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import ARRAY, Row, String, any_, bindparam, cast, insert, or_, update
 from sqlmodel import Session, col, select
 
 from connectors.base import Observation as Claim
@@ -87,28 +87,25 @@ def sync_config(session: Session, config: Config, *, now: datetime) -> None:
 # -- sync batches ---------------------------------------------------------------------------
 
 
+_OBS = Observation.__table__
+# What a claim says; a change to any of these is an update the reconciler must see.
+_CLAIM_FIELDS = ("value", "kind", "author", "excerpt", "permalink", "stated_at", "edited_at")
+_STORED_COLUMNS = (_OBS.c.id, _OBS.c.source_ref, _OBS.c.field, _OBS.c.deliverable_key, _OBS.c.deleted_at) + tuple(
+    _OBS.c[name] for name in _CLAIM_FIELDS
+)
+_UPDATE_CLAIM = (
+    update(_OBS)
+    .where(_OBS.c.id == bindparam("_id"))
+    .values({name: bindparam(name) for name in (*_CLAIM_FIELDS, "deleted_at", "updated_at")})
+)
+
+
 def _claim_key(claim: Claim) -> ClaimKey:
     return (claim.source.value, claim.source_ref, claim.field.value, claim.deliverable_key)
 
 
-def _row_key(row: Observation) -> ClaimKey:
-    return (row.source, row.source_ref, row.field, row.deliverable_key)
-
-
-def _existing_claims(session: Session, source: str, refs: list[str]) -> dict[ClaimKey, Observation]:
-    rows: dict[ClaimKey, Observation] = {}
-    for chunk in _chunks(refs):
-        stmt = select(Observation).where(
-            Observation.source == source, col(Observation.source_ref).in_(chunk)
-        )
-        for row in session.exec(stmt):
-            rows[_row_key(row)] = row
-    return rows
-
-
-def _apply_claim(row: Observation, claim: Claim, *, now: datetime) -> bool:
-    """Bring a stored claim up to date; True when anything the reconciler reads changed."""
-    wanted = {
+def _claim_values(claim: Claim) -> dict[str, Any]:
+    return {
         "value": claim.value,
         "kind": claim.kind.value,
         "author": claim.author,
@@ -116,14 +113,29 @@ def _apply_claim(row: Observation, claim: Claim, *, now: datetime) -> bool:
         "permalink": claim.permalink,
         "stated_at": claim.stated_at,
         "edited_at": claim.edited_at,
-        "deleted_at": None,
     }
-    changed = any(getattr(row, k) != v for k, v in wanted.items())
-    if changed:
-        for k, v in wanted.items():
-            setattr(row, k, v)
-        row.updated_at = now
-    return changed
+
+
+def _existing_claims(session: Session, source: str, refs: list[str]) -> dict[ClaimKey, Row[Any]]:
+    """The stored claims of these refs as plain rows (the hot path of every sync: no ORM)."""
+    rows: dict[ClaimKey, Row[Any]] = {}
+    for chunk in _chunks(refs):
+        stmt = select(*_STORED_COLUMNS).where(_OBS.c.source == source, _one_of(session, _OBS.c.source_ref, chunk))
+        for row in session.execute(stmt):
+            rows[(source, row.source_ref, row.field, row.deliverable_key)] = row
+    return rows
+
+
+def _one_of(session: Session, column: Any, values: Sequence[str]) -> Any:
+    """`column IN values`; on PostgreSQL as `= ANY(array)`, one parameter instead of hundreds
+    that psycopg would parse anew for every batch size."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(cast(list(values), ARRAY(String)))
+    return column.in_(values)
+
+
+def _differs(row: Row[Any], values: dict[str, Any]) -> bool:
+    return row.deleted_at is not None or any(getattr(row, name) != values[name] for name in _CLAIM_FIELDS)
 
 
 def apply_batch(
@@ -140,38 +152,40 @@ def apply_batch(
     refs = sorted({c.source_ref for c in batch.observations} | {r.source_ref for r in batch.retractions})
     existing = _existing_claims(session, source.value, refs)
 
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     for key, claim in wanted.items():
+        values = _claim_values(claim)
         row = existing.get(key)
         if row is None:
-            row = Observation(
-                deliverable_key=claim.deliverable_key,
-                source=claim.source.value,
-                source_ref=claim.source_ref,
-                field=claim.field.value,
-                kind=claim.kind.value,
-                stated_at=claim.stated_at,
-                partition=partition,
-                first_seen_at=now,
-                updated_at=now,
+            inserts.append(
+                {
+                    **values,
+                    "deliverable_key": claim.deliverable_key,
+                    "source": claim.source.value,
+                    "source_ref": claim.source_ref,
+                    "field": claim.field.value,
+                    "partition": partition,
+                    "deleted_at": None,
+                    "first_seen_at": now,
+                    "updated_at": now,
+                }
             )
-            _apply_claim(row, claim, now=now)
-            session.add(row)
-            result.inserted += 1
             result.dirty.add(claim.deliverable_key)
-        elif _apply_claim(row, claim, now=now):
-            session.add(row)
-            result.updated += 1
+        elif _differs(row, values):
+            updates.append({**values, "_id": row.id, "deleted_at": None, "updated_at": now})
             result.dirty.add(claim.deliverable_key)
         else:
             result.unchanged += 1
+    retracted = [row for key, row in existing.items() if key not in wanted and row.deleted_at is None]
 
-    for key, row in existing.items():
-        if key not in wanted and row.deleted_at is None:
-            row.deleted_at = now
-            row.updated_at = now
-            session.add(row)
-            result.retracted += 1
-            result.dirty.add(row.deliverable_key)
+    if inserts:
+        session.execute(insert(_OBS), inserts)
+    if updates:
+        session.execute(_UPDATE_CLAIM, updates)
+    _retract(session, [row.id for row in retracted], now=now)
+    result.inserted, result.updated, result.retracted = len(inserts), len(updates), len(retracted)
+    result.dirty.update(row.deliverable_key for row in retracted)
 
     if batch.live_refs is not None:
         _retract_vanished(session, source.value, partition, batch.live_refs, result, now=now)
@@ -180,6 +194,11 @@ def apply_batch(
     _advance_cursor(session, source=source.value, partition=partition, batch=batch, now=now)
     session.flush()
     return result
+
+
+def _retract(session: Session, ids: list[int], *, now: datetime) -> None:
+    for chunk in _chunks(ids):
+        session.execute(update(_OBS).where(_OBS.c.id.in_(chunk)).values(deleted_at=now, updated_at=now))
 
 
 def _retract_vanished(
@@ -191,18 +210,13 @@ def _retract_vanished(
     *,
     now: datetime,
 ) -> None:
-    stmt = select(Observation).where(
-        Observation.source == source,
-        Observation.partition == partition,
-        col(Observation.deleted_at).is_(None),
+    stmt = select(_OBS.c.id, _OBS.c.source_ref, _OBS.c.deliverable_key).where(
+        _OBS.c.source == source, _OBS.c.partition == partition, _OBS.c.deleted_at.is_(None)
     )
-    for row in session.exec(stmt):
-        if row.source_ref not in live_refs:
-            row.deleted_at = now
-            row.updated_at = now
-            session.add(row)
-            result.retracted += 1
-            result.dirty.add(row.deliverable_key)
+    vanished = [row for row in session.execute(stmt) if row.source_ref not in live_refs]
+    _retract(session, [row.id for row in vanished], now=now)
+    result.retracted += len(vanished)
+    result.dirty.update(row.deliverable_key for row in vanished)
 
 
 def _cursor_row(session: Session, source: str, partition: str) -> SyncCursor:
@@ -282,47 +296,54 @@ def sync_cursors(session: Session) -> list[SyncCursor]:
 _SOURCE_ID_COLUMN = {Source.SLACK: "slack_id", Source.ASANA: "asana_gid"}
 
 
+def _known_people(session: Session, records: Sequence[PersonRecord]) -> list[Person]:
+    """Everyone a batch's records may be: by email or by their id in the record's source."""
+    emails = sorted({r.email.lower() for r in records if r.email})
+    clauses = [col(Person.email).in_(chunk) for chunk in _chunks(emails)]
+    for source, column in _SOURCE_ID_COLUMN.items():
+        ids = sorted({r.source_id for r in records if r.source is source})
+        clauses += [col(getattr(Person, column)).in_(chunk) for chunk in _chunks(ids)]
+    return list(session.exec(select(Person).where(or_(*clauses)))) if clauses else []
+
+
 def upsert_people(session: Session, records: Sequence[PersonRecord], *, now: datetime) -> None:
-    """Join what sources know about people to one identity by email (then by source id)."""
+    """Join what sources know about people to one identity by email (then by source id).
+
+    One query for the whole batch; a person is written only when something changed. Someone a
+    source knows but the config file does not becomes a person keyed by their email.
+    """
     if not records:
         return
-    emails = sorted({r.email.lower() for r in records if r.email})
-    by_email: dict[str, Person] = {}
-    for chunk in _chunks(emails):
-        for person in session.exec(select(Person).where(col(Person.email).in_(chunk))):
-            if person.email:
-                by_email[person.email.lower()] = person
+    known = _known_people(session, records)
+    by_email = {p.email.lower(): p for p in known if p.email}
+    by_id = {(column, getattr(p, column)): p for p in known for column in _SOURCE_ID_COLUMN.values() if getattr(p, column)}
     for record in records:
-        id_column = _SOURCE_ID_COLUMN.get(record.source)
-        person = by_email.get(record.email.lower()) if record.email else None
-        if person is None and id_column:
-            person = session.exec(
-                select(Person).where(getattr(Person, id_column) == record.source_id)
-            ).first()
+        column = _SOURCE_ID_COLUMN.get(record.source)
+        email = record.email.lower() if record.email else None
+        person = (by_email.get(email) if email else None) or (by_id.get((column, record.source_id)) if column else None)
         if person is None:
-            if not record.email:
+            if email is None:
                 continue
-            person = Person(
-                key=record.email.split("@")[0].lower() + "@" + record.source.value,
-                name=record.name or record.email,
-                email=record.email.lower(),
-                from_config=False,
-            )
-            by_email[record.email.lower()] = person
-        changed = False
-        if id_column and getattr(person, id_column) != record.source_id:
-            setattr(person, id_column, record.source_id)
-            changed = True
-        if record.timezone and person.timezone != record.timezone and not person.from_config:
-            person.timezone = record.timezone
-            changed = True
-        if record.timezone and person.timezone is None:
-            person.timezone = record.timezone
-            changed = True
-        if changed or person.id is None:
+            person = Person(key=email, name=record.name or email, email=email, from_config=False)
+            by_email[email] = person
+        if _merge_person(person, record, column):
             person.updated_at = now
             session.add(person)
+            if column:
+                by_id[(column, record.source_id)] = person
     session.flush()
+
+
+def _merge_person(person: Person, record: PersonRecord, column: str | None) -> bool:
+    """Fill in what the record adds; the config file's values win over a source's."""
+    changed = person.id is None
+    if column and getattr(person, column) != record.source_id:
+        setattr(person, column, record.source_id)
+        changed = True
+    if record.timezone and person.timezone != record.timezone and (person.timezone is None or not person.from_config):
+        person.timezone = record.timezone
+        changed = True
+    return changed
 
 
 def person_by_source_id(session: Session, source: Source, source_id: str) -> Person | None:
