@@ -275,8 +275,12 @@ FULL_PASS = ("reconciler", "full_pass")
 def full_pass_due(session: Session, *, now: datetime, every: timedelta) -> bool:
     """Whether a full reconcile is due: rules that depend on the clock (stale) change without
     any new claim, so the dirty set alone never sees them."""
-    row = _cursor_row(session, *FULL_PASS)
-    return row.last_success_at is None or now - row.last_success_at >= every
+    last = last_full_pass(session)
+    return last is None or now - last >= every
+
+
+def last_full_pass(session: Session) -> datetime | None:
+    return _cursor_row(session, *FULL_PASS).last_success_at
 
 
 def record_full_pass(session: Session, *, now: datetime) -> None:

@@ -25,7 +25,7 @@ def _iso(value: datetime | None) -> str | None:
 def partition_status(rt: Runtime) -> list[dict[str, Any]]:
     """Every configured partition (and any other with a cursor), with lag in seconds."""
     with session_scope(rt.engine) as session:
-        rows = {(c.source, c.partition): c for c in store.sync_cursors(session)}
+        rows = {(c.source, c.partition): c for c in store.sync_cursors(session) if (c.source, c.partition) != store.FULL_PASS}
     now = rt.now()
     wanted = [(s.value, p) for s, p in pipeline.configured_partitions(rt)]
     keys = wanted + sorted(k for k in rows if k not in set(wanted))
@@ -64,15 +64,19 @@ def queue_status(redis_url: str, ws: WorkerSettings, *, timeout: float = 0.5) ->
 def collect_status(rt: Runtime, *, ws: WorkerSettings | None = None) -> dict[str, Any]:
     """partitions: one dict each (source, partition, configured, cursor, last_success_at,
     last_error, last_error_at, lag_seconds); queue: {queue, waiting, unacked} or "unavailable";
-    queue_depth: the waiting count or "unavailable"; notifications: notify.notification_status."""
+    queue_depth: the waiting count or "unavailable"; notifications: notify.notification_status;
+    last_full_reconcile: when every deliverable was last reconciled (the clock-driven rules)."""
     from reconciler import notify
 
     with session_scope(rt.engine) as session:
         notifications = notify.notification_status(session)
     ws = ws or get_worker_settings()
     queue = queue_status(rt.settings.redis_url, ws) if redis_configured(rt.settings) else "unavailable"
+    with session_scope(rt.engine) as session:
+        full_pass = _iso(store.last_full_pass(session))
     return {
         "partitions": partition_status(rt),
+        "last_full_reconcile": full_pass,
         "queue": queue,
         "queue_depth": queue["waiting"] if isinstance(queue, dict) else queue,
         "notifications": notifications,

@@ -23,10 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"Asana API: {sandbox.asana_base_url}", flush=True)
-    print(f"Slack API: {sandbox.slack_base_url}", flush=True)
-    print("Serving; press Ctrl-C to stop.", flush=True)
-    try:
+    try:  # Ctrl-C may come as soon as the URLs are out
+        print(f"Asana API: {sandbox.asana_base_url}", flush=True)
+        print(f"Slack API: {sandbox.slack_base_url}", flush=True)
+        print("Serving; press Ctrl-C to stop.", flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:

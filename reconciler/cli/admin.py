@@ -105,6 +105,7 @@ def status(
             p["last_error"] or "-",
         )
     console.print(table)
+    console.print(f"Full reconcile (clock-driven rules): {relative_time(data['last_full_reconcile'], now=now)}")
     console.print(f"Queue depth: {data['queue_depth']}")
     counts = data["notifications"]
     console.print(
