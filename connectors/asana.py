@@ -15,6 +15,21 @@ What one `pull(project, cursor)` does:
   tasks with `modified_since`, plus the newest status update. Deletions are only seen by the
   periodic full crawl.
 
+Partitions (`partitions()`): the configured `projects`, then the projects of each configured
+portfolio (`GET /portfolios/{gid}/items`, items that are projects; nested portfolios are not
+followed) and team (`GET /teams/{gid}/projects?archived=false`), each project once. The expansion
+costs one request per page of each portfolio and team (nothing when none is configured) and is
+reused for `expand_every` by every connector of the process with the same token and config, so a
+worker checking each task's partition does not ask again. A portfolio or team that cannot be
+expanded becomes the partition `portfolio:<gid>` / `team:<gid>`, whose `pull` raises its one-line
+error: the failure is reported and recorded like any partition's, and the rest still syncs.
+
+People: every batch carries the assignees and story authors it saw. With `workspace` set (and
+`workspace_users` on), the first full crawl of a connector also reads the workspace's users
+(`GET /workspaces/{gid}/users`, name and email: one request for up to 2,000 users) and yields them
+in a batch of their own before the task pages, so people are joined by email to Slack and the
+config. Incremental syncs never ask, so an idle project still costs one request.
+
 Requests go through the official SDK with urllib3's own retries switched off: this module waits
 for the caller's rate limiter around every request, honours `Retry-After` on 429, backs off with
 jitter on 5xx, timeouts and resets, and ends in a one-line `ConnectorError` (or `TransientError`
@@ -187,6 +202,9 @@ class AsanaHttp:
         self.stories = asana.StoriesApi(self._client)
         self.events = asana.EventsApi(self._client)
         self.status_updates = asana.StatusUpdatesApi(self._client)
+        self.portfolios = asana.PortfoliosApi(self._client)
+        self.projects = asana.ProjectsApi(self._client)
+        self.users = asana.UsersApi(self._client)
         self._limiter = rate_limiter
         self._max_retries = max(0, max_retries)
         self._backoff = backoff
@@ -299,11 +317,13 @@ class AsanaHttp:
         *args: Any,
         opts: Mapping[str, Any],
         expect: Sequence[int] = (),
+        limit: bool = True,
     ) -> Iterator[tuple[list[dict[str, Any]], Mapping[str, str]]]:
-        """Every page of a list endpoint, following `next_page.offset` (one call per page)."""
+        """Every page of a list endpoint, following `next_page.offset` (one call per page).
+        `limit=False` for endpoints that take no `limit` (they answer in pages of their own)."""
         offset: str | None = None
         while True:
-            query: dict[str, Any] = {**opts, "limit": self.page_size}
+            query: dict[str, Any] = {**opts, "limit": self.page_size} if limit else dict(opts)
             if offset:
                 query["offset"] = offset
             body, headers = self.call(count, where, method, *args, query, expect=expect)
@@ -392,6 +412,41 @@ def config_fingerprint(config: AsanaConfig, index: DeliverableIndex, tz: str) ->
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
+# -- partitions: projects, portfolios, teams --------------------------------------------------
+
+PORTFOLIO_PREFIX = "portfolio:"
+TEAM_PREFIX = "team:"
+USER_OPT_FIELDS = "name,email"
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """The partitions of one configuration: projects (each once, in config order: `projects`,
+    then each portfolio's, then each team's) and, for every portfolio or team that could not be
+    expanded, its pseudo partition (`portfolio:<gid>`, `team:<gid>`) with the error to raise."""
+
+    projects: tuple[str, ...]
+    errors: Mapping[str, ConnectorError] = field(default_factory=dict)
+    requests: int = 0
+
+    def partitions(self) -> list[str]:
+        return [*self.projects, *self.errors]
+
+
+_EXPANSIONS: dict[tuple[Any, ...], tuple[float, Expansion]] = {}  # key -> (monotonic time asked, result)
+_EXPANSIONS_LOCK = threading.Lock()
+
+
+def clear_expansion_cache() -> None:
+    """Forget every cached expansion (tests; a config reload builds new keys anyway)."""
+    with _EXPANSIONS_LOCK:
+        _EXPANSIONS.clear()
+
+
+def is_expansion_partition(partition: str) -> bool:
+    return partition.startswith((PORTFOLIO_PREFIX, TEAM_PREFIX))
+
+
 # -- the connector ---------------------------------------------------------------------------
 
 
@@ -436,6 +491,15 @@ class AsanaConnector:
         self._clock = clock
         self._workers = max(1, config.concurrent_requests)
         self._fingerprint = config_fingerprint(config, index, timezone)
+        self._expansion: Expansion | None = None
+        self._expansion_key = (
+            base_url.rstrip("/"),
+            hashlib.sha256(token.encode()).hexdigest(),
+            tuple(config.projects),
+            tuple(config.portfolios),
+            tuple(config.teams),
+        )
+        self._people_done = False  # the workspace's users went out in a batch of this connector
         self._http = AsanaHttp(
             token=token,
             base_url=base_url,
@@ -453,9 +517,83 @@ class AsanaConnector:
         self._http.close()
 
     def partitions(self) -> list[str]:
-        return list(self._config.projects)
+        """Configured projects plus those of the configured portfolios and teams, each once; a
+        portfolio or team that could not be expanded as `portfolio:<gid>` / `team:<gid>`."""
+        return self.expansion().partitions()
+
+    def expansion(self) -> Expansion:
+        """The expansion of portfolios and teams: this connector's, else the process's (younger
+        than `expand_every`, same token and config), else asked of Asana now. Results with a
+        transient error are not shared (the next connector asks again)."""
+        if self._expansion is not None:
+            return self._expansion
+        if not self._config.portfolios and not self._config.teams:
+            self._expansion = Expansion(tuple(dict.fromkeys(self._config.projects)))
+            return self._expansion
+        ttl = self._config.expansion_ttl().total_seconds()
+        with _EXPANSIONS_LOCK:
+            cached = _EXPANSIONS.get(self._expansion_key)
+        if cached is not None and time.monotonic() - cached[0] < ttl:
+            self._expansion = cached[1]
+            return self._expansion
+        started = time.monotonic()
+        expansion = self._expand()
+        if not any(isinstance(e, TransientError) for e in expansion.errors.values()):
+            with _EXPANSIONS_LOCK:
+                _EXPANSIONS[self._expansion_key] = (started, expansion)
+        self._expansion = expansion
+        return expansion
+
+    def _expand(self) -> Expansion:
+        count = RequestCount()
+        projects: dict[str, None] = dict.fromkeys(self._config.projects)
+        errors: dict[str, ConnectorError] = {}
+        sources = [(PORTFOLIO_PREFIX, gid, self._portfolio_projects) for gid in dict.fromkeys(self._config.portfolios)]
+        sources += [(TEAM_PREFIX, gid, self._team_projects) for gid in dict.fromkeys(self._config.teams)]
+        for prefix, gid, expand in sources:
+            try:
+                found = expand(gid, count)
+            except ConnectorError as exc:
+                errors[prefix + gid] = exc
+                log.warning("asana expansion failed", extra={"partition": prefix + gid, "error": str(exc)})
+                continue
+            projects.update(dict.fromkeys(found))
+        log.info("asana projects expanded", extra={"projects": len(projects), "requests": count.total})
+        return Expansion(tuple(projects), errors, count.total)
+
+    def _portfolio_projects(self, portfolio: str, count: RequestCount) -> list[str]:
+        """The portfolio's items that are projects (nested portfolios are not followed)."""
+        found: list[str] = []
+        for items, _ in self._http.pages(
+            count,
+            f"Asana portfolio {portfolio}",
+            self._http.portfolios.get_items_for_portfolio,
+            portfolio,
+            opts={"opt_fields": "name,resource_type"},
+        ):
+            found += [str(i["gid"]) for i in items if i.get("gid") and i.get("resource_type") == "project"]
+        return found
+
+    def _team_projects(self, team: str, count: RequestCount) -> list[str]:
+        """The team's projects that are not archived."""
+        found: list[str] = []
+        for items, _ in self._http.pages(
+            count,
+            f"Asana team {team}",
+            self._http.projects.get_projects_for_team,
+            team,
+            opts={"archived": "false", "opt_fields": "name,archived"},
+        ):
+            found += [str(i["gid"]) for i in items if i.get("gid") and not i.get("archived")]
+        return found
 
     def pull(self, partition: str, cursor: str | None) -> Iterator[SyncBatch]:
+        if is_expansion_partition(partition):
+            # a portfolio or team that did not expand: its error is this partition's failure
+            error = self.expansion().errors.get(partition)
+            if error is not None:
+                raise type(error)(str(error))
+            return
         count = RequestCount()
         state = AsanaCursor.load(cursor)
         reason = self._crawl_reason(state)
@@ -490,6 +628,9 @@ class AsanaConnector:
             sync = self._fresh_sync_token(project, count)
             if sync is None:
                 mode = "poll"
+        if not self._people_done and self._config.workspace and self._config.workspace_users:
+            yield SyncBatch(people=self._workspace_people(self._config.workspace, count), requests=count.take())
+            self._people_done = True  # set once the store has applied the batch
         live: set[str] = set()
         open_linked: set[str] = set()
         started: datetime | None = None
@@ -524,6 +665,21 @@ class AsanaConnector:
         ).dump()
         final.requests = count.take()
         yield final
+
+    def _workspace_people(self, workspace: str, count: RequestCount) -> list[PersonRecord]:
+        """The workspace's users as person records (the endpoint takes no `limit`: up to 2,000
+        users an answer, further pages by `offset`)."""
+        users: list[dict[str, Any]] = []
+        for page, _ in self._http.pages(
+            count,
+            f"Asana workspace {workspace}",
+            self._http.users.get_users_for_workspace,
+            workspace,
+            opts={"opt_fields": USER_OPT_FIELDS},
+            limit=False,
+        ):
+            users.extend(page)
+        return sorted(mapping.people_in(users).values(), key=lambda p: p.source_id)
 
     # -- incremental: events ----------------------------------------------------------------
 

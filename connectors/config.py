@@ -64,8 +64,18 @@ DEFAULT_STATUS_UPDATE_MAP: dict[str, CanonicalStatus] = {
 
 
 class AsanaConfig(StrictModel):
+    """`[asana]`. Partitions are projects: `projects`, plus every project of each of `portfolios`
+    (portfolio items that are projects) and `teams` (the team's projects, archived ones left out).
+    The expansion is asked of Asana at most once per `expand_every` in a process; a project reached
+    twice is synced once. With `workspace` set and `workspace_users` on, a full crawl also reads the
+    workspace's users (name, email), so people are joined by email to Slack and the config."""
+
     workspace: str | None = None
     projects: list[str] = []
+    portfolios: list[str] = []
+    teams: list[str] = []
+    expand_every: Duration = "15m"
+    workspace_users: bool = True
     status_field: str = "Status"
     status_map: dict[str, CanonicalStatus] = Field(default_factory=lambda: dict(DEFAULT_ASANA_STATUS_MAP))
     section_map: dict[str, CanonicalStatus] = {}
@@ -81,6 +91,11 @@ class AsanaConfig(StrictModel):
     _full_crawl_every = field_validator("full_crawl_every")(
         lambda value: None if value in (None, "", "off") else check_duration(value)
     )
+    _expand_every = field_validator("expand_every")(check_duration)
+
+    def expansion_ttl(self) -> timedelta:
+        """How long the projects of `portfolios` and `teams` are reused before asking again."""
+        return parse_duration(self.expand_every)
 
     def full_crawl_interval(self) -> timedelta | None:
         return parse_duration(self.full_crawl_every) if self.full_crawl_every else None

@@ -151,10 +151,29 @@ def build_connector(rt: Runtime, source: Source) -> Connector:
 
 
 def configured_partitions(rt: Runtime, sources: list[Source] | None = None) -> list[tuple[Source, str]]:
+    """Every partition to sync. Asana: the configured projects, plus those of the configured
+    portfolios and teams, each once. Only that expansion asks Asana (reused for
+    `[asana] expand_every` within the process, see `AsanaConnector.partitions`); a plain project
+    list costs no request. A portfolio or team that cannot be expanded (or no token) stays as
+    `portfolio:<gid>` / `team:<gid>`, whose sync then fails with the one-line reason."""
     wanted = sources or [Source.ASANA, Source.SLACK]
     partitions: list[tuple[Source, str]] = []
-    if Source.ASANA in wanted:
-        partitions += [(Source.ASANA, p) for p in rt.config.asana.projects]
+    asana = rt.config.asana
+    if Source.ASANA in wanted and not asana.portfolios and not asana.teams:
+        partitions += [(Source.ASANA, p) for p in dict.fromkeys(asana.projects)]
+    elif Source.ASANA in wanted:
+        try:
+            connector = build_connector(rt, Source.ASANA)
+        except ConnectorError:  # no token: syncing each partition reports it
+            names = [*asana.projects, *(f"portfolio:{g}" for g in asana.portfolios), *(f"team:{g}" for g in asana.teams)]
+        else:
+            try:
+                names = connector.partitions()
+            finally:
+                close = getattr(connector, "close", None)
+                if close is not None:
+                    close()
+        partitions += [(Source.ASANA, p) for p in dict.fromkeys(names)]
     if Source.SLACK in wanted:
         partitions += [(Source.SLACK, c) for c in rt.config.slack.channels]
     return partitions

@@ -26,11 +26,13 @@ from .scenario import (
     STATUS_UPDATE_TYPES,
     AsanaScenario,
     CustomField,
+    Portfolio,
     Project,
     Section,
     StatusUpdate,
     Story,
     Task,
+    Team,
     check_iso,
     check_task_refs,
     fmt_iso,
@@ -332,7 +334,7 @@ def _project_fields() -> dict[str, Callable[[AsanaState, Project], Any]]:
         "gid": lambda s, p: p.gid,
         "resource_type": lambda s, p: "project",
         "name": lambda s, p: p.name,
-        "archived": lambda s, p: False,
+        "archived": lambda s, p: p.archived,
         "color": lambda s, p: "none",
         "created_at": lambda s, p: p.created_at,
         "modified_at": lambda s, p: max([p.created_at] + [x.created_at for x in p.status_updates], key=_dt),
@@ -445,6 +447,9 @@ class AsanaState:
         self.users = {u.gid: u for u in s.users}
         self.custom_fields: dict[str, CustomField] = {c.gid: c for c in s.custom_fields}
         self.projects = {p.gid: p for p in s.projects}
+        # never mutated: shared with the scenario
+        self.portfolios: dict[str, Portfolio] = {x.gid: x for x in scenario.portfolios}
+        self.teams: dict[str, Team] = {x.gid: x for x in scenario.teams}
         # indexes, kept in step by _index_task/_unindex_task and the mutation helpers
         self._seq = itertools.count()
         self._order: dict[str, int] = {}  # task gid -> insertion number (the scenario/dict order)
@@ -1154,6 +1159,63 @@ class AsanaState:
             raise AsanaError(404, f"status_update: Unknown object: {gid}")
         return single(req, self.r_status_update(pg, gid))
 
+    def _portfolio_or_404(self, gid: str) -> Portfolio:
+        if gid not in self.portfolios:
+            raise AsanaError(404, f"portfolio: Unknown object: {gid}")
+        return self.portfolios[gid]
+
+    def _team_or_404(self, gid: str) -> Team:
+        if gid not in self.teams:
+            raise AsanaError(404, f"team: Unknown object: {gid}")
+        return self.teams[gid]
+
+    def r_portfolio(self, pf: Portfolio) -> dict[str, Any]:
+        """The full portfolio record (what GET /portfolios/{gid} answers without opt_fields)."""
+        owner = self.r_user(pf.owner)
+        return {"gid": pf.gid, "resource_type": "portfolio", "name": pf.name, "archived": False, "color": "none",
+                "created_at": pf.created_at, "created_by": owner, "current_status_update": None,
+                "custom_field_settings": [], "default_access_level": "viewer", "due_on": None, "start_on": None,
+                "members": [owner] if owner else [], "owner": owner,
+                "permalink_url": f"https://app.asana.com/0/portfolio/{pf.gid}/list",
+                "privacy_setting": "members_only", "public": False, "project_templates": [],
+                "workspace": self.r_workspace()}
+
+    def r_team(self, team: Team) -> dict[str, Any]:
+        """The full team record (what GET /teams/{gid} answers without opt_fields)."""
+        return {"gid": team.gid, "resource_type": "team", "name": team.name, "description": team.description,
+                "html_description": f"<body>{team.description}</body>", "organization": self.r_workspace(),
+                "permalink_url": f"https://app.asana.com/0/team/{team.gid}", "visibility": "request_to_join",
+                "edit_team_name_or_description_access_level": "all_team_members",
+                "edit_team_visibility_or_trash_team_access_level": "all_team_members",
+                "member_invite_management_access_level": "all_team_members",
+                "guest_invite_management_access_level": "all_team_members",
+                "join_request_management_access_level": "all_team_members",
+                "team_member_removal_access_level": "all_team_members"}
+
+    def get_portfolio(self, req: Request, gid: str) -> dict[str, Any]:
+        return single(req, self.r_portfolio(self._portfolio_or_404(gid)))
+
+    def get_portfolio_items(self, req: Request, gid: str) -> dict[str, Any]:
+        """The portfolio's items (here always projects), compact unless opt_fields asks for more."""
+        pf = self._portfolio_or_404(gid)
+        return paginate(req, [g for g in pf.projects if g in self.projects], render=self.r_project)
+
+    def get_team(self, req: Request, gid: str) -> dict[str, Any]:
+        return single(req, self.r_team(self._team_or_404(gid)))
+
+    def get_team_projects(self, req: Request, gid: str) -> dict[str, Any]:
+        """The team's projects, compact; ``archived=true|false`` keeps only those archived or not."""
+        team = self._team_or_404(gid)
+        raw = req.query.get("archived")
+        archived: bool | None = None
+        if raw is not None:
+            if raw.lower() not in ("true", "false"):
+                raise AsanaError(400, f"archived: Not a boolean: {raw}")
+            archived = raw.lower() == "true"
+        projects = self.projects
+        return paginate(req, [g for g in team.projects if g in projects], render=self.r_project,
+                        keep=None if archived is None else (lambda g: projects[g].archived == archived))
+
     def get_events(self, req: Request) -> dict[str, Any]:
         """Events on ``resource`` since the sync token, at most EVENTS_PAGE of them.
 
@@ -1202,6 +1264,10 @@ class AsanaState:
             ("/status_updates", self.get_status_updates),
             ("/status_updates/{gid}", self.get_status_update),
             ("/events", self.get_events),
+            ("/portfolios/{gid}", self.get_portfolio),
+            ("/portfolios/{gid}/items", self.get_portfolio_items),
+            ("/teams/{gid}", self.get_team),
+            ("/teams/{gid}/projects", self.get_team_projects),
         ]
         out = []
         for pattern, fn in table:

@@ -106,6 +106,28 @@ class Project:
     notes: str = ""
     due_on: str | None = None
     created_at: str = "2026-11-01T09:00:00.000Z"
+    archived: bool = False
+
+
+@dataclass
+class Portfolio:
+    """A portfolio whose items are the projects ``projects`` (in that order)."""
+
+    gid: str
+    name: str
+    projects: list[str] = field(default_factory=list)
+    owner: str | None = None
+    created_at: str = "2026-11-01T09:00:00.000Z"
+
+
+@dataclass
+class Team:
+    """A team of the workspace (an organization); ``projects`` are shared with it (in that order)."""
+
+    gid: str
+    name: str
+    projects: list[str] = field(default_factory=list)
+    description: str = ""
 
 
 @dataclass
@@ -147,6 +169,8 @@ class AsanaScenario:
     custom_fields: list[CustomField] = field(default_factory=list)
     projects: list[Project] = field(default_factory=list)
     tasks: list[Task] = field(default_factory=list)
+    portfolios: list[Portfolio] = field(default_factory=list)
+    teams: list[Team] = field(default_factory=list)
 
 
 @dataclass
@@ -400,7 +424,7 @@ def parse_task(data: Any, where: str, *, gid_default: str | None = None,
 
 
 def parse_asana(data: Any, where: str) -> AsanaScenario:
-    o = _Obj(data, where, {"workspace", "users", "custom_fields", "projects", "tasks"})
+    o = _Obj(data, where, {"workspace", "users", "custom_fields", "projects", "tasks", "portfolios", "teams"})
     ws = o.raw("workspace") or {"gid": "1000", "name": "Workspace"}
     wo = _Obj(ws, o.at("workspace"), {"gid", "name"})
     workspace = Workspace(str(wo.str("gid", required=True)), str(wo.str("name", required=True)))
@@ -430,7 +454,7 @@ def parse_asana(data: Any, where: str) -> AsanaScenario:
     projects = []
     for i, p in enumerate(o.list("projects")):
         po = _Obj(p, f"{o.at('projects')}[{i}]", {"gid", "name", "sections", "status_updates", "owner", "notes",
-                                                  "due_on", "created_at"})
+                                                  "due_on", "created_at", "archived"})
         sections = []
         for j, s in enumerate(po.list("sections")):
             so = _Obj(s, f"{po.at('sections')}[{j}]", {"gid", "name"})
@@ -450,12 +474,26 @@ def parse_asana(data: Any, where: str) -> AsanaScenario:
         _unique(sus, "gid", po.at("status_updates"))
         projects.append(Project(str(po.str("gid", required=True)), str(po.str("name", required=True)), sections,
                                 sus, po.str("owner"), po.str("notes", default="") or "", po.date("due_on"),
-                                str(po.datetime("created_at", default="2026-11-01T09:00:00.000Z"))))
+                                str(po.datetime("created_at", default="2026-11-01T09:00:00.000Z")),
+                                po.bool("archived", False)))
     _unique(projects, "gid", o.at("projects"))
 
     tasks = [parse_task(t, f"{o.at('tasks')}[{i}]") for i, t in enumerate(o.list("tasks"))]
     _unique(tasks, "gid", o.at("tasks"))
-    scen = AsanaScenario(workspace, users, cfs, projects, tasks)
+    portfolios = []
+    for i, p in enumerate(o.list("portfolios")):
+        po = _Obj(p, f"{o.at('portfolios')}[{i}]", {"gid", "name", "projects", "owner", "created_at"})
+        portfolios.append(Portfolio(str(po.str("gid", required=True)), str(po.str("name", required=True)),
+                                    po.str_list("projects"), po.str("owner"),
+                                    str(po.datetime("created_at", default="2026-11-01T09:00:00.000Z"))))
+    _unique(portfolios, "gid", o.at("portfolios"))
+    teams = []
+    for i, t in enumerate(o.list("teams")):
+        to = _Obj(t, f"{o.at('teams')}[{i}]", {"gid", "name", "projects", "description"})
+        teams.append(Team(str(to.str("gid", required=True)), str(to.str("name", required=True)),
+                          to.str_list("projects"), to.str("description", default="") or ""))
+    _unique(teams, "gid", o.at("teams"))
+    scen = AsanaScenario(workspace, users, cfs, projects, tasks, portfolios, teams)
     check_asana_refs(scen, where)
     return scen
 
@@ -505,6 +543,30 @@ def check_asana_refs(scen: AsanaScenario, where: str) -> None:
     task_gids = {t.gid for t in scen.tasks}
     for i, t in enumerate(scen.tasks):
         check_task_refs(t, scen, f"{where}.tasks[{i}]", task_gids)
+    project_gids = {p.gid for p in scen.projects}
+    for i, pf in enumerate(scen.portfolios):
+        w = f"{where}.portfolios[{i}]"
+        if pf.owner is not None and pf.owner not in user_gids:
+            raise ValueError(f"{w}.owner: unknown user gid {pf.owner!r}")
+        _check_project_list(pf.projects, project_gids, f"{w}.projects")
+    team_of: dict[str, str] = {}
+    for i, team in enumerate(scen.teams):
+        w = f"{where}.teams[{i}].projects"
+        _check_project_list(team.projects, project_gids, w)
+        for j, pg in enumerate(team.projects):
+            if pg in team_of:  # in Asana a project is shared with exactly one team
+                raise ValueError(f"{w}[{j}]: project {pg!r} already belongs to team {team_of[pg]!r}")
+            team_of[pg] = team.gid
+
+
+def _check_project_list(gids: list[str], known: set[str], where: str) -> None:
+    seen: set[str] = set()
+    for j, pg in enumerate(gids):
+        if pg not in known:
+            raise ValueError(f"{where}[{j}]: unknown project gid {pg!r}")
+        if pg in seen:
+            raise ValueError(f"{where}[{j}]: duplicate project gid {pg!r}")
+        seen.add(pg)
 
 
 # --------------------------------------------------------------------------- slack parsing

@@ -155,14 +155,16 @@ def test_full_sync_claims_people_stories_and_status_update(
 
     assert report.ok, report.error
     assert claims(sqlite_engine) == DEMO_CLAIMS
-    # task pages, stories for the five linked tasks only, one status update page, one /events (412)
+    # task pages, stories for the five linked tasks only, one status update page, one /events (412),
+    # and (config `workspace`) the workspace's users once per connector
     assert sandbox.request_counts() == {
         "asana GET /events": 1,
+        "asana GET /workspaces/{gid}/users": 1,
         "asana GET /projects/{gid}/tasks": 1,
         "asana GET /tasks/{gid}/stories": 5,
         "asana GET /status_updates": 1,
     }
-    assert report.requests == 8 == limiter.acquired == limiter.released
+    assert report.requests == 9 == limiter.acquired == limiter.released
 
     with session_scope(sqlite_engine) as session:
         people = {p.email: p.asana_gid for p in session.exec(select(Person))}
@@ -187,7 +189,7 @@ def test_unlinked_tasks_cost_no_stories(sqlite_engine: Engine, config: Config, s
     counts = sandbox.request_counts()
     assert counts["asana GET /projects/{gid}/tasks"] == 3  # 12 tasks in pages of 5
     assert counts["asana GET /tasks/{gid}/stories"] == 5
-    assert report.batches == 4  # one per page, then the final one with the cursor
+    assert report.batches == 5  # the workspace's people, one per page, then the final one with the cursor
 
 
 # -- incremental ------------------------------------------------------------------------------
@@ -439,12 +441,12 @@ def test_crawl_that_dies_midway_is_redone_without_duplicates(
     rt = runtime(sqlite_engine, config, sandbox)
 
     def break_second_page(n: int) -> None:
-        # request 1 is /events, 2 the first task page, 3-4 its stories, 5 the second page
-        if n == 5:
+        # request 1 is /events, 2 the workspace's users, 3 the first task page, 4-5 its stories, 6 the second page
+        if n == 6:
             sandbox.fail("GET /projects/{gid}/tasks", status=500, times=10)
 
     report = sync(rt, connector(config, sandbox, page_size=2, max_retries=1, rate_limiter=CountingLimiter(break_second_page)))
-    assert not report.ok and report.transient and report.batches == 1
+    assert not report.ok and report.transient and report.batches == 2  # the people, the first page
     assert {c[0] for c in claims(sqlite_engine)} == {"3001", "3002"}  # the first page committed
     assert cursor_of(sqlite_engine) is None  # ...but not the cursor
 

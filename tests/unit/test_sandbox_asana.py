@@ -431,3 +431,99 @@ def test_sdk_event_iterator_resends_the_first_token(demo: Sandbox) -> None:
     assert set(items) == set(gids)  # everything arrives, and the iterator stops (has_more false)
     assert demo.request_counts() == {"asana GET /events": 3}
     assert items == gids[:100] + gids[:100] + gids[100:]  # the first page twice
+
+
+# -- portfolios and teams ----------------------------------------------------------------------
+
+
+def _org_scenario() -> dict[str, Any]:
+    return {
+        "asana": {
+            "workspace": {"gid": "1000", "name": "Acme"},
+            "users": [{"gid": "501", "name": "Alice Ng", "email": "alice@acme.test"}],
+            "projects": [{"gid": "2001", "name": "Launch"}, {"gid": "2002", "name": "Platform"},
+                         {"gid": "2003", "name": "Old", "archived": True}],
+            "portfolios": [{"gid": "7001", "name": "Q4", "projects": ["2002", "2001"], "owner": "501"}],
+            "teams": [{"gid": "8001", "name": "Platform team", "projects": ["2002", "2003"],
+                       "description": "infra"}],
+        }
+    }
+
+
+@pytest.fixture()
+def org() -> Iterator[Sandbox]:
+    with Sandbox(parse_scenario(_org_scenario())) as sb:
+        yield sb
+
+
+def test_portfolio_and_its_items_through_the_sdk(org: Sandbox) -> None:
+    client = _client(org)
+    portfolios = asana.PortfoliosApi(client)
+    full = portfolios.get_portfolio("7001", {}, full_payload=True)["data"]
+    assert full["resource_type"] == "portfolio" and full["name"] == "Q4"
+    assert full["owner"] == {"gid": "501", "resource_type": "user", "name": "Alice Ng"}
+    assert full["workspace"] == {"gid": "1000", "resource_type": "workspace", "name": "Acme"}
+    assert full["permalink_url"] == "https://app.asana.com/0/portfolio/7001/list"
+
+    items = list(portfolios.get_items_for_portfolio("7001", {}))  # the SDK's page iterator
+    assert items == [{"gid": "2002", "resource_type": "project", "name": "Platform"},
+                     {"gid": "2001", "resource_type": "project", "name": "Launch"}]
+    page = portfolios.get_items_for_portfolio("7001", {"limit": 1, "opt_fields": "archived"}, full_payload=True)
+    assert page["data"] == [{"gid": "2002", "resource_type": "project", "archived": False}]
+    assert page["next_page"]["offset"]
+    assert org.request_counts()["asana GET /portfolios/{gid}/items"] == 2
+
+    with pytest.raises(ApiException) as missing:
+        portfolios.get_items_for_portfolio("7999", {}, full_payload=True)
+    assert missing.value.status == 404
+    assert json.loads(missing.value.body) == {"errors": [{"message": "portfolio: Unknown object: 7999"}]}
+
+
+def test_team_and_its_projects_through_the_sdk(org: Sandbox) -> None:
+    client = _client(org)
+    team = asana.TeamsApi(client).get_team("8001", {}, full_payload=True)["data"]
+    assert team["resource_type"] == "team" and team["name"] == "Platform team" and team["description"] == "infra"
+    assert team["organization"] == {"gid": "1000", "resource_type": "workspace", "name": "Acme"}
+    assert team["permalink_url"] == "https://app.asana.com/0/team/8001"
+
+    projects = asana.ProjectsApi(client)
+    assert [p["gid"] for p in projects.get_projects_for_team("8001", {})] == ["2002", "2003"]
+    live = projects.get_projects_for_team("8001", {"archived": "false", "opt_fields": "name,archived"},
+                                          full_payload=True)
+    assert live == {"data": [{"gid": "2002", "resource_type": "project", "name": "Platform", "archived": False}],
+                    "next_page": None}
+    archived = projects.get_projects_for_team("8001", {"archived": "true"}, full_payload=True)["data"]
+    assert [p["gid"] for p in archived] == ["2003"]
+    assert projects.get_project("2003", {"opt_fields": "archived"}, full_payload=True)["data"]["archived"] is True
+
+    with pytest.raises(ApiException) as bad:
+        projects.get_projects_for_team("8001", {"archived": "maybe"}, full_payload=True)
+    assert bad.value.status == 400
+    with pytest.raises(ApiException) as missing:
+        asana.TeamsApi(client).get_team("8999", {}, full_payload=True)
+    assert missing.value.status == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (lambda a: a["portfolios"][0]["projects"].append("2999"),
+         "scenario.asana.portfolios[0].projects[2]: unknown project gid '2999'"),
+        (lambda a: a["portfolios"][0]["projects"].append("2001"),
+         "scenario.asana.portfolios[0].projects[2]: duplicate project gid '2001'"),
+        (lambda a: a["portfolios"][0].update(owner="599"), "scenario.asana.portfolios[0].owner: unknown user gid '599'"),
+        (lambda a: a["portfolios"].append({"gid": "7001", "name": "again"}),
+         "scenario.asana.portfolios[1].gid: duplicate gid '7001'"),
+        (lambda a: a["teams"].append({"gid": "8002", "name": "Other", "projects": ["2002"]}),
+         "scenario.asana.teams[1].projects[0]: project '2002' already belongs to team '8001'"),
+        (lambda a: a["teams"][0].update(members=[]), "scenario.asana.teams[0].members: unknown field"),
+        (lambda a: a["projects"][0].update(archived="yes"),
+         "scenario.asana.projects[0].archived: expected true or false, got 'yes'"),
+    ],
+)
+def test_portfolio_and_team_scenarios_are_validated(change: Any, error: str) -> None:
+    data = _org_scenario()
+    change(data["asana"])
+    with pytest.raises(ValueError) as exc:
+        parse_scenario(data)
+    assert str(exc.value).startswith(error)
