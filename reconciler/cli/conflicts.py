@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import getpass
+import sys
+from collections.abc import Callable
 from fnmatch import fnmatchcase
 from datetime import date, datetime
 from typing import Annotated, Any
@@ -14,7 +16,7 @@ from sqlmodel import Session, col, select
 from connectors.base import CanonicalStatus
 from connectors.config import parse_duration
 from reconciler import conflicts as lifecycle
-from reconciler import store
+from reconciler import store, writeback
 from reconciler.cli.common import (
     ConfigOption,
     JsonFlag,
@@ -22,6 +24,7 @@ from reconciler.cli.common import (
     OutputOption,
     UserError,
     console,
+    err_console,
     handle_errors,
     local_time,
     parse_matchers,
@@ -33,6 +36,7 @@ from reconciler.cli.context import runtime
 from reconciler.cli.views import claim_cells, claim_view
 from reconciler.db import session_scope
 from reconciler.models import ACTIVE_CONFLICT_STATES, Conflict, ConflictState, Deliverable
+from reconciler.pipeline import Runtime
 
 app = typer.Typer(help="List, explain and decide conflicts.", no_args_is_help=True)
 
@@ -264,6 +268,21 @@ def _apply_to_each(ids: list[int], action: str, apply: Any, config: Any) -> None
             console.print(f"conflict {conflict.id} {action} ({conflict.deliverable_key}, {conflict.kind})")
 
 
+ApplyOption = Annotated[
+    bool,
+    typer.Option(
+        "--apply",
+        help="Then post the decision where the evidence lives: a reply in each Slack thread, a comment on each "
+        "Asana task (shows what and where, asks first). Task fields are not changed.",
+    ),
+]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="With --apply: do not ask.")]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="With --apply: print what would be written; record and write nothing.")
+]
+Decide = Callable[[Session, int, datetime], Conflict]
+
+
 @app.command("resolve")
 @handle_errors
 def resolve(
@@ -273,18 +292,24 @@ def resolve(
     target_date: Annotated[datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="Set the target date.")] = None,
     comment: CommentOption = None,
     by: ByOption = None,
+    apply: ApplyOption = False,
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """Make the final call: accept one source, or set the value."""
+    """Make the final call: accept one source, or set the value; --apply also tells the sources."""
     if not comment:
         raise UserError("a comment is required: -c \"why this is the answer\"")
     if (accept is None) == (status is None and target_date is None):
         raise UserError("give either --accept SOURCE or --status/--date")
+    if (yes or dry_run) and not apply:
+        raise UserError("--yes and --dry-run go with --apply")
+    if apply and not (dry_run or yes or _interactive()):
+        raise UserError("--apply writes to Slack and Asana and asks first: run it on a terminal, or add --yes (or --dry-run)")
     day: date | None = target_date.date() if target_date else None
-    _apply_to_each(
-        ids,
-        "resolved",
-        lambda session, cid, now: lifecycle.resolve(
+
+    def decide(session: Session, cid: int, now: datetime) -> Conflict:
+        return lifecycle.resolve(
             session,
             cid,
             actor=_actor(by),
@@ -293,9 +318,97 @@ def resolve(
             accept_source=accept,
             status=status.value if status else None,
             target_date=day,
-        ),
-        config,
-    )
+        )
+
+    if not apply:
+        _apply_to_each(ids, "resolved", decide, config)
+        return
+    with runtime(config, talks_to_apis=not dry_run) as rt:
+        failures = _resolve_and_write_back(rt, ids, decide, dry_run=dry_run, yes=yes)
+    if failures:
+        raise typer.Exit(1)
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _resolve_and_write_back(rt: Runtime, ids: list[int], decide: Decide, *, dry_run: bool, yes: bool) -> int:
+    """Show the plan, ask, record the decisions (committed), then write back; the failures."""
+    plans = _preview(rt, ids, decide)
+    for plan in plans:
+        _print_plan(plan)
+    _say(writeback.UNCHANGED_NOTE)
+    if dry_run:
+        _say("Dry run: nothing recorded, nothing written.")
+        return 0
+    writeback.required_tokens(rt.settings, plans)
+    if not yes and not typer.confirm("Record the decision and write this back?", default=False):
+        _say("Not confirmed: nothing recorded, nothing written.")
+        raise typer.Exit(1)
+    done: list[Conflict] = []
+    for conflict_id in ids:
+        with session_scope(rt.engine) as session:
+            done.append(decide(session, conflict_id, rt.now()))
+    return _write_back(rt, done, {p.conflict_id: p for p in plans})
+
+
+def _preview(rt: Runtime, ids: list[int], decide: Decide) -> list[writeback.Plan]:
+    """The write-back plans of the decisions, decided in a transaction that is rolled back."""
+    with Session(rt.engine, expire_on_commit=False) as session:
+        try:
+            return [writeback.plan(session, decide(session, cid, rt.now())) for cid in ids]
+        finally:
+            session.rollback()
+
+
+def _write_back(rt: Runtime, done: list[Conflict], previews: dict[int, writeback.Plan]) -> int:
+    failures = 0
+    clients = writeback.clients(rt.settings, rt.rate_limiter)
+    try:
+        for conflict in done:
+            _say(f"conflict {conflict.id} resolved ({conflict.deliverable_key}, {conflict.kind})")
+            with session_scope(rt.engine) as session:
+                plan = writeback.plan(session, conflict)
+            if plan != previews.get(plan.conflict_id):
+                err_console.print(f"error: conflict {conflict.id}: changed since the preview; nothing written back",
+                                  markup=False, soft_wrap=True)
+                failures += 1
+                continue
+            outcomes = writeback.execute(plan, clients, scrub=rt.scrub)
+            with session_scope(rt.engine) as session:
+                writeback.record(session, plan, outcomes, actor=conflict.resolved_by or "cli", now=rt.now())
+            failures += _print_outcomes(outcomes)
+    finally:
+        clients.close()
+    if failures:
+        _say(f"The decision is recorded; {failures} write-back(s) failed (see the audit log).")
+    return failures
+
+
+def _print_plan(plan: writeback.Plan) -> None:
+    _say(f"Conflict {plan.conflict_id} ({plan.deliverable_key}): write-back")
+    _say(f"  text: {plan.text}")
+    for target in plan.targets:
+        _say(f"  {target.describe()}")
+    for note in plan.skipped:
+        _say(f"  skipped: {note}")
+    if not plan.targets:
+        _say("  nothing to write: no Slack message or Asana task among its evidence")
+
+
+def _print_outcomes(outcomes: list[writeback.Outcome]) -> int:
+    for outcome in outcomes:
+        if outcome.ok:
+            what = "reply" if outcome.target.source == "slack" else "comment"
+            _say(f"  wrote {outcome.target.label}: {what} {outcome.detail}")
+        else:
+            err_console.print(f"error: {outcome.detail}", markup=False, soft_wrap=True)
+    return sum(not o.ok for o in outcomes)
+
+
+def _say(line: str) -> None:
+    console.print(line, markup=False, soft_wrap=True)
 
 
 @app.command("ack")
