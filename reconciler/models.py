@@ -265,3 +265,12 @@ class DeliverableDependency(SQLModel, table=True):
 
     dependent_key: str = Field(primary_key=True)
     dependency_key: str = Field(primary_key=True, index=True)
+
+
+class PeriodicRun(SQLModel, table=True):
+    """When a periodic job last ran (e.g. the full reconcile the clock-driven rules need)."""
+
+    __tablename__ = "periodic_run"
+
+    name: str = Field(primary_key=True)
+    last_run_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from connectors.base import Observation as Claim
 from connectors.base import PersonRecord, Source, SyncBatch
-from reconciler.models import AuditEvent, Deliverable, Observation, Person, SyncCursor
+from reconciler.models import AuditEvent, Deliverable, Observation, PeriodicRun, Person, SyncCursor
 from reconciler.protocol import Config
 
 ClaimKey = tuple[str, str, str, str]  # source, source_ref, field, deliverable_key
@@ -269,7 +269,12 @@ def record_sync_error(
     session.add(row)
 
 
-FULL_PASS = ("reconciler", "full_pass")
+FULL_RECONCILE = "full_reconcile"
+
+
+def last_full_pass(session: Session) -> datetime | None:
+    row = session.get(PeriodicRun, FULL_RECONCILE)
+    return row.last_run_at if row else None
 
 
 def full_pass_due(session: Session, *, now: datetime, every: timedelta) -> bool:
@@ -279,14 +284,9 @@ def full_pass_due(session: Session, *, now: datetime, every: timedelta) -> bool:
     return last is None or now - last >= every
 
 
-def last_full_pass(session: Session) -> datetime | None:
-    return _cursor_row(session, *FULL_PASS).last_success_at
-
-
 def record_full_pass(session: Session, *, now: datetime) -> None:
-    row = _cursor_row(session, *FULL_PASS)
-    row.last_attempt_at = now
-    row.last_success_at = now
+    row = session.get(PeriodicRun, FULL_RECONCILE) or PeriodicRun(name=FULL_RECONCILE, last_run_at=now)
+    row.last_run_at = now
     session.add(row)
 
 

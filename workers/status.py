@@ -25,7 +25,7 @@ def _iso(value: datetime | None) -> str | None:
 def partition_status(rt: Runtime) -> list[dict[str, Any]]:
     """Every configured partition (and any other with a cursor), with lag in seconds."""
     with session_scope(rt.engine) as session:
-        rows = {(c.source, c.partition): c for c in store.sync_cursors(session) if (c.source, c.partition) != store.FULL_PASS}
+        rows = {(c.source, c.partition): c for c in store.sync_cursors(session)}
     now = rt.now()
     wanted = [(s.value, p) for s, p in pipeline.configured_partitions(rt)]
     keys = wanted + sorted(k for k in rows if k not in set(wanted))

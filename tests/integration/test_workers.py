@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
-from reconciler import pipeline, store
+from reconciler import pipeline
 from reconciler.db import make_engine, session_scope
 from reconciler.models import Conflict, Deliverable, Observation, SyncCursor
 from reconciler.settings import Settings
@@ -168,7 +168,6 @@ def synced_since(engine: Engine, when: datetime | None = None) -> set[tuple[str,
             (c.source, c.partition)
             for c in session.exec(select(SyncCursor))
             if c.last_success_at and (when is None or c.last_success_at >= when) and not c.last_error
-            and (c.source, c.partition) != store.FULL_PASS
         }
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 12:15:43.905538
+Create Date: 2026-11-25 13:11:26.969446
 """
 from __future__ import annotations
 
@@ -180,6 +180,11 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_observation_deliverable_key'), ['deliverable_key'], unique=False)
         batch_op.create_index('ix_observation_source_ref', ['source', 'source_ref'], unique=False)
 
+    op.create_table('periodic_run',
+    sa.Column('name', sa.String(), nullable=False),
+    sa.Column('last_run_at', reconciler.models.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('name')
+    )
     op.create_table('person',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('key', sa.String(), nullable=False),
@@ -236,6 +241,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_person_asana_gid'))
 
     op.drop_table('person')
+    op.drop_table('periodic_run')
     with op.batch_alter_table('observation', schema=None) as batch_op:
         batch_op.drop_index('ix_observation_source_ref')
         batch_op.drop_index(batch_op.f('ix_observation_deliverable_key'))
