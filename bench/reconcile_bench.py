@@ -1,6 +1,7 @@
-"""Benchmark of the reconciler on a fresh SQLite file.
+"""Benchmark of the reconciler on a fresh SQLite file (or a fresh PostgreSQL database).
 
     .venv/bin/python bench/reconcile_bench.py --deliverables 100000 --observations 1000000
+    .venv/bin/python bench/reconcile_bench.py --database-url postgresql://postgres@127.0.0.1:5432/test
 
 Generates N deliverables with M claims between them (Asana status/date fields, Slack messages
 from several people that mostly agree, some dependencies), then times:
@@ -16,6 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 import random
 import resource
 import sys
@@ -175,13 +179,39 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=reconciler_engine.WORKERS,
                         help="reconcile_all worker processes (1: all in this process)")
     parser.add_argument("--db", type=Path, default=None, help="SQLite file to create (default: a temp file)")
+    parser.add_argument("--database-url", default=None,
+                        help="PostgreSQL server URL (e.g. postgresql://postgres@127.0.0.1:5432/test): the bench "
+                        "creates a database reconciler_bench_<random> there and drops it at the end")
     parser.add_argument("--profile", type=Path, default=None, help="write a cProfile of the cold run here")
     args = parser.parse_args(argv)
 
-    rng = random.Random(args.seed)
+    if args.database_url:
+        with _postgres_database(args.database_url) as url:
+            _bench(args, url, url.rsplit("/", 1)[-1])
+        return
     path = args.db or Path(tempfile.mkdtemp(prefix="reconcile-bench-")) / "bench.db"
     path.unlink(missing_ok=True)
-    engine = make_engine(f"sqlite:///{path}")
+    _bench(args, f"sqlite:///{path}", str(path))
+
+
+@contextmanager
+def _postgres_database(server_url: str) -> Iterator[str]:
+    import psycopg
+
+    admin_dsn = server_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    name = f"reconciler_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{admin_dsn.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _bench(args: argparse.Namespace, url: str, where: str) -> None:
+    rng = random.Random(args.seed)
+    engine = make_engine(url)
     migrate(engine)
     cfg = config()
 
@@ -215,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     dirty_cpu = _cpu() - cpu
 
     print(json.dumps({
-        "database": str(path),
+        "database": where,
         "deliverables": args.deliverables,
         "observations": observations,
         "setup_seconds": round(setup, 1),
@@ -230,6 +260,7 @@ def main(argv: list[str] | None = None) -> None:
         "audit_events": count(engine, AuditEvent),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }, indent=2))
+    engine.dispose()
 
 
 if __name__ == "__main__":

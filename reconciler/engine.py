@@ -398,13 +398,18 @@ def _load_claims(
     session: Session, keys: Sequence[str], names: dict[tuple[str, str], str], *, sql: str = _CLAIMS_SQL
 ) -> dict[str, list[rules.ClaimView]]:
     found: dict[str, list[rules.ClaimView]] = defaultdict(list)
-    view, ts = rules.ClaimView, _ts
+    view = rules.ClaimView
+    times: dict[Any, datetime | None] = {None: None}  # a sync stamps many claims alike: parse once
+    ts = _ts
     for id_, key, source, ref, field_name, value, kind, author, stated_at, edited_at, recorded_at in _fetch(
         session, sql, keys
     ):
+        recorded = times.get(recorded_at)
+        if recorded is None and recorded_at is not None:
+            recorded = times[recorded_at] = ts(recorded_at)
         found[key].append(view(
             id_, source, ref, field_name, value, kind, author, ts(stated_at), "", None,  # type: ignore[arg-type]
-            ts(edited_at), names.get((source, author)) if author else None, ts(recorded_at),
+            None if edited_at is None else ts(edited_at), names.get((source, author)) if author else None, recorded,
         ))
     return found
 
