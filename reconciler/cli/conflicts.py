@@ -297,11 +297,12 @@ def resolve(
     dry_run: DryRunOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """Make the final call: accept one source, or set the value; --apply also tells the sources."""
+    """Make the final call: accept one source, or set the value (a missing owner or a stale
+    deliverable takes just the comment); --apply also tells the sources."""
     if not comment:
         raise UserError("a comment is required: -c \"why this is the answer\"")
-    if (accept is None) == (status is None and target_date is None):
-        raise UserError("give either --accept SOURCE or --status/--date")
+    if accept is not None and (status is not None or target_date is not None):
+        raise UserError("give either --accept SOURCE or --status/--date, not both")
     if (yes or dry_run) and not apply:
         raise UserError("--yes and --dry-run go with --apply")
     if apply and not (dry_run or yes or _interactive()):

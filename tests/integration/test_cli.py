@@ -124,8 +124,12 @@ def test_ack_dismiss_reopen_several_ids(cli: Cli) -> None:
 def test_resolve_needs_a_comment_and_one_answer(cli: Cli) -> None:
     cid = conflict_id(cli, "checkout-v2", "status_contradiction")
     assert "comment is required" in cli.error("conflicts", "resolve", str(cid), "--accept", "slack")
-    assert "either --accept" in cli.error("conflicts", "resolve", str(cid), "-c", "x")
-    assert "either --accept" in cli.error("conflicts", "resolve", str(cid), "--accept", "slack", "--status", "done", "-c", "x")
+    assert "say which source to accept" in cli.error("conflicts", "resolve", str(cid), "-c", "x")
+    assert "not both" in cli.error("conflicts", "resolve", str(cid), "--accept", "slack", "--status", "done", "-c", "x")
+    unowned = conflict_id(cli, "onboarding", "no_owner")
+    assert "takes no value" in cli.error("conflicts", "resolve", str(unowned), "--status", "done", "-c", "x")
+    cli.ok("conflicts", "resolve", str(unowned), "-c", "dan takes it from Monday")
+    assert cli.json("conflicts", "show", str(unowned))["state"] == "resolved"
     assert "jira" in cli.error("conflicts", "resolve", str(cid), "--accept", "jira", "-c", "x")
     bad_date = CliRunner().invoke(app, ["conflicts", "resolve", str(cid), "--date", "next week", "-c", "x"])
     assert bad_date.exit_code == 2
