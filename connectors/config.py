@@ -110,13 +110,27 @@ class AsanaConfig(StrictModel):
 
 
 class SlackConfig(StrictModel):
+    """`[slack]`. A run re-reads the `lookback` window of each channel's history (edits and
+    deletions of top-level messages there are seen on the next run) and every thread whose parent
+    shows a new reply or a changed reply count in it. A thread that did not move is re-read at most
+    once per `thread_recheck` (`off`: never), to see edits and deletions of its replies and new
+    replies to a parent older than the window: those show up within `thread_recheck`."""
+
     channels: list[str] = []
     status_phrases: dict[str, CanonicalStatus] = {}
     channel_defaults: dict[str, str] = {}
     trusted_bots: list[str] = []
     lookback: Duration = "3d"
+    thread_recheck: Duration | None = "6h"
     budget: Literal["internal", "marketplace_limited"] = "internal"
 
     _lookback = field_validator("lookback")(check_duration)
+    _thread_recheck = field_validator("thread_recheck")(
+        lambda value: None if value in (None, "", "off") else check_duration(value)
+    )
+
+    def thread_recheck_interval(self) -> timedelta | None:
+        """How often a quiet watched thread is read again; None never."""
+        return parse_duration(self.thread_recheck) if self.thread_recheck else None
 
 
