@@ -109,6 +109,73 @@ def rss_mb() -> float:
     return round(pages * os.sysconf("SC_PAGE_SIZE") / 1024 / 1024, 1)
 
 
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            for child in _read(f"/proc/{current}/task/{tid}/children").split():
+                found.append(int(child))
+                todo.append(int(child))
+    return found
+
+
+def _pss_mb(pid: int) -> float:
+    """Proportional set size (shared pages split between the processes sharing them), else RSS."""
+    for line in _read(f"/proc/{pid}/smaps_rollup").splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    pages = _read(f"/proc/{pid}/statm").split()
+    return int(pages[1]) * os.sysconf("SC_PAGE_SIZE") / 1024 / 1024 if len(pages) > 1 else 0.0
+
+
+def tree_pss_mb(pid: int | None = None, *, exclude: frozenset[int] = frozenset()) -> float:
+    """Memory of a process and every process it started (worker pools), without double-counting
+    pages they share; processes in `exclude` (and their children) are left out."""
+    pid = pid or os.getpid()
+    total = _pss_mb(pid)
+    skip: set[int] = set()
+    for p in exclude:
+        skip.add(p)
+        skip.update(_descendants(p))
+    for child in _descendants(pid):
+        if child not in skip:
+            total += _pss_mb(child)
+    return round(total, 1)
+
+
+class MemorySampler:
+    """Samples this process's RSS and its process tree's PSS every `interval` seconds in a thread;
+    `peak_tree_mb` covers worker processes that `getrusage(RUSAGE_SELF)` does not see."""
+
+    def __init__(self, interval: float = 0.05, *, exclude: frozenset[int] = frozenset()) -> None:
+        self.interval = interval
+        self.exclude = exclude
+        self.peak_tree_mb = 0.0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="memory-sampler")
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak_tree_mb = max(self.peak_tree_mb, tree_pss_mb(exclude=self.exclude))
+            self.samples += 1
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_tree_mb = max(self.peak_tree_mb, tree_pss_mb(exclude=self.exclude))
+
+
 @contextlib.contextmanager
 def stopwatch() -> Iterator[dict[str, float]]:
     """`with stopwatch() as t: ...` then `t["seconds"]`."""
@@ -377,6 +444,7 @@ class SandboxProcess:
     asana_base_url: str = ""
     slack_base_url: str = ""
     load_seconds: float = 0.0
+    pid: int = 0
     _proc: subprocess.Popen[str] | None = field(default=None, repr=False)
 
     def __enter__(self) -> Self:
@@ -385,6 +453,7 @@ class SandboxProcess:
             [sys.executable, str(Path(__file__).resolve()), "sandbox-host", str(self.scenario)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
         )
+        self.pid = self._proc.pid
         hello = self._read()
         self.asana_base_url, self.slack_base_url = hello["asana"], hello["slack"]
         self.load_seconds = time.perf_counter() - started

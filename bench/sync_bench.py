@@ -50,11 +50,13 @@ def minimums(manifest: dict[str, Any]) -> dict[str, Any]:
     history = sum(math.ceil(max(n, 1) / 100) for n in manifest["top_level_per_channel"].values())
     threads = manifest["counts"]["threads"]
     users_pages = math.ceil(manifest["counts"]["people"] / 200)
+    people_pages = math.ceil(manifest["counts"]["people"] / 100)
     return {
         "asana": {
-            "total": pages + linked + 2 * projects,
+            "total": pages + linked + 2 * projects + people_pages,
             "detail": {"task pages of 100": pages, "story pages (linked tasks)": linked,
-                       "events (sync token) + status update, per project": 2 * projects},
+                       "events (sync token) + status update, per project": 2 * projects,
+                       "workspace users pages": people_pages},
         },
         "slack": {
             "total": history + threads + users_pages + 1,
@@ -227,6 +229,7 @@ def run(
         rt = pipeline.load_runtime(settings=settings)
         result["rss_before_sync_mb"] = common.rss_mb()
         inst = Instruments()
+        sampler = common.MemorySampler(exclude=frozenset({sandbox.pid})).__enter__()
         try:
             result["full"] = _sync(rt, sandbox, inst, profile=profile)
             result["reconcile_all"] = _reconcile(rt, "all")
@@ -238,14 +241,21 @@ def run(
                 ops = json.loads((out / "changes.json").read_text())
                 sandbox.apply(ops)
                 kinds = Counter(f"{target}.{method}" for target, method, _a, _k in ops)
+                linked = set(manifest["linked_gids"])
                 result["changed"] = _sync(rt, sandbox, inst)
                 result["changed"]["edits"] = dict(kinds)
+                result["changed"]["linked_tasks_changed"] = len(
+                    {args[0] for target, _m, args, _k in ops if target == "asana" and args[0] in linked})
+                result["changed"]["replies_posted"] = sum(
+                    1 for target, method, _a, kw in ops if target == "slack" and method == "post" and kw.get("thread_ts"))
                 result["reconcile_dirty_changed"] = _reconcile(rt, "dirty")
                 result["conflicts_after_changed"] = _conflicts(rt, manifest)
         finally:
+            sampler.__exit__(None, None, None)
             inst.uninstall()
             rt.engine.dispose()
     result["peak_rss_mb"] = common.peak_rss_mb()
+    result["peak_tree_pss_mb"] = sampler.peak_tree_mb
     return result
 
 
