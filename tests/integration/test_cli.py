@@ -245,3 +245,17 @@ def test_status_and_config_check(cli: Cli, tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[alerts]\ngroup_wait = 5\n")
     assert "alerts.group_wait" in cli.error("config", "check", "-C", str(bad))
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://nobody@127.0.0.1:1/nowhere", "cannot open the store at postgresql+psycopg://nobody@127.0.0.1:1/nowhere"),
+        ("sqlite:////nonexistent/dir/store.db", "cannot open the store at sqlite:////nonexistent/dir/store.db"),
+        ("not a url", "DATABASE_URL is not a valid SQLAlchemy URL"),
+    ],
+)
+def test_unreachable_store_is_one_line(url: str, expected: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    get_settings.cache_clear()
+    assert expected in Cli().error("conflicts", "list")
