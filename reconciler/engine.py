@@ -4,7 +4,9 @@ rule, and bring conflicts and canonical state in line with what the rules find.
 Work is done per chunk of deliverables: deliverables, live claims, the canonical-state inputs of
 their dependencies, conflicts and dependency edges are one query each, and every change is
 flushed with executemany. Nothing here commits (the caller owns the transaction), and running it
-twice changes nothing.
+twice changes nothing. A large `reconcile_all` (from `PARALLEL_MIN` deliverables, when the
+caller's transaction has not written yet) reads and evaluates in `WORKERS` processes and writes
+their plans here in key order: the same store as the serial run (see `_run_parallel`).
 
 Conflict lifecycle (states open, acknowledged, resolved, dismissed; keyed by fingerprint):
 - a finding without a conflict opens one; an open or acknowledged conflict follows its finding
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import gc
 import json
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -74,8 +77,10 @@ class ReconcileReport:
     updated: list[int] = field(default_factory=list)
     auto_resolved: list[int] = field(default_factory=list)
     reopened: list[int] = field(default_factory=list)
+    worker_cpu_seconds: float = field(default=0.0, compare=False)  # of worker processes, if any
 
     def add(self, other: ReconcileReport) -> None:
+        self.worker_cpu_seconds += other.worker_cpu_seconds
         self.reconciled += other.reconciled
         self.opened += other.opened
         self.updated += other.updated
@@ -169,7 +174,11 @@ def _run_parallel(
     import multiprocessing
 
     chunks = list(_chunks(keys))
-    context = multiprocessing.get_context("fork")  # the parent's modules, no re-import
+    # Not "fork": a child must not inherit this process's SQLite state (its connections and the
+    # locks SQLite believes this process holds). The fork server imports this module once per
+    # process and forks each worker from that clean state.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
     queues, processes = [], []
     try:
         for index in range(workers):
@@ -184,6 +193,8 @@ def _run_parallel(
             plan = _receive(queues[number % workers], processes[number % workers])
             _flush(session, plan)
             report.add(plan.report)
+        for queue, process in zip(queues, processes, strict=True):
+            report.worker_cpu_seconds += _receive(queue, process)
     finally:
         for process in processes:
             if process.is_alive():
@@ -193,7 +204,7 @@ def _run_parallel(
             queue.close()
 
 
-def _receive(queue: Any, process: Any) -> _Plan:
+def _receive(queue: Any, process: Any) -> Any:
     import queue as queues
 
     while True:
@@ -205,7 +216,7 @@ def _receive(queue: Any, process: Any) -> _Plan:
             continue
         if kind == "error":
             raise RuntimeError(f"reconcile worker failed: {payload}")
-        return payload  # type: ignore[no-any-return]
+        return payload
 
 
 def _worker(url: str, chunks: list[Sequence[str]], config: Config, now: datetime, queue: Any) -> None:
@@ -220,6 +231,7 @@ def _worker(url: str, chunks: list[Sequence[str]], config: Config, now: datetime
             for chunk in chunks:
                 queue.put(("plan", _plan_chunk(session, chunk, context, now)))
             session.rollback()
+        queue.put(("cpu", time.process_time()))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
         queue.put(("error", f"{type(exc).__name__}: {exc}"))
     finally:

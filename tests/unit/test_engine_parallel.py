@@ -14,6 +14,7 @@ from bench.reconcile_bench import NOW, _claim, config, generate
 from reconciler import engine
 from reconciler.db import make_engine, migrate, session_scope
 from reconciler.models import Observation
+from tests.conftest import _truncate_all
 
 TABLES = ("deliverable", "conflict", "audit_event", "deliverable_dependency")
 
@@ -63,6 +64,22 @@ def test_parallel_reconcile_all_matches_serial(tmp_path: Path, monkeypatch: pyte
         again.append(engine.reconcile_all(session, config=config(), now=later, workers=2, parallel_min=0))
     assert again[0] == again[1] and again[0].auto_resolved and again[0].updated
     assert _dump(serial) == _dump(parallel)
+
+
+def test_parallel_reconcile_all_matches_serial_on_postgres(
+    postgres_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    used = []
+    run_parallel = engine._run_parallel
+    monkeypatch.setattr(engine, "_run_parallel", lambda *a: used.append(a[-1]) or run_parallel(*a))
+    dumps = []
+    for workers in (1, 2):
+        _truncate_all(postgres_engine)
+        generate(postgres_engine, 2500, 12_000, random.Random(11))
+        report = _reconcile_all(postgres_engine, workers=workers, parallel_min=0)
+        dumps.append((report, _dump(postgres_engine)))
+    assert used == [2]
+    assert dumps[0] == dumps[1] and dumps[0][0].opened
 
 
 def test_workers_are_not_used_when_the_transaction_already_wrote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
