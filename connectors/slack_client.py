@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from http.client import RemoteDisconnected
 from urllib.error import URLError
 
 from slack_sdk import WebClient
@@ -39,14 +40,18 @@ def make_web_client(
     token: str,
     base_url: str = DEFAULT_SLACK_BASE_URL,
     *,
-    timeout: int = 30,
+    timeout: float = 30,
     max_retries: int = 5,
     backoff_factor: float = 0.5,
 ) -> WebClient:
     """A WebClient that sleeps on 429 `Retry-After`, backs off on 5xx and retries resets."""
     interval = BackoffRetryIntervalCalculator(backoff_factor=backoff_factor, jitter=RandomJitter())
     handlers = [
-        ConnectionErrorRetryHandler(max_retry_count=max_retries, interval_calculator=interval),
+        ConnectionErrorRetryHandler(
+            max_retry_count=max_retries,
+            interval_calculator=interval,
+            error_types=[URLError, ConnectionResetError, RemoteDisconnected, TimeoutError],
+        ),
         RateLimitErrorRetryHandler(max_retry_count=max_retries),
         ServerErrorRetryHandler(max_retry_count=max_retries, interval_calculator=interval),
     ]

@@ -134,6 +134,7 @@ def build_connector(rt: Runtime, source: Source) -> Connector:
             use_events=rt.config.asana.use_events,
             full_crawl_every=rt.config.asana.full_crawl_interval(),
             clock=rt.clock,
+            timeout=rt.settings.http_timeout,
         )
     if source is Source.SLACK:
         from connectors.slack import SlackConnector
@@ -146,6 +147,7 @@ def build_connector(rt: Runtime, source: Source) -> Connector:
             rate_limiter=rt.rate_limiter,
             timezone=rt.config.timezone,
             clock=rt.clock,
+            client=slack_client(rt),
         )
     raise ConnectorError(f"{source.value} is not a source that can be synced")
 
@@ -282,7 +284,7 @@ def slack_client(rt: Runtime) -> WebClient:
     from connectors.slack_client import make_web_client
 
     token = _required_token(rt, Source.SLACK)
-    return make_web_client(token, rt.settings.slack_base_url)
+    return make_web_client(token, rt.settings.slack_base_url, timeout=rt.settings.http_timeout)
 
 
 def plan_notifications(rt: Runtime) -> PlanReport:

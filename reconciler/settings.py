@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     reconciler_config: Path = Field(default=Path("reconciler.toml"))
     log_format: str = "auto"
+    http_timeout: float = Field(default=30.0, gt=0)
+    """Seconds to wait for an Asana or Slack answer before retrying."""
 
     def secrets(self) -> list[str]:
         """Every configured secret long enough to be one, for scrubbing from logs and error

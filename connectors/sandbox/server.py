@@ -31,7 +31,7 @@ from .slack_api import SlackError, SlackState
 log = logging.getLogger("connectors.sandbox")
 
 SLACK_PREFIX = "/slack/api/"
-FAULT_KINDS = ("429", "500", "502", "503", "reset", "bad_json", "slow")
+FAULT_KINDS = ("429", "500", "502", "503", "reset", "bad_json", "slow", "timeout")
 ASANA_MESSAGES = {400: "Bad Request", 401: "Not Authorized", 402: "Payment Required", 403: "Forbidden",
                   404: "Not Found", 429: "Rate Limited", 500: "Server Error", 502: "Bad Gateway",
                   503: "Service Unavailable", 504: "Gateway Timeout"}
@@ -43,7 +43,7 @@ ENDPOINT_KEYS = tuple([f"asana GET {p}" for p in ENDPOINT_PATTERNS]
 
 @dataclass
 class Fault:
-    kind: str  # "status", "reset", "bad_json", "slow"
+    kind: str  # "status", "reset", "bad_json", "slow", "timeout"
     status: int = 500
     slack_error: str | None = None
     retry_after: int | None = None
@@ -169,17 +169,24 @@ class Sandbox:
 
     # ----------------------------------------------------------------- faults
     def fail(self, endpoint: str, *, status: int | None = None, slack_error: str | None = None,
-             retry_after: int | None = None, times: int | None = None) -> None:
+             retry_after: int | None = None, times: int | None = None, kind: str | None = None) -> None:
         """Make an endpoint fail until clear_faults() (or for the next ``times`` calls).
 
         endpoint: an endpoint key ('asana GET /projects/{gid}/tasks', 'slack conversations.history'),
         a bare Slack method ('conversations.history'), 'GET /tasks/{gid}', or '*', 'asana *', 'slack *'.
         status: HTTP status, default 500; for Slack with slack_error and no status the answer is
         HTTP 200 {"ok": false, "error": slack_error}. 429 always carries Retry-After (retry_after, default 1).
+        kind: instead of an error answer, a transport fault: reset, bad_json, slow or timeout.
         """
         key = normalize_key(endpoint)
         if times is not None and times < 1:
             raise ValueError("times must be >= 1 (or None for until cleared)")
+        if kind is not None:  # a transport fault instead of an error answer
+            if kind not in ("reset", "bad_json", "slow", "timeout"):
+                raise ValueError(f"kind: use reset, bad_json, slow or timeout, not {kind!r}")
+            with self._lock:
+                self._faults[key] = Fault(kind, times=times)
+            return
         if status is None:
             status = 200 if slack_error else 500
         if status == 200 and not slack_error:
@@ -195,6 +202,10 @@ class Sandbox:
         with self._lock:
             self._faults.clear()
             self._rate = 0.0
+
+    hang_seconds = 5.0
+    """How long a `timeout` fault keeps the client waiting before dropping the connection
+    unanswered; a client whose timeout is shorter sees a read timeout."""
 
     def fault_rate(self, rate: float, *, kinds: Iterable[str] = FAULT_KINDS, seed: int = 0) -> None:
         """Inject random faults into ``rate`` (0..1) of all requests; rate 0 turns it off."""
@@ -224,7 +235,7 @@ class Sandbox:
                     return f
             if self._rate > 0 and self._rng.random() < self._rate:
                 kind = self._rng.choice(self._rate_kinds)
-                if kind in ("reset", "bad_json", "slow"):
+                if kind in ("reset", "bad_json", "slow", "timeout"):
                     return Fault(kind)
                 return Fault("status", int(kind), retry_after=self._rng.choice((0, 1)) if kind == "429" else None)
         return None
@@ -266,6 +277,10 @@ class Sandbox:
         h.wfile.write(data)
         h.wfile.flush()
 
+    def _hang_up(self, h: BaseHTTPRequestHandler) -> None:
+        time.sleep(self.hang_seconds)
+        self._reset(h)
+
     @staticmethod
     def _reset(h: BaseHTTPRequestHandler) -> None:
         h.close_connection = True
@@ -295,6 +310,8 @@ class Sandbox:
         if fault is not None:
             if fault.kind == "reset":
                 return self._reset(h)
+            if fault.kind == "timeout":
+                return self._hang_up(h)
             if fault.kind == "slow":
                 time.sleep(0.2)
             elif fault.kind == "bad_json":
@@ -339,6 +356,8 @@ class Sandbox:
         if fault is not None:
             if fault.kind == "reset":
                 return self._reset(h)
+            if fault.kind == "timeout":
+                return self._hang_up(h)
             if fault.kind == "slow":
                 time.sleep(0.2)
             elif fault.kind == "bad_json":

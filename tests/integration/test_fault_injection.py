@@ -1,5 +1,5 @@
 """A sync through 20 % injected faults (429 with Retry-After, 500/502/503, connection resets,
-truncated JSON, slow answers) ends with exactly the store a fault-free sync produces: nothing
+truncated JSON, slow answers, answers that never come) ends with exactly the store a fault-free sync produces: nothing
 lost, nothing duplicated. Both connectors, through the one pipeline, over real HTTP."""
 
 from __future__ import annotations
@@ -32,12 +32,14 @@ def store_contents(rt: pipeline.Runtime) -> tuple[list[ClaimRow], list[tuple[str
 def synced_store(tmp_path: Path, name: str, *, fault_rate: float) -> tuple[pipeline.Runtime, int]:
     with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as sandbox:
         sandbox.fault_rate(fault_rate, seed=7)
+        sandbox.hang_seconds = 1.5
         settings = Settings(
             asana_token=SecretStr("asana-fault-token"),
             slack_bot_token=SecretStr("xoxb-fault-token"),
             asana_base_url=sandbox.asana_base_url,
             slack_base_url=sandbox.slack_base_url,
             database_url=f"sqlite:///{tmp_path / name}",
+            http_timeout=0.5,
         )
         rt = pipeline.load_runtime(settings=settings, config_path=pipeline.EXAMPLE_CONFIG)
         passes = 0
@@ -60,3 +62,30 @@ def test_sync_under_injected_faults_matches_a_calm_sync(tmp_path: Path) -> None:
     assert calm_claims, "the calm sync stored nothing"
     assert stormy_claims == calm_claims
     assert stormy_people == calm_people
+
+
+def requests_of_a_sync(tmp_path: Path, name: str, *, hang: str | None) -> dict[str, int]:
+    with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as sandbox:
+        sandbox.hang_seconds = 1.0
+        if hang:
+            sandbox.fail(hang, kind="timeout", times=1)
+        settings = Settings(
+            asana_token=SecretStr("asana-fault-token"),
+            slack_bot_token=SecretStr("xoxb-fault-token"),
+            asana_base_url=sandbox.asana_base_url,
+            slack_base_url=sandbox.slack_base_url,
+            database_url=f"sqlite:///{tmp_path / name}",
+            http_timeout=0.3,
+        )
+        rt = pipeline.load_runtime(settings=settings, config_path=pipeline.EXAMPLE_CONFIG)
+        reports = pipeline.sync_all(rt)
+        assert all(r.ok for r in reports), [r.error for r in reports if not r.ok]
+        return sandbox.request_counts()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("endpoint", ["asana GET /projects/{gid}/tasks", "slack conversations.history"])
+def test_an_answer_that_never_comes_is_retried(tmp_path: Path, endpoint: str) -> None:
+    calm = requests_of_a_sync(tmp_path, "calm.db", hang=None)
+    hung = requests_of_a_sync(tmp_path, "hung.db", hang=endpoint)
+    assert hung[endpoint] == calm[endpoint] + 1  # the request that timed out, then its retry
