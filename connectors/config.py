@@ -131,6 +131,6 @@ class SlackConfig(StrictModel):
 
     def thread_recheck_interval(self) -> timedelta | None:
         """How often a quiet watched thread is read again; None never."""
-        return parse_duration(self.thread_recheck) if self.thread_recheck else None
+        return parse_duration(self.thread_recheck) if self.thread_recheck not in (None, "", "off") else None
 
 

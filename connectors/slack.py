@@ -13,25 +13,41 @@ Cursor (JSON, owned here)::
      "newest": "1795509000.000100",                  # newest top-level message seen
      "threads": {"<parent ts>": {"latest": "<latest_reply>", "replies": 3,
                                  "keys": ["checkout-v2"]}},   # watched threads
-     "claimed": {"<ts>": {"permalink": "https://…", "thread": "<parent ts>"|null}},
-     "people": {"U01": "2026-11-25"}}               # authors fetched, and on which day
+     "checked": {"<parent ts>": 1795509000},        # when each was last read (epoch seconds)
+     "claimed": {"<ts>": {"thread": "<parent ts>"|null,
+                          "permalink": "https://…"}},       # permalink only if it was fetched
+     "people": {"U01": "2026-11-25"},               # authors fetched, and on which day
+     "auth": {"user": "U0BOT", "bot": "B0BOT", "url": "https://acme.slack.com/",
+              "team": "Acme", "team_id": "T1", "at": 1795509000, "key": "<fingerprint>"},
+     "name": "launches"}                            # only for an id with a default keyed by name
 
-`threads` holds threads with replies whose last activity is within the watch horizon; each run
-polls those whose parent is older than the re-read window, so a late reply to an old parent
-is seen. `claimed` holds the messages in the window that carried claims: what may need a
-retraction when they vanish, and their permalinks, so they are not fetched again every run.
-`people` keeps users.info to once a day per author; `channel` is the id a name resolved to.
+`threads` holds threads with replies whose last activity is within the watch horizon. A thread
+is read again when its parent, in the history page the run reads anyway, shows another
+`latest_reply` or `reply_count` (a new or deleted reply), was edited, or has a broadcast reply
+in the window; a quiet one (`checked` older than `slack.thread_recheck`, default 6h) is read
+again once per thread_recheck, which is what sees edits and deletions of its replies and new
+replies to a parent older than the window (history shows only parents inside it). Trade-off:
+those three are seen within thread_recheck, not on the next run. `claimed` holds the messages in
+the window that carried claims: what may need a retraction when they vanish. `people` keeps
+users.info to once a day per author; `channel` is the id a name resolved to.
+
+`auth` is auth.test's answer (the service's own user and bot, whose messages are skipped, and
+the workspace URL): asked at most once a day (`at`), and again when the token or API base URL
+changes (`key`, a truncated SHA-256 of both, is not the token) or a call fails with an auth
+error. Permalinks are built from the workspace URL the way Slack builds them
+(`{url}archives/{channel}/p{ts without the dot}`, plus `?thread_ts={parent}&cid={channel}` for a
+reply); only without a URL is chat.getPermalink asked, once per message, kept in `claimed`.
 
 Linking: Asana task URLs and configured aliases/hashtags in the text (a message naming several
 deliverables claims for those named before the claim, see `slack_links.subject_keys`), else
 the thread parent's deliverables, else the channel's default.
 
-Requests: per connector, auth.test once, and conversations.list once when a channel given by
-name has no cursor yet (or one given by id has its default keyed by name); per run, conversations.history per page from
-min(newest seen, now - lookback), conversations.replies per thread that moved, has replies in
-the window, or is watched with an older parent, chat.getPermalink once per message with a
-claim (cached in the cursor; built from the workspace URL on the marketplace budget), and
-users.info once a day per claim author.
+Requests: auth.test at most once a day per cursor (and once per connector); conversations.list
+once per connector when a channel given by name has no cursor yet, or (daily, with auth.test)
+when one given by id has its default keyed by name; per run, conversations.history per page
+from min(newest seen, now - lookback), conversations.replies per thread that is new, moved or is
+due by thread_recheck, and users.info once a day per claim author. An idle run right after
+another costs one request: the history page of the window.
 
 Batches: one per history page and per few threads (cursor None, safe to apply twice), then a
 last one with the people, the retractions of vanished messages and the new cursor. A failed
@@ -40,6 +56,7 @@ request raises before that last batch, so the stored cursor never moves past a f
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -71,7 +88,12 @@ from connectors.slack_client import (
     make_web_client,
     rate_limit_key,
 )
-from connectors.slack_links import DeliverableLinker, subject_keys, unique_keys
+from connectors.slack_links import (
+    DeliverableLinker,
+    message_permalink,
+    subject_keys,
+    unique_keys,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +101,8 @@ CURSOR_VERSION = 1
 INTERNAL_PAGE_SIZE = 200
 MARKETPLACE_PAGE_SIZE = 15
 DEFAULT_THREAD_WATCH = timedelta(days=14)
+AUTH_TTL = timedelta(days=1)  # auth.test's answer, cached in each cursor, is asked again after this
+_AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "account_inactive"})
 # Messages people write; every other subtype (joins, topic changes, tombstones…) is skipped.
 HUMAN_SUBTYPES = frozenset({None, "thread_broadcast", "file_share", "me_message"})
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
@@ -126,12 +150,44 @@ class WatchedThread:
     latest: str
     replies: int
     keys: list[str] = field(default_factory=list)
+    checked: int | None = None  # when (epoch seconds) the thread was last read; None: due now
 
 
 @dataclass
 class ClaimedMessage:
-    permalink: str | None
+    permalink: str | None  # only one chat.getPermalink gave (no workspace URL); else built
     thread: str | None = None  # the parent's ts for a reply
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What auth.test says about the token: the service's own user and bot (its messages are
+    skipped), the workspace URL (permalinks are built from it) and team; `at` is when it was asked
+    (epoch seconds) and `key` a fingerprint of the API base URL and token it was asked with."""
+
+    user_id: str | None
+    bot_id: str | None
+    team_url: str | None
+    team: str | None = None
+    team_id: str | None = None
+    at: int = 0
+    key: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"user": self.user_id, "bot": self.bot_id, "url": self.team_url, "team": self.team,
+                "team_id": self.team_id, "at": self.at, "key": self.key}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Identity | None:
+        """None for anything unreadable: auth.test is then asked again, the rest of the cursor kept."""
+        if not isinstance(data, dict):
+            return None
+        text = lambda k: str(data[k]) if data.get(k) is not None else None
+        try:
+            at = int(data.get("at") or 0)
+        except (TypeError, ValueError):
+            return None
+        return cls(text("user"), text("bot"), text("url"), text("team"), text("team_id"), at, str(data.get("key") or ""))
 
 
 @dataclass
@@ -141,25 +197,35 @@ class ChannelCursor:
     threads: dict[str, WatchedThread] = field(default_factory=dict)
     claimed: dict[str, ClaimedMessage] = field(default_factory=dict)
     people: dict[str, str] = field(default_factory=dict)  # user id -> ISO day fetched
+    auth: Identity | None = None
+    name: str | None = None  # the channel's name ("" none found), looked up with `auth`
 
     def dumps(self) -> str:
-        return json.dumps(
-            {
-                "v": CURSOR_VERSION,
-                "channel": self.channel,
-                "newest": self.newest,
-                "threads": {
-                    ts: {"latest": t.latest, "replies": t.replies, "keys": t.keys}
-                    for ts, t in sorted(self.threads.items(), key=lambda kv: ts_key(kv[0]))
-                },
-                "claimed": {
-                    ts: {"permalink": c.permalink, "thread": c.thread}
-                    for ts, c in sorted(self.claimed.items(), key=lambda kv: ts_key(kv[0]))
-                },
-                "people": dict(sorted(self.people.items())),
+        data: dict[str, Any] = {
+            "v": CURSOR_VERSION,
+            "channel": self.channel,
+            "newest": self.newest,
+            "threads": {
+                ts: {"latest": t.latest, "replies": t.replies, "keys": t.keys}
+                for ts, t in sorted(self.threads.items(), key=lambda kv: ts_key(kv[0]))
             },
-            separators=(",", ":"),
-        )
+            "claimed": {
+                ts: {"permalink": c.permalink, "thread": c.thread} if c.permalink else {"thread": c.thread}
+                for ts, c in sorted(self.claimed.items(), key=lambda kv: ts_key(kv[0]))
+            },
+            "people": dict(sorted(self.people.items())),
+        }
+        # when each watched thread was last read: apart, as it is a time, not what Slack holds
+        data["checked"] = {
+            ts: t.checked
+            for ts, t in sorted(self.threads.items(), key=lambda kv: ts_key(kv[0]))
+            if t.checked is not None
+        }
+        if self.auth is not None:
+            data["auth"] = self.auth.to_json()
+        if self.name is not None:
+            data["name"] = self.name
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def loads(cls, raw: str | None, channel: str) -> ChannelCursor:
@@ -174,8 +240,11 @@ class ChannelCursor:
             newest = data.get("newest")
             if newest is not None:
                 ts_key(newest)
+            checked = {str(ts): int(at) for ts, at in (data.get("checked") or {}).items()}
             threads = {
-                str(ts): WatchedThread(str(t["latest"]), int(t["replies"]), [str(k) for k in t.get("keys", [])])
+                str(ts): WatchedThread(
+                    str(t["latest"]), int(t["replies"]), [str(k) for k in t.get("keys", [])], checked.get(str(ts))
+                )
                 for ts, t in data.get("threads", {}).items()
             }
             claimed = {
@@ -183,10 +252,21 @@ class ChannelCursor:
                 for ts, c in data.get("claimed", {}).items()
             }
             people = {str(u): str(day) for u, day in data.get("people", {}).items()}
+            auth = Identity.from_json(data.get("auth"))
+            name = data.get("name")
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("unreadable Slack cursor, reading the channel again", extra={"channel": channel, "error": str(exc)})
             return cls(channel)
-        return cls(channel, newest, threads, claimed, people)
+        return cls(channel, newest, threads, claimed, people, auth, str(name) if name is not None else None)
+
+    @staticmethod
+    def auth_of(raw: str | None) -> Identity | None:
+        """The auth.test answer a stored cursor keeps, if it can be read (whatever its channel)."""
+        try:
+            data = json.loads(raw) if raw else None
+            return Identity.from_json(data.get("auth")) if isinstance(data, dict) else None
+        except (ValueError, TypeError):
+            return None
 
     @staticmethod
     def channel_of(raw: str | None) -> str | None:
@@ -200,13 +280,6 @@ class ChannelCursor:
 
 
 # -- the connector -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Identity:
-    user_id: str | None
-    bot_id: str | None
-    team_url: str | None
 
 
 class SlackConnector:
@@ -224,6 +297,7 @@ class SlackConnector:
         clock: Callable[[], datetime] = utcnow,
         page_size: int | None = None,
         thread_watch: timedelta | None = None,
+        thread_recheck: timedelta | None | str = "config",
         claim_parser: Any = None,
         client: WebClient | None = None,
     ):
@@ -239,6 +313,8 @@ class SlackConnector:
             # A limited app cannot afford polling two weeks of threads every run.
             thread_watch = self.lookback if self.limited else max(self.lookback, DEFAULT_THREAD_WATCH)
         self.thread_watch = thread_watch
+        # a quiet watched thread is read again at most this often (None: only when it moves)
+        self.thread_recheck = config.thread_recheck_interval() if thread_recheck == "config" else thread_recheck
         if claim_parser is None:
             from connectors.claims import ClaimParser
 
@@ -248,7 +324,10 @@ class SlackConnector:
         self.trusted_bots = frozenset(config.trusted_bots)
         self._client = client or make_web_client(token, base_url)
         self._requests = 0
-        self._identity: _Identity | None = None
+        self._identity: Identity | None = None
+        self._auth_failed = False  # an auth error was seen: cached identities are not trusted
+        # which token (and API) an identity cached in a cursor was asked with; a one-way hash
+        self._auth_key = hashlib.sha256(f"{base_url}\n{token}".encode()).hexdigest()[:16]
         self._channel_ids: dict[str, str] | None = None  # name -> id
         self._channel_names: dict[str, str] = {}  # id -> name
         self._people: dict[str, PersonRecord | None] = {}
@@ -272,8 +351,12 @@ class SlackConnector:
         try:
             return getattr(self._client, method.replace(".", "_"))(**params)
         except SlackApiError as exc:
-            if exc.response is not None and exc.response.get("error") in tolerate:
+            code = exc.response.get("error") if exc.response is not None else None
+            if code in tolerate:
                 return None
+            if code in _AUTH_ERRORS:
+                self._identity = None  # ask auth.test again before trusting a cached identity
+                self._auth_failed = True
             raise describe_transport_error(exc, where=where) or exc from exc
         except Exception as exc:
             error = describe_transport_error(exc, where=where)
@@ -287,11 +370,34 @@ class SlackConnector:
         count, self._requests = self._requests, 0
         return count
 
-    def identity(self, where: str) -> _Identity:
-        """Who the service is (auth.test, once per connector): its own messages are skipped."""
+    def identity(self, where: str, cached: Identity | None = None) -> Identity:
+        """Who the service is and its workspace URL: auth.test at most once per AUTH_TTL. The
+        answer a cursor keeps (`cached`) is used while it is younger than that and was asked with
+        the same token and API; once asked (or adopted) it serves every channel of the connector.
+        An auth error on any call forgets it, so the next run asks again."""
+        now = int(self.clock().timestamp())
+
+        def fresh(known: Identity | None) -> bool:
+            return (
+                known is not None
+                and known.key == self._auth_key
+                and 0 <= now - known.at < AUTH_TTL.total_seconds()
+            )
+
+        if not fresh(self._identity):
+            self._identity = cached if fresh(cached) and not self._auth_failed else None
         if self._identity is None:
             answer = self.call("auth.test", where)
-            self._identity = _Identity(answer.get("user_id"), answer.get("bot_id"), answer.get("url"))
+            self._auth_failed = False
+            self._identity = Identity(
+                _text(answer.get("user_id")),
+                _text(answer.get("bot_id")),
+                _text(answer.get("url")),
+                _text(answer.get("team")),
+                _text(answer.get("team_id")),
+                now,
+                self._auth_key,
+            )
         return self._identity
 
     def channel_id(self, partition: str) -> str:
@@ -354,16 +460,16 @@ class SlackConnector:
             )
         return self._people[user_id]
 
-    def permalink(self, channel: str, ts: str, thread: str | None, where: str) -> str | None:
-        """chat.getPermalink; a limited app builds it from the workspace URL instead."""
-        identity = self.identity(where)
-        if self.limited and identity.team_url:
-            link = f"{identity.team_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
-            return link + (f"?thread_ts={thread}&cid={channel}" if thread else "")
+    def fetch_permalink(self, channel: str, ts: str, where: str) -> str | None:
+        """chat.getPermalink: only when auth.test gave no workspace URL to build links from."""
         answer = self.call(
             "chat.getPermalink", where, tolerate=frozenset({"message_not_found"}), channel=channel, message_ts=ts
         )
         return answer.get("permalink") if answer is not None else None
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value else None
 
 
 def _next_cursor(answer: Any) -> str | None:
@@ -392,16 +498,21 @@ class _ChannelRun:
     def run(self, raw_cursor: str | None) -> Iterator[SyncBatch]:
         c = self.c
         c.take_requests()
-        self.identity = c.identity(self.where)
+        cached_auth = ChannelCursor.auth_of(raw_cursor)
+        self.identity = c.identity(self.where, cached_auth)
+        # the identity was asked (or taken from another channel's newer answer) in this run
+        self.auth_renewed = cached_auth is None or cached_auth != self.identity
         # A name resolves once; its cursor then remembers the id (and so follows a rename).
         known = None if _CHANNEL_ID.match(self.partition.strip()) else ChannelCursor.channel_of(raw_cursor)
         self.channel = known or c.channel_id(self.partition)
         if self.channel != self.partition:
             self.where = f"channel {self.partition} ({self.channel})"
-        self.default_keys = self._channel_default()
         state = ChannelCursor.loads(raw_cursor, self.channel)
         self.state = state
+        state.auth = self.identity
+        self.default_keys = self._channel_default()
         now = c.clock()
+        self.now_s = int(now.timestamp())
         self.today = now.astimezone(UTC).date().isoformat()
         window_start = datetime_to_ts(now - c.lookback)
         self.since: str | None = _older(state.newest, window_start) if state.newest else None
@@ -409,7 +520,7 @@ class _ChannelRun:
 
         # 1. top-level messages from `since` on, newest first, page by page
         parents: dict[str, dict[str, Any]] = {}
-        broadcast_threads: set[str] = set()
+        broadcasts: dict[str, list[dict[str, Any]]] = {}  # thread ts -> its replies sent to the channel
         seen_top: set[str] = set()
         newest = state.newest
         page: str | None = None
@@ -429,7 +540,7 @@ class _ChannelRun:
                     continue
                 thread_ts = message.get("thread_ts")
                 if message.get("subtype") == "thread_broadcast" and thread_ts and thread_ts != ts:
-                    broadcast_threads.add(str(thread_ts))  # stated with its thread
+                    broadcasts.setdefault(str(thread_ts), []).append(message)  # stated with its thread
                     continue
                 seen_top.add(ts)
                 newest = _newer(newest, ts)
@@ -441,35 +552,55 @@ class _ChannelRun:
             if not page:
                 break
 
-        # 2. threads: those that moved, have recent replies, were broadcast to, or are watched
-        reads: list[_ThreadRead] = []
+        # 2. threads: new ones, those that moved (their parent's latest_reply or reply_count in
+        # the history page), were broadcast to or had their parent edited, and the watched ones
+        # due for a re-read (once per thread_recheck: edits and deletions of replies, and new
+        # replies to a parent older than the window, which history does not show)
+        # A broadcast reply moves its thread when it is news: a thread not watched yet, or a reply
+        # newer than the last one seen in it.
+        broadcast_moved = {
+            ts
+            for ts, messages in broadcasts.items()
+            if ts not in state.threads
+            or any(ts_key(str(m["ts"])) > ts_key(state.threads[ts].latest) for m in messages)
+        }
+        reads: dict[str, _ThreadRead] = {}
         for ts, message in parents.items():
             prev = state.threads.get(ts)
             latest = str(message.get("latest_reply") or ts)
             replies = int(message.get("reply_count") or 0)
             if prev is None:
-                if replies or ts in broadcast_threads:
-                    reads.append(_ThreadRead(ts, None))
+                if replies or ts in broadcast_moved:
+                    reads[ts] = _ThreadRead(ts, None)
             elif (
-                self.thread_needs_read(prev, latest, replies)
-                or ts in broadcast_threads
+                prev.latest != latest
+                or prev.replies != replies
+                or ts in broadcast_moved
                 or self.parent_keys(message, prev) != prev.keys  # the parent was edited
+                or self.recheck_due(prev)
             ):
-                reads.append(_ThreadRead(ts, _older(self.since, prev.latest) if self.since else None))
-        for ts in sorted(broadcast_threads - set(parents), key=ts_key):
+                reads[ts] = _ThreadRead(ts, _older(self.since, prev.latest) if self.since else None)
+        for ts in sorted(broadcast_moved - set(parents), key=ts_key):
             prev = state.threads.get(ts)
             oldest = _older(self.since, prev.latest) if (prev and self.since) else None
-            reads.append(_ThreadRead(ts, oldest))
+            reads[ts] = _ThreadRead(ts, oldest)
         for ts, prev in list(state.threads.items()):
-            if ts in parents or ts in broadcast_threads:
+            if ts in parents or ts in reads:
                 continue
             if self.since is None or ts_key(ts) >= ts_key(self.since):
                 self.thread_gone(ts)  # its parent was in the window and is gone
-            elif ts_key(_newer(prev.latest, ts)) >= ts_key(watch_start):
-                reads.append(_ThreadRead(ts, _older(self.since, prev.latest)))
-            else:
+            elif ts_key(_newer(prev.latest, ts)) < ts_key(watch_start):
                 del state.threads[ts]  # quiet for longer than the watch horizon
-        for read in reads:
+            elif self.recheck_due(prev):
+                reads[ts] = _ThreadRead(ts, _older(self.since, prev.latest))
+        # A known broadcast reply of a thread not read now is stated from the history page (an
+        # edit to it shows there), linked by what its watched thread is about.
+        for ts, messages in broadcasts.items():
+            watched = state.threads.get(ts)
+            if ts not in reads and watched is not None:
+                for message in messages:
+                    self.state_message(message, parent_keys=watched.keys, thread=ts)
+        for read in reads.values():
             self.read_thread(read, parents.get(read.parent))
             yield from self.flush(force=False)
 
@@ -487,12 +618,12 @@ class _ChannelRun:
         state.people = {u: day for u, day in state.people.items() if day == self.today}
         yield from self.flush(force=True)
 
-    def thread_needs_read(self, prev: WatchedThread, latest: str, replies: int) -> bool:
-        if prev.latest != latest or prev.replies != replies:
-            return True
-        # Replies in the window may have been edited or deleted; a limited app only re-reads
-        # threads that moved.
-        return not self.c.limited and self.since is not None and ts_key(latest) >= ts_key(self.since)
+    def recheck_due(self, prev: WatchedThread) -> bool:
+        """A thread that did not move is read again once per thread_recheck (never when off)."""
+        recheck = self.c.thread_recheck
+        if recheck is None:
+            return False
+        return prev.checked is None or self.now_s - prev.checked >= recheck.total_seconds()
 
     def read_thread(self, read: _ThreadRead, parent_from_history: dict[str, Any] | None) -> None:
         c, state = self.c, self.state
@@ -546,7 +677,7 @@ class _ChannelRun:
         if count == 0:
             state.threads.pop(read.parent, None)
         else:
-            state.threads[read.parent] = WatchedThread(latest, count, keys)
+            state.threads[read.parent] = WatchedThread(latest, count, keys, self.now_s)
 
     def thread_gone(self, parent: str) -> None:
         """The thread no longer exists: retract its parent, however old, and the replies in the
@@ -622,11 +753,14 @@ class _ChannelRun:
         if not chosen:
             self.retract(ts)
             return
-        claimed = self.state.claimed.get(ts)
-        permalink = claimed.permalink if claimed and claimed.permalink else None
+        # built from the workspace URL; asked of chat.getPermalink (and kept) only without one
+        permalink = message_permalink(self.identity.team_url, self.channel, ts, thread)
+        fetched: str | None = None
         if permalink is None:
-            permalink = self.c.permalink(self.channel, ts, thread, self.where)
-        self.state.claimed[ts] = ClaimedMessage(permalink, thread)
+            claimed = self.state.claimed.get(ts)
+            fetched = claimed.permalink if claimed and claimed.permalink else None
+            fetched = permalink = fetched or self.c.fetch_permalink(self.channel, ts, self.where)
+        self.state.claimed[ts] = ClaimedMessage(fetched, thread)
         author = message.get("user") or message.get("bot_id")
         edited = (message.get("edited") or {}).get("ts")
         for (key, field_), claim in chosen.items():
@@ -676,9 +810,12 @@ class _ChannelRun:
         for candidate in (self.partition, self.channel, bare, f"#{bare}"):
             if candidate in defaults:
                 return [defaults[candidate]]
-        # a channel given by id may have its default keyed by name
+        # a channel given by id may have its default keyed by name: looked up with the identity
+        # (conversations.list, at most once a day per channel) and kept in the cursor
         if _CHANNEL_ID.match(self.partition.strip()) and any(not _CHANNEL_ID.match(k) for k in defaults):
-            name = self.c.channel_name(self.channel, self.where)
+            if self.state.name is None or self.auth_renewed:
+                self.state.name = self.c.channel_name(self.channel, self.where) or ""
+            name = self.state.name
             if name:
                 for candidate in (name, f"#{name}"):
                     if candidate in defaults:

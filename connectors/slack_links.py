@@ -127,3 +127,17 @@ def subject_keys(text: str, mentions: list[Mention], claim_start: int) -> list[s
         else:
             break
     return unique_keys(list(reversed(chain)))
+
+
+def message_permalink(workspace_url: str | None, channel: str, ts: str, thread: str | None = None) -> str | None:
+    """A message's permalink built the way chat.getPermalink builds it, without asking Slack:
+    `{workspace url}archives/{channel}/p{ts without the dot}`, and for a reply in a thread
+    `?thread_ts={parent ts}&cid={channel}` after it. `workspace_url` is auth.test's `url`
+    ("https://acme.slack.com/"); None (or not an http(s) URL) gives None, so the caller asks
+    chat.getPermalink instead. A thread's parent (`thread` None or its own ts) has no query."""
+    if not workspace_url or not workspace_url.startswith(("https://", "http://")) or not ts:
+        return None
+    link = f"{workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
+    if thread and thread != ts:
+        link += f"?thread_ts={thread}&cid={channel}"
+    return link

@@ -152,6 +152,10 @@ class Harness:
     config: SlackConfig
     limiter: RecordingLimiter = field(default_factory=RecordingLimiter)
     claims: Claims = field(default_factory=Claims)
+    shift: timedelta = timedelta()  # how far the connectors' clock is ahead of the real one
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.shift
 
     def connector(self, **kwargs: Any) -> SlackConnector:
         options: dict[str, Any] = {
@@ -161,6 +165,7 @@ class Harness:
             "index": INDEX,
             "rate_limiter": self.limiter,
             "timezone": "Europe/Berlin",
+            "clock": self.now,
         }
         options.update(kwargs)
         return SlackConnector(**options)
@@ -219,9 +224,13 @@ def test_first_run_reads_claims_with_provenance(harness: Harness) -> None:
     claim = harness.claims.live[(ref(ts.recent), "payments-api", "target_date")]
     assert claim.excerpt == "Dec 12" and claim.author == "U02"
     assert claim.stated_at == ts_to_datetime(ts.recent) and claim.edited_at == ts_to_datetime(ts.reply)
+    # permalinks are built from auth.test's workspace URL, as Slack builds them
     assert claim.permalink == f"https://acme.slack.com/archives/C01/p{ts.recent.replace('.', '')}"
     reply = harness.claims.live[(ref(ts.reply), "onboarding", "status")]
-    assert reply.permalink and f"thread_ts={ts.thread}" in reply.permalink and reply.edited_at is None
+    assert reply.permalink == (
+        f"https://acme.slack.com/archives/C01/p{ts.reply.replace('.', '')}?thread_ts={ts.thread}&cid=C01"
+    )
+    assert reply.edited_at is None
     assert harness.claims.people == {
         "U01": PersonRecord(source=harness.claims.people["U01"].source, source_id="U01", name="Alice",
                             email="alice@acme.test", timezone="Europe/Berlin"),
@@ -237,8 +246,7 @@ def test_first_run_reads_claims_with_provenance(harness: Harness) -> None:
         "conversations.list": 1,  # "launches" is a name
         "conversations.history": 1,
         "conversations.replies": 2,  # the two threads
-        "chat.getPermalink": 4,  # one per message with a claim
-        "users.info": 2,
+        "users.info": 2,  # no chat.getPermalink: permalinks are built
     }
     assert sum(b.requests for b in batches) == sum(counts.values())
     assert batches[-1].cursor is not None and all(b.cursor is None for b in batches[:-1])
@@ -249,6 +257,81 @@ def test_channel_default_and_ids(harness: Harness) -> None:
     harness.sync("C02")  # an id: no conversations.list needed for reading, only for its default
     assert harness.claims.values() == {(ref(harness.ts.eng, "C02"), "search", "status"): "blocked"}
     assert harness.counts()["conversations.list"] == 1
+    # the name the default is keyed by is kept in the cursor, looked up again with auth.test
+    harness.sync("C02")
+    assert harness.counts() == {"conversations.history": 1}
+    assert ChannelCursor.loads(harness.claims.cursor, "C02").name == "eng"
+    harness.shift = timedelta(days=1, minutes=1)
+    harness.sync("C02")
+    assert harness.counts() == {
+        "auth.test": 1, "conversations.list": 1, "conversations.history": 1,
+        "users.info": 1,  # another day: the author in the window once again
+    }
+    assert harness.claims.values() == {(ref(harness.ts.eng, "C02"), "search", "status"): "blocked"}
+
+
+def test_built_permalinks_are_the_ones_slack_gives(harness: Harness) -> None:
+    sb, ts = harness.sandbox, harness.ts
+    sb.slack.post("C01", "U01", "checkout is at risk", thread_ts=ts.thread, broadcast=True)
+    harness.sync()
+    assert "chat.getPermalink" not in harness.counts()
+    client = harness.connector()
+    links = {o.source_ref: o.permalink for o in harness.claims.live.values()}
+    assert len(links) >= 4
+    for source_ref, link in links.items():
+        channel, message_ts = source_ref.split(":")
+        assert link == client.fetch_permalink(channel, message_ts, "test")
+
+
+def test_without_a_workspace_url_permalinks_are_asked_once(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sb, ts = harness.sandbox, harness.ts
+    answer = sb.slack.auth_test({})
+    monkeypatch.setattr(sb.slack, "auth_test", lambda p: {k: v for k, v in answer.items() if k != "url"})
+    harness.sync()
+    assert harness.counts()["chat.getPermalink"] == 4  # one per message with a claim
+    reply = harness.claims.live[(ref(ts.reply), "onboarding", "status")]
+    assert reply.permalink == (
+        f"https://acme.slack.com/archives/C01/p{ts.reply.replace('.', '')}?thread_ts={ts.thread}&cid=C01"
+    )
+    sb.slack.edit("C01", ts.recent, "payments is blocked")
+    harness.sync()
+    assert harness.counts() == {"conversations.history": 1}  # kept in the cursor
+    assert harness.claims.live[(ref(ts.recent), "payments-api", "status")].permalink == (
+        f"https://acme.slack.com/archives/C01/p{ts.recent.replace('.', '')}"
+    )
+
+
+def test_auth_test_is_cached_in_the_cursor_for_a_day(harness: Harness) -> None:
+    harness.sync()
+    auth = ChannelCursor.loads(harness.claims.cursor, "C01").auth
+    assert auth is not None and (auth.user_id, auth.bot_id, auth.team_url, auth.team_id) == (
+        "U0BOT", "B0BOT", "https://acme.slack.com/", "T1"
+    )
+    assert TOKEN not in (harness.claims.cursor or "")
+    harness.shift = timedelta(hours=23)
+    harness.sync()
+    assert "auth.test" not in harness.counts()
+    harness.shift = timedelta(days=1, minutes=1)
+    harness.sync()
+    assert harness.counts()["auth.test"] == 1
+    harness.sync()
+    assert "auth.test" not in harness.counts()
+    # another token (or API) is asked again: the cached answer may be another bot's
+    harness.sync(connector=harness.connector(token="xoxb-another-token"))
+    assert harness.counts()["auth.test"] == 1
+
+
+def test_a_revoked_token_with_a_cached_identity_is_a_clear_error(harness: Harness) -> None:
+    harness.sync()
+    connector = harness.connector()
+    harness.sandbox.fail("conversations.history", slack_error="invalid_auth")
+    with pytest.raises(ConnectorError, match=r"channel launches \(C01\): the Slack token is invalid"):
+        harness.sync(connector=connector)
+    harness.sandbox.clear_faults()
+    harness.sync(connector=connector)  # the connector forgot the identity: asked again
+    assert harness.counts()["auth.test"] == 1
 
 
 def test_a_message_naming_two_deliverables_claims_for_each(harness: Harness) -> None:
@@ -272,23 +355,24 @@ def test_second_run_reads_only_new_messages_and_the_lookback(harness: Harness) -
 
     idle = harness.sync(connector=connector)
     assert harness.claims.values() == first
-    # the idle run: one history page from the lookback on, the thread with recent replies and
-    # the watched old thread; no permalinks, people or channel list again
-    assert harness.counts() == {"conversations.history": 1, "conversations.replies": 2}
+    # the idle run: one history page from the lookback on, nothing else: no thread moved (their
+    # parents' latest_reply and reply_count in that page), none is due by thread_recheck, and no
+    # permalinks, people or channel list again
+    assert harness.counts() == {"conversations.history": 1}
     stated = {o.source_ref for b in idle for o in b.observations} | {r.source_ref for b in idle for r in b.retractions}
-    assert stated == {ref(ts.recent), ref(ts.thread), ref(ts.reply)}  # nothing older than 3 days
+    assert stated == {ref(ts.recent), ref(ts.thread)}  # nothing older than 3 days
 
     new = sb.slack.post("C01", "U01", "#search is back on track")
     harness.sync(connector=connector)
     assert harness.claims.values() == {**first, (ref(new), "search", "status"): "on_track"}
-    assert harness.counts() == {"conversations.history": 1, "conversations.replies": 2, "chat.getPermalink": 1}
+    assert harness.counts() == {"conversations.history": 1}
     state = ChannelCursor.loads(harness.claims.cursor, "C01")
     assert state.newest == new and set(state.claimed) == {ts.recent, ts.reply, new}
 
-    # a fresh connector (the workers build one per sync): the name's id and today's people
-    # come from the cursor; only auth.test is repeated
+    # a fresh connector (the workers build one per sync): the name's id, auth.test's answer and
+    # today's people come from the cursor
     harness.sync()
-    assert harness.counts() == {"auth.test": 1, "conversations.history": 1, "conversations.replies": 2}
+    assert harness.counts() == {"conversations.history": 1}
 
 
 def test_short_pages_and_small_batches_give_the_same_claims(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -305,23 +389,89 @@ def test_short_pages_and_small_batches_give_the_same_claims(harness: Harness, mo
 
 
 def test_late_reply_to_an_old_parent_is_linked_to_the_parent(harness: Harness) -> None:
+    """A parent older than the lookback window is not in the history page: its watched thread is
+    read again once per thread_recheck (6h), which is when a late reply is seen."""
     ts, sb = harness.ts, harness.sandbox
     harness.sync()
     late = sb.slack.post("C01", "U02", "vendor fixed it, we're back on track", thread_ts=ts.old_parent)
     other = sb.slack.post("C01", "U01", "payments is blocked by this too", thread_ts=ts.old_parent)
     harness.sync()
+    assert (ref(late), "checkout-v2", "status") not in harness.claims.live  # not due yet
+    assert harness.counts() == {"conversations.history": 1}
+
+    harness.shift = timedelta(hours=6, minutes=1)
+    harness.sync()
     values = harness.claims.values()
     assert values[(ref(late), "checkout-v2", "status")] == "on_track"  # the parent's deliverable
     assert values[(ref(other), "payments-api", "status")] == "blocked"  # names another
     assert (ref(other), "checkout-v2", "status") not in values
-    assert harness.counts()["conversations.replies"] == 2  # the recent thread and the watched old one
+    # both watched threads were due: the recent one and the old one
+    assert harness.counts() == {"conversations.history": 1, "conversations.replies": 2}
     state = ChannelCursor.loads(harness.claims.cursor, "C01")
     assert state.threads[ts.old_parent].latest == other and state.threads[ts.old_parent].keys == ["checkout-v2"]
 
-    # a later run polls the watched thread and sees a further reply
+    # a later run, once due again, sees a further reply
     again = sb.slack.post("C01", "U01", "and checkout is done", thread_ts=ts.old_parent)
     harness.sync()
+    assert (ref(again), "checkout-v2", "status") not in harness.claims.live
+    harness.shift = timedelta(hours=12, minutes=2)
+    harness.sync()
     assert harness.claims.values()[(ref(again), "checkout-v2", "status")] == "done"
+
+
+def test_a_broadcast_reply_to_an_old_parent_is_seen_on_the_next_run(harness: Harness) -> None:
+    """A reply also sent to the channel is in the history page: its thread is known to have moved."""
+    ts, sb = harness.ts, harness.sandbox
+    harness.sync()
+    late = sb.slack.post("C01", "U02", "checkout is at risk again", thread_ts=ts.old_parent, broadcast=True)
+    harness.sync()
+    assert harness.claims.values()[(ref(late), "checkout-v2", "status")] == "at_risk"
+    assert harness.counts() == {"conversations.history": 1, "conversations.replies": 1}
+
+
+def test_a_new_reply_to_a_quiet_thread_is_seen_on_the_next_run(harness: Harness) -> None:
+    """The parent is in the window: its latest_reply moves in the history page the run reads."""
+    ts, sb = harness.ts, harness.sandbox
+    harness.sync()
+    harness.sync()  # quiet
+    assert harness.counts() == {"conversations.history": 1}
+    reply = sb.slack.post("C01", "U01", "onboarding flow slipped, at risk", thread_ts=ts.thread)
+    harness.sync()
+    assert harness.claims.values()[(ref(reply), "onboarding", "status")] == "at_risk"
+    assert harness.counts() == {"conversations.history": 1, "conversations.replies": 1}
+    assert ChannelCursor.loads(harness.claims.cursor, "C01").threads[ts.thread].latest == reply
+
+
+def test_an_edit_to_a_reply_in_a_quiet_thread_is_seen_after_thread_recheck(harness: Harness) -> None:
+    """An edit moves neither latest_reply nor reply_count: the documented trade-off is that it is
+    seen when the thread is next due (thread_recheck), not before."""
+    ts, sb = harness.ts, harness.sandbox
+    harness.sync()
+    sb.slack.edit("C01", ts.reply, "not done after all, onboarding flow is blocked")
+    harness.shift = timedelta(hours=5, minutes=59)
+    harness.sync()
+    assert harness.claims.values()[(ref(ts.reply), "onboarding", "status")] == "done"
+    assert harness.counts() == {"conversations.history": 1}
+
+    harness.shift = timedelta(hours=6, minutes=1)
+    harness.sync()
+    claim = harness.claims.live[(ref(ts.reply), "onboarding", "status")]
+    assert claim.value == "blocked" and claim.edited_at is not None
+    assert harness.counts() == {"conversations.history": 1, "conversations.replies": 2}
+    harness.sync()  # read again just now: not due
+    assert harness.counts() == {"conversations.history": 1}
+
+
+def test_thread_recheck_off_reads_only_threads_that_moved(harness: Harness) -> None:
+    ts, sb = harness.ts, harness.sandbox
+    harness.config = harness.config.model_copy(update={"thread_recheck": "off"})
+    harness.sync()
+    sb.slack.edit("C01", ts.reply, "onboarding flow is blocked")
+    harness.shift = timedelta(days=2)
+    harness.sync()
+    # two days on (auth.test is asked again); the thread is quiet and never due
+    assert harness.counts() == {"auth.test": 1, "conversations.history": 1}
+    assert harness.claims.values()[(ref(ts.reply), "onboarding", "status")] == "done"
 
 
 def test_first_reply_to_a_parent_in_the_lookback_window(harness: Harness) -> None:
@@ -352,6 +502,15 @@ def test_broadcast_reply_is_stated_once_with_its_thread(harness: Harness) -> Non
     assert harness.claims.values()[(ref(broadcast), "onboarding", "status")] == "at_risk"
     mentions = [o for b in batches for o in b.observations if o.source_ref == ref(broadcast)]
     assert len(mentions) == 1
+
+    # known now: it no longer moves its thread; an edit to it shows in the history page
+    harness.sync()
+    assert harness.counts() == {"conversations.history": 1}
+    sb.slack.edit("C01", broadcast, "onboarding is done after all")
+    harness.sync()
+    assert harness.counts() == {"conversations.history": 1}
+    claim = harness.claims.live[(ref(broadcast), "onboarding", "status")]
+    assert claim.value == "done" and claim.permalink and f"thread_ts={ts.thread}&cid=C01" in claim.permalink
 
 
 # -- edits and deletions -------------------------------------------------------------------------
@@ -387,7 +546,11 @@ def test_deleted_messages_and_replies_are_retracted(harness: Harness) -> None:
     sb.slack.delete("C01", ts.recent)
     batches = harness.sync()
     retracted = {r.source_ref for b in batches for r in b.retractions}
-    assert {ref(msg), ref(late), ref(ts.recent)} <= retracted
+    assert {ref(msg), ref(ts.recent)} <= retracted  # top-level, in the window: the next run
+    assert ref(late) not in retracted  # a reply to an old parent: when its thread is due
+    harness.shift = timedelta(hours=6, minutes=1)
+    batches = harness.sync()
+    assert ref(late) in {r.source_ref for b in batches for r in b.retractions}
     assert {k[0] for k in harness.claims.live} == {ref(ts.old_parent), ref(ts.trusted_bot), ref(ts.reply)}
     assert ChannelCursor.loads(harness.claims.cursor, "C01").claimed.keys() == {ts.reply}
 
@@ -418,13 +581,14 @@ def test_a_thread_that_is_gone_retracts_its_claims(harness: Harness) -> None:
     sb.slack.delete("C01", ts.old_parent)  # a tombstone while replies remain
     sb.slack.delete("C01", ts.old_reply)
     sb.slack.delete("C01", late)  # the last reply: the thread is gone (thread_not_found)
+    harness.shift = timedelta(hours=6, minutes=1)  # an old parent: seen when its thread is due
     harness.sync()
     assert {k[0] for k in harness.claims.live} == {ref(ts.trusted_bot), ref(ts.recent), ref(ts.reply)}
     assert ts.old_parent not in ChannelCursor.loads(harness.claims.cursor, "C01").threads
 
 
 def test_an_edited_parent_relinks_its_replies(harness: Harness) -> None:
-    """Even on the marketplace budget, where quiet threads are not re-read."""
+    """Even on the marketplace budget, and before the thread is due by thread_recheck."""
     ts, sb = harness.ts, harness.sandbox
     harness.config = harness.config.model_copy(update={"budget": "marketplace_limited"})
     harness.sync()
@@ -483,7 +647,7 @@ def test_retries_spent_leave_the_cursor_and_the_next_run_completes(
     harness.sync()
     before = harness.claims.cursor
     msg = sb.slack.post("C01", "U01", "checkout is at risk")
-    sb.fail("conversations.replies", status=429, retry_after=0)
+    sb.fail("conversations.history", status=429, retry_after=0)
     with pytest.raises(TransientError, match=r"channel launches \(C01\).*ratelimited"):
         harness.sync()
     assert harness.claims.cursor == before
@@ -538,5 +702,5 @@ def test_one_connector_serves_several_channels(harness: Harness) -> None:
     harness.sync("launches", connector=connector)
     harness.claims.cursor = None
     harness.sync("C02", connector=connector)
-    assert harness.counts() == {"conversations.history": 1, "chat.getPermalink": 1}
+    assert harness.counts() == {"conversations.history": 1}
 

@@ -71,6 +71,9 @@ def test_demo_channels_sync_into_the_store_and_a_rerun_changes_nothing(rt: Runti
     assert [(r.inserted, r.updated, r.retracted) for r in again] == [(0, 0, 0), (0, 0, 0)]
     assert live(rt.engine) == claims
     assert sum(r.requests for r in again) == sum(sandbox.request_counts().values())
+    # an idle run right after a full sync: the history page of the lookback window, nothing else
+    # (auth.test's answer is in each cursor, permalinks are built, no thread moved or is due)
+    assert sandbox.request_counts() == {"slack conversations.history": len(rt.config.slack.channels)}
 
 
 def test_not_in_channel_is_a_clear_error_and_the_cursor_stays(rt: Runtime, sandbox: Sandbox) -> None:
@@ -80,7 +83,7 @@ def test_not_in_channel_is_a_clear_error_and_the_cursor_stays(rt: Runtime, sandb
     assert stored is not None
 
     sandbox.slack.post("C01", "U01", "checkout is done")  # would move the cursor
-    sandbox.fail("conversations.replies", slack_error="not_in_channel")
+    sandbox.fail("conversations.history", slack_error="not_in_channel")
     report = sync_partition(rt, Source.SLACK, "launches")
     assert not report.ok and not report.transient
     assert report.error == (

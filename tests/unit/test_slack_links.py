@@ -17,6 +17,7 @@ from connectors.base import (
 from connectors.slack import (
     ChannelCursor,
     ClaimedMessage,
+    Identity,
     WatchedThread,
     datetime_to_ts,
     ts_key,
@@ -27,7 +28,7 @@ from connectors.slack_client import (
     describe_transport_error,
     rate_limit_key,
 )
-from connectors.slack_links import DeliverableLinker, subject_keys
+from connectors.slack_links import DeliverableLinker, message_permalink, subject_keys
 
 INDEX = DeliverableIndex.build(
     [
@@ -150,6 +151,41 @@ def test_cursor_round_trip_and_fallbacks() -> None:
     assert ChannelCursor.loads("not json", "C01") == ChannelCursor("C01")
     assert ChannelCursor.loads('{"v": 1, "channel": "C01", "newest": "x"}', "C01") == ChannelCursor("C01")
     assert ChannelCursor.loads(None, "C01") == ChannelCursor("C01")
+
+
+def test_cursor_keeps_auth_checks_and_name() -> None:
+    auth = Identity("U0BOT", "B0BOT", "https://acme.slack.com/", "Acme", "T1", 1795509000, "abc123")
+    cursor = ChannelCursor(
+        "C01",
+        "1795509000.000100",
+        {"1795428900.000100": WatchedThread("1795431720.000100", 2, ["checkout-v2"], 1795509000)},
+        {"1795430400.000100": ClaimedMessage(None, "1795428900.000100")},
+        {"U01": "2026-11-25"},
+        auth,
+        "launches",
+    )
+    raw = cursor.dumps()
+    assert ChannelCursor.loads(raw, "C01") == cursor
+    assert ChannelCursor.auth_of(raw) == auth and ChannelCursor.auth_of("junk") is None
+    assert '"permalink"' not in raw  # built permalinks are not stored
+    # a cursor written before these fields: every thread is due, auth.test is asked
+    old = '{"v":1,"channel":"C01","newest":null,"threads":{"1.000001":{"latest":"2.0","replies":1,"keys":[]}}}'
+    loaded = ChannelCursor.loads(old, "C01")
+    assert loaded.threads["1.000001"].checked is None and loaded.auth is None and loaded.name is None
+
+
+def test_permalinks_are_built_like_slack_builds_them() -> None:
+    url = "https://acme.slack.com/"
+    assert message_permalink(url, "C01", "1795509000.000100") == "https://acme.slack.com/archives/C01/p1795509000000100"
+    assert message_permalink(url, "C01", "1795509060.000200", "1795509000.000100") == (
+        "https://acme.slack.com/archives/C01/p1795509060000200?thread_ts=1795509000.000100&cid=C01"
+    )
+    # a thread's parent is linked like a top-level message
+    assert message_permalink(url.rstrip("/"), "C01", "1795509000.000100", "1795509000.000100") == (
+        "https://acme.slack.com/archives/C01/p1795509000000100"
+    )
+    assert message_permalink(None, "C01", "1795509000.000100") is None
+    assert message_permalink("acme", "C01", "1795509000.000100") is None
 
 
 def _api_error(payload: dict, status: int = 200) -> SlackApiError:
