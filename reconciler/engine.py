@@ -143,15 +143,20 @@ def _run(
 
 # -- parallel -------------------------------------------------------------------------------
 # Reading and evaluating is ~90% of a full pass and needs nothing from the other chunks (the
-# canonical state of a dependency in another worker's chunk is derived again, as in
-# `_derive_missing`), so worker processes do it on their own connections while this process
-# applies their plans, in key order, in the caller's transaction: the one writer SQLite allows,
-# the same conflict ids and audit order as the serial run. Workers read committed data only, so
-# this is used only when the caller's transaction has written nothing yet (our own clearing of
-# the dirty flags aside, which no worker reads).
+# canonical state of a dependency in another process's chunk is derived again, as in
+# `_derive_missing`), so helper processes plan some chunks on their own connections while this
+# process plans the others and applies every plan, in key order, in the caller's transaction:
+# the one writer SQLite allows, the same conflict ids and audit order as the serial run. Helpers
+# read committed data only, so this is used only when the caller's transaction has written
+# nothing yet (our own clearing of the dirty flags aside, which nothing reads), and not from a
+# daemonic process (which may not have children).
 
 def _parallel_url(session: Session) -> str | None:
-    """The URL workers can read the same data from, or None when they could not."""
+    """The URL helper processes can read the same data from, or None when they could not."""
+    import multiprocessing
+
+    if multiprocessing.current_process().daemon:
+        return None
     connection = session.connection()
     url = connection.engine.url
     if connection.dialect.name == "sqlite":
@@ -171,36 +176,42 @@ def _parallel_url(session: Session) -> str | None:
 def _run_parallel(
     session: Session, keys: list[str], config: Config, now: datetime, report: ReconcileReport, url: str, workers: int
 ) -> None:
+    """Chunk i is planned by process i % `workers`: 0 is this one (which also writes every
+    plan, in key order), the others are helper processes."""
     import multiprocessing
 
     chunks = list(_chunks(keys))
     # Not "fork": a child must not inherit this process's SQLite state (its connections and the
     # locks SQLite believes this process holds). The fork server imports this module once per
-    # process and forks each worker from that clean state.
+    # process and forks each helper from that clean state. Like any multiprocessing start
+    # method but fork, it needs the main module to be importable without side effects.
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
-    queues, processes = [], []
+    queues: list[Any] = [None]
+    processes: list[Any] = [None]
     try:
-        for index in range(workers):
-            queue = context.Queue()  # its feeder thread lets the worker run ahead of our writes
+        for index in range(1, workers):
+            queue = context.Queue()  # its feeder thread lets the helper run ahead of our writes
             process = context.Process(
                 target=_worker, args=(url, chunks[index::workers], config, now, queue), daemon=True
             )
             process.start()
             queues.append(queue)
             processes.append(process)
-        for number in range(len(chunks)):
-            plan = _receive(queues[number % workers], processes[number % workers])
+        own = _Context.load(session, config)
+        for number, chunk in enumerate(chunks):
+            helper = number % workers
+            plan = _receive(queues[helper], processes[helper]) if helper else _plan_chunk(session, chunk, own, now)
             _flush(session, plan)
             report.add(plan.report)
-        for queue, process in zip(queues, processes, strict=True):
+        for queue, process in zip(queues[1:], processes[1:], strict=True):
             report.worker_cpu_seconds += _receive(queue, process)
     finally:
-        for process in processes:
+        for process in processes[1:]:
             if process.is_alive():
                 process.kill()
             process.join()
-        for queue in queues:
+        for queue in queues[1:]:
             queue.close()
 
 
