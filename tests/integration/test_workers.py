@@ -40,7 +40,7 @@ ASANA = "asana-worker-secret-1c9e4f"
 SLACK = "xoxb-worker-secret-8d2b7a"
 TEST_ALERTS = '\n[alerts]\ngroup_wait = "0s"\nquiet_hours = "off"\n'
 # An Asana sync token and crawl time differ per run; Slack's people map holds refresh dates.
-VOLATILE_CURSOR_KEYS = {"sync", "crawled_at", "people"}
+VOLATILE_CURSOR_KEYS = {"sync", "crawled_at", "people", "auth", "checked"}
 
 
 # -- processes --------------------------------------------------------------------------------
