@@ -51,7 +51,7 @@ from reconciler.protocol import Config
 ACTOR = "reconciler"
 AUTO = "auto"
 CHUNK = 1000
-WORKERS = 2  # reconcile_all's reading processes
+WORKERS = 2  # at most, reconcile_all's planning processes (this one included)
 PARALLEL_MIN = 20_000  # deliverables; below this starting the workers costs more than it saves
 
 _D: Table = Deliverable.__table__  # type: ignore[attr-defined]
@@ -111,13 +111,17 @@ def reconcile_dirty(
 
 
 def reconcile_all(
-    session: Session, *, config: Config, now: datetime, workers: int = WORKERS, parallel_min: int = PARALLEL_MIN
+    session: Session, *, config: Config, now: datetime, workers: int | None = None, parallel_min: int = PARALLEL_MIN
 ) -> ReconcileReport:
     """Reconcile every deliverable and clear every dirty flag. From `parallel_min` deliverables
-    on, `workers` processes read and evaluate interleaved chunks while this one writes (see
-    `_run_parallel`); the result is the same as reconciling in this process."""
+    on, `workers` processes (this one and helpers) plan interleaved chunks while this one writes
+    (see `_run_parallel`); the result is the same as reconciling in this process. By default
+    (`workers=None`) helpers are used only while a CPU is idle: measured on a busy 2-core box,
+    a helper competing for a core made the pass slower, not faster."""
     session.flush()
     keys = list(session.execute(select(_D.c.key).order_by(_D.c.key)).scalars())
+    if workers is None:
+        workers = _default_workers()
     url = _parallel_url(session) if workers > 1 and len(keys) >= parallel_min else None
     session.execute(update(_D).where(_D.c.dirty.is_(True)).values(dirty=False))
     return _run(session, keys, config=config, now=now, parallel=(url, workers) if url else None)
@@ -150,6 +154,15 @@ def _run(
 # read committed data only, so this is used only when the caller's transaction has written
 # nothing yet (our own clearing of the dirty flags aside, which nothing reads), and not from a
 # daemonic process (which may not have children).
+
+def _default_workers() -> int:
+    """`WORKERS`, fewer when the machine's load leaves fewer CPUs idle (at least 1)."""
+    import os
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    idle = cpus - os.getloadavg()[0]
+    return max(1, min(WORKERS, int(idle) + 1))
+
 
 def _parallel_url(session: Session) -> str | None:
     """The URL helper processes can read the same data from, or None when they could not."""

@@ -430,8 +430,8 @@ def _contradictions(
     tz: tzinfo,
     pair_counts: Callable[[ClaimView, ClaimView], bool] | None = None,
 ) -> list[Finding]:
-    """Every disagreeing pair of current claims (that `pair_counts`, if given), one finding per
-    set of sources involved."""
+    """Every disagreeing pair of current claims (for which `pair_counts` holds, if given), one
+    finding per set of sources involved."""
     by_value: dict[str, list[ClaimView]] = {}
     for claim in current:
         by_value.setdefault(claim.value or "", []).append(claim)
