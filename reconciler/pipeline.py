@@ -25,6 +25,7 @@ from reconciler.protocol import Config, load_config
 from reconciler.settings import Settings, get_settings, scrub
 
 if TYPE_CHECKING:
+    from connectors.sandbox import Sandbox
     from reconciler.engine import ReconcileReport
     from reconciler.notify import DeliverReport, PlanReport
 
@@ -322,22 +323,28 @@ def run_once(rt: Runtime, *, dry_run: bool = False, on_batch: Callable[[SyncRepo
     return RunReport(syncs=syncs, reconcile=reconciled, plan=plan, delivery=delivery)
 
 
+def pointed_at_sandbox(settings: Settings, sandbox: Sandbox, **overrides: object) -> Settings:
+    """`settings` with both sources served by `sandbox` (placeholder tokens it accepts)."""
+    from pydantic import SecretStr
+
+    return settings.model_copy(
+        update={
+            "asana_token": SecretStr("sandbox-asana-token"),
+            "slack_bot_token": SecretStr("xoxb-sandbox-token"),
+            "asana_base_url": sandbox.asana_base_url,
+            "slack_base_url": sandbox.slack_base_url,
+            **overrides,
+        }
+    )
+
+
 @contextmanager
 def sandbox_if_no_tokens(settings: Settings) -> Iterator[Settings]:
     """With neither token set, start the bundled sandbox and point both sources at it."""
     if settings.asana_token is not None or settings.slack_bot_token is not None:
         yield settings
         return
-    from pydantic import SecretStr
-
     from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
 
     with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as sandbox:
-        yield settings.model_copy(
-            update={
-                "asana_token": SecretStr("sandbox-asana-token"),
-                "slack_bot_token": SecretStr("xoxb-sandbox-token"),
-                "asana_base_url": sandbox.asana_base_url,
-                "slack_base_url": sandbox.slack_base_url,
-            }
-        )
+        yield pointed_at_sandbox(settings, sandbox)

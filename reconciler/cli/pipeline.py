@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import SecretStr
 from rich.table import Table
 from sqlmodel import select
 
@@ -200,13 +199,7 @@ def demo(
         load_scenario(bundled_scenario_path("demo")), port=0
     ) as sandbox:
         database = keep or Path(tmp) / "demo.db"
-        settings = Settings(
-            asana_token=SecretStr("sandbox-asana-token"),
-            slack_bot_token=SecretStr("xoxb-sandbox-token"),
-            asana_base_url=sandbox.asana_base_url,
-            slack_base_url=sandbox.slack_base_url,
-            database_url=f"sqlite:///{database}",
-        )
+        settings = pipeline.pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{database}")
         rt = pipeline.load_runtime(settings=settings, config_path=pipeline.EXAMPLE_CONFIG)
         # A demo shows the DMs now: no group_wait, no quiet hours (both on by default).
         send_now = rt.config.alerts.model_copy(update={"group_wait": "0s", "quiet_hours": None})

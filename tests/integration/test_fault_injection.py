@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 from sqlmodel import select
 
 from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
@@ -33,13 +32,8 @@ def synced_store(tmp_path: Path, name: str, *, fault_rate: float) -> tuple[pipel
     with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as sandbox:
         sandbox.fault_rate(fault_rate, seed=7)
         sandbox.hang_seconds = 1.5
-        settings = Settings(
-            asana_token=SecretStr("asana-fault-token"),
-            slack_bot_token=SecretStr("xoxb-fault-token"),
-            asana_base_url=sandbox.asana_base_url,
-            slack_base_url=sandbox.slack_base_url,
-            database_url=f"sqlite:///{tmp_path / name}",
-            http_timeout=0.5,
+        settings = pipeline.pointed_at_sandbox(
+            Settings(), sandbox, database_url=f"sqlite:///{tmp_path / name}", http_timeout=0.5
         )
         rt = pipeline.load_runtime(settings=settings, config_path=pipeline.EXAMPLE_CONFIG)
         passes = 0
@@ -69,13 +63,8 @@ def requests_of_a_sync(tmp_path: Path, name: str, *, hang: str | None) -> dict[s
         sandbox.hang_seconds = 1.0
         if hang:
             sandbox.fail(hang, kind="timeout", times=1)
-        settings = Settings(
-            asana_token=SecretStr("asana-fault-token"),
-            slack_bot_token=SecretStr("xoxb-fault-token"),
-            asana_base_url=sandbox.asana_base_url,
-            slack_base_url=sandbox.slack_base_url,
-            database_url=f"sqlite:///{tmp_path / name}",
-            http_timeout=0.3,
+        settings = pipeline.pointed_at_sandbox(
+            Settings(), sandbox, database_url=f"sqlite:///{tmp_path / name}", http_timeout=0.3
         )
         rt = pipeline.load_runtime(settings=settings, config_path=pipeline.EXAMPLE_CONFIG)
         reports = pipeline.sync_all(rt)
