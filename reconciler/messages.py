@@ -110,6 +110,8 @@ def reason_line(conflict: ConflictView, reason: str, tz: str) -> str:
 def resolve_commands(conflict: ConflictView) -> list[str]:
     sources = conflict.sources or tuple(dict.fromkeys(e.source for e in conflict.evidence))
     lines = [f'reconciler conflicts resolve {conflict.id} --accept {s} -c "..."' for s in sources]
+    if conflict.kind == "no_owner":  # naming an owner resolves it by itself on the next pass
+        lines = [f"reconciler owners set {conflict.deliverable_key} PERSON -c \"...\""]
     if not lines:
         lines = [f'reconciler conflicts resolve {conflict.id} -c "..."']
     lines.append(f"reconciler conflicts ack {conflict.id}")

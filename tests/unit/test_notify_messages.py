@@ -81,3 +81,9 @@ def test_mark_closed_rewrites_the_earlier_dm_once() -> None:
     assert closed_text.startswith("Resolved: 1 conflict\n")
     assert closed_blocks[0]["type"] == "header" and "white_check_mark" in json.dumps(closed_blocks[1])
     assert again_text == closed_text and again_blocks == closed_blocks
+
+
+def test_a_missing_owner_is_fixed_by_naming_one() -> None:
+    commands = messages.resolve_commands(conflict(7, kind="no_owner", sources=(), evidence=()))
+    assert commands[0].startswith("reconciler owners set ")
+    assert commands[-1] == "reconciler conflicts ack 7"
