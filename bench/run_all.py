@@ -100,9 +100,8 @@ def _py(script: str, *args: Any) -> list[str]:
     return [str(BENCH / script), *[str(a) for a in args]]
 
 
-def _supports_json(script: str) -> bool:
-    """Whether another engineer's bench script takes --json (bench/reconcile_bench.py prints JSON
-    either way today)."""
+def _supports_option(script: str, option: str) -> bool:
+    """Whether another engineer's bench script takes `option` (read from its --help)."""
     import subprocess
 
     try:
@@ -110,7 +109,7 @@ def _supports_json(script: str) -> bool:
                                    cwd=common.ROOT, timeout=60, check=False).stdout
     except (OSError, subprocess.TimeoutExpired):
         return False
-    return "--json" in help_text
+    return option in help_text
 
 
 def plan(scale: float, quick: bool, postgres: bool, work: Path) -> list[tuple[str, list[str], float]]:
@@ -129,7 +128,7 @@ def plan(scale: float, quick: bool, postgres: bool, work: Path) -> list[tuple[st
         ("sync_profile", _py("sync_bench.py", "--scale", profile_scale, "--db", "sqlite", "--full-only",
                              "--profile", work / "sync.prof", "--json"), 900),
         ("reconcile_sqlite", _py("reconcile_bench.py", "--deliverables", large[0], "--observations", large[1],
-                                 "--db", work / "reconcile.db", *(["--json"] if _supports_json("reconcile_bench.py") else [])),
+                                 "--db", work / "reconcile.db", *(["--json"] if _supports_option("reconcile_bench.py", "--json") else [])),
          1800),
         ("memory", _py("memory_bench.py", "--scales", ",".join(str(x) for x in memory_scales), "--json"), 1200),
         ("memory_reconcile", _py("memory_bench.py", "--reconcile", ",".join(str(x) for x in reconcile_sizes), "--json"),
@@ -139,7 +138,12 @@ def plan(scale: float, quick: bool, postgres: bool, work: Path) -> list[tuple[st
         steps[2:2] = [("ingest_postgresql", _py("ingest_bench.py", "--scale", ingest_scale, "--db", "postgresql",
                                                 "--profile", work / "ingest_pg.prof", "--json"), 900)]
         steps.insert(4, ("sync_postgresql", _py("sync_bench.py", "--scale", s, "--db", "postgresql", "--json"), 1800))
-        steps.append(("reconcile_postgresql", _py("run_all.py", "--pg-reconcile", f"{large[0]},{large[1]}"), 1800))
+        if _supports_option("reconcile_bench.py", "--database-url"):
+            pg_large = _py("reconcile_bench.py", "--deliverables", large[0], "--observations", large[1],
+                           "--database-url", common.POSTGRES_ADMIN_DSN)
+        else:  # an older reconcile_bench.py: its generator on a database made here
+            pg_large = _py("run_all.py", "--pg-reconcile", f"{large[0]},{large[1]}")
+        steps.append(("reconcile_postgresql", pg_large, 1800))
     return steps
 
 
