@@ -41,7 +41,15 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         engine = create_engine(parsed, connect_args={"timeout": 30})
         event.listen(engine, "connect", _enable_sqlite_pragmas)
         return engine
-    return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No server-side prepared statements: their generic plans scan the whole claim table for
+    # `source_ref = ANY(...)` until autovacuum has analysed it (measured 45 ms vs 6 ms a lookup).
+    return create_engine(
+        parsed,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"prepare_threshold": None},
+    )
 
 
 @lru_cache(maxsize=8)

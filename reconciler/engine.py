@@ -273,7 +273,8 @@ def _sqlite_cache(session: Session, *, pages: int) -> Iterator[None]:
         yield
         return
     before = connection.exec_driver_sql("PRAGMA cache_size").scalar()
-    connection.exec_driver_sql(f"PRAGMA cache_size = {min(pages, 250_000)}")  # pages: at most 1 GiB
+    # At most 25,000 pages (about 100 MB): measured as fast as 1 GiB, and the memory goal holds.
+    connection.exec_driver_sql(f"PRAGMA cache_size = {min(pages, 25_000)}")
     try:
         yield
     finally:
