@@ -277,6 +277,20 @@ class Sandbox:
         h.wfile.write(data)
         h.wfile.flush()
 
+    def _transport_fault(self, h: BaseHTTPRequestHandler, fault: Fault) -> str | None:
+        """Play a fault below HTTP, the same for both APIs: "dropped" (reset or timeout: nothing
+        more is sent), "truncate" (answer with cut-off JSON), None (answer normally after a
+        `slow` pause, or render the error status the caller knows the shape of)."""
+        if fault.kind == "reset":
+            self._reset(h)
+            return "dropped"
+        if fault.kind == "timeout":
+            self._hang_up(h)
+            return "dropped"
+        if fault.kind == "slow":
+            time.sleep(0.2)
+        return "truncate" if fault.kind == "bad_json" else None
+
     def _hang_up(self, h: BaseHTTPRequestHandler) -> None:
         time.sleep(self.hang_seconds)
         self._reset(h)
@@ -308,15 +322,11 @@ class Sandbox:
         fault = self._take_fault(key)
         truncate = False
         if fault is not None:
-            if fault.kind == "reset":
-                return self._reset(h)
-            if fault.kind == "timeout":
-                return self._hang_up(h)
-            if fault.kind == "slow":
-                time.sleep(0.2)
-            elif fault.kind == "bad_json":
-                truncate = True
-            else:
+            outcome = self._transport_fault(h, fault)
+            if outcome == "dropped":
+                return None
+            truncate = outcome == "truncate"
+            if fault.kind == "status":
                 headers = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else None
                 msg = ASANA_MESSAGES.get(fault.status, "Error")
                 return self._send(h, fault.status, {"errors": [{"message": msg}]}, headers)
@@ -354,21 +364,14 @@ class Sandbox:
         fault = self._take_fault(key)
         truncate = False
         if fault is not None:
-            if fault.kind == "reset":
-                return self._reset(h)
-            if fault.kind == "timeout":
-                return self._hang_up(h)
-            if fault.kind == "slow":
-                time.sleep(0.2)
-            elif fault.kind == "bad_json":
-                truncate = True
-            elif fault.status == 429:
-                return self._send(h, 429, {"ok": False, "error": fault.slack_error or "ratelimited"},
-                                  {"Retry-After": str(fault.retry_after)})
-            elif fault.status == 200:
-                return self._send(h, 200, {"ok": False, "error": fault.slack_error})
-            else:
-                return self._send(h, fault.status, {"ok": False, "error": fault.slack_error or "internal_error"})
+            outcome = self._transport_fault(h, fault)
+            if outcome == "dropped":
+                return None
+            truncate = outcome == "truncate"
+            if fault.kind == "status":
+                error = fault.slack_error or ("ratelimited" if fault.status == 429 else "internal_error")
+                headers = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else None
+                return self._send(h, fault.status, {"ok": False, "error": error}, headers)
         params: dict[str, Any] = dict(query)
         ctype = (h.headers.get("Content-Type") or "").lower()
         if body:
