@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
@@ -39,6 +40,18 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     from reconciler.settings import get_settings
 
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def redis_client() -> Iterator[redis.Redis]:
+    """The shared Redis (db 15); a test keys everything it writes under its own prefix."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        pytest.fail(f"Redis is required at {REDIS_URL}: {exc}", pytrace=False)
+    yield client
+    client.close()
 
 
 @pytest.fixture

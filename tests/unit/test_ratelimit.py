@@ -27,30 +27,19 @@ from workers.ratelimit import (
 
 
 @pytest.fixture
-def client() -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(REDIS_URL)
-    try:
-        c.ping()
-    except redis.ConnectionError as exc:
-        pytest.fail(f"Redis is required at {REDIS_URL}: {exc}", pytrace=False)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def prefix(client: redis.Redis) -> Iterator[str]:
+def prefix(redis_client: redis.Redis) -> Iterator[str]:
     name = f"test-rl-{uuid.uuid4().hex[:10]}"
     yield name
-    for key in client.scan_iter(match=f"{name}:*"):
-        client.delete(key)
+    for key in redis_client.scan_iter(match=f"{name}:*"):
+        redis_client.delete(key)
 
 
-def limiter(client: redis.Redis, prefix: str, policy: RatePolicy, **kwargs) -> RedisRateLimiter:  # type: ignore[no-untyped-def]
-    return RedisRateLimiter(client, policy=policy, tokens={"asana": "tok-a", "slack": "tok-s"}, prefix=prefix, **kwargs)
+def limiter(redis_client: redis.Redis, prefix: str, policy: RatePolicy, **kwargs) -> RedisRateLimiter:  # type: ignore[no-untyped-def]
+    return RedisRateLimiter(redis_client, policy=policy, tokens={"asana": "tok-a", "slack": "tok-s"}, prefix=prefix, **kwargs)
 
 
-def test_bucket_allows_a_burst_then_refills_at_the_rate(client: redis.Redis, prefix: str) -> None:
-    rl = limiter(client, prefix, RatePolicy(slack_method_overrides={"slow.method": 6, "fast.method": 120}))
+def test_bucket_allows_a_burst_then_refills_at_the_rate(redis_client: redis.Redis, prefix: str) -> None:
+    rl = limiter(redis_client, prefix, RatePolicy(slack_method_overrides={"slow.method": 6, "fast.method": 120}))
     assert all(rl.try_take_token("slack:slow.method") == 0 for _ in range(6))
     assert 9.0 < rl.try_take_token("slack:slow.method") <= 10.0  # 6/min: one token per 10 s
     taken = 0
@@ -62,9 +51,9 @@ def test_bucket_allows_a_burst_then_refills_at_the_rate(client: redis.Redis, pre
     assert 0 < rl.try_take_token("slack:fast.method") <= 0.5
 
 
-def test_acquire_blocks_until_a_token_is_due(client: redis.Redis, prefix: str) -> None:
+def test_acquire_blocks_until_a_token_is_due(redis_client: redis.Redis, prefix: str) -> None:
     policy = RatePolicy(post_per_channel_per_second=5)  # burst of 5, then one per 0.2 s
-    rl = limiter(client, prefix, policy)
+    rl = limiter(redis_client, prefix, policy)
     started = time.monotonic()
     for _ in range(8):
         rl.acquire("slack:chat.postMessage:C1")
@@ -72,8 +61,8 @@ def test_acquire_blocks_until_a_token_is_due(client: redis.Redis, prefix: str) -
     assert 0.5 <= elapsed < 1.5
 
 
-def test_the_check_and_take_is_atomic_across_threads(client: redis.Redis, prefix: str) -> None:
-    rl = limiter(client, prefix, RatePolicy(asana_per_minute=30, asana_concurrency=100))
+def test_the_check_and_take_is_atomic_across_threads(redis_client: redis.Redis, prefix: str) -> None:
+    rl = limiter(redis_client, prefix, RatePolicy(asana_per_minute=30, asana_concurrency=100))
     granted: list[int] = []
 
     def worker() -> None:
@@ -118,8 +107,8 @@ def test_processes_share_one_budget(prefix: str) -> None:
     assert finished - started >= 2.7  # 60 tokens at 20/s, whatever the split between processes
 
 
-def test_semaphore_limits_requests_in_flight(client: redis.Redis, prefix: str) -> None:
-    rl = limiter(client, prefix, RatePolicy(asana_per_minute=6000, asana_concurrency=2), max_wait=5)
+def test_semaphore_limits_requests_in_flight(redis_client: redis.Redis, prefix: str) -> None:
+    rl = limiter(redis_client, prefix, RatePolicy(asana_per_minute=6000, asana_concurrency=2), max_wait=5)
     rl.acquire("asana")
     rl.acquire("asana")
     assert rl.try_take_slot("asana") > 0
@@ -128,32 +117,32 @@ def test_semaphore_limits_requests_in_flight(client: redis.Redis, prefix: str) -
     started = time.monotonic()
     rl.acquire("asana")
     assert 0.25 <= time.monotonic() - started < 2
-    assert client.zcard(rl.semaphore_key("asana")) == 2
+    assert redis_client.zcard(rl.semaphore_key("asana")) == 2
 
 
-def test_a_crashed_holders_lease_expires(client: redis.Redis, prefix: str) -> None:
-    crashed = limiter(client, prefix, RatePolicy(asana_per_minute=6000, asana_concurrency=1), lease_seconds=0.4)
+def test_a_crashed_holders_lease_expires(redis_client: redis.Redis, prefix: str) -> None:
+    crashed = limiter(redis_client, prefix, RatePolicy(asana_per_minute=6000, asana_concurrency=1), lease_seconds=0.4)
     crashed.acquire("asana")  # never released: the process "died"
-    other = limiter(client, prefix, RatePolicy(asana_per_minute=6000, asana_concurrency=1), max_wait=5)
+    other = limiter(redis_client, prefix, RatePolicy(asana_per_minute=6000, asana_concurrency=1), max_wait=5)
     started = time.monotonic()
     other.acquire("asana")
     assert 0.3 <= time.monotonic() - started < 2
 
 
-def test_acquire_gives_up_after_max_wait(client: redis.Redis, prefix: str) -> None:
-    rl = limiter(client, prefix, RatePolicy(slack_method_overrides={"conversations.history": 1}), max_wait=0.2)
+def test_acquire_gives_up_after_max_wait(redis_client: redis.Redis, prefix: str) -> None:
+    rl = limiter(redis_client, prefix, RatePolicy(slack_method_overrides={"conversations.history": 1}), max_wait=0.2)
     rl.acquire("slack:conversations.history")
     with pytest.raises(RateLimitTimeout):
         rl.acquire("slack:conversations.history")
 
 
-def test_keys_hash_the_token_and_separate_buckets(client: redis.Redis, prefix: str) -> None:
-    rl = limiter(client, prefix, RatePolicy())
+def test_keys_hash_the_token_and_separate_buckets(redis_client: redis.Redis, prefix: str) -> None:
+    rl = limiter(redis_client, prefix, RatePolicy())
     for key in ("asana", "slack:conversations.history", "slack:users.list",
                 "slack:chat.postMessage:C1", "slack:chat.postMessage:C2"):
         rl.acquire(key)
         rl.release(key)
-    keys = {k.decode() for k in client.scan_iter(match=f"{prefix}:*")}
+    keys = {k.decode() for k in redis_client.scan_iter(match=f"{prefix}:*")}
     assert not any("tok-a" in k or "tok-s" in k for k in keys)
     assert f"{prefix}:rl:asana:{token_hash('tok-a')}:requests" in keys
     slack = f"{prefix}:rl:slack:{token_hash('tok-s')}"
