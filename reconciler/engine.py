@@ -34,8 +34,7 @@ from psycopg.types.json import Json
 from sqlalchemy import JSON, Date, Table, and_, delete, select, tuple_, update
 from sqlmodel import Session
 
-from connectors.base import Source
-from reconciler import rules
+from reconciler import rules, store
 from reconciler.conflicts import ACTIVE, CLOSED_RESET, REOPEN_RESET
 from reconciler.models import (
     AuditEvent,
@@ -43,7 +42,6 @@ from reconciler.models import (
     ConflictState,
     Deliverable,
     DeliverableDependency,
-    Person,
     UTCDateTime,
 )
 from reconciler.protocol import Config
@@ -58,7 +56,6 @@ _D: Table = Deliverable.__table__  # type: ignore[attr-defined]
 _C: Table = Conflict.__table__  # type: ignore[attr-defined]
 _E: Table = DeliverableDependency.__table__  # type: ignore[attr-defined]
 _A: Table = AuditEvent.__table__  # type: ignore[attr-defined]
-_P: Table = Person.__table__  # type: ignore[attr-defined]
 
 _CONTENT = ("severity", "summary", "evidence", "details", "sources", "newest_evidence_at")
 _AUTO_COMMENTS = {
@@ -312,17 +309,7 @@ class _Context:
 
     @classmethod
     def load(cls, session: Session, config: Config) -> _Context:
-        names: dict[tuple[str, str], str] = {}
-        for key, name, email, slack_id, asana_gid in session.execute(
-            select(_P.c.key, _P.c.name, _P.c.email, _P.c.slack_id, _P.c.asana_gid)
-        ):
-            names[(Source.MANUAL.value, key)] = name
-            for source, ident in ((Source.SLACK, slack_id), (Source.ASANA, asana_gid)):
-                if ident:
-                    names[(source.value, ident)] = name
-            if email:  # connectors may name authors by email
-                for source in Source:
-                    names.setdefault((source.value, email), name)
+        names = store.author_names(session)
         return cls(config, rules.Policy.of(config.rules), ZoneInfo(config.timezone), names)
 
 

@@ -17,7 +17,9 @@ import redis
 from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
+from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
 from reconciler.db import make_engine, migrate
+from reconciler.pipeline import EXAMPLE_CONFIG
 
 POSTGRES_ADMIN_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -40,6 +42,29 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     from reconciler.settings import get_settings
 
     get_settings.cache_clear()
+
+
+# The demo team's config with DMs due at once (no group_wait, no quiet hours): tests that look at
+# what is sent, not when (tests/unit/test_notify* cover the timing).
+SEND_AT_ONCE = '\n[alerts]\ngroup_wait = "0s"\nquiet_hours = "off"\n'
+
+
+def write_demo_config(directory: Path) -> Path:
+    path = directory / "reconciler.toml"
+    path.write_text(EXAMPLE_CONFIG.read_text() + SEND_AT_ONCE)
+    return path
+
+
+@pytest.fixture
+def config_path(tmp_path: Path) -> Path:
+    return write_demo_config(tmp_path)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """The local Asana + Slack stand-in serving the demo scenario on a free port."""
+    with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as running:
+        yield running
 
 
 @pytest.fixture

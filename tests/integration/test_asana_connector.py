@@ -4,7 +4,6 @@ real SQLite store through `reconciler.pipeline.sync_partition`."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,12 +34,6 @@ Claim = tuple[str, str, str, str | None, str, str | None]  # ref, field, key, va
 @pytest.fixture
 def config() -> Config:
     return load_config(DEMO)
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as sb:
-        yield sb
 
 
 class Sleeps(list[float]):

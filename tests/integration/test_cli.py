@@ -13,10 +13,8 @@ from typer.testing import CliRunner
 
 from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
 from reconciler.cli import app
-from reconciler.pipeline import EXAMPLE_CONFIG
 from reconciler.settings import get_settings
-
-TEST_ALERTS = '\n[alerts]\ngroup_wait = "0s"\nquiet_hours = "off"\n'
+from tests.conftest import write_demo_config
 
 
 class Cli:
@@ -44,8 +42,7 @@ class Cli:
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
     with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as sandbox:
-        config = tmp_path / "reconciler.toml"
-        config.write_text(EXAMPLE_CONFIG.read_text() + TEST_ALERTS)
+        config = write_demo_config(tmp_path)
         monkeypatch.setenv("ASANA_TOKEN", "asana-cli-test-token")
         monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-cli-test-token")
         monkeypatch.setenv("ASANA_BASE_URL", sandbox.asana_base_url)

@@ -5,26 +5,15 @@ through the CLI with an audit event."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
+from connectors.sandbox import Sandbox
 from reconciler.cli import app
-from reconciler.pipeline import EXAMPLE_CONFIG
 from reconciler.settings import get_settings
-
-# The demo's defaults hold non-urgent DMs for group_wait and through the night; these tests
-# look at what is sent, not when, so both are off here (tests/unit/test_notify* cover timing).
-TEST_ALERTS = '\n[alerts]\ngroup_wait = "0s"\nquiet_hours = "off"\n'
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as running:
-        yield running
+from tests.conftest import write_demo_config
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -37,8 +26,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def cli(sandbox: Sandbox, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    config = tmp_path / "reconciler.toml"
-    config.write_text(EXAMPLE_CONFIG.read_text() + TEST_ALERTS)
+    config = write_demo_config(tmp_path)
     monkeypatch.setenv("ASANA_TOKEN", "asana-e2e-secret-token")
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-e2e-secret-token")
     monkeypatch.setenv("ASANA_BASE_URL", sandbox.asana_base_url)

@@ -9,7 +9,6 @@ import sys
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
+from connectors.sandbox import Sandbox
 from reconciler.db import session_scope
 from reconciler.models import Notification
 
@@ -49,12 +48,6 @@ WORKER = textwrap.dedent(
     print(json.dumps(sent))
     """
 )
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as running:
-        yield running
 
 
 def fill_outbox(engine: Engine) -> None:

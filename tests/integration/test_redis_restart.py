@@ -20,10 +20,8 @@ from sqlalchemy import Engine
 from connectors.sandbox import Sandbox
 from tests.integration.test_workers import (  # noqa: F401 - fixtures used by name
     Deployment,
-    config_path,
     make_deployment,
     reference,
-    sandbox,
     snapshot,
     synced_since,
     wait_until,

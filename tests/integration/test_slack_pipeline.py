@@ -3,7 +3,6 @@ against the bundled demo scenario over HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from connectors.base import Source
-from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
+from connectors.sandbox import Sandbox
 from reconciler import store
 from reconciler.db import session_scope
 from reconciler.models import Observation, Person, SyncCursor
@@ -22,12 +21,6 @@ from reconciler.settings import Settings
 
 DEMO = Path(__file__).resolve().parents[2] / "reconciler" / "examples" / "demo.toml"
 TOKEN = "xoxb-slack-test-token-do-not-log"
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as sb:
-        yield sb
 
 
 @pytest.fixture

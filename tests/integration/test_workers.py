@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
+from connectors.sandbox import Sandbox
 from reconciler import pipeline
 from reconciler.db import make_engine, session_scope
 from reconciler.models import Conflict, Deliverable, Observation, SyncCursor
@@ -38,7 +38,6 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 ASANA = "asana-worker-secret-1c9e4f"
 SLACK = "xoxb-worker-secret-8d2b7a"
-TEST_ALERTS = '\n[alerts]\ngroup_wait = "0s"\nquiet_hours = "off"\n'
 # An Asana sync token and crawl time differ per run; Slack's people map holds refresh dates.
 VOLATILE_CURSOR_KEYS = {"sync", "crawled_at", "people", "auth", "checked"}
 
@@ -177,19 +176,6 @@ def dirty_count(engine: Engine) -> int:
 
 
 # -- fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as running:
-        yield running
-
-
-@pytest.fixture
-def config_path(tmp_path: Path) -> Path:
-    path = tmp_path / "reconciler.toml"
-    path.write_text(pipeline.EXAMPLE_CONFIG.read_text() + TEST_ALERTS)
-    return path
 
 
 @pytest.fixture

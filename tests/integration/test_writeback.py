@@ -16,11 +16,10 @@ from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
 from reconciler.cli import app
 from reconciler.cli import conflicts as conflicts_cli
 from reconciler.models import Observation
-from reconciler.pipeline import EXAMPLE_CONFIG
 from reconciler.settings import get_settings
 from reconciler.writeback import asana_targets, slack_targets
+from tests.conftest import write_demo_config
 
-TEST_ALERTS = '\n[alerts]\ngroup_wait = "0s"\nquiet_hours = "off"\n'
 THREAD = "1795428900.000100"  # Alice's "checkout-v2 is blocked" message in #launches (C01)
 TOKENS = ("asana-writeback-test-token", "xoxb-writeback-test-token")
 TEXT = "Decision by Erin Park: Checkout v2 is blocked (payments keys missing). Recorded as conflict #{id}."
@@ -68,8 +67,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
         # Two more voices: Bob in Alice's thread (same thread: one reply) and Carol in #eng.
         sandbox.slack.post("C01", "U02", "checkout-v2 is still blocked, no keys yet.", thread_ts=THREAD)
         sandbox.slack.post("C02", "U03", "checkout is blocked on the payments provider")
-        config = tmp_path / "reconciler.toml"
-        config.write_text(EXAMPLE_CONFIG.read_text() + TEST_ALERTS)
+        config = write_demo_config(tmp_path)
         monkeypatch.setenv("ASANA_TOKEN", TOKENS[0])
         monkeypatch.setenv("SLACK_BOT_TOKEN", TOKENS[1])
         monkeypatch.setenv("ASANA_BASE_URL", sandbox.asana_base_url)

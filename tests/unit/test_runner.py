@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from connectors.base import NoRateLimit
-from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
+from connectors.sandbox import Sandbox
 from reconciler import pipeline
 from reconciler.db import session_scope
 from reconciler.models import Conflict, Observation, SyncCursor
@@ -39,21 +39,7 @@ from workers.settings import get_worker_settings
 
 ASANA = "asana-runner-secret-7f3a9c"
 SLACK = "xoxb-runner-secret-5b1d2e"
-TEST_ALERTS = '\n[alerts]\ngroup_wait = "0s"\nquiet_hours = "off"\n'
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as running:
-        yield running
-
-
-@pytest.fixture
-def config_path(tmp_path: Path) -> Path:
-    path = tmp_path / "reconciler.toml"
-    path.write_text(pipeline.EXAMPLE_CONFIG.read_text() + TEST_ALERTS)
-    return path
 
 
 @pytest.fixture(autouse=True)
