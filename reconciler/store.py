@@ -45,8 +45,8 @@ def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[An
 def sync_config(session: Session, config: Config, *, now: datetime) -> None:
     """Upsert people and deliverables from the config file into the store.
 
-    An owner changed from the CLI (`owner_set_by` not "config") wins over the file until the
-    file names a different owner than the one it named when the CLI changed it.
+    An owner set from the CLI (`owner_set_by` "cli:<actor>") wins over the file from then on;
+    `reconciler owners list` shows where each assignment came from.
     """
     people = {p.key: p for p in session.exec(select(Person)).all()}
     for pc in config.people:
