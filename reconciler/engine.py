@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gc
 import json
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -31,7 +32,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from psycopg.types.json import Json
-from sqlalchemy import JSON, Date, Table, and_, delete, select, tuple_, update
+from sqlalchemy import JSON, Date, Table, and_, select, update
 from sqlmodel import Session
 
 from reconciler import rules, store
@@ -75,9 +76,11 @@ class ReconcileReport:
     auto_resolved: list[int] = field(default_factory=list)
     reopened: list[int] = field(default_factory=list)
     worker_cpu_seconds: float = field(default=0.0, compare=False)  # of worker processes, if any
+    chunks_by_workers: int = field(default=0, compare=False)  # chunks planned by worker processes
 
     def add(self, other: ReconcileReport) -> None:
         self.worker_cpu_seconds += other.worker_cpu_seconds
+        self.chunks_by_workers += other.chunks_by_workers
         self.reconciled += other.reconciled
         self.opened += other.opened
         self.updated += other.updated
@@ -111,10 +114,9 @@ def reconcile_all(
     session: Session, *, config: Config, now: datetime, workers: int | None = None, parallel_min: int = PARALLEL_MIN
 ) -> ReconcileReport:
     """Reconcile every deliverable and clear every dirty flag. From `parallel_min` deliverables
-    on, `workers` processes (this one and helpers) plan interleaved chunks while this one writes
-    (see `_run_parallel`); the result is the same as reconciling in this process. By default
-    (`workers=None`) helpers are used only while a CPU is idle: measured on a busy 2-core box,
-    a helper competing for a core made the pass slower, not faster."""
+    on, `workers` processes (this one and helpers; by default one per CPU, at most `WORKERS`)
+    plan chunks as they come free while this one writes (see `_run_parallel`); the result is
+    the same as reconciling in this process."""
     session.flush()
     keys = list(session.execute(select(_D.c.key).order_by(_D.c.key)).scalars())
     if workers is None:
@@ -143,22 +145,26 @@ def _run(
 
 
 # -- parallel -------------------------------------------------------------------------------
-# Reading and evaluating is ~90% of a full pass and needs nothing from the other chunks (the
-# canonical state of a dependency in another process's chunk is derived again, as in
-# `_derive_missing`), so helper processes plan some chunks on their own connections while this
-# process plans the others and applies every plan, in key order, in the caller's transaction:
-# the one writer SQLite allows, the same conflict ids and audit order as the serial run. Helpers
-# read committed data only, so this is used only when the caller's transaction has written
-# nothing yet (our own clearing of the dirty flags aside, which nothing reads), and not from a
-# daemonic process (which may not have children).
+# Reading and evaluating is most of a full pass and needs nothing from the other chunks (the
+# canonical state of a dependency planned by another process is derived again, as in
+# `_derive_missing`), so helper processes plan chunks on their own connections while this
+# process plans chunks too and applies every plan, in key order, in the caller's transaction:
+# the one writer SQLite allows, the same conflict ids and audit order as the serial run.
+# Chunks are handed out one at a time from a shared counter, so a helper that gets less CPU
+# (a busy box) simply plans fewer of them instead of holding up the writes. Helpers read
+# committed data only, so this is used only when the caller's transaction has written nothing
+# yet (our own clearing of the dirty flags aside, which nothing reads), and not from a daemonic
+# process (which may not have children).
+
+AHEAD = 6  # chunks planned but not yet written, at most: bounds the plans held in memory
+
 
 def _default_workers() -> int:
-    """`WORKERS`, fewer when the machine's load leaves fewer CPUs idle (at least 1)."""
+    """`WORKERS`, or fewer when this process may use fewer CPUs."""
     import os
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    idle = cpus - os.getloadavg()[0]
-    return max(1, min(WORKERS, int(idle) + 1))
+    return max(1, min(WORKERS, cpus))
 
 
 def _parallel_url(session: Session) -> str | None:
@@ -183,11 +189,32 @@ def _parallel_url(session: Session) -> str | None:
     return url.render_as_string(hide_password=False)
 
 
+@dataclass
+class _Handout:
+    """Which chunk is next to plan and which next to write, shared by every process of a pass."""
+
+    total: int
+    next_to_plan: Any  # multiprocessing.Value("q"), with its lock
+    next_to_write: Any  # multiprocessing.Value("q"); written by the parent only
+
+    def claim(self) -> int | None:
+        """The next chunk to plan, or None when all are handed out or `AHEAD` wait to be written."""
+        with self.next_to_plan.get_lock():
+            index = self.next_to_plan.value
+            if index >= self.total or index - self.next_to_write.value >= AHEAD:
+                return None
+            self.next_to_plan.value = index + 1
+            return int(index)
+
+    def exhausted(self) -> bool:
+        return bool(self.next_to_plan.value >= self.total)
+
+
 def _run_parallel(
     session: Session, keys: list[str], config: Config, now: datetime, report: ReconcileReport, url: str, workers: int
 ) -> None:
-    """Chunk i is planned by process i % `workers`: 0 is this one (which also writes every
-    plan, in key order), the others are helper processes."""
+    """`workers - 1` helper processes and this one plan chunks as they come free; this one
+    writes every plan, in key order."""
     import multiprocessing
 
     chunks = list(_chunks(keys))
@@ -197,51 +224,115 @@ def _run_parallel(
     # method but fork, it needs the main module to be importable without side effects.
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
-    queues: list[Any] = [None]
-    processes: list[Any] = [None]
+    handout = _Handout(len(chunks), context.Value("q", 0), context.Value("q", 0, lock=False))
+    results = context.Queue()  # its feeder thread lets a helper plan on while we write
+    helpers = [
+        context.Process(target=_worker, args=(url, chunks, handout, config, now, results), daemon=True)
+        for _ in range(workers - 1)
+    ]
+    # Starting the first helper waits for the fork server to import this module (half a
+    # second): this process plans meanwhile.
+    starter = threading.Thread(target=lambda: [helper.start() for helper in helpers], daemon=True)
     try:
-        for index in range(1, workers):
-            queue = context.Queue()  # its feeder thread lets the helper run ahead of our writes
-            process = context.Process(
-                target=_worker, args=(url, chunks[index::workers], config, now, queue), daemon=True
-            )
-            process.start()
-            queues.append(queue)
-            processes.append(process)
+        starter.start()
+        inbox = _Inbox(results, helpers)
         own = _Context.load(session, config)
-        for number, chunk in enumerate(chunks):
-            helper = number % workers
-            plan = _receive(queues[helper], processes[helper]) if helper else _plan_chunk(session, chunk, own, now)
+        planned: dict[int, _Writes] = {}
+        for index in range(len(chunks)):
+            planned.update(inbox.ready())
+            while index not in planned:
+                mine = handout.claim()
+                if mine is not None:
+                    planned[mine] = _plan_chunk(session, chunks[mine], own, now)
+                else:
+                    planned.update(inbox.wait())
+                planned.update(inbox.ready())
+            plan = planned.pop(index)
             _flush(session, plan)
             report.add(plan.report)
-        for queue, process in zip(queues[1:], processes[1:], strict=True):
-            report.worker_cpu_seconds += _receive(queue, process)
+            handout.next_to_write.value = index + 1
+        report.worker_cpu_seconds += inbox.finish()
+        report.chunks_by_workers += inbox.plans_received
     finally:
-        for process in processes[1:]:
-            if process.is_alive():
-                process.kill()
-            process.join()
-        for queue in queues[1:]:
-            queue.close()
+        starter.join()
+        for helper in helpers:
+            if helper.pid is None:  # never started
+                continue
+            if helper.is_alive():
+                helper.kill()
+            helper.join()
+        results.close()
 
 
-def _receive(queue: Any, process: Any) -> Any:
-    import queue as queues
+class _Inbox:
+    """What helper processes send: ("plan", chunk index, plan), ("done", cpu seconds) or
+    ("error", message)."""
 
-    while True:
-        try:
-            kind, payload = queue.get(timeout=1)
-        except queues.Empty:
-            if process.exitcode is not None:
-                raise RuntimeError(f"reconcile worker exited with code {process.exitcode}") from None
-            continue
+    def __init__(self, queue: Any, helpers: list[Any]) -> None:
+        self.queue = queue
+        self.helpers = helpers
+        self.running = len(helpers)
+        self.cpu_seconds = 0.0
+        self.plans_received = 0
+
+    def wait(self) -> dict[int, _Writes]:
+        """Block until a plan arrives."""
+        import queue as queues
+
+        while True:
+            try:
+                plans = self._take(self.queue.get(timeout=1))
+            except queues.Empty:
+                self._check_alive()
+                continue
+            if plans:
+                return plans
+
+    def ready(self) -> dict[int, _Writes]:
+        """The plans that arrived already, without waiting."""
+        import queue as queues
+
+        plans: dict[int, _Writes] = {}
+        while True:
+            try:
+                plans.update(self._take(self.queue.get_nowait()))
+            except queues.Empty:
+                return plans
+
+    def finish(self) -> float:
+        """Wait for every helper's "done"; their CPU seconds."""
+        import queue as queues
+
+        while self.running:
+            try:
+                if self._take(self.queue.get(timeout=1)):
+                    raise RuntimeError("reconcile worker sent a plan nobody asked for")
+            except queues.Empty:
+                self._check_alive()
+        return self.cpu_seconds
+
+    def _take(self, message: tuple[Any, ...]) -> dict[int, _Writes]:
+        kind = message[0]
         if kind == "error":
-            raise RuntimeError(f"reconcile worker failed: {payload}")
-        return payload
+            raise RuntimeError(f"reconcile worker failed: {message[1]}")
+        if kind == "done":
+            self.running -= 1
+            self.cpu_seconds += message[1]
+            return {}
+        self.plans_received += 1
+        return {message[1]: message[2]}
+
+    def _check_alive(self) -> None:
+        for helper in self.helpers:
+            if helper.exitcode not in (None, 0):
+                raise RuntimeError(f"reconcile worker exited with code {helper.exitcode}")
+        if self.running and all(helper.exitcode == 0 for helper in self.helpers):
+            raise RuntimeError("reconcile workers exited without finishing")
 
 
-def _worker(url: str, chunks: list[Sequence[str]], config: Config, now: datetime, queue: Any) -> None:
-    """Plan `chunks` from a connection of its own and send each plan to the parent."""
+def _worker(url: str, chunks: list[Sequence[str]], handout: _Handout, config: Config, now: datetime, results: Any) -> None:
+    """Plan chunks as `handout` gives them out, from a connection of its own; send each plan
+    to the parent."""
     from reconciler.db import make_engine
 
     gc.disable()
@@ -249,15 +340,19 @@ def _worker(url: str, chunks: list[Sequence[str]], config: Config, now: datetime
     try:
         with Session(engine) as session:
             context = _Context.load(session, config)
-            for chunk in chunks:
-                queue.put(("plan", _plan_chunk(session, chunk, context, now)))
+            while not handout.exhausted():
+                index = handout.claim()
+                if index is None:
+                    time.sleep(0.005)  # the parent is writing: too far ahead of it
+                    continue
+                results.put(("plan", index, _plan_chunk(session, chunks[index], context, now)))
             session.rollback()
-        queue.put(("cpu", time.process_time()))
+        results.put(("done", time.process_time()))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
-        queue.put(("error", f"{type(exc).__name__}: {exc}"))
+        results.put(("error", f"{type(exc).__name__}: {exc}"))
     finally:
-        queue.close()
-        queue.join_thread()
+        results.close()
+        results.join_thread()
         engine.dispose()
 
 
@@ -303,6 +398,7 @@ class _Context:
     policy: rules.Policy
     tz: ZoneInfo
     names: dict[tuple[str, str], str]
+    sql: _Sql
     # Canonical state of every deliverable already derived in this run, for its dependents in
     # later chunks (nothing the reconciler writes changes it).
     canonical: dict[str, tuple[str, rules.CanonicalState]] = field(default_factory=dict)
@@ -310,7 +406,7 @@ class _Context:
     @classmethod
     def load(cls, session: Session, config: Config) -> _Context:
         names = store.author_names(session)
-        return cls(config, rules.Policy.of(config.rules), ZoneInfo(config.timezone), names)
+        return cls(config, rules.Policy.of(config.rules), ZoneInfo(config.timezone), names, _Sql.of(session))
 
 
 @dataclass(slots=True)
@@ -401,7 +497,8 @@ def _json(value: Any) -> Any:
 _EMPTY_JSON: dict[str, Any] = {"{}": {}, "[]": []}  # most rows; callers copy with `or`
 
 
-def _chunks(items: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
+def _chunks(items: Sequence[str], size: int | None = None) -> Iterator[Sequence[str]]:
+    size = size or CHUNK
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -519,7 +616,7 @@ class _Plan:
     report: ReconcileReport = field(default_factory=ReconcileReport)
 
 
-def _plan_chunk(session: Session, keys: Sequence[str], context: _Context, now: datetime) -> _Plan:
+def _plan_chunk(session: Session, keys: Sequence[str], context: _Context, now: datetime) -> _Writes:
     """Read `keys` and decide what to write; reads only."""
     snap = _snapshot(session, keys, context)
     plan = _Plan()
@@ -534,7 +631,7 @@ def _plan_chunk(session: Session, keys: Sequence[str], context: _Context, now: d
         _plan_edges(plan, key, snap.edges.get(key, set()), facts.depends_on)
         _plan_conflicts(plan, key, snap.conflicts.get(key, []), evaluation.findings, now)
         plan.report.reconciled += 1
-    return plan
+    return _seal(plan, context.sql)
 
 
 def _facts(row: _DeliverableRow, snap: _Snapshot, context: _Context, now: datetime) -> rules.DeliverableFacts:
@@ -682,64 +779,100 @@ def _event(
 # -- writing --------------------------------------------------------------------------------
 # Like the reads, the writes go straight to the DB-API cursor (executemany): SQLAlchemy's
 # per-row parameter processing cost ten times what SQLite needs to apply a row. Values are
-# adapted exactly as SQLAlchemy would store them, so the ORM reads them back unchanged.
+# adapted exactly as SQLAlchemy would store them, so the ORM reads them back unchanged, and
+# they are adapted where the plan is made: in a parallel pass the helpers do that work, and the
+# one writing process only executes statements.
+
+_Statement = tuple[str, list[list[Any]]]  # SQL and one parameter list per row (executemany)
 
 
-def _flush(session: Session, plan: _Plan) -> None:
-    with _Writer.of(session) as writer:
-        _write(session, writer, plan)
+@dataclass
+class _Writes:
+    """A plan as statements ready to execute, in the order they run."""
+
+    conflict_inserts: list[_Statement]
+    fingerprints: list[str]  # of the inserted conflicts, in order
+    opened_events: _Statement | None  # one per inserted conflict, same order; conflict id last
+    statements: list[_Statement]  # conflict and deliverable updates, edges, the other events
+    report: ReconcileReport
 
 
-def _write(session: Session, writer: _Writer, plan: _Plan) -> None:
-    if plan.inserts:
-        writer.insert(_C, plan.inserts)
-        ids = dict(_fetch(session, _IDS_SQL, [row["fingerprint"] for row in plan.inserts]))
-        opened = [ids[row["fingerprint"]] for row in plan.inserts]
-        for conflict_id, event in zip(opened, plan.insert_events, strict=True):
-            event["conflict_id"] = conflict_id
-        plan.events[:0] = plan.insert_events
-        plan.report.opened += opened
-    writer.update(_C, plan.conflict_updates)
-    writer.update(_D, plan.deliverable_updates)
-    if plan.edges_removed:
-        pair = tuple_(_E.c.dependent_key, _E.c.dependency_key)
-        session.execute(delete(_E).where(pair.in_(plan.edges_removed)))
-    writer.insert(_E, plan.edges_added)
-    writer.insert(_A, plan.events)
+def _seal(plan: _Plan, sql: _Sql) -> _Writes:
+    opened_events = None
+    if plan.insert_events:
+        names = [n for n in plan.insert_events[0] if n != "conflict_id"] + ["conflict_id"]
+        opened_events = sql.insert(_A, plan.insert_events, names)
+    statements = [
+        *sql.updates(_C, plan.conflict_updates),
+        *sql.updates(_D, plan.deliverable_updates),
+        *sql.deletes(_E, ("dependent_key", "dependency_key"), plan.edges_removed),
+        *sql.inserts(_E, plan.edges_added),
+        *sql.inserts(_A, plan.events),
+    ]
+    return _Writes(
+        sql.inserts(_C, plan.inserts), [row["fingerprint"] for row in plan.inserts], opened_events,
+        statements, plan.report,
+    )
+
+
+def _flush(session: Session, writes: _Writes) -> None:
+    cursor = session.connection().connection.cursor()
+    try:
+        for statement, rows in writes.conflict_inserts:
+            cursor.executemany(statement, rows)
+        if writes.fingerprints:
+            ids = dict(_fetch(session, _IDS_SQL, writes.fingerprints))
+            opened = [ids[fingerprint] for fingerprint in writes.fingerprints]
+            assert writes.opened_events is not None
+            statement, rows = writes.opened_events
+            for conflict_id, row in zip(opened, rows, strict=True):
+                row[-1] = conflict_id
+            cursor.executemany(statement, rows)
+            writes.report.opened += opened
+        for statement, rows in writes.statements:
+            cursor.executemany(statement, rows)
+    finally:
+        cursor.close()
 
 
 @dataclass(frozen=True)
-class _Writer:
-    cursor: Any
+class _Sql:
+    """INSERT, UPDATE and DELETE statements in the store's dialect, values adapted."""
+
     mark: str
     sqlite: bool
     quote: Any
 
     @classmethod
-    @contextmanager
-    def of(cls, session: Session) -> Iterator[_Writer]:
-        connection = session.connection()
-        sqlite = connection.dialect.name == "sqlite"
-        cursor = connection.connection.cursor()
-        try:
-            yield cls(cursor, "?" if sqlite else "%s", sqlite, connection.dialect.identifier_preparer.quote)
-        finally:
-            cursor.close()
+    def of(cls, session: Session) -> _Sql:
+        dialect = session.connection().dialect
+        sqlite = dialect.name == "sqlite"
+        return cls("?" if sqlite else "%s", sqlite, dialect.identifier_preparer.quote)
 
-    def insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        for names, group in _by_columns(rows):
-            columns = ", ".join(self.quote(n) for n in names)
-            marks = ", ".join([self.mark] * len(names))
-            sql = f"INSERT INTO {self.quote(table.name)} ({columns}) VALUES ({marks})"
-            self.cursor.executemany(sql, self._values(table, names, group))
+    def inserts(self, table: Table, rows: list[dict[str, Any]]) -> list[_Statement]:
+        return [self.insert(table, group, names) for names, group in _by_columns(rows)]
 
-    def update(self, table: Table, rows: list[dict[str, Any]]) -> None:
+    def insert(self, table: Table, rows: list[dict[str, Any]], names: Sequence[str]) -> _Statement:
+        columns = ", ".join(self.quote(n) for n in names)
+        marks = ", ".join([self.mark] * len(names))
+        statement = f"INSERT INTO {self.quote(table.name)} ({columns}) VALUES ({marks})"
+        return statement, self._values(table, names, rows)
+
+    def updates(self, table: Table, rows: list[dict[str, Any]]) -> list[_Statement]:
         """UPDATE ... SET <the row's other keys> WHERE id = <its "id">, per set of columns."""
+        statements = []
         for names, group in _by_columns(rows):
             columns = [n for n in names if n != "id"]
             sets = ", ".join(f"{self.quote(n)} = {self.mark}" for n in columns)
-            sql = f"UPDATE {self.quote(table.name)} SET {sets} WHERE id = {self.mark}"
-            self.cursor.executemany(sql, self._values(table, [*columns, "id"], group))
+            statement = f"UPDATE {self.quote(table.name)} SET {sets} WHERE id = {self.mark}"
+            statements.append((statement, self._values(table, [*columns, "id"], group)))
+        return statements
+
+    def deletes(self, table: Table, names: Sequence[str], rows: list[tuple[Any, ...]]) -> list[_Statement]:
+        if not rows:
+            return []
+        where = " AND ".join(f"{self.quote(n)} = {self.mark}" for n in names)
+        return [(f"DELETE FROM {self.quote(table.name)} WHERE {where}", [list(row) for row in rows])]
 
     def _values(self, table: Table, names: Sequence[str], rows: list[dict[str, Any]]) -> list[list[Any]]:
         adapted = [(i, a) for i, n in enumerate(names) if (a := self._adapter(table.c[n].type)) is not _identity]

@@ -66,6 +66,36 @@ def test_parallel_reconcile_all_matches_serial(tmp_path: Path, monkeypatch: pyte
     assert _dump(serial) == _dump(parallel)
 
 
+def test_helpers_plan_the_chunks_this_process_leaves_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks go to whichever process is free; here this process declines odd chunks, so the
+    helper must plan them and the writes still come out in key order, as in the serial run."""
+    serial, parallel = _store(tmp_path / "serial.db"), _store(tmp_path / "parallel.db")
+    monkeypatch.setattr(engine, "CHUNK", 250)  # ten chunks
+    monkeypatch.setattr(engine._Handout, "claim", _declining_odd_chunks(engine._Handout.claim))
+
+    reports = _reconcile_all(serial, workers=1), _reconcile_all(parallel, workers=2, parallel_min=0)
+    assert reports[1].chunks_by_workers >= 5
+    assert reports[0] == reports[1]
+    assert _dump(serial) == _dump(parallel)
+
+
+def test_a_failing_helper_fails_the_pass_and_nothing_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _store(tmp_path / "store.db")
+    monkeypatch.setattr(engine, "CHUNK", 250)
+    monkeypatch.setattr(engine, "_parallel_url", lambda session: f"sqlite:///{tmp_path / 'empty.db'}")
+    monkeypatch.setattr(engine._Handout, "claim", _declining_odd_chunks(engine._Handout.claim))
+    with pytest.raises(RuntimeError, match="reconcile worker failed: OperationalError"):
+        _reconcile_all(store, workers=2, parallel_min=0)
+    with store.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM conflict")).scalar() == 0
+        assert connection.execute(text("SELECT count(*) FROM deliverable WHERE dirty")).scalar() == 2500
+
+
+def _declining_odd_chunks(claim: Any) -> Any:
+    """This process's `_Handout.claim`, leaving odd chunks to the helpers."""
+    return lambda self: None if self.next_to_plan.value % 2 else claim(self)
+
+
 def test_parallel_reconcile_all_matches_serial_on_postgres(
     postgres_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
