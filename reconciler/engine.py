@@ -20,7 +20,6 @@ Conflict lifecycle (states open, acknowledged, resolved, dismissed; keyed by fin
 from __future__ import annotations
 
 import gc
-import json
 import threading
 import time
 from collections import defaultdict
@@ -31,6 +30,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 from psycopg.types.json import Json
 from sqlalchemy import JSON, Date, Table, and_, select, update
 from sqlmodel import Session
@@ -491,7 +491,13 @@ def _day(value: Any) -> date | None:
 def _json(value: Any) -> Any:
     if value.__class__ is not str:
         return value
-    return _EMPTY_JSON[value] if value in _EMPTY_JSON else json.loads(value)
+    return _EMPTY_JSON[value] if value in _EMPTY_JSON else orjson.loads(value)
+
+
+def _dumps(value: Any) -> str:
+    """JSON text for SQLite. Not the ORM's serializer (json.dumps, with spaces): only the text
+    differs, and nothing compares stored JSON as text."""
+    return orjson.dumps(value).decode()
 
 
 _EMPTY_JSON: dict[str, Any] = {"{}": {}, "[]": []}  # most rows; callers copy with `or`
@@ -761,8 +767,7 @@ def _auto_resolve(plan: _Plan, row: _ConflictRow, now: datetime) -> None:
 
 def _differs(stored: Any, wanted: Any) -> bool:
     if isinstance(wanted, (dict, list)):
-        # SQLite hands back the JSON text we wrote (same serializer), PostgreSQL decoded JSON.
-        return stored != (json.dumps(wanted) if isinstance(stored, str) else wanted)
+        return bool(_json(stored) != wanted)  # SQLite hands back JSON text, PostgreSQL decoded JSON
     return bool(stored != wanted)
 
 
@@ -887,7 +892,7 @@ class _Sql:
 
     def _adapter(self, kind: Any) -> Any:
         if isinstance(kind, JSON):
-            return json.dumps if self.sqlite else _pg_json
+            return _dumps if self.sqlite else _pg_json
         if isinstance(kind, UTCDateTime):
             return _sqlite_ts if self.sqlite else _identity
         if isinstance(kind, Date) and self.sqlite:
