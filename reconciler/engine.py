@@ -598,6 +598,8 @@ def _derive_missing(session: Session, keys: set[str], context: _Context) -> None
 
 
 def _decisions(row: _DeliverableRow) -> tuple[rules.Resolution, ...]:
+    if not row.decisions:
+        return ()
     return tuple(
         rules.Resolution(name, d["value"], datetime.fromisoformat(d["at"]), d["by"], d.get("source"))
         for name, d in row.decisions.items()

@@ -233,7 +233,7 @@ def is_project_level(claim: ClaimView) -> bool:
 
 def _specific(claims: list[ClaimView]) -> list[ClaimView]:
     """The claims that speak for the deliverable itself; all of them when none does."""
-    specific = [c for c in claims if not c.source_ref.startswith(PROJECT_REF_PREFIX) or c.kind != _STATE]
+    specific = [c for c in claims if c.kind != _STATE or not c.source_ref.startswith(PROJECT_REF_PREFIX)]
     return specific or claims
 
 # -- current claims -------------------------------------------------------------------------
@@ -245,12 +245,13 @@ def _order(claim: ClaimView) -> tuple[Any, ...]:
 
 
 def _usable(claim: ClaimView) -> bool:
-    if not claim.value:
+    value = claim.value
+    if not value:
         return False
     if claim.field == STATUS:
-        return claim.value in _STATUSES
+        return value in _STATUSES
     if claim.field == TARGET_DATE:
-        return _parse_date(claim.value) is not None
+        return _parse_date(value) is not None
     return True
 
 
@@ -276,14 +277,19 @@ def current_by_field(claims: Iterable[ClaimView]) -> dict[str, list[ClaimView]]:
     current: dict[str, list[ClaimView]] = {}
     for claim in newest.values():
         if _usable(claim):
-            current.setdefault(claim.field, []).append(claim)
+            live = current.get(claim.field)
+            if live is None:
+                current[claim.field] = [claim]
+            else:
+                live.append(claim)
     for field_name, live in current.items():
         states = [c for c in live if c.kind == _STATE]
         if states and len(states) < len(live):
             # only the task's own field answers messages when it has one (see Specificity)
-            states = _specific(states)
-            live = [c for c in live if c.kind == _STATE or not _answered(c, states)]
-        live.sort(key=_order)
+            changes = [(s.at, s.value) for s in _specific(states)]
+            live = [c for c in live if c.kind == _STATE or not _answered(c.at, c.value, changes)]
+        if len(live) > 1:
+            live.sort(key=_order)
         current[field_name] = live
     return current
 
@@ -298,9 +304,10 @@ def current_claims(claims: Iterable[ClaimView], field_name: str) -> list[ClaimVi
     return current_by_field(claims).get(field_name, [])
 
 
-def _answered(event: ClaimView, states: Sequence[ClaimView]) -> bool:
-    for state in states:
-        if state.at > event.at and state.value != event.value:
+def _answered(said_at: datetime, value: str | None, changes: list[tuple[datetime, str | None]]) -> bool:
+    """Whether a state claim changed to another value after an event claim said `value`."""
+    for changed_at, changed_to in changes:
+        if changed_at > said_at and changed_to != value:
             return True
     return False
 
