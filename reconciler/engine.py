@@ -399,14 +399,36 @@ class _Context:
     tz: ZoneInfo
     names: dict[tuple[str, str], str]
     sql: _Sql
-    # Canonical state of every deliverable already derived in this run, for its dependents in
-    # later chunks (nothing the reconciler writes changes it).
+    # Deliverables something depends on, as far as the store knows before this run (configured
+    # dependencies and the edges of earlier runs): only their canonical state is kept past
+    # their chunk. One missing here (a dependency first claimed since) is derived again.
+    depended_on: frozenset[str]
+    # Canonical state of deliverables derived in this run (of the current chunk, and of those
+    # in `depended_on` from earlier chunks), for their dependents; nothing the reconciler
+    # writes changes it.
     canonical: dict[str, tuple[str, rules.CanonicalState]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, session: Session, config: Config) -> _Context:
-        names = store.author_names(session)
-        return cls(config, rules.Policy.of(config.rules), ZoneInfo(config.timezone), names, _Sql.of(session))
+        return cls(
+            config, rules.Policy.of(config.rules), ZoneInfo(config.timezone), store.author_names(session),
+            _Sql.of(session), _depended_on(session),
+        )
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Done with these deliverables: keep the canonical state of those depended on only."""
+        for key in keys:
+            if key not in self.depended_on:
+                self.canonical.pop(key, None)
+
+
+def _depended_on(session: Session) -> frozenset[str]:
+    connection = session.connection()
+    found = set(connection.execute(select(_E.c.dependency_key).distinct()).scalars())
+    for (keys,) in connection.exec_driver_sql("SELECT depends_on FROM deliverable"):
+        if keys and keys != "[]":
+            found.update(_json(keys))
+    return frozenset(found)
 
 
 @dataclass(slots=True)
@@ -639,6 +661,7 @@ def _plan_chunk(session: Session, keys: Sequence[str], context: _Context, now: d
         _plan_edges(plan, key, snap.edges.get(key, set()), facts.depends_on)
         _plan_conflicts(plan, key, snap.conflicts.get(key, []), evaluation.findings, now)
         plan.report.reconciled += 1
+    context.forget(keys)
     return _seal(plan, context.sql)
 
 
