@@ -135,8 +135,9 @@ def _run(
         if parallel is not None:
             _run_parallel(session, keys, config, now, report, *parallel)
         else:
-            context = _Context.load(session, config)
-            for chunk in _chunks(keys):
+            chunks = list(_chunks(keys))
+            context = _Context.load(session, config, chunks=len(chunks))
+            for chunk in chunks:
                 plan = _plan_chunk(session, chunk, context, now)
                 _flush(session, plan)
                 report.add(plan.report)
@@ -236,7 +237,7 @@ def _run_parallel(
     try:
         starter.start()
         inbox = _Inbox(results, helpers)
-        own = _Context.load(session, config)
+        own = _Context.load(session, config, chunks=len(chunks))
         planned: dict[int, _Writes] = {}
         for index in range(len(chunks)):
             planned.update(inbox.ready())
@@ -339,7 +340,7 @@ def _worker(url: str, chunks: list[Sequence[str]], handout: _Handout, config: Co
     engine = make_engine(url, pool_size=1)
     try:
         with Session(engine) as session:
-            context = _Context.load(session, config)
+            context = _Context.load(session, config, chunks=handout.total)
             while not handout.exhausted():
                 index = handout.claim()
                 if index is None:
@@ -399,24 +400,27 @@ class _Context:
     tz: ZoneInfo
     names: dict[tuple[str, str], str]
     sql: _Sql
-    # Deliverables something depends on, as far as the store knows before this run (configured
-    # dependencies and the edges of earlier runs): only their canonical state is kept past
-    # their chunk. One missing here (a dependency first claimed since) is derived again.
-    depended_on: frozenset[str]
+    # In a pass of several chunks, the deliverables something depends on as far as the store
+    # knows before this run (configured dependencies and the edges of earlier runs): only
+    # their canonical state is kept past their chunk, and one missing here (a dependency first
+    # claimed since) is derived again. None: keep everything (a pass of one chunk).
+    depended_on: frozenset[str] | None
     # Canonical state of deliverables derived in this run (of the current chunk, and of those
     # in `depended_on` from earlier chunks), for their dependents; nothing the reconciler
     # writes changes it.
     canonical: dict[str, tuple[str, rules.CanonicalState]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, session: Session, config: Config) -> _Context:
+    def load(cls, session: Session, config: Config, *, chunks: int) -> _Context:
         return cls(
             config, rules.Policy.of(config.rules), ZoneInfo(config.timezone), store.author_names(session),
-            _Sql.of(session), _depended_on(session),
+            _Sql.of(session), _depended_on(session) if chunks > 1 else None,
         )
 
     def forget(self, keys: Iterable[str]) -> None:
         """Done with these deliverables: keep the canonical state of those depended on only."""
+        if self.depended_on is None:
+            return
         for key in keys:
             if key not in self.depended_on:
                 self.canonical.pop(key, None)

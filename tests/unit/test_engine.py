@@ -281,6 +281,22 @@ def test_dependencies_claimed_in_asana_count(store_engine: Engine) -> None:
     assert report.auto_resolved == [violation.id]
 
 
+def test_a_dependency_claimed_for_the_first_time_counts_in_a_pass_of_many_chunks(
+    store_engine: Engine, monkeypatch: Any
+) -> None:
+    """Past its chunk, a pass keeps only the canonical state of what the store already knew to
+    be depended on; one first claimed as a dependency now is derived again for its dependent."""
+    monkeypatch.setattr(engine, "CHUNK", 1)
+    seed(store_engine)
+    # onboarding (its own chunk, before search's) is no configured dependency and has no edge yet
+    apply(store_engine, asana("search", Field.DEPENDS_ON, "onboarding", T0 - timedelta(days=2), ref="3003"),
+          asana("search", Field.STATUS, "done", T0 - timedelta(days=1), ref="3003"),
+          asana("onboarding", Field.STATUS, "blocked", T0 - timedelta(days=1), ref="3004"))
+    assert run(store_engine, everything=True).reconciled == 5
+    violation = the_conflict(store_engine, "search", "dependency_violation")
+    assert violation.summary == "Search relevance is done but Onboarding flow, which it depends on, is blocked"
+
+
 def test_reconcile_skips_unknown_keys_and_leaves_dirty_flags(store_engine: Engine) -> None:
     seed(store_engine)
     with session_scope(store_engine) as session:
