@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -983,6 +984,7 @@ def _by_columns(rows: list[dict[str, Any]]) -> Iterator[tuple[tuple[str, ...], l
     yield from groups.items()
 
 
+@lru_cache(maxsize=4096)  # most rows of a pass carry the same `now`
 def _sqlite_ts(value: datetime) -> str:
     utc = value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)
     return utc.isoformat(" ", "microseconds")[:26]
