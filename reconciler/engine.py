@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from psycopg.types.json import Json
-from sqlalchemy import JSON, Date, Table, and_, select, update
+from sqlalchemy import JSON, Date, Table, and_, select, true, update
 from sqlmodel import Session
 
 from reconciler import rules, store
@@ -58,6 +58,7 @@ _D: Table = Deliverable.__table__  # type: ignore[attr-defined]
 _C: Table = Conflict.__table__  # type: ignore[attr-defined]
 _E: Table = DeliverableDependency.__table__  # type: ignore[attr-defined]
 _A: Table = AuditEvent.__table__  # type: ignore[attr-defined]
+_IS_DIRTY = _D.c.dirty == true()  # "= true", not "IS true": the form the partial index matches
 
 _CONTENT = ("severity", "summary", "evidence", "details", "sources", "newest_evidence_at")
 _AUTO_COMMENTS = {
@@ -103,7 +104,7 @@ def reconcile_dirty(
     """Reconcile deliverables marked dirty (at most `limit` of them) and everything depending on
     them, and clear their flags. Flags are cleared before anything is read, so a sync committing
     meanwhile leaves its deliverables dirty for the next pass instead of being lost."""
-    stmt = select(_D.c.key).where(_D.c.dirty.is_(True)).order_by(_D.c.key)
+    stmt = select(_D.c.key).where(_IS_DIRTY).order_by(_D.c.key)
     dirty = list(session.execute(stmt if limit is None else stmt.limit(limit)).scalars())
     for chunk in _chunks(dirty):
         _clear_dirty(session, chunk)
@@ -123,7 +124,7 @@ def reconcile_all(
     if workers is None:
         workers = _default_workers()
     url = _parallel_url(session) if workers > 1 and len(keys) >= parallel_min else None
-    session.execute(update(_D).where(_D.c.dirty.is_(True)).values(dirty=False))
+    session.execute(update(_D).where(_IS_DIRTY).values(dirty=False))
     return _run(session, keys, config=config, now=now, parallel=(url, workers) if url else None)
 
 
@@ -999,7 +1000,7 @@ def _identity(value: Any) -> Any:
 
 
 def _clear_dirty(session: Session, keys: Sequence[str]) -> None:
-    session.execute(update(_D).where(and_(_D.c.key.in_(list(keys)), _D.c.dirty.is_(True))).values(dirty=False))
+    session.execute(update(_D).where(and_(_D.c.key.in_(list(keys)), _IS_DIRTY)).values(dirty=False))
 
 
 def _expire_written_objects(session: Session) -> None:

@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint, text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -86,6 +86,12 @@ class Person(SQLModel, table=True):
 
 class Deliverable(SQLModel, table=True):
     __tablename__ = "deliverable"
+    # The dirty ones, in key order: a few at a time in a large table whose statistics lag
+    # behind the flag (a plain index on `dirty` was passed over for a scan). Queries say
+    # `dirty == True` so that both databases match the predicate.
+    __table_args__ = (
+        Index("ix_deliverable_dirty_key", "key", sqlite_where=text("dirty = 1"), postgresql_where=text("dirty")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(index=True, unique=True)
@@ -105,7 +111,7 @@ class Deliverable(SQLModel, table=True):
     # Decisions from resolved conflicts, per field: {"status": {"value", "source", "at", "by",
     # "conflict_id"}}. Canonical until a source says something newer; they outlive the conflict.
     decisions: dict[str, Any] = _json(dict)
-    dirty: bool = Field(default=True, index=True)
+    dirty: bool = True
     reconciled_at: datetime | None = _ts()
     updated_at: datetime | None = _ts()
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ARRAY, Row, String, any_, bindparam, cast, insert, or_, update
+from sqlalchemy import ARRAY, Row, String, any_, bindparam, cast, insert, or_, true, update
 from sqlmodel import Session, col, select
 
 from connectors.base import Observation as Claim
@@ -388,7 +388,7 @@ def mark_dirty(session: Session, keys: Iterable[str]) -> None:
 
 
 def dirty_deliverable_keys(session: Session, *, limit: int | None = None) -> list[str]:
-    stmt = select(Deliverable.key).where(Deliverable.dirty == True).order_by(Deliverable.key)  # noqa: E712
+    stmt = select(Deliverable.key).where(Deliverable.dirty == true()).order_by(Deliverable.key)
     if limit is not None:
         stmt = stmt.limit(limit)
     return list(session.exec(stmt))
