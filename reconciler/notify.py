@@ -747,6 +747,13 @@ def _resolution_text(directory: Directory, conflict: Conflict) -> str:
 # -- delivery -------------------------------------------------------------------------------
 
 
+class LookupUnavailable(Exception):
+    """Slack cannot be asked for a user by email with this token."""
+
+
+_NO_EMAIL_SCOPE = "the Slack token lacks the users:read.email scope to look people up"
+
+
 @dataclass
 class _Sender:
     """Slack calls for one delivery pass: DM channels cached, posts to one channel spaced out."""
@@ -755,6 +762,22 @@ class _Sender:
     min_interval: float
     channels: dict[str, str] = field(default_factory=dict)
     last_call: dict[str, float] = field(default_factory=dict)
+    ids_by_email: dict[str, str | None] = field(default_factory=dict)
+
+    def look_up(self, email: str) -> str | None:
+        """The Slack user id with this email (users.lookupByEmail), None when nobody has it."""
+        if email not in self.ids_by_email:
+            try:
+                response = self.client.users_lookupByEmail(email=email)
+                self.ids_by_email[email] = str(response["user"]["id"])
+            except SlackApiError as exc:
+                code = exc.response.get("error") if exc.response is not None else None
+                if code == "missing_scope":  # only this lookup needs users:read.email: DMs go on
+                    raise LookupUnavailable(_NO_EMAIL_SCOPE) from None
+                if code != "users_not_found":
+                    raise
+                self.ids_by_email[email] = None
+        return self.ids_by_email[email]
 
     def open_dm(self, slack_id: str) -> str:
         if slack_id not in self.channels:
@@ -907,6 +930,7 @@ def _release(engine: Engine, ids: Sequence[int], *, token: str) -> None:
 class _Outgoing:
     row: Notification
     slack_id: str | None
+    email: str | None  # of a recipient without a Slack user id, to look one up
     parent: Notification | None
     closed: bool  # every conflict it tells about is closed
     parent_closed: bool  # every conflict of the parent DM is closed
@@ -916,10 +940,11 @@ def _load_outgoing(engine: Engine, row_id: int) -> _Outgoing:
     with session_scope(engine) as session:
         row = session.get(Notification, row_id)
         assert row is not None
-        slack_id = row.recipient_slack_id
+        slack_id, email = row.recipient_slack_id, None
         if not slack_id:
             person = session.exec(select(Person).where(Person.key == row.recipient_key)).first()
             slack_id = person.slack_id if person else None
+            email = person.email if person else None
         parent = session.get(Notification, row.parent_id) if row.parent_id else None
         states = {c.state for c in _conflicts_by_id(session, row.conflict_ids).values()}
         parent_states = (
@@ -927,7 +952,7 @@ def _load_outgoing(engine: Engine, row_id: int) -> _Outgoing:
         )
         closed = bool(states) and states <= set(CLOSED_CONFLICT_STATES)
         parent_closed = bool(parent_states) and parent_states <= set(CLOSED_CONFLICT_STATES)
-        return _Outgoing(row, slack_id, parent, closed, parent_closed)
+        return _Outgoing(row, slack_id, email, parent, closed, parent_closed)
 
 
 def _deliver_one(
@@ -939,18 +964,23 @@ def _deliver_one(
     if out.closed and row.reason != NotificationReason.RESOLVED:
         _finish(engine, row_id, token, status=NotificationStatus.SKIPPED, last_error="its conflicts closed before it was sent")
         return _message_of(row, sent=False), False
-    if not out.slack_id:
-        error = f"DM to {row.recipient_key}: the person has no Slack user id"
-        return _failed(engine, row, token, now=now, error=error, permanent=True), False
     thread_ts = _thread_of(out.parent)
     try:
-        channel = sender.open_dm(out.slack_id)
+        slack_id = out.slack_id or _look_up(engine, sender, row.recipient_key, out.email)
+        if not slack_id:
+            why = f"and no Slack user has the email {out.email}" if out.email else "or email to look one up by"
+            error = f"DM to {row.recipient_key}: the person has no Slack user id {why}"
+            return _failed(engine, row, token, now=now, error=error, permanent=True), False
+        channel = sender.open_dm(slack_id)
         ts = sender.post(channel, row.text, row.blocks, thread_ts)
     except SlackApiError as exc:
         code = str(exc.response.get("error", "")) if exc.response is not None else ""
         error = str(describe_slack_error(exc, where=f"DM to {row.recipient_key}"))
         message = _failed(engine, row, token, now=now, error=error, permanent=code in _PERMANENT_ERRORS)
         return message, code in _ABORT_ERRORS
+    except LookupUnavailable as exc:  # retried with backoff: the scope may be granted
+        error = f"DM to {row.recipient_key}: no Slack user id, and {exc}"
+        return _failed(engine, row, token, now=now, error=error, permanent=False), False
     except (SlackClientError, OSError, HTTPException, ValueError) as exc:  # connection errors after
         # the client's own retries, timeouts, unreadable answers; anything else leaves the row
         # `sending` for the lease to reclaim
@@ -970,6 +1000,21 @@ def _deliver_one(
         thread_ts=thread_ts,
     )
     return sent, False
+
+
+def _look_up(engine: Engine, sender: _Sender, person_key: str, email: str | None) -> str | None:
+    """A person known by email only (never seen in Slack, no id in the config file): ask Slack,
+    and keep the id so the next DM needs no lookup."""
+    if not email:
+        return None
+    slack_id = sender.look_up(email)
+    if slack_id:
+        with session_scope(engine) as session:
+            session.execute(
+                update(Person).where(Person.key == person_key, col(Person.slack_id).is_(None)).values(slack_id=slack_id)
+            )
+        log.info("found the Slack user of %s by email", person_key)
+    return slack_id
 
 
 def _thread_of(parent: Notification | None) -> str | None:

@@ -10,11 +10,13 @@ from datetime import timedelta
 import pytest
 from slack_sdk import WebClient
 from sqlalchemy import Engine
+from sqlmodel import select
 
 from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
 from connectors.slack_client import make_web_client
 from reconciler import notify, snoozes
 from reconciler.db import session_scope
+from reconciler.models import Person
 from tests.unit.test_notify_support import (
     T0,
     make_config,
@@ -225,3 +227,54 @@ def test_crash_after_posting_resends_at_most_once(engine: Engine, config, client
     assert len(deliver(engine, client, T0 + H + notify.SENDING_LEASE + S).sent) == 1
     assert deliver(engine, client, T0 + 3 * H).messages == []
     assert len(posted.new()) == 2  # the original and at most one duplicate
+
+
+def _known_by_email_only(engine: Engine, config, key: str, email: str):  # type: ignore[no-untyped-def]
+    """`config` with this person's Slack id left out and their email given, as in the store."""
+    people = [p.model_copy(update={"slack_id": None, "email": email}) if p.key == key else p for p in config.people]
+    config = config.model_copy(update={"people": people})
+    with session_scope(engine) as session:
+        person = session.exec(select(Person).where(Person.key == key)).one()
+        person.slack_id, person.email = None, email
+        session.add(person)
+    return config
+
+
+def test_a_person_known_only_by_email_is_looked_up_once(engine: Engine, config, client: WebClient, sb: Sandbox) -> None:  # type: ignore[no-untyped-def]
+    posted = Posted(sb)
+    config = _known_by_email_only(engine, config, "alice", "alice@acme.test")
+    lookups = sb.request_counts().get("slack users.lookupByEmail", 0)
+    open_conflict(engine, "checkout-v2")
+    plan(engine, config, T0)
+    assert [m.sent for m in deliver(engine, client, T0 + H).messages] == [True]
+    assert [m["user"] for m in posted.new()] == ["U01"]
+    with session_scope(engine) as session:
+        assert session.exec(select(Person.slack_id).where(Person.key == "alice")).one() == "U01"
+    open_conflict(engine, "payments-api", at=T0 + 2 * H)
+    plan(engine, config, T0 + 2 * H)
+    deliver(engine, client, T0 + 3 * H)
+    assert [m["user"] for m in posted.new()] == ["U01"]
+    assert sb.request_counts().get("slack users.lookupByEmail", 0) == lookups + 1
+
+
+def test_nobody_in_slack_with_the_email_fails_that_dm_for_good(engine: Engine, config, client: WebClient, sb: Sandbox) -> None:  # type: ignore[no-untyped-def]
+    posted = Posted(sb)
+    config = _known_by_email_only(engine, config, "alice", "alice@elsewhere.test")
+    open_conflict(engine, "checkout-v2")
+    plan(engine, config, T0)
+    (message,) = deliver(engine, client, T0 + H).messages
+    assert message.error == "DM to alice: the person has no Slack user id and no Slack user has the email alice@elsewhere.test"
+    assert outbox(engine)[0].status == "failed" and posted.new() == []
+
+
+def test_a_token_that_may_not_look_up_emails_retries_that_dm_later(engine: Engine, config, client: WebClient, sb: Sandbox) -> None:  # type: ignore[no-untyped-def]
+    config = _known_by_email_only(engine, config, "alice", "alice@acme.test")
+    open_conflict(engine, "checkout-v2")
+    plan(engine, config, T0)
+    sb.fail("users.lookupByEmail", slack_error="missing_scope")
+    (message,) = deliver(engine, client, T0 + H).messages
+    assert message.error and "users:read.email" in message.error
+    (row,) = outbox(engine)
+    assert (row.status, row.attempts) == ("pending", 1)
+    sb.clear_faults()
+    assert [m.sent for m in deliver(engine, client, T0 + H + notify.BACKOFF_BASE).messages] == [True]
