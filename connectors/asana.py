@@ -69,6 +69,7 @@ from connectors.base import (
     Source,
     SyncBatch,
     TransientError,
+    UnreachableError,
 )
 from connectors.config import AsanaConfig
 
@@ -235,6 +236,7 @@ class AsanaHttp:
     ) -> tuple[dict[str, Any], Mapping[str, str]]:
         """One API call (`method(*args)` of an SDK Api object): the JSON body and the headers."""
         problem = "no attempt made"
+        answered = False  # by an HTTP response, in any attempt
         for attempt in range(self._max_retries + 1):
             delay: float | None = None
             self._limiter.acquire(LIMITER_KEY)
@@ -248,6 +250,7 @@ class AsanaHttp:
                 )
             except ApiException as exc:
                 status = int(exc.status or 0)
+                answered = answered or status > 0
                 if status in expect and _body_json(exc.body):
                     raise _Status(status, exc.body) from None
                 if status in expect:  # a truncated answer the caller would have to read
@@ -266,6 +269,7 @@ class AsanaHttp:
             else:
                 if isinstance(body, dict):
                     return body, headers or {}
+                answered = True
                 problem = "unreadable answer (not JSON)"
             finally:
                 self._limiter.release(LIMITER_KEY)
@@ -275,7 +279,8 @@ class AsanaHttp:
             log.info("asana retry", extra={"where": where, "problem": problem, "attempt": attempt + 1, "wait": wait})
             self._sleep(wait)
         attempts = self._max_retries + 1
-        raise TransientError(f"{where}: {problem}; gave up after {attempts} attempt{'s' if attempts > 1 else ''}")
+        error = TransientError if answered else UnreachableError
+        raise error(f"{where}: {problem}; gave up after {attempts} attempt{'s' if attempts > 1 else ''}")
 
     def add_comment(self, task_gid: str, text: str, *, count: RequestCount | None = None) -> dict[str, Any]:
         """Post a comment story on a task (POST /tasks/{gid}/stories); the new story (its `gid`).

@@ -143,6 +143,11 @@ class TransientError(ConnectorError):
     """A failure that may pass on retry (rate limit, 5xx, connection reset)."""
 
 
+class UnreachableError(TransientError):
+    """No answer from the API at all, retries spent (connection refused, no route, timeouts):
+    the other partitions of the source would fail the same way."""
+
+
 class Connector(Protocol):
     source: Source
 

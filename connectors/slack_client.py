@@ -16,7 +16,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.http_retry.jitter import RandomJitter
 
-from connectors.base import ConnectorError, TransientError
+from connectors.base import ConnectorError, TransientError, UnreachableError
 
 DEFAULT_SLACK_BASE_URL = "https://slack.com/api/"
 
@@ -95,5 +95,6 @@ def describe_transport_error(exc: Exception, *, where: str) -> ConnectorError | 
         return describe_slack_error(exc, where=where)
     if isinstance(exc, (URLError, OSError, json.JSONDecodeError, SlackClientError)):
         reason = getattr(exc, "reason", None) or type(exc).__name__
-        return TransientError(f"Slack {where}: temporary failure ({reason})")
+        error = UnreachableError if isinstance(exc, OSError) else TransientError  # URLError too
+        return error(f"Slack {where}: temporary failure ({reason})")
     return None

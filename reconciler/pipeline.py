@@ -18,7 +18,15 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from connectors.base import Connector, ConnectorError, NoRateLimit, RateLimiter, Source, TransientError
+from connectors.base import (
+    Connector,
+    ConnectorError,
+    NoRateLimit,
+    RateLimiter,
+    Source,
+    TransientError,
+    UnreachableError,
+)
 from reconciler import store
 from reconciler.db import DatabaseError, describe_url, engine_for, migrate, session_scope
 from reconciler.protocol import Config, load_config
@@ -67,6 +75,7 @@ class SyncReport:
     requests: int = 0
     error: str | None = None
     transient: bool = False
+    unreachable: bool = False  # the API gave no answer at all
 
     @property
     def ok(self) -> bool:
@@ -216,6 +225,7 @@ def sync_partition(
     except ConnectorError as exc:
         report.error = rt.scrub(str(exc))
         report.transient = isinstance(exc, TransientError)
+        report.unreachable = isinstance(exc, UnreachableError)
         with session_scope(rt.engine) as session:
             store.record_sync_error(session, source, partition, report.error, now=rt.now())
         log.warning("sync failed", extra={"source": source.value, "partition": partition, "error": report.error})
@@ -236,11 +246,18 @@ def sync_all(
     partitions: list[str] | None = None,
     on_batch: Callable[[SyncReport], None] | None = None,
 ) -> list[SyncReport]:
+    """Sync every configured partition (or those named), one after the other. Once a source's
+    API gives no answer at all for a partition, its remaining partitions are skipped for this run
+    (and say so), instead of each spending its own retries on the same outage."""
     apply_config(rt)
     reports: list[SyncReport] = []
     connectors: dict[Source, Connector] = {}
+    unreachable: dict[Source, SyncReport] = {}
     for source, partition in configured_partitions(rt, sources):
         if partitions and partition not in partitions:
+            continue
+        if source in unreachable:
+            reports.append(_skip_unreachable(rt, source, partition, unreachable[source]))
             continue
         try:
             connector = connectors.get(source) or build_connector(rt, source)
@@ -248,8 +265,19 @@ def sync_all(
             reports.append(SyncReport(source=source, partition=partition, error=rt.scrub(str(exc))))
             continue
         connectors[source] = connector
-        reports.append(sync_partition(rt, source, partition, connector=connector, on_batch=on_batch))
+        report = sync_partition(rt, source, partition, connector=connector, on_batch=on_batch)
+        if report.unreachable and report.batches == 0:
+            unreachable[source] = report
+        reports.append(report)
     return reports
+
+
+def _skip_unreachable(rt: Runtime, source: Source, partition: str, first: SyncReport) -> SyncReport:
+    error = f"skipped: {source.value} gave no answer this run (for {first.partition}: {first.error})"
+    with session_scope(rt.engine) as session:
+        store.record_sync_error(session, source, partition, error, now=rt.now())
+    log.warning("sync skipped", extra={"source": source.value, "partition": partition, "error": error})
+    return SyncReport(source=source, partition=partition, error=error, transient=True, unreachable=True)
 
 
 # -- reconcile and notify -------------------------------------------------------------------

@@ -413,6 +413,14 @@ def test_timeouts_and_resets_are_retried(sqlite_engine: Engine, config: Config, 
     assert claims(sqlite_engine) == DEMO_CLAIMS
 
 
+def test_no_answer_at_all_is_unreachable(sqlite_engine: Engine, config: Config, sandbox: Sandbox) -> None:
+    sandbox.fail("asana *", kind="reset")
+    report = sync(runtime(sqlite_engine, config, sandbox), connector(config, sandbox, max_retries=2))
+    sandbox.clear_faults()
+    assert not report.ok and report.transient and report.unreachable
+    assert report.error and report.error.endswith("connection failed (ProtocolError); gave up after 3 attempts")
+
+
 def test_exhausted_retries_are_transient_and_keep_the_cursor(
     sqlite_engine: Engine, config: Config, sandbox: Sandbox
 ) -> None:
@@ -420,7 +428,7 @@ def test_exhausted_retries_are_transient_and_keep_the_cursor(
     sandbox.fail("GET /tasks/{gid}/stories", status=503)
     report = sync(rt, connector(config, sandbox, max_retries=2))
 
-    assert not report.ok and report.transient
+    assert not report.ok and report.transient and not report.unreachable  # Asana answered
     assert report.error == "Asana task 3001 (project 2001): server error (503); gave up after 3 attempts"
     assert cursor_of(sqlite_engine) is None
     sandbox.clear_faults()

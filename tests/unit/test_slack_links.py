@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -13,6 +14,7 @@ from connectors.base import (
     DeliverableIndex,
     DeliverableRef,
     TransientError,
+    UnreachableError,
 )
 from connectors.slack import (
     ChannelCursor,
@@ -208,7 +210,9 @@ def test_slack_errors_name_the_place_and_what_to_do() -> None:
     )
     assert isinstance(odd, TransientError) and "<html" not in str(odd)
     reset = describe_transport_error(ConnectionResetError(), where="channel C01")
-    assert isinstance(reset, TransientError) and "channel C01" in str(reset)
+    assert isinstance(reset, UnreachableError) and "channel C01" in str(reset)
+    truncated = describe_transport_error(json.JSONDecodeError("truncated", "{", 1), where="channel C01")
+    assert isinstance(truncated, TransientError) and not isinstance(truncated, UnreachableError)
     assert isinstance(describe_transport_error(_api_error({"ok": False, "error": "x"}), where="w"), ConnectorError)
     assert describe_transport_error(KeyError("bug"), where="w") is None
     assert rate_limit_key("conversations.history") == "slack:conversations.history"
