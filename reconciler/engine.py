@@ -19,7 +19,9 @@ Conflict lifecycle (states open, acknowledged, resolved, dismissed; keyed by fin
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -427,12 +429,33 @@ class _Context:
         )
 
     def forget(self, keys: Iterable[str]) -> None:
-        """Done with these deliverables: keep the canonical state of those depended on only."""
+        """Done with these deliverables: keep the canonical state of those depended on only,
+        and of those only what a dependent's rules read."""
         if self.depended_on is None:
             return
         for key in keys:
             if key not in self.depended_on:
                 self.canonical.pop(key, None)
+            elif key in self.canonical:
+                title, state = self.canonical[key]
+                self.canonical[key] = (title, _as_dependency(state))
+
+
+def _as_dependency(state: rules.CanonicalState) -> rules.CanonicalState:
+    """`state` with its claims cut to what dependency rules read as evidence (id, source,
+    times): a pass keeps tens of thousands of these."""
+    return dataclasses.replace(
+        state, status_claim=_evidence_only(state.status_claim), date_claim=_evidence_only(state.date_claim)
+    )
+
+
+def _evidence_only(claim: rules.ClaimView | None) -> rules.ClaimView | None:
+    if claim is None:
+        return None
+    return rules.ClaimView(
+        claim.id, sys.intern(claim.source), "", sys.intern(claim.field), None, sys.intern(claim.kind), None,
+        claim.stated_at, edited_at=claim.edited_at, recorded_at=claim.recorded_at,
+    )
 
 
 def _depended_on(session: Session) -> frozenset[str]:
