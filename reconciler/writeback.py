@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 
 from connectors.base import CanonicalStatus, ConnectorError, RateLimiter, Source
 from reconciler import store
-from reconciler.models import Conflict, Deliverable, Observation, Person
+from reconciler.models import AuditEvent, Conflict, Deliverable, Observation, Person
 from reconciler.settings import Settings
 
 if TYPE_CHECKING:
@@ -205,6 +205,29 @@ def _person_name(session: Session, key: str | None) -> str:
 def _deliverable_title(session: Session, key: str) -> str:
     deliverable = session.exec(select(Deliverable).where(Deliverable.key == key)).first()
     return deliverable.title if deliverable is not None and deliverable.title else key
+
+
+Place = tuple[str, str, str | None]  # (source, channel or task gid, thread ts)
+
+
+def written(session: Session, conflict_id: int) -> set[Place]:
+    """Where a write-back of this conflict already went (its `writeback` audit events)."""
+    events = session.exec(
+        select(AuditEvent).where(AuditEvent.conflict_id == conflict_id, AuditEvent.action == "writeback")
+    )
+    places: set[Place] = set()
+    for event in events:
+        details = event.details or {}
+        if details.get("target") == Source.SLACK:
+            places.add((Source.SLACK.value, str(details.get("channel")), details.get("thread_ts")))
+        else:
+            places.add((Source.ASANA.value, str(details.get("task")), None))
+    return places
+
+
+def without(plan: Plan, reached: set[Place]) -> Plan:
+    """`plan` minus the targets already reached, so a retry never writes anything twice."""
+    return replace(plan, targets=tuple(t for t in plan.targets if (t.source, t.ref, t.thread_ts) not in reached))
 
 
 # -- clients --------------------------------------------------------------------------------

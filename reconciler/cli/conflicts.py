@@ -364,26 +364,78 @@ def _preview(rt: Runtime, ids: list[int], decide: Decide) -> list[writeback.Plan
 
 
 def _write_back(rt: Runtime, done: list[Conflict], previews: dict[int, writeback.Plan]) -> int:
+    work = []
+    failures = 0
+    for conflict in done:
+        _say(f"conflict {conflict.id} resolved ({conflict.deliverable_key}, {conflict.kind})")
+        with session_scope(rt.engine) as session:
+            plan = writeback.plan(session, conflict)
+        if plan != previews.get(plan.conflict_id):
+            err_console.print(f"error: conflict {conflict.id}: changed since the preview; nothing written back",
+                              markup=False, soft_wrap=True)
+            failures += 1
+            continue
+        work.append((conflict, plan))
+    failures += _execute(rt, work)
+    if failures:
+        ids = " ".join(str(c.id) for c in done)
+        _say(f"The decision is recorded; {failures} write-back(s) failed (see the audit log). "
+             f"Retry what failed with: reconciler conflicts writeback {ids}")
+    return failures
+
+
+@app.command("writeback")
+@handle_errors
+def write_back_again(
+    ids: IdsArgument, yes: YesOption = False, dry_run: DryRunOption = False, config: ConfigOption = None
+) -> None:
+    """Post a decided conflict's decision where it has not been posted yet: the targets an
+    earlier --apply failed on or never reached. A target already written is never written again."""
+    if not (dry_run or yes or _interactive()):
+        raise UserError("writeback writes to Slack and Asana and asks first: run it on a terminal, or add --yes (or --dry-run)")
+    with runtime(config, talks_to_apis=not dry_run) as rt:
+        with session_scope(rt.engine) as session:
+            decided = [_decided(session, cid) for cid in ids]
+            plans = [writeback.without(writeback.plan(session, c), writeback.written(session, c.id or 0)) for c in decided]
+        for plan in plans:
+            _print_plan(plan)
+        if not any(plan.targets for plan in plans):
+            _say("Nothing left to write back.")
+            return
+        if dry_run:
+            _say("Dry run: nothing written.")
+            return
+        writeback.required_tokens(rt.settings, plans)
+        if not yes and not typer.confirm("Write this back?", default=False):
+            _say("Not confirmed: nothing written.")
+            raise typer.Exit(1)
+        failures = _execute(rt, [(c, p) for c, p in zip(decided, plans, strict=True) if p.targets])
+    if failures:
+        raise typer.Exit(1)
+
+
+def _decided(session: Session, conflict_id: int) -> Conflict:
+    conflict = session.get(Conflict, conflict_id)
+    if conflict is None:
+        raise UserError(f"no conflict {conflict_id}")
+    if conflict.state != ConflictState.RESOLVED or conflict.resolved_by in (None, "auto"):
+        raise UserError(f"conflict {conflict_id} has no decision to write back ({conflict.state}"
+                        f"{', closed by the reconciler' if conflict.resolved_by == 'auto' else ''}): "
+                        "conflicts resolve ID ... --apply records one and writes it back")
+    return conflict
+
+
+def _execute(rt: Runtime, work: list[tuple[Conflict, writeback.Plan]]) -> int:
     failures = 0
     clients = writeback.clients(rt.settings, rt.rate_limiter)
     try:
-        for conflict in done:
-            _say(f"conflict {conflict.id} resolved ({conflict.deliverable_key}, {conflict.kind})")
-            with session_scope(rt.engine) as session:
-                plan = writeback.plan(session, conflict)
-            if plan != previews.get(plan.conflict_id):
-                err_console.print(f"error: conflict {conflict.id}: changed since the preview; nothing written back",
-                                  markup=False, soft_wrap=True)
-                failures += 1
-                continue
+        for conflict, plan in work:
             outcomes = writeback.execute(plan, clients, scrub=rt.scrub)
             with session_scope(rt.engine) as session:
                 writeback.record(session, plan, outcomes, actor=conflict.resolved_by or "cli", now=rt.now())
             failures += _print_outcomes(outcomes)
     finally:
         clients.close()
-    if failures:
-        _say(f"The decision is recorded; {failures} write-back(s) failed (see the audit log).")
     return failures
 
 

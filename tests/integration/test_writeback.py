@@ -262,3 +262,38 @@ def test_sandbox_post_story_answers_201_and_is_listed(env: Env) -> None:
         assert caught.value.code == status
     assert env.sb.request_counts()["asana POST /tasks/{gid}/stories"] == 3
     assert [s["text"] for s in env.sb.asana.created_stories()] == ["hi"]
+
+
+def test_writeback_retries_only_what_failed(env: Env) -> None:
+    cid = env.conflict()
+    env.sb.fail("chat.postMessage", slack_error="not_in_channel", times=1)  # the first thread: #launches
+    failed = env.resolve(cid, "--apply", "--yes")
+    assert failed.exit_code == 1 and f"reconciler conflicts writeback {cid}" in failed.stdout
+    env.sb.reset_counts()
+
+    dry = env.run("conflicts", "writeback", str(cid), "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "Slack #launches (C01): reply in thread" in dry.stdout
+    assert "#eng" not in dry.stdout and "Asana task 3001" not in dry.stdout
+    assert _writes(env.sb) == {}
+
+    again = env.run("conflicts", "writeback", str(cid), "--yes")
+    assert again.exit_code == 0, again.output
+    assert _writes(env.sb) == {"slack chat.postMessage": 1}
+    assert sorted(m["channel"] for m in env.bot_replies()) == ["C01", "C02"]
+    assert len(env.audit(cid, "writeback")) == 3 and len(env.audit(cid, "writeback_failed")) == 1
+
+    done = env.run("conflicts", "writeback", str(cid), "--yes")
+    assert done.exit_code == 0 and "Nothing left to write back." in done.stdout
+    assert _writes(env.sb) == {"slack chat.postMessage": 1}
+
+
+def test_writeback_needs_a_decision(env: Env) -> None:
+    cid = env.conflict()
+    result = env.run("conflicts", "writeback", str(cid), "--yes")
+    assert result.exit_code == 1
+    message = result.stderr.strip()
+    assert message == (f"error: conflict {cid} has no decision to write back (open): "
+                       "conflicts resolve ID ... --apply records one and writes it back")
+    assert env.run("conflicts", "writeback", "999", "--yes").stderr.strip() == "error: no conflict 999"
+    assert _writes(env.sb) == {}
