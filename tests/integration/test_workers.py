@@ -252,7 +252,10 @@ def test_fan_out_syncs_every_partition_like_run_once(deployment: Deployment, ref
                what="every partition synced", deployment=deployment)
     wait_until(lambda: dirty_count(deployment.engine) == 0 and snapshot(deployment.engine)["conflicts"]
                == reference["conflicts"], timeout=20, what="the sweep after the syncs", deployment=deployment)
-    wait_until(lambda: bool(deployment.sandbox.posted_messages()), timeout=10, what="the DMs", deployment=deployment)
+    # the worker logs its deliver step after the DMs are out: wait for both
+    wait_until(lambda: bool(deployment.sandbox.posted_messages()) and any(
+        line.get("step") == "deliver" for line in deployment.logs()
+    ), timeout=10, what="the DMs and the deliver step's log line", deployment=deployment)
 
     ours = snapshot(deployment.engine)
     assert ours["claims"] == reference["claims"]
