@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import logging
 import sys
 import threading
 import time
@@ -49,6 +50,8 @@ from reconciler.models import (
     UTCDateTime,
 )
 from reconciler.protocol import Config
+
+log = logging.getLogger(__name__)
 
 ACTOR = "reconciler"
 AUTO = "auto"
@@ -256,6 +259,7 @@ def _run_parallel(
             _flush(session, plan)
             report.add(plan.report)
             handout.next_to_write.value = index + 1
+        starter.join()
         report.worker_cpu_seconds += inbox.finish()
         report.chunks_by_workers += inbox.plans_received
     finally:
@@ -270,8 +274,13 @@ def _run_parallel(
 
 
 def _start_each(processes: list[Any]) -> None:
+    """Start the helpers; one that cannot start leaves its chunks to this process."""
     for process in processes:
-        process.start()
+        try:
+            process.start()
+        except Exception as exc:  # noqa: BLE001 - the pass goes on without it
+            log.warning("reconcile helper process could not start (%s): planning in this process", exc)
+            return
 
 
 class _Inbox:
@@ -310,9 +319,10 @@ class _Inbox:
                 return plans
 
     def finish(self) -> float:
-        """Wait for every helper's "done"; their CPU seconds."""
+        """Wait for every started helper's "done" (call once all were started); their CPU seconds."""
         import queue as queues
 
+        self.running -= sum(helper.pid is None for helper in self.helpers)
         while self.running:
             try:
                 if self._take(self.queue.get(timeout=1)):
@@ -333,10 +343,11 @@ class _Inbox:
         return {message[1]: message[2]}
 
     def _check_alive(self) -> None:
-        for helper in self.helpers:
+        started = [helper for helper in self.helpers if helper.pid is not None]
+        for helper in started:
             if helper.exitcode not in (None, 0):
                 raise RuntimeError(f"reconcile worker exited with code {helper.exitcode}")
-        if self.running and all(helper.exitcode == 0 for helper in self.helpers):
+        if self.running and started and all(helper.exitcode == 0 for helper in started):
             raise RuntimeError("reconcile workers exited without finishing")
 
 

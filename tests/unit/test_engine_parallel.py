@@ -91,6 +91,21 @@ def test_a_failing_helper_fails_the_pass_and_nothing_is_written(tmp_path: Path, 
         assert connection.execute(text("SELECT count(*) FROM deliverable WHERE dirty")).scalar() == 2500
 
 
+def test_a_helper_that_cannot_start_leaves_the_pass_to_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing
+
+    def cannot_start(process: Any) -> None:
+        raise OSError("no fork server here")
+
+    serial, parallel = _store(tmp_path / "serial.db"), _store(tmp_path / "parallel.db")
+    monkeypatch.setattr(multiprocessing.get_context("forkserver").Process, "start", cannot_start)
+    reports = _reconcile_all(serial, workers=1), _reconcile_all(parallel, workers=2, parallel_min=0)
+    assert reports[1].chunks_by_workers == 0 and reports[0] == reports[1]
+    assert _dump(serial) == _dump(parallel)
+
+
 def _declining_odd_chunks(claim: Any) -> Any:
     """This process's `_Handout.claim`, leaving odd chunks to the helpers."""
     return lambda self: None if self.next_to_plan.value % 2 else claim(self)
