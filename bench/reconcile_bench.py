@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="share of Slack claims that contradict Asana (default 0.15: most deliverables conflict)")
     parser.add_argument("--workers", type=int, default=None,
                         help="reconcile_all planning processes (1: all in this process; default: "
-                        f"up to {reconciler_engine.WORKERS} as the load leaves CPUs idle)")
+                        f"one per CPU, up to {reconciler_engine.WORKERS})")
     parser.add_argument("--db", type=Path, default=None, help="SQLite file to create (default: a temp file)")
     parser.add_argument("--database-url", default=None,
                         help="PostgreSQL server URL (e.g. postgresql://postgres@127.0.0.1:5432/test): the bench "
@@ -255,9 +255,9 @@ def _bench(args: argparse.Namespace, url: str, where: str) -> None:
         "setup_seconds": round(setup, 1),
         "disagreement": args.disagreement,
         "reconcile_all_cold": {**figures(cold_s, args.deliverables, observations, cold, cpu_seconds=cold_cpu),
-                               "helper_processes_used": cold.worker_cpu_seconds > 0},
+                               "helper_processes_used": cold.chunks_by_workers > 0},
         "reconcile_all_steady": {**figures(steady_s, args.deliverables, observations, steady, cpu_seconds=steady_cpu),
-                                 "helper_processes_used": steady.worker_cpu_seconds > 0},
+                                 "helper_processes_used": steady.chunks_by_workers > 0},
         "reconcile_dirty": {
             **figures(dirty_s, dirty.reconciled, len(dirty_keys), dirty, cpu_seconds=dirty_cpu),
             "dirty_keys": len(dirty_keys),

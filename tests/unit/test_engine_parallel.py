@@ -22,7 +22,7 @@ TABLES = ("deliverable", "conflict", "audit_event", "deliverable_dependency")
 def _store(path: Path) -> Engine:
     store = make_engine(f"sqlite:///{path}")
     migrate(store)
-    generate(store, 2500, 12_000, random.Random(11))  # three chunks: both workers plan some
+    generate(store, 2500, 12_000, random.Random(11))  # three chunks, handed to whichever process is free
     return store
 
 
