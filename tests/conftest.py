@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
@@ -17,7 +18,8 @@ import redis
 from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
-from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
+from connectors.sandbox import Sandbox, Scenario, bundled_scenario_path, load_scenario
+from connectors.sandbox.timeshift import moved_slack_ts
 from reconciler.db import make_engine, migrate
 from reconciler.pipeline import EXAMPLE_CONFIG
 
@@ -60,10 +62,33 @@ def config_path(tmp_path: Path) -> Path:
     return write_demo_config(tmp_path)
 
 
+DEMO_ANCHOR = date(2026, 11, 25)
+"""The day the bundled demo's story is written for (its `anchor`); it is told today unless pinned."""
+
+
+def demo_scenario(*, as_written: bool = False) -> Scenario:
+    """The bundled demo, told today (as `reconciler demo` serves it), or `as_written`: on its anchor
+    day, for tests of connectors and the sandbox that compare its literal dates and never ask the
+    reconciler what the clock says about them."""
+    return load_scenario(bundled_scenario_path("demo"), today=DEMO_ANCHOR if as_written else None)
+
+
+def demo_ts(sandbox: Sandbox, ts: str) -> str:
+    """Where a Slack ts written in demo.json is in the demo `sandbox` serves."""
+    return moved_slack_ts(ts, timedelta(days=sandbox.scenario.days_shifted))
+
+
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    """The local Asana + Slack stand-in serving the demo scenario on a free port."""
-    with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as running:
+    """The local Asana + Slack stand-in serving the demo scenario, told today, on a free port."""
+    with Sandbox(demo_scenario(), port=0) as running:
+        yield running
+
+
+@pytest.fixture
+def sandbox_as_written() -> Iterator[Sandbox]:
+    """The demo scenario with its literal dates (see `demo_scenario`)."""
+    with Sandbox(demo_scenario(as_written=True), port=0) as running:
         yield running
 
 

@@ -240,6 +240,7 @@ class Scenario:
     slack: SlackScenario = field(default_factory=SlackScenario)
     invalid_tokens: list[str] = field(default_factory=list)
     notes: Any = None
+    days_shifted: int = 0  # how far an anchored scenario was moved to be told today (see timeshift)
 
 
 # --------------------------------------------------------------------------- validation helpers
@@ -661,15 +662,22 @@ def parse_slack(data: Any, where: str) -> SlackScenario:
 
 # --------------------------------------------------------------------------- entry points
 
-def parse_scenario(data: Any, where: str = "scenario") -> Scenario:
-    o = _Obj(data, where, {"asana", "slack", "invalid_tokens"})
+def parse_scenario(data: Any, where: str = "scenario", *, today: date | None = None) -> Scenario:
+    """Validate a scenario. One with an ``anchor`` day is moved so that the anchor is `today`
+    (default: today in UTC) and its date templates are rendered (see `timeshift`)."""
+    from .timeshift import shift_days, shifted
+
+    days = shift_days(data, today or utcnow().date())
+    data = shifted(data, days)
+    o = _Obj(data, where, {"asana", "slack", "invalid_tokens", "anchor"})
     asana = parse_asana(o.raw("asana") or {}, o.at("asana"))
     slack = parse_slack(o.raw("slack") or {}, o.at("slack"))
-    return Scenario(asana, slack, o.str_list("invalid_tokens"), data.get("_notes"))
+    return Scenario(asana, slack, o.str_list("invalid_tokens"), data.get("_notes"), days)
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario JSON file. Raises ValueError naming the file and the bad field."""
+def load_scenario(path: str | Path, *, today: date | None = None) -> Scenario:
+    """Read and validate a scenario JSON file, moved to be told `today` when it has an anchor.
+    Raises ValueError naming the file and the bad field."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -680,7 +688,7 @@ def load_scenario(path: str | Path) -> Scenario:
     except json.JSONDecodeError as e:
         raise ValueError(f"{p}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
     try:
-        return parse_scenario(data)
+        return parse_scenario(data, today=today)
     except ValueError as e:
         raise ValueError(f"{p}: {e}") from None
 

@@ -14,6 +14,7 @@ from sqlmodel import select
 
 from connectors.asana import AsanaConnector, clear_expansion_cache
 from connectors.base import Source
+from tests.conftest import DEMO_ANCHOR
 from connectors.sandbox import Sandbox, bundled_scenario_path, parse_scenario
 from reconciler import pipeline, store
 from reconciler.db import session_scope
@@ -31,7 +32,7 @@ def scenario() -> dict[str, Any]:
     {2002, 2003, 2004}, and frank: an Asana user nobody assigned who posts in #launches."""
     data = json.loads(bundled_scenario_path("demo").read_text())
     asana = data["asana"]
-    asana["users"].append({"gid": "506", "name": "Frank Roy", "email": "frank@acme.test"})
+    asana["users"].append({"gid": "507", "name": "Frank Roy", "email": "frank@acme.test"})
     for gid, name, archived in (("2002", "Platform", False), ("2003", "Growth", False), ("2004", "Old launch", True)):
         asana["projects"].append({"gid": gid, "name": name, "archived": archived,
                                   "sections": [{"gid": f"{gid}1", "name": "Planned"}]})
@@ -39,9 +40,9 @@ def scenario() -> dict[str, Any]:
     asana["portfolios"] = [{"gid": PORTFOLIO, "name": "Q4 launches", "projects": ["2001", "2002"]}]
     asana["teams"] = [{"gid": TEAM, "name": "Platform team", "projects": ["2002", "2003", "2004"]}]
     slack = data["slack"]
-    slack["users"].append({"id": "U06", "name": "frank", "real_name": "Frank Roy",
+    slack["users"].append({"id": "U07", "name": "frank", "real_name": "Frank Roy",
                            "profile": {"email": "Frank@acme.test", "real_name": "Frank Roy"}})
-    slack["messages"].append({"channel": "C01", "ts": "1763990000.000100", "user": "U06",
+    slack["messages"].append({"channel": "C01", "ts": "1763990000.000100", "user": "U07",
                            "text": "onboarding is done"})  # authors of claims become people
     return data
 
@@ -55,7 +56,7 @@ def _no_shared_expansions() -> Iterator[None]:
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(parse_scenario(scenario()), port=0) as sb:
+    with Sandbox(parse_scenario(scenario(), today=DEMO_ANCHOR), port=0) as sb:
         yield sb
 
 
@@ -190,7 +191,7 @@ def test_workspace_users_join_slack_people_by_email(sqlite_engine: Engine, sandb
 
     with session_scope(sqlite_engine) as session:
         frank = session.exec(select(Person).where(Person.email == "frank@acme.test")).all()
-        assert [(p.asana_gid, p.slack_id, p.name) for p in frank] == [("506", "U06", "Frank Roy")]
+        assert [(p.asana_gid, p.slack_id, p.name) for p in frank] == [("507", "U07", "Frank Roy")]
 
     # idle incremental: no users request (the idle budget stays one request per project)
     sandbox.reset_counts()

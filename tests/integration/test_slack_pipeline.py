@@ -18,6 +18,7 @@ from reconciler.models import Observation, Person, SyncCursor
 from reconciler.pipeline import Runtime, apply_config, sync_partition
 from reconciler.protocol import load_config
 from reconciler.settings import Settings
+from tests.conftest import demo_ts
 
 DEMO = Path(__file__).resolve().parents[2] / "reconciler" / "examples" / "demo.toml"
 TOKEN = "xoxb-slack-test-token-do-not-log"
@@ -48,13 +49,17 @@ def test_demo_channels_sync_into_the_store_and_a_rerun_changes_nothing(rt: Runti
     reports = [sync_partition(rt, Source.SLACK, channel) for channel in rt.config.slack.channels]
     assert all(r.ok for r in reports), [r.error for r in reports]
     claims = live(rt.engine)
-    assert ("C01:1795428900.000100", "checkout-v2", "status", "blocked") in claims  # the planted contradiction
+
+    def ref(ts: str) -> str:
+        return f"C01:{demo_ts(sandbox, ts)}"
+
+    assert (ref("1795428900.000100"), "checkout-v2", "status", "blocked") in claims  # the planted contradiction
     # "checkout-v2 is blocked waiting on the payments API": payments is the blocker, not blocked;
-    # "launch-campaign on track …, assuming checkout ships Dec 1": about the campaign only
-    assert not [c for c in claims if c[0] == "C01:1795428900.000100" and c[1] == "payments-api"]
-    assert {c[1] for c in claims if c[0] == "C01:1795338000.000100"} == {"launch-campaign"}
-    assert ("C01:1795255920.000100", "onboarding", "status", "done") in claims  # a reply, via its parent
-    assert not [c for c in claims if c[0] == "C01:1795186800.000100"]  # the deploy bot is not trusted
+    # "launch-campaign is on track for Dec 3: …": about the campaign only
+    assert not [c for c in claims if c[0] == ref("1795428900.000100") and c[1] == "payments-api"]
+    assert {c[1] for c in claims if c[0] == ref("1795338000.000100")} == {"launch-campaign"}
+    assert (ref("1795255920.000100"), "onboarding", "status", "done") in claims  # a reply, via its parent
+    assert not [c for c in claims if c[0] == ref("1795186800.000100")]  # the deploy bot is not trusted
     with session_scope(rt.engine) as session:
         emails = {p.email for p in session.exec(select(Person)).all()}
     assert {"alice@acme.test", "bob@acme.test", "carol@acme.test"} <= emails

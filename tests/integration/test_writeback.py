@@ -18,16 +18,17 @@ from reconciler.cli import conflicts as conflicts_cli
 from reconciler.models import Observation
 from reconciler.settings import get_settings
 from reconciler.writeback import asana_targets, slack_targets
-from tests.conftest import write_demo_config
+from tests.conftest import demo_scenario, demo_ts, write_demo_config
 
-THREAD = "1795428900.000100"  # Alice's "checkout-v2 is blocked" message in #launches (C01)
+THREAD_AS_WRITTEN = "1795428900.000100"  # Alice's "checkout-v2 is blocked" message in #launches (C01)
 TOKENS = ("asana-writeback-test-token", "xoxb-writeback-test-token")
 TEXT = "Decision by Erin Park: Checkout v2 is blocked (payments keys missing). Recorded as conflict #{id}."
 
 
 class Env:
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Sandbox, thread: str) -> None:
         self.sb = sandbox
+        self.thread = thread
         self.runner = CliRunner()
 
     def run(self, *args: str, input: str | None = None) -> Result:
@@ -63,9 +64,10 @@ class Env:
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
-    with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as sandbox:
+    with Sandbox(demo_scenario(), port=0) as sandbox:
+        thread = demo_ts(sandbox, THREAD_AS_WRITTEN)
         # Two more voices: Bob in Alice's thread (same thread: one reply) and Carol in #eng.
-        sandbox.slack.post("C01", "U02", "checkout-v2 is still blocked, no keys yet.", thread_ts=THREAD)
+        sandbox.slack.post("C01", "U02", "checkout-v2 is still blocked, no keys yet.", thread_ts=thread)
         sandbox.slack.post("C02", "U03", "checkout is blocked on the payments provider")
         config = write_demo_config(tmp_path)
         monkeypatch.setenv("ASANA_TOKEN", TOKENS[0])
@@ -76,7 +78,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
         monkeypatch.setenv("RECONCILER_CONFIG", str(config))
         monkeypatch.setenv("USER", "lead")
         get_settings.cache_clear()
-        runner = Env(sandbox)
+        runner = Env(sandbox, thread)
         runner.ok("sync")
         runner.ok("reconcile")
         sandbox.reset_counts()
@@ -96,14 +98,14 @@ def test_apply_yes_posts_one_reply_per_thread_and_one_comment_per_task(env: Env)
     # the plan first: where, and what
     out = result.stdout
     assert f"text: {text}" in out
-    assert f"Slack #launches (C01): reply in thread https://acme.slack.com/archives/C01/p{THREAD.replace('.', '')}" in out
+    assert f"Slack #launches (C01): reply in thread https://acme.slack.com/archives/C01/p{env.thread.replace('.', '')}" in out
     assert "Slack #eng (C02): reply in thread https://acme.slack.com/archives/C02/p" in out
     assert "Asana task 3001: comment on https://app.asana.com/0/2001/3001" in out
     assert "Asana task fields are not changed" in out
 
     replies = env.bot_replies()
     assert sorted((m["channel"], m["text"]) for m in replies) == [("C01", text), ("C02", text)]
-    assert next(m for m in replies if m["channel"] == "C01")["thread_ts"] == THREAD  # Bob's reply: same thread
+    assert next(m for m in replies if m["channel"] == "C01")["thread_ts"] == env.thread  # Bob's reply: same thread
     eng = next(m for m in replies if m["channel"] == "C02")
     (stories,) = [env.sb.asana.created_stories()]
     assert [(s["task"], s["text"]) for s in stories] == [("3001", text)]

@@ -11,6 +11,7 @@ import pytest
 from asana.rest import ApiException
 from urllib3.util.retry import Retry
 
+from tests.conftest import demo_scenario
 from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario, parse_scenario
 
 
@@ -47,7 +48,7 @@ def _client(sb: Sandbox, token: str = "pat-ok", retry: Any = "fast") -> asana.Ap
 
 @pytest.fixture()
 def demo() -> Iterator[Sandbox]:
-    with Sandbox(load_scenario(bundled_scenario_path("demo"))) as sb:
+    with Sandbox(demo_scenario(as_written=True)) as sb:
         yield sb
 
 
@@ -132,7 +133,7 @@ def test_users_projects_sections_status_updates_stories(demo: Sandbox) -> None:
     users = asana.UsersApi(api)
     assert users.get_user("me", {})["gid"] == "501"
     everyone = list(users.get_users_for_workspace("1000", {"opt_fields": "name,email"}))
-    assert [u["email"] for u in everyone] == [f"{n}@acme.test" for n in ("alice", "bob", "carol", "dan", "erin")]
+    assert [u["email"] for u in everyone] == [f"{n}@acme.test" for n in ("alice", "bob", "carol", "dan", "erin", "fay")]
     assert users.get_user("502", {"opt_fields": "email"}) == {"gid": "502", "resource_type": "user",
                                                               "email": "bob@acme.test"}
     projects = asana.ProjectsApi(api)
@@ -196,7 +197,7 @@ def test_update_task_appends_system_stories_and_events(demo: Sandbox) -> None:
         ("task", "added", gid), ("story", "added", sgid), ("task", "deleted", "3005")]
     assert got["data"][0]["parent"] == {"gid": "2001", "resource_type": "project", "name": "Launch Q4"}
     assert [t["gid"] for t in asana.TasksApi(api).get_tasks_for_project("2001", {})] == [
-        "3001", "3002", "3003", "3004", gid]
+        "3001", "3002", "3003", "3004", "3006", gid]
     comment = list(asana.StoriesApi(api).get_stories_for_task("3002", {"opt_fields": "type,text"}))[-1]
     assert comment == {"gid": sgid, "resource_type": "story", "type": "comment", "text": "Keys arrived!"}
 
@@ -316,7 +317,7 @@ def test_remove_task_from_project(demo: Sandbox) -> None:
     demo.asana.remove_task_from_project("3003", "2001", actor="505", at="2026-11-24T10:00:00Z")
 
     tasks = asana.TasksApi(api)
-    assert [t["gid"] for t in tasks.get_tasks_for_project("2001", {})] == ["3001", "3002", "3004", "3005"]
+    assert [t["gid"] for t in tasks.get_tasks_for_project("2001", {})] == ["3001", "3002", "3004", "3005", "3006"]
     assert [t["gid"] for t in asana.TasksApi(api).get_tasks_for_section("2102", {})] == ["3001", "3002"]
     left = tasks.get_task("3003", {"opt_fields": "projects,memberships.section.name,modified_at,permalink_url"})
     assert left["projects"] == [] and left["memberships"] == [] and left["modified_at"] == "2026-11-24T10:00:00.000Z"
@@ -366,7 +367,7 @@ def test_mutation_helpers_are_thread_safe(demo: Sandbox) -> None:
         t.start()
     tasks = asana.TasksApi(_client(demo))
     while any(t.is_alive() for t in threads):
-        assert len(list(tasks.get_tasks_for_project("2001", {"opt_fields": "memberships.section.name"}))) == 5
+        assert len(list(tasks.get_tasks_for_project("2001", {"opt_fields": "memberships.section.name"}))) == 6
     for t in threads:
         t.join()
     assert [s.gid for s in demo.asana.projects["2001"].status_updates] == ["2201", "2202"]

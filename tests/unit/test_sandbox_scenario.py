@@ -37,12 +37,12 @@ def test_demo_scenario_loads_and_has_the_planted_cases() -> None:
     assert isinstance(s, Scenario)
     assert s.notes and "CONTRADICTION" in " ".join(s.notes)
     tasks = {t.gid: t for t in s.asana.tasks}
-    assert set(tasks) == {"3001", "3002", "3003", "3004", "3005"}
+    assert set(tasks) == {"3001", "3002", "3003", "3004", "3005", "3006"}
     assert tasks["3001"].custom_fields["700"] == "701"  # On track
     assert tasks["3005"].dependencies == ["3001"]
     emails_asana = {u.email for u in s.asana.users}
     emails_slack = {u.profile["email"] for u in s.slack.users}
-    assert emails_asana == emails_slack and len(emails_asana) == 5
+    assert emails_asana == emails_slack and len(emails_asana) == 6
     # the contradiction is newer than the last Status change of 3001
     last_status_change = max(parse_iso(st.created_at) for st in tasks["3001"].stories
                              if st.resource_subtype == "enum_custom_field_changed")

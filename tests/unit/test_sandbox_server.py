@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from urllib3.util.retry import Retry
 
+from tests.conftest import demo_scenario
 from connectors.sandbox import ENDPOINT_KEYS, Sandbox, bundled_scenario_path, load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture()
 def sb() -> Iterator[Sandbox]:
-    with Sandbox(load_scenario(bundled_scenario_path("demo"))) as s:
+    with Sandbox(demo_scenario(as_written=True)) as s:
         yield s
 
 
@@ -101,7 +102,7 @@ def test_random_faults_are_survivable_with_retries(sb: Sandbox) -> None:
                                allowed_methods=None)
     tasks = asana.TasksApi(asana.ApiClient(cfg))
     for _ in range(5):
-        assert len(list(tasks.get_tasks_for_project("2001", {"limit": 2}))) == 5
+        assert len(list(tasks.get_tasks_for_project("2001", {"limit": 2}))) == 6
     counts = sb.request_counts()["asana GET /projects/{gid}/tasks"]
     assert counts > 15  # 3 pages x 5 runs plus retries
 

@@ -12,15 +12,16 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
+from tests.conftest import demo_scenario
 from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
 
-# demo.json, #launches (C01): 11 top-level messages + 1 thread_broadcast (and 3 more thread replies)
-LAUNCHES_TOP_LEVEL = 12
+# demo.json, #launches (C01): 12 top-level messages + 1 thread_broadcast (and 3 more thread replies)
+LAUNCHES_TOP_LEVEL = 13
 
 
 @pytest.fixture()
 def sb() -> Iterator[Sandbox]:
-    with Sandbox(load_scenario(bundled_scenario_path("demo"))) as s:
+    with Sandbox(demo_scenario(as_written=True)) as s:
         yield s
 
 
@@ -46,7 +47,7 @@ def test_identity_methods(sb: Sandbox) -> None:
     assert me["ok"] and me["user_id"] == "U0BOT" and me["bot_id"] == "B0BOT" and me["team_id"] == "T1"
     members = c.users_list()["members"]
     humans = [m for m in members if not m["is_bot"] and m["id"] != "USLACKBOT"]
-    names = ("alice", "bob", "carol", "dan", "erin")
+    names = ("alice", "bob", "carol", "dan", "erin", "fay")
     assert [m["profile"]["email"] for m in humans] == [f"{n}@acme.test" for n in names]
     assert humans[0]["tz"] == "Europe/Berlin" and humans[0]["real_name"] == "Alice Ng"
     page1 = c.users_list(limit=3)
@@ -65,11 +66,11 @@ def test_identity_methods(sb: Sandbox) -> None:
 
 def test_history_pagination_newest_first_top_level_only(sb: Sandbox) -> None:
     c = _client(sb)
-    msgs = _history(c, "C01", limit=4)
+    msgs = _history(c, "C01", limit=5)
     assert len(msgs) == LAUNCHES_TOP_LEVEL
     ts = [float(m["ts"]) for m in msgs]
     assert ts == sorted(ts, reverse=True)
-    assert sb.request_counts()["slack conversations.history"] == 3  # 4 + 4 + 4, has_more false on the last
+    assert sb.request_counts()["slack conversations.history"] == 3  # 5 + 5 + 3, has_more false on the last
     assert all(m.get("thread_ts") in (None, m["ts"]) or m.get("subtype") == "thread_broadcast" for m in msgs)
     broadcast = [m for m in msgs if m.get("subtype") == "thread_broadcast"]
     assert len(broadcast) == 1 and broadcast[0]["thread_ts"] != broadcast[0]["ts"]
