@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 
 from connectors.base import CanonicalStatus
 from reconciler import rules, store
+from reconciler.owners import assign_owner
 from reconciler.models import Conflict, ConflictState, Deliverable, Observation
 
 OPEN, ACKNOWLEDGED = ConflictState.OPEN.value, ConflictState.ACKNOWLEDGED.value
@@ -40,10 +41,17 @@ _VALUE_FIELDS: dict[str, frozenset[str]] = {
     rules.Rule.STATUS_CONTRADICTION: frozenset({rules.STATUS}),
     rules.Rule.DATE_CONTRADICTION: frozenset({rules.TARGET_DATE}),
     rules.Rule.DEPENDENCY_VIOLATION: frozenset({rules.STATUS, rules.TARGET_DATE}),
+    rules.Rule.DEPENDENCY_CASCADE: frozenset({rules.STATUS, rules.TARGET_DATE}),
+    rules.Rule.SCHEDULED_BEFORE_READY: frozenset({rules.STATUS, rules.TARGET_DATE}),
+    rules.Rule.OVERDUE: frozenset({rules.STATUS, rules.TARGET_DATE}),
     rules.Rule.STALE: frozenset({rules.STATUS, rules.TARGET_DATE}),
+    rules.Rule.DEPENDENCY_CYCLE: frozenset(),
     rules.Rule.NO_OWNER: frozenset(),
 }
-_VALUE_OPTIONAL = frozenset({rules.Rule.STALE.value, rules.Rule.NO_OWNER.value})
+_VALUE_OPTIONAL = frozenset(
+    {rules.Rule.STALE.value, rules.Rule.NO_OWNER.value, rules.Rule.DEPENDENCY_CYCLE.value,
+     rules.Rule.DEPENDENCY_CASCADE.value}
+)
 
 
 class ConflictNotFound(LookupError):
@@ -82,11 +90,23 @@ def resolve(
     accept_source: str | None = None,
     status: str | None = None,
     target_date: date | None = None,
+    owner: str | None = None,
 ) -> Conflict:
-    """Close with a decision: accept what one source says, or set the status or date."""
+    """Close with a decision: accept what one source says, or set the status or date; a missing
+    owner is resolved by naming one, which goes into the gatekeeper map."""
     conflict = get_conflict(session, conflict_id)
     _require(conflict, ACTIVE, RESOLVED)
     comment = _comment(comment, "resolve", conflict_id)
+    if (conflict.kind == rules.Rule.NO_OWNER) != (owner is not None):
+        if owner is None:
+            raise InvalidTransition(f"conflict {conflict_id} is a missing owner: name one (--owner PERSON)")
+        raise InvalidTransition(f"conflict {conflict_id} ({conflict.kind}) is not about the owner")
+    if owner is not None:
+        assign_owner(session, conflict.deliverable_key, owner, actor=actor, comment=comment, now=now)
+        _close(conflict, RESOLVED, actor=actor, comment=comment, now=now)
+        conflict.resolution_value = owner
+        return _record(session, conflict, "resolved", actor=actor, comment=comment, now=now,
+                       details={"field": "owner", "value": owner})
     field_name, value = _decided_value(session, conflict, accept_source, status, target_date)
     _close(conflict, RESOLVED, actor=actor, comment=comment, now=now)
     conflict.resolution_value = value

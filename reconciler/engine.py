@@ -70,6 +70,10 @@ _AUTO_COMMENTS = {
     rules.Rule.STATUS_CONTRADICTION.value: "the sources agree again",
     rules.Rule.DATE_CONTRADICTION.value: "the dates agree again",
     rules.Rule.DEPENDENCY_VIOLATION.value: "the dependencies no longer contradict it",
+    rules.Rule.DEPENDENCY_CASCADE.value: "what it depends on is no longer broken, or it is no longer due soon",
+    rules.Rule.SCHEDULED_BEFORE_READY.value: "its date no longer comes before what it depends on",
+    rules.Rule.DEPENDENCY_CYCLE.value: "the dependency cycle is broken",
+    rules.Rule.OVERDUE.value: "it is done, or has a new date",
     rules.Rule.NO_OWNER.value: "it has a decision owner now",
     rules.Rule.STALE.value: "a source has said something about it again",
 }
@@ -427,10 +431,10 @@ class _Context:
     # their canonical state is kept past their chunk, and one missing here (a dependency first
     # claimed since) is derived again. None: keep everything (a pass of one chunk).
     depended_on: frozenset[str] | None
-    # Canonical state of deliverables derived in this run (of the current chunk, and of those
-    # in `depended_on` from earlier chunks), for their dependents; nothing the reconciler
-    # writes changes it.
-    canonical: dict[str, tuple[str, rules.CanonicalState]] = field(default_factory=dict)
+    # What dependents read of deliverables derived in this run (of the current chunk, and of
+    # those in `depended_on` from earlier chunks, and further down their dependencies);
+    # nothing the reconciler writes changes it.
+    canonical: dict[str, rules.DependencyFacts] = field(default_factory=dict)
 
     @classmethod
     def load(cls, session: Session, config: Config, *, chunks: int) -> _Context:
@@ -448,8 +452,8 @@ class _Context:
             if key not in self.depended_on:
                 self.canonical.pop(key, None)
             elif key in self.canonical:
-                title, state = self.canonical[key]
-                self.canonical[key] = (title, _as_dependency(state))
+                facts = self.canonical[key]
+                facts.canonical = _as_dependency(facts.canonical)
 
 
 def _as_dependency(state: rules.CanonicalState) -> rules.CanonicalState:
@@ -663,7 +667,15 @@ def _load_conflicts(session: Session, keys: Sequence[str]) -> dict[str, list[_Co
 
 
 def _dependents(session: Session, keys: Sequence[str]) -> set[str]:
-    return {key for chunk in _chunks(keys) for (key,) in _fetch(session, _DEPENDENTS_SQL, chunk)}
+    """Everything that depends on `keys`, directly or further up (a blocked dependency two
+    levels down changes what the deliverable at the top is told)."""
+    found: set[str] = set()
+    frontier = list(keys)
+    while frontier:
+        above = {key for chunk in _chunks(frontier) for (key,) in _fetch(session, _DEPENDENTS_SQL, chunk)}
+        frontier = sorted(above - found - set(keys))
+        found |= above
+    return found
 
 
 @dataclass
@@ -686,7 +698,10 @@ def _snapshot(session: Session, keys: Sequence[str], context: _Context) -> _Snap
     for key, row in deliverables.items():
         current[key] = rules.current_by_field(claims.get(key, ()))
         depends_on[key] = rules.depends_on(key, row.depends_on, current[key])
-        context.canonical[key] = (row.title, rules.canonical_state(current[key], _decisions(row)))
+        state = rules.canonical_state(current[key], _decisions(row))
+        context.canonical[key] = rules.DependencyFacts(
+            key, row.title, state, depends_on[key], row.owner_key, rules.was_reopened(claims.get(key, ()), state)
+        )
     _derive_missing(session, {d for deps in depends_on.values() for d in deps}, context)
     edges: dict[str, set[str]] = defaultdict(set)
     for dependent, dependency in _fetch(session, _EDGES_SQL, keys):
@@ -695,15 +710,26 @@ def _snapshot(session: Session, keys: Sequence[str], context: _Context) -> _Snap
 
 
 def _derive_missing(session: Session, keys: set[str], context: _Context) -> None:
-    """Canonical state of dependencies not derived yet in this run (status and date only)."""
+    """What dependents read of dependencies not derived yet in this run, and of their own
+    dependencies, down to the bottom (status and date only; their dependencies as the store
+    knew them after their own last reconcile, plus the configured ones)."""
     missing = sorted(k for k in keys if k not in context.canonical)
-    if not missing:
-        return
-    rows = _load_deliverables(session, missing)
-    claims = _load_claims(session, missing, context.names, status_and_date_only=True)
-    for key, row in rows.items():
-        state = rules.canonical_state(rules.current_by_field(claims.get(key, ())), _decisions(row))
-        context.canonical[key] = (row.title, state)
+    for _ in range(rules.MAX_DEPENDENCY_DEPTH):
+        if not missing:
+            return
+        rows = _load_deliverables(session, missing)
+        claims = _load_claims(session, missing, context.names, status_and_date_only=True)
+        below: dict[str, set[str]] = defaultdict(set)
+        for dependent, dependency in _fetch(session, _EDGES_SQL, missing):
+            below[dependent].add(dependency)
+        for key, row in rows.items():
+            own = claims.get(key, ())
+            state = rules.canonical_state(rules.current_by_field(own), _decisions(row))
+            deps = tuple(sorted((below[key] | set(row.depends_on)) - {key}))
+            context.canonical[key] = rules.DependencyFacts(
+                key, row.title, state, deps, row.owner_key, rules.was_reopened(own, state)
+            )
+        missing = sorted({d for k in rows for d in context.canonical[k].depends_on} - context.canonical.keys())
 
 
 def _decisions(row: _DeliverableRow) -> tuple[rules.Resolution, ...]:
@@ -741,7 +767,7 @@ def _plan_chunk(session: Session, keys: Sequence[str], context: _Context, now: d
         row = snap.deliverables.get(key)
         if row is None:
             continue
-        canonical = context.canonical[key][1]
+        canonical = context.canonical[key].canonical
         facts = _facts(row, snap, context, now)
         evaluation = rules.evaluate(facts, context.policy, tz=context.tz, current=snap.current[key], canonical=canonical)
         _plan_deliverable(plan, row, evaluation, now)
@@ -754,9 +780,7 @@ def _plan_chunk(session: Session, keys: Sequence[str], context: _Context, now: d
 
 def _facts(row: _DeliverableRow, snap: _Snapshot, context: _Context, now: datetime) -> rules.DeliverableFacts:
     depends_on = snap.depends_on[row.key]
-    dependencies = {
-        dep: rules.DependencyFacts(dep, *context.canonical[dep]) for dep in depends_on if dep in context.canonical
-    }
+    dependencies = _reachable(depends_on, context.canonical)
     return rules.DeliverableFacts(
         key=row.key,
         title=row.title,
@@ -770,6 +794,22 @@ def _facts(row: _DeliverableRow, snap: _Snapshot, context: _Context, now: dateti
         previous_conditions=row.conditions,
         now=now,
     )
+
+
+def _reachable(
+    depends_on: Iterable[str], known: dict[str, rules.DependencyFacts]
+) -> dict[str, rules.DependencyFacts]:
+    """The known dependencies reachable from `depends_on`, transitively (cycles end at the
+    first repeat)."""
+    found: dict[str, rules.DependencyFacts] = {}
+    frontier = [k for k in depends_on if k in known]
+    while frontier:
+        key = frontier.pop()
+        if key in found:
+            continue
+        found[key] = known[key]
+        frontier += [k for k in found[key].depends_on if k in known and k not in found]
+    return found
 
 
 def _plan_deliverable(plan: _Plan, row: _DeliverableRow, evaluation: rules.Evaluation, now: datetime) -> None:

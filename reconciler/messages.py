@@ -107,14 +107,28 @@ def reason_line(conflict: ConflictView, reason: str, tz: str) -> str:
     return reason
 
 
+_DECIDED_BY_VALUE = frozenset({"dependency_cascade", "scheduled_before_ready", "dependency_violation", "overdue"})
+
+
 def resolve_commands(conflict: ConflictView) -> list[str]:
-    sources = conflict.sources or tuple(dict.fromkeys(e.source for e in conflict.evidence))
-    lines = [f'reconciler conflicts resolve {conflict.id} --accept {s} -c "..."' for s in sources]
+    """The commands that settle a finding, the way that makes sense for its kind; the last one
+    acknowledges it."""
+    cid, key = conflict.id, conflict.deliverable_key
     if conflict.kind == "no_owner":  # naming an owner resolves it by itself on the next pass
-        lines = [f"reconciler owners set {conflict.deliverable_key} PERSON -c \"...\""]
+        lines = [f'reconciler conflicts resolve {cid} --owner PERSON -c "..."']
+    elif conflict.kind == "stale":  # a check-in: say where it stands, or not now
+        lines = [
+            f'reconciler claim {key} --status STATUS [--date YYYY-MM-DD] --by YOU -c "..."',
+            f'reconciler snooze add deliverable={key} kind=stale -d 3d -c "..."',
+        ]
+    elif conflict.kind in _DECIDED_BY_VALUE:
+        lines = [f'reconciler conflicts resolve {cid} --status STATUS | --date YYYY-MM-DD -c "..."']
+    else:
+        sources = conflict.sources or tuple(dict.fromkeys(e.source for e in conflict.evidence))
+        lines = [f'reconciler conflicts resolve {cid} --accept {s} -c "..."' for s in sources]
     if not lines:
-        lines = [f'reconciler conflicts resolve {conflict.id} -c "..."']
-    lines.append(f"reconciler conflicts ack {conflict.id}")
+        lines = [f'reconciler conflicts resolve {cid} -c "..."']
+    lines.append(f"reconciler conflicts ack {cid}")
     return lines
 
 

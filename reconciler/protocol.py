@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
@@ -86,6 +86,8 @@ class RoleConfig(StrictModel):
     name: str
     lead: str | None = None
     head: str | None = None
+    # who hears about a deliverable of this role that has no decision owner (else the lead)
+    escalation_contact: str | None = None
     zones: Zones = Zones()
     escalation: list[EscalationLevel] = Field(default_factory=_default_escalation)
 
@@ -158,6 +160,10 @@ class RulesConfig(StrictModel):
     date_tolerance_days: int = Field(default=2, ge=0)
     stale_after_days: int | None = Field(default=7, ge=1)
     stale_due_within_days: int = Field(default=14, ge=1)
+    # a broken dependency matters to a dependent due within this many days (or already done)
+    dependency_horizon_days: int = Field(default=14, ge=0)
+    # an overdue deliverable's finding is medium from this many days late, high from the second
+    overdue_severity_days: tuple[int, int] = (3, 7)
 
     def severity_of(self, a: CanonicalStatus, b: CanonicalStatus) -> str | None:
         for pair in self.status_conflicts:
@@ -193,7 +199,7 @@ class Config(StrictModel):
                 if dep not in deliverables:
                     raise ValueError(f"deliverables[{i}].depends_on: unknown deliverable {dep!r}")
         for i, r in enumerate(self.roles):
-            for attr in ("lead", "head"):
+            for attr in ("lead", "head", "escalation_contact"):
                 who = getattr(r, attr)
                 if who is not None and who not in people:
                     raise ValueError(f"roles[{i}].{attr}: unknown person {who!r}")
@@ -220,13 +226,32 @@ class Config(StrictModel):
         return next((d for d in self.deliverables if d.key == key), None)
 
     def role_for(self, deliverable: DeliverableConfig) -> RoleConfig | None:
-        """The deliverable's role: named explicitly, else the role whose zones cover it."""
-        if deliverable.role:
-            return self.role(deliverable.role)
+        """The deliverable's role as the config file alone tells it (see `role_choice`)."""
+        return self.role_choice(deliverable.key)[0]
+
+    def role_choice(
+        self, key: str, *, asana_projects: Sequence[str] = (), slack_channels: Sequence[str] = ()
+    ) -> tuple[RoleConfig | None, str]:
+        """A deliverable's role and which rule chose it: named on the deliverable, else the role
+        whose zone lists the deliverable, holds its Asana project, or holds a Slack channel it
+        is discussed in (in the order given), else `default_role`."""
+        conf = self.deliverable(key)
+        if conf is not None and conf.role:
+            return self.role(conf.role), f"named on the deliverable ({conf.role})"
         for role in self.roles:
-            if deliverable.key in role.zones.deliverables:
-                return role
-        return self.role(self.default_role)
+            if key in role.zones.deliverables:
+                return role, f"the {role.name} zone lists it"
+        for where, places, noun in (
+            ("asana_projects", asana_projects, "Asana project"),
+            ("slack_channels", [c.lstrip("#") for c in slack_channels], "Slack channel"),
+        ):
+            for place in places:
+                for role in self.roles:
+                    if place in [z.lstrip("#") for z in getattr(role.zones, where)]:
+                        return role, f"the {role.name} zone holds its {noun} {place}"
+        if self.default_role:
+            return self.role(self.default_role), f"default_role ({self.default_role})"
+        return None, "no role names it, no zone holds it, and there is no default_role"
 
     def deliverable_index(self) -> DeliverableIndex:
         refs = [

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from reconciler import snoozes as snooze_rules
+from reconciler import store
 from reconciler.models import ACTIVE_CONFLICT_STATES, Conflict, Deliverable, Person
 from reconciler.protocol import Config, EscalationLevel, RoleConfig
 
@@ -42,6 +43,7 @@ class Directory:
     config: Config
     people: dict[str, Person] = field(default_factory=dict)
     deliverables: dict[str, Deliverable] = field(default_factory=dict)
+    partitions: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # see store.partitions_of
 
     @classmethod
     def load(cls, session: Session, config: Config, deliverable_keys: Iterable[str] = ()) -> Directory:
@@ -52,7 +54,7 @@ class Directory:
             chunk = keys[start : start + 500]
             for d in session.exec(select(Deliverable).where(col(Deliverable.key).in_(chunk))):
                 found[d.key] = d
-        return cls(config=config, people=people, deliverables=found)
+        return cls(config=config, people=people, deliverables=found, partitions=store.partitions_of(session, keys))
 
     def recipient(self, key: str) -> Recipient | None:
         row = self.people.get(key)
@@ -98,15 +100,20 @@ class Directory:
         return conf.owner if conf else None
 
     def role_of(self, key: str) -> RoleConfig | None:
+        return self.role_choice(key)[0]
+
+    def role_choice(self, key: str) -> tuple[RoleConfig | None, str]:
+        """The deliverable's role and why (see `Config.role_choice`): the zones are matched
+        against the Asana projects and Slack channels its claims come from."""
         row = self.deliverables.get(key)
-        if row is not None and row.role:
+        if row is not None and row.role and self.config.deliverable(key) is None:
             found = self.config.role(row.role)
             if found is not None:
-                return found
-        conf = self.config.deliverable(key)
-        if conf is not None:
-            return self.config.role_for(conf)
-        return self.config.role(self.config.default_role)
+                return found, f"stored on the deliverable ({row.role})"
+        where = self.partitions.get(key, {})
+        return self.config.role_choice(
+            key, asana_projects=where.get("asana", ()), slack_channels=where.get("slack", ())
+        )
 
     def levels_for(self, key: str) -> list[EscalationLevel]:
         return escalation_levels(self.role_of(key))
@@ -139,6 +146,8 @@ def resolve_target(target: str, *, owner: str | None, role: RoleConfig | None) -
     if target == "owner":
         if owner:
             return owner, "decision owner"
+        if role is not None and role.escalation_contact:
+            return role.escalation_contact, "no decision owner: the role's escalation contact"
         if lead:
             return lead, "no decision owner: the role's lead"
         if head:
@@ -240,6 +249,7 @@ class RoutePlan:
     title: str
     owner: str | None
     role: str | None
+    role_reason: str
     steps: list[RouteStep]
     conflicts: list[ConflictRoute]
     problems: list[str]
@@ -251,13 +261,14 @@ def route_for(session: Session, deliverable_key: str, *, config: Config, now: da
     directory = Directory.load(session, config, [deliverable_key])
     if directory.deliverable(deliverable_key) is None and config.deliverable(deliverable_key) is None:
         raise ValueError(f"unknown deliverable {deliverable_key!r}")
-    role = directory.role_of(deliverable_key)
+    role, role_reason = directory.role_choice(deliverable_key)
     steps, problems = _route_steps(directory, deliverable_key, config=config, now=now)
     return RoutePlan(
         deliverable_key=deliverable_key,
         title=directory.title_of(deliverable_key),
         owner=directory.owner_of(deliverable_key),
         role=role.name if role else None,
+        role_reason=role_reason,
         steps=steps,
         conflicts=_conflict_routes(session, directory, deliverable_key, now=now),
         problems=problems,

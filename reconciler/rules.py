@@ -40,7 +40,7 @@ results. Semantics (see DESIGN.md, "Semantics that decide whether people trust i
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from enum import StrEnum
@@ -65,9 +65,19 @@ _SOURCE_LABEL = {"asana": "Asana", "slack": "Slack", "manual": "A manual entry"}
 class Rule(StrEnum):
     STATUS_CONTRADICTION = "status_contradiction"
     DATE_CONTRADICTION = "date_contradiction"
+    DEPENDENCY_CASCADE = "dependency_cascade"
+    SCHEDULED_BEFORE_READY = "scheduled_before_ready"
     DEPENDENCY_VIOLATION = "dependency_violation"
+    DEPENDENCY_CYCLE = "dependency_cycle"
+    OVERDUE = "overdue"
     NO_OWNER = "no_owner"
     STALE = "stale"
+
+
+DEPENDENCY_RULES = frozenset(
+    {Rule.DEPENDENCY_CASCADE, Rule.SCHEDULED_BEFORE_READY, Rule.DEPENDENCY_VIOLATION, Rule.DEPENDENCY_CYCLE}
+)
+MAX_DEPENDENCY_DEPTH = 8  # how far down a chain the cascade looks; deeper chains are cut there
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -130,9 +140,14 @@ class CanonicalState:
 
 @dataclass(slots=True)
 class DependencyFacts:
+    """What a dependent's rules read of a deliverable it depends on, directly or further down."""
+
     key: str
     title: str
     canonical: CanonicalState
+    depends_on: tuple[str, ...] = ()
+    owner: str | None = None
+    reopened: bool = False  # someone said it was done, and it is not any more
 
 
 @dataclass(slots=True)
@@ -144,6 +159,7 @@ class DeliverableFacts:
     role: str | None = None
     depends_on: tuple[str, ...] = ()  # see `depends_on()`: configuration plus current claims
     claims: tuple[ClaimView, ...] = ()
+    # every deliverable reachable through `depends_on` (and theirs), as far as the caller knows
     dependencies: Mapping[str, DependencyFacts] = field(default_factory=dict)
     resolutions: tuple[Resolution, ...] = ()
     previous_conditions: Mapping[str, Any] = field(default_factory=dict)
@@ -190,6 +206,8 @@ class Policy:
     date_tolerance: timedelta
     stale_after: timedelta | None
     stale_due_within_days: int
+    dependency_horizon_days: int = 14
+    overdue_severity_days: tuple[int, int] = (3, 7)
 
     @classmethod
     def of(cls, config: RulesConfig) -> Policy:
@@ -202,6 +220,8 @@ class Policy:
             date_tolerance=timedelta(days=config.date_tolerance_days),
             stale_after=timedelta(days=config.stale_after_days) if config.stale_after_days else None,
             stale_due_within_days=config.stale_due_within_days,
+            dependency_horizon_days=config.dependency_horizon_days,
+            overdue_severity_days=config.overdue_severity_days,
         )
 
 
@@ -312,6 +332,13 @@ def _answered(said_at: datetime, value: str | None, changes: list[tuple[datetime
     return False
 
 
+def was_reopened(claims: Iterable[ClaimView], state: CanonicalState) -> bool:
+    """Someone said it was done, and its status now is an active one: it was re-opened."""
+    if state.status is None or state.status in _CLOSED:
+        return False
+    return any(c.field == STATUS and c.value == _DONE for c in claims)
+
+
 def depends_on(key: str, configured: Iterable[str], current: CurrentClaims) -> tuple[str, ...]:
     """Configured dependencies plus those the current `depends_on` claims name."""
     keys = set(configured)
@@ -385,10 +412,15 @@ def evaluate(
         current = current_by_field(facts.claims)
     if canonical is None:
         canonical = canonical_state(current, facts.resolutions)
+    today = facts.now.astimezone(tz).date()
     findings = [
         *status_contradictions(facts, current, policy, tz=tz),
         *date_contradictions(facts, current, policy, tz=tz),
-        *dependency_violations(facts, canonical),
+        *dependency_cascade(facts, canonical, policy, today=today, tz=tz),
+        *scheduled_before_ready(facts, canonical),
+        *dependency_violations(facts, canonical, today=today),
+        *dependency_cycle(facts),
+        *overdue(facts, canonical, policy, today=today, tz=tz),
         *no_owner(facts),
         *stale(facts, canonical, policy, tz=tz),
     ]
@@ -484,19 +516,193 @@ class _DependencyProblem:
     severity: str
     sentence: str
     fields: tuple[str, ...]  # which of (own, dependency's) canonical values are the evidence
+    chain: tuple[str, ...] = ()  # keys from the direct dependency down to `dependency`
 
 
-def dependency_violations(facts: DeliverableFacts, canonical: CanonicalState) -> list[Finding]:
-    """Done, or dated, before what it depends on is done or dated; a dependency that is done is
-    fine. A cancelled deliverable depends on nothing."""
+def _unknown(key: str) -> DependencyFacts:
+    return DependencyFacts(key, key, CanonicalState())
+
+
+def _breakage(dep: DependencyFacts, today: date) -> tuple[str, str, str] | None:
+    """How a dependency is broken, if it is: (reason, words, the field that shows it)."""
+    state = dep.canonical
+    if state.status in _CLOSED:
+        return None
+    if state.status == CanonicalStatus.BLOCKED:
+        return "DependencyBlocked", "is blocked", STATUS
+    if dep.reopened:
+        return "DependencyReopened", f"was done and is {_status_words(state.status)} again", STATUS
+    if state.target_date is not None and state.target_date < today:
+        return "DependencyOverdue", f"was due {state.target_date} and is not done", TARGET_DATE
+    if state.status == CanonicalStatus.AT_RISK:
+        return "DependencyAtRisk", "is at risk", STATUS
+    return None
+
+
+def _exposed(canonical: CanonicalState, policy: Policy, today: date) -> bool:
+    """Whether a deliverable stands to be hurt by a broken dependency: it says it is fine (on
+    track, not started, or nothing) and is due within the horizon, or it is already done."""
+    if canonical.status == _DONE:
+        return True
+    if canonical.status not in (None, CanonicalStatus.ON_TRACK, CanonicalStatus.NOT_STARTED):
+        return False
+    due = canonical.target_date
+    return due is not None and (due - today).days <= policy.dependency_horizon_days
+
+
+def _walk(facts: DeliverableFacts) -> Iterator[tuple[tuple[str, ...], DependencyFacts]]:
+    """Every dependency reachable from `facts`, breadth first, once each, with the shortest
+    chain of keys leading to it (the direct dependency first). Cycles end where they close."""
+    seen = {facts.key}
+    frontier: list[tuple[tuple[str, ...], str]] = [((), key) for key in facts.depends_on]
+    while frontier:
+        following: list[tuple[tuple[str, ...], str]] = []
+        for path, key in frontier:
+            if key in seen:
+                continue
+            seen.add(key)
+            dep = facts.dependencies.get(key) or _unknown(key)
+            chain = (*path, key)
+            yield chain, dep
+            if len(chain) < MAX_DEPENDENCY_DEPTH:
+                following += [(chain, k) for k in dep.depends_on]
+        frontier = following
+
+
+def dependency_cascade(
+    facts: DeliverableFacts, canonical: CanonicalState, policy: Policy, *, today: date, tz: tzinfo = timezone.utc
+) -> list[Finding]:
+    """On track (or done) while something it needs, directly or further down, is blocked, at
+    risk, overdue or re-opened. A chain stops at the first broken link: that is the one to fix,
+    and the links under it are its owner's business."""
+    if not facts.depends_on or not _exposed(canonical, policy, today):
+        return []
+    problems: list[_DependencyProblem] = []
+    broken_links: set[str] = set()
+    for chain, dep in _walk(facts):
+        if any(link in broken_links for link in chain[:-1]) or _closed_on_the_way(facts, chain):
+            continue
+        broken = _breakage(dep, today)
+        if broken is None:
+            continue
+        broken_links.add(dep.key)
+        reason, words, shown_by = broken
+        problems.append(_DependencyProblem(
+            dep, reason, _cascade_severity(canonical, reason),
+            _cascade_sentence(facts, canonical, chain, dep, words), (STATUS, shown_by), chain,
+        ))
+    return _dependency_finding(facts, canonical, Rule.DEPENDENCY_CASCADE, problems)
+
+
+def _closed_on_the_way(facts: DeliverableFacts, chain: tuple[str, ...]) -> bool:
+    """A done or cancelled link shields what lies under it."""
+    for key in chain[:-1]:
+        link = facts.dependencies.get(key)
+        if link is not None and link.canonical.status in _CLOSED:
+            return True
+    return False
+
+
+def _cascade_severity(canonical: CanonicalState, reason: str) -> str:
+    if canonical.status == _DONE or reason in ("DependencyBlocked", "DependencyReopened"):
+        return "high"
+    return "medium"
+
+
+def _cascade_sentence(
+    facts: DeliverableFacts, canonical: CanonicalState, chain: tuple[str, ...], dep: DependencyFacts, words: str
+) -> str:
+    if canonical.status == _DONE:
+        claim = f"{facts.label} is done"
+    elif canonical.status:
+        claim = f"{facts.label} is {_status_words(canonical.status)} and due {canonical.target_date}"
+    else:
+        claim = f"{facts.label} is due {canonical.target_date}"
+    owner = f" (owner {dep.owner})" if dep.owner else ""
+    if len(chain) == 1:
+        return f"{claim}, but {dep.title}{owner}, which it depends on, {words}"
+    through = " → ".join(_title(facts, key) for key in chain[:-1])
+    return f"{claim}, but it depends on {through}, which depends on {dep.title}{owner}, which {words}"
+
+
+def _title(facts: DeliverableFacts, key: str) -> str:
+    dep = facts.dependencies.get(key)
+    return dep.title if dep is not None else key
+
+
+def scheduled_before_ready(facts: DeliverableFacts, canonical: CanonicalState) -> list[Finding]:
+    """Dated before what it depends on is done or even dated: the campaign scheduled before the
+    thing it announces is ready."""
+    own = canonical.target_date
+    if own is None or canonical.status in _CLOSED:
+        return []
+    problems = []
+    for key in facts.depends_on:
+        dep = facts.dependencies.get(key) or _unknown(key)
+        theirs = dep.canonical
+        if theirs.status in _CLOSED:
+            continue
+        if theirs.target_date is None:
+            problems.append(_DependencyProblem(
+                dep, "DependencyUndated", "low",
+                f"{facts.label} is due {own} but {dep.title}, which it depends on, is not done and has no date",
+                (TARGET_DATE, STATUS)))
+        elif theirs.target_date > own:
+            problems.append(_DependencyProblem(
+                dep, "DependencyDatedLater", "high",
+                f"{facts.label} is due {own} but {dep.title}, which it depends on, is due {theirs.target_date}",
+                (TARGET_DATE, TARGET_DATE)))
+    return _dependency_finding(facts, canonical, Rule.SCHEDULED_BEFORE_READY, problems)
+
+
+def dependency_violations(facts: DeliverableFacts, canonical: CanonicalState, *, today: date) -> list[Finding]:
+    """Done while something it depends on is not (and is not broken either: that is a cascade),
+    or depending on something cancelled. A cancelled deliverable depends on nothing."""
     if canonical.status == CanonicalStatus.CANCELLED:
         return []
     problems = []
-    for dep_key in facts.depends_on:
-        dep = facts.dependencies.get(dep_key) or DependencyFacts(dep_key, dep_key, CanonicalState())
-        problem = _dependency_problem(facts.label, canonical, dep)
-        if problem is not None:
-            problems.append(problem)
+    for key in facts.depends_on:
+        dep = facts.dependencies.get(key) or _unknown(key)
+        theirs = dep.canonical
+        if theirs.status == CanonicalStatus.CANCELLED:
+            if canonical.status != _DONE:
+                problems.append(_DependencyProblem(
+                    dep, "DependencyCancelled", "medium", f"{facts.label} depends on {dep.title}, which is cancelled",
+                    (STATUS, STATUS)))
+        elif canonical.status == _DONE and theirs.status != _DONE and _breakage(dep, today) is None:
+            said = _status_words(theirs.status) if theirs.status else "has no status"
+            problems.append(_DependencyProblem(
+                dep, "DependencyNotDone", "high",
+                f"{facts.label} is done but {dep.title}, which it depends on, {_is(said)}", (STATUS, STATUS)))
+    return _dependency_finding(facts, canonical, Rule.DEPENDENCY_VIOLATION, problems)
+
+
+def dependency_cycle(facts: DeliverableFacts) -> list[Finding]:
+    """It depends on itself through others. Every member of the cycle sees it; the one whose
+    key sorts first reports it, so a cycle is one finding."""
+    for chain, dep in _walk(facts):
+        if facts.key not in dep.depends_on:
+            continue
+        keys = (facts.key, *chain)
+        if min(keys) != facts.key:
+            return []
+        loop = " → ".join([facts.label, *(_title(facts, k) for k in chain), facts.label])
+        return [Finding(
+            kind=Rule.DEPENDENCY_CYCLE.value,
+            fingerprint=fingerprint(facts.key, Rule.DEPENDENCY_CYCLE.value, ()),
+            severity="medium",
+            summary=f"{facts.label} depends on itself: {loop}",
+            evidence=(),
+            sources=(),
+            newest_evidence_at=None,
+            details={"cycle": list(keys)},
+        )]
+    return []
+
+
+def _dependency_finding(
+    facts: DeliverableFacts, canonical: CanonicalState, rule: Rule, problems: list[_DependencyProblem]
+) -> list[Finding]:
     if not problems:
         return []
     evidence: dict[int, ClaimView] = {}
@@ -512,8 +718,8 @@ def dependency_violations(facts: DeliverableFacts, canonical: CanonicalState) ->
     worst = max(problems, key=lambda p: _SEVERITY_RANK[p.severity])
     return [
         Finding(
-            kind=Rule.DEPENDENCY_VIOLATION.value,
-            fingerprint=fingerprint(facts.key, Rule.DEPENDENCY_VIOLATION.value, ()),
+            kind=rule.value,
+            fingerprint=fingerprint(facts.key, rule.value, ()),
             severity=worst.severity,
             summary="; ".join(p.sentence for p in problems),
             evidence=tuple(sorted(evidence)),
@@ -522,8 +728,13 @@ def dependency_violations(facts: DeliverableFacts, canonical: CanonicalState) ->
             evidence_recorded_at=_latest(c.recorded_at for c in evidence.values()),
             details={
                 "dependencies": {
-                    p.dependency.key: {"reason": p.reason, "status": p.dependency.canonical.status,
-                                       "target_date": _iso(p.dependency.canonical.target_date)}
+                    p.dependency.key: {
+                        "reason": p.reason,
+                        "status": p.dependency.canonical.status,
+                        "target_date": _iso(p.dependency.canonical.target_date),
+                        "owner": p.dependency.owner,
+                        **({"chain": list(p.chain)} if len(p.chain) > 1 else {}),
+                    }
                     for p in problems
                 },
                 "status": canonical.status,
@@ -540,32 +751,32 @@ def _canonical_evidence(state: CanonicalState, field_name: str) -> tuple[ClaimVi
     return state.date_claim, state.date_resolution
 
 
-def _dependency_problem(label: str, own: CanonicalState, dep: DependencyFacts) -> _DependencyProblem | None:
-    """How `dep` fails to support what the deliverable claims, if it does."""
-    theirs = dep.canonical
-    if theirs.status == CanonicalStatus.DONE:
-        return None
-    said = _status_words(theirs.status) if theirs.status else "has no status"
-    if own.status == CanonicalStatus.DONE:
-        if theirs.status == CanonicalStatus.CANCELLED:
-            return None
-        return _DependencyProblem(dep, "DependencyNotDone", "high",
-                                  f"{label} is done but {dep.title}, which it depends on, {_is(said)}",
-                                  (STATUS, STATUS))
-    if theirs.status == CanonicalStatus.CANCELLED:
-        return _DependencyProblem(dep, "DependencyCancelled", "medium",
-                                  f"{label} depends on {dep.title}, which is cancelled", (STATUS, STATUS))
-    if own.target_date is None:
-        return None
-    if theirs.target_date is None:
-        return _DependencyProblem(dep, "DependencyUndated", "low",
-                                  f"{label} is due {own.target_date} but {dep.title}, which it depends on, "
-                                  "is not done and has no date", (TARGET_DATE, STATUS))
-    if theirs.target_date > own.target_date:
-        return _DependencyProblem(dep, "DependencyDatedLater", "high",
-                                  f"{label} is due {own.target_date} but {dep.title}, which it depends on, "
-                                  f"is due {theirs.target_date}", (TARGET_DATE, TARGET_DATE))
-    return None
+def overdue(
+    facts: DeliverableFacts, canonical: CanonicalState, policy: Policy, *, today: date, tz: tzinfo = timezone.utc
+) -> list[Finding]:
+    """Its date has passed and it is not done. Severity rises with the days late; the finding
+    names the date, not the count, so it does not change every day."""
+    due = canonical.target_date
+    if due is None or due >= today or canonical.status in _CLOSED:
+        return []
+    late = (today - due).days
+    medium_from, high_from = policy.overdue_severity_days
+    severity = "high" if late >= high_from else "medium" if late >= medium_from else "low"
+    state = _status_words(canonical.status) if canonical.status else "has no status"
+    claim = canonical.date_claim
+    return [
+        Finding(
+            kind=Rule.OVERDUE.value,
+            fingerprint=fingerprint(facts.key, Rule.OVERDUE.value, ()),
+            severity=severity,
+            summary=f"{facts.label} was due {due} and {_is(state)}",
+            evidence=(claim.id,) if claim is not None else (),
+            sources=(),
+            newest_evidence_at=claim.at if claim is not None else None,
+            evidence_recorded_at=claim.recorded_at if claim is not None else None,
+            details={"target_date": due.isoformat(), "status": canonical.status},
+        )
+    ]
 
 
 def no_owner(facts: DeliverableFacts) -> list[Finding]:
@@ -588,14 +799,15 @@ def no_owner(facts: DeliverableFacts) -> list[Finding]:
 def stale(
     facts: DeliverableFacts, canonical: CanonicalState, policy: Policy, *, tz: tzinfo = timezone.utc
 ) -> list[Finding]:
-    """Due soon (or overdue), not closed, and no source has said anything for a while."""
+    """Due soon, not closed, and no source has said anything for a while: a check-in."""
     if policy.stale_after is None or canonical.target_date is None:
         return []
     if canonical.status in _CLOSED:
         return []
     today = facts.now.astimezone(tz).date()
-    if (canonical.target_date - today).days > policy.stale_due_within_days:
-        return []
+    days_left = (canonical.target_date - today).days
+    if days_left < 0 or days_left > policy.stale_due_within_days:
+        return []  # past its date it is overdue, a finding of its own
     last = max(facts.claims, key=_order, default=None)
     decided = [r.at for r in (canonical.status_resolution, canonical.date_resolution) if r is not None]
     last_heard = _latest([last.at if last else None, *decided])
@@ -630,7 +842,7 @@ def conditions(
                                    canonical.status_resolution, "status"),
         "DatesAgree": _agreement(bool(current.get(TARGET_DATE)), by_kind.get(Rule.DATE_CONTRADICTION),
                                  canonical.date_resolution, "target date"),
-        "DependenciesSatisfied": _dependencies_condition(facts, by_kind.get(Rule.DEPENDENCY_VIOLATION)),
+        "DependenciesSatisfied": _dependencies_condition(facts, [by_kind[r] for r in Rule if r in DEPENDENCY_RULES and r in by_kind]),
         "HasOwner": (True, "OwnerAssigned", f"decision owner is {facts.owner}") if facts.owner
         else (False, "NoOwner", "no decision owner"),
     }
@@ -652,10 +864,11 @@ def _agreement(
     return False, "Contradiction", finding.summary
 
 
-def _dependencies_condition(facts: DeliverableFacts, finding: Finding | None) -> tuple[bool, str, str]:
-    if finding is not None:
-        reasons = [d["reason"] for d in finding.details["dependencies"].values()]
-        return False, reasons[0], finding.summary
+def _dependencies_condition(facts: DeliverableFacts, findings: list[Finding]) -> tuple[bool, str, str]:
+    if findings:
+        first = findings[0]
+        reasons = [d["reason"] for d in first.details.get("dependencies", {}).values()] or ["DependencyCycle"]
+        return False, reasons[0], "; ".join(f.summary for f in findings)
     if not facts.depends_on:
         return True, "NoDependencies", "depends on nothing"
     return True, "Satisfied", "depends on " + ", ".join(facts.depends_on)

@@ -26,7 +26,7 @@ from reconciler.models import ACTIVE_CONFLICT_STATES, Conflict, Deliverable, Sno
 SNOOZE_MATCHER_KEYS = ("deliverable", "kind", "owner")
 
 # Inhibition: these conflict kinds mute the status/date conflicts they cause.
-INHIBITING_KINDS = frozenset({"dependency_violation"})
+INHIBITING_KINDS = frozenset({"dependency_violation", "dependency_cascade", "scheduled_before_ready"})
 INHIBITED_KIND_PREFIXES = ("status", "date", "target_date")
 
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ARRAY, Row, String, any_, bindparam, cast, insert, or_, true, update
+from sqlalchemy import ARRAY, Row, String, any_, bindparam, cast, func, insert, or_, true, update
 from sqlmodel import Session, col, select
 
 from connectors.base import Observation as Claim
 from connectors.base import PersonRecord, Source, SyncBatch
 from reconciler.models import AuditEvent, Deliverable, Observation, PeriodicRun, Person, SyncCursor
-from reconciler.protocol import Config
+from reconciler.protocol import Config, RoleConfig
 
 ClaimKey = tuple[str, str, str, str]  # source, source_ref, field, deliverable_key
 
@@ -64,7 +64,7 @@ def sync_config(session: Session, config: Config, *, now: datetime) -> None:
     existing = {d.key: d for d in session.exec(select(Deliverable)).all()}
     for dc in config.deliverables:
         deliverable = existing.get(dc.key) or Deliverable(key=dc.key, title=dc.title or dc.key)
-        role = config.role_for(dc)
+        role = _configured_role(config, dc.key)
         wanted: dict[str, Any] = {
             "title": dc.title or dc.key,
             "role": role.name if role else None,
@@ -99,6 +99,33 @@ _UPDATE_CLAIM = (
     .where(_OBS.c.id == bindparam("_id"))
     .values({name: bindparam(name) for name in (*_CLAIM_FIELDS, "deleted_at", "updated_at")})
 )
+
+
+def _configured_role(config: Config, key: str) -> RoleConfig | None:
+    """The role the config file gives a deliverable by name (on it or in a zone's list); a role
+    found through the Asana project or Slack channel it lives in is worked out when routing."""
+    role, _ = config.role_choice(key)
+    conf = config.deliverable(key)
+    named = conf is not None and conf.role or any(key in r.zones.deliverables for r in config.roles)
+    return role if named else None
+
+
+def partitions_of(session: Session, keys: Sequence[str]) -> dict[str, dict[str, list[str]]]:
+    """Where each deliverable is talked about: per key, per source, the partitions (Asana
+    projects, Slack channels) of its live claims, most recent first."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for chunk in _chunks(list(keys)):
+        stmt = (
+            select(Observation.deliverable_key, Observation.source, Observation.partition,
+                   func.max(Observation.stated_at))
+            .where(col(Observation.deliverable_key).in_(chunk), col(Observation.deleted_at).is_(None),
+                   col(Observation.partition).is_not(None))
+            .group_by(Observation.deliverable_key, Observation.source, Observation.partition)
+            .order_by(func.max(Observation.stated_at).desc())
+        )
+        for key, source, partition, _ in session.exec(stmt):
+            found.setdefault(key, {}).setdefault(source, []).append(partition)
+    return found
 
 
 def _claim_key(claim: Claim) -> ClaimKey:

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from connectors.config import parse_duration
@@ -113,7 +114,10 @@ def route_test(
     if wants_json(output, json_flag):
         print_json(asdict(plan))
         return
-    console.print(f"[bold]{plan.deliverable_key}[/] {plan.title} — owner {plan.owner or 'none'}, role {plan.role or '-'}")
+    console.print(
+        f"[bold]{escape(plan.deliverable_key)}[/] {escape(plan.title)} — owner {escape(plan.owner or 'none')}, "
+        f"role {escape(plan.role or '-')} ({escape(plan.role_reason)})"
+    )
     for problem in plan.problems:
         console.print(f"[yellow]! {problem}[/]")
     table = Table(box=None, pad_edge=False)

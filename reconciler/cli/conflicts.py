@@ -290,6 +290,7 @@ def resolve(
     accept: Annotated[str | None, typer.Option("--accept", "-a", help="Accept what this source says (asana, slack, manual).")] = None,
     status: Annotated[CanonicalStatus | None, typer.Option("--status", help="Set the canonical status.")] = None,
     target_date: Annotated[datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="Set the target date.")] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="Name the decision owner (a missing-owner finding).")] = None,
     comment: CommentOption = None,
     by: ByOption = None,
     apply: ApplyOption = False,
@@ -297,12 +298,14 @@ def resolve(
     dry_run: DryRunOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """Make the final call: accept one source, or set the value (a missing owner or a stale
-    deliverable takes just the comment); --apply also tells the sources."""
+    """Make the final call: accept one source, or set the value, or name the owner of a
+    deliverable that has none (a stale one takes just the comment); --apply also tells the sources."""
     if not comment:
         raise UserError("a comment is required: -c \"why this is the answer\"")
     if accept is not None and (status is not None or target_date is not None):
         raise UserError("give either --accept SOURCE or --status/--date, not both")
+    if owner is not None and (accept is not None or status is not None or target_date is not None):
+        raise UserError("--owner names the owner of a deliverable that has none; it goes alone")
     if (yes or dry_run) and not apply:
         raise UserError("--yes and --dry-run go with --apply")
     if apply and not (dry_run or yes or _interactive()):
@@ -319,6 +322,7 @@ def resolve(
             accept_source=accept,
             status=status.value if status else None,
             target_date=day,
+            owner=owner,
         )
 
     if not apply:

@@ -9,9 +9,10 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from reconciler import store
+from reconciler.owners import assign_owner
 from reconciler.cli.common import (
     ConfigOption,
     JsonFlag,
@@ -53,33 +54,6 @@ def list_owners(
     console.print(table)
 
 
-def set_owner(session: Session, key: str, person: str, *, actor: str, comment: str | None, now) -> tuple[str | None, str]:  # type: ignore[no-untyped-def]
-    """Assign `person` as the decision owner of `key`; returns (old, new). Audited."""
-    deliverable = store.deliverables_by_key(session, [key]).get(key)
-    if deliverable is None:
-        raise UserError(f"deliverable {key!r} does not exist")
-    if person not in store.people_by_key(session):
-        raise UserError(f"person {person!r} does not exist (see [[people]] in the config file)")
-    old = deliverable.owner_key
-    if old == person:
-        return old, person
-    deliverable.owner_key = person
-    deliverable.owner_set_by = f"cli:{actor}"
-    deliverable.dirty = True
-    deliverable.updated_at = now
-    session.add(deliverable)
-    store.audit(
-        session,
-        actor=actor,
-        action="owner_changed",
-        now=now,
-        deliverable_key=key,
-        comment=comment,
-        details={"from": old, "to": person},
-    )
-    return old, person
-
-
 @app.command("set")
 @handle_errors
 def set_command(
@@ -92,7 +66,7 @@ def set_command(
     """Make PERSON the decision owner of DELIVERABLE."""
     with runtime(config) as rt, session_scope(rt.engine) as session:
         store.sync_config(session, rt.config, now=rt.now())
-        old, new = set_owner(session, deliverable, person, actor=by or getpass.getuser(), comment=comment, now=rt.now())
+        old, new = assign_owner(session, deliverable, person, actor=by or getpass.getuser(), comment=comment, now=rt.now())
     console.print(f"{deliverable}: owner {old or 'none'} -> {new}" if old != new else f"{deliverable}: owner already {new}")
 
 
@@ -112,7 +86,7 @@ def import_command(
         store.sync_config(session, rt.config, now=rt.now())
         for line, (key, person) in rows:
             try:
-                old, new = set_owner(session, key, person, actor=actor, comment=comment, now=rt.now())
+                old, new = assign_owner(session, key, person, actor=actor, comment=comment, now=rt.now())
             except UserError as exc:
                 raise UserError(f"{file}:{line}: {exc}") from None
             changed += old != new

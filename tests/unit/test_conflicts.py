@@ -115,11 +115,34 @@ def test_a_stale_conflict_may_be_resolved_with_or_without_a_value(sqlite_engine:
     with session_scope(sqlite_engine) as session:
         resolved = conflicts.resolve(session, cid, actor="alice", comment="shipped", now=T0, status="done")
         assert resolved.resolution_value == "done"
+
+
+def test_a_missing_owner_is_resolved_by_naming_one_into_the_gatekeeper_map(sqlite_engine: Engine) -> None:
+    seed(sqlite_engine)
+    run(sqlite_engine)
     owner = the_conflict(sqlite_engine, "onboarding", "no_owner").id
     with session_scope(sqlite_engine) as session:
-        with pytest.raises(InvalidTransition, match="takes no value"):
+        with pytest.raises(InvalidTransition, match=r"is a missing owner: name one \(--owner PERSON\)"):
+            conflicts.resolve(session, owner, actor="erin", comment="alice takes it", now=T0)
+        with pytest.raises(InvalidTransition, match=r"is a missing owner: name one"):
             conflicts.resolve(session, owner, actor="erin", comment="x", now=T0, status="done")
-        assert conflicts.resolve(session, owner, actor="erin", comment="alice takes it", now=T0).resolution_value is None
+        with pytest.raises(ValueError, match="person 'zed' does not exist"):
+            conflicts.resolve(session, owner, actor="erin", comment="x", now=T0, owner="zed")
+    with session_scope(sqlite_engine) as session:
+        resolved = conflicts.resolve(session, owner, actor="erin", comment="alice takes it", now=T0, owner="alice")
+        assert (resolved.state, resolved.resolution_value) == ("resolved", "alice")
+        onboarding = session.exec(select(Deliverable).where(Deliverable.key == "onboarding")).one()
+        assert (onboarding.owner_key, onboarding.owner_set_by) == ("alice", "cli:erin")
+        changes = session.exec(select(AuditEvent).where(AuditEvent.action == "owner_changed")).all()
+        assert [(e.deliverable_key, e.details) for e in changes] == [("onboarding", {"from": None, "to": "alice"})]
+    run(sqlite_engine, now=T0)
+    assert the_conflict(sqlite_engine, "onboarding", "no_owner").state == "resolved"  # and stays so
+
+
+def test_only_a_missing_owner_takes_an_owner(split: tuple[Engine, int]) -> None:
+    db, cid = split
+    with session_scope(db) as session, pytest.raises(InvalidTransition, match="is not about the owner"):
+        conflicts.resolve(session, cid, actor="alice", comment="x", now=T0, owner="bob")
 
 
 def test_an_actor_is_required(split: tuple[Engine, int]) -> None:

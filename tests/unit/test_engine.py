@@ -234,7 +234,7 @@ def test_a_decision_outlives_the_conflict_it_closed(store_engine: Engine) -> Non
     apply(store_engine, asana("launch-campaign", Field.TARGET_DATE, "2026-11-28", T0 - timedelta(days=2), ref="3005"),
           asana("checkout-v2", Field.TARGET_DATE, "2026-12-01", T0 - timedelta(days=2)))
     run(store_engine)
-    violation = the_conflict(store_engine, "launch-campaign", "dependency_violation")
+    violation = the_conflict(store_engine, "launch-campaign", "scheduled_before_ready")
     with session_scope(store_engine) as session:
         conflicts.resolve(session, violation.id, actor="dan", comment="campaign moves", now=T0,
                           target_date=datetime(2026, 12, 5).date())
@@ -255,16 +255,16 @@ def test_dirty_deliverables_and_their_dependents_are_reconciled(store_engine: En
     apply(store_engine, asana("launch-campaign", Field.TARGET_DATE, "2026-12-03", T0 - timedelta(days=2), ref="3005"),
           asana("checkout-v2", Field.TARGET_DATE, "2026-12-01", T0 - timedelta(days=2)))
     first = run(store_engine)
-    assert first.reconciled == 5
+    assert first.reconciled == 6
     with session_scope(store_engine) as session:
         assert store.dirty_deliverable_keys(session) == []
         edges = {(e.dependent_key, e.dependency_key) for e in session.exec(select(DeliverableDependency))}
-        assert edges == {("checkout-v2", "payments-api"), ("launch-campaign", "checkout-v2")}
+        assert edges == {("checkout-v2", "payments-api"), ("launch-campaign", "checkout-v2"), ("search-post", "search")}
     assert deliverable(store_engine, "launch-campaign").conditions["DependenciesSatisfied"]["status"] is True
     apply(store_engine, asana("checkout-v2", Field.TARGET_DATE, "2026-12-10", T0), now=T0)
     report = run(store_engine, now=T0)
     assert report.reconciled == 2  # checkout-v2, and launch-campaign which depends on it
-    violation = the_conflict(store_engine, "launch-campaign", "dependency_violation")
+    violation = the_conflict(store_engine, "launch-campaign", "scheduled_before_ready")
     assert violation.id in report.opened
     assert violation.summary == "Launch campaign is due 2026-12-03 but Checkout v2, which it depends on, is due 2026-12-10"
 
@@ -292,9 +292,9 @@ def test_a_dependency_claimed_for_the_first_time_counts_in_a_pass_of_many_chunks
     apply(store_engine, asana("search", Field.DEPENDS_ON, "onboarding", T0 - timedelta(days=2), ref="3003"),
           asana("search", Field.STATUS, "done", T0 - timedelta(days=1), ref="3003"),
           asana("onboarding", Field.STATUS, "blocked", T0 - timedelta(days=1), ref="3004"))
-    assert run(store_engine, everything=True).reconciled == 5
-    violation = the_conflict(store_engine, "search", "dependency_violation")
-    assert violation.summary == "Search relevance is done but Onboarding flow, which it depends on, is blocked"
+    assert run(store_engine, everything=True).reconciled == 6
+    violation = the_conflict(store_engine, "search", "dependency_cascade")
+    assert violation.summary == "Search relevance is done, but Onboarding flow, which it depends on, is blocked"
 
 
 def test_reconcile_skips_unknown_keys_and_leaves_dirty_flags(store_engine: Engine) -> None:
@@ -318,3 +318,59 @@ def test_orm_objects_in_the_session_see_what_reconcile_wrote(store_engine: Engin
 
 def test_schema_has_the_tables_the_engine_writes() -> None:
     assert {"deliverable_dependency", "conflict", "audit_event"} <= set(SQLModel.metadata.tables)
+
+
+def test_a_blocked_dependency_two_levels_down_reaches_the_top_and_lets_go(store_engine: Engine) -> None:
+    seed(store_engine)
+    day = timedelta(days=1)
+    apply(store_engine,
+          asana("launch-campaign", Field.STATUS, "on_track", T0 - day, ref="3005"),
+          asana("launch-campaign", Field.TARGET_DATE, (T0 + 5 * day).date().isoformat(), T0 - day, ref="3005"),
+          asana("checkout-v2", Field.STATUS, "on_track", T0 - day),
+          asana("checkout-v2", Field.TARGET_DATE, (T0 + 3 * day).date().isoformat(), T0 - day),
+          asana("payments-api", Field.STATUS, "on_track", T0 - day, ref="3002"))
+    run(store_engine)
+    assert not [c for c in conflicts_of(store_engine) if c.kind == "dependency_cascade"]
+
+    apply(store_engine, asana("payments-api", Field.STATUS, "blocked", T0, ref="3002"), now=T0)
+    report = run(store_engine, now=T0)
+    assert report.reconciled == 3  # payments-api, checkout-v2 above it, and launch-campaign above that
+    top = the_conflict(store_engine, "launch-campaign", "dependency_cascade")
+    assert top.summary.endswith("but it depends on Checkout v2, which depends on Payments API (owner bob), which is blocked")
+    assert top.details["dependencies"]["payments-api"]["chain"] == ["checkout-v2", "payments-api"]
+    assert the_conflict(store_engine, "checkout-v2", "dependency_cascade").state == "open"
+
+    def found() -> set[tuple[str, str, str]]:
+        return {(c.deliverable_key, c.kind, c.summary) for c in conflicts_of(store_engine) if c.state == "open"}
+
+    before = found()
+    run(store_engine, now=T0, everything=True)
+    assert found() == before  # a full pass agrees with the incremental one
+
+    apply(store_engine, asana("payments-api", Field.STATUS, "on_track", T0 + timedelta(hours=1), ref="3002"),
+          now=T0 + timedelta(hours=1))
+    report = run(store_engine, now=T0 + timedelta(hours=1))
+    assert sorted(report.auto_resolved) == sorted(
+        [top.id, the_conflict(store_engine, "checkout-v2", "dependency_cascade").id])
+
+
+def test_the_chain_is_followed_across_chunks(store_engine: Engine, monkeypatch: Any) -> None:
+    monkeypatch.setattr(engine, "CHUNK", 1)
+    seed(store_engine)
+    day = timedelta(days=1)
+    apply(store_engine,
+          asana("launch-campaign", Field.STATUS, "on_track", T0 - day, ref="3005"),
+          asana("launch-campaign", Field.TARGET_DATE, (T0 + 5 * day).date().isoformat(), T0 - day, ref="3005"),
+          asana("checkout-v2", Field.STATUS, "done", T0 - day),
+          asana("payments-api", Field.STATUS, "blocked", T0 - day, ref="3002"))
+    run(store_engine, everything=True)
+    cascade = the_conflict(store_engine, "checkout-v2", "dependency_cascade")  # done on a blocked dependency
+    assert cascade.severity == "high"
+    # checkout-v2 is done: it shields the campaign from what lies under it
+    assert not [c for c in conflicts_of(store_engine) if c.deliverable_key == "launch-campaign"
+                and c.kind == "dependency_cascade"]
+
+
+def conflicts_of(engine_: Engine) -> list[Conflict]:
+    with session_scope(engine_) as session:
+        return list(session.exec(select(Conflict)))

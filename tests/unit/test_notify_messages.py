@@ -85,5 +85,5 @@ def test_mark_closed_rewrites_the_earlier_dm_once() -> None:
 
 def test_a_missing_owner_is_fixed_by_naming_one() -> None:
     commands = messages.resolve_commands(conflict(7, kind="no_owner", sources=(), evidence=()))
-    assert commands[0].startswith("reconciler owners set ")
+    assert commands[0] == 'reconciler conflicts resolve 7 --owner PERSON -c "..."'
     assert commands[-1] == "reconciler conflicts ack 7"

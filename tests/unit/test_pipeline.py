@@ -30,13 +30,13 @@ def test_clock_driven_rules_get_a_full_pass_every_interval(sqlite_engine: Engine
     clock = [T0]
     rt = runtime_at(sqlite_engine, clock)
     pipeline.apply_config(rt)
-    assert pipeline.reconcile_dirty(rt).reconciled == 5  # first pass: everything
+    assert pipeline.reconcile_dirty(rt).reconciled == 6  # first pass: everything
 
     clock[0] = T0 + FULL_RECONCILE_EVERY / 2
     assert pipeline.reconcile_dirty(rt).reconciled == 0  # nothing changed, nothing due
 
     clock[0] = T0 + FULL_RECONCILE_EVERY + timedelta(seconds=1)
-    assert pipeline.reconcile_dirty(rt).reconciled == 5  # the stale rule needs the clock
+    assert pipeline.reconcile_dirty(rt).reconciled == 6  # stale and overdue need the clock
     assert pipeline.reconcile_dirty(rt).reconciled == 0
 
 

@@ -261,37 +261,140 @@ def dep(key: str, *, status: str | None = None, target: str | None = None) -> De
     return DependencyFacts(key, key.title(), state)
 
 
-DEPENDENCY_CASES: list[tuple[str, list[ClaimView], DependencyFacts, str | None]] = [
-    ("dated before its dependency", [day("2026-12-01")], dep("checkout", status="on_track", target="2026-12-10"), "DependencyDatedLater"),
-    ("false friend: the dependency is done", [day("2026-12-01")], dep("checkout", status="done", target="2026-12-10"), None),
-    ("false friend: the dependency is dated earlier", [day("2026-12-10")], dep("checkout", status="on_track", target="2026-12-01"), None),
-    ("false friend: the same day", [day("2026-12-10")], dep("checkout", status="on_track", target="2026-12-10"), None),
-    ("done while the dependency is blocked", [claim("asana", "done")], dep("checkout", status="blocked"), "DependencyNotDone"),
-    ("done while the dependency says nothing", [claim("asana", "done")], dep("checkout"), "DependencyNotDone"),
-    ("dated while the dependency is undated and not done", [day("2026-12-01")], dep("checkout", status="on_track"), "DependencyUndated"),
-    ("depends on something cancelled", [claim("asana", "on_track")], dep("checkout", status="cancelled"), "DependencyCancelled"),
-    ("false friend: cancelled itself", [claim("asana", "cancelled"), day("2026-12-01")], dep("checkout", status="on_track", target="2026-12-10"), None),
-    ("false friend: neither done nor dated", [claim("asana", "on_track")], dep("checkout", status="blocked"), None),
+V, S, C = Rule.DEPENDENCY_VIOLATION, Rule.SCHEDULED_BEFORE_READY, Rule.DEPENDENCY_CASCADE
+DEPENDENCY_CASES: list[tuple[str, list[ClaimView], DependencyFacts, Rule | None, str | None]] = [
+    ("dated before its dependency", [day("2026-12-01")], dep("checkout", status="on_track", target="2026-12-10"), S, "DependencyDatedLater"),
+    ("false friend: the dependency is done", [day("2026-12-01")], dep("checkout", status="done", target="2026-12-10"), None, None),
+    ("false friend: the dependency is dated earlier", [day("2026-12-10")], dep("checkout", status="on_track", target="2026-12-01"), None, None),
+    ("false friend: the same day", [day("2026-12-10")], dep("checkout", status="on_track", target="2026-12-10"), None, None),
+    ("done while the dependency is blocked", [claim("asana", "done")], dep("checkout", status="blocked"), C, "DependencyBlocked"),
+    ("done while the dependency says nothing", [claim("asana", "done")], dep("checkout"), V, "DependencyNotDone"),
+    ("done while the dependency is on track", [claim("asana", "done")], dep("checkout", status="on_track"), V, "DependencyNotDone"),
+    ("dated while the dependency is undated and not done", [day("2026-12-01")], dep("checkout", status="on_track"), S, "DependencyUndated"),
+    ("depends on something cancelled", [claim("asana", "on_track")], dep("checkout", status="cancelled"), V, "DependencyCancelled"),
+    ("false friend: cancelled itself", [claim("asana", "cancelled"), day("2026-12-01")], dep("checkout", status="on_track", target="2026-12-10"), None, None),
+    ("false friend: neither done nor dated", [claim("asana", "on_track")], dep("checkout", status="blocked"), None, None),
+    ("on track, due soon, the dependency blocked", [claim("asana", "on_track"), day("2026-11-30")], dep("checkout", status="blocked", target="2026-11-28"), C, "DependencyBlocked"),
+    ("not started, due soon, the dependency at risk", [claim("asana", "not_started"), day("2026-11-30")], dep("checkout", status="at_risk", target="2026-11-28"), C, "DependencyAtRisk"),
+    ("on track, due soon, the dependency overdue", [claim("asana", "on_track"), day("2026-11-30")], dep("checkout", status="on_track", target="2026-11-18"), C, "DependencyOverdue"),
+    ("false friend: due beyond the horizon", [claim("asana", "on_track"), day("2027-01-30")], dep("checkout", status="blocked", target="2026-11-28"), None, None),
+    ("false friend: it knows it is blocked itself", [claim("asana", "blocked"), day("2026-11-30")], dep("checkout", status="blocked", target="2026-11-28"), None, None),
+    ("false friend: the dependency is fine", [claim("asana", "on_track"), day("2026-11-30")], dep("checkout", status="on_track", target="2026-11-28"), None, None),
 ]
 
 
-@pytest.mark.parametrize(("claims", "dependency", "reason"), [c[1:] for c in DEPENDENCY_CASES], ids=[c[0] for c in DEPENDENCY_CASES])
-def test_dependency_violation(claims: list[ClaimView], dependency: DependencyFacts, reason: str | None) -> None:
+@pytest.mark.parametrize(("claims", "dependency", "kind", "reason"), [c[1:] for c in DEPENDENCY_CASES], ids=[c[0] for c in DEPENDENCY_CASES])
+def test_dependency_rules(claims: list[ClaimView], dependency: DependencyFacts, kind: Rule | None, reason: str | None) -> None:
     f = facts(*claims, depends_on=(dependency.key,), dependencies={dependency.key: dependency})
-    found = findings(f, Rule.DEPENDENCY_VIOLATION)
-    assert [x.details["dependencies"][dependency.key]["reason"] for x in found] == ([reason] if reason else [])
-    conditions = rules.evaluate(f, CONFIG).conditions["DependenciesSatisfied"]
+    evaluation = rules.evaluate(f, CONFIG)
+    found = [x for x in evaluation.findings if x.kind in rules.DEPENDENCY_RULES]
+    assert [(x.kind, x.details["dependencies"][dependency.key]["reason"]) for x in found] == ([(kind, reason)] if kind else [])
+    conditions = evaluation.conditions["DependenciesSatisfied"]
     assert (conditions["status"], conditions["reason"]) == ((False, reason) if reason else (True, "Satisfied"))
 
 
-def test_dependency_violation_names_both_dates_and_keeps_evidence() -> None:
+def test_scheduled_before_ready_names_both_dates_and_keeps_evidence() -> None:
     checkout = dep("checkout", status="on_track", target="2026-12-10")
     own = day("2026-12-01")
     f = facts(own, key="campaign", title="Launch campaign", depends_on=("checkout",), dependencies={"checkout": checkout})
-    (finding,) = findings(f, Rule.DEPENDENCY_VIOLATION)
+    (finding,) = findings(f, Rule.SCHEDULED_BEFORE_READY)
     assert finding.summary == "Launch campaign is due 2026-12-01 but Checkout, which it depends on, is due 2026-12-10"
     assert finding.severity == "high" and finding.sources == ()
     assert finding.evidence == tuple(sorted([own.id, checkout.canonical.date_claim.id]))  # type: ignore[union-attr]
+
+
+def chain(*links: DependencyFacts) -> dict[str, DependencyFacts]:
+    """Each link depends on the next."""
+    for upper, lower in zip(links, links[1:]):
+        upper.depends_on = (lower.key,)
+    return {link.key: link for link in links}
+
+
+def test_a_blocked_dependency_two_levels_down_reaches_the_top_with_the_chain() -> None:
+    checkout = dep("checkout", status="on_track", target="2026-11-28")
+    payments = dep("payments", status="blocked", target="2026-11-25")
+    payments.owner = "bob"
+    own = [claim("asana", "on_track"), day("2026-12-01")]
+    f = facts(*own, key="campaign", title="Launch campaign", depends_on=("checkout",), dependencies=chain(checkout, payments))
+    (finding,) = findings(f, Rule.DEPENDENCY_CASCADE)
+    assert finding.summary == (
+        "Launch campaign is on track and due 2026-12-01, but it depends on Checkout, which depends on "
+        "Payments (owner bob), which is blocked"
+    )
+    assert finding.details["dependencies"]["payments"] == {
+        "reason": "DependencyBlocked", "status": "blocked", "target_date": "2026-11-25", "owner": "bob",
+        "chain": ["checkout", "payments"],
+    }
+    assert payments.canonical.status_claim.id in finding.evidence  # type: ignore[union-attr]
+    assert finding.severity == "high"
+
+
+def test_the_chain_stops_at_the_first_broken_link_and_at_done_ones() -> None:
+    checkout = dep("checkout", status="at_risk", target="2026-11-28")
+    payments = dep("payments", status="blocked", target="2026-11-25")
+    own = [claim("asana", "on_track"), day("2026-12-01")]
+    f = facts(*own, key="campaign", depends_on=("checkout",), dependencies=chain(checkout, payments))
+    (finding,) = findings(f, Rule.DEPENDENCY_CASCADE)
+    assert list(finding.details["dependencies"]) == ["checkout"] and finding.severity == "medium"
+    shipped = dep("checkout", status="done", target="2026-11-18")
+    f = facts(*own, key="campaign", depends_on=("checkout",), dependencies=chain(shipped, dep("payments", status="blocked")))
+    assert findings(f, Rule.DEPENDENCY_CASCADE) == []
+
+
+def test_a_reopened_dependency_breaks_a_done_dependent() -> None:
+    checkout = dep("checkout", status="on_track", target="2026-11-28")
+    checkout.reopened = True
+    f = facts(claim("asana", "done"), depends_on=("checkout",), dependencies={"checkout": checkout})
+    (finding,) = findings(f, Rule.DEPENDENCY_CASCADE)
+    assert finding.details["dependencies"]["checkout"]["reason"] == "DependencyReopened"
+    assert "was done and is on track again" in finding.summary and finding.severity == "high"
+
+
+def test_was_reopened_needs_an_earlier_done_and_an_active_status_now() -> None:
+    done_then = claim("slack", "done", hours_ago=48)
+    active = rules.canonical_state({"status": [claim("asana", "on_track")]})
+    assert rules.was_reopened([done_then, claim("asana", "on_track")], active)
+    assert not rules.was_reopened([claim("asana", "on_track")], active)
+    assert not rules.was_reopened([done_then], rules.canonical_state({"status": [done_then]}))
+
+
+def test_a_cycle_is_reported_once_by_its_first_member_and_the_walk_ends() -> None:
+    a, b, c = dep("a", status="on_track"), dep("b", status="on_track"), dep("c", status="on_track")
+    a.depends_on, b.depends_on, c.depends_on = ("b",), ("c",), ("a",)
+    every = {"a": a, "b": b, "c": c}
+    reported = {}
+    for member in (a, b, c):
+        f = facts(claim("asana", "on_track"), day("2026-11-30"), key=member.key, title=member.title,
+                  depends_on=member.depends_on, dependencies=every)
+        reported[member.key] = findings(f, Rule.DEPENDENCY_CYCLE)
+    assert [f.summary for f in reported["a"]] == ["A depends on itself: A → B → C → A"]
+    assert reported["b"] == reported["c"] == []
+
+
+OVERDUE_CASES: list[tuple[str, list[ClaimView], str | None]] = [
+    ("a day late", [claim("asana", "on_track"), day("2026-11-19")], "low"),
+    ("three days late", [claim("asana", "on_track"), day("2026-11-17")], "medium"),
+    ("a week late", [claim("asana", "at_risk"), day("2026-11-13")], "high"),
+    ("late without a status", [day("2026-11-10")], "high"),
+    ("false friend: due today", [claim("asana", "on_track"), day("2026-11-20")], None),
+    ("false friend: late but done", [claim("asana", "done"), day("2026-11-10")], None),
+    ("false friend: late but cancelled", [claim("asana", "cancelled"), day("2026-11-10")], None),
+]
+
+
+@pytest.mark.parametrize(("claims", "severity"), [c[1:] for c in OVERDUE_CASES], ids=[c[0] for c in OVERDUE_CASES])
+def test_overdue(claims: list[ClaimView], severity: str | None) -> None:
+    found = findings(facts(*claims), Rule.OVERDUE)
+    assert [f.severity for f in found] == ([severity] if severity else [])
+    assert findings(facts(*claims), Rule.STALE) == []  # past its date it is overdue, never stale
+
+
+def test_overdue_keeps_its_summary_from_day_to_day() -> None:
+    claims = [claim("asana", "on_track"), day("2026-11-17")]
+    today = findings(facts(*claims), Rule.OVERDUE)[0]
+    later = findings(facts(*claims, now=NOW + timedelta(days=1)), Rule.OVERDUE)[0]
+    assert today.summary == later.summary == "Checkout v2 was due 2026-11-17 and is on track"
+    assert today.fingerprint == later.fingerprint
 
 
 def test_dependencies_come_from_config_and_current_claims() -> None:
@@ -310,7 +413,7 @@ def test_no_owner() -> None:
 
 STALE_CASES: list[tuple[str, list[ClaimView], RulesConfig, bool]] = [
     ("due in five days, silent for ten", [day("2026-11-25", hours_ago=240)], CONFIG, True),
-    ("overdue and silent", [day("2026-11-18", hours_ago=240)], CONFIG, True),
+    ("false friend: overdue and silent is overdue, not stale", [day("2026-11-18", hours_ago=240)], CONFIG, False),
     ("false friend: someone spoke two days ago", [day("2026-11-25", hours_ago=240), claim("slack", "on_track", hours_ago=48)], CONFIG, False),
     ("false friend: due in a month", [day("2026-12-20", hours_ago=240)], CONFIG, False),
     ("false friend: done", [day("2026-11-25", hours_ago=240), claim("asana", "done", hours_ago=240)], CONFIG, False),
