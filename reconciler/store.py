@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from connectors.base import Observation as Claim
 from connectors.base import PersonRecord, Source, SyncBatch
 from reconciler.models import AuditEvent, Deliverable, Observation, PeriodicRun, Person, SyncCursor
-from reconciler.protocol import Config, RoleConfig
+from reconciler.protocol import Config
 
 ClaimKey = tuple[str, str, str, str]  # source, source_ref, field, deliverable_key
 
@@ -62,9 +62,13 @@ def sync_config(session: Session, config: Config, *, now: datetime) -> None:
     session.flush()
 
     existing = {d.key: d for d in session.exec(select(Deliverable)).all()}
+    talked_about = partitions_of(session, [dc.key for dc in config.deliverables])
     for dc in config.deliverables:
         deliverable = existing.get(dc.key) or Deliverable(key=dc.key, title=dc.title or dc.key)
-        role = _configured_role(config, dc.key)
+        where = talked_about.get(dc.key, {})
+        role, _ = config.role_choice(
+            dc.key, asana_projects=where.get("asana", ()), slack_channels=where.get("slack", ())
+        )
         wanted: dict[str, Any] = {
             "title": dc.title or dc.key,
             "role": role.name if role else None,
@@ -99,15 +103,6 @@ _UPDATE_CLAIM = (
     .where(_OBS.c.id == bindparam("_id"))
     .values({name: bindparam(name) for name in (*_CLAIM_FIELDS, "deleted_at", "updated_at")})
 )
-
-
-def _configured_role(config: Config, key: str) -> RoleConfig | None:
-    """The role the config file gives a deliverable by name (on it or in a zone's list); a role
-    found through the Asana project or Slack channel it lives in is worked out when routing."""
-    role, _ = config.role_choice(key)
-    conf = config.deliverable(key)
-    named = conf is not None and conf.role or any(key in r.zones.deliverables for r in config.roles)
-    return role if named else None
 
 
 def partitions_of(session: Session, keys: Sequence[str]) -> dict[str, dict[str, list[str]]]:

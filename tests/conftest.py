@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg
 import pytest
 import redis
+import time_machine
 from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
@@ -25,6 +26,18 @@ from reconciler.pipeline import EXAMPLE_CONFIG
 
 POSTGRES_ADMIN_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(autouse=True)
+def _clock_moved_ahead() -> Iterator[None]:
+    """With RECONCILER_TEST_DAYS_AHEAD=N, every test runs N days in the future (the clock
+    ticks on from there): how the suite checks that nothing depends on today's date."""
+    days = os.environ.get("RECONCILER_TEST_DAYS_AHEAD")
+    if not days:
+        yield
+        return
+    with time_machine.travel(datetime.now(timezone.utc) + timedelta(days=int(days)), tick=True):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ from rich.table import Table
 from sqlmodel import select
 
 from reconciler import store
-from reconciler.owners import assign_owner
+from reconciler.owners import UnknownOwner, assign_owner
 from reconciler.cli.common import (
     ConfigOption,
     JsonFlag,
@@ -87,7 +87,7 @@ def import_command(
         for line, (key, person) in rows:
             try:
                 old, new = assign_owner(session, key, person, actor=actor, comment=comment, now=rt.now())
-            except UserError as exc:
+            except UnknownOwner as exc:
                 raise UserError(f"{file}:{line}: {exc}") from None
             changed += old != new
     console.print(f"{file}: {len(rows)} row(s), {changed} owner(s) changed")

@@ -15,6 +15,8 @@ from reconciler.cli import app
 from reconciler.settings import get_settings
 from tests.conftest import write_demo_config
 
+pytestmark = pytest.mark.demo  # runs again with the clock moved ahead (test_demo.py)
+
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:

@@ -15,6 +15,8 @@ from reconciler.db import session_scope
 from reconciler.models import Observation, Person
 from reconciler.settings import Settings
 
+pytestmark = pytest.mark.demo  # runs again with the clock moved ahead (test_demo.py)
+
 ClaimRow = tuple[str, str, str, str, str | None, str, str | None, bool]
 
 

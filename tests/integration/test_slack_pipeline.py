@@ -20,6 +20,8 @@ from reconciler.protocol import load_config
 from reconciler.settings import Settings
 from tests.conftest import demo_ts
 
+pytestmark = pytest.mark.demo  # runs again with the clock moved ahead (test_demo.py)
+
 DEMO = Path(__file__).resolve().parents[2] / "reconciler" / "examples" / "demo.toml"
 TOKEN = "xoxb-slack-test-token-do-not-log"
 

@@ -20,6 +20,8 @@ from reconciler.settings import get_settings
 from reconciler.writeback import asana_targets, slack_targets
 from tests.conftest import demo_scenario, demo_ts, write_demo_config
 
+pytestmark = pytest.mark.demo  # runs again with the clock moved ahead (test_demo.py)
+
 THREAD_AS_WRITTEN = "1795428900.000100"  # Alice's "checkout-v2 is blocked" message in #launches (C01)
 TOKENS = ("asana-writeback-test-token", "xoxb-writeback-test-token")
 TEXT = "Decision by Erin Park: Checkout v2 is blocked (payments keys missing). Recorded as conflict #{id}."

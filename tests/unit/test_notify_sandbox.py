@@ -27,6 +27,8 @@ from tests.unit.test_notify_support import (
     set_state,
 )
 
+pytestmark = pytest.mark.demo  # runs again with the clock moved ahead (test_demo.py)
+
 H = timedelta(hours=1)
 S = timedelta(seconds=1)
 TOKEN = "xoxb-notify-test-secret"

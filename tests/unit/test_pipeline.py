@@ -18,6 +18,8 @@ from reconciler.pipeline import FULL_RECONCILE_EVERY, Runtime
 from reconciler.protocol import load_config
 from reconciler.settings import Settings
 
+pytestmark = pytest.mark.demo  # runs again with the clock moved ahead (test_demo.py)
+
 DEMO = Path(__file__).resolve().parents[2] / "reconciler" / "examples" / "demo.toml"
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 
