@@ -47,10 +47,11 @@ _VALUE_FIELDS: dict[str, frozenset[str]] = {
     rules.Rule.STALE: frozenset({rules.STATUS, rules.TARGET_DATE}),
     rules.Rule.DEPENDENCY_CYCLE: frozenset(),
     rules.Rule.NO_OWNER: frozenset(),
+    rules.Rule.SOURCE_DELETED: frozenset({rules.STATUS}),
 }
 _VALUE_OPTIONAL = frozenset(
     {rules.Rule.STALE.value, rules.Rule.NO_OWNER.value, rules.Rule.DEPENDENCY_CYCLE.value,
-     rules.Rule.DEPENDENCY_CASCADE.value}
+     rules.Rule.DEPENDENCY_CASCADE.value, rules.Rule.SOURCE_DELETED.value}
 )
 
 

@@ -75,6 +75,7 @@ _AUTO_COMMENTS = {
     rules.Rule.DEPENDENCY_CYCLE.value: "the dependency cycle is broken",
     rules.Rule.OVERDUE.value: "it is done, or has a new date",
     rules.Rule.NO_OWNER.value: "it has a decision owner now",
+    rules.Rule.SOURCE_DELETED.value: "its source record is back",
     rules.Rule.STALE.value: "a source has said something about it again",
 }
 
@@ -497,6 +498,12 @@ class _DeliverableRow:
     conditions: dict[str, Any]
     decisions: dict[str, Any]
     updated_at: datetime | None
+    asana_gid: str | None = None
+
+    @property
+    def links(self) -> dict[str, str]:
+        """The source records this deliverable is declared to be (source -> ref)."""
+        return {"asana": self.asana_gid} if self.asana_gid else {}
 
 
 @dataclass(slots=True)
@@ -519,8 +526,14 @@ class _ConflictRow:
 
 _DELIVERABLES_SQL = (
     "SELECT id, key, title, owner_key, role, depends_on, canonical_status, canonical_status_source,"
-    " target_date, target_date_source, conditions, decisions, updated_at"
+    " target_date, target_date_source, conditions, decisions, updated_at, asana_gid"
     " FROM deliverable WHERE key IN ({keys})"
+)
+# when each declared source record of a deliverable was last retracted (see `_gone_links`)
+_RETRACTED_SQL = (
+    "SELECT deliverable_key, source, source_ref, MAX(deleted_at) FROM observation"
+    " WHERE source = 'asana' AND source_ref IN ({keys}) AND deleted_at IS NOT NULL"
+    " GROUP BY deliverable_key, source, source_ref"
 )
 _CLAIMS_SQL = (
     "SELECT deliverable_key, id, source, source_ref, field, value, kind, author, stated_at, edited_at, updated_at"
@@ -590,10 +603,11 @@ def _load_deliverables(session: Session, keys: Sequence[str]) -> dict[str, _Deli
     found = {}
     for row in _fetch(session, _DELIVERABLES_SQL, keys):
         (id_, key, title, owner, role, depends_on, status, status_source, target_date, date_source,
-         conditions, decisions, updated_at) = row
+         conditions, decisions, updated_at, asana_gid) = row
         found[key] = _DeliverableRow(
             id_, key, title, owner, role, _json(depends_on) or [], status, status_source,
             _day(target_date), date_source, _json(conditions) or {}, _json(decisions) or {}, _ts(updated_at),
+            asana_gid,
         )
     return found
 
@@ -686,6 +700,7 @@ class _Snapshot:
     edges: dict[str, set[str]]
     current: dict[str, rules.CurrentClaims]
     depends_on: dict[str, tuple[str, ...]]
+    gone: dict[str, tuple[rules.GoneLink, ...]]
 
 
 def _snapshot(session: Session, keys: Sequence[str], context: _Context) -> _Snapshot:
@@ -706,7 +721,27 @@ def _snapshot(session: Session, keys: Sequence[str], context: _Context) -> _Snap
     edges: dict[str, set[str]] = defaultdict(set)
     for dependent, dependency in _fetch(session, _EDGES_SQL, keys):
         edges[dependent].add(dependency)
-    return _Snapshot(deliverables, claims, _load_conflicts(session, keys), edges, current, depends_on)
+    gone = _gone_links(session, deliverables, claims)
+    return _Snapshot(deliverables, claims, _load_conflicts(session, keys), edges, current, depends_on, gone)
+
+
+def _gone_links(
+    session: Session, deliverables: dict[str, _DeliverableRow], claims: dict[str, list[rules.ClaimView]]
+) -> dict[str, tuple[rules.GoneLink, ...]]:
+    """Declared source records whose every claim was retracted: the task was deleted or moved
+    out of what is synced."""
+    refs = sorted({ref for row in deliverables.values() for ref in row.links.values()})
+    if not refs:
+        return {}
+    gone: dict[str, list[rules.GoneLink]] = defaultdict(list)
+    for key, source, ref, retracted_at in _fetch(session, _RETRACTED_SQL, refs):
+        row = deliverables.get(key)
+        if row is None or row.links.get(source) != ref:
+            continue
+        if any(c.source == source and c.source_ref == ref for c in claims.get(key, ())):
+            continue  # it came back
+        gone[key].append(rules.GoneLink(source, ref, _ts(retracted_at)))  # type: ignore[arg-type]
+    return {key: tuple(links) for key, links in gone.items()}
 
 
 def _derive_missing(session: Session, keys: set[str], context: _Context) -> None:
@@ -772,7 +807,8 @@ def _plan_chunk(session: Session, keys: Sequence[str], context: _Context, now: d
         evaluation = rules.evaluate(facts, context.policy, tz=context.tz, current=snap.current[key], canonical=canonical)
         _plan_deliverable(plan, row, evaluation, now)
         _plan_edges(plan, key, snap.edges.get(key, set()), facts.depends_on)
-        _plan_conflicts(plan, key, snap.conflicts.get(key, []), evaluation.findings, now)
+        _plan_conflicts(plan, key, snap.conflicts.get(key, []), evaluation.findings, now,
+                        closing_reason=rules.gone_reason(facts.gone))
         plan.report.reconciled += 1
     context.forget(keys)
     return _seal(plan, context.sql)
@@ -792,6 +828,7 @@ def _facts(row: _DeliverableRow, snap: _Snapshot, context: _Context, now: dateti
         dependencies=dependencies,
         resolutions=_decisions(row),
         previous_conditions=row.conditions,
+        gone=snap.gone.get(row.key, ()),
         now=now,
     )
 
@@ -833,7 +870,8 @@ def _plan_edges(plan: _Plan, key: str, stored: set[str], wanted: Iterable[str]) 
 
 
 def _plan_conflicts(
-    plan: _Plan, key: str, existing: list[_ConflictRow], findings: list[rules.Finding], now: datetime
+    plan: _Plan, key: str, existing: list[_ConflictRow], findings: list[rules.Finding], now: datetime,
+    *, closing_reason: str | None = None,
 ) -> None:
     by_fingerprint = {c.fingerprint: c for c in existing}
     for finding in findings:
@@ -846,7 +884,7 @@ def _plan_conflicts(
             _reopen(plan, row, finding, now)
     for row in by_fingerprint.values():
         if row.state in ACTIVE:
-            _auto_resolve(plan, row, now)
+            _auto_resolve(plan, row, now, reason=closing_reason)
 
 
 def _content(finding: rules.Finding) -> dict[str, Any]:
@@ -906,8 +944,8 @@ def _reopen(plan: _Plan, row: _ConflictRow, finding: rules.Finding, now: datetim
     plan.report.reopened.append(row.id)
 
 
-def _auto_resolve(plan: _Plan, row: _ConflictRow, now: datetime) -> None:
-    comment = _AUTO_COMMENTS.get(row.kind, "its finding no longer holds")
+def _auto_resolve(plan: _Plan, row: _ConflictRow, now: datetime, *, reason: str | None = None) -> None:
+    comment = reason or _AUTO_COMMENTS.get(row.kind, "its finding no longer holds")
     plan.conflict_updates.append({
         "id": row.id, **CLOSED_RESET, "state": ConflictState.RESOLVED.value,
         "resolved_at": now, "resolved_by": AUTO, "resolution_comment": comment,

@@ -72,6 +72,7 @@ class Rule(StrEnum):
     OVERDUE = "overdue"
     NO_OWNER = "no_owner"
     STALE = "stale"
+    SOURCE_DELETED = "source_deleted"
 
 
 DEPENDENCY_RULES = frozenset(
@@ -150,6 +151,16 @@ class DependencyFacts:
     reopened: bool = False  # someone said it was done, and it is not any more
 
 
+@dataclass(frozen=True, slots=True)
+class GoneLink:
+    """A source record the deliverable is declared to be (its task) whose every claim was
+    retracted: deleted, or moved out of what is synced."""
+
+    source: str
+    ref: str
+    since: datetime
+
+
 @dataclass(slots=True)
 class DeliverableFacts:
     key: str
@@ -163,6 +174,7 @@ class DeliverableFacts:
     dependencies: Mapping[str, DependencyFacts] = field(default_factory=dict)
     resolutions: tuple[Resolution, ...] = ()
     previous_conditions: Mapping[str, Any] = field(default_factory=dict)
+    gone: tuple[GoneLink, ...] = ()
     now: datetime = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
     @property
@@ -420,10 +432,11 @@ def evaluate(
         *scheduled_before_ready(facts, canonical),
         *dependency_violations(facts, canonical, today=today),
         *dependency_cycle(facts),
-        *overdue(facts, canonical, policy, today=today, tz=tz),
         *no_owner(facts),
-        *stale(facts, canonical, policy, tz=tz),
+        *source_deleted(facts, tz=tz),
     ]
+    if not facts.gone:  # with its task gone, leftover claims say nothing about time running out
+        findings += [*overdue(facts, canonical, policy, today=today, tz=tz), *stale(facts, canonical, policy, tz=tz)]
     return Evaluation(findings=findings, canonical=canonical, conditions=conditions(facts, current, canonical, findings))
 
 
@@ -777,6 +790,35 @@ def overdue(
             details={"target_date": due.isoformat(), "status": canonical.status},
         )
     ]
+
+
+def source_deleted(facts: DeliverableFacts, *, tz: tzinfo = timezone.utc) -> list[Finding]:
+    """The record it is declared to be (its Asana task) is gone: its owner should know, and
+    decide whether the deliverable goes too or lives on elsewhere."""
+    return [
+        Finding(
+            kind=Rule.SOURCE_DELETED.value,
+            fingerprint=fingerprint(facts.key, Rule.SOURCE_DELETED.value, (link.source,)),
+            severity="medium",
+            summary=(
+                f"The {_SOURCE_LABEL.get(link.source, link.source.title())} task behind {facts.label} "
+                f"({link.ref}) is gone since {_when(link.since, tz)}: deleted, or moved out of the synced projects"
+            ),
+            evidence=(),
+            sources=(link.source,),
+            newest_evidence_at=link.since,
+            details={"source": link.source, "ref": link.ref, "gone_since": link.since.isoformat()},
+        )
+        for link in facts.gone
+    ]
+
+
+def gone_reason(gone: Sequence[GoneLink]) -> str | None:
+    """Why a deliverable's other findings closed when its source record went away."""
+    if not gone:
+        return None
+    names = " and ".join(f"the {_SOURCE_LABEL.get(g.source, g.source.title())} task {g.ref}" for g in gone)
+    return f"{names} behind it is gone (deleted, or moved out of the synced projects)"
 
 
 def no_owner(facts: DeliverableFacts) -> list[Finding]:

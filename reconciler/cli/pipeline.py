@@ -207,7 +207,7 @@ def demo(
         console.rule("[bold]1. Sync[/]: Asana and Slack (the local sandbox) into the store")
         report = pipeline.run_once(rt)
         console.print(_sync_table(report.syncs))
-        console.rule("[bold]2. Conflicts[/]: where the sources contradict each other")
+        console.rule("[bold]2. Findings[/]: what needs a decision, and whose")
         with session_scope(rt.engine) as session:
             conflicts = [conflict_summary(c) for c in session.exec(select(Conflict).order_by(Conflict.id))]
         table = Table(box=None, pad_edge=False)

@@ -374,3 +374,35 @@ def test_the_chain_is_followed_across_chunks(store_engine: Engine, monkeypatch: 
 def conflicts_of(engine_: Engine) -> list[Conflict]:
     with session_scope(engine_) as session:
         return list(session.exec(select(Conflict)))
+
+
+def test_a_deleted_task_is_its_own_finding_and_closes_what_leaned_on_it(store_engine: Engine) -> None:
+    seed(store_engine)
+    old = T0 - timedelta(days=10)
+    apply(store_engine,
+          asana("checkout-v2", Field.STATUS, "on_track", old),
+          slack("checkout-v2", Field.STATUS, "blocked", T0 - timedelta(days=9), ref="C01:1"),
+          slack("checkout-v2", Field.TARGET_DATE, (T0 + timedelta(days=3)).date().isoformat(), old, ref="C01:2"))
+    run(store_engine)
+    contradiction = the_conflict(store_engine, "checkout-v2", "status_contradiction")
+    stale = the_conflict(store_engine, "checkout-v2", "stale")  # the old Slack date, due soon
+    with session_scope(store_engine) as session:
+        store.apply_batch(session, source=Source.ASANA, partition="p",
+                          batch=SyncBatch(retractions=[Retraction(Source.ASANA, "3001")]), now=T0)
+    report = run(store_engine, now=T0)
+    gone = the_conflict(store_engine, "checkout-v2", "source_deleted")
+    assert gone.id in report.opened and gone.state == "open"
+    assert gone.summary.startswith("The Asana task behind Checkout v2 (3001) is gone since 2026-11-20")
+    assert sorted(report.auto_resolved) == sorted([contradiction.id, stale.id])
+    with session_scope(store_engine) as session:
+        for cid in (contradiction.id, stale.id):
+            closed = session.get(Conflict, cid)
+            assert closed is not None and closed.resolution_comment == (
+                "the Asana task 3001 behind it is gone (deleted, or moved out of the synced projects)")
+    # the old Slack date alone does not make it stale or overdue
+    kinds = {c.kind for c in conflicts_of(store_engine) if c.deliverable_key == "checkout-v2" and c.state == "open"}
+    assert "source_deleted" in kinds and not kinds & {"stale", "overdue"}
+    # the task comes back (moved into the project again): the finding closes
+    apply(store_engine, asana("checkout-v2", Field.STATUS, "on_track", T0 + timedelta(hours=1)),
+          now=T0 + timedelta(hours=1))
+    assert gone.id in run(store_engine, now=T0 + timedelta(hours=1)).auto_resolved
