@@ -19,7 +19,8 @@ MAX_HEADER = 150
 
 Block = dict[str, Any]
 
-_REASON_EMOJI = {"new": ":warning:", "reminder": ":alarm_clock:", "escalation": ":rotating_light:", "resolved": ":white_check_mark:"}
+_REASON_EMOJI = {"new": ":warning:", "reminder": ":alarm_clock:", "escalation": ":rotating_light:",
+                 "resolved": ":white_check_mark:", "check_in": ":wave:"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,8 @@ def headline(view: MessageView) -> str:
         return f"Escalated to you: {_plural(n, 'conflict')}{where} without a decision"
     if view.reason == "resolved":
         return f"Resolved: {_plural(n, 'conflict')}{where}"
+    if view.reason == "check_in":
+        return f"Check-in: {_plural(n, 'deliverable')} due soon {'has' if n == 1 else 'have'} gone quiet"
     return f"{_plural(n, 'conflict')}{where}"
 
 
@@ -104,6 +107,8 @@ def reason_line(conflict: ConflictView, reason: str, tz: str) -> str:
         )
     if reason == "resolved":
         return f"Resolved: {conflict.resolution or 'closed'}."
+    if reason == "check_in":
+        return "Where does it stand? Post an update, set a new date, or snooze the check-in."
     return reason
 
 

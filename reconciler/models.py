@@ -68,6 +68,7 @@ class NotificationReason(StrEnum):
     REMINDER = "reminder"
     ESCALATION = "escalation"
     RESOLVED = "resolved"
+    CHECK_IN = "check_in"  # the daily digest of stale deliverables, per person
 
 
 class Person(SQLModel, table=True):

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.client import HTTPException
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -60,7 +61,7 @@ from reconciler.models import (
     Snooze,
 )
 from reconciler.protocol import AlertsConfig, Config, EscalationLevel, parse_duration
-from reconciler.routing import Directory, Recipient, deliver_at, level_applies
+from reconciler.routing import Directory, Recipient, check_in_slot, deliver_at, level_applies
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ BACKOFF_CAP = timedelta(hours=1)
 PLANNER_LOCK_ID = 0x5EC0_0001  # pg_advisory_xact_lock key: one planner at a time
 
 _SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
+CHECK_IN_KIND = "stale"  # findings that are check-ins: a daily digest, no escalation
 _ABORT_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "account_inactive", "missing_scope"})
 _PERMANENT_ERRORS = frozenset({"user_not_found", "user_disabled", "cannot_dm_bot", "channel_not_found"})
 
@@ -267,6 +269,9 @@ def _plan_active(p: _Planner, conflict: Conflict) -> None:
     if conflict.alert_started_at is None or conflict.resolution_notified_at is not None:
         _start_episode(conflict, p.now)  # first sight, or reopened after its resolution was told
     forced = _expire_acknowledgement(p, conflict)
+    if conflict.kind == CHECK_IN_KIND:
+        conflict.next_escalation_at = _plan_check_in(p, conflict)
+        return
     levels = p.directory.levels_for(conflict.deliverable_key)
     if conflict.notified_at is None:
         _plan_first_notice(p, conflict, levels)
@@ -338,6 +343,51 @@ def _plan_first_notice(p: _Planner, conflict: Conflict, levels: Sequence[Escalat
     conflict.notified_at = p.now
     conflict.last_notified_at = p.now
     conflict.escalation_level = 0
+
+
+def _plan_check_in(p: _Planner, conflict: Conflict) -> datetime | None:
+    """A stale deliverable is a check-in, not a contradiction: it joins its owner's daily
+    digest (one a working day at `check_in_at`, weekends and their holidays skipped) and never
+    escalates. Returns when to look at it again."""
+    recipient, why = _recipient_for_level(p, conflict, 0)
+    if recipient is None:
+        _suppress(p, conflict, f"unroutable:{why}")
+        return None
+    if conflict.state != ConflictState.OPEN:  # acknowledged: quiet until the acknowledgement lapses
+        return conflict.acknowledged_at + p.timing.ack_timeout if conflict.acknowledged_at else None
+    if _suppress(p, conflict):
+        return None
+
+    def slot(last_sent: datetime | None) -> datetime:
+        return check_in_slot(
+            p.now, tz=recipient.timezone, at=p.directory.config.alerts.check_in_at,
+            working_days=p.directory.config.alerts.working_days,
+            is_off=lambda day: p.directory.is_off(recipient.key, day), last_sent=last_sent,
+        )
+
+    due = slot(conflict.last_notified_at)
+    if due > p.now:
+        return due
+    row = _digest_row(p, recipient, due)
+    if row is None:  # today's digest has gone already: tomorrow's, then
+        return slot(p.now)
+    assert row.id is not None and conflict.id is not None
+    _link(p.session, row.id, conflict.id, level=0, now=p.now)
+    p.touched[row.id] = row
+    conflict.notified_at = conflict.notified_at or p.now
+    conflict.last_notified_at = p.now
+    conflict.escalation_level = 0
+    return slot(p.now)
+
+
+def _digest_row(p: _Planner, recipient: Recipient, due: datetime) -> Notification | None:
+    """The recipient's check-in digest for `due`'s local day, unless it has been sent."""
+    day = due.astimezone(ZoneInfo(recipient.timezone)).date().isoformat()
+    key = _idempotency_key(recipient.key, NotificationReason.CHECK_IN, [], f"day@{day}")
+    existing = p.session.exec(select(Notification).where(Notification.idempotency_key == key)).first()
+    if existing is not None and existing.status != NotificationStatus.PENDING:
+        return None
+    return existing or _insert_row(p, recipient=recipient, reason=NotificationReason.CHECK_IN, key=key, parent_id=None)
 
 
 def _recipient_for_level(p: _Planner, conflict: Conflict, level: int) -> tuple[Recipient | None, str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -49,8 +49,32 @@ class PersonConfig(StrictModel):
     slack_id: str | None = None
     asana_gid: str | None = None
     timezone: str | None = None
+    # days off, when check-ins wait: "2026-12-24" or a range "2026-12-24..2027-01-01"
+    holidays: list[str] = []
 
     _tz = field_validator("timezone")(_check_timezone)
+
+    @field_validator("holidays")
+    @classmethod
+    def _holiday_shape(cls, values: list[str]) -> list[str]:
+        for value in values:
+            parse_holiday(value)
+        return values
+
+    def is_off(self, day: date) -> bool:
+        return any(first <= day <= last for first, last in map(parse_holiday, self.holidays))
+
+
+def parse_holiday(value: str) -> tuple[date, date]:
+    """`2026-12-24` or `2026-12-24..2027-01-01` (both ends included) -> (first, last)."""
+    first, _, last = value.partition("..")
+    try:
+        start, end = date.fromisoformat(first.strip()), date.fromisoformat((last or first).strip())
+    except ValueError:
+        raise ValueError(f"{value!r}: use YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD") from None
+    if end < start:
+        raise ValueError(f"{value!r}: the range ends before it starts")
+    return start, end
 
 
 EscalationTarget = str  # "owner", "lead", "head" or a person key
@@ -115,10 +139,27 @@ class AlertsConfig(StrictModel):
     repeat_interval: Duration = "24h"
     ack_timeout: Duration = "48h"
     quiet_hours: str | None = "22:00-08:00"
+    # stale check-ins: one digest per person and working day, at this local time
+    check_in_at: str = "09:00"
+    working_days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = ["mon", "tue", "wed", "thu", "fri"]
 
     _durations = field_validator("group_wait", "group_interval", "repeat_interval", "ack_timeout")(
         check_duration
     )
+
+    @field_validator("check_in_at")
+    @classmethod
+    def _check_in_shape(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError("use HH:MM, e.g. 09:00")
+        return value
+
+    @field_validator("working_days")
+    @classmethod
+    def _some_working_day(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name at least one working day")
+        return value
 
     @field_validator("quiet_hours")
     @classmethod

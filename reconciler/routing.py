@@ -9,9 +9,9 @@ evaluated in the recipient's time zone. `route_for` explains all of it without s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
@@ -115,6 +115,10 @@ class Directory:
             key, asana_projects=where.get("asana", ()), slack_channels=where.get("slack", ())
         )
 
+    def is_off(self, person_key: str, day: date) -> bool:
+        conf = self.config.person(person_key)
+        return conf is not None and conf.is_off(day)
+
     def levels_for(self, key: str) -> list[EscalationLevel]:
         return escalation_levels(self.role_of(key))
 
@@ -204,6 +208,36 @@ def quiet_hours_end(at: datetime, *, tz: str, spec: str | None) -> datetime | No
     if not inside:
         return None
     return datetime.combine(end_day, end, tzinfo=zone).astimezone(at.tzinfo)
+
+
+# -- check-ins ------------------------------------------------------------------------------
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def check_in_slot(
+    now: datetime,
+    *,
+    tz: str,
+    at: str,
+    working_days: Iterable[str],
+    is_off: Callable[[date], bool] = lambda _: False,
+    last_sent: datetime | None = None,
+) -> datetime:
+    """When a person's next daily check-in goes out: `at` o'clock local on the next working
+    day that is not one of their days off and has not had one yet (`last_sent`); today, late,
+    when today's time has passed without one. Never more than one a working day."""
+    zone = ZoneInfo(tz)
+    today = now.astimezone(zone).date()
+    sent_day = last_sent.astimezone(zone).date() if last_sent is not None else None
+    working = set(working_days)
+    for offset in range(0, 400):
+        day = today + timedelta(days=offset)
+        if _WEEKDAYS[day.weekday()] not in working or is_off(day) or (sent_day is not None and day <= sent_day):
+            continue
+        slot = datetime.combine(day, time.fromisoformat(at), tzinfo=zone).astimezone(now.tzinfo)
+        return max(slot, now)
+    return now + timedelta(days=1)  # a person off for a year: ask again tomorrow
 
 
 def deliver_at(due: datetime, *, severity: str, tz: str, spec: str | None) -> datetime:

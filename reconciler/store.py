@@ -52,7 +52,7 @@ def sync_config(session: Session, config: Config, *, now: datetime) -> None:
     for pc in config.people:
         person = people.get(pc.key) or Person(key=pc.key, name=pc.name)
         # what the file leaves out (a Slack id, a time zone) may have been learned from a source
-        values = pc.model_dump(exclude={"key"}, exclude_none=True)
+        values = pc.model_dump(exclude={"key", "holidays"}, exclude_none=True)
         if any(getattr(person, k) != v for k, v in values.items()) or person.id is None:
             for k, v in values.items():
                 setattr(person, k, v)

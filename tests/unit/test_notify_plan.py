@@ -414,3 +414,56 @@ def test_posts_to_one_channel_are_spaced(engine: Engine, config) -> None:  # typ
     started = time.monotonic()
     report = notify.deliver_pending(engine, client=slack, now=T0 + 3 * H, min_interval_per_channel=0.3)  # type: ignore[arg-type]
     assert len(report.sent) == 2 and time.monotonic() - started >= 0.3
+
+
+def test_stale_check_ins_are_one_daily_digest_on_working_days_without_escalation(sqlite_engine: Engine) -> None:
+    """T0 is Tuesday 09:00 UTC. Alice is off on Thursday; the weekend is no working day."""
+    base = make_config(check_in_at="09:00")
+    alice = base.people[0].model_copy(update={"holidays": ["2026-11-26"]})
+    config = base.model_copy(update={"people": [alice, *base.people[1:]]})
+    seed(sqlite_engine, config)
+    slack = FakeSlack()
+    a = open_conflict(sqlite_engine, "checkout-v2", at=T0 + H, kind="stale", severity="low")
+    first = plan(sqlite_engine, config, T0 + H)  # today's 09:00 has passed without one: now, late
+    assert [(n.recipient, n.reason, n.conflict_ids) for n in first.notices] == [("alice", "check_in", (a,))]
+    b = open_conflict(sqlite_engine, "payments-api", at=T0 + H + S, kind="stale", severity="low")
+    joined = plan(sqlite_engine, config, T0 + H + S)  # joins the digest not sent yet
+    assert [(n.reason, n.conflict_ids, n.appended) for n in joined.notices] == [("check_in", (a, b), False)]
+    deliver(sqlite_engine, slack, T0 + H + S)
+    (digest,) = slack.posts()
+    assert digest["text"].startswith("Check-in: 2 deliverables due soon have gone quiet")
+    assert 'reconciler claim checkout-v2 --status STATUS' in digest["text"]
+    assert "snooze add deliverable=payments-api kind=stale" in digest["text"]
+
+    def check_ins_between(start: timedelta, end: timedelta) -> list[tuple[str, int]]:
+        told = []
+        at = start
+        while at <= end:
+            for n in plan(sqlite_engine, config, T0 + at).notices:
+                told.append((n.reason, (T0 + at).weekday()))
+            deliver(sqlite_engine, slack, T0 + at)
+            at += H
+        return told
+
+    # The rest of the week and the weekend, sweeping every hour: Wednesday once, no Thursday
+    # (holiday), Friday once, nothing on Saturday or Sunday, Monday once; never an escalation.
+    told = check_ins_between(2 * H, 6 * 24 * H + 2 * H)
+    assert told == [("check_in", 2), ("check_in", 4), ("check_in", 0)]
+    assert conflict(sqlite_engine, a).escalation_level == 0
+    assert [p["text"].splitlines()[0] for p in slack.posts()][1:] == ["Check-in: 2 deliverables due soon have gone quiet"] * 3
+
+
+def test_check_in_slot_skips_weekends_holidays_and_the_day_already_told() -> None:
+    from datetime import date, datetime, timezone
+
+    from reconciler.routing import check_in_slot
+
+    week = ["mon", "tue", "wed", "thu", "fri"]
+    friday_evening = datetime(2026, 11, 27, 18, 0, tzinfo=timezone.utc)
+    monday_nine_berlin = datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc)
+    assert check_in_slot(friday_evening, tz="Europe/Berlin", at="09:00", working_days=week,
+                         last_sent=friday_evening - H) == monday_nine_berlin
+    assert check_in_slot(friday_evening, tz="Europe/Berlin", at="09:00", working_days=week) == friday_evening
+    off = {date(2026, 11, 30)}
+    assert check_in_slot(friday_evening, tz="Europe/Berlin", at="09:00", working_days=week,
+                         is_off=off.__contains__, last_sent=friday_evening) == monday_nine_berlin + 24 * H
