@@ -714,9 +714,9 @@ def _snapshot(session: Session, keys: Sequence[str], context: _Context) -> _Snap
         current[key] = rules.current_by_field(claims.get(key, ()))
         depends_on[key] = rules.depends_on(key, row.depends_on, current[key])
         state = rules.canonical_state(current[key], _decisions(row))
-        context.canonical[key] = rules.DependencyFacts(
-            key, row.title, state, depends_on[key], row.owner_key, rules.was_reopened(claims.get(key, ()), state)
-        )
+        depended_on = context.depended_on is None or key in context.depended_on
+        reopened = depended_on and rules.was_reopened(claims.get(key, ()), state)  # only dependents ask
+        context.canonical[key] = rules.DependencyFacts(key, row.title, state, depends_on[key], row.owner_key, reopened)
     _derive_missing(session, {d for deps in depends_on.values() for d in deps}, context)
     edges: dict[str, set[str]] = defaultdict(set)
     for dependent, dependency in _fetch(session, _EDGES_SQL, keys):
