@@ -47,6 +47,7 @@ from sqlmodel import Session, col, select
 from connectors.slack_client import describe_slack_error
 from reconciler import messages, store
 from reconciler import snoozes as silences
+from reconciler import untrusted
 from reconciler.db import session_scope
 from reconciler.models import (
     ACTIVE_CONFLICT_STATES,
@@ -795,7 +796,8 @@ class _Sender:
 
     def post(self, channel: str, text_: str, blocks: list[dict[str, Any]], thread_ts: str | None) -> str:
         self._pace(channel)
-        kwargs: dict[str, Any] = {"channel": channel, "text": text_, "blocks": blocks or None}
+        # the plain-text fallback is mrkdwn too: source text in it must not ping or link
+        kwargs: dict[str, Any] = {"channel": channel, "text": untrusted.for_slack(text_), "blocks": blocks or None}
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
         response = self.client.chat_postMessage(**kwargs)
@@ -803,7 +805,7 @@ class _Sender:
 
     def update(self, channel: str, ts: str, text_: str, blocks: list[dict[str, Any]]) -> None:
         self._pace(channel)
-        self.client.chat_update(channel=channel, ts=ts, text=text_, blocks=blocks or None)
+        self.client.chat_update(channel=channel, ts=ts, text=untrusted.for_slack(text_), blocks=blocks or None)
 
 
 def deliver_pending(

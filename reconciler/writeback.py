@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 from sqlmodel import Session, select
 
 from connectors.base import CanonicalStatus, ConnectorError, RateLimiter, Source
-from reconciler import store
+from reconciler import store, untrusted
 from reconciler.models import AuditEvent, Conflict, Deliverable, Observation, Person
 from reconciler.settings import Settings
 
@@ -310,7 +310,7 @@ def _post_asana(clients: Clients, target: Target, text: str) -> str:
 
 def _slack_escape(text: str) -> str:
     """Slack's mrkdwn control characters, so a comment like `<2 days` shows as typed."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return untrusted.for_slack(text)
 
 
 def record(session: Session, plan: Plan, outcomes: Iterable[Outcome], *, actor: str, now: datetime) -> None:

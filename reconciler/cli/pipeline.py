@@ -28,6 +28,7 @@ from reconciler.cli.common import (
 )
 from reconciler.cli.context import runtime
 from reconciler.settings import Settings, get_settings
+from reconciler.untrusted import for_rich as lit
 
 
 def _sync_table(reports: list[pipeline.SyncReport]) -> Table:
@@ -214,7 +215,7 @@ def demo(
         for name in ("ID", "DELIVERABLE", "KIND", "STATE", "SUMMARY"):
             table.add_column(name, overflow="fold")
         for c in conflicts:
-            table.add_row(str(c["id"]), c["deliverable"], c["kind"], c["state"], c["summary"])
+            table.add_row(str(c["id"]), lit(c["deliverable"]), lit(c["kind"]), lit(c["state"]), lit(c["summary"]))
         console.print(table)
         console.rule("[bold]3. DMs[/]: what the decision owners were sent")
         for message in sandbox.posted_messages():
