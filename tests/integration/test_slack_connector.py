@@ -633,11 +633,18 @@ def test_resets_and_server_errors_are_retried(harness: Harness, fast_retry_sleep
     assert harness.claims.values() == calm and fast_retry_sleep
 
 
-def test_a_bad_gateway_is_transient_and_leaves_the_cursor(harness: Harness) -> None:
-    harness.sandbox.fail("users.info", status=502, times=1)
+def test_a_bad_gateway_is_retried_and_a_lasting_one_is_transient(
+    harness: Harness, fast_retry_sleep: list[float]
+) -> None:
+    harness.sandbox.fail("users.info", status=502)
     with pytest.raises(TransientError, match=r"channel launches \(C01\), user U0\d: temporary failure"):
         harness.sync()
     assert harness.claims.cursor is None
+    assert len(fast_retry_sleep) == 5  # backed off and retried, like a 500
+    harness.sandbox.clear_faults()
+    harness.sandbox.fail("conversations.history", status=504, times=1)
+    harness.sync()  # one gateway timeout costs a retry, not the run
+    assert harness.claims.cursor is not None
 
 
 def test_retries_spent_leave_the_cursor_and_the_next_run_completes(
