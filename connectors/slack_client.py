@@ -103,14 +103,15 @@ def make_web_client(
     backoff_factor: float = 0.5,
 ) -> WebClient:
     """A WebClient that sleeps on 429 `Retry-After` and backs off on 5xx (HTML gateway pages
-    included), resets and timeouts; a chat.postMessage is retried only where it cannot have
-    been posted (see TransportRetryHandler, GatewayErrorRetryHandler)."""
+    included), resets, timeouts and cut-off answers; a chat.postMessage is retried only where it
+    cannot have been posted (see TransportRetryHandler, GatewayErrorRetryHandler)."""
     interval = BackoffRetryIntervalCalculator(backoff_factor=backoff_factor, jitter=RandomJitter())
     handlers: list[RetryHandler] = [
         TransportRetryHandler(
             max_retry_count=max_retries,
             interval_calculator=interval,
-            error_types=[URLError, ConnectionResetError, RemoteDisconnected, TimeoutError],
+            # a cut-off JSON body surfaces as JSONDecodeError from slack-sdk's own parsing
+            error_types=[URLError, ConnectionResetError, RemoteDisconnected, TimeoutError, json.JSONDecodeError],
         ),
         RateLimitErrorRetryHandler(max_retry_count=max_retries),
         GatewayErrorRetryHandler(max_retry_count=max_retries, interval_calculator=interval),

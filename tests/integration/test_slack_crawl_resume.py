@@ -148,3 +148,14 @@ def test_a_channel_with_one_request_in_ten_failing_completes_its_crawl(sb: Sandb
     assert report.ok, report.error
     assert sum(sb.request_counts().values()) > calm_requests, "no fault was injected"
     assert len(claims(calm_rt)) > MESSAGES and claims(rt) == claims(calm_rt)
+
+
+def test_a_cut_off_or_gateway_answer_on_a_read_is_retried_within_the_run(sb: Sandbox, tmp_path: Path) -> None:
+    rt = runtime(sb, tmp_path, "retried.db")
+    sb.fail("conversations.history", kind="bad_json", times=1)
+    sb.fail("conversations.replies", status=504, times=1)
+    sb.reset_counts()
+    assert crawl(rt, sb, FailsOnce(sb)).ok  # one run: nothing needed a second one
+    calm_rt = runtime(sb, tmp_path, "calm.db")
+    assert crawl(calm_rt, sb, FailsOnce(sb)).ok
+    assert claims(rt) == claims(calm_rt)
