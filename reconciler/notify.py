@@ -75,7 +75,7 @@ DELIVERED_STATUSES = (NotificationStatus.SENDING, NotificationStatus.SENT)
 SENDING_LEASE = timedelta(seconds=30)
 """How long a claimed row stays `sending` without renewal. A live sender renews its claim every
 LEASE_RENEW_EVERY seconds while it talks to Slack, so only a dead sender's row comes back, and
-within this time; before it is sent again, Slack is asked whether it went out (see _find_posted)."""
+within this time; before it is sent again, Slack is asked whether it went out (_already_posted)."""
 LEASE_RENEW_EVERY = 5.0
 NOTIFICATION_EVENT = "reconciler_notification"  # the metadata event type that marks our DMs
 HISTORY_PAGES = 3  # pages of the DM channel's (or thread's) recent history searched for a DM
@@ -772,6 +772,7 @@ class _Sender:
     channels: dict[str, str] = field(default_factory=dict)
     last_call: dict[str, float] = field(default_factory=dict)
     ids_by_email: dict[str, str | None] = field(default_factory=dict)
+    history_unavailable: bool = False  # the token may not read DM history (no im:history)
 
     def look_up(self, email: str) -> str | None:
         """The Slack user id with this email (users.lookupByEmail), None when nobody has it."""
@@ -861,12 +862,16 @@ def deliver_pending(
     report = DeliverReport(reclaimed=_reclaim_stale(engine, now=now))
     sender = _Sender(client, min_interval_per_channel)
     started = time.monotonic()
+
+    def renewed_at() -> datetime:  # `now`, moved on by the time this pass has taken
+        return now + timedelta(seconds=time.monotonic() - started)
+
     for _ in range(limit):
         token = uuid.uuid4().hex
         claimed = _claim(engine, now=now, limit=1, token=token)
         if not claimed:
             break
-        with _RenewedClaim(engine, claimed[0], token, claimed_at=lambda: now + timedelta(seconds=time.monotonic() - started)):
+        with _RenewedClaim(engine, claimed[0], token, claimed_at=renewed_at):
             message, abort = _deliver_one(engine, sender, claimed[0], now=now, token=token)
         if message is not None:
             report.messages.append(message)
@@ -1104,21 +1109,18 @@ def _post_or_find(sender: _Sender, channel: str, row: Notification, thread_ts: s
         return ts, True
 
 
-_warned_no_history = False
-
-
 def _already_posted(sender: _Sender, channel: str, row: Notification, thread_ts: str | None) -> str | None:
     """An earlier attempt's outcome may be unknown: its ts if Slack has it, else None. Without
     the `im:history` scope Slack cannot be asked, and the row is sent again (at least once)."""
-    global _warned_no_history
+    if sender.history_unavailable:
+        return None
     try:
         return sender.find_posted(channel, _post_mark(row), thread_ts)
     except SlackApiError as exc:
         if exc.response is None or exc.response.get("error") != "missing_scope":
             raise
-        if not _warned_no_history:
-            log.warning("the Slack token lacks im:history: a DM whose answer was lost may be sent twice")
-            _warned_no_history = True
+        sender.history_unavailable = True
+        log.warning("the Slack token lacks im:history: a DM whose answer was lost may be sent twice")
         return None
 
 
