@@ -669,8 +669,9 @@ class _ChannelRun:
         c, state = self.c, self.state
         state.crawl = crawl
         parents: dict[str, dict[str, Any]] = {}
-        page: str | None = None
         while not crawl.history_done:
+            # each page asks for what is older than the oldest ts read (not Slack's cursor, which
+            # belongs to one run's query): the same request goes on after a failure or a kill
             answer = c.call(
                 "conversations.history",
                 self.where,
@@ -678,10 +679,10 @@ class _ChannelRun:
                 latest=crawl.before,
                 inclusive=False if crawl.before else None,
                 limit=c.page_size,
-                cursor=page,
             )
+            messages = answer.get("messages") or []
             found = list(dict.fromkeys(crawl.threads))
-            for message in answer.get("messages") or []:
+            for message in messages:
                 ts = str(message.get("ts") or "")
                 if not ts:
                     continue
@@ -696,8 +697,7 @@ class _ChannelRun:
                     found.append(ts)
                 self.state_message(message, parent_keys=None, thread=None)
             crawl.threads = list(dict.fromkeys(found))
-            page = _next_cursor(answer)
-            crawl.history_done = page is None
+            crawl.history_done = not messages or not (answer.get("has_more") or _next_cursor(answer))
             yield from self.flush(force=True)
         for parent in list(crawl.threads):
             self.read_thread(_ThreadRead(parent, None), parents.get(parent))
