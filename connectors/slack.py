@@ -19,7 +19,9 @@ Cursor (JSON, owned here)::
      "people": {"U01": "2026-11-25"},               # authors fetched, and on which day
      "auth": {"user": "U0BOT", "bot": "B0BOT", "url": "https://acme.slack.com/",
               "team": "Acme", "team_id": "T1", "at": 1795509000, "key": "<fingerprint>"},
-     "name": "launches"}                            # only for an id with a default keyed by name
+     "name": "launches",                            # only for an id with a default keyed by name
+     "crawl": {"top": "<ts>", "before": "<ts>",     # only while a first (full) read is unfinished
+               "threads": ["<parent ts>"], "history_done": false}}
 
 `threads` holds threads with replies whose last activity is within the watch horizon. A thread
 is read again when its parent, in the history page the run reads anyway, shows another
@@ -52,6 +54,14 @@ another costs one request: the history page of the window.
 Batches: one per history page and per few threads (cursor None, safe to apply twice), then a
 last one with the people, the retractions of vanished messages and the new cursor. A failed
 request raises before that last batch, so the stored cursor never moves past a failure.
+
+A first read of a channel (no cursor: its whole history) can outlast a run: it checkpoints. Each
+history page and each thread read ends in a batch with a cursor carrying `crawl`: the newest
+top-level ts seen (`top`, the cursor's `newest` once done), the oldest one read (`before`:
+history is read on below it, newest first), the threads found and not read yet, and whether the
+history is done. A run that fails or is killed resumes there; messages newer than `top` are read
+by the first ordinary run after the crawl, as its window starts at `top` at the latest. Nothing
+is retracted while crawling (every message read is new to the store).
 """
 
 from __future__ import annotations
@@ -159,6 +169,33 @@ class ClaimedMessage:
     thread: str | None = None  # the parent's ts for a reply
 
 
+@dataclass
+class Crawl:
+    """A first read of a channel's whole history that has not finished: where to go on."""
+
+    top: str | None = None  # the newest top-level ts it saw
+    before: str | None = None  # history is read on below this ts (exclusive); None: from the start
+    threads: list[str] = field(default_factory=list)  # parents whose threads are still to read
+    history_done: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"top": self.top, "before": self.before, "threads": list(self.threads),
+                "history_done": self.history_done}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Crawl | None:
+        if not isinstance(data, dict):
+            return None
+        top, before = data.get("top"), data.get("before")
+        for ts in (top, before):
+            if ts is not None:
+                ts_key(str(ts))
+        threads = [str(t) for t in data.get("threads") or []]
+        for ts in threads:
+            ts_key(ts)
+        return cls(str(top) if top else None, str(before) if before else None, threads, bool(data.get("history_done")))
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
     """What auth.test says about the token: the service's own user and bot (its messages are
@@ -199,6 +236,7 @@ class ChannelCursor:
     people: dict[str, str] = field(default_factory=dict)  # user id -> ISO day fetched
     auth: Identity | None = None
     name: str | None = None  # the channel's name ("" none found), looked up with `auth`
+    crawl: Crawl | None = None  # a first read in progress (see the module docstring)
 
     def dumps(self) -> str:
         data: dict[str, Any] = {
@@ -225,6 +263,8 @@ class ChannelCursor:
             data["auth"] = self.auth.to_json()
         if self.name is not None:
             data["name"] = self.name
+        if self.crawl is not None:
+            data["crawl"] = self.crawl.to_json()
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -254,10 +294,11 @@ class ChannelCursor:
             people = {str(u): str(day) for u, day in data.get("people", {}).items()}
             auth = Identity.from_json(data.get("auth"))
             name = data.get("name")
+            crawl = Crawl.from_json(data.get("crawl")) if newest is None else None
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("unreadable Slack cursor, reading the channel again", extra={"channel": channel, "error": str(exc)})
             return cls(channel)
-        return cls(channel, newest, threads, claimed, people, auth, str(name) if name is not None else None)
+        return cls(channel, newest, threads, claimed, people, auth, str(name) if name is not None else None, crawl)
 
     @staticmethod
     def auth_of(raw: str | None) -> Identity | None:
@@ -518,6 +559,10 @@ class _ChannelRun:
         self.since: str | None = _older(state.newest, window_start) if state.newest else None
         watch_start = datetime_to_ts(now - c.thread_watch)
 
+        if self.since is None:  # a first read: resumable, page by page and thread by thread
+            yield from self.crawl(state.crawl or Crawl())
+            return
+
         # 1. top-level messages from `since` on, newest first, page by page
         parents: dict[str, dict[str, Any]] = {}
         broadcasts: dict[str, list[dict[str, Any]]] = {}  # thread ts -> its replies sent to the channel
@@ -615,6 +660,55 @@ class _ChannelRun:
         for ts in [ts for ts in state.claimed if ts_key(ts) < keep_from]:
             del state.claimed[ts]
         state.newest = newest
+        state.people = {u: day for u, day in state.people.items() if day == self.today}
+        yield from self.flush(force=True)
+
+    def crawl(self, crawl: Crawl) -> Iterator[SyncBatch]:
+        """The whole history, newest first, then every thread found, each step ending in a
+        batch whose cursor says where to go on (`crawl`), so no failure or kill loses a page."""
+        c, state = self.c, self.state
+        state.crawl = crawl
+        parents: dict[str, dict[str, Any]] = {}
+        while not crawl.history_done:
+            # each page asks for what is older than the oldest ts read (not Slack's cursor, which
+            # belongs to one run's query): the same request goes on after a failure or a kill
+            answer = c.call(
+                "conversations.history",
+                self.where,
+                channel=self.channel,
+                latest=crawl.before,
+                inclusive=False if crawl.before else None,
+                limit=c.page_size,
+            )
+            messages = answer.get("messages") or []
+            found = list(dict.fromkeys(crawl.threads))
+            for message in messages:
+                ts = str(message.get("ts") or "")
+                if not ts:
+                    continue
+                crawl.before = _older(crawl.before, ts) if crawl.before else ts
+                thread_ts = message.get("thread_ts")
+                if message.get("subtype") == "thread_broadcast" and thread_ts and thread_ts != ts:
+                    found.append(str(thread_ts))  # stated with its thread
+                    continue
+                crawl.top = _newer(crawl.top, ts)
+                if thread_ts == ts and int(message.get("reply_count") or 0):
+                    parents[ts] = message
+                    found.append(ts)
+                self.state_message(message, parent_keys=None, thread=None)
+            crawl.threads = list(dict.fromkeys(found))
+            crawl.history_done = not messages or not (answer.get("has_more") or _next_cursor(answer))
+            yield from self.flush(force=True)
+        for parent in list(crawl.threads):
+            self.read_thread(_ThreadRead(parent, None), parents.get(parent))
+            crawl.threads.remove(parent)
+            yield from self.flush(force=True)
+        state.newest = crawl.top
+        state.crawl = None
+        window_start = datetime_to_ts(c.clock() - c.lookback)
+        keep_from = ts_key(_older(state.newest, window_start) if state.newest else window_start)
+        for ts in [ts for ts in state.claimed if ts_key(ts) < keep_from]:
+            del state.claimed[ts]
         state.people = {u: day for u, day in state.people.items() if day == self.today}
         yield from self.flush(force=True)
 

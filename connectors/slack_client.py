@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from http.client import RemoteDisconnected
+from http.client import HTTPException, RemoteDisconnected
 from urllib.error import URLError
 
 from slack_sdk import WebClient
@@ -11,10 +11,13 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
 )
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.http_retry.jitter import RandomJitter
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 
 from connectors.base import ConnectorError, TransientError, UnreachableError
 
@@ -34,6 +37,61 @@ _ACTIONABLE = {
 # slack-sdk reports a 200 answer that is not JSON as an `ok: false` error with this text.
 _NON_JSON = "Received a response in a non-JSON format"
 _TRANSIENT = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+# Methods whose repeat is a second effect (a second message): never retried blindly once the
+# request may have arrived; the caller looks for the message instead (reconciler/notify.py).
+_NOT_REPEATABLE = frozenset({"chat.postMessage", "chat.postEphemeral", "chat.scheduleMessage"})
+# 502/504 come from Slack's edge as an HTML page; ServerErrorRetryHandler retries only 500/503.
+RETRIED_STATUSES = frozenset({500, 502, 503, 504})
+
+
+def _method_of(request: HttpRequest) -> str:
+    return request.url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+
+
+def _may_have_arrived(error: Exception | None) -> bool:
+    """urllib wraps failures before the request was sent (connect refused, DNS) in URLError;
+    a timeout or a dropped connection while waiting for the answer is raised as is."""
+    if isinstance(error, URLError):
+        return isinstance(error.reason, (TimeoutError, ConnectionResetError, RemoteDisconnected))
+    return True
+
+
+class TransportRetryHandler(ConnectionErrorRetryHandler):
+    """Connection errors and timeouts, with backoff; a post only when it cannot have arrived."""
+
+    def _can_retry(
+        self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        return _method_of(request) not in _NOT_REPEATABLE or not _may_have_arrived(error)
+
+
+class GatewayErrorRetryHandler(RetryHandler):
+    """HTTP 500/502/503/504 (JSON or an HTML gateway page), with backoff; not for a post,
+    which Slack may have accepted before failing."""
+
+    def _can_retry(
+        self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return (
+            response is not None
+            and response.status_code in RETRIED_STATUSES
+            and _method_of(request) not in _NOT_REPEATABLE
+        )
+
+
+def outcome_unknown(exc: BaseException) -> bool:
+    """Whether a failed call may still have taken effect: no answer or a cut-off one (timeout,
+    dropped connection, truncated body), or a server error after the request arrived."""
+    if isinstance(exc, SlackApiError):
+        response = exc.response
+        status = getattr(response, "status_code", None) if response is not None else None
+        code = str(response.get("error", "")) if response is not None else ""
+        return code.startswith(_NON_JSON) or (status is not None and status >= 500)
+    return isinstance(exc, (SlackClientError, OSError, HTTPException, ValueError))
 
 
 def make_web_client(
@@ -44,16 +102,19 @@ def make_web_client(
     max_retries: int = 5,
     backoff_factor: float = 0.5,
 ) -> WebClient:
-    """A WebClient that sleeps on 429 `Retry-After`, backs off on 5xx and retries resets."""
+    """A WebClient that sleeps on 429 `Retry-After` and backs off on 5xx (HTML gateway pages
+    included), resets, timeouts and cut-off answers; a chat.postMessage is retried only where it
+    cannot have been posted (see TransportRetryHandler, GatewayErrorRetryHandler)."""
     interval = BackoffRetryIntervalCalculator(backoff_factor=backoff_factor, jitter=RandomJitter())
-    handlers = [
-        ConnectionErrorRetryHandler(
+    handlers: list[RetryHandler] = [
+        TransportRetryHandler(
             max_retry_count=max_retries,
             interval_calculator=interval,
-            error_types=[URLError, ConnectionResetError, RemoteDisconnected, TimeoutError],
+            # a cut-off JSON body surfaces as JSONDecodeError from slack-sdk's own parsing
+            error_types=[URLError, ConnectionResetError, RemoteDisconnected, TimeoutError, json.JSONDecodeError],
         ),
         RateLimitErrorRetryHandler(max_retry_count=max_retries),
-        ServerErrorRetryHandler(max_retry_count=max_retries, interval_calculator=interval),
+        GatewayErrorRetryHandler(max_retry_count=max_retries, interval_calculator=interval),
     ]
     return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=handlers)
 

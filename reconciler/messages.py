@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from reconciler import untrusted
+
 MAX_CONFLICTS_IN_BLOCKS = 10  # 50 blocks per message: header, note, 4 per conflict, "more"
 MAX_EXCERPT = 200
 MAX_SECTION = 2900  # Slack's limit is 3000 characters per section text
@@ -174,12 +176,12 @@ def render_text(view: MessageView) -> str:
 
 
 def escape(text: str) -> str:
-    """Slack mrkdwn control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Slack mrkdwn control characters, and `@here`-style broadcasts (see reconciler.untrusted)."""
+    return untrusted.for_slack(text)
 
 
 def _link(url: str | None, label: str) -> str:
-    return f"<{url}|{escape(label)}>" if url else escape(label)
+    return untrusted.slack_link(url, label)
 
 
 def _section(text: str) -> Block:

@@ -31,9 +31,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.client import HTTPException
@@ -45,9 +46,10 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import Engine, func, or_, text, update
 from sqlmodel import Session, col, select
 
-from connectors.slack_client import describe_slack_error
+from connectors.slack_client import describe_slack_error, outcome_unknown
 from reconciler import messages, store
 from reconciler import snoozes as silences
+from reconciler import untrusted
 from reconciler.db import session_scope
 from reconciler.models import (
     ACTIVE_CONFLICT_STATES,
@@ -71,7 +73,13 @@ CLOSED_CONFLICT_STATES = (ConflictState.RESOLVED, ConflictState.DISMISSED)
 TOLD_STATUSES = (NotificationStatus.PENDING, NotificationStatus.SENDING, NotificationStatus.SENT)
 DELIVERED_STATUSES = (NotificationStatus.SENDING, NotificationStatus.SENT)
 
-SENDING_LEASE = timedelta(minutes=5)
+SENDING_LEASE = timedelta(seconds=30)
+"""How long a claimed row stays `sending` without renewal. A live sender renews its claim every
+LEASE_RENEW_EVERY seconds while it talks to Slack, so only a dead sender's row comes back, and
+within this time; before it is sent again, Slack is asked whether it went out (_already_posted)."""
+LEASE_RENEW_EVERY = 5.0
+NOTIFICATION_EVENT = "reconciler_notification"  # the metadata event type that marks our DMs
+HISTORY_PAGES = 3  # pages of the DM channel's (or thread's) recent history searched for a DM
 MAX_ATTEMPTS = 5
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=1)
@@ -122,6 +130,7 @@ class DeliveredMessage:
     ts: str | None = None
     thread_ts: str | None = None
     error: str | None = None
+    found_in_slack: bool = False  # its outcome was unknown, and Slack showed it had been posted
 
 
 @dataclass(slots=True)
@@ -813,6 +822,7 @@ class _Sender:
     channels: dict[str, str] = field(default_factory=dict)
     last_call: dict[str, float] = field(default_factory=dict)
     ids_by_email: dict[str, str | None] = field(default_factory=dict)
+    history_unavailable: bool = False  # the token may not read DM history (no im:history)
 
     def look_up(self, email: str) -> str | None:
         """The Slack user id with this email (users.lookupByEmail), None when nobody has it."""
@@ -843,17 +853,44 @@ class _Sender:
                 time.sleep(wait)
         self.last_call[channel] = time.monotonic()
 
-    def post(self, channel: str, text_: str, blocks: list[dict[str, Any]], thread_ts: str | None) -> str:
+    def post(
+        self, channel: str, text_: str, blocks: list[dict[str, Any]], thread_ts: str | None,
+        *, metadata: dict[str, Any] | None = None,
+    ) -> str:
         self._pace(channel)
-        kwargs: dict[str, Any] = {"channel": channel, "text": text_, "blocks": blocks or None}
+        # the plain-text fallback is mrkdwn too: source text in it must not ping or link
+        kwargs: dict[str, Any] = {"channel": channel, "text": untrusted.for_slack(text_), "blocks": blocks or None}
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
+        if metadata:
+            kwargs["metadata"] = metadata
         response = self.client.chat_postMessage(**kwargs)
         return str(response["ts"])
 
+    def find_posted(self, channel: str, key: str, thread_ts: str | None) -> str | None:
+        """The ts of the message whose metadata carries notification mark `key`, searched in the DM
+        channel's recent history (a thread reply: in the thread), or None."""
+        cursor: str | None = None
+        for _ in range(HISTORY_PAGES):
+            if thread_ts:
+                page = self.client.conversations_replies(
+                    channel=channel, ts=thread_ts, cursor=cursor, limit=200, include_all_metadata=True
+                )
+            else:
+                page = self.client.conversations_history(
+                    channel=channel, cursor=cursor, limit=100, include_all_metadata=True
+                )
+            for message in page.get("messages") or []:
+                if _notification_key(message) == key:
+                    return str(message["ts"])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return None
+        return None
+
     def update(self, channel: str, ts: str, text_: str, blocks: list[dict[str, Any]]) -> None:
         self._pace(channel)
-        self.client.chat_update(channel=channel, ts=ts, text=text_, blocks=blocks or None)
+        self.client.chat_update(channel=channel, ts=ts, text=untrusted.for_slack(text_), blocks=blocks or None)
 
 
 def deliver_pending(
@@ -865,24 +902,63 @@ def deliver_pending(
     limit: int = 100,
     min_interval_per_channel: float = 1.0,
 ) -> DeliverReport:
-    """Send due outbox rows as Slack DMs: claim under a lock, commit, send, mark sent."""
+    """Send up to `limit` due outbox rows as Slack DMs, one at a time: claim it under a lock
+    and commit, send it while renewing the claim, mark it sent. A sender that dies holds one
+    row, for at most SENDING_LEASE."""
     if dry_run:
         return _dry_run(engine, limit=limit)
     if client is None:
         raise ValueError("a Slack client is needed to deliver notifications (or use dry_run)")
     report = DeliverReport(reclaimed=_reclaim_stale(engine, now=now))
-    token = uuid.uuid4().hex
-    claimed = _claim(engine, now=now, limit=limit, token=token)
     sender = _Sender(client, min_interval_per_channel)
-    for index, row_id in enumerate(claimed):
-        message, abort = _deliver_one(engine, sender, row_id, now=now, token=token)
+    started = time.monotonic()
+
+    def renewed_at() -> datetime:  # `now`, moved on by the time this pass has taken
+        return now + timedelta(seconds=time.monotonic() - started)
+
+    for _ in range(limit):
+        token = uuid.uuid4().hex
+        claimed = _claim(engine, now=now, limit=1, token=token)
+        if not claimed:
+            break
+        with _RenewedClaim(engine, claimed[0], token, claimed_at=renewed_at):
+            message, abort = _deliver_one(engine, sender, claimed[0], now=now, token=token)
         if message is not None:
             report.messages.append(message)
         if abort:
             report.aborted = message.error if message else "aborted"
-            _release(engine, claimed[index + 1 :], token=token)
             break
     return report
+
+
+class _RenewedClaim:
+    """Keeps one claimed row's `claimed_at` fresh from a background thread while it is sent, so
+    the lease can be seconds long; a dead process stops renewing and its row comes back."""
+
+    def __init__(self, engine: Engine, row_id: int, token: str, *, claimed_at: Callable[[], datetime]) -> None:
+        self.engine, self.row_id, self.token, self.claimed_at = engine, row_id, token, claimed_at
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease:{row_id}", daemon=True)
+
+    def __enter__(self) -> _RenewedClaim:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(LEASE_RENEW_EVERY):
+            try:
+                with session_scope(self.engine) as session:
+                    session.execute(
+                        update(Notification)
+                        .where(Notification.id == self.row_id, Notification.claim_token == self.token)
+                        .values(claimed_at=self.claimed_at())
+                    )
+            except Exception as exc:  # noqa: BLE001 - the store may blink; the next beat retries
+                log.warning("could not renew the claim on notification %s: %s", self.row_id, _one_line(str(exc)))
 
 
 def _dry_run(engine: Engine, *, limit: int) -> DeliverReport:
@@ -933,7 +1009,7 @@ def _reclaim_stale(engine: Engine, *, now: datetime) -> int:
                 status=NotificationStatus.PENDING,
                 claim_token=None,
                 attempts=Notification.attempts + 1,
-                last_error="claim expired: the sender stopped before marking it sent (may be sent twice)",
+                last_error="claim expired: the sender stopped before marking it sent (Slack is checked before re-sending)",
             )
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -963,17 +1039,6 @@ def _claim(engine: Engine, *, now: datetime, limit: int, token: str) -> list[int
             if result.rowcount and row_id is not None:  # type: ignore[attr-defined]
                 claimed.append(row_id)
         return claimed
-
-
-def _release(engine: Engine, ids: Sequence[int], *, token: str) -> None:
-    if not ids:
-        return
-    with session_scope(engine) as session:
-        session.execute(
-            update(Notification)
-            .where(col(Notification.id).in_(list(ids)), Notification.claim_token == token)
-            .values(status=NotificationStatus.PENDING, claim_token=None)
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -1022,7 +1087,10 @@ def _deliver_one(
             error = f"DM to {row.recipient_key}: the person has no Slack user id {why}"
             return _failed(engine, row, token, now=now, error=error, permanent=True), False
         channel = sender.open_dm(slack_id)
-        ts = sender.post(channel, row.text, row.blocks, thread_ts)
+        ts = _already_posted(sender, channel, row, thread_ts) if row.attempts > 0 else None
+        found = ts is not None
+        if ts is None:
+            ts, found = _post_or_find(sender, channel, row, thread_ts)
     except SlackApiError as exc:
         code = str(exc.response.get("error", "")) if exc.response is not None else ""
         error = str(describe_slack_error(exc, where=f"DM to {row.recipient_key}"))
@@ -1041,15 +1109,69 @@ def _deliver_one(
         slack_thread_ts=thread_ts, sent_at=now, last_error=None,
     )
     if not marked:
-        log.warning("notification %s was sent after its claim expired; another sender may send it too", row_id)
+        log.warning("notification %s was sent after its claim expired; the next sender finds it in Slack", row_id)
+    if found:
+        log.info("notification %s was already in Slack; recorded as sent, not sent again", row_id)
     if row.reason == NotificationReason.RESOLVED and out.parent is not None and out.parent_closed:
         _close_parent(engine, sender, out.parent, row.text.splitlines()[0] if row.text else "Resolved")
     sent = DeliveredMessage(
         notification_id=row_id, recipient=row.recipient_key, reason=row.reason, conflict_ids=tuple(row.conflict_ids),
         text=row.text, sent=True, status=NotificationStatus.SENT, not_before=row.not_before, channel=channel, ts=ts,
-        thread_ts=thread_ts,
+        thread_ts=thread_ts, found_in_slack=found,
     )
     return sent, False
+
+
+def _post_mark(row: Notification) -> str:
+    """Names this outbox row among every DM the bot ever sent: the idempotency key alone repeats
+    after a store is reset (conflict ids start over), the row's creation time does not."""
+    created = row.created_at.isoformat() if row.created_at else ""
+    return f"{row.idempotency_key}/{row.id}/{created}"
+
+
+def _metadata(row: Notification) -> dict[str, Any]:
+    """What marks a DM as this notification's, so a post whose answer was lost can be found."""
+    return {"event_type": NOTIFICATION_EVENT, "event_payload": {"notification": _post_mark(row)}}
+
+
+def _notification_key(message: dict[str, Any]) -> str | None:
+    meta = message.get("metadata") or {}
+    if meta.get("event_type") != NOTIFICATION_EVENT:
+        return None
+    mark = (meta.get("event_payload") or {}).get("notification")
+    return str(mark) if mark is not None else None
+
+
+def _post_or_find(sender: _Sender, channel: str, row: Notification, thread_ts: str | None) -> tuple[str, bool]:
+    """Post the row (with its metadata); when the answer is lost, look for the post before
+    calling it failed. Returns (ts, whether it was found rather than answered)."""
+    try:
+        return sender.post(channel, row.text, row.blocks, thread_ts, metadata=_metadata(row)), False
+    except Exception as exc:
+        if not outcome_unknown(exc):
+            raise
+        try:
+            ts = sender.find_posted(channel, _post_mark(row), thread_ts)
+        except Exception:  # noqa: BLE001 - the lookup failing too: report the post's own error
+            raise exc from None
+        if ts is None:
+            raise
+        return ts, True
+
+
+def _already_posted(sender: _Sender, channel: str, row: Notification, thread_ts: str | None) -> str | None:
+    """An earlier attempt's outcome may be unknown: its ts if Slack has it, else None. Without
+    the `im:history` scope Slack cannot be asked, and the row is sent again (at least once)."""
+    if sender.history_unavailable:
+        return None
+    try:
+        return sender.find_posted(channel, _post_mark(row), thread_ts)
+    except SlackApiError as exc:
+        if exc.response is None or exc.response.get("error") != "missing_scope":
+            raise
+        sender.history_unavailable = True
+        log.warning("the Slack token lacks im:history: a DM whose answer was lost may be sent twice")
+        return None
 
 
 def _look_up(engine: Engine, sender: _Sender, person_key: str, email: str | None) -> str | None:

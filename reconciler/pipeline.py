@@ -220,6 +220,11 @@ def sync_partition(
             report.updated += result.updated
             report.retracted += result.retracted
             report.requests += batch.requests
+            log.debug(
+                "batch stored",
+                extra={"source": source.value, "partition": partition, "batch": report.batches,
+                       "observations": len(batch.observations), "inserted": result.inserted},
+            )
             if on_batch is not None:
                 on_batch(report)
     except ConnectorError as exc:

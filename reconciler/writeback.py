@@ -10,6 +10,7 @@ each ends in an `Outcome`; `record` keeps every outcome as an audit event (`writ
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -20,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 from sqlmodel import Session, select
 
 from connectors.base import CanonicalStatus, ConnectorError, RateLimiter, Source
-from reconciler import store
+from reconciler import store, untrusted
 from reconciler.models import AuditEvent, Conflict, Deliverable, Observation, Person
 from reconciler.settings import Settings
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from connectors.asana import AsanaHttp
 
 STATUS_UPDATE_PREFIX = "status_update:"
+WRITEBACK_EVENT = "reconciler_writeback"  # the metadata event type that marks our thread replies
+REPLY_PAGES = 5  # pages of a thread searched for a reply whose answer was lost
 UNCHANGED_NOTE = "Asana task fields are not changed (the status field stays as it is; update it in Asana if needed)."
 
 
@@ -281,8 +284,10 @@ def execute(plan: Plan, clients: Clients, *, scrub: Callable[[str], str]) -> lis
     outcomes: list[Outcome] = []
     for target in plan.targets:
         try:
-            post = _post_slack if target.source == Source.SLACK else _post_asana
-            detail = post(clients, target, plan.text)
+            if target.source == Source.SLACK:
+                detail = _post_slack(clients, target, plan.text, mark=_reply_mark(plan))
+            else:
+                detail = _post_asana(clients, target, plan.text)
             outcomes.append(Outcome(target, True, detail))
         except ConnectorError as exc:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -290,17 +295,58 @@ def execute(plan: Plan, clients: Clients, *, scrub: Callable[[str], str]) -> lis
     return outcomes
 
 
-def _post_slack(clients: Clients, target: Target, text: str) -> str:
-    from connectors.slack_client import describe_transport_error
+def _reply_mark(plan: Plan) -> str:
+    """Names this decision's reply: the conflict and a digest of the text (conflict ids alone
+    repeat after a store is reset)."""
+    return f"{plan.conflict_id}/{hashlib.sha256(plan.text.encode()).hexdigest()[:16]}"
 
+
+def _post_slack(clients: Clients, target: Target, text: str, *, mark: str) -> str:
+    """Reply in the thread once: a reply already there (an earlier run whose answer was lost, or
+    that died before recording it) is reused; a post whose answer is lost is looked for."""
+    from connectors.slack_client import describe_transport_error, outcome_unknown
+
+    client = clients.slack()
+    found = _find_reply(client, target, mark)
+    if found is not None:
+        return found
     try:
-        answer = clients.slack().chat_postMessage(channel=target.ref, thread_ts=target.thread_ts, text=_slack_escape(text))
+        answer = client.chat_postMessage(
+            channel=target.ref, thread_ts=target.thread_ts, text=_slack_escape(text),
+            metadata={"event_type": WRITEBACK_EVENT, "event_payload": {"writeback": mark}},
+        )
     except Exception as exc:  # one line below, or re-raised when it is no API failure
+        found = _find_reply(client, target, mark) if outcome_unknown(exc) else None
+        if found is not None:
+            return found
         described = describe_transport_error(exc, where=target.label.removeprefix("Slack "))
         if described is None:
             raise
         raise described from None
     return str(answer.get("ts") or "")
+
+
+def _find_reply(client: WebClient, target: Target, mark: str) -> str | None:
+    """The ts of our reply carrying `mark` in the target's thread, or None (also when the thread
+    cannot be read: the post then says why, or goes out)."""
+    if not target.thread_ts:
+        return None
+    cursor: str | None = None
+    try:
+        for _ in range(REPLY_PAGES):
+            page = client.conversations_replies(
+                channel=target.ref, ts=target.thread_ts, cursor=cursor, limit=200, include_all_metadata=True
+            )
+            for message in page.get("messages") or []:
+                meta = message.get("metadata") or {}
+                if meta.get("event_type") == WRITEBACK_EVENT and (meta.get("event_payload") or {}).get("writeback") == mark:
+                    return str(message["ts"])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return None
+    except Exception:  # noqa: BLE001 - a thread we cannot read: the post decides
+        return None
+    return None
 
 
 def _post_asana(clients: Clients, target: Target, text: str) -> str:
@@ -310,7 +356,7 @@ def _post_asana(clients: Clients, target: Target, text: str) -> str:
 
 def _slack_escape(text: str) -> str:
     """Slack's mrkdwn control characters, so a comment like `<2 days` shows as typed."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return untrusted.for_slack(text)
 
 
 def record(session: Session, plan: Plan, outcomes: Iterable[Outcome], *, actor: str, now: datetime) -> None:

@@ -6,12 +6,14 @@ Start a worker with `celery -A workers.celery_app worker` and the one beat with
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import Any
 
 from celery import Celery
 from celery.signals import setup_logging
 
-from reconciler.settings import get_settings
+from reconciler.settings import SettingsError, get_settings
 from workers.logging import configure_logging
 from workers.schedule import beat_schedule
 from workers.settings import WorkerSettings, get_worker_settings
@@ -58,14 +60,19 @@ def celery_config(redis_url: str, ws: WorkerSettings) -> dict[str, Any]:
 
 def make_app() -> Celery:
     app = Celery("reconciler", include=["workers.tasks"])
-    app.conf.update(celery_config(get_settings().redis_url, get_worker_settings()))
+    try:
+        app.conf.update(celery_config(get_settings().redis_url, get_worker_settings()))
+    except SettingsError as exc:  # one line naming the variable, not an import traceback
+        sys.stderr.write(f"error: {exc}\n")
+        raise SystemExit(2) from None
     return app
 
 
 @setup_logging.connect
-def _use_our_logging(**_: Any) -> None:
-    """Celery leaves logging alone when this signal has a receiver."""
-    configure_logging(get_settings())
+def _use_our_logging(loglevel: int | str | None = None, **_: Any) -> None:
+    """Celery leaves logging alone when this signal has a receiver; `--loglevel` (DEBUG
+    included) sets the level of our one handler."""
+    configure_logging(get_settings(), level=loglevel or logging.INFO)
 
 
 app = make_app()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from reconciler.settings import SettingsError, describe_settings_error
 
 
 class WorkerSettings(BaseSettings):
@@ -40,4 +42,7 @@ class WorkerSettings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_worker_settings() -> WorkerSettings:
-    return WorkerSettings()
+    try:
+        return WorkerSettings()
+    except ValidationError as exc:
+        raise SettingsError(describe_settings_error(exc)) from None

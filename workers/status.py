@@ -35,13 +35,16 @@ def partition_status(rt: Runtime) -> list[dict[str, Any]]:
 
 def _one_partition(source: str, partition: str, row: SyncCursor | None, now: datetime, configured: bool) -> dict[str, Any]:
     success = row.last_success_at if row else None
+    error = row.last_error if row else None
     return {
         "source": source,
         "partition": partition,
         "configured": configured,
         "cursor": row.cursor if row else None,
         "last_success_at": _iso(success),
-        "last_error": row.last_error if row else None,
+        "last_error": error,
+        # a success clears last_error: one that is set is the partition's latest outcome
+        "failing": configured and error is not None,
         "last_error_at": _iso(row.last_error_at if row else None),
         "lag_seconds": round((now - success).total_seconds()) if success else None,
     }
@@ -63,7 +66,7 @@ def queue_status(redis_url: str, ws: WorkerSettings, *, timeout: float = 0.5) ->
 
 def collect_status(rt: Runtime, *, ws: WorkerSettings | None = None) -> dict[str, Any]:
     """partitions: one dict each (source, partition, configured, cursor, last_success_at,
-    last_error, last_error_at, lag_seconds); queue: {queue, waiting, unacked} or "unavailable";
+    last_error, failing, last_error_at, lag_seconds); queue: {queue, waiting, unacked} or "unavailable";
     queue_depth: the waiting count or "unavailable"; notifications: notify.notification_status;
     last_full_reconcile: when every deliverable was last reconciled (the clock-driven rules)."""
     from reconciler import notify

@@ -136,6 +136,9 @@ class SlackState:
         self.dms: dict[str, str] = {}  # user id -> D channel id
         self.messages: dict[str, dict[str, SlackMessage]] = {c: {} for c in self.channels}
         self.posted: list[dict[str, Any]] = []
+        # message metadata ({event_type, event_payload}) of the bot's posts, by (channel, ts); read
+        # back by conversations.history/replies with include_all_metadata
+        self.metadata: dict[tuple[str, str], dict[str, Any]] = {}
         self._last_ts = (0, 0)
         for m in s.messages:
             self.messages[m.channel][m.ts] = m
@@ -468,7 +471,8 @@ class SlackState:
         page = [msgs[tl.tss[i]] for i in range(hi - 1, first - 1, -1)]
         has_more = hi - lo > limit
         nxt = _encode_cursor(tl.tss[hi - 1 - limit]) if has_more else ""
-        return {"messages": [self.r_message(cid, m) for m in page], "has_more": has_more, "pin_count": 0,
+        return {"messages": self._with_metadata(cid, [self.r_message(cid, m) for m in page], p),
+                "has_more": has_more, "pin_count": 0,
                 "channel_actions_ts": None, "channel_actions_count": 0,
                 "response_metadata": {"next_cursor": nxt}}
 
@@ -491,13 +495,39 @@ class SlackState:
             items = [m if i == 0 else msgs[tl.tss[lo + i - 1]] for i in range(start, min(total, start + limit))]
             has_more = start + limit < total
             nxt = _encode_index_cursor(f"replies/{ts}", start + limit) if has_more else ""
-            return {"messages": [self.r_message(cid, x) for x in items], "has_more": has_more,
-                    "response_metadata": {"next_cursor": nxt}}
+            return {"messages": self._with_metadata(cid, [self.r_message(cid, x) for x in items], p),
+                    "has_more": has_more, "response_metadata": {"next_cursor": nxt}}
         page = items[start:start + limit]
         has_more = start + limit < len(items)
         nxt = _encode_index_cursor(f"replies/{ts}", start + limit) if has_more else ""
-        return {"messages": [self.r_message(cid, x) for x in page], "has_more": has_more,
-                "response_metadata": {"next_cursor": nxt}}
+        return {"messages": self._with_metadata(cid, [self.r_message(cid, x) for x in page], p),
+                "has_more": has_more, "response_metadata": {"next_cursor": nxt}}
+
+    def _with_metadata(self, cid: str, messages: list[dict[str, Any]], p: dict[str, Any]) -> list[dict[str, Any]]:
+        """Each message with its metadata, when the caller asked for it (include_all_metadata)."""
+        if not _truthy(p.get("include_all_metadata", False)):
+            return messages
+        for out in messages:
+            meta = self.metadata.get((cid, str(out.get("ts"))))
+            if meta is not None:
+                out["metadata"] = copy.deepcopy(meta)
+        return messages
+
+    @staticmethod
+    def _metadata(p: dict[str, Any]) -> dict[str, Any] | None:
+        """chat.postMessage's `metadata` (an object, or its JSON in a form body)."""
+        raw = p.get("metadata")
+        if raw in (None, ""):
+            return None
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except json.JSONDecodeError:
+                raise SlackError("invalid_metadata_format") from None
+        if not (isinstance(raw, dict) and isinstance(raw.get("event_type"), str)
+                and isinstance(raw.get("event_payload"), dict)):
+            raise SlackError("invalid_metadata_format")
+        return {"event_type": raw["event_type"], "event_payload": raw["event_payload"]}
 
     def chat_get_permalink(self, p: dict[str, Any]) -> dict[str, Any]:
         cid = str(p.get("channel") or "")
@@ -568,6 +598,7 @@ class SlackState:
         cid = self._writable(p)
         text = str(p.get("text") or "")
         blocks = self._blocks(p)
+        metadata = self._metadata(p)
         if not text and not blocks and not p.get("attachments"):
             raise SlackError("no_text")
         thread_ts = str(p["thread_ts"]) if p.get("thread_ts") else None
@@ -584,7 +615,11 @@ class SlackState:
         if thread_ts and _truthy(p.get("reply_broadcast", False)):
             m.subtype = "thread_broadcast"
         self._store(cid, m)
+        if metadata is not None:
+            self.metadata[(cid, ts)] = metadata
         self._record("chat.postMessage", cid, m)
+        if metadata is not None:
+            self.posted[-1]["metadata"] = copy.deepcopy(metadata)
         return {"channel": cid, "ts": ts, "message": self.r_message(cid, m)}
 
     def chat_update(self, p: dict[str, Any]) -> dict[str, Any]:

@@ -50,4 +50,14 @@ app.add_typer(admin.sandbox_app, name="sandbox")
 
 
 def main() -> None:
-    app()
+    """The `reconciler` executable: a bug's traceback still goes through the token scrubber."""
+    try:
+        app()
+    except Exception:
+        import sys
+        import traceback
+
+        from reconciler.cli.common import _scrub
+
+        sys.stderr.write(_scrub(traceback.format_exc()))
+        raise SystemExit(1) from None

@@ -24,6 +24,7 @@ from reconciler.cli.context import config_path_for, runtime
 from reconciler.pipeline import open_store
 from reconciler.protocol import load_config
 from reconciler.settings import get_settings
+from reconciler.untrusted import for_rich as lit
 
 config_app = typer.Typer(help="Check the config file.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
@@ -88,8 +89,11 @@ def status(
     with runtime(config) as rt:
         data = collect_status(rt)
         now = rt.now()
+    failing = [p for p in data["partitions"] if p["failing"]]
     if wants_json(output, json_flag):
         print_json(data)
+        if failing:
+            raise typer.Exit(1)
         return
     table = Table(title="Partitions", box=None, pad_edge=False)
     for name in ("SOURCE", "PARTITION", "LAST SUCCESS", "LAG", "CURSOR", "LAST ERROR"):
@@ -98,13 +102,17 @@ def status(
         lag = p.get("lag_seconds")
         table.add_row(
             p["source"],
-            p["partition"],
+            lit(p["partition"]),
             relative_time(p["last_success_at"], now=now),
             "-" if lag is None else f"{lag}s",
             "set" if p["cursor"] else "none",
-            p["last_error"] or "-",
+            "[red]failing[/] (below)" if p["failing"] else ("-" if not p["last_error"] else "old (below)"),
         )
     console.print(table)
+    for p in data["partitions"]:
+        if p["last_error"]:
+            when = relative_time(p["last_error_at"], now=now)
+            console.print(f"{p['source']} {p['partition']} ({when}): {p['last_error']}", markup=False, soft_wrap=True)
     console.print(f"Full reconcile (clock-driven rules): {relative_time(data['last_full_reconcile'], now=now)}")
     console.print(f"Queue depth: {data['queue_depth']}")
     counts = data["notifications"]
@@ -114,3 +122,5 @@ def status(
     )
     for error in counts.get("last_errors") or []:
         console.print(f"  last error: {error}", markup=False)
+    if failing:
+        raise typer.Exit(1)

@@ -7,7 +7,6 @@ from dataclasses import asdict
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from connectors.config import parse_duration
@@ -27,6 +26,7 @@ from reconciler.cli.common import (
 )
 from reconciler.cli.context import runtime
 from reconciler.db import session_scope
+from reconciler.untrusted import for_rich as lit
 
 snooze_app = typer.Typer(help="Silence matching conflicts for a while (never deleted, only expired).", no_args_is_help=True)
 route_app = typer.Typer(help="Explain who would be told, when and why.", no_args_is_help=True)
@@ -80,7 +80,9 @@ def snooze_list(
         table.add_column(name, overflow="fold")
     for v in views:
         matchers = " ".join(f"{k}={val}" for k, val in v.matchers.items())
-        table.add_row(str(v.id), v.state.value, matchers, relative_time(v.ends_at, now=now), v.author, v.comment)
+        table.add_row(
+            str(v.id), v.state.value, lit(matchers), relative_time(v.ends_at, now=now), lit(v.author), lit(v.comment)
+        )
     console.print(table)
 
 
@@ -115,19 +117,19 @@ def route_test(
         print_json(asdict(plan))
         return
     console.print(
-        f"[bold]{escape(plan.deliverable_key)}[/] {escape(plan.title)} — owner {escape(plan.owner or 'none')}, "
-        f"role {escape(plan.role or '-')} ({escape(plan.role_reason)})"
+        f"[bold]{lit(plan.deliverable_key)}[/] {lit(plan.title)} — owner {lit(plan.owner or 'none')}, "
+        f"role {lit(plan.role or '-')} ({lit(plan.role_reason)})"
     )
     for problem in plan.problems:
-        console.print(f"[yellow]! {problem}[/]")
+        console.print(f"[yellow]! {lit(problem)}[/]")
     table = Table(box=None, pad_edge=False)
     for name in ("LEVEL", "AFTER", "WHO", "WHEN", "DELIVERED", "WHY"):
         table.add_column(name, overflow="fold")
     for step in plan.steps:
-        who = step.recipient_name or step.recipient or "[red]nobody[/]"
+        who = lit(step.recipient_name or step.recipient) if (step.recipient_name or step.recipient) else "[red]nobody[/]"
         delivered = relative_time(step.deliver_at, now=now) + (" (quiet hours)" if step.delayed_by_quiet_hours else "")
-        table.add_row(str(step.level), str(step.after), who, step.when, delivered, step.why)
+        table.add_row(str(step.level), str(step.after), who, lit(step.when), delivered, lit(step.why))
     console.print(table)
     for c in plan.conflicts:
         muted = f", muted by {c.suppressed_by}" if c.suppressed_by else ""
-        console.print(f"conflict {c.conflict_id} {c.kind} [{c.state}] level {c.escalation_level}{muted}")
+        console.print(f"conflict {c.conflict_id} {c.kind} [{c.state}] level {c.escalation_level}{muted}", markup=False)

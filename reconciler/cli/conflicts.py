@@ -37,6 +37,7 @@ from reconciler.cli.views import claim_cells, claim_view
 from reconciler.db import session_scope
 from reconciler.models import ACTIVE_CONFLICT_STATES, Conflict, ConflictState, Deliverable
 from reconciler.pipeline import Runtime
+from reconciler.untrusted import for_rich as lit
 
 app = typer.Typer(help="List, explain and decide conflicts.", no_args_is_help=True)
 
@@ -179,7 +180,8 @@ def list_conflicts(
         for row in rows:
             state_text = row.state + (" (muted)" if row.suppressed_by else "")
             table.add_row(
-                str(row.id), row.deliverable_key, row.kind, state_text, row.summary, relative_time(row.opened_at, now=now)
+                str(row.id), lit(row.deliverable_key), lit(row.kind), lit(state_text), lit(row.summary),
+                relative_time(row.opened_at, now=now),
             )
         console.print(table)
 
@@ -228,16 +230,18 @@ def _timeline(session: Session, conflict_id: int) -> list[dict[str, Any]]:
 
 
 def _print_conflict(conflict: Conflict, evidence: list[dict[str, Any]], timeline: list[dict[str, Any]]) -> None:
-    console.print(f"[bold]Conflict {conflict.id}[/]  {conflict.kind}  [{conflict.state}]  severity {conflict.severity}")
-    console.print(f"Deliverable: {conflict.deliverable_key}")
-    console.print(conflict.summary)
+    console.print(
+        f"[bold]Conflict {conflict.id}[/]  {lit(conflict.kind)}  {lit(f'[{conflict.state}]')}  severity {lit(conflict.severity)}"
+    )
+    console.print(f"Deliverable: {lit(conflict.deliverable_key)}")
+    console.print(lit(conflict.summary))
     if conflict.suppressed_by:
-        console.print(f"Muted: {conflict.suppressed_by}")
+        console.print(f"Muted: {lit(conflict.suppressed_by)}")
     console.print(f"Opened {local_time(conflict.opened_at)}, last seen {local_time(conflict.last_seen_at)}")
     if conflict.resolved_at:
         console.print(
-            f"Closed {local_time(conflict.resolved_at)} by {conflict.resolved_by}"
-            + (f": {conflict.resolution_comment}" if conflict.resolution_comment else "")
+            f"Closed {local_time(conflict.resolved_at)} by {lit(conflict.resolved_by)}"
+            + (f": {lit(conflict.resolution_comment)}" if conflict.resolution_comment else "")
         )
     if evidence:
         table = Table(title="Evidence", box=None, pad_edge=False, show_lines=True)
@@ -245,13 +249,13 @@ def _print_conflict(conflict: Conflict, evidence: list[dict[str, Any]], timeline
             table.add_column(name, overflow="fold")
         for e in evidence:
             says, who, text = claim_cells(e)
-            table.add_row(e["source"], says, who, local_time(e["stated_at"]), text)
+            table.add_row(lit(e["source"]), says, who, local_time(e["stated_at"]), text)
         console.print(table)
     if timeline:
         console.print("[bold]Timeline[/]")
         for event in timeline:
             comment = f" — {event['comment']}" if event["comment"] else ""
-            console.print(f"  {local_time(event['at'])}  {event['actor']}  {event['action']}{comment}")
+            console.print(f"  {local_time(event['at'])}  {event['actor']}  {event['action']}{comment}", markup=False)
     console.print(
         f"\nDecide: reconciler conflicts resolve {conflict.id} --accept SOURCE -c \"why\"  |  "
         f"reconciler conflicts ack {conflict.id}"
@@ -265,7 +269,7 @@ def _apply_to_each(ids: list[int], action: str, apply: Any, config: Any) -> None
             with session_scope(rt.engine) as session:
                 done.append(apply(session, conflict_id, rt.now()))
         for conflict in done:
-            console.print(f"conflict {conflict.id} {action} ({conflict.deliverable_key}, {conflict.kind})")
+            console.print(f"conflict {conflict.id} {action} ({conflict.deliverable_key}, {conflict.kind})", markup=False)
 
 
 ApplyOption = Annotated[

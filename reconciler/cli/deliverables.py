@@ -26,6 +26,7 @@ from reconciler.cli.context import runtime
 from reconciler.cli.views import claim_cells, claim_view
 from reconciler.db import session_scope
 from reconciler.models import Deliverable
+from reconciler.untrusted import for_rich as lit
 
 app = typer.Typer(help="The shared state: one row per deliverable.", no_args_is_help=True)
 
@@ -78,7 +79,8 @@ def list_deliverables(
     for row in rows:
         status = f"{row.canonical_status or '-'}" + (f" ({row.canonical_status_source})" if row.canonical_status_source else "")
         day = row.target_date.isoformat() if row.target_date else "-"
-        table.add_row(row.key, status, day, row.owner_key or "[red]none[/]", _agreement(row.conditions))
+        owner = lit(row.owner_key) if row.owner_key else "[red]none[/]"
+        table.add_row(lit(row.key), lit(status), day, owner, lit(_agreement(row.conditions)))
     console.print(table)
 
 
@@ -101,20 +103,21 @@ def show_deliverable(
     if wants_json(output, json_flag):
         print_json({**deliverable_view(found), "claims": claims})
         return
-    console.print(f"[bold]{found.key}[/]  {found.title}")
-    console.print(f"Owner: {found.owner_key or 'none'}   Role: {found.role or '-'}")
+    console.print(f"[bold]{lit(found.key)}[/]  {lit(found.title)}")
+    console.print(f"Owner: {found.owner_key or 'none'}   Role: {found.role or '-'}", markup=False)
     console.print(
         f"Status: {found.canonical_status or '-'} ({found.canonical_status_source or '-'})   "
-        f"Target: {found.target_date or '-'} ({found.target_date_source or '-'})"
+        f"Target: {found.target_date or '-'} ({found.target_date_source or '-'})",
+        markup=False,
     )
     for name, condition in sorted(found.conditions.items()):
         mark = "[green]yes[/]" if condition.get("status") else "[red]no[/]"
-        console.print(f"  {name}: {mark} — {condition.get('message', '')}")
+        console.print(f"  {lit(name)}: {mark} — {lit(condition.get('message', ''))}")
     table = Table(title="Claims", box=None, pad_edge=False, show_lines=True)
     for name in ("WHEN", "SOURCE", "SAYS", "AUTHOR", "TEXT"):
         table.add_column(name, overflow="fold")
     for c in claims:
         says, who, text = claim_cells(c)
         when = f"{relative_time(c['stated_at'], now=now)}\n{local_time(c['stated_at'])}"
-        table.add_row(when, c["source"], says, who, text)
+        table.add_row(when, lit(c["source"]), says, who, text)
     console.print(table)

@@ -27,6 +27,7 @@ from reconciler.cli.common import (
 from reconciler.cli.context import runtime
 from reconciler.db import session_scope
 from reconciler.models import Deliverable
+from reconciler.untrusted import for_rich as lit
 
 app = typer.Typer(help="Who makes the final call on each deliverable.", no_args_is_help=True)
 
@@ -50,7 +51,8 @@ def list_owners(
     for name in ("DELIVERABLE", "OWNER", "ROLE", "SET BY"):
         table.add_column(name)
     for r in rows:
-        table.add_row(r["deliverable"], r["owner"] or "[red]none[/]", r["role"] or "-", r["set_by"] or "-")
+        owner = lit(r["owner"]) if r["owner"] else "[red]none[/]"
+        table.add_row(lit(r["deliverable"]), owner, lit(r["role"] or "-"), lit(r["set_by"] or "-"))
     console.print(table)
 
 

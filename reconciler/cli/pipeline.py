@@ -28,6 +28,7 @@ from reconciler.cli.common import (
 )
 from reconciler.cli.context import runtime
 from reconciler.settings import Settings, get_settings
+from reconciler.untrusted import for_rich as lit
 
 
 def _sync_table(reports: list[pipeline.SyncReport]) -> Table:
@@ -35,12 +36,21 @@ def _sync_table(reports: list[pipeline.SyncReport]) -> Table:
     for name in ("SOURCE", "PARTITION", "CLAIMS", "NEW", "CHANGED", "RETRACTED", "REQUESTS", "RESULT"):
         table.add_column(name)
     for r in reports:
-        result = "ok" if r.ok else f"[red]{r.error}[/]"
+        result = "ok" if r.ok else "[red]failed[/] (below)"
         table.add_row(
-            r.source.value, r.partition, str(r.observations), str(r.inserted), str(r.updated),
+            r.source.value, lit(r.partition), str(r.observations), str(r.inserted), str(r.updated),
             str(r.retracted), str(r.requests), result,
         )
     return table
+
+
+def _print_sync(reports: list[pipeline.SyncReport]) -> None:
+    """The table, then each failed partition's reason in full on its own line (a table column
+    would cut it at the terminal's width)."""
+    console.print(_sync_table(reports))
+    for r in reports:
+        if not r.ok:
+            console.print(f"{r.source.value} {r.partition} failed: {r.error}", markup=False, soft_wrap=True, style="red")
 
 
 def _sync_json(reports: list[pipeline.SyncReport]) -> list[dict[str, Any]]:
@@ -82,7 +92,7 @@ def sync(
     if as_json:
         print_json(_sync_json(reports))
     else:
-        console.print(_sync_table(reports))
+        _print_sync(reports)
     failed = [r for r in reports if not r.ok]
     if failed:
         raise typer.Exit(1)
@@ -181,7 +191,7 @@ def run(
         reports = run_loop(rt, once=once, interval=interval, dry_run=dry_run, on_batch=on_batch)
     if once and reports:
         last = reports[-1]
-        console.print(_sync_table(last.syncs))
+        _print_sync(last.syncs)
         _print_delivery(last.delivery, as_json=False, dry_run=dry_run, rt=rt)
         if not last.ok:
             raise typer.Exit(1)
@@ -206,7 +216,7 @@ def demo(
         rt.config = rt.config.model_copy(update={"alerts": send_now})
         console.rule("[bold]1. Sync[/]: Asana and Slack (the local sandbox) into the store")
         report = pipeline.run_once(rt)
-        console.print(_sync_table(report.syncs))
+        _print_sync(report.syncs)
         console.rule("[bold]2. Findings[/]: what needs a decision, and whose")
         with session_scope(rt.engine) as session:
             conflicts = [conflict_summary(c) for c in session.exec(select(Conflict).order_by(Conflict.id))]
@@ -214,7 +224,7 @@ def demo(
         for name in ("ID", "DELIVERABLE", "KIND", "STATE", "SUMMARY"):
             table.add_column(name, overflow="fold")
         for c in conflicts:
-            table.add_row(str(c["id"]), c["deliverable"], c["kind"], c["state"], c["summary"])
+            table.add_row(str(c["id"]), lit(c["deliverable"]), lit(c["kind"]), lit(c["state"]), lit(c["summary"]))
         console.print(table)
         console.rule("[bold]3. DMs[/]: what the decision owners were sent")
         for message in sandbox.posted_messages():

@@ -28,6 +28,7 @@ from reconciler.cli.common import (
 from reconciler.cli.context import runtime
 from reconciler.db import session_scope
 from reconciler.models import AuditEvent
+from reconciler.untrusted import for_rich as lit
 
 MANUAL_PARTITION = "manual"
 
@@ -80,7 +81,9 @@ def claim(
         store.apply_batch(session, source=Source.MANUAL, partition=MANUAL_PARTITION, batch=SyncBatch(observations=claims), now=now)
         store.audit(session, actor=by, action="manual_claim", now=now, deliverable_key=deliverable, comment=comment,
                     details={c.field.value: c.value for c in claims})
-    console.print(f"recorded: {by} says {deliverable} " + ", ".join(f"{c.field.value} {c.value}" for c in claims))
+    console.print(
+        f"recorded: {by} says {deliverable} " + ", ".join(f"{c.field.value} {c.value}" for c in claims), markup=False
+    )
 
 
 def audit_view(e: AuditEvent) -> dict[str, Any]:
@@ -128,5 +131,5 @@ def audit(
         table.add_column(name, overflow="fold")
     for e in events:
         on = f"conflict {e['conflict_id']}" if e["conflict_id"] else (e["deliverable"] or "-")
-        table.add_row(local_time(e["at"]), e["actor"], e["action"], on, e["comment"] or "")
+        table.add_row(local_time(e["at"]), lit(e["actor"]), lit(e["action"]), lit(on), lit(e["comment"] or ""))
     console.print(table)

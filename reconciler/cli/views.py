@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.models import Observation
+from reconciler.untrusted import for_rich as lit
 
 
 def claim_view(row: Observation, names: dict[tuple[str, str], str]) -> dict[str, Any]:
@@ -25,8 +26,10 @@ def claim_view(row: Observation, names: dict[tuple[str, str], str]) -> dict[str,
 
 
 def claim_cells(claim: dict[str, Any]) -> tuple[str, str, str]:
-    """(what it says, who said it, the evidence text) for a table row."""
+    """(what it says, who said it, the evidence text) for a Rich table row, escaped: source text
+    is shown as typed, never as markup."""
     text = claim["excerpt"] + (f"\n{claim['permalink']}" if claim["permalink"] else "")
     if claim["retracted_at"]:
         text += "\n(retracted)"
-    return f"{claim['field']}: {claim['value']}", claim["author_name"] or claim["author"] or "-", text
+    who = claim["author_name"] or claim["author"] or "-"
+    return lit(f"{claim['field']}: {claim['value']}"), lit(who), lit(text)

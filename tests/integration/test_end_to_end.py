@@ -110,9 +110,10 @@ def test_bad_tokens_are_one_line_and_write_nothing(cli, sandbox: Sandbox, failur
     failed = [r for r in reports if not r["ok"]]
     assert failed and expected in failed[0]["error"].lower()
     assert "secret-token" not in result.output + result.stderr
-    status = json.loads(cli("status", "--json"))
-    broken = [p for p in status["partitions"] if p["last_error"]]
-    assert broken and all(p["cursor"] is None for p in broken)
+    status_run = runner.invoke(app, ["status", "--json"])
+    assert status_run.exit_code == 1  # a failing partition is unhealthy
+    broken = [p for p in json.loads(status_run.stdout)["partitions"] if p["last_error"]]
+    assert broken and all(p["cursor"] is None and p["failing"] for p in broken)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the store plays no part here

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -249,7 +250,9 @@ def test_first_run_reads_claims_with_provenance(harness: Harness) -> None:
         "users.info": 2,  # no chat.getPermalink: permalinks are built
     }
     assert sum(b.requests for b in batches) == sum(counts.values())
-    assert batches[-1].cursor is not None and all(b.cursor is None for b in batches[:-1])
+    # a first read checkpoints after every history page and thread; the last cursor is final
+    assert all(b.cursor is not None for b in batches)
+    assert "crawl" not in json.loads(batches[-1].cursor) and all("crawl" in json.loads(b.cursor) for b in batches[:-1])
     assert set(harness.limiter.acquired) == {f"slack:{m}" for m in counts} and harness.limiter.held == []
 
 
@@ -379,8 +382,8 @@ def test_short_pages_and_small_batches_give_the_same_claims(harness: Harness, mo
     monkeypatch.setattr(slack_module, "_FLUSH_REFS", 2)
     batches = harness.sync(connector=harness.connector(page_size=2))
     assert harness.counts()["conversations.history"] == 4  # 7 top-level messages, 2 a page
-    assert len(batches) > 4 and [b.cursor is not None for b in batches].count(True) == 1
-    assert batches[-1].cursor is not None
+    assert len(batches) > 4 and all(b.cursor is not None for b in batches)  # a checkpoint per page and thread
+    assert "crawl" not in json.loads(batches[-1].cursor)
     paged = harness.claims.values()
     monkeypatch.undo()
     harness.claims = Claims()
@@ -633,11 +636,18 @@ def test_resets_and_server_errors_are_retried(harness: Harness, fast_retry_sleep
     assert harness.claims.values() == calm and fast_retry_sleep
 
 
-def test_a_bad_gateway_is_transient_and_leaves_the_cursor(harness: Harness) -> None:
-    harness.sandbox.fail("users.info", status=502, times=1)
+def test_a_bad_gateway_is_retried_and_a_lasting_one_is_transient(
+    harness: Harness, fast_retry_sleep: list[float]
+) -> None:
+    harness.sandbox.fail("users.info", status=502)
     with pytest.raises(TransientError, match=r"channel launches \(C01\), user U0\d: temporary failure"):
         harness.sync()
     assert harness.claims.cursor is None
+    assert len(fast_retry_sleep) == 5  # backed off and retried, like a 500
+    harness.sandbox.clear_faults()
+    harness.sandbox.fail("conversations.history", status=504, times=1)
+    harness.sync()  # one gateway timeout costs a retry, not the run
+    assert harness.claims.cursor is not None
 
 
 def test_retries_spent_leave_the_cursor_and_the_next_run_completes(

@@ -301,3 +301,38 @@ def test_writeback_needs_a_decision(env: Env) -> None:
                        "conflicts resolve ID ... --apply records one and writes it back")
     assert env.run("conflicts", "writeback", "999", "--yes").stderr.strip() == "error: no conflict 999"
     assert _writes(env.sb) == {}
+
+
+def test_a_reply_whose_answer_is_cut_off_is_written_once(env: Env) -> None:
+    cid = env.conflict()
+    env.sb.fail("chat.postMessage", kind="bad_json", times=1)  # #launches took it; the answer is lost
+    result = env.resolve(cid, "--apply", "--yes")
+    assert result.exit_code == 0, result.output
+    assert sorted(m["channel"] for m in env.bot_replies()) == ["C01", "C02"]  # one reply per thread
+    assert len(env.audit(cid, "writeback")) == 3 and env.audit(cid, "writeback_failed") == []
+    done = env.run("conflicts", "writeback", str(cid), "--yes")
+    assert "Nothing left to write back." in done.stdout and len(env.bot_replies()) == 2
+
+
+def test_a_reply_posted_by_a_run_that_died_is_not_posted_again(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reply went out, the process died before recording it: the next run finds it in the
+    thread by its metadata and records it instead of replying twice."""
+    from slack_sdk import WebClient
+
+    cid = env.conflict()
+    real_post = WebClient.chat_postMessage
+
+    def post_then_die(self: WebClient, **kwargs: Any) -> Any:
+        real_post(self, **kwargs)
+        raise SystemExit("killed after Slack answered")
+
+    monkeypatch.setattr(WebClient, "chat_postMessage", post_then_die)
+    died = env.resolve(cid, "--apply", "--yes")
+    assert isinstance(died.exception, SystemExit) and len(env.bot_replies()) == 1
+    assert env.audit(cid, "writeback") == []
+    monkeypatch.setattr(WebClient, "chat_postMessage", real_post)
+    again = env.run("conflicts", "writeback", str(cid), "--yes")
+    assert again.exit_code == 0, again.output
+    assert sorted(m["channel"] for m in env.bot_replies()) == ["C01", "C02"]
+    (launches,) = [e for e in env.audit(cid, "writeback") if e["details"].get("channel") == "C01"]
+    assert launches["details"]["ts"] == env.bot_replies()[0]["ts"]

@@ -140,22 +140,68 @@ def test_planning_twice_writes_nothing_and_delivering_twice_sends_once(engine: E
     assert sorted(r.recipient_key for r in outbox(engine)) == ["alice", "bob", "carol"]
 
 
-def test_crash_between_send_and_mark_resends_at_most_once(engine: Engine, config) -> None:  # type: ignore[no-untyped-def]
+def test_crash_between_send_and_mark_is_found_in_slack_not_sent_again(engine: Engine, config) -> None:  # type: ignore[no-untyped-def]
     open_conflict(engine, "checkout-v2")
     plan(engine, config, T0)
-    crashing = FakeSlack(crash_after_post=True)
+    slack = FakeSlack(crash_after_post=True)
     with pytest.raises(SystemExit):
-        deliver(engine, crashing, T0 + H)
+        deliver(engine, slack, T0 + H)
     (row,) = outbox(engine)
     assert row.status == "sending"
+    (posted,) = slack.posts()
+    assert posted["metadata"]["event_payload"]["notification"].startswith(f"{row.idempotency_key}/{row.id}/")
 
-    slack = FakeSlack()
+    slack.crash_after_post = False
     assert deliver(engine, slack, T0 + H + notify.SENDING_LEASE - S).messages == []  # lease still held
     again = deliver(engine, slack, T0 + H + notify.SENDING_LEASE + S)
-    assert again.reclaimed == 1 and len(again.sent) == 1
+    assert again.reclaimed == 1 and len(again.sent) == 1 and again.sent[0].found_in_slack
+    assert again.sent[0].ts == posted["ts"]
     assert deliver(engine, slack, T0 + 2 * H).messages == []
-    assert len(crashing.posts()) + len(slack.posts()) == 2  # one duplicate at most
+    assert len(slack.posts()) == 1  # exactly one DM
     assert outbox(engine)[0].status == "sent"
+
+
+def test_without_im_history_a_reclaimed_row_is_sent_again_with_a_warning(
+    engine: Engine, config, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+) -> None:
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web import SlackResponse
+
+    class NoHistoryScope(FakeSlack):
+        def conversations_history(self, **_: object):  # type: ignore[no-untyped-def]
+            response = SlackResponse(
+                client=None, http_verb="POST", api_url="https://slack.test/api/conversations.history", req_args={},
+                data={"ok": False, "error": "missing_scope", "needed": "im:history"}, headers={}, status_code=200,
+            )
+            raise SlackApiError("missing_scope", response)
+
+    open_conflict(engine, "checkout-v2")
+    plan(engine, config, T0)
+    slack = NoHistoryScope(crash_after_post=True)
+    with pytest.raises(SystemExit):
+        deliver(engine, slack, T0 + H)
+    slack.crash_after_post = False
+    again = deliver(engine, slack, T0 + H + notify.SENDING_LEASE + S)
+    assert len(again.sent) == 1 and not again.sent[0].found_in_slack and again.aborted is None
+    assert len(slack.posts()) == 2  # at least once: the lookup was impossible
+    assert "lacks im:history" in caplog.text
+
+
+def test_a_reclaimed_row_that_never_reached_slack_is_sent(engine: Engine, config) -> None:  # type: ignore[no-untyped-def]
+    """A sender that died before posting: the lookup finds nothing, so the row is sent once."""
+    open_conflict(engine, "checkout-v2")
+    plan(engine, config, T0)
+
+    class DiesBeforePosting(FakeSlack):
+        def chat_postMessage(self, **kwargs):  # type: ignore[no-untyped-def]
+            raise SystemExit("killed before posting")
+
+    with pytest.raises(SystemExit):
+        deliver(engine, DiesBeforePosting(), T0 + H)
+    slack = FakeSlack()
+    again = deliver(engine, slack, T0 + H + notify.SENDING_LEASE + S)
+    assert len(again.sent) == 1 and not again.sent[0].found_in_slack
+    assert len(slack.posts()) == 1
 
 
 def test_failed_send_backs_off_then_gives_up_and_shows_in_status(engine: Engine, config) -> None:  # type: ignore[no-untyped-def]

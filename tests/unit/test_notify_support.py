@@ -210,6 +210,20 @@ class FakeSlack:
     def posts(self) -> list[dict[str, Any]]:
         return [c for c in self.calls if c["method"] == "chat.postMessage"]
 
+    def _messages(self, channel: str, thread_ts: str | None) -> list[dict[str, Any]]:
+        return [
+            {"ts": c["ts"], "text": c.get("text"), **({"metadata": c["metadata"]} if c.get("metadata") else {})}
+            for c in self.posts()
+            if c["channel"] == channel and c.get("thread_ts") == thread_ts
+        ]
+
+    def conversations_history(self, *, channel: str, **_: Any) -> dict[str, Any]:
+        """Top-level messages of the channel, newest first (one page)."""
+        return {"ok": True, "messages": self._messages(channel, None)[::-1], "response_metadata": {"next_cursor": ""}}
+
+    def conversations_replies(self, *, channel: str, ts: str, **_: Any) -> dict[str, Any]:
+        return {"ok": True, "messages": self._messages(channel, ts), "response_metadata": {"next_cursor": ""}}
+
 
 def deliver(engine: Engine, client: Any, now: datetime, **kwargs: Any) -> notify.DeliverReport:
     return notify.deliver_pending(engine, client=client, now=now, min_interval_per_channel=0, **kwargs)
