@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -62,6 +62,11 @@ class Ts:
     reply: str = ""
     eng: str = ""
 
+    @property
+    def new_date(self) -> date:
+        """The date the recent message moves payments to: three weeks after it was said."""
+        return (self.now - timedelta(days=1) + timedelta(days=21)).date()
+
     def __post_init__(self) -> None:
         old, recent = self.now - timedelta(days=6), self.now - timedelta(days=1)
         self.join = slack_ts(old, 1)
@@ -102,7 +107,8 @@ def scenario(ts: Ts) -> dict[str, Any]:
                 {"channel": "C01", "ts": ts.own_bot, "user": "U0BOT", "subtype": "bot_message",
                  "bot_id": "B0BOT", "text": "Reminder: checkout is blocked, who decides?"},
                 {"channel": "C01", "ts": ts.recent, "user": "U02",
-                 "text": "payments is at risk, new date Dec 12", "edited": {"user": "U02", "ts": ts.reply}},
+                 "text": f"payments is at risk, new date {ts.new_date:%b} {ts.new_date.day}",
+                 "edited": {"user": "U02", "ts": ts.reply}},
                 {"channel": "C01", "ts": ts.thread, "user": "U01", "text": "where are we with the onboarding flow?"},
                 {"channel": "C01", "ts": ts.reply, "user": "U02", "thread_ts": ts.thread, "text": "it's done"},
                 {"channel": "C02", "ts": ts.eng, "user": "U01", "text": "blocked on the index build"},
@@ -219,11 +225,11 @@ def test_first_run_reads_claims_with_provenance(harness: Harness) -> None:
         (ref(ts.old_parent), "checkout-v2", "status"): "blocked",
         (ref(ts.trusted_bot), "payments-api", "status"): "at_risk",
         (ref(ts.recent), "payments-api", "status"): "at_risk",
-        (ref(ts.recent), "payments-api", "target_date"): "2026-12-12",
+        (ref(ts.recent), "payments-api", "target_date"): ts.new_date.isoformat(),
         (ref(ts.reply), "onboarding", "status"): "done",  # linked through its thread's parent
     }
     claim = harness.claims.live[(ref(ts.recent), "payments-api", "target_date")]
-    assert claim.excerpt == "Dec 12" and claim.author == "U02"
+    assert claim.excerpt == f"{ts.new_date:%b} {ts.new_date.day}" and claim.author == "U02"
     assert claim.stated_at == ts_to_datetime(ts.recent) and claim.edited_at == ts_to_datetime(ts.reply)
     # permalinks are built from auth.test's workspace URL, as Slack builds them
     assert claim.permalink == f"https://acme.slack.com/archives/C01/p{ts.recent.replace('.', '')}"
