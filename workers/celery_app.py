@@ -11,11 +11,12 @@ import sys
 from typing import Any
 
 from celery import Celery
+from kombu import Queue
 from celery.signals import setup_logging
 
 from reconciler.settings import SettingsError, get_settings
 from workers.logging import configure_logging
-from workers.schedule import beat_schedule
+from workers.schedule import SYNC_PARTITION, beat_schedule
 from workers.settings import WorkerSettings, get_worker_settings
 
 
@@ -52,6 +53,9 @@ def celery_config(redis_url: str, ws: WorkerSettings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
         "task_default_queue": ws.celery_queue,
+        # syncs on their own queue (a plain worker consumes both; see docker-compose.yml)
+        "task_queues": [Queue(ws.celery_queue), Queue(ws.sync_queue)],
+        "task_routes": {SYNC_PARTITION: {"queue": ws.sync_queue}},
         "timezone": "UTC",
         "enable_utc": True,
         "beat_schedule": beat_schedule(ws),

@@ -35,6 +35,12 @@ class WorkerSettings(BaseSettings):
             )
         return self
 
+    @property
+    def sync_queue(self) -> str:
+        """Where partition syncs wait, apart from the sweeps: a long backfill fills this queue,
+        and workers that consume only `celery_queue` keep reconciling and notifying."""
+        return f"{self.celery_queue}.sync"
+
     def key(self, *parts: str) -> str:
         """A Redis key under this deployment's prefix."""
         return ":".join((self.redis_key_prefix, *parts))

@@ -51,17 +51,23 @@ def _one_partition(source: str, partition: str, row: SyncCursor | None, now: dat
 
 
 def queue_status(redis_url: str, ws: WorkerSettings, *, timeout: float = 0.5) -> dict[str, Any] | str:
-    """Messages waiting in the Celery queue and delivered-but-unacked, or "unavailable"."""
+    """Messages waiting in the Celery queues (sweeps, and syncs apart) and delivered-but-unacked,
+    or "unavailable"."""
     client = redis.Redis.from_url(redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+    def depth(queue: str) -> int:
+        names = [queue] + [f"{queue}{_PRIORITY_SEP}{n}" for n in (3, 6, 9)]
+        return sum(int(client.llen(n)) for n in names)
+
     try:
-        names = [ws.celery_queue] + [f"{ws.celery_queue}{_PRIORITY_SEP}{n}" for n in (3, 6, 9)]
-        waiting = sum(int(client.llen(n)) for n in names)
+        sweeps, syncs = depth(ws.celery_queue), depth(ws.sync_queue)
         unacked = int(client.hlen("unacked"))
     except (redis.RedisError, OSError):
         return "unavailable"
     finally:
         client.close()
-    return {"queue": ws.celery_queue, "waiting": waiting, "unacked": unacked}
+    return {"queue": ws.celery_queue, "waiting": sweeps + syncs, "waiting_sweeps": sweeps, "waiting_syncs": syncs,
+            "unacked": unacked}
 
 
 def collect_status(rt: Runtime, *, ws: WorkerSettings | None = None) -> dict[str, Any]:

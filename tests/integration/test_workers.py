@@ -92,10 +92,11 @@ class Deployment:
     procs: list[Proc] = field(default_factory=list)
     _client: Celery | None = None
 
-    def start(self, kind: str, name: str, *args: str) -> Proc:
+    def start(self, kind: str, name: str, *args: str, queues: str | None = None) -> Proc:
         log = self.tmp / f"{name}.log"
         if kind == "worker":
-            command = ["worker", "-n", f"{name}-{self.queue}@%h", "-Q", self.queue, "--without-gossip",
+            queues = queues or f"{self.queue},{self.queue}.sync"  # a plain worker takes both
+            command = ["worker", "-n", f"{name}-{self.queue}@%h", "-Q", queues, "--without-gossip",
                        "--without-mingle", "--without-heartbeat", "--loglevel=INFO", *args]
         else:
             command = ["beat", "--loglevel=INFO", f"--schedule={self.tmp / (name + '.schedule')}", *args]
@@ -109,8 +110,8 @@ class Deployment:
         self.procs.append(started)
         return started
 
-    def worker(self, name: str, *args: str) -> Proc:
-        return self.start("worker", name, "--pool=solo", *args)
+    def worker(self, name: str, *args: str, queues: str | None = None) -> Proc:
+        return self.start("worker", name, "--pool=solo", *args, queues=queues)
 
     @property
     def client(self) -> Celery:
@@ -121,7 +122,7 @@ class Deployment:
         return self._client
 
     def send(self, task: str, *args: str) -> None:
-        self.client.send_task(task, args=list(args), queue=self.queue)
+        self.client.send_task(task, args=list(args))  # routed as the app routes it
 
     def logs(self) -> list[dict[str, Any]]:
         return [line for p in self.procs for line in p.lines()]
@@ -368,4 +369,25 @@ def test_status_shows_partitions_queue_depth_and_outbox(
     down = Settings(database_url=deployment.env["DATABASE_URL"], redis_url="redis://127.0.0.1:1/0")
     offline = collect_status(pipeline.load_runtime(settings=down, config_path=config_path), ws=ws)
     assert offline["queue"] == offline["queue_depth"] == "unavailable"
+    rt.engine.dispose()
+
+
+def test_a_backlog_of_syncs_never_holds_up_the_sweep(
+    deployment: Deployment, reference: dict[str, Any], config_path: Path
+) -> None:
+    """Syncs wait on their own queue: a worker that takes only sweeps (the compose `sweeper`)
+    reconciles and notifies while every sync is still queued."""
+    from workers.status import collect_status
+
+    settings = Settings(database_url=deployment.env["DATABASE_URL"], redis_url=deployment.redis_url)
+    rt = pipeline.load_runtime(settings=settings, config_path=config_path)
+    ws = WorkerSettings(celery_queue=deployment.queue, redis_key_prefix=deployment.prefix)
+    for source, partition in sorted(reference["partitions"]):
+        deployment.send("reconciler.sync_partition", source, partition)
+    deployment.worker("sweeper", queues=deployment.queue)
+    deployment.send("reconciler.sweep")
+    wait_until(lambda: bool(sync_lines(deployment, "reconcile done")), timeout=30, what="a sweep", deployment=deployment)
+    queued = collect_status(rt, ws=ws)["queue"]
+    assert queued["waiting_syncs"] == len(reference["partitions"]) and queued["waiting_sweeps"] == 0
+    assert not sync_lines(deployment, "sync done")
     rt.engine.dispose()
