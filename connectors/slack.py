@@ -695,14 +695,9 @@ class _ChannelRun:
         what it named when last seen, else the channel default."""
         if parent is not None and parent.get("subtype") != "tombstone":
             text = str(parent.get("text") or "")
-            mentions = self.c.linker.mentions(text)
-            if not mentions:
-                return list(self.default_keys)
-            # the deliverables its claims are about ("checkout is blocked waiting on payments"
-            # starts a thread about checkout), else every one it names
-            claims = self.c.parser.parse(text, stated_at=ts_to_datetime(str(parent["ts"])))
-            about = [k for cl in claims for k in subject_keys(text, mentions, _start(cl))]
-            return unique_keys_of(about) or unique_keys(mentions)
+            return thread_keys(
+                self.c.parser, self.c.linker, text, ts_to_datetime(str(parent["ts"])), self.default_keys
+            )
         if prev is not None and prev.keys:
             return list(prev.keys)
         return list(self.default_keys)
@@ -738,18 +733,7 @@ class _ChannelRun:
             return
         text = str(message.get("text") or "")
         stated_at = ts_to_datetime(ts)
-        claims = list(self.c.parser.parse(text, stated_at=stated_at))
-        if not claims:
-            self.retract(ts)
-            return
-        # A claim is about the deliverables the message names (see `subject_keys` for a message
-        # naming several), else the thread's, else the channel's.
-        mentions = self.c.linker.mentions(text)
-        fallback = list(parent_keys or self.default_keys)
-        chosen: dict[tuple[str, Field], Any] = {}
-        for claim in sorted(claims, key=_start):
-            for key in subject_keys(text, mentions, _start(claim)) if mentions else fallback:
-                chosen[(key, _field(claim))] = claim  # should a field come twice, the later wins
+        chosen = message_claims(self.c.parser, self.c.linker, text, stated_at, list(parent_keys or self.default_keys))
         if not chosen:
             self.retract(ts)
             return
@@ -821,6 +805,37 @@ class _ChannelRun:
                     if candidate in defaults:
                         return [defaults[candidate]]
         return []
+
+
+def message_claims(
+    parser: Any, linker: DeliverableLinker, text: str, stated_at: datetime, fallback: list[str]
+) -> dict[tuple[str, Field], Any]:
+    """What one message claims, per (deliverable, field): the connector's whole reading of a
+    message's text (also what the labelled corpora are scored through).
+
+    A claim is about the deliverables the message names (see `subject_keys` for a message naming
+    several), else `fallback` (the thread's, else the channel's)."""
+    claims = list(parser.parse(text, stated_at=stated_at))
+    if not claims:
+        return {}
+    mentions = linker.mentions(text)
+    chosen: dict[tuple[str, Field], Any] = {}
+    for claim in sorted(claims, key=_start):
+        for key in subject_keys(text, mentions, _start(claim)) if mentions else fallback:
+            chosen[(key, _field(claim))] = claim  # should a field come twice, the later wins
+    return chosen
+
+
+def thread_keys(parser: Any, linker: DeliverableLinker, text: str, stated_at: datetime, default: list[str]) -> list[str]:
+    """What a thread whose parent says `text` is about: the deliverables its claims are about
+    ("checkout is blocked waiting on payments" starts a thread about checkout), else every one
+    it names, else `default`."""
+    mentions = linker.mentions(text)
+    if not mentions:
+        return list(default)
+    claims = parser.parse(text, stated_at=stated_at)
+    about = [k for cl in claims for k in subject_keys(text, mentions, _start(cl))]
+    return unique_keys_of(about) or unique_keys(mentions)
 
 
 def unique_keys_of(keys: list[str]) -> list[str]:
