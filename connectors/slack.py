@@ -815,14 +815,17 @@ def message_claims(
 
     A claim is about the deliverables the message names (see `subject_keys` for a message naming
     several), else `fallback` (the thread's, else the channel's)."""
-    claims = list(parser.parse(text, stated_at=stated_at))
-    if not claims:
-        return {}
     mentions = linker.mentions(text)
     chosen: dict[tuple[str, Field], Any] = {}
-    for claim in sorted(claims, key=_start):
-        for key in subject_keys(text, mentions, _start(claim)) if mentions else fallback:
-            chosen[(key, _field(claim))] = claim  # should a field come twice, the later wins
+    read = getattr(parser, "read", None)
+    if read is None:  # a parser with `parse` only: the message's claims go to the names before them
+        for claim in sorted(parser.parse(text, stated_at=stated_at), key=_start):
+            for key in subject_keys(text, mentions, _start(claim)) if mentions else fallback:
+                chosen[(key, _field(claim))] = claim  # should a field come twice, the later wins
+        return chosen
+    for key, claim in read(text, stated_at=stated_at, mentions=mentions):
+        for k in [key] if key is not None else fallback:
+            chosen[(k, _field(claim))] = claim
     return chosen
 
 
@@ -833,8 +836,7 @@ def thread_keys(parser: Any, linker: DeliverableLinker, text: str, stated_at: da
     mentions = linker.mentions(text)
     if not mentions:
         return list(default)
-    claims = parser.parse(text, stated_at=stated_at)
-    about = [k for cl in claims for k in subject_keys(text, mentions, _start(cl))]
+    about = [key for (key, _), _claim in message_claims(parser, linker, text, stated_at, []).items()]
     return unique_keys_of(about) or unique_keys(mentions)
 
 
