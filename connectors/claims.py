@@ -214,7 +214,8 @@ DEFAULT_PHRASES: dict[str, CanonicalStatus] = {
 _NEUTRAL = "neutral"  # consumes words that look like a claim but are not ("goes live", "out sick")
 _STARTED = "started"  # "started"/"kicked off": claims nothing, but negated it is not_started
 
-_NEG_WORDS = r"(?:won'?t|will\s+not|not\s+going\s+to|unlikely\s+to|might\s+not|may\s+not)"
+_NEG_WORDS = (r"(?:won'?t|will\s+not|not\s+going\s+to|unlikely\s+to|might\s+not|may\s+not|didn'?t|"
+              r"did\s+not)")
 _CANT = r"(?:can'?t|cannot|can\s+not|unable\s+to)"
 
 # (regex, class, kind). kind: "" plain phrase; "change" (un-blocked: an explicit change of
@@ -232,6 +233,13 @@ _RULE_PHRASES: list[tuple[str, str, str]] = [
     ((r"(?:that'?s|that\s+is|i'?m|i\s+am|you'?re|seems|sounds)\s+(?:totally\s+|perfectly\s+)?fine|"
       r"fine\s+(?:by|with)\s+me|fine\s+print|fine\s+by\s+us"), _NEUTRAL, ""),
     (r"dropp(?:ed|ing)\s+(?:out|off)", _NEUTRAL, ""),
+    ((r"(?:finished|done|completed)\s+(?:with\s+)?(?:reading|writing|reviewing|watching|going\s+through|"
+      r"my|your|our\s+(?:1:1|one-on-one))"), _NEUTRAL, ""),
+    (r"live\s+on\s+(?:the\s+)?(?:podcast|air|stage|stream|youtube|twitch|linkedin|tv|radio)", _NEUTRAL, ""),
+    (r"feel(?:ing|s)?\s+(?:a\s+bit\s+|so\s+|really\s+)?(?:blocked|stuck|behind)", _NEUTRAL, ""),
+    ((r"behind\s+on\s+(?:my\s+)?(?:email|emails|slack|messages|sleep|reviews|notifications|"
+      r"inbox|reading|admin)"), _NEUTRAL, ""),
+    (r"(?:i'?m|i\s+am)\s+running\s+late|running\s+(?:\d+|a\s+few|five|ten)\s+min", _NEUTRAL, ""),
     ((r"(?:ci|build|builds|tests|pipeline|main|master|lint|checks|the\s+graph|dashboard\s+numbers)"
       r"\s+(?:is|are|'s|went|turned|looks?|still)\s+(?:\w+\s+)?(?:red|green)"), _NEUTRAL, ""),
     ((r"(?:team|they|everyone|folks|people|half\s+the\s+team|we)\s+(?:is|are|'re)\s+"
@@ -341,6 +349,12 @@ _PARTIAL = re.compile(r"\d+\s*%|\b\d+\s*(?:of|out\s+of|/)\s*\d+\b", re.IGNORECAS
 _AFTER_LIVE = {"in", "on", "for", "now", "to", "with", "at", "across", "since", "and", "as",
                "today", "yesterday", "this", "last", "earlier", "already", "everywhere",
                "again", "globally", "worldwide"}
+_EVERYDAY = {
+    "printer", "wifi", "coffee", "lunch", "dinner", "party", "game", "offsite", "meeting",
+    "meetings", "call", "calls", "podcast", "handover", "interview", "train", "flight", "bus",
+    "package", "parcel", "laptop", "dotfiles", "elevator", "traffic", "retro", "standup",
+    "invite", "speaker", "candidate", "vacation", "weekend", "gym", "kids", "doctor",
+}
 _PERFECT = {"has", "have", "had", "hasnt", "havent", "hadnt", "'ve"}
 _PREPROD = {"staging", "stage", "dev", "test", "testing", "qa", "sandbox", "preview", "uat",
             "preprod", "pre-prod"}
@@ -673,12 +687,15 @@ _EVENT = re.compile(
     r"\b(?:sync|meeting|meet|standup|stand-up|call|retro|demo|review|freeze|ooo|pto|vacation|"
     r"out\s+of\s+office|off\s+sick|kickoff|kick-off|kicks?\s+off|kicking\s+off|kicked\s+off|"
     r"starts?|starting|started|begins?|beginning|began|ends|ending|chat|discuss|talk|workshop|"
-    r"offsite|interview|out\s+sick|(?:she|he|i)(?:'s|'m|\s+is|\s+am|\s+was)\s+out)\b",
+    r"offsite|interview|out\s+sick|(?:she|he|i)(?:'s|'m|\s+is|\s+am|\s+was)\s+out|"
+    r"(?:i|we|she|he|they)(?:'ll|\s+will)\s+be\s+(?:out|off|away)|day\s+off|invite|closed|"
+    r"party|dinner|lunch|holiday\s+party)\b",
     re.IGNORECASE,
 )
 _STRONG_CUE = re.compile(r"\b(?:eta|due|target|targeting|deadline|launch\s+date|ship\s+date|"
                          r"release\s+date|new\s+date|go-live)\b", re.IGNORECASE)
-_AFTER_TIME = re.compile(r"\s*(?:at|@)\s*\d{1,2}(?::\d{2})?\s*(?:am|pm)?\b|\s*\d{1,2}:\d{2}",
+_AFTER_TIME = re.compile(r"\s*(?:at|@)\s*\d{1,2}(?::\d{2})?\s*(?:am|pm)?\b|\s*\d{1,2}:\d{2}|"
+                         r"\s*\d{1,2}\s*(?:am|pm)\b",
                          re.IGNORECASE)
 _NOT_TARGET_BEFORE = re.compile(
     r"(?:\bfrom|\binstead\s+of|\boriginally|\bwas|\bold|\bas\s+early\s+as|\bblack|\bcyber|"
@@ -876,6 +893,8 @@ _ELLIPSIS_SAME = re.compile(r"^[\s,]*(?:(?:still|too|also)\s+)?(?:is|are)(?:\s+(
                             r"though|tho))*[\s.!)]*$", re.IGNORECASE)
 _ELLIPSIS_NOT = re.compile(r"^[\s,]*(?:(?:is|are)\s+not|isn'?t|aren'?t|not\s+so\s+much|not(?:\s+yet)?)"
                            r"(?:\s+(?:yet|though|tho))*[\s.!)]*$", re.IGNORECASE)
+_SO_IS_BEFORE = re.compile(r"\b(?:so|as)\s+(?:is|are)\s+(?:the\s+)?$|\bsame\s+(?:for|with|goes\s+for)\s+"
+                           r"(?:the\s+)?$", re.IGNORECASE)
 _NOT_BEFORE = re.compile(r"(?:\bbut\s+)?\bnot\s+(?:the\s+)?$", re.IGNORECASE)
 
 
@@ -1070,7 +1089,8 @@ class ClaimParser:
             cs, ce = ctx.clause(m.start, m.end, masked)
             rest = masked[m.end:ce]
             # a clause may end on "though"/"too" after a comma: "Data export is, though"
-            same = _ELLIPSIS_SAME.match(rest)
+            same = _ELLIPSIS_SAME.match(rest) or (
+                not rest.strip(" .!)") and _SO_IS_BEFORE.search(masked, max(0, m.start - 24), m.start))
             negated = _ELLIPSIS_NOT.match(rest) or (
                 not rest.strip(" .!)") and _NOT_BEFORE.search(masked, max(cs - 8, 0), m.start))
             if not (same or negated):
@@ -1146,8 +1166,11 @@ class ClaimParser:
             if ctx.sentence(s).excluded(s):
                 continue
             cs, ce = ctx.clause(s, e, masked)
-            if kind == "slipto" and not _DATE_RE.search(masked, e, min(ce if ce > e else len(masked), e + 40)):
-                continue  # "moved to the new office": no date, no slip
+            if kind == "slipto":
+                dm = _DATE_RE.search(masked, e, min(ce if ce > e else len(masked), e + 40))
+                if dm is None or _AFTER_TIME.match(masked, dm.end()) or re.match(
+                        r"\s*\d{1,2}\s*(?:am|pm)\b", masked[dm.end():], re.IGNORECASE):
+                    continue  # "moved to the new office", "moved to Thursday 4pm": no slip
             pre = _tokens(masked, cs, s)[-5:]
             post = _tokens(masked, e, ce)[:3]
             cand = self._judge(masked, cls, kind, s, e, cs, pre, post)
@@ -1160,6 +1183,11 @@ class ClaimParser:
         pre_words = [t for t, _ in pre]
         last4 = pre_words[-4:]
         post_words = [t for t, _ in post]
+        # everyday things and one's own stuff are not deliverables: "the printer is stuck",
+        # "game night is cancelled", "I shipped a package", "paused my notifications"
+        if _EVERYDAY.intersection(pre_words) or post_words[:1] in (["my"], ["your"]) or (
+                cls in (S.DONE, S.CANCELLED) and _EVERYDAY.intersection(post_words[:2])):
+            return None
 
         # negation
         neg_at: int | None = None
@@ -1179,9 +1207,10 @@ class ClaimParser:
         if anymore_end is not None and neg_at is not None:
             change = True  # "not blocked anymore"
 
-        # partial completion is not done
+        # partial completion is not done: "80% done", "live for 50% of users"
         if cls == S.DONE and _PARTIAL.search(masked, cs, s):
             return None
+
 
         if kind == "emoji":
             return _Cand(CanonicalStatus(cls), _TIER_EMOJI, s, e, kind)
