@@ -664,7 +664,7 @@ _RELDAY_CUES = {
     "releases", "releasing", "eta", "by", "target", "targeting", "deadline", "date", "moving",
     "moved", "moves", "pushed", "postponed", "slipping", "slips", "slipped", "delayed", "track",
     "ready", "land", "lands", "landing", "rollout", "roll", "rolling", "go-live", "cutover",
-    "until", "till", "before", "for", "out", "merge", "merging", "deploy", "deploying", "done",
+    "until", "till", "before", "out", "merge", "good", "fine", "set", "green", "go", "merging", "deploy", "deploying", "done",
     "finished", "complete", "pushing", "prod", "production", "publish", "publishing",
     "publishes",
 }
@@ -893,6 +893,8 @@ _ELLIPSIS_SAME = re.compile(r"^[\s,]*(?:(?:still|too|also)\s+)?(?:is|are)(?:\s+(
                             r"though|tho))*[\s.!)]*$", re.IGNORECASE)
 _ELLIPSIS_NOT = re.compile(r"^[\s,]*(?:(?:is|are)\s+not|isn'?t|aren'?t|not\s+so\s+much|not(?:\s+yet)?)"
                            r"(?:\s+(?:yet|though|tho))*[\s.!)]*$", re.IGNORECASE)
+_AFTER_PREPOSITION = re.compile(r"\b(?:in|into|to|from|at|about|via|under|over)\s+(?:the\s+)?(?:<#\w+\|)?$",
+                                re.IGNORECASE)
 _SO_IS_BEFORE = re.compile(r"\b(?:so|as)\s+(?:is|are)\s+(?:the\s+)?$|\bsame\s+(?:for|with|goes\s+for)\s+"
                            r"(?:the\s+)?$", re.IGNORECASE)
 _NOT_BEFORE = re.compile(r"(?:\bbut\s+)?\bnot\s+(?:the\s+)?$", re.IGNORECASE)
@@ -1326,6 +1328,9 @@ class ClaimParser:
                 alone = not masked[sent.start:s].strip(" \t\n|:-") \
                     and not masked[e:sent.end].strip(" \t\n|.!")
                 padded = kind == "md" and re.fullmatch(r"\d\d/\d\d(?:/\d+)?|\d{4}/.*", m.group(0))
+                if masked[:cs].rstrip(" \t").endswith(":"):  # "Termin: 18.12.": the key is the cue
+                    key_words = [t for t, _ in _tokens(masked, max(sent.start, cs - 30), cs)][-2:]
+                    pre = key_words + pre
                 if not alone and not padded and not any(t in cues for t in pre) and not any(
                         t in ("eta", "due", "target", "deadline", "date") for t in pre_all[-6:]):
                     continue
@@ -1378,6 +1383,9 @@ def _chain(head: MentionLike, pool: Sequence[MentionLike], text: str, *, back: b
         for i in rng:
             m, last = pool[i], chain[-1]
             gap = text[m.end:last.start] if back else text[last.end:m.start]
+            first = m if back else last
+            if _AFTER_PREPOSITION.search(text[max(0, first.start - 24):first.start]):
+                break  # "posted it in <#C1|audit-log>, search is fine": a place, not a list
             if (m.end > last.start if back else m.start < last.end) or _LIST_GAP.fullmatch(gap):
                 chain.append(m)
             else:

@@ -318,7 +318,9 @@ class SlackConnector:
         if claim_parser is None:
             from connectors.claims import ClaimParser
 
-            claim_parser = ClaimParser(extra_phrases=dict(config.status_phrases), timezone=timezone)
+            claim_parser = ClaimParser(
+                extra_phrases=dict(config.status_phrases), timezone=timezone, languages=tuple(config.status_languages)
+            )
         self.parser = claim_parser
         self.linker = DeliverableLinker(index)
         self.trusted_bots = frozenset(config.trusted_bots)
