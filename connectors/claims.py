@@ -1188,6 +1188,7 @@ class ClaimParser:
         # everyday things and one's own stuff are not deliverables: "the printer is stuck",
         # "game night is cancelled", "I shipped a package", "paused my notifications"
         if _EVERYDAY.intersection(pre_words) or post_words[:1] in (["my"], ["your"]) or (
+                pre_words[:1] == ["my"] and "my" == _tokens(masked, cs, s)[0][0]) or (
                 cls in (S.DONE, S.CANCELLED) and _EVERYDAY.intersection(post_words[:2])):
             return None
 

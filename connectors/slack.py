@@ -760,7 +760,7 @@ class _ChannelRun:
                     stated_at=stated_at,
                     kind=ClaimKind.EVENT,
                     author=author,
-                    excerpt=str(claim.excerpt),
+                    excerpt=evidence_of(text, claim),
                     permalink=permalink,
                     edited_at=ts_to_datetime(str(edited)) if edited else None,
                 )
@@ -840,6 +840,23 @@ def thread_keys(parser: Any, linker: DeliverableLinker, text: str, stated_at: da
         return list(default)
     about = [key for (key, _), _claim in message_claims(parser, linker, text, stated_at, []).items()]
     return unique_keys_of(about) or unique_keys(mentions)
+
+
+EVIDENCE_MAX = 280  # characters of a sentence kept as a claim's evidence, around the match
+
+
+def evidence_of(text: str, claim: Any) -> str:
+    """What was said: the sentence or roundup line the claim was read in (DESIGN: evidence is the
+    text around the match, not the matched phrase), cut to EVIDENCE_MAX around the match."""
+    span = getattr(claim, "evidence_span", None)
+    if not span:
+        return str(claim.excerpt)
+    start, end = int(span[0]), int(span[1])
+    if end - start > EVIDENCE_MAX:
+        middle = _start(claim)
+        start = max(start, middle - EVIDENCE_MAX // 2)
+        end = min(end, start + EVIDENCE_MAX)
+    return text[start:end].strip()
 
 
 def unique_keys_of(keys: list[str]) -> list[str]:

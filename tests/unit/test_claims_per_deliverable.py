@@ -139,3 +139,15 @@ def test_languages_come_from_the_config() -> None:
         "checkout/status": "done", "payments/status": "blocked"}
     with pytest.raises(ValueError, match="unknown status language"):
         ClaimParser(languages=("xx",))
+
+
+def test_the_connector_quotes_the_sentence_as_evidence() -> None:
+    from connectors.slack import EVIDENCE_MAX, evidence_of
+
+    text = "Morning all! Weekly roundup:\n- checkout: done\n- payments: blocked (PCI)"
+    got = dict(PARSER.read(text, stated_at=THU, mentions=LINKER.mentions(text)))
+    assert evidence_of(text, got["payments"]) == "payments: blocked (PCI)"
+    long = "checkout is blocked " + "because of a very long story " * 20 + "and more."
+    (_, claim), = PARSER.read(long, stated_at=THU, mentions=LINKER.mentions(long))
+    quoted = evidence_of(long, claim)
+    assert len(quoted) <= EVIDENCE_MAX and quoted.startswith("checkout is blocked")
