@@ -1,24 +1,46 @@
-"""Free text (Slack messages) -> status and target-date claims.
+"""Free text (Slack messages) -> status and target-date claims, per deliverable named.
 
-`parse_claims(text, stated_at=...)` returns at most one `Field.STATUS` claim and at most one
-`Field.TARGET_DATE` claim per message (per message, not per deliverable mentioned: "checkout is
-blocked, payments on track" yields the latest state only). Every claim carries the span of the
-words it came from in the ORIGINAL text, so a reviewer can see exactly what was read.
+`ClaimParser.read(text, stated_at=..., mentions=...)` reads a message clause by clause and
+returns `(deliverable key, Claim)` pairs: at most one status and one date per deliverable the
+message names ("checkout is done, payments still blocked" gives a claim for each; a roundup or
+bullet list gives one per line). Claims about nothing named have key None (the connector gives
+them to the thread's or channel's deliverables). `parse(text, ...)` is the message-level
+reading: at most one claim per field, for a message that names nothing. Every claim carries the
+span of the words it came from and `evidence_span`, the sentence or list item it was read in,
+both in the ORIGINAL text.
 
 How a message is read
 =====================
+0. **Segments and subjects.** Sentences end at line breaks (bullets, numbered items, roundup
+   lines) and at `.!?`; clauses at commas, colons, dashes, `;`, `and`/`but`/`so`/... . A status
+   or date phrase is about the deliverables named in its clause (the nearest before it, with those
+   listed alongside: "checkout and payments are blocked"; else the first after it: "not blocked
+   on search anymore"), else in its sentence, else in the nearest sentence before (then after)
+   that names one ("Checkout is merged. It's live now"). A deliverable named after a
+   preposition is a place, not a list member ("posted it in <#C1|audit-log>, search is fine").
+   Ellipsis: "..., but Y is" / "Y still is" / "and so is Y" take the state of the clause
+   before; "Y isn't" / "but not Y" its negation.
 1. **Masking.** Slack mrkdwn is blanked out character for character (same length), so offsets in
    the masked text are offsets in the original: `<url|label>` and `<#C1|channel>` keep only the
-   label, mentions and bare URLs become spaces, `*bold*`/`_it_`/backticks lose their markers,
-   `~struck~` text, quoted lines (`> ...`), code blocks and one-to-three words in double quotes
-   disappear (they are not the author's current claim), `&gt;`-style entities are decoded in
-   place. Emoji shortcodes become a clause break, except the check marks, which can mean done.
+   label, mentions and bare URLs become spaces, `*bold*`/`_it_` lose their markers, `inline
+   code`, code blocks, `~struck~` text, quoted lines (`> ...`) and one-to-three words in double
+   quotes disappear (they are not the author's current claim), `&gt;`-style entities are decoded
+   in place. Emoji shortcodes become a clause break, except those that state something: check
+   marks (done), traffic-light circles (green on_track, yellow/orange/red at_risk), stop signs
+   (blocked), `:traffic_light:` before a colour word.
+   Not the author's claim either: reported speech from its cue to the end of its clause ("Sam
+   said X was done", "the board says done", "according to the vendor"; "I'd say"/"I think" are
+   the author's own; a relayed "the auditor now says Jan 20" still gives its date), irony (a
+   sentence opening "yeah right"/"oh sure,", or carrying :upside_down_face:/:clown_face:/
+   :roll_eyes:), a bot's text ("Reminder from Asana bot: ...", "the bot keeps posting ..."),
+   counterfactuals and theory ("would have been done", "in theory").
 2. **Structured fields win.** `status: blocked`, `*Status:* _At risk_`, `eta: 2026-12-05`,
-   `due: Dec 5`, `target date: ...`, `deadline: ...`, `go-live: ...` override anything said in
-   free text. A status key counts at the start of a line or after a separator; date keys also
-   anywhere when followed by a colon. `ETA: TBD` suppresses free-text dates.
-3. **Status phrases** (`DEFAULT_PHRASES`, plus configured extras, plus a few rule phrases) are
-   found with one compiled regex, then each match is judged in its clause:
+   `due: Dec 5`, `target date: ...`, `deadline: ...`, `go-live: ...` beat free text about the
+   same deliverable. A status key counts at the start of a line or after a separator; date keys
+   also anywhere when followed by a colon. `ETA: TBD` suppresses free-text dates.
+3. **Status phrases** (`DEFAULT_PHRASES` in English, `claim_vocab` tables for German, Spanish
+   and French, plus configured extras, plus rule phrases) are found with one compiled regex,
+   then each match is judged in its clause:
    - questions (a sentence ending in `?`, `Q:`, "are we ...") and hypotheticals (`if`, `unless`,
      `whether`, `in case`, `worst case`, "would be great to") claim nothing; in "X is blocked,
      can someone look?" only the tail is the question;
@@ -30,11 +52,19 @@ How a message is read
      not live -> no claim, not started / nobody has picked up -> not_started;
    - partial completion (`80% done`, `2 of 5 done`, `3/4 done`, `mostly done`) is not done;
    - everyday uses are consumed as neutral: "goes live" (a plan), "out sick", "killed it",
-     "standup cancelled", "blocked off my calendar", "the live site", "behind a flag", ...
-   Of the surviving candidates the strongest kind wins (structured > explicit phrase or change
-   such as "no longer blocked"/"unblocked" > plain negation such as "not blocked" > one lone
-   check-mark emoji; several check marks or a cross are a checklist, no claim), and among
-   equals the LATEST in the text wins ("was blocked, now unblocked" -> on_track).
+     "standup cancelled", "blocked off my calendar", "the live site", "behind a flag", "the
+     speaker dropped out", "that's fine", "the CI is red", "feeling stuck"; a clause whose
+     subject is an everyday thing (printer, call, lunch, game night, ...) or one's own ("my
+     PR ...", "... my notifications") claims nothing;
+   - more vocabulary: "fine", traffic-light words ("is amber", "all green", "- x: red"; weaker
+     than a plain phrase), a date moved later ("pushed/moved/postponed to <date>" is at_risk,
+     only with a date that is not a meeting time), "needs another week", "didn't make it",
+     a repeated last letter ("doneee", "on trackkk");
+   Of the candidates about one deliverable the strongest kind wins (structured > explicit
+   phrase or change such as "no longer blocked"/"unblocked" > plain negation such as "not
+   blocked" or a traffic-light word > one lone status emoji; several emoji or a cross in the
+   same line are a checklist, no claim), and among equals the LATEST in the text wins ("was
+   blocked, now unblocked" -> on_track).
 4. **Target dates** are looked for only when a date-ish token is present (month names,
    weekdays, numeric dates, today/tomorrow, EOD/EOW/EOM/EOY, "in two weeks", "the 5th"), and
    resolved with `dateparser` (RELATIVE_BASE = `stated_at` in the given timezone,
@@ -47,7 +77,14 @@ How a message is read
    explicit ETA/target/due cue is in the clause), the date being missed ("won't make Friday"),
    the end of a blocker ("blocked until Monday"), the old date ("from Dec 5 to Dec 12",
    "(was Nov 30)"), best cases ("as early as"), past plans ("we were going to ship today") and
-   dates of something already done ("shipped today"). The latest remaining date wins.
+   dates of something already done ("shipped today"). Activity times are not target dates:
+   "today"/"tonight"/"tomorrow" count only with a target cue in the clause (due, ship, launch,
+   live, release, ETA, by, moving/pushed to, on track/good/fine for, ...), and any date in a
+   clause about work or an announcement (testing, pairing, review, writing, the email/banner
+   going out) without such a cue is none. A guess after the date ("in 2 weeks maybe") is none.
+   Also read: day-first dates when the day is over 12 ("18/12"), "Wed", "Wednesday the 16th",
+   weekdays in German/Spanish/French after "bis"/"para"/"pour"/"Termin"...; a version number
+   ("in 2.7", "upgrade to 5.1") is not a date. The latest remaining date wins.
 
    Relative slips with no known previous date ("slipping a week", "pushed by a week") yield NO
    date claim: the parser only knows absolute dates and dates relative to the message time.

@@ -38,9 +38,12 @@ error. Permalinks are built from the workspace URL the way Slack builds them
 (`{url}archives/{channel}/p{ts without the dot}`, plus `?thread_ts={parent}&cid={channel}` for a
 reply); only without a URL is chat.getPermalink asked, once per message, kept in `claimed`.
 
-Linking: Asana task URLs and configured aliases/hashtags in the text (a message naming several
-deliverables claims for those named before the claim, see `slack_links.subject_keys`), else
-the thread parent's deliverables, else the channel's default.
+Linking: Asana task URLs, configured aliases/hashtags and channel links named like a deliverable
+(`<#C1|audit-log>`) in the text; the parser reads the message clause by clause and gives each
+deliverable named its own status and date (`message_claims`: "checkout is done, payments still
+blocked" is a claim for each); a claim about nothing named goes to the thread parent's
+deliverables, else the channel's default. One observation per (message, field, deliverable);
+its excerpt is the sentence or roundup line the claim was read in (`evidence_of`).
 
 Requests: auth.test at most once a day per cursor (and once per connector); conversations.list
 once per connector when a channel given by name has no cursor yet, or (daily, with auth.test)

@@ -1,4 +1,7 @@
-"""Which deliverables a Slack message names: Asana task URLs, configured aliases and hashtags.
+"""Which deliverables a Slack message names: Asana task URLs, configured aliases and hashtags,
+and channel links whose channel name is an alias (`<#C1|audit-log>`). Code (`inline`, ``` blocks)
+names nothing, nor does a one-word alias used as a verb ("I'll search for a fix", "let me search
+the logs": the word before or after decides).
 
 Pure functions over a `DeliverableIndex`; the connector adds the fallbacks (thread parent,
 channel default) that depend on where the message was posted.
