@@ -270,6 +270,9 @@ _RULE_PHRASES: list[tuple[str, str, str]] = [
     ((r"(?:that'?s|that\s+is|i'?m|i\s+am|you'?re|seems|sounds)\s+(?:totally\s+|perfectly\s+)?fine|"
       r"fine\s+(?:by|with)\s+me|fine\s+print|fine\s+by\s+us"), _NEUTRAL, ""),
     (r"dropp(?:ed|ing)\s+(?:out|off)", _NEUTRAL, ""),
+    (r"(?:right|just|close|closely|not\s+far)\s+behind", _NEUTRAL, ""),
+    (r"(?:ok|okay|fine)\s*,\s*(?:i'?ll|we'?ll|let'?s|i\s+will|i\s+can)|this\s+is\s+fine", _NEUTRAL, ""),
+    (r"(?:i'?m|i\s+am)\s+done\s+with", _NEUTRAL, ""),
     ((r"(?:finished|done|completed)\s+(?:with\s+)?(?:reading|writing|reviewing|watching|going\s+through|"
       r"my|your|our\s+(?:1:1|one-on-one))"), _NEUTRAL, ""),
     (r"live\s+on\s+(?:the\s+)?(?:podcast|air|stage|stream|youtube|twitch|linkedin|tv|radio)", _NEUTRAL, ""),
@@ -277,7 +280,8 @@ _RULE_PHRASES: list[tuple[str, str, str]] = [
     ((r"behind\s+on\s+(?:my\s+)?(?:email|emails|slack|messages|sleep|reviews|notifications|"
       r"inbox|reading|admin)"), _NEUTRAL, ""),
     (r"(?:i'?m|i\s+am)\s+running\s+late|running\s+(?:\d+|a\s+few|five|ten)\s+min", _NEUTRAL, ""),
-    ((r"(?:ci|build|builds|tests|pipeline|main|master|lint|checks|the\s+graph|dashboard\s+numbers)"
+    ((r"(?:ci|build|builds|tests|pipeline|main|master|lint|checks|the\s+graph|dashboard\s+numbers|"
+      r"status\s+page|tests\s+are|pr|prs)"
       r"\s+(?:is|are|'s|went|turned|looks?|still)\s+(?:\w+\s+)?(?:red|green)"), _NEUTRAL, ""),
     ((r"(?:team|they|everyone|folks|people|half\s+the\s+team|we)\s+(?:is|are|'re)\s+"
       r"(?:all\s+)?out"), _NEUTRAL, ""),
@@ -325,6 +329,8 @@ _RULE_PHRASES: list[tuple[str, str, str]] = [
      S.BLOCKED, "neg"),
     (r"(?:is|it's|we're|we\s+are)\s+a\s+go(?![\w-])", S.ON_TRACK, ""),
     (r"un-?blocked", S.ON_TRACK, "change"),
+    (r"(?:is|are|'s|'re)\s+(?:well\s+|slightly\s+|a\s+bit\s+)?ahead(?!\s+of\s+(?:us|time|the))", S.ON_TRACK, ""),
+    (r"should\s+(?:still\s+)?be\s+(?:fine|ok|okay|good|on\s+track)", S.ON_TRACK, ""),
     # traffic-light words: "all green", "is amber", "- checkout: red"
     ((r"(?:(?:is|are|'s|'re|all|looks?|looking|still|now|stays?|remains?|went|turned|back\s+to)\s+"
       r"|(?<=:\s)|(?<=:))green|:traffic_light:\s*green|\U0001F6A6\s*green"), S.ON_TRACK, "weak"),
@@ -334,7 +340,8 @@ _RULE_PHRASES: list[tuple[str, str, str]] = [
      S.AT_RISK, "weak"),
     # a date moved later: "pushed to Monday", "moving the launch to the 21st" (needs a date)
     ((r"(?:pushed|postponed|moved|moving|moves|bumped|pushing|pushes)(?:\s+(?:back|out|again))?"
-      r"(?:\s+(?:it|this|that|the\s+[\w-]+))?\s+(?:back\s+|out\s+)?(?:to|until|till)(?=\s)"),
+      r"(?:\s+(?:it|this|that|the\s+[\w-]+))?(?:\s+from\s+[\w./-]+(?:\s+\d+\w*)?)?"
+      r"\s+(?:back\s+|out\s+)?(?:to|until|till)(?=\s)"),
      S.AT_RISK, "slipto"),
     ((r"needs?\s+(?:another|one\s+more|an\s+extra|a\s+few\s+more|a\s+couple\s+more|"
       r"(?:two|three|2|3)\s+more)\s+(?:days?|weeks?|sprints?)"), S.AT_RISK, ""),
@@ -390,6 +397,7 @@ _EVERYDAY = {
     "printer", "wifi", "coffee", "lunch", "dinner", "party", "game", "offsite", "meeting",
     "meetings", "call", "calls", "podcast", "handover", "interview", "train", "flight", "bus",
     "package", "parcel", "laptop", "dotfiles", "elevator", "traffic", "retro", "standup",
+    "pipeline", "runner", "printer",
     "invite", "speaker", "candidate", "vacation", "weekend", "gym", "kids", "doctor",
 }
 _PERFECT = {"has", "have", "had", "hasnt", "havent", "hadnt", "'ve"}
@@ -1350,6 +1358,8 @@ class ClaimParser:
                 continue  # "in 2 weeks maybe": a guess, not a date
             clause_words = set(pre_all) | {t for t, _ in _tokens(masked, e, ce)}
             cued = bool(clause_words & _RELDAY_CUES) or _STRONG_CUE.search(masked, cs, ce) is not None
+            if kind == "relday" and "dont" in pre_all:
+                continue  # "please don't merge to main today": a request, not a date
             if kind == "relday" and not masked[s:e].lower().startswith(("eod", "cob")) and not cued:
                 continue  # "I'll finish the load test today": when work happens, not a deadline
             if not cued and clause_words & _ACTIVITY:
