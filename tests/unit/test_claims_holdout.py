@@ -30,10 +30,10 @@ CATALOGUE = DATA / "claims_deliverables.json"
 GOALS = {"status_precision": 0.95, "status_recall": 0.90, "multi_recall": 0.85,
          "date_precision": 0.95, "no_claim_false_rate": 0.03}
 GATES = {"status_precision": 0.95, "status_recall": 0.90, "multi_recall": 0.85,
-         # below the goal: reached 0.93 on the holdout (see bench/README.md)
-         "date_precision": 0.92,
-         # above the goal: 8 of 88 messages that claim nothing still give a claim
-         "no_claim_false_rate": 0.10}
+         "date_precision": 0.95,
+         # NOT reached: 6 of the 88 holdout messages that claim nothing (6.8 %) still give a
+         # claim (see bench/README.md); gated where it is so it cannot get worse
+         "no_claim_false_rate": 0.07}
 
 
 @pytest.fixture(scope="module")
@@ -86,4 +86,4 @@ def test_dev_and_old_corpus_figures() -> None:
     assert got["status"]["precision"] >= 0.97 and got["status"]["recall"] >= 0.95, got["status"]
     assert got["target_date"]["precision"] >= 0.97, got["target_date"]
     assert got["multi"]["status_recall"] >= 0.95, got["multi"]
-    assert got["no_claim"]["rate"] <= 0.06, got["no_claim"]
+    assert got["no_claim"]["rate"] <= 0.04, got["no_claim"]
