@@ -938,6 +938,7 @@ _ELLIPSIS_SAME = re.compile(r"^[\s,]*(?:(?:still|too|also)\s+)?(?:is|are)(?:\s+(
                             r"though|tho))*[\s.!)]*$", re.IGNORECASE)
 _ELLIPSIS_NOT = re.compile(r"^[\s,]*(?:(?:is|are)\s+not|isn'?t|aren'?t|not\s+so\s+much|not(?:\s+yet)?)"
                            r"(?:\s+(?:yet|though|tho))*[\s.!)]*$", re.IGNORECASE)
+_DATE_WORD = re.compile(r"\b(?:eta|date|target|deadline|due\s+date)\b", re.IGNORECASE)
 _AFTER_PREPOSITION = re.compile(r"\b(?:in|into|to|from|at|about|via|under|over)\s+(?:the\s+)?(?:<#\w+\|)?$",
                                 re.IGNORECASE)
 _SO_IS_BEFORE = re.compile(r"\b(?:so|as)\s+(?:is|are)\s+(?:the\s+)?$|\bsame\s+(?:for|with|goes\s+for)\s+"
@@ -1218,6 +1219,8 @@ class ClaimParser:
                 if dm is None or _AFTER_TIME.match(masked, dm.end()) or re.match(
                         r"\s*\d{1,2}\s*(?:am|pm)\b", masked[dm.end():], re.IGNORECASE):
                     continue  # "moved to the new office", "moved to Thursday 4pm": no slip
+                if _DATE_WORD.search(masked, cs, s):
+                    continue  # "ETA moved to Dec 4": the date is updated, the date claim says it
             pre = _tokens(masked, cs, s)[-5:]
             post = _tokens(masked, e, ce)[:3]
             cand = self._judge(masked, cls, kind, s, e, cs, pre, post)
