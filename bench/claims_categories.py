@@ -10,8 +10,9 @@ precision/recall, status recall on messages naming several deliverables, and the
 messages that claim nothing which still give a claim.
 
 Speed: messages per second through the connector's reading (linker + parser, one thread, so one
-core): cold (dateparser's result cache emptied first; its one-time locale loading excluded) and
-warm (later passes), plus the import time of `connectors.claims` (CLI start-up).
+core): cold (dateparser's result cache emptied first; its one-time locale loading excluded; best
+of three passes) and warm (later passes, the mean), plus the import time of `connectors.claims`
+(CLI start-up).
 
 `--errors dev` lists the dev disagreements (never `holdout`: the holdout is not for tuning).
 """
@@ -48,11 +49,13 @@ CATALOGUE = DATA / "claims_deliverables.json"
 
 def throughput(reader: CorpusReader, rows: list[dict[str, Any]], repeat: int) -> dict[str, float]:
     reader.read({"text": "ETA tomorrow", "stated_at": "2000-01-03T12:00:00+00:00", "labels": []})
-    clear_caches()
-    t0 = time.perf_counter()
-    for row in rows:
-        reader.read(row)
-    cold = time.perf_counter() - t0
+    cold = float("inf")
+    for _ in range(3):  # best of three: the machine is shared, the slowest pass measures the neighbours
+        clear_caches()
+        t0 = time.perf_counter()
+        for row in rows:
+            reader.read(row)
+        cold = min(cold, time.perf_counter() - t0)
     t0 = time.perf_counter()
     for _ in range(repeat):
         for row in rows:
