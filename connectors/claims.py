@@ -744,7 +744,7 @@ _AFTER_TIME = re.compile(r"\s*(?:at|@)\s*\d{1,2}(?::\d{2})?\s*(?:am|pm)?\b|\s*\d
                          re.IGNORECASE)
 _NOT_TARGET_BEFORE = re.compile(
     r"(?:\bfrom|\binstead\s+of|\boriginally|\bwas|\bold|\bas\s+early\s+as|\bblack|\bcyber|"
-    r"\bgood|\bsince|\blast|\bthis\s+past)\s*$",
+    r"\bgood|\bsince|\blast|\bthis\s+past|\bback(?:\s+(?:on|in))?)\s*$",
     re.IGNORECASE,
 )
 _PAST_PLAN = re.compile(r"\b(?:was|were)\s+(?:going|supposed|meant|planning|scheduled|due)\b|"
@@ -1235,7 +1235,7 @@ class ClaimParser:
         post_words = [t for t, _ in post]
         # everyday things and one's own stuff are not deliverables: "the printer is stuck",
         # "game night is cancelled", "I shipped a package", "paused my notifications"
-        if _EVERYDAY.intersection(pre_words) or post_words[:1] in (["my"], ["your"]) or (
+        if _EVERYDAY.intersection(pre_words) or "review" in pre_words[:3] or post_words[:1] in (["my"], ["your"]) or (
                 pre_words[:1] == ["my"] and "my" == _tokens(masked, cs, s)[0][0]) or (
                 cls in (S.DONE, S.CANCELLED) and _EVERYDAY.intersection(post_words[:2])):
             return None
@@ -1361,8 +1361,8 @@ class ClaimParser:
                 continue  # "in 2 weeks maybe": a guess, not a date
             clause_words = set(pre_all) | {t for t, _ in _tokens(masked, e, ce)}
             cued = bool(clause_words & _RELDAY_CUES) or _STRONG_CUE.search(masked, cs, ce) is not None
-            if kind == "relday" and "dont" in pre_all:
-                continue  # "please don't merge to main today": a request, not a date
+            if kind == "relday" and ("dont" in pre_all or pre_all in (["out"], ["off"])):
+                continue  # "please don't merge to main today", "out today": not a deliverable's date
             if kind == "relday" and not masked[s:e].lower().startswith(("eod", "cob")) and not cued:
                 continue  # "I'll finish the load test today": when work happens, not a deadline
             if not cued and clause_words & _ACTIVITY:
