@@ -397,7 +397,9 @@ _EVERYDAY = {
     "printer", "wifi", "coffee", "lunch", "dinner", "party", "game", "offsite", "meeting",
     "meetings", "call", "calls", "podcast", "handover", "interview", "train", "flight", "bus",
     "package", "parcel", "laptop", "dotfiles", "elevator", "traffic", "retro", "standup",
-    "pipeline", "runner", "printer",
+    "pipeline", "runner", "stream", "livestream", "kitchen", "renovation", "deal", "contract",
+    "demo", "uber", "taxi", "cab", "calendar", "calendars", "playlist", "spotify", "spam",
+    "account", "league", "visa",
     "invite", "speaker", "candidate", "vacation", "weekend", "gym", "kids", "doctor",
 }
 _PERFECT = {"has", "have", "had", "hasnt", "havent", "hadnt", "'ve"}
@@ -507,7 +509,9 @@ _QUESTION_TAIL = re.compile(
 _HYPOTHETICAL = re.compile(
     r"\b(?:if|unless|in\s+case|whether|assuming|suppose|supposing|worst\s+case|best\s+case|"
     r"would\s+be\s+(?:great|nice|good|ideal|awesome|cool)|wish|ideally|in\s+the\s+event|"
-    r"in\s+theory|on\s+paper|(?:would|could|should)(?:\s+not|n'?t)?\s+have|what\s+if)\b",
+    r"in\s+theory|on\s+paper|(?:would|could|should)(?:\s+not|n'?t)?\s+have|what\s+if|"
+    r"not\s+sure|unsure|wondering|(?:pls|please|can\s+you|could\s+you)\s+(?:confirm|verify|check|"
+    r"double[- ]check|make\s+sure)|make\s+sure|double[- ]check)\b",
     re.IGNORECASE,
 )
 _CLAUSE_DELIM = re.compile(
@@ -721,7 +725,7 @@ _ACTIVITY = {
     "debugging", "investigate", "investigating", "copy", "qa", "rehearsal", "training",
 }
 _ANNOUNCEMENT = {"email", "emails", "banner", "newsletter", "blog", "announcement", "tweet",
-                 "invite", "invites", "reminder", "post", "recording"}
+                 "invite", "invites", "reminder", "post", "recording", "results"}
 _HEDGE = re.compile(r"\b(?:maybe|perhaps|possibly|no\s+idea|not\s+sure|who\s+knows|idk)\b",
                     re.IGNORECASE)
 _VERSIONISH = {"v", "version", "ios", "android", "sdk", "build", "app", "hotfix", "release",
@@ -1237,7 +1241,7 @@ class ClaimParser:
         # "game night is cancelled", "I shipped a package", "paused my notifications"
         if _EVERYDAY.intersection(pre_words) or "review" in pre_words[:3] or post_words[:1] in (["my"], ["your"]) or (
                 pre_words[:1] == ["my"] and "my" == _tokens(masked, cs, s)[0][0]) or (
-                cls in (S.DONE, S.CANCELLED) and _EVERYDAY.intersection(post_words[:2])):
+                _EVERYDAY.intersection(post_words[:3])):
             return None
 
         # negation
@@ -1367,8 +1371,9 @@ class ClaimParser:
                 continue  # "I'll finish the load test today": when work happens, not a deadline
             if not cued and clause_words & _ACTIVITY:
                 continue  # "pairing on it Tue", "testing Friday"
-            if kind == "relday" and clause_words & _ANNOUNCEMENT and not _STRONG_CUE.search(masked, cs, ce):
-                continue  # "the campaign email goes out tomorrow": an announcement's day
+            if clause_words & _ANNOUNCEMENT and (kind == "relday" or not cued) \
+                    and not _STRONG_CUE.search(masked, cs, ce):
+                continue  # "the campaign email goes out tomorrow", "results Monday": an announcement's day
             if kind == "foreign" and not (set(pre_all[-2:]) & (_FOREIGN_CUES | _PREP_CUES | _RELDAY_CUES)) \
                     and not any(t in ("termin", "fecha", "date", "eta", "due") for t in pre_all):
                 continue  # a weekday in another language counts after "bis", "para", "pour"...

@@ -86,4 +86,4 @@ def test_dev_and_old_corpus_figures() -> None:
     assert got["status"]["precision"] >= 0.97 and got["status"]["recall"] >= 0.95, got["status"]
     assert got["target_date"]["precision"] >= 0.97, got["target_date"]
     assert got["multi"]["status_recall"] >= 0.95, got["multi"]
-    assert got["no_claim"]["rate"] <= 0.04, got["no_claim"]
+    assert got["no_claim"]["rate"] <= 0.05, got["no_claim"]
