@@ -429,6 +429,20 @@ def _phrase_regex(phrase: str) -> str:
 _SLACK_ENTITY = re.compile(r"<([^<>|\n]*)(?:\|([^<>\n]*))?>")
 _HTML_ENTITY = re.compile(r"&(amp|lt|gt);")
 _QUOTE_LINE = re.compile(r"(?m)^[ \t]*>.*$")
+# a reply that endorses the quote it answers makes the quote its author's claim too
+_ENDORSE = re.compile(r"\n[ \t]*(?:\+1|:\+1:|\U0001F44D|confirmed|agreed|yes|yep|yup|correct|exactly|"
+                      r"true|this|seconded|same here)(?![\w?])", re.IGNORECASE)
+
+
+def _quote(m: re.Match[str]) -> str:
+    """A quoted line is someone else's words, unless the next line endorses it ("+1", "confirmed").
+    The ">" itself is always blanked."""
+    line = m.group(0)
+    rest = m.string[m.end():]
+    if _ENDORSE.match(rest) and not re.match(r"\n[^\n]*\?", rest):
+        gt = line.index(">")
+        return line[:gt] + " " + line[gt + 1:]
+    return _blank(line)
 _CODE_BLOCK = re.compile(r"```.*?```", re.DOTALL)
 _STRIKE = re.compile(r"(?<![\w~])~[^~\n]+~(?![\w~])")
 # a word or three in quotes is a mention of the words ("the ticket still says "blocked""),
@@ -467,7 +481,7 @@ def _mask(text: str) -> str:
     t = _SLACK_ENTITY.sub(entity, text)
     t = _HTML_ENTITY.sub(lambda m: {"amp": "&", "lt": "<", "gt": ">"}[m.group(1)]
                          + " " * len(m.group(1)) + " ", t)
-    t = _QUOTE_LINE.sub(lambda m: _blank(m.group(0)), t)
+    t = _QUOTE_LINE.sub(_quote, t)
     t = _CODE_BLOCK.sub(lambda m: _blank(m.group(0)), t)
     t = _INLINE_CODE.sub(lambda m: _blank(m.group(0)), t)  # code is not prose
     t = _STRIKE.sub(lambda m: _blank(m.group(0)), t)

@@ -63,6 +63,8 @@ CASES = [
     ("yeah right, search is totally on track :clown_face:", {}),
     ('oh sure, checkout is "done" :upside_down_face:', {}),
     ("> search is blocked on the index rebuild\nthat was last week, it's fine now", {"search/status": "on_track"}),
+    ("&gt; checkout is blocked on legal\n+1, confirmed with legal this morning", {"checkout/status": "blocked"}),
+    ("&gt; checkout is blocked on legal\nstill true?", {}),
     ("the bot keeps posting `onboarding: DONE` but QA hasn't even started", {}),
     ("Reminder from Asana bot: payments is due today", {}),
     ("I'd say checkout is at risk", {"checkout/status": "at_risk"}),
