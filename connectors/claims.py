@@ -952,13 +952,16 @@ _LIST_GAP = re.compile(r"(?:[\s,&+/|<>()*_]|\band\b|\bor\b|\bthe\b|\bboth\b|\bpl
                        re.IGNORECASE)
 # A clause that repeats the previous clause's state for another deliverable: "..., but Y is",
 # "Y still is", "Y is too"; or denies it: "Y isn't", "but not Y", "Y not so much".
-_ELLIPSIS_SAME = re.compile(r"^[\s,]*(?:(?:still|too|also)\s+)?(?:is|are)(?:\s+(?:still|too|also|as\s+well|"
-                            r"though|tho))*[\s.!)]*$", re.IGNORECASE)
+_ELLIPSIS_SAME = re.compile(r"^[\s,]*(?:(?:(?:still|too|also)\s+)?(?:is|are)(?:\s+(?:still|too|also|as\s+well|"
+                            r"though|tho))*|too|as\s+well|also)[\s.!)]*$", re.IGNORECASE)
 _ELLIPSIS_NOT = re.compile(r"^[\s,]*(?:(?:is|are)\s+not|isn'?t|aren'?t|not\s+so\s+much|not(?:\s+yet)?)"
                            r"(?:\s+(?:yet|though|tho))*[\s.!)]*$", re.IGNORECASE)
 _DATE_WORD = re.compile(r"\b(?:eta|date|target|deadline|due\s+date)\b", re.IGNORECASE)
-_AFTER_PREPOSITION = re.compile(r"\b(?:in|into|to|from|at|about|via|under|over)\s+(?:the\s+)?(?:<#\w+\|)?$",
+_AFTER_PREPOSITION = re.compile(r"\b(?:in|into|to|from|at|about|via|under|over|on|by|behind|with)\s+(?:the\s+)?"
+                                r"(?:<#\w+\|)?$",
                                 re.IGNORECASE)
+_BLOCKED_BY = re.compile(r"\b(?:on|by|behind)\s+(?:the\s+)?$", re.IGNORECASE)
+_FOR_BEFORE = re.compile(r"\bfor\s+(?:the\s+)?$", re.IGNORECASE)
 _SO_IS_BEFORE = re.compile(r"\b(?:so|as)\s+(?:is|are)\s+(?:the\s+)?$|\bsame\s+(?:for|with|goes\s+for)\s+"
                            r"(?:the\s+)?$", re.IGNORECASE)
 _NOT_BEFORE = re.compile(r"(?:\bbut\s+)?\bnot\s+(?:the\s+)?$", re.IGNORECASE)
@@ -1053,8 +1056,13 @@ class ClaimParser:
         by_key: dict[str, list[_Cand]] = {}
         dates_by_key: dict[str, list[_DateCand]] = {}
         tbd_keys: set[str] = set()
+        unnamed: list[_Cand] = []
         for cand in statuses:
-            for key in self._subjects(cand.start, cand.end, ordered, masked, text, ctx):
+            keys = self._subjects(cand.start, cand.end, ordered, masked, text, ctx,
+                                  blocker=cand.status is S.BLOCKED)
+            if not keys:
+                unnamed.append(cand)  # "we're blocked on payments": the blocker is not the subject
+            for key in keys:
                 by_key.setdefault(key, []).append(cand)
         for d in dates:
             for key in self._subjects(d.start, d.end, ordered, masked, text, ctx):
@@ -1064,6 +1072,11 @@ class ClaimParser:
         for key, cand in self._ellipses(ordered, free, masked, ctx):
             if key not in by_key:
                 by_key[key] = [cand]
+        if unnamed:
+            status = self._best_status(unnamed, masked, ctx)
+            if status is not None:
+                out.append((None, self._claim(Field.STATUS, status.status.value, status.start, status.end,
+                                              text, ctx)))
         for key in dict.fromkeys(m.key for m in ordered):
             status = self._best_status(by_key.get(key, []), masked, ctx)
             if status is not None:
@@ -1114,7 +1127,7 @@ class ClaimParser:
     # -- which deliverables a phrase is about ----------------------------------------------------
 
     def _subjects(self, s: int, e: int, mentions: Sequence[MentionLike], masked: str, text: str,
-                  ctx: _Ctx) -> list[str]:
+                  ctx: _Ctx, *, blocker: bool = False) -> list[str]:
         sent = ctx.sentence(s)
         in_sent = [m for m in mentions if sent.start <= m.start < sent.end]
         if in_sent:
@@ -1124,6 +1137,11 @@ class ClaimParser:
             if before:
                 return _chain(before[-1], in_sent, text, back=True)
             after = [m for m in in_clause if m.start >= s]
+            if after and blocker and _BLOCKED_BY.search(masked, s, after[0].start):
+                # "blocked on payments (for checkout)": payments is what blocks, not the subject
+                later = [m for m in in_sent if m.start >= after[0].end
+                         and _FOR_BEFORE.search(masked, after[0].end, m.start)]
+                return _chain(later[0], in_sent, text, back=False) if later else []
             if after:
                 return _chain(after[0], in_sent, text, back=False)
             before = [m for m in in_sent if m.end <= s]

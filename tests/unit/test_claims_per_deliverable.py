@@ -51,6 +51,11 @@ CASES = [
     ("checkout :white_check_mark:\npayments :red_circle:\nsearch :large_green_circle:",
      {"checkout/status": "done", "payments/status": "at_risk", "search/status": "on_track"}),
     ("Checkout is merged. It's live in prod now.", {"checkout/status": "done"}),
+    ("checkout is blocked. payments too.", {"checkout/status": "blocked", "payments/status": "blocked"}),
+    # what blocks is not what is blocked: the subject is the one it is "for", else the channel's
+    ("we're blocked on payments for checkout", {"checkout/status": "blocked"}),
+    ("we're waiting on payments", {"#chan/status": "blocked"}),
+    ("checkout is blocked on payments", {"checkout/status": "blocked"}),
     # a claim is about the name in its own clause, not one in the clause before
     ("posted the notes in <#C0AUDIT|audit-log>, search is fine btw", {"search/status": "on_track"}),
     # channel links name a deliverable; a one-word alias used as a verb does not
