@@ -129,6 +129,8 @@ __all__ = [
     "DEFAULT_PHRASES",
     "Claim",
     "ClaimParser",
+    "KeyedClaim",
+    "MentionLike",
     "clear_caches",
     "parse_claims",
     "score_corpus",
