@@ -1026,8 +1026,9 @@ class ClaimParser:
              mentions: Sequence[MentionLike] = ()) -> list[KeyedClaim]:
         """Claims per deliverable named: each status and date phrase is about the deliverables
         named in its clause (else in its sentence, else in the nearest sentence naming one), so
-        "checkout is done, payments still blocked" gives one claim for each. Key None: the
-        message names none of `mentions` (the connector falls back to the thread's or channel's)."""
+        "checkout is done, payments still blocked" gives one claim for each. Key None: a claim
+        about no deliverable named: the message names none of `mentions`, or only what blocks
+        it ("we're blocked on payments"); the connector gives it to the thread's or channel's."""
         if not text or not text.strip():
             return []
         if stated_at.tzinfo is None:
@@ -1210,8 +1211,8 @@ class ClaimParser:
         for m in _STRUCT_KEY.finditer(masked):
             key = (m.group("key") or m.group("dkey")).lower()
             kstart = m.start("key") if m.group("key") else m.start("dkey")
-            if ctx.sentence(kstart).excluded(kstart) and ctx.sentence(kstart).reported:
-                continue  # a bot's or someone else's field
+            if any(a <= kstart < b for a, b, _ in ctx.sentence(kstart).reported):
+                continue  # a bot's or someone else's field ("the bot keeps posting status: done")
             vstart = m.end()
             if key in ("status", "state"):
                 vm = self._struct_value_re.match(masked, vstart)
