@@ -81,7 +81,7 @@ class Instruments:
 
         self.http = common.HttpMeter().install()
         self.apply = common.CallTimer(store, "apply_batch")
-        self.parse = common.CallTimer(ClaimParser, "parse")
+        self.parse = common.CallTimer(ClaimParser, "read")  # the connector reads per deliverable
 
     def reset(self) -> None:
         self.http.reset()

@@ -1,24 +1,46 @@
-"""Free text (Slack messages) -> status and target-date claims.
+"""Free text (Slack messages) -> status and target-date claims, per deliverable named.
 
-`parse_claims(text, stated_at=...)` returns at most one `Field.STATUS` claim and at most one
-`Field.TARGET_DATE` claim per message (per message, not per deliverable mentioned: "checkout is
-blocked, payments on track" yields the latest state only). Every claim carries the span of the
-words it came from in the ORIGINAL text, so a reviewer can see exactly what was read.
+`ClaimParser.read(text, stated_at=..., mentions=...)` reads a message clause by clause and
+returns `(deliverable key, Claim)` pairs: at most one status and one date per deliverable the
+message names ("checkout is done, payments still blocked" gives a claim for each; a roundup or
+bullet list gives one per line). Claims about nothing named have key None (the connector gives
+them to the thread's or channel's deliverables). `parse(text, ...)` is the message-level
+reading: at most one claim per field, for a message that names nothing. Every claim carries the
+span of the words it came from and `evidence_span`, the sentence or list item it was read in,
+both in the ORIGINAL text.
 
 How a message is read
 =====================
+0. **Segments and subjects.** Sentences end at line breaks (bullets, numbered items, roundup
+   lines) and at `.!?`; clauses at commas, colons, dashes, `;`, `and`/`but`/`so`/... . A status
+   or date phrase is about the deliverables named in its clause (the nearest before it, with those
+   listed alongside: "checkout and payments are blocked"; else the first after it: "not blocked
+   on search anymore"), else in its sentence, else in the nearest sentence before (then after)
+   that names one ("Checkout is merged. It's live now"). A deliverable named after a
+   preposition is a place, not a list member ("posted it in <#C1|audit-log>, search is fine").
+   Ellipsis: "..., but Y is" / "Y still is" / "and so is Y" take the state of the clause
+   before; "Y isn't" / "but not Y" its negation.
 1. **Masking.** Slack mrkdwn is blanked out character for character (same length), so offsets in
    the masked text are offsets in the original: `<url|label>` and `<#C1|channel>` keep only the
-   label, mentions and bare URLs become spaces, `*bold*`/`_it_`/backticks lose their markers,
-   `~struck~` text, quoted lines (`> ...`), code blocks and one-to-three words in double quotes
-   disappear (they are not the author's current claim), `&gt;`-style entities are decoded in
-   place. Emoji shortcodes become a clause break, except the check marks, which can mean done.
+   label, mentions and bare URLs become spaces, `*bold*`/`_it_` lose their markers, `inline
+   code`, code blocks, `~struck~` text, quoted lines (`> ...`) and one-to-three words in double
+   quotes disappear (they are not the author's current claim), `&gt;`-style entities are decoded
+   in place. Emoji shortcodes become a clause break, except those that state something: check
+   marks (done), traffic-light circles (green on_track, yellow/orange/red at_risk), stop signs
+   (blocked), `:traffic_light:` before a colour word.
+   Not the author's claim either: reported speech from its cue to the end of its clause ("Sam
+   said X was done", "the board says done", "according to the vendor"; "I'd say"/"I think" are
+   the author's own; a relayed "the auditor now says Jan 20" still gives its date), irony (a
+   sentence opening "yeah right"/"oh sure,", or carrying :upside_down_face:/:clown_face:/
+   :roll_eyes:), a bot's text ("Reminder from Asana bot: ...", "the bot keeps posting ..."),
+   counterfactuals and theory ("would have been done", "in theory").
 2. **Structured fields win.** `status: blocked`, `*Status:* _At risk_`, `eta: 2026-12-05`,
-   `due: Dec 5`, `target date: ...`, `deadline: ...`, `go-live: ...` override anything said in
-   free text. A status key counts at the start of a line or after a separator; date keys also
-   anywhere when followed by a colon. `ETA: TBD` suppresses free-text dates.
-3. **Status phrases** (`DEFAULT_PHRASES`, plus configured extras, plus a few rule phrases) are
-   found with one compiled regex, then each match is judged in its clause:
+   `due: Dec 5`, `target date: ...`, `deadline: ...`, `go-live: ...` beat free text about the
+   same deliverable. A status key counts at the start of a line or after a separator; date keys
+   also anywhere when followed by a colon. `ETA: TBD` suppresses free-text dates.
+3. **Status phrases** (`DEFAULT_PHRASES` in English, `claim_vocab` tables for German, Spanish
+   and French, plus configured extras, plus rule phrases) are found with one compiled regex,
+   then each match is judged in its clause:
    - questions (a sentence ending in `?`, `Q:`, "are we ...") and hypotheticals (`if`, `unless`,
      `whether`, `in case`, `worst case`, "would be great to") claim nothing; in "X is blocked,
      can someone look?" only the tail is the question;
@@ -30,11 +52,19 @@ How a message is read
      not live -> no claim, not started / nobody has picked up -> not_started;
    - partial completion (`80% done`, `2 of 5 done`, `3/4 done`, `mostly done`) is not done;
    - everyday uses are consumed as neutral: "goes live" (a plan), "out sick", "killed it",
-     "standup cancelled", "blocked off my calendar", "the live site", "behind a flag", ...
-   Of the surviving candidates the strongest kind wins (structured > explicit phrase or change
-   such as "no longer blocked"/"unblocked" > plain negation such as "not blocked" > one lone
-   check-mark emoji; several check marks or a cross are a checklist, no claim), and among
-   equals the LATEST in the text wins ("was blocked, now unblocked" -> on_track).
+     "standup cancelled", "blocked off my calendar", "the live site", "behind a flag", "the
+     speaker dropped out", "that's fine", "the CI is red", "feeling stuck"; a clause whose
+     subject is an everyday thing (printer, call, lunch, game night, ...) or one's own ("my
+     PR ...", "... my notifications") claims nothing;
+   - more vocabulary: "fine", traffic-light words ("is amber", "all green", "- x: red"; weaker
+     than a plain phrase), a date moved later ("pushed/moved/postponed to <date>" is at_risk,
+     only with a date that is not a meeting time), "needs another week", "didn't make it",
+     a repeated last letter ("doneee", "on trackkk");
+   Of the candidates about one deliverable the strongest kind wins (structured > explicit
+   phrase or change such as "no longer blocked"/"unblocked" > plain negation such as "not
+   blocked" or a traffic-light word > one lone status emoji; several emoji or a cross in the
+   same line are a checklist, no claim), and among equals the LATEST in the text wins ("was
+   blocked, now unblocked" -> on_track).
 4. **Target dates** are looked for only when a date-ish token is present (month names,
    weekdays, numeric dates, today/tomorrow, EOD/EOW/EOM/EOY, "in two weeks", "the 5th"), and
    resolved with `dateparser` (RELATIVE_BASE = `stated_at` in the given timezone,
@@ -47,7 +77,14 @@ How a message is read
    explicit ETA/target/due cue is in the clause), the date being missed ("won't make Friday"),
    the end of a blocker ("blocked until Monday"), the old date ("from Dec 5 to Dec 12",
    "(was Nov 30)"), best cases ("as early as"), past plans ("we were going to ship today") and
-   dates of something already done ("shipped today"). The latest remaining date wins.
+   dates of something already done ("shipped today"). Activity times are not target dates:
+   "today"/"tonight"/"tomorrow" count only with a target cue in the clause (due, ship, launch,
+   live, release, ETA, by, moving/pushed to, on track/good/fine for, ...), and any date in a
+   clause about work or an announcement (testing, pairing, review, writing, the email/banner
+   going out) without such a cue is none. A guess after the date ("in 2 weeks maybe") is none.
+   Also read: day-first dates when the day is over 12 ("18/12"), "Wed", "Wednesday the 16th",
+   weekdays in German/Spanish/French after "bis"/"para"/"pour"/"Termin"...; a version number
+   ("in 2.7", "upgrade to 5.1") is not a date. The latest remaining date wins.
 
    Relative slips with no known previous date ("slipping a week", "pushed by a week") yield NO
    date claim: the parser only knows absolute dates and dates relative to the message time.
@@ -68,23 +105,32 @@ import bisect
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import dateparser
 
 from connectors.base import CanonicalStatus, Field
+from connectors.claim_vocab import (
+    DATE_CUES_BY_LANGUAGE,
+    LANGUAGES,
+    NEGATORS_BY_LANGUAGE,
+    PHRASES_BY_LANGUAGE,
+    WEEKDAYS_BY_LANGUAGE,
+)
 
 __all__ = [
     "DEFAULT_PHRASES",
     "Claim",
     "ClaimParser",
+    "KeyedClaim",
+    "MentionLike",
     "clear_caches",
     "parse_claims",
     "score_corpus",
@@ -99,6 +145,8 @@ class Claim:
     value: str
     span: tuple[int, int]
     excerpt: str
+    # the sentence (or roundup line) the claim was read in: the evidence to quote
+    evidence_span: tuple[int, int] | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,6 +225,9 @@ DEFAULT_PHRASES: dict[str, CanonicalStatus] = {
     "still the plan": S.ON_TRACK,
     "no blockers": S.ON_TRACK,
     "nothing blocking": S.ON_TRACK,
+    "fine": S.ON_TRACK,
+    "still fine": S.ON_TRACK,
+    "going ahead": S.ON_TRACK,
     # not started
     "not started": S.NOT_STARTED,
     "not yet started": S.NOT_STARTED,
@@ -202,7 +253,8 @@ DEFAULT_PHRASES: dict[str, CanonicalStatus] = {
 _NEUTRAL = "neutral"  # consumes words that look like a claim but are not ("goes live", "out sick")
 _STARTED = "started"  # "started"/"kicked off": claims nothing, but negated it is not_started
 
-_NEG_WORDS = r"(?:won'?t|will\s+not|not\s+going\s+to|unlikely\s+to|might\s+not|may\s+not)"
+_NEG_WORDS = (r"(?:won'?t|will\s+not|not\s+going\s+to|unlikely\s+to|might\s+not|may\s+not|didn'?t|"
+              r"did\s+not)")
 _CANT = r"(?:can'?t|cannot|can\s+not|unable\s+to)"
 
 # (regex, class, kind). kind: "" plain phrase; "change" (un-blocked: an explicit change of
@@ -216,6 +268,28 @@ _RULE_PHRASES: list[tuple[str, str, str]] = [
     ((r"(?:is|are|'s|'re|am|'m)\s+out\s+(?:sick|of\s+(?:the\s+)?office|today|tomorrow|until|"
      r"till|this|next|on\s+(?:leave|vacation|pto)|for\s+the)"), _NEUTRAL, ""),
     (r"(?:killed|crushed)\s+it", _NEUTRAL, ""),
+    # "fine" as agreement, not a state; "dropped out" of an event; red/green builds
+    ((r"(?:that'?s|that\s+is|i'?m|i\s+am|you'?re|seems|sounds)\s+(?:totally\s+|perfectly\s+)?fine|"
+      r"fine\s+(?:by|with)\s+me|fine\s+print|fine\s+by\s+us"), _NEUTRAL, ""),
+    (r"dropp(?:ed|ing)\s+(?:out|off)", _NEUTRAL, ""),
+    (r"(?:right|just|close|closely|not\s+far)\s+behind", _NEUTRAL, ""),
+    (r"(?:ok|okay|fine)\s*,\s*(?:i'?ll|we'?ll|let'?s|i\s+will|i\s+can)|this\s+is\s+fine", _NEUTRAL, ""),
+    (r"(?:i'?m|i\s+am)\s+done\s+with", _NEUTRAL, ""),
+    ((r"(?:finished|done|completed)\s+(?:with\s+)?(?:reading|writing|reviewing|watching|going\s+through|"
+      r"my|your|our\s+(?:1:1|one-on-one))"), _NEUTRAL, ""),
+    (r"live\s+on\s+(?:the\s+)?(?:podcast|air|stage|stream|youtube|twitch|linkedin|tv|radio)", _NEUTRAL, ""),
+    (r"feel(?:ing|s)?\s+(?:a\s+bit\s+|so\s+|really\s+)?(?:blocked|stuck|behind)", _NEUTRAL, ""),
+    ((r"behind\s+on\s+(?:my\s+)?(?:email|emails|slack|messages|sleep|reviews|notifications|"
+      r"inbox|reading|admin)"), _NEUTRAL, ""),
+    (r"(?:i'?m|i\s+am)\s+running\s+late|running\s+(?:\d+|a\s+few|five|ten)\s+min", _NEUTRAL, ""),
+    ((r"(?:ci|build|builds|tests|pipeline|main|master|lint|checks|the\s+graph|dashboard\s+numbers|"
+      r"status\s+page|tests\s+are|pr|prs)"
+      r"\s+(?:is|are|'s|went|turned|looks?|still)\s+(?:\w+\s+)?(?:red|green)"), _NEUTRAL, ""),
+    ((r"(?:team|they|everyone|folks|people|half\s+the\s+team|we)\s+(?:is|are|'re)\s+"
+      r"(?:all\s+)?out"), _NEUTRAL, ""),
+    (r"blocked\s+by\s+(?:a\s+|the\s+|my\s+)?(?:meeting|meetings|call|calls|traffic)", _NEUTRAL, ""),
+    (r"done\s+(?:with\s+(?:my|lunch)\b|for\s+(?:today|the\s+day|now|the\s+week|tonight))",
+     _NEUTRAL, ""),
     # everyday uses of the same words that are not about a deliverable
     (r"(?:killed|cancel+ed|cancel+ing)\s+(?:(?:the|a|our|my|that|this|today'?s|tomorrow'?s)\s+)?"
      r"(?:job|process|pod|query|container|worker|server|instance|meeting|standup|stand-up|"
@@ -257,11 +331,31 @@ _RULE_PHRASES: list[tuple[str, str, str]] = [
      S.BLOCKED, "neg"),
     (r"(?:is|it's|we're|we\s+are)\s+a\s+go(?![\w-])", S.ON_TRACK, ""),
     (r"un-?blocked", S.ON_TRACK, "change"),
+    (r"(?:is|are|'s|'re)\s+(?:well\s+|slightly\s+|a\s+bit\s+)?ahead(?!\s+of\s+(?:us|time|the))", S.ON_TRACK, ""),
+    (r"should\s+(?:still\s+)?be\s+(?:fine|ok|okay|good|on\s+track)", S.ON_TRACK, ""),
+    # traffic-light words: "all green", "is amber", "- checkout: red"
+    ((r"(?:(?:is|are|'s|'re|all|looks?|looking|still|now|stays?|remains?|went|turned|back\s+to)\s+"
+      r"|(?<=:\s)|(?<=:))green|:traffic_light:\s*green|\U0001F6A6\s*green"), S.ON_TRACK, "weak"),
+    ((r"(?:(?:is|are|'s|'re|all|looks?|looking|still|now|stays?|remains?|went|turned)\s+"
+      r"|(?<=:\s)|(?<=:))(?:amber|yellow|red|orange)"
+      r"|:traffic_light:\s*(?:amber|yellow|red|orange)|\U0001F6A6\s*(?:amber|yellow|red|orange)"),
+     S.AT_RISK, "weak"),
+    # a date moved later: "pushed to Monday", "moving the launch to the 21st" (needs a date)
+    ((r"(?:pushed|postponed|moved|moving|moves|bumped|pushing|pushes)(?:\s+(?:back|out|again))?"
+      r"(?:\s+(?:it|this|that|the\s+[\w-]+))?(?:\s+from\s+[\w./-]+(?:\s+\d+\w*)?)?"
+      r"\s+(?:back\s+|out\s+)?(?:to|until|till)(?=\s)"),
+     S.AT_RISK, "slipto"),
+    ((r"needs?\s+(?:another|one\s+more|an\s+extra|a\s+few\s+more|a\s+couple\s+more|"
+      r"(?:two|three|2|3)\s+more)\s+(?:days?|weeks?|sprints?)"), S.AT_RISK, ""),
     # started family
     (r"started|begun|kicked\s+off|picked\s+up", _STARTED, ""),
-    # check marks
-    ((r":(?:white_check_mark|heavy_check_mark|ballot_box_with_check):|\u2705|\u2714\ufe0f?|"
+    # check marks and traffic-light emoji
+    ((r":(?:white_check_mark|heavy_check_mark|ballot_box_with_check|shipit):|\u2705|\u2714\ufe0f?|"
      r"\u2611\ufe0f?"), S.DONE, "emoji"),
+    (r":(?:large_green_circle|green_circle):|\U0001F7E2", S.ON_TRACK, "emoji"),
+    ((r":(?:red_circle|large_red_circle|large_yellow_circle|yellow_circle|large_orange_circle|"
+      r"orange_circle):|\U0001F534|\U0001F7E1|\U0001F7E0"), S.AT_RISK, "emoji"),
+    (r":(?:octagonal_sign|no_entry|stop_sign):|\U0001F6D1|\u26D4\ufe0f?", S.BLOCKED, "emoji"),
 ]
 
 _STRUCT_STATUS_VALUES: dict[str, CanonicalStatus] = {
@@ -286,7 +380,7 @@ _NEGATORS = {
     "not", "no", "never", "nothing", "nobody", "none", "without", "hardly", "cannot", "nope",
     "isnt", "arent", "wasnt", "werent", "dont", "doesnt", "didnt", "havent", "hasnt", "hadnt",
     "wont", "cant", "aint", "shouldnt", "wouldnt", "couldnt", "neither", "nor",
-}
+} | set().union(*NEGATORS_BY_LANGUAGE.values())
 _MODALS = {
     "will", "would", "should", "could", "might", "may", "must", "can", "gonna", "going", "plan",
     "planning", "planned", "hope", "hoping", "aim", "aiming", "expect", "expecting", "expected",
@@ -301,6 +395,15 @@ _PARTIAL = re.compile(r"\d+\s*%|\b\d+\s*(?:of|out\s+of|/)\s*\d+\b", re.IGNORECAS
 _AFTER_LIVE = {"in", "on", "for", "now", "to", "with", "at", "across", "since", "and", "as",
                "today", "yesterday", "this", "last", "earlier", "already", "everywhere",
                "again", "globally", "worldwide"}
+_EVERYDAY = {
+    "printer", "wifi", "coffee", "lunch", "dinner", "party", "game", "offsite", "meeting",
+    "meetings", "call", "calls", "podcast", "handover", "interview", "train", "flight", "bus",
+    "package", "parcel", "laptop", "dotfiles", "elevator", "traffic", "retro", "standup",
+    "pipeline", "runner", "stream", "livestream", "kitchen", "renovation", "deal", "contract",
+    "demo", "uber", "taxi", "cab", "calendar", "calendars", "playlist", "spotify", "spam",
+    "account", "league", "visa",
+    "invite", "speaker", "candidate", "vacation", "weekend", "gym", "kids", "doctor",
+}
 _PERFECT = {"has", "have", "had", "hasnt", "havent", "hadnt", "'ve"}
 _PREPROD = {"staging", "stage", "dev", "test", "testing", "qa", "sandbox", "preview", "uat",
             "preprod", "pre-prod"}
@@ -316,6 +419,8 @@ def _phrase_regex(phrase: str) -> str:
         if len(w) >= 5 and w.lower().endswith("ed"):
             e = re.escape(w.lower()[:-2]) + "e?d"
         parts.append(e)
+    if parts and phrase[-1:].isalpha():
+        parts[-1] += parts[-1][-1] + "*"  # a repeated last letter: "doneee", "on trackkk"
     return r"[\s-]+".join(parts)
 
 
@@ -326,15 +431,38 @@ def _phrase_regex(phrase: str) -> str:
 _SLACK_ENTITY = re.compile(r"<([^<>|\n]*)(?:\|([^<>\n]*))?>")
 _HTML_ENTITY = re.compile(r"&(amp|lt|gt);")
 _QUOTE_LINE = re.compile(r"(?m)^[ \t]*>.*$")
+# a reply that endorses the quote it answers makes the quote its author's claim too
+_ENDORSE = re.compile(r"\n[ \t]*(?:\+1|:\+1:|\U0001F44D|confirmed|agreed|yes|yep|yup|correct|exactly|"
+                      r"true|this|seconded|same here)(?![\w?])", re.IGNORECASE)
+
+
+def _quote(m: re.Match[str]) -> str:
+    """A quoted line is someone else's words, unless the next line endorses it ("+1", "confirmed").
+    The ">" itself is always blanked."""
+    line = m.group(0)
+    rest = m.string[m.end():]
+    if _ENDORSE.match(rest) and not re.match(r"\n[^\n]*\?", rest):
+        gt = line.index(">")
+        return line[:gt] + " " + line[gt + 1:]
+    return _blank(line)
 _CODE_BLOCK = re.compile(r"```.*?```", re.DOTALL)
 _STRIKE = re.compile(r"(?<![\w~])~[^~\n]+~(?![\w~])")
 # a word or three in quotes is a mention of the words ("the ticket still says "blocked""),
 # not the author's claim
 _QUOTED_WORDS = re.compile(r"[\"\u201c](?:\s*[\w'-]+){1,3}\s*[\"\u201d]")
 _EMOJI = re.compile(r":[a-z0-9_+'\-]*[a-z][a-z0-9_+'\-]*:", re.IGNORECASE)
-_DONE_EMOJI = {"white_check_mark", "heavy_check_mark", "ballot_box_with_check"}
+# emoji that state something keep their text; any other emoji becomes a clause break
+_STATUS_EMOJI = {"white_check_mark", "heavy_check_mark", "ballot_box_with_check", "shipit",
+                 "large_green_circle", "green_circle", "red_circle", "large_red_circle",
+                 "large_yellow_circle", "yellow_circle", "large_orange_circle", "orange_circle",
+                 "octagonal_sign", "no_entry", "stop_sign", "traffic_light"}
 _CROSS_EMOJI = re.compile(r":(?:x|heavy_multiplication_x|no_entry_sign):|\u274c|\u2716",
                           re.IGNORECASE)
+# emoji that turn the sentence they end into irony ("dark mode is "done" :upside_down_face:")
+_SARCASM_EMOJI = re.compile(r":(?:upside_down_face|clown_face|roll_eyes|face_with_rolling_eyes|"
+                            r"unamused|smirk):|\U0001F643|\U0001F921|\U0001F644|\U0001F612",
+                            re.IGNORECASE)
+_INLINE_CODE = re.compile(r"`[^`\n]+`")
 _MARKERS = re.compile(r"(?<![\w*_`])[*_`]+(?=\S)|(?<=\S)[*_`]+(?![\w*_`])")
 _BARE_URL = re.compile(r"https?://\S+")
 
@@ -355,12 +483,13 @@ def _mask(text: str) -> str:
     t = _SLACK_ENTITY.sub(entity, text)
     t = _HTML_ENTITY.sub(lambda m: {"amp": "&", "lt": "<", "gt": ">"}[m.group(1)]
                          + " " * len(m.group(1)) + " ", t)
-    t = _QUOTE_LINE.sub(lambda m: _blank(m.group(0)), t)
+    t = _QUOTE_LINE.sub(_quote, t)
     t = _CODE_BLOCK.sub(lambda m: _blank(m.group(0)), t)
+    t = _INLINE_CODE.sub(lambda m: _blank(m.group(0)), t)  # code is not prose
     t = _STRIKE.sub(lambda m: _blank(m.group(0)), t)
     t = _QUOTED_WORDS.sub(lambda m: _blank(m.group(0)), t)
     # other emoji are blanked but keep a "|" so they separate clauses like punctuation
-    t = _EMOJI.sub(lambda m: m.group(0) if m.group(0)[1:-1].lower() in _DONE_EMOJI
+    t = _EMOJI.sub(lambda m: m.group(0) if m.group(0)[1:-1].lower() in _STATUS_EMOJI
                    else "|" + " " * (len(m.group(0)) - 1), t)
     t = _MARKERS.sub(lambda m: _blank(m.group(0)), t)
     t = _BARE_URL.sub(lambda m: _blank(m.group(0)), t)
@@ -395,7 +524,10 @@ _QUESTION_TAIL = re.compile(
 )
 _HYPOTHETICAL = re.compile(
     r"\b(?:if|unless|in\s+case|whether|assuming|suppose|supposing|worst\s+case|best\s+case|"
-    r"would\s+be\s+(?:great|nice|good|ideal|awesome|cool)|wish|ideally|in\s+the\s+event)\b",
+    r"would\s+be\s+(?:great|nice|good|ideal|awesome|cool)|wish|ideally|in\s+the\s+event|"
+    r"in\s+theory|on\s+paper|(?:would|could|should)(?:\s+not|n'?t)?\s+have|what\s+if|"
+    r"not\s+sure|unsure|wondering|(?:pls|please|can\s+you|could\s+you)\s+(?:confirm|verify|check|"
+    r"double[- ]check|make\s+sure)|make\s+sure|double[- ]check)\b",
     re.IGNORECASE,
 )
 _CLAUSE_DELIM = re.compile(
@@ -404,6 +536,22 @@ _CLAUSE_DELIM = re.compile(
     re.IGNORECASE,
 )
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|%", re.IGNORECASE)
+# Someone else's words: from the cue to the end of its clause ("Sam said X was done, I doubt it",
+# "the board says done but it really isn't", "according to the vendor it shipped").
+_REPORTED = re.compile(
+    r"\b(?:said|says|say|told|tells|mentioned|mentions|claims?|claimed|thinks|thought|heard|hear|"
+    r"keeps?\s+(?:saying|posting|telling)|according\s+to|supposedly|allegedly|apparently|"
+    r"reportedly|rumou?r\s+(?:is|has\s+it)|quoting)\b",
+    re.IGNORECASE,
+)
+_REPORTED_END = re.compile(r"[,;.!?:\u2014\u2013\n]|\s-\s|\bbut\b|\bhowever\b", re.IGNORECASE)
+# irony at the start of a sentence ("yeah right, it's totally on track")
+_SARCASM_START = re.compile(r"^\W*(?:yeah\s+right|oh\s+sure|sure\s+sure|suuu+re|as\s+if|sure\s*,|"
+                            r"oh\s+yeah\s*,|right\s*,\s*because)", re.IGNORECASE)
+# a bot's words pasted or relayed, and reminders: not a person's claim
+_BOT_TEXT = re.compile(r"\b(?:from|by)\s+(?:the\s+)?(?:[\w-]+\s+)?bot\b|"
+                       r"\bbot\s+(?:output|says|said|posted|posts|message|text|keeps)\b|"
+                       r"^\W*(?:the\s+)?[\w-]+\s+bot\s*:|\bthe\s+bot\b", re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -412,27 +560,30 @@ class _Sentence:
     end: int
     question_from: int | None  # positions >= this are part of a question
     hyp_from: int | None  # positions >= this are hypothetical
+    reported: list[tuple[int, int, bool]]  # someone else's words, irony, a bot's text; the flag:
+    # also for dates (not for a relayed "the vendor now says Jan 20")
 
-    def excluded(self, pos: int) -> bool:
+    def excluded(self, pos: int, *, for_date: bool = False) -> bool:
         return (self.question_from is not None and pos >= self.question_from) or (
-            self.hyp_from is not None and pos >= self.hyp_from)
+            self.hyp_from is not None and pos >= self.hyp_from) or any(
+            a <= pos < b and (dates or not for_date) for a, b, dates in self.reported)
 
 
-def _sentences(masked: str) -> list[_Sentence]:
+def _sentences(masked: str, text: str | None = None) -> list[_Sentence]:
     out: list[_Sentence] = []
     start = 0
     n = len(masked)
     for m in _SENT_END.finditer(masked):
         if m.group(0) == "." and _ABBREV_BEFORE_DOT.search(masked[max(0, m.start() - 6):m.start()]):
             continue  # "Dec. 8th", "21.12." are not sentence ends
-        out.append(_make_sentence(masked, start, m.end()))
+        out.append(_make_sentence(masked, start, m.end(), text))
         start = m.end()
     if start < n:
-        out.append(_make_sentence(masked, start, n))
+        out.append(_make_sentence(masked, start, n, text))
     return out
 
 
-def _make_sentence(masked: str, start: int, end: int) -> _Sentence:
+def _make_sentence(masked: str, start: int, end: int, text: str | None = None) -> _Sentence:
     body = masked[start:end]
     stripped = body.strip(" \t\n|")
     q_from: int | None = None
@@ -447,7 +598,29 @@ def _make_sentence(masked: str, start: int, end: int) -> _Sentence:
         if cut is not None and _QUESTION_TAIL.match(body[cut.end():].strip(" \t|")):
             q_from = start + cut.end()
     hyp = _HYPOTHETICAL.search(body)
-    return _Sentence(start, end, q_from, start + hyp.start() if hyp else None)
+    return _Sentence(start, end, q_from, start + hyp.start() if hyp else None,
+                     _reported_spans(masked, start, end, text))
+
+
+def _reported_spans(masked: str, start: int, end: int, text: str | None) -> list[tuple[int, int, bool]]:
+    body = masked[start:end]
+    raw = text[start:end] if text is not None else body
+    # the irony emoji may close the sentence after its full stop: look a little beyond
+    after = text[end:end + 40].split("\n", 1)[0] if text is not None else ""
+    if _SARCASM_START.match(body) or _SARCASM_EMOJI.search(raw) or (
+            _SARCASM_EMOJI.match(after.strip()) if after.strip() else False):
+        return [(start, end, True)]
+    if _BOT_TEXT.search(body):
+        return [(start, end, True)]
+    spans: list[tuple[int, int, bool]] = []
+    for m in _REPORTED.finditer(body):
+        if re.search(r"\b(?:i|we)(?:'d|\s+would)?\s+(?:think|thought|say)\s*$", body[:m.end()],
+                     re.IGNORECASE):
+            continue  # "I think it's done", "I'd say it's at risk": the author's own (hedged) word
+        stop = _REPORTED_END.search(body, m.end())
+        relayed = m.group(0).lower() in ("says", "say")
+        spans.append((start + m.start(), start + (stop.start() if stop else len(body)), not relayed))
+    return spans
 
 
 def _norm_token(tok: str) -> str:
@@ -483,8 +656,8 @@ class _Ctx:
         return max(cs, sent.start), min(ce, sent.end)
 
 
-def _context(masked: str) -> _Ctx:
-    sents = _sentences(masked)
+def _context(masked: str, text: str | None = None) -> _Ctx:
+    sents = _sentences(masked, text)
     ds, de = [], []
     for m in _CLAUSE_DELIM.finditer(masked):
         ds.append(m.start())
@@ -503,8 +676,10 @@ def _tokens(masked: str, start: int, end: int) -> list[tuple[str, int]]:
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
           r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
 _ORD = r"(?:st|nd|rd|th)?"
-_WEEKDAY = (r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tues?|thu(?:rs?)?|"
-            r"fri)")
+_WEEKDAY = (r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tues?|weds?|"
+            r"thu(?:rs?)?|fri)")
+_FOREIGN_WEEKDAYS = {name: n for table in WEEKDAYS_BY_LANGUAGE.values() for name, n in table.items()}
+_FOREIGN_WEEKDAY = "(?:" + "|".join(sorted(_FOREIGN_WEEKDAYS, key=len, reverse=True)) + ")"
 _NUMWORD = r"(?:a|an|one|two|three|four|five|six|seven|eight|nine|ten|\d{1,2})"
 _DAYQUAL = r"(?:\s+(?:eod|cob|end\s+of\s+(?:the\s+)?day|morning|afternoon|evening|night))?"
 
@@ -515,7 +690,10 @@ _DATE_RE = re.compile(
     r"|(?P<dotted>\b(?:0?[1-9]|[12]\d|3[01])\.(?:0?[1-9]|1[0-2])\.(?:\d{4}|\d{2})?(?![\d.]))"
     r"|(?P<monthday>\b" + _MONTH + r"\.?\s+\d{1,2}" + _ORD + r"\b(?:,?\s+\d{4}\b)?(?!:|\.\d))"
     r"|(?P<daymonth>\b\d{1,2}" + _ORD + r"\s+(?:of\s+)?" + _MONTH + r"\b\.?(?:,?\s+\d{4}\b)?)"
+    r"|(?P<dm>\b(?:1[3-9]|2\d|3[01])/(?:0?[1-9]|1[0-2])(?:/(?:\d{4}|\d{2}))?\b(?!/|\.\d))"
+    r"|(?P<wdnth>\b" + _WEEKDAY + r"(?:day)?,?\s+the\s+(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)\b)"
     r"|(?P<nth>\bthe\s+(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)\b(?!\s+(?:of\s+)?" + _MONTH + r"))"
+    r"|(?P<foreign>(?<!\w)" + _FOREIGN_WEEKDAY + r"(?!\w))"
     r"|(?P<eonw>\bend\s+of\s+(?:the\s+)?next\s+week\b)"
     r"|(?P<eow>\beow\b|\bend\s+of\s+(?:the\s+|this\s+)?week\b)"
     r"|(?P<eom>\beom\b|\bend\s+of\s+(?:the\s+|this\s+)?month\b)"
@@ -528,18 +706,44 @@ _DATE_RE = re.compile(
 )
 _DATEISH = re.compile(
     r"\d|\b(?:" + _MONTH[3:-1] + r"|mon|tue|wed|thu|fri|sat|sun|today|tonight|tomorrow|tmrw|tmr|"
-    r"tomorow|eod|cob|eow|eom|eoy|end\s+of|week|weeks|days?)",
+    r"tomorow|eod|cob|eow|eom|eoy|end\s+of|week|weeks|days?)|" + _FOREIGN_WEEKDAY,
     re.IGNORECASE,
 )
-_NEEDS_CUE = {"md", "dotted", "nth"}
-_CUES = {
+_NEEDS_CUE = {"md", "dm", "dotted", "nth"}
+_FOREIGN_CUES = frozenset().union(*DATE_CUES_BY_LANGUAGE.values())
+_CUES = _FOREIGN_CUES | {
     "by", "on", "to", "for", "until", "till", "before", "eta", "due", "date", "deadline",
     "target", "targeting", "targeted", "launch", "launches", "launching", "ship", "ships",
     "shipping", "release", "releasing", "live", "go-live", "moved", "moving", "pushed",
     "pushing", "postponed", "delayed", "out",
 }
-_PREP_CUES = {"by", "on", "to", "for", "until", "till", "before", "eta", "due", "date",
-              "deadline"}
+_PREP_CUES = _FOREIGN_CUES | {"by", "on", "to", "for", "until", "till", "before", "eta", "due",
+                              "date", "deadline", "targeting", "targeted", "target", "moving",
+                              "moved", "slipping", "slips", "slipped", "pushed", "postponed",
+                              "cutover", "ships", "ship", "launch", "launches", "live"}
+# "today"/"tomorrow" is a target date only with one of these in its clause ("ships tomorrow",
+# "due today", "on track for tomorrow"); otherwise it is when some work happens ("I'll finish
+# the load test today", "the banner goes up tomorrow").
+_RELDAY_CUES = {
+    "due", "ship", "ships", "shipping", "launch", "launches", "launching", "live", "release",
+    "releases", "releasing", "eta", "by", "target", "targeting", "deadline", "date", "moving",
+    "moved", "moves", "pushed", "postponed", "slipping", "slips", "slipped", "delayed", "track",
+    "ready", "land", "lands", "landing", "rollout", "roll", "rolling", "go-live", "cutover",
+    "until", "till", "before", "out", "merge", "good", "fine", "set", "green", "go", "merging", "deploy", "deploying", "done",
+    "finished", "complete", "pushing", "prod", "production", "publish", "publishing",
+    "publishes",
+}
+# Work or an announcement happening on a day, not the deliverable's date.
+_ACTIVITY = {
+    "test", "testing", "tests", "work", "working", "write", "writing", "pair", "pairing",
+    "review", "reviewing", "look", "looking", "dry", "email", "banner", "newsletter", "post",
+    "blog", "announcement", "tweet", "finish", "finishing", "polish", "polishing", "debug",
+    "debugging", "investigate", "investigating", "copy", "qa", "rehearsal", "training",
+}
+_ANNOUNCEMENT = {"email", "emails", "banner", "newsletter", "blog", "announcement", "tweet",
+                 "invite", "invites", "reminder", "post", "recording", "results"}
+_HEDGE = re.compile(r"\b(?:maybe|perhaps|possibly|no\s+idea|not\s+sure|who\s+knows|idk)\b",
+                    re.IGNORECASE)
 _VERSIONISH = {"v", "version", "ios", "android", "sdk", "build", "app", "hotfix", "release",
                "released", "node", "python", "api"}
 # Words that make a nearby date the date of something else: a meeting, an absence, a freeze,
@@ -548,16 +752,19 @@ _EVENT = re.compile(
     r"\b(?:sync|meeting|meet|standup|stand-up|call|retro|demo|review|freeze|ooo|pto|vacation|"
     r"out\s+of\s+office|off\s+sick|kickoff|kick-off|kicks?\s+off|kicking\s+off|kicked\s+off|"
     r"starts?|starting|started|begins?|beginning|began|ends|ending|chat|discuss|talk|workshop|"
-    r"offsite|interview|out\s+sick|(?:she|he|i)(?:'s|'m|\s+is|\s+am|\s+was)\s+out)\b",
+    r"offsite|interview|out\s+sick|(?:she|he|i)(?:'s|'m|\s+is|\s+am|\s+was)\s+out|"
+    r"(?:i|we|she|he|they)(?:'ll|\s+will)\s+be\s+(?:out|off|away)|day\s+off|invite|closed|"
+    r"party|dinner|lunch|holiday\s+party)\b",
     re.IGNORECASE,
 )
 _STRONG_CUE = re.compile(r"\b(?:eta|due|target|targeting|deadline|launch\s+date|ship\s+date|"
                          r"release\s+date|new\s+date|go-live)\b", re.IGNORECASE)
-_AFTER_TIME = re.compile(r"\s*(?:at|@)\s*\d{1,2}(?::\d{2})?\s*(?:am|pm)?\b|\s*\d{1,2}:\d{2}",
+_AFTER_TIME = re.compile(r"\s*(?:at|@)\s*\d{1,2}(?::\d{2})?\s*(?:am|pm)?\b|\s*\d{1,2}:\d{2}|"
+                         r"\s*\d{1,2}\s*(?:am|pm)\b",
                          re.IGNORECASE)
 _NOT_TARGET_BEFORE = re.compile(
     r"(?:\bfrom|\binstead\s+of|\boriginally|\bwas|\bold|\bas\s+early\s+as|\bblack|\bcyber|"
-    r"\bgood|\bsince|\blast|\bthis\s+past)\s*$",
+    r"\bgood|\bsince|\blast|\bthis\s+past|\bback(?:\s+(?:on|in))?)\s*$",
     re.IGNORECASE,
 )
 _PAST_PLAN = re.compile(r"\b(?:was|were)\s+(?:going|supposed|meant|planning|scheduled|due)\b|"
@@ -642,7 +849,30 @@ def _resolve(kind: str, expr: str, local: date, tz: str) -> date | None:
         if words[0] == "coming":
             e = words[1]
         return _dateparser(e, local, tz)
-    if kind == "nth":
+    if kind == "foreign":
+        wd = _FOREIGN_WEEKDAYS.get(e)
+        if wd is None:
+            return None
+        ahead = (wd - local.weekday()) % 7 or 7  # like a bare English weekday: the next one
+        return local + timedelta(days=ahead)
+    if kind == "dm":
+        parts = [int(p) for p in e.split("/")]
+        day, month = parts[0], parts[1]
+        if len(parts) > 2:
+            year = parts[2] + 2000 if parts[2] < 100 else parts[2]
+            try:
+                return date(year, month, day)
+            except ValueError:
+                return None
+        for y in (local.year, local.year + 1):
+            try:
+                cand = date(y, month, day)
+            except ValueError:
+                return None
+            if cand >= local:
+                return cand
+        return None
+    if kind in ("nth", "wdnth"):
         day = int(re.search(r"\d+", e).group(0))  # type: ignore[union-attr]
         y, m = local.year, local.month
         for _ in range(3):  # the next month (this one included) that has that day in the future
@@ -694,34 +924,87 @@ class _Cand:
     start: int
     end: int
     kind: str
+    base: Any = None  # the phrase's own class before a negation ("not blocked" -> blocked)
+
+
+@dataclass(slots=True)
+class _DateCand:
+    start: int
+    end: int
+    day: date
+    tier: int  # _TIER_STRUCTURED for a field ("eta: Dec 5"), _TIER_EXPLICIT for free text
+
+
+class MentionLike(Protocol):
+    """A deliverable named in the text (`connectors.slack_links.Mention` is one)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+
+
+KeyedClaim = tuple[str | None, Claim]
+
+# What may stand between deliverables named as one list: "checkout, payments and search",
+# "checkout & the payments API", or a link and its label.
+_LIST_GAP = re.compile(r"(?:[\s,&+/|<>()*_]|\band\b|\bor\b|\bthe\b|\bboth\b|\bplus\b|\bas\s+well\s+as\b)*",
+                       re.IGNORECASE)
+# A clause that repeats the previous clause's state for another deliverable: "..., but Y is",
+# "Y still is", "Y is too"; or denies it: "Y isn't", "but not Y", "Y not so much".
+_ELLIPSIS_SAME = re.compile(r"^[\s,]*(?:(?:(?:still|too|also)\s+)?(?:is|are)(?:\s+(?:still|too|also|as\s+well|"
+                            r"though|tho))*|too|as\s+well|also)[\s.!)]*$", re.IGNORECASE)
+_ELLIPSIS_NOT = re.compile(r"^[\s,]*(?:(?:is|are)\s+not|isn'?t|aren'?t|not\s+so\s+much|not(?:\s+yet)?)"
+                           r"(?:\s+(?:yet|though|tho))*[\s.!)]*$", re.IGNORECASE)
+_DATE_WORD = re.compile(r"\b(?:eta|date|target|deadline|due\s+date)\b", re.IGNORECASE)
+_AFTER_PREPOSITION = re.compile(r"\b(?:in|into|to|from|at|about|via|under|over|on|by|behind|with)\s+(?:the\s+)?"
+                                r"(?:<#\w+\|)?$",
+                                re.IGNORECASE)
+_BLOCKED_BY = re.compile(r"\b(?:on|by|behind)\s+(?:the\s+)?$", re.IGNORECASE)
+_FOR_BEFORE = re.compile(r"\bfor\s+(?:the\s+)?$", re.IGNORECASE)
+_SO_IS_BEFORE = re.compile(r"\b(?:so|as)\s+(?:is|are)\s+(?:the\s+)?$|\bsame\s+(?:for|with|goes\s+for)\s+"
+                           r"(?:the\s+)?$", re.IGNORECASE)
+_NOT_BEFORE = re.compile(r"(?:\bbut\s+)?\bnot\s+(?:the\s+)?$", re.IGNORECASE)
 
 
 class ClaimParser:
-    """Reusable parser. Build once (it compiles the vocabulary) and call `parse` per message."""
+    """Reusable parser. Build once (it compiles the vocabulary) and call `parse` or `read` per
+    message. `languages` chooses the status vocabularies (`claim_vocab.LANGUAGES`); configured
+    `extra_phrases` come on top in any language."""
 
     def __init__(
         self,
         extra_phrases: Mapping[str, CanonicalStatus] | None = None,
         timezone: str = "UTC",
+        languages: tuple[str, ...] | list[str] = LANGUAGES,
     ) -> None:
         self.timezone = timezone
         self._tz = ZoneInfo(timezone)
-        phrases = dict(DEFAULT_PHRASES)
+        unknown = [lang for lang in languages if lang not in LANGUAGES]
+        if unknown:
+            raise ValueError(f"unknown status language(s) {', '.join(unknown)}; known: {', '.join(LANGUAGES)}")
+        defaults = dict(DEFAULT_PHRASES) if "en" in languages else {}
+        for lang in languages:
+            defaults.update(PHRASES_BY_LANGUAGE.get(lang, {}))
+        phrases = dict(defaults)
         extra = {k.lower().strip(): CanonicalStatus(v) for k, v in (extra_phrases or {}).items()}
         phrases.update(extra)
-        specs: list[tuple[str, str, str]] = []
+        specs: list[tuple[str, Any, str]] = []
         # extra (configured) phrases first, then rule phrases, then defaults; longer first
         for p in sorted(extra, key=len, reverse=True):
             specs.append((_phrase_regex(p), extra[p], ""))
         specs.extend(_RULE_PHRASES)
-        for p in sorted(DEFAULT_PHRASES, key=len, reverse=True):
+        for p in sorted(defaults, key=len, reverse=True):
             if p not in extra:
-                specs.append((_phrase_regex(p), DEFAULT_PHRASES[p], ""))
+                specs.append((_phrase_regex(p), defaults[p], ""))
         self._specs = specs
-        alts = "|".join(f"(?P<p{i}>{rx})" for i, (rx, _, _) in enumerate(specs))
+        alts = _alternation(specs, first_default=len(extra) + len(_RULE_PHRASES))
         # the lookahead lets the engine skip positions that cannot start a phrase cheaply
         self._phrase_re = re.compile(
-            rf"(?=[\w:'\u2705\u2714\u2611])(?<![\w'-])(?:{alts})(?![\w']|-\w)", re.IGNORECASE)
+            r"(?=[\w:'\u2705\u2714\u2611\u26d4\U0001F534\U0001F6A6\U0001F6D1\U0001F7E0-\U0001F7E2])"
+            rf"(?<![\w'-])(?:{alts})(?![\w']|-\w)", re.IGNORECASE)
         values = dict(_STRUCT_STATUS_VALUES)
         values.update({k: v for k, v in phrases.items() if k not in values})
         keys = sorted(values, key=len, reverse=True)
@@ -735,44 +1018,201 @@ class ClaimParser:
     # -- public ----------------------------------------------------------------------------
 
     def parse(self, text: str, *, stated_at: datetime) -> list[Claim]:
+        """At most one status and one date claim for the message as a whole (no deliverables
+        named: the strongest, then latest, of each)."""
+        return [claim for _, claim in self.read(text, stated_at=stated_at)]
+
+    def read(self, text: str, *, stated_at: datetime,
+             mentions: Sequence[MentionLike] = ()) -> list[KeyedClaim]:
+        """Claims per deliverable named: each status and date phrase is about the deliverables
+        named in its clause (else in its sentence, else in the nearest sentence naming one), so
+        "checkout is done, payments still blocked" gives one claim for each. Key None: a claim
+        about no deliverable named: the message names none of `mentions`, or only what blocks
+        it ("we're blocked on payments"); the connector gives it to the thread's or channel's."""
         if not text or not text.strip():
             return []
         if stated_at.tzinfo is None:
             stated_at = stated_at.replace(tzinfo=UTC)
         local = stated_at.astimezone(self._tz).date()
         masked = _mask(text)
-        ctx = _context(masked)
+        ctx = _context(masked, text)
 
-        struct_status, struct_date, date_suppressed = self._structured(masked, text, local)
-        cands = [] if struct_status else self._status_candidates(masked, ctx)
-        claims: list[Claim] = []
-        if struct_status:
-            claims.append(struct_status)
-        else:
+        struct_status, struct_dates, tbd_at = self._structured(masked, local, ctx)
+        free = self._status_candidates(masked, ctx)
+        dates = [*struct_dates]
+        if _DATEISH.search(masked):
+            dates.extend(self._free_dates(masked, ctx, local, free))
+        statuses = [*struct_status, *free]
+        out: list[KeyedClaim] = []
+        if not mentions:
+            status = self._best_status(statuses, masked, None)
+            if status is not None:
+                out.append((None, self._claim(Field.STATUS, status.status.value, status.start, status.end,
+                                              text, ctx)))
+            when = self._best_date(dates, suppressed=bool(tbd_at))
+            if when is not None:
+                out.append((None, self._claim(Field.TARGET_DATE, when.day.isoformat(), when.start, when.end,
+                                              text, ctx)))
+            return out
+
+        ordered = sorted(mentions, key=lambda m: (m.start, m.end))
+        by_key: dict[str, list[_Cand]] = {}
+        dates_by_key: dict[str, list[_DateCand]] = {}
+        tbd_keys: set[str] = set()
+        unnamed: list[_Cand] = []
+        for cand in statuses:
+            keys = self._subjects(cand.start, cand.end, ordered, masked, text, ctx,
+                                  blocker=cand.status is S.BLOCKED)
+            if not keys:
+                unnamed.append(cand)  # "we're blocked on payments": the blocker is not the subject
+            for key in keys:
+                by_key.setdefault(key, []).append(cand)
+        for d in dates:
+            for key in self._subjects(d.start, d.end, ordered, masked, text, ctx):
+                dates_by_key.setdefault(key, []).append(d)
+        for pos in tbd_at:
+            tbd_keys.update(self._subjects(pos, pos + 1, ordered, masked, text, ctx))
+        for key, cand in self._ellipses(ordered, free, masked, ctx):
+            if key not in by_key:
+                by_key[key] = [cand]
+        if unnamed:
+            status = self._best_status(unnamed, masked, ctx)
+            if status is not None:
+                out.append((None, self._claim(Field.STATUS, status.status.value, status.start, status.end,
+                                              text, ctx)))
+        for key in dict.fromkeys(m.key for m in ordered):
+            status = self._best_status(by_key.get(key, []), masked, ctx)
+            if status is not None:
+                out.append((key, self._claim(Field.STATUS, status.status.value, status.start, status.end,
+                                             text, ctx)))
+            when = self._best_date(dates_by_key.get(key, []), suppressed=key in tbd_keys)
+            if when is not None:
+                out.append((key, self._claim(Field.TARGET_DATE, when.day.isoformat(), when.start, when.end,
+                                             text, ctx)))
+        return out
+
+    # -- claims and evidence ------------------------------------------------------------------
+
+    @staticmethod
+    def _claim(field: Field, value: str, start: int, end: int, text: str, ctx: _Ctx) -> Claim:
+        sent = ctx.sentence(start)
+        a, b = sent.start, max(sent.end, end)
+        while a < b and text[a] in " \t\n-*\u2022>":
+            a += 1
+        while b > a and text[b - 1] in " \t\n":
+            b -= 1
+        return Claim(field, value, (start, end), text[start:end], (a, b))
+
+    def _best_status(self, cands: list[_Cand], masked: str, ctx: _Ctx | None) -> _Cand | None:
+        if ctx is None:
             best = self._pick(cands, masked)
-            if best is not None and best.status is CanonicalStatus.DONE and _STILL_OPEN.search(masked, best.end):
-                best = None  # part of it is done, the rest is not: no verdict on the whole
-            if best is not None:
-                claims.append(Claim(Field.STATUS, best.status.value, (best.start, best.end),
-                                    text[best.start:best.end]))
-        if struct_date:
-            claims.append(struct_date)
-        elif not date_suppressed and _DATEISH.search(masked):
-            d = self._free_date(masked, text, ctx, local, cands)
-            if d:
-                claims.append(d)
-        return claims
+        else:
+            best = self._pick(cands, masked, ctx)
+        if best is None:
+            return None
+        if best.status is CanonicalStatus.DONE and best.tier != _TIER_STRUCTURED:
+            # part of it is done, the rest is not: no verdict on the whole
+            limit = ctx.sentence(best.start).end if ctx is not None else len(masked)
+            if _STILL_OPEN.search(masked, best.end, limit):
+                return None
+        return best
+
+    @staticmethod
+    def _best_date(dates: list[_DateCand], *, suppressed: bool) -> _DateCand | None:
+        fields = [d for d in dates if d.tier == _TIER_STRUCTURED]
+        if fields:
+            return fields[-1]
+        if suppressed:
+            return None  # "ETA: TBD": no date, whatever the text says
+        free = [d for d in dates if d.tier != _TIER_STRUCTURED]
+        return max(free, key=lambda d: d.start) if free else None  # the latest date wins
+
+    # -- which deliverables a phrase is about ----------------------------------------------------
+
+    def _subjects(self, s: int, e: int, mentions: Sequence[MentionLike], masked: str, text: str,
+                  ctx: _Ctx, *, blocker: bool = False) -> list[str]:
+        sent = ctx.sentence(s)
+        in_sent = [m for m in mentions if sent.start <= m.start < sent.end]
+        if in_sent:
+            cs, ce = ctx.clause(s, e, masked)
+            in_clause = [m for m in in_sent if cs <= m.start < ce]
+            before = [m for m in in_clause if m.end <= s]
+            if before:
+                return _chain(before[-1], in_sent, text, back=True)
+            after = [m for m in in_clause if m.start >= s]
+            if after and blocker and _BLOCKED_BY.search(masked, s, after[0].start):
+                # "blocked on payments (for checkout)": payments is what blocks, not the subject
+                later = [m for m in in_sent if m.start >= after[0].end
+                         and _FOR_BEFORE.search(masked, after[0].end, m.start)]
+                return _chain(later[0], in_sent, text, back=False) if later else []
+            if after:
+                return _chain(after[0], in_sent, text, back=False)
+            before = [m for m in in_sent if m.end <= s]
+            if before:
+                return _chain(before[-1], in_sent, text, back=True)
+            return _chain(in_sent[0], in_sent, text, back=False)
+        # no deliverable named in the sentence: the nearest one before it names the topic
+        # ("Checkout is merged. It's live now"), else the first one after it
+        prev = [m for m in mentions if m.end <= sent.start]
+        if prev:
+            psent = ctx.sentence(prev[-1].start)
+            pool = [m for m in mentions if psent.start <= m.start < psent.end]
+            return _chain(prev[-1], pool, text, back=True)
+        nxt = [m for m in mentions if m.start >= sent.end]
+        if nxt:
+            nsent = ctx.sentence(nxt[0].start)
+            pool = [m for m in mentions if nsent.start <= m.start < nsent.end]
+            return _chain(nxt[0], pool, text, back=False)
+        return list(dict.fromkeys(m.key for m in mentions))
+
+    def _ellipses(self, mentions: Sequence[MentionLike], free: list[_Cand], masked: str,
+                  ctx: _Ctx) -> list[tuple[str, _Cand]]:
+        """"not blocked on X anymore, but Y is": Y takes the state of the clause before."""
+        out: list[tuple[str, _Cand]] = []
+        for m in mentions:
+            sent = ctx.sentence(m.start)
+            if sent.excluded(m.start):
+                continue
+            cs, ce = ctx.clause(m.start, m.end, masked)
+            rest = masked[m.end:ce]
+            # a clause may end on "though"/"too" after a comma: "Data export is, though"
+            same = _ELLIPSIS_SAME.match(rest) or (
+                not rest.strip(" .!)") and _SO_IS_BEFORE.search(masked, max(0, m.start - 24), m.start))
+            negated = _ELLIPSIS_NOT.match(rest) or (
+                not rest.strip(" .!)") and _NOT_BEFORE.search(masked, max(cs - 8, 0), m.start))
+            if not (same or negated):
+                continue
+            if any(cs <= c.start < ce for c in free):
+                continue
+            lo = ctx.sentence(max(sent.start - 1, 0)).start if sent.start > 0 else 0
+            source = [c for c in free if lo <= c.start and c.end <= m.start and c.kind != "emoji"]
+            if not source:
+                continue
+            src = source[-1]
+            base = src.base if src.base is not None else src.status
+            if negated:
+                derived = _negate(base)
+            elif src.base is not None:
+                derived = base if isinstance(base, CanonicalStatus) else None
+            else:
+                derived = src.status
+            if derived is None:
+                continue
+            out.append((m.key, _Cand(derived, _TIER_EXPLICIT, m.start, ce, "ellipsis")))
+        return out
 
     # -- structured fields -------------------------------------------------------------------
 
-    def _structured(self, masked: str, text: str, local: date
-                    ) -> tuple[Claim | None, Claim | None, bool]:
-        status_claim: Claim | None = None
-        date_claim: Claim | None = None
-        suppressed = False
+    def _structured(self, masked: str, local: date, ctx: _Ctx
+                    ) -> tuple[list[_Cand], list[_DateCand], list[int]]:
+        statuses: list[_Cand] = []
+        dates: list[_DateCand] = []
+        tbd_at: list[int] = []
         for m in _STRUCT_KEY.finditer(masked):
             key = (m.group("key") or m.group("dkey")).lower()
             kstart = m.start("key") if m.group("key") else m.start("dkey")
+            if any(a <= kstart < b for a, b, _ in ctx.sentence(kstart).reported):
+                continue  # a bot's or someone else's field ("the bot keeps posting status: done")
             vstart = m.end()
             if key in ("status", "state"):
                 vm = self._struct_value_re.match(masked, vstart)
@@ -783,8 +1223,7 @@ class ClaimParser:
                 status = self._struct_lookup.get(norm)
                 if status is None:
                     continue
-                status_claim = Claim(Field.STATUS, status.value, (kstart, vm.end()),
-                                     text[kstart:vm.end()])
+                statuses.append(_Cand(status, _TIER_STRUCTURED, kstart, vm.end(), "struct"))
             else:
                 end_m = _STRUCT_VALUE_END.search(masked, vstart)
                 # allow the value to run over "Dec. 8" / "21.12." by matching a date first
@@ -793,13 +1232,12 @@ class ClaimParser:
                     kind = dm.lastgroup or ""
                     d = _resolve(kind, dm.group(0), local, self.timezone)
                     if d is not None:
-                        date_claim = Claim(Field.TARGET_DATE, d.isoformat(), (kstart, dm.end()),
-                                           text[kstart:dm.end()])
+                        dates.append(_DateCand(kstart, dm.end(), d, _TIER_STRUCTURED))
                         continue
                 value = masked[vstart:end_m.start() if end_m else len(masked)]
                 if _TBD.match(value):
-                    suppressed = True
-        return status_claim, date_claim, suppressed
+                    tbd_at.append(kstart)
+        return statuses, dates, tbd_at
 
     # -- status ------------------------------------------------------------------------------
 
@@ -815,6 +1253,13 @@ class ClaimParser:
             if ctx.sentence(s).excluded(s):
                 continue
             cs, ce = ctx.clause(s, e, masked)
+            if kind == "slipto":
+                dm = _DATE_RE.search(masked, e, min(ce if ce > e else len(masked), e + 40))
+                if dm is None or _AFTER_TIME.match(masked, dm.end()) or re.match(
+                        r"\s*\d{1,2}\s*(?:am|pm)\b", masked[dm.end():], re.IGNORECASE):
+                    continue  # "moved to the new office", "moved to Thursday 4pm": no slip
+                if _DATE_WORD.search(masked, cs, s):
+                    continue  # "ETA moved to Dec 4": the date is updated, the date claim says it
             pre = _tokens(masked, cs, s)[-5:]
             post = _tokens(masked, e, ce)[:3]
             cand = self._judge(masked, cls, kind, s, e, cs, pre, post)
@@ -827,6 +1272,12 @@ class ClaimParser:
         pre_words = [t for t, _ in pre]
         last4 = pre_words[-4:]
         post_words = [t for t, _ in post]
+        # everyday things and one's own stuff are not deliverables: "the printer is stuck",
+        # "game night is cancelled", "I shipped a package", "paused my notifications"
+        if _EVERYDAY.intersection(pre_words) or "review" in pre_words[:3] or post_words[:1] in (["my"], ["your"]) or (
+                pre_words[:1] == ["my"] and "my" == _tokens(masked, cs, s)[0][0]) or (
+                _EVERYDAY.intersection(post_words[:3])):
+            return None
 
         # negation
         neg_at: int | None = None
@@ -846,12 +1297,13 @@ class ClaimParser:
         if anymore_end is not None and neg_at is not None:
             change = True  # "not blocked anymore"
 
-        # partial completion is not done
+        # partial completion is not done: "80% done", "live for 50% of users"
         if cls == S.DONE and _PARTIAL.search(masked, cs, s):
             return None
 
+
         if kind == "emoji":
-            return _Cand(S.DONE, _TIER_EMOJI, s, e, kind)
+            return _Cand(CanonicalStatus(cls), _TIER_EMOJI, s, e, kind)
         if cls == S.DONE and masked[s:e].lower() == "live" and post_words \
                 and post_words[0] not in _AFTER_LIVE:
             return None  # "the live site is down": an adjective, not a state
@@ -864,6 +1316,8 @@ class ClaimParser:
                 if t in _MODALS:
                     if t == "to" and i > 0 and last4[i - 1] in _TO_EXCEPTIONS:
                         continue
+                    if t == "to" and i + 1 < len(last4) and last4[i + 1][:1].isdigit():
+                        continue  # "upgrade to 5.1 done": a version, not a plan
                     if t == "d" and "been" in last4[i:]:
                         continue  # "we'd been stuck": past, handled below
                     return None
@@ -891,22 +1345,29 @@ class ClaimParser:
                 end = anymore_end
             if cls in (S.BLOCKED, S.AT_RISK):
                 return _Cand(S.ON_TRACK, _TIER_EXPLICIT if change else _TIER_NEGATED,
-                             start, end, "negated")
+                             start, end, "negated", cls)
             if cls == S.ON_TRACK:
-                return _Cand(S.AT_RISK, _TIER_EXPLICIT, start, end, "miss")
+                return _Cand(S.AT_RISK, _TIER_EXPLICIT, start, end, "miss", cls)
             if cls == _STARTED:
-                return _Cand(S.NOT_STARTED, _TIER_EXPLICIT, start, end, "")
+                return _Cand(S.NOT_STARTED, _TIER_EXPLICIT, start, end, "", cls)
             return None  # not done / not cancelled / not "not started": no claim
         if cls == _STARTED:
             return None
-        return _Cand(CanonicalStatus(cls), _TIER_EXPLICIT, start, end, kind)
+        # a traffic-light word gives way to a plain phrase ("finished overnight, all green")
+        return _Cand(CanonicalStatus(cls), _TIER_NEGATED if kind == "weak" else _TIER_EXPLICIT,
+                     start, end, kind)
 
     @staticmethod
-    def _pick(cands: list[_Cand], masked: str) -> _Cand | None:
+    def _pick(cands: list[_Cand], masked: str, ctx: _Ctx | None = None) -> _Cand | None:
         if not cands:
             return None
         emoji = [c for c in cands if c.kind == "emoji"]
-        if emoji and (len(emoji) > 1 or _CROSS_EMOJI.search(masked)):
+        if ctx is None:
+            crossed = _CROSS_EMOJI.search(masked) is not None
+        else:  # a deliverable's own line: a cross elsewhere in the roundup is another's
+            crossed = any(_CROSS_EMOJI.search(masked, ctx.sentence(c.start).start,
+                                              ctx.sentence(c.start).end) for c in emoji)
+        if emoji and (len(emoji) > 1 or crossed):
             cands = [c for c in cands if c.kind != "emoji"]  # a checklist, not a verdict
             if not cands:
                 return None
@@ -915,14 +1376,14 @@ class ClaimParser:
 
     # -- dates -------------------------------------------------------------------------------
 
-    def _free_date(self, masked: str, text: str, ctx: _Ctx, local: date,
-                   cands: list[_Cand]) -> Claim | None:
-        best: tuple[int, int, date] | None = None
+    def _free_dates(self, masked: str, ctx: _Ctx, local: date, cands: list[_Cand]) -> list[_DateCand]:
+        """Every target date said in free text, in text order."""
+        out: list[_DateCand] = []
         for m in _DATE_RE.finditer(masked):
             kind = m.lastgroup or ""
             s, e = m.start(), m.end()
             sent = ctx.sentence(s)
-            if sent.excluded(s):
+            if sent.excluded(s, for_date=True):
                 continue
             cs, ce = ctx.clause(s, e, masked)
             before = masked[max(sent.start, s - 40):s]
@@ -935,13 +1396,32 @@ class ClaimParser:
                 continue
             pre_all = [t for t, _ in _tokens(masked, cs, s)]
             pre = pre_all[-3:]
+            if _HEDGE.search(masked, e, ce):
+                continue  # "in 2 weeks maybe": a guess, not a date
+            clause_words = set(pre_all) | {t for t, _ in _tokens(masked, e, ce)}
+            cued = bool(clause_words & _RELDAY_CUES) or _STRONG_CUE.search(masked, cs, ce) is not None
+            if kind == "relday" and ("dont" in pre_all or pre_all in (["out"], ["off"])):
+                continue  # "please don't merge to main today", "out today": not a deliverable's date
+            if kind == "relday" and not masked[s:e].lower().startswith(("eod", "cob")) and not cued:
+                continue  # "I'll finish the load test today": when work happens, not a deadline
+            if not cued and clause_words & _ACTIVITY:
+                continue  # "pairing on it Tue", "testing Friday"
+            if clause_words & _ANNOUNCEMENT and (kind == "relday" or not cued) \
+                    and not _STRONG_CUE.search(masked, cs, ce):
+                continue  # "the campaign email goes out tomorrow", "results Monday": an announcement's day
+            if kind == "foreign" and not (set(pre_all[-2:]) & (_FOREIGN_CUES | _PREP_CUES | _RELDAY_CUES)) \
+                    and not any(t in ("termin", "fecha", "date", "eta", "due") for t in pre_all):
+                continue  # a weekday in another language counts after "bis", "para", "pour"...
             if kind == "induration" and any(t in _PERFECT or t.endswith("'ve") for t in pre_all):
                 continue  # "hasn't replied in 5 days": a duration in the past
             if kind in _NEEDS_CUE:
-                cues = _CUES if kind == "md" else _PREP_CUES
+                cues = _CUES if kind in ("md", "dm") else _PREP_CUES
                 alone = not masked[sent.start:s].strip(" \t\n|:-") \
                     and not masked[e:sent.end].strip(" \t\n|.!")
                 padded = kind == "md" and re.fullmatch(r"\d\d/\d\d(?:/\d+)?|\d{4}/.*", m.group(0))
+                if masked[:cs].rstrip(" \t").endswith(":"):  # "Termin: 18.12.": the key is the cue
+                    key_words = [t for t, _ in _tokens(masked, max(sent.start, cs - 30), cs)][-2:]
+                    pre = key_words + pre
                 if not alone and not padded and not any(t in cues for t in pre) and not any(
                         t in ("eta", "due", "target", "deadline", "date") for t in pre_all[-6:]):
                     continue
@@ -952,11 +1432,8 @@ class ClaimParser:
             d = _resolve(kind, m.group(0), local, self.timezone)
             if d is None:
                 continue
-            best = (s, e, d)  # the latest date in the message wins
-        if best is None:
-            return None
-        s, e, d = best
-        return Claim(Field.TARGET_DATE, d.isoformat(), (s, e), text[s:e])
+            out.append(_DateCand(s, e, d, _TIER_EXPLICIT))
+        return out
 
     @staticmethod
     def _near_event(masked: str, cs: int, ce: int, s: int, e: int) -> bool:
@@ -986,6 +1463,51 @@ class ClaimParser:
                 if not any(t.endswith("ing") for t, _ in _tokens(masked, lo, hi)):
                     return True
         return False
+
+
+def _alternation(specs: list[tuple[str, Any, str]], first_default: int) -> str:
+    """One alternative per phrase, named p<i> in `specs` order. The plain default phrases are
+    grouped by their first letter behind a lookahead, so at each word the engine tries a few
+    dozen alternatives instead of every phrase (the regex is most of the parse time)."""
+    head = [f"(?P<p{i}>{rx})" for i, (rx, _, _) in enumerate(specs[:first_default])]
+    by_letter: dict[str, list[str]] = {}
+    for i, (rx, _, _) in enumerate(specs[first_default:], start=first_default):
+        first = rx[:1].lower()
+        key = first if first.isalpha() else ""
+        by_letter.setdefault(key, []).append(f"(?P<p{i}>{rx})")
+    groups = [f"(?={re.escape(k)})(?:{'|'.join(v)})" for k, v in by_letter.items() if k]
+    groups += by_letter.get("", [])
+    return "|".join(head + groups)
+
+
+def _chain(head: MentionLike, pool: Sequence[MentionLike], text: str, *, back: bool) -> list[str]:
+    """`head` and the deliverables listed with it ("checkout, payments and search")."""
+    chain = [head]
+    idx = list(pool).index(head) if head in pool else -1
+    if idx >= 0:
+        rng = range(idx - 1, -1, -1) if back else range(idx + 1, len(pool))
+        for i in rng:
+            m, last = pool[i], chain[-1]
+            gap = text[m.end:last.start] if back else text[last.end:m.start]
+            first = m if back else last
+            if _AFTER_PREPOSITION.search(text[max(0, first.start - 24):first.start]):
+                break  # "posted it in <#C1|audit-log>, search is fine": a place, not a list
+            if (m.end > last.start if back else m.start < last.end) or _LIST_GAP.fullmatch(gap):
+                chain.append(m)
+            else:
+                break
+    ordered = sorted(chain, key=lambda m: m.start)
+    return list(dict.fromkeys(m.key for m in ordered))
+
+
+def _negate(status: Any) -> CanonicalStatus | None:
+    if status in (S.BLOCKED, S.AT_RISK):
+        return S.ON_TRACK
+    if status == S.ON_TRACK:
+        return S.AT_RISK
+    if status == _STARTED:
+        return S.NOT_STARTED
+    return None
 
 
 _DEFAULT_PARSERS: dict[str, ClaimParser] = {}

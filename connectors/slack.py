@@ -40,9 +40,12 @@ error. Permalinks are built from the workspace URL the way Slack builds them
 (`{url}archives/{channel}/p{ts without the dot}`, plus `?thread_ts={parent}&cid={channel}` for a
 reply); only without a URL is chat.getPermalink asked, once per message, kept in `claimed`.
 
-Linking: Asana task URLs and configured aliases/hashtags in the text (a message naming several
-deliverables claims for those named before the claim, see `slack_links.subject_keys`), else
-the thread parent's deliverables, else the channel's default.
+Linking: Asana task URLs, configured aliases/hashtags and channel links named like a deliverable
+(`<#C1|audit-log>`) in the text; the parser reads the message clause by clause and gives each
+deliverable named its own status and date (`message_claims`: "checkout is done, payments still
+blocked" is a claim for each); a claim about nothing named goes to the thread parent's
+deliverables, else the channel's default. One observation per (message, field, deliverable);
+its excerpt is the sentence or roundup line the claim was read in (`evidence_of`).
 
 Requests: auth.test at most once a day per cursor (and once per connector); conversations.list
 once per connector when a channel given by name has no cursor yet, or (daily, with auth.test)
@@ -359,7 +362,9 @@ class SlackConnector:
         if claim_parser is None:
             from connectors.claims import ClaimParser
 
-            claim_parser = ClaimParser(extra_phrases=dict(config.status_phrases), timezone=timezone)
+            claim_parser = ClaimParser(
+                extra_phrases=dict(config.status_phrases), timezone=timezone, languages=tuple(config.status_languages)
+            )
         self.parser = claim_parser
         self.linker = DeliverableLinker(index)
         self.trusted_bots = frozenset(config.trusted_bots)
@@ -789,14 +794,9 @@ class _ChannelRun:
         what it named when last seen, else the channel default."""
         if parent is not None and parent.get("subtype") != "tombstone":
             text = str(parent.get("text") or "")
-            mentions = self.c.linker.mentions(text)
-            if not mentions:
-                return list(self.default_keys)
-            # the deliverables its claims are about ("checkout is blocked waiting on payments"
-            # starts a thread about checkout), else every one it names
-            claims = self.c.parser.parse(text, stated_at=ts_to_datetime(str(parent["ts"])))
-            about = [k for cl in claims for k in subject_keys(text, mentions, _start(cl))]
-            return unique_keys_of(about) or unique_keys(mentions)
+            return thread_keys(
+                self.c.parser, self.c.linker, text, ts_to_datetime(str(parent["ts"])), self.default_keys
+            )
         if prev is not None and prev.keys:
             return list(prev.keys)
         return list(self.default_keys)
@@ -832,18 +832,7 @@ class _ChannelRun:
             return
         text = str(message.get("text") or "")
         stated_at = ts_to_datetime(ts)
-        claims = list(self.c.parser.parse(text, stated_at=stated_at))
-        if not claims:
-            self.retract(ts)
-            return
-        # A claim is about the deliverables the message names (see `subject_keys` for a message
-        # naming several), else the thread's, else the channel's.
-        mentions = self.c.linker.mentions(text)
-        fallback = list(parent_keys or self.default_keys)
-        chosen: dict[tuple[str, Field], Any] = {}
-        for claim in sorted(claims, key=_start):
-            for key in subject_keys(text, mentions, _start(claim)) if mentions else fallback:
-                chosen[(key, _field(claim))] = claim  # should a field come twice, the later wins
+        chosen = message_claims(self.c.parser, self.c.linker, text, stated_at, list(parent_keys or self.default_keys))
         if not chosen:
             self.retract(ts)
             return
@@ -868,7 +857,7 @@ class _ChannelRun:
                     stated_at=stated_at,
                     kind=ClaimKind.EVENT,
                     author=author,
-                    excerpt=str(claim.excerpt),
+                    excerpt=evidence_of(text, claim),
                     permalink=permalink,
                     edited_at=ts_to_datetime(str(edited)) if edited else None,
                 )
@@ -915,6 +904,56 @@ class _ChannelRun:
                     if candidate in defaults:
                         return [defaults[candidate]]
         return []
+
+
+def message_claims(
+    parser: Any, linker: DeliverableLinker, text: str, stated_at: datetime, fallback: list[str]
+) -> dict[tuple[str, Field], Any]:
+    """What one message claims, per (deliverable, field): the connector's whole reading of a
+    message's text (also what the labelled corpora are scored through).
+
+    A claim is about the deliverables the message names (see `subject_keys` for a message naming
+    several), else `fallback` (the thread's, else the channel's)."""
+    mentions = linker.mentions(text)
+    chosen: dict[tuple[str, Field], Any] = {}
+    read = getattr(parser, "read", None)
+    if read is None:  # a parser with `parse` only: the message's claims go to the names before them
+        for claim in sorted(parser.parse(text, stated_at=stated_at), key=_start):
+            for key in subject_keys(text, mentions, _start(claim)) if mentions else fallback:
+                chosen[(key, _field(claim))] = claim  # should a field come twice, the later wins
+        return chosen
+    for key, claim in read(text, stated_at=stated_at, mentions=mentions):
+        for k in [key] if key is not None else fallback:
+            chosen[(k, _field(claim))] = claim
+    return chosen
+
+
+def thread_keys(parser: Any, linker: DeliverableLinker, text: str, stated_at: datetime, default: list[str]) -> list[str]:
+    """What a thread whose parent says `text` is about: the deliverables its claims are about
+    ("checkout is blocked waiting on payments" starts a thread about checkout), else every one
+    it names, else `default`."""
+    mentions = linker.mentions(text)
+    if not mentions:
+        return list(default)
+    about = [key for (key, _), _claim in message_claims(parser, linker, text, stated_at, []).items()]
+    return unique_keys_of(about) or unique_keys(mentions)
+
+
+EVIDENCE_MAX = 280  # characters of a sentence kept as a claim's evidence, around the match
+
+
+def evidence_of(text: str, claim: Any) -> str:
+    """What was said: the sentence or roundup line the claim was read in (DESIGN: evidence is the
+    text around the match, not the matched phrase), cut to EVIDENCE_MAX around the match."""
+    span = getattr(claim, "evidence_span", None)
+    if not span:
+        return str(claim.excerpt)
+    start, end = int(span[0]), int(span[1])
+    if end - start > EVIDENCE_MAX:
+        middle = _start(claim)
+        start = max(start, middle - EVIDENCE_MAX // 2)
+        end = min(end, start + EVIDENCE_MAX)
+    return text[start:end].strip()
 
 
 def unique_keys_of(keys: list[str]) -> list[str]:

@@ -1,4 +1,7 @@
-"""Which deliverables a Slack message names: Asana task URLs, configured aliases and hashtags.
+"""Which deliverables a Slack message names: Asana task URLs, configured aliases and hashtags,
+and channel links whose channel name is an alias (`<#C1|audit-log>`). Code (`inline`, ``` blocks)
+names nothing, nor does a one-word alias used as a verb ("I'll search for a fix", "let me search
+the logs": the word before or after decides).
 
 Pure functions over a `DeliverableIndex`; the connector adds the fallbacks (thread parent,
 channel default) that depend on where the message was posted.
@@ -30,6 +33,21 @@ _BARE_URL = re.compile(r"https?://\S+", re.IGNORECASE)
 # ("checkout" does not match inside "checkout-web" or "rechecking").
 _BEFORE = r"(?<![\w-])"
 _AFTER = r"(?![\w-])"
+# Code is not prose: `inline` spans and ``` blocks.
+_CODE = re.compile(r"```.*?```|`[^`\n]+`", re.DOTALL)
+_CHANNEL_LINK = re.compile(r"<#[A-Z0-9]+\|([^<>|]+)>")
+# A one-word alias used as a verb names nothing: "I'll search for a fix", "let me search the
+# logs", "checkout the branch". Looked at: the word before and the word after the alias.
+_VERB_BEFORE = re.compile(
+    r"(?:\b(?:i|we|you|they|to|will|'ll|should|can|could|would|must|let\s+me|let's|lets|please|pls|"
+    r"gonna|wanna|might|may|did|didn't|don't|do)\s+)$",
+    re.IGNORECASE,
+)
+_VERB_AFTER = re.compile(
+    r"^\s+(?:for|through|the|a|an|our|my|your|his|her|their|it|them|this|that|these|those|"
+    r"everywhere|around|again|out\s+the|up\s+the)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +84,28 @@ class DeliverableLinker:
             prose = _blank_markup(text)
             for match in self._alias_re.finditer(prose):
                 key = self.index.by_alias.get(match.group(0).lower())
-                if key is not None:
+                if key is not None and not _used_as_verb(prose, match):
                     found.append(Mention(key, match.start(), match.end(), "alias"))
+        for match in _CHANNEL_LINK.finditer(text):
+            # a channel named like a deliverable names it: "<#C0AUDIT|audit-log> is blocked"
+            name = match.group(1).strip().lower()
+            key = self.index.by_alias.get(name) or self.index.by_alias.get(re.sub(r"[-_]+", " ", name))
+            if key is not None:
+                found.append(Mention(key, match.start(1), match.end(1), "channel"))
         found.sort(key=lambda m: (m.start, m.end))
         return found
 
     def keys(self, text: str) -> list[str]:
         """The distinct deliverable keys the text names, in order of first mention."""
         return unique_keys(self.mentions(text))
+
+
+def _used_as_verb(prose: str, match: re.Match[str]) -> bool:
+    alias = match.group(0)
+    if not alias.isalpha() or alias.isupper():
+        return False  # several words, "#search", "SSO": a name
+    before = prose[max(0, match.start() - 24) : match.start()]
+    return bool(_VERB_BEFORE.search(before) or _VERB_AFTER.match(prose, match.end()))
 
 
 def unique_keys(mentions: list[Mention]) -> list[str]:
@@ -95,6 +127,7 @@ def _blank_markup(text: str) -> str:
         return " " * len(match.group(0))
 
     blanked = _SLACK_LINK.sub(link, text)
+    blanked = _CODE.sub(lambda m: "".join("\n" if c == "\n" else " " for c in m.group(0)), blanked)
     return _BARE_URL.sub(lambda m: " " * len(m.group(0)), blanked)
 
 

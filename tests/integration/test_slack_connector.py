@@ -229,7 +229,9 @@ def test_first_run_reads_claims_with_provenance(harness: Harness) -> None:
         (ref(ts.reply), "onboarding", "status"): "done",  # linked through its thread's parent
     }
     claim = harness.claims.live[(ref(ts.recent), "payments-api", "target_date")]
-    assert claim.excerpt == f"{ts.new_date:%b} {ts.new_date.day}" and claim.author == "U02"
+    # the evidence is the sentence the claim was read in, not the matched words (DESIGN)
+    assert claim.excerpt == f"payments is at risk, new date {ts.new_date:%b} {ts.new_date.day}"
+    assert claim.author == "U02"
     assert claim.stated_at == ts_to_datetime(ts.recent) and claim.edited_at == ts_to_datetime(ts.reply)
     # permalinks are built from auth.test's workspace URL, as Slack builds them
     assert claim.permalink == f"https://acme.slack.com/archives/C01/p{ts.recent.replace('.', '')}"
@@ -534,7 +536,7 @@ def test_an_edit_replaces_the_claim_and_one_that_removes_it_retracts(harness: Ha
     sb.slack.edit("C01", msg, "checkout is back on track, legal signed off")
     harness.sync()
     claim = harness.claims.live[(ref(msg), "checkout-v2", "status")]
-    assert claim.value == "on_track" and claim.excerpt == "back on track" and claim.edited_at is not None
+    assert claim.value == "on_track" and claim.excerpt == "checkout is back on track, legal signed off" and claim.edited_at is not None
     assert claim.stated_at == ts_to_datetime(msg)
     assert harness.counts().get("chat.getPermalink") is None  # cached in the cursor
 

@@ -84,9 +84,10 @@ LINKER = DeliverableLinker(INDEX)
         # two deliverables, in order of first mention, once each
         ("checkout waits on payments; checkout is blocked", ["checkout-v2", "payments-api"]),
         ("<https://app.asana.com/0/2001/3001|Checkout> and #search", ["checkout-v2", "search"]),
-        # URLs, user and channel mentions are not prose
+        # URLs and user mentions are not prose; a channel named like a deliverable names it
         ("see https://wiki.acme.test/payments/runbook", []),
-        ("<#C02|payments> anyone?", []),
+        ("<#C02|payments> anyone?", ["payments-api"]),
+        ("<#C02|payments-web> anyone?", []),
         ("<@U01> said hi", []),
     ],
 )

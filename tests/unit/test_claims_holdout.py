@@ -1,0 +1,89 @@
+"""The claim parser, read through the Slack connector, against corpora labelled per deliverable.
+
+tests/data/claims_holdout.jsonl was written and labelled BEFORE the v2 parser (clause by clause,
+one claim per deliverable) and committed on its own; the parser was never tuned on it. Its first
+blind scores are in bench/README.md. tests/data/claims_dev.jsonl is the development set the rules
+were written against (with tests/data/status_corpus.jsonl, the older single-label corpus).
+Labels name the deliverables of tests/data/claims_deliverables.json; see
+`connectors.claims_scoring` for the format and how the figures are counted.
+
+The gate is CI's: a change that makes the holdout figures drop below it fails. Where a gate is
+below the goal of issue #18 it is set at what the parser honestly reaches (see GOALS).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from connectors.claims_scoring import check_row, load_catalogue, load_labelled, score_files
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+HOLDOUT = DATA / "claims_holdout.jsonl"
+DEV = DATA / "claims_dev.jsonl"
+OLD = DATA / "status_corpus.jsonl"
+CATALOGUE = DATA / "claims_deliverables.json"
+
+# issue #18's goals, and the gates CI holds the holdout to
+GOALS = {"status_precision": 0.95, "status_recall": 0.90, "multi_recall": 0.85,
+         "date_precision": 0.95, "no_claim_false_rate": 0.03}
+GATES = {"status_precision": 0.95, "status_recall": 0.90, "multi_recall": 0.85,
+         "date_precision": 0.95,
+         # NOT reached: 5 of the 88 holdout messages that claim nothing (5.7 %) still give a
+         # claim (see bench/README.md); gated where it is so it cannot get worse
+         "no_claim_false_rate": 0.06}
+
+
+@pytest.fixture(scope="module")
+def holdout() -> dict:
+    return score_files([HOLDOUT], CATALOGUE)
+
+
+def test_corpora_are_well_formed() -> None:
+    keys = [d.key for d in load_catalogue(CATALOGUE)]
+    rows = {path.name: load_labelled(path) for path in (HOLDOUT, DEV, OLD)}
+    for name, found in rows.items():
+        for row in found:
+            assert check_row(row, keys) == [], (name, row["_line"], row["text"])
+    every = [row for found in rows.values() for row in found]
+    assert len(every) >= 1000
+    texts = Counter(row["text"] for row in every)
+    assert not [t for t, n in texts.items() if n > 1], "a message is in two corpora (or twice)"
+    assert {row["split"] for row in rows[HOLDOUT.name]} == {"holdout"}
+    assert {row["split"] for row in rows[DEV.name]} == {"dev"}
+    for name in (HOLDOUT.name, DEV.name):
+        cats = Counter(row["category"] for row in rows[name])
+        assert set(cats) >= {"single", "multi", "thread", "emoji_caps", "non_english",
+                             "reported_quoted", "dates", "no_claim", "links"}, cats
+        # several deliverables per message, and messages that claim nothing, in real numbers
+        assert sum(len(row["labels"]) >= 2 for row in rows[name]) >= 0.1 * len(rows[name])
+        assert sum(not row["labels"] for row in rows[name]) >= 0.2 * len(rows[name])
+
+
+def test_holdout_gate(holdout: dict) -> None:
+    st, dt, multi, none = holdout["status"], holdout["target_date"], holdout["multi"], holdout["no_claim"]
+    assert st["precision"] >= GATES["status_precision"], st
+    assert st["recall"] >= GATES["status_recall"], st
+    assert multi["status_recall"] >= GATES["multi_recall"], multi
+    assert dt["precision"] >= GATES["date_precision"], dt
+    assert none["rate"] <= GATES["no_claim_false_rate"], none
+
+
+def test_gates_are_no_looser_than_needed() -> None:
+    """A gate below the goal is a known shortfall, written down in GATES and bench/README.md;
+    this keeps the list honest: nothing may be gated looser than 0.05 from its goal."""
+    for name, goal in GOALS.items():
+        if name == "no_claim_false_rate":
+            assert GATES[name] <= goal + 0.07
+        else:
+            assert GATES[name] >= goal - 0.05
+
+
+def test_dev_and_old_corpus_figures() -> None:
+    got = score_files([DEV, OLD], CATALOGUE)
+    assert got["status"]["precision"] >= 0.97 and got["status"]["recall"] >= 0.95, got["status"]
+    assert got["target_date"]["precision"] >= 0.97, got["target_date"]
+    assert got["multi"]["status_recall"] >= 0.95, got["multi"]
+    assert got["no_claim"]["rate"] <= 0.05, got["no_claim"]

@@ -1,0 +1,160 @@
+"""Claims per deliverable: each clause's status and date go to the deliverables it names.
+
+Every row reads one message the way the Slack connector does (`message_claims`): linker
+mentions, then `ClaimParser.read`, then the fallback keys for claims about nothing named.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from connectors.base import DeliverableIndex, DeliverableRef, Field
+from connectors.claims import ClaimParser
+from connectors.config import SlackConfig
+from connectors.slack import message_claims, thread_keys
+from connectors.slack_links import DeliverableLinker
+
+# Thursday 3 Dec 2026, 10:15 in Berlin
+THU = datetime(2026, 12, 3, 9, 15, tzinfo=UTC)
+INDEX = DeliverableIndex.build([
+    DeliverableRef("checkout", "3001", ("checkout", "checkout v2")),
+    DeliverableRef("payments", "3002", ("payments", "payments api")),
+    DeliverableRef("search", "3003", ("search",)),
+    DeliverableRef("audit-log", "3004", ("audit log", "audit-log")),
+    DeliverableRef("onboarding", None, ("onboarding",)),
+])
+LINKER = DeliverableLinker(INDEX)
+PARSER = ClaimParser(timezone="Europe/Berlin")
+
+
+def read(text: str, fallback: list[str] | None = None, parser: ClaimParser = PARSER) -> dict[str, str]:
+    chosen = message_claims(parser, LINKER, text, THU, fallback if fallback is not None else ["#chan"])
+    return {f"{key}/{'status' if field == Field.STATUS else 'date'}": str(claim.value)
+            for (key, field), claim in chosen.items()}
+
+
+CASES = [
+    # several deliverables, each with its own state
+    ("checkout is done, payments still blocked on the PCI review",
+     {"checkout/status": "done", "payments/status": "blocked"}),
+    ("not blocked on search anymore, but the audit log is",
+     {"search/status": "on_track", "audit-log/status": "blocked"}),
+    ("checkout and payments are both slipping", {"checkout/status": "at_risk", "payments/status": "at_risk"}),
+    ("search is blocked and so is the audit log", {"search/status": "blocked", "audit-log/status": "blocked"}),
+    ("audit log is on track, onboarding isn't", {"audit-log/status": "on_track", "onboarding/status": "at_risk"}),
+    ("payments is blocked, but not search", {"payments/status": "blocked", "search/status": "on_track"}),
+    ("Weekly roundup:\n- checkout: done\n- payments: blocked (PCI)\n- search: on track for Wed",
+     {"checkout/status": "done", "payments/status": "blocked", "search/status": "on_track",
+      "search/date": "2026-12-09"}),
+    ("checkout :white_check_mark:\npayments :red_circle:\nsearch :large_green_circle:",
+     {"checkout/status": "done", "payments/status": "at_risk", "search/status": "on_track"}),
+    ("Checkout is merged. It's live in prod now.", {"checkout/status": "done"}),
+    ("checkout is blocked. payments too.", {"checkout/status": "blocked", "payments/status": "blocked"}),
+    # what blocks is not what is blocked: the subject is the one it is "for", else the channel's
+    ("we're blocked on payments for checkout", {"checkout/status": "blocked"}),
+    ("we're waiting on payments", {"#chan/status": "blocked"}),
+    ("checkout is blocked on payments", {"checkout/status": "blocked"}),
+    # a claim is about the name in its own clause, not one in the clause before
+    ("posted the notes in <#C0AUDIT|audit-log>, search is fine btw", {"search/status": "on_track"}),
+    # channel links name a deliverable; a one-word alias used as a verb does not
+    ("<#C0AUDIT|audit-log> is blocked on the storage quota", {"audit-log/status": "blocked"}),
+    ("I'll search for a fix, checkout is blocked on the flaky tax test", {"checkout/status": "blocked"}),
+    ("let me search the logs", {}),
+    # someone else's words, irony, quotes, code and bots
+    ("Sam said checkout was done last week, I doubt it", {}),
+    ("the board says payments is done but it really isn't", {}),
+    ("yeah right, search is totally on track :clown_face:", {}),
+    ('oh sure, checkout is "done" :upside_down_face:', {}),
+    ("> search is blocked on the index rebuild\nthat was last week, it's fine now", {"search/status": "on_track"}),
+    ("&gt; checkout is blocked on legal\n+1, confirmed with legal this morning", {"checkout/status": "blocked"}),
+    ("&gt; checkout is blocked on legal\nstill true?", {}),
+    ("the bot keeps posting `onboarding: DONE` but QA hasn't even started", {}),
+    ("Reminder from Asana bot: payments is due today", {}),
+    ("I'd say checkout is at risk", {"checkout/status": "at_risk"}),
+    # activity times are not target dates; targets are
+    ("I'll finish the load test for checkout today", {}),
+    ("the banner for checkout goes up tomorrow", {}),
+    ("search: testing today, ship Friday", {"search/date": "2026-12-04"}),
+    ("checkout pairing session tomorrow at 11, still on track for Friday",
+     {"checkout/status": "on_track", "checkout/date": "2026-12-04"}),
+    # numbers that are versions, day-first dates, abbreviations, "the 16th"
+    ("payments fix goes out in 2.7, on track", {"payments/status": "on_track"}),
+    ("onboarding: new date 18/12", {"onboarding/date": "2026-12-18"}),
+    ("search Termin: 18.12.", {"search/date": "2026-12-18"}),
+    ("payments due Wed", {"payments/date": "2026-12-09"}),
+    ("audit log is due the 16th", {"audit-log/date": "2026-12-16"}),
+    ("checkout is moving to Wednesday the 16th", {"checkout/status": "at_risk", "checkout/date": "2026-12-16"}),
+    # vocabulary: fine, traffic lights, pushed, typos, everyday uses
+    ("search is amber, the cluster upgrade is late", {"search/status": "at_risk"}),
+    ("payments pushed to Monday", {"payments/status": "at_risk", "payments/date": "2026-12-07"}),
+    ("onboarding on trackkk", {"onboarding/status": "on_track"}),
+    ("the speaker dropped out of the search meetup", {}),
+    ("the printer is stuck again", {}),
+    ("the CI is red again on main", {}),
+    # German, Spanish, French
+    ("Checkout ist live, danke an alle!", {"checkout/status": "done"}),
+    ("payments está bloqueado, esperando a infra", {"payments/status": "blocked"}),
+    ("search est dans les temps pour vendredi", {"search/status": "on_track", "search/date": "2026-12-04"}),
+    ("audit log verzögert sich, neuer Termin ist Freitag", {"audit-log/status": "at_risk", "audit-log/date": "2026-12-04"}),
+    ("onboarding n'est pas bloqué", {"onboarding/status": "on_track"}),
+]
+
+
+@pytest.mark.parametrize(("text", "want"), CASES)
+def test_claims_per_deliverable(text: str, want: dict[str, str]) -> None:
+    assert read(text) == want
+
+
+def test_without_a_name_claims_go_to_the_fallback() -> None:
+    assert read("shipped :rocket:", ["checkout"]) == {"checkout/status": "done"}
+    assert read("still on track for Tuesday", ["search", "payments"]) == {
+        "search/status": "on_track", "search/date": "2026-12-08",
+        "payments/status": "on_track", "payments/date": "2026-12-08"}
+    assert read("thanks! :pray:", ["checkout"]) == {}
+
+
+def test_thread_keys_follow_the_parent_claims() -> None:
+    parent = "checkout is blocked waiting on payments"
+    assert thread_keys(PARSER, LINKER, parent, THU, ["x"]) == ["checkout"]
+    assert thread_keys(PARSER, LINKER, "checkout and payments sync", THU, ["x"]) == ["checkout", "payments"]
+    assert thread_keys(PARSER, LINKER, "standup notes", THU, ["x"]) == ["x"]
+
+
+def test_each_claim_keeps_its_evidence() -> None:
+    text = "Weekly roundup:\n- checkout: done\n- payments: blocked (PCI)"
+    got = PARSER.read(text, stated_at=THU, mentions=LINKER.mentions(text))
+    evidence = {key: text[c.evidence_span[0]:c.evidence_span[1]] for key, c in got if c.evidence_span}
+    assert evidence == {"checkout": "checkout: done", "payments": "payments: blocked (PCI)"}
+    for _, claim in got:
+        assert text[claim.span[0]:claim.span[1]] == claim.excerpt
+
+
+def test_a_claim_without_names_keeps_the_old_single_reading() -> None:
+    got = PARSER.parse("was blocked, now unblocked; ETA Friday", stated_at=THU)
+    assert [(c.field, c.value) for c in got] == [(Field.STATUS, "on_track"), (Field.TARGET_DATE, "2026-12-04")]
+
+
+def test_languages_come_from_the_config() -> None:
+    english = ClaimParser(timezone="Europe/Berlin", languages=tuple(SlackConfig(status_languages=["en"]).status_languages))
+    assert read("Checkout ist fertig", parser=english) == {}
+    assert read("Checkout ist fertig") == {"checkout/status": "done"}
+    # configured phrases work in any language, with the built-in judgement around them
+    dutch = ClaimParser({"klaar": "done", "geblokkeerd": "blocked"}, timezone="Europe/Berlin")  # type: ignore[dict-item]
+    assert read("checkout is klaar, payments geblokkeerd", parser=dutch) == {
+        "checkout/status": "done", "payments/status": "blocked"}
+    with pytest.raises(ValueError, match="unknown status language"):
+        ClaimParser(languages=("xx",))
+
+
+def test_the_connector_quotes_the_sentence_as_evidence() -> None:
+    from connectors.slack import EVIDENCE_MAX, evidence_of
+
+    text = "Morning all! Weekly roundup:\n- checkout: done\n- payments: blocked (PCI)"
+    got = dict(PARSER.read(text, stated_at=THU, mentions=LINKER.mentions(text)))
+    assert evidence_of(text, got["payments"]) == "payments: blocked (PCI)"
+    long = "checkout is blocked " + "because of a very long story " * 20 + "and more."
+    (_, claim), = PARSER.read(long, stated_at=THU, mentions=LINKER.mentions(long))
+    quoted = evidence_of(long, claim)
+    assert len(quoted) <= EVIDENCE_MAX and quoted.startswith("checkout is blocked")
