@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, func, select, text
+from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from reconciler import store
@@ -27,7 +27,6 @@ from reconciler.models import (
     Notification,
     Observation,
     Person,
-    UTCDateTime,
 )
 from reconciler.protocol import Config
 from reconciler.routing import Directory
@@ -134,16 +133,20 @@ def _deliverable_rows(session: Session) -> list[Any]:
     return list(session.execute(stmt))
 
 
-def dependency_edges(session: Session) -> dict[str, set[str]]:
+def dependency_edges(session: Session, configured: Iterable[tuple[str, list[str] | None]] | None = None) -> dict[str, set[str]]:
     """dependent -> its dependencies: the reconciler's table (configuration and Asana claims)
-    together with the configured lists, so a store never reconciled still shows them."""
+    together with the configured lists (`configured`, read here when not given), so a store
+    never reconciled still shows them."""
     edges: dict[str, set[str]] = defaultdict(set)
     e = DeliverableDependency.__table__.c  # type: ignore[attr-defined]
     for dependent, dependency in session.execute(select(e.dependent_key, e.dependency_key)):
         edges[dependent].add(dependency)
-    d = Deliverable.__table__.c  # type: ignore[attr-defined]
-    for key, depends_on in session.execute(select(d.key, d.depends_on)):
-        edges[key].update(depends_on or [])
+    if configured is None:
+        d = Deliverable.__table__.c  # type: ignore[attr-defined]
+        configured = [(key, depends_on) for key, depends_on in session.execute(select(d.key, d.depends_on))]
+    for key, depends_on in configured:
+        if depends_on:
+            edges[key].update(depends_on)
     return edges
 
 
@@ -164,15 +167,25 @@ def active_findings(session: Session, keys: Iterable[str] | None = None) -> dict
     return found
 
 
-_LAST_WORDS = text(
-    """
-    SELECT deliverable_key, source, author, stated_at FROM (
-        SELECT deliverable_key, source, author, stated_at,
-               ROW_NUMBER() OVER (PARTITION BY deliverable_key ORDER BY stated_at DESC, id DESC) AS newest
-        FROM observation WHERE deleted_at IS NULL
-    ) ranked WHERE newest = 1
-    """
-).columns(deliverable_key=String, source=String, author=String, stated_at=UTCDateTime)
+def _last_words_query() -> Any:
+    """Per deliverable, its newest live claim: one indexed lookup each (a window over every
+    claim costs four times as much at 30 claims a deliverable, on both databases)."""
+    d = Deliverable.__table__  # type: ignore[attr-defined]
+    o = Observation.__table__  # type: ignore[attr-defined]
+    x = o.alias("newer")
+    newest_id = (
+        select(x.c.id)
+        .where(x.c.deliverable_key == d.c.key, x.c.deleted_at.is_(None))
+        .order_by(x.c.stated_at.desc(), x.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(o.c.deliverable_key, o.c.source, o.c.author, o.c.stated_at).select_from(
+        d.join(o, o.c.id == newest_id)
+    )
+
+
+_LAST_WORDS = _last_words_query()
 
 
 def last_words(session: Session, names: Mapping[tuple[str, str], str]) -> dict[str, LastWord]:
@@ -226,7 +239,7 @@ def board(session: Session, *, config: Config, now: datetime, wanted: BoardFilte
     findings = active_findings(session)
     words = last_words(session, names)
     deliverables = _deliverable_rows(session)
-    edges = dependency_edges(session)
+    edges = dependency_edges(session, ((d.key, d.depends_on) for d in deliverables))
     status = {d.key: d.canonical_status for d in deliverables}
     dependents: dict[str, int] = defaultdict(int)
     for dependent, upstream in edges.items():
