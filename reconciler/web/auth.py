@@ -33,6 +33,9 @@ class AccessSettings(BaseSettings):
     """Header in which an authenticating proxy names the signed-in user, e.g. X-Forwarded-User."""
     trusted_proxies: str = "127.0.0.1/32,::1/128"
     """Addresses (CIDR, comma-separated) whose `trusted_proxy_header` is believed."""
+    allow_unauthenticated: bool = False
+    """Serve beyond loopback without access control: only where something else decides who
+    reaches the port (docker-compose publishes it on the host's 127.0.0.1 only)."""
 
     def any_configured(self) -> bool:
         return bool(self.token or self.basic_auth or self.trusted_proxy_header)
@@ -56,10 +59,10 @@ class AccessSettings(BaseSettings):
 
 def require_access_for(host: str, access: AccessSettings) -> None:
     """Binding beyond loopback without any access control is refused."""
-    if host not in LOOPBACK_HOSTS and not access.any_configured():
+    if host not in LOOPBACK_HOSTS and not access.any_configured() and not access.allow_unauthenticated:
         raise ValueError(
             f"refusing to serve the board on {host} without access control: set RECONCILER_WEB_TOKEN, "
-            "RECONCILER_WEB_BASIC_AUTH or RECONCILER_WEB_TRUSTED_PROXY_HEADER (or bind 127.0.0.1)"
+            "RECONCILER_WEB_BASIC_AUTH or RECONCILER_WEB_TRUSTED_PROXY_HEADER, or bind 127.0.0.1"
         )
 
 

@@ -23,7 +23,9 @@ from reconciler.settings import Settings
 from reconciler.web import create_app
 from reconciler.web.app import filter_query, safe_url
 from reconciler.web.auth import AccessSettings, judge, require_access_for
+from reconciler.web import healthcheck
 from reconciler.web.graph import layout
+from reconciler.web.server import board_in_background
 
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=timezone.utc)
 TODAY = NOW.date()
@@ -323,6 +325,17 @@ def test_exposing_without_access_control_is_refused() -> None:
     with pytest.raises(ValueError, match="refusing"):
         require_access_for("0.0.0.0", AccessSettings())
     require_access_for("0.0.0.0", AccessSettings(token="t0ken-value"))
+    require_access_for("0.0.0.0", AccessSettings(allow_unauthenticated=True))  # compose: published on loopback
+
+
+def test_container_healthcheck_signs_in_like_the_board_expects(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECONCILER_WEB_TOKEN", "health-token")
+    with board_in_background(create_app(rt, access=AccessSettings())) as url:
+        assert healthcheck.main([url + "healthz"]) == 0
+        monkeypatch.setenv("RECONCILER_WEB_TOKEN", "another-token")
+        with board_in_background(create_app(rt, access=AccessSettings(token="health-token"))) as guarded:
+            assert healthcheck.main([guarded + "healthz"]) == 1
+    assert healthcheck.main([url + "healthz"]) == 1  # nobody listens any more
 
 
 def test_serve_refuses_an_open_public_bind_in_one_line() -> None:
