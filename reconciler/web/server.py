@@ -54,7 +54,10 @@ def tune_gc_for_serving() -> None:
 def serve_forever(app: Starlette, sock: socket.socket) -> None:
     """Serve until Ctrl-C / SIGTERM."""
     tune_gc_for_serving()
-    _server(app).run(sockets=[sock])
+    try:
+        _server(app).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down on: a normal end here
+        pass
 
 
 @contextmanager
