@@ -8,6 +8,9 @@ import typer
 
 from reconciler.cli.common import ConfigOption, console, handle_errors
 from reconciler.cli.context import runtime
+from reconciler.pipeline import Runtime
+
+DEMO_PORT = 8080
 
 HostOption = Annotated[
     str, typer.Option("--host", help="Address to listen on; anything but loopback needs access control (see README).")
@@ -36,3 +39,18 @@ def serve(
         sock = bind(host, port)
         console.print(f"Board: {url_of(sock)}  (read-only; Ctrl-C to stop)")
         serve_forever(app, sock)
+
+
+def serve_demo_board(rt: Runtime, *, port: int = DEMO_PORT) -> None:
+    """`reconciler demo --serve`: the demo store's board on 127.0.0.1 (port 8080, or any free
+    one when that is taken) until Ctrl-C."""
+    from reconciler.web import create_app
+    from reconciler.web.auth import AccessSettings
+    from reconciler.web.server import bind, serve_forever, url_of
+
+    try:
+        sock = bind("127.0.0.1", port)
+    except ValueError:
+        sock = bind("127.0.0.1", 0)
+    console.print(f"\nThe board of this demo: {url_of(sock)}  (Ctrl-C to stop)")
+    serve_forever(create_app(rt, access=AccessSettings()), sock)

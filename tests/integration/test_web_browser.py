@@ -7,7 +7,11 @@ when it is absent, like PostgreSQL and Redis.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.request import Request, urlopen
@@ -190,3 +194,25 @@ def test_basic_auth_in_the_browser(browser: Browser, rt: Runtime) -> None:
         refused = Request(url + "metrics", headers={"Authorization": "Bearer nope"})
         with pytest.raises(Exception, match="401"):
             urlopen(refused, timeout=10)
+
+
+def test_demo_serve_prints_the_url_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    command = [str(Path(sys.executable).with_name("reconciler")), "demo", "--serve"]
+    env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env) as demo:
+        try:
+            assert demo.stdout is not None
+            url = None
+            for line in demo.stdout:
+                found = re.search(r"The board of this demo: (http://127\.0\.0\.1:\d+/)", line)
+                if found:
+                    url = found.group(1)
+                    break
+            assert url is not None, "the demo never printed the board's URL"
+            with urlopen(url, timeout=10) as answer:
+                assert answer.status == 200 and 'data-key="checkout-v2"' in answer.read().decode()
+        finally:
+            demo.send_signal(signal.SIGINT)
+            _, errors = demo.communicate(timeout=30)
+    assert demo.returncode == 0, errors
+    assert "Traceback" not in errors
