@@ -59,12 +59,25 @@ def broker_and_workers(rt: Runtime) -> tuple[dict[str, Any], dict[str, Any]]:
     if reachable_redis(rt.settings) is None:
         return {"configured": True, "ok": False}, {"configured": True, "ok": False, "workers": 0}
     try:
-        from workers.celery_app import app as celery_app
-
-        replies = celery_app.control.ping(timeout=0.5) or []
+        replies = _ping_workers(rt.settings.redis_url)
     except Exception:  # noqa: BLE001 - any broker trouble reads as "no worker answered"
         replies = []
     return {"configured": True, "ok": True}, {"configured": True, "ok": bool(replies), "workers": len(replies)}
+
+
+def _ping_workers(redis_url: str, *, timeout: float = 0.5) -> list[Any]:
+    """The workers that answer a broadcast ping on this broker within `timeout` seconds."""
+    from celery import Celery
+
+    from workers.celery_app import celery_config
+    from workers.settings import get_worker_settings
+
+    app = Celery("reconciler-board", set_as_current=False)
+    app.conf.update(celery_config(redis_url, get_worker_settings()))
+    try:
+        return list(app.control.ping(timeout=timeout) or [])
+    finally:
+        app.close()
 
 
 def health(rt: Runtime) -> tuple[int, dict[str, Any]]:

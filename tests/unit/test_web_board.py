@@ -240,6 +240,8 @@ def test_deliverable_page_shows_timeline_graph_and_findings(client: TestClient) 
     assert 'href="https://acme.slack.com/archives/C1/p6"' in page.text
     assert page.text.count('class="node') == 3 and "<svg" in page.text
     assert client.get("/d/nope").status_code == 404
+    refreshed = client.get("/d/web", headers={"X-Fragment": "deliverable"})
+    assert refreshed.text.lstrip().startswith('<div class="head">') and "<html" not in refreshed.text
     assert client.post("/d/web").status_code == 405  # read-only
 
 
@@ -247,6 +249,8 @@ def test_findings_page_views(client: TestClient) -> None:
     page = client.get("/findings")
     assert page.status_code == 200 and "Cat Roy" in page.text and "no owner" in page.text
     assert "No resolved findings" in client.get("/findings?view=resolved").text
+    refreshed = client.get("/findings?view=open", headers={"X-Fragment": "findings"})
+    assert refreshed.text.lstrip().startswith('<nav class="tabs">') and "Cat Roy" in refreshed.text
 
 
 def test_healthz_reports_store_and_partitions(client: TestClient) -> None:
