@@ -100,9 +100,10 @@ def config() -> Config:
 
 
 @pytest.fixture
-def filled(sqlite_engine: Engine, config: Config) -> Engine:
-    _fill(sqlite_engine, config)
-    return sqlite_engine
+def filled(store_engine: Engine, config: Config) -> Engine:
+    """The small store on SQLite and on PostgreSQL (the read queries differ in what each plans)."""
+    _fill(store_engine, config)
+    return store_engine
 
 
 @pytest.fixture
