@@ -17,6 +17,7 @@ from connectors.base import ClaimKind, Field, Observation, Source, SyncBatch
 from reconciler import board, engine, store
 from reconciler.cli import app as cli_app
 from reconciler.db import session_scope
+from reconciler.models import Conflict
 from reconciler.pipeline import Runtime
 from reconciler.protocol import Config, parse_config
 from reconciler.settings import Settings
@@ -198,6 +199,19 @@ def test_findings_view_says_who_is_waiting_on_whom(filled: Engine, config: Confi
     assert docs.escalation_step.startswith("1 of 3: owner")
     assert docs.age == NOW - docs.detail.opened_at
     assert counts["open"] == len(rows) and counts["resolved"] == 0
+
+
+def test_a_finding_kind_no_rule_here_knows_is_shown_as_it_is(rt: Runtime, filled: Engine) -> None:
+    """Rules other than today's (dependency cascade, schedule before ready, ...) need no change
+    here: the board shows any kind string."""
+    with session_scope(filled) as session:
+        session.add(Conflict(fingerprint="fp-cascade", deliverable_key="launch", kind="dependency_cascade",
+                             severity="high", summary="web <b>slips</b>, so launch slips", opened_at=NOW, last_seen_at=NOW))
+    with TestClient(create_app(rt)) as c:
+        launch = c.get("/?role=mkt").text
+        assert 'title="web &lt;b&gt;slips&lt;/b&gt;, so launch slips">dependency cascade</span>' in launch
+        assert "dependency cascade" in c.get("/findings?kind=dependency_cascade").text
+        assert 'reconciler_findings{kind="dependency_cascade",state="open"} 1.0' in c.get("/metrics").text
 
 
 # -- pages ----------------------------------------------------------------------------------
