@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -148,10 +148,13 @@ class BoardApp:
 
     def board_page(self, request: Request) -> Response:
         wanted = board_filter(request)
+        clean = filter_query(wanted)
+        if request.url.query != clean:  # a form sent without the script: give it the short link to share
+            return RedirectResponse(f"/?{clean}" if clean else "/", status_code=303)
         now = self.rt.now()
         with session_scope(self.rt.engine) as session:
             shown = board.board(session, config=self.rt.config, now=now, wanted=wanted)
-        context = {"board": shown, "wanted": wanted, "query": filter_query(wanted), "now": now, "title": "Board"}
+        context = {"board": shown, "wanted": wanted, "now": now, "title": "Board"}
         return self.render(request, "board.html", "_board.html", context)
 
     def deliverable_page(self, request: Request) -> Response:
