@@ -93,6 +93,14 @@ def test_board_filter_and_open_a_deliverable(page: Page, board_url: str) -> None
     expect(page.locator("tr[data-key]")).to_have_count(1)
     expect(row(page, "checkout-v2")).to_be_visible()
 
+    page.get_by_label("has findings").check()
+    page.wait_for_url(re.compile(r"\?owner=alice&findings=1$"))
+    expect(page.locator("tr[data-key]")).to_have_count(1)
+    page.fill('input[name="due"]', "3650")
+    page.press('input[name="due"]', "Enter")
+    page.wait_for_url(re.compile(r"\?owner=alice&findings=1&due=3650$"))
+    expect(page.locator('input[name="due"]')).to_have_value("3650")
+
     page.goto(board_url + "?role=marketing")  # a shared link gives the same view
     expect(page.locator("tr[data-key]")).to_have_count(1)
     expect(page.locator('select[name="role"]')).to_have_value("marketing")
