@@ -34,8 +34,8 @@ from reconciler.routing import Directory
 STATUSES = ("not_started", "on_track", "at_risk", "blocked", "done", "cancelled")
 FINISHED = frozenset({"done", "cancelled"})
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
-# What the findings page lists: the lifecycle states, plus "snoozed" (an active finding a snooze
-# keeps quiet) and "closed" (resolved or dismissed).
+# What the findings page lists: the lifecycle states (an active finding a snooze keeps quiet
+# counts as "snoozed", not as open or acknowledged), and all of them.
 FINDING_VIEWS = ("open", "acknowledged", "snoozed", "resolved", "dismissed", "all")
 
 
