@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from reconciler.cli import admin, alerts, conflicts, deliverables, owners, pipeline, records
+from reconciler.cli import admin, alerts, conflicts, deliverables, owners, pipeline, records, web
 from reconciler.cli.common import handle_errors
 from reconciler.settings import get_settings
 
@@ -39,6 +39,7 @@ app.command("demo")(pipeline.demo)
 app.command("claim")(records.claim)
 app.command("audit")(records.audit)
 app.command("status")(admin.status)
+app.command("serve")(web.serve)
 app.add_typer(conflicts.app, name="conflicts")
 app.add_typer(deliverables.app, name="deliverables")
 app.add_typer(owners.app, name="owners")

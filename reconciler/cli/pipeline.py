@@ -200,6 +200,7 @@ def run(
 @handle_errors
 def demo(
     keep: Annotated[Path | None, typer.Option("--keep", help="Keep the demo store in this SQLite file.")] = None,
+    serve: Annotated[bool, typer.Option("--serve", help="Then show the board of the demo store until Ctrl-C.")] = False,
 ) -> None:
     """Run the whole pipeline on a bundled scenario against the local sandbox."""
     from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
@@ -235,4 +236,8 @@ def demo(
             "Try it on a store you keep: reconciler demo --keep demo.db, then "
             "DATABASE_URL=sqlite:///demo.db reconciler conflicts list"
         )
+        if serve:
+            from reconciler.cli.web import serve_demo_board
+
+            serve_demo_board(rt)
     rt.engine.dispose()
