@@ -82,7 +82,7 @@ def row(page: Page, key: str):  # type: ignore[no-untyped-def]
 def test_board_filter_and_open_a_deliverable(page: Page, board_url: str) -> None:
     page.goto(board_url)
     expect(page.locator("h2.role")).to_have_text([re.compile("engineering"), re.compile("marketing")])
-    for key in ("checkout-v2", "payments-api", "search", "onboarding", "launch-campaign"):
+    for key in ("checkout-v2", "payments-api", "search", "onboarding", "launch-campaign", "search-post"):
         expect(row(page, key)).to_be_visible()
     expect(row(page, "checkout-v2").locator(".finding").first).to_be_visible()
     expect(row(page, "onboarding")).to_contain_text("no owner")
@@ -102,7 +102,7 @@ def test_board_filter_and_open_a_deliverable(page: Page, board_url: str) -> None
     expect(page.locator('input[name="due"]')).to_have_value("3650")
 
     page.goto(board_url + "?role=marketing")  # a shared link gives the same view
-    expect(page.locator("tr[data-key]")).to_have_count(1)
+    expect(page.locator("tr[data-key]")).to_have_count(2)  # launch-campaign and search-post
     expect(page.locator('select[name="role"]')).to_have_value("marketing")
 
     page.goto(board_url + "?findings=1&owner=alice")
@@ -141,7 +141,7 @@ def test_board_updates_itself_after_a_sync(page: Page, board_url: str, rt: Runti
     expect(last_word).to_contain_text("Carol Diaz")
     assert page.evaluate("window.__same_page") is True  # updated in place, not reloaded
 
-    page.get_by_role("link", name="search", exact=True).click()
+    row(page, "search").get_by_role("link", name="search", exact=True).click()
     with session_scope(rt.engine) as session:
         stored = store.claims_history(session, "search")[-1]
     assert stored.source == "slack" and stored.value == "blocked"

@@ -163,7 +163,7 @@ def test_blocked_chains_reach_every_dependent(filled: Engine, config: Config) ->
         ({"owner": "-"}, {"docs"}),
         ({"status": "blocked"}, {"api"}),
         ({"status": "unknown"}, {"docs"}),
-        ({"has_findings": True}, {"docs"}),
+        ({"has_findings": True}, {"docs", "web"}),  # web: on track while api, which it needs, is blocked
         ({"due_within_days": 7}, {"api"}),
         ({"due_within_days": 14, "role": "eng"}, {"api", "web"}),
         ({"role": "nobody-has-it"}, set()),
@@ -202,16 +202,15 @@ def test_findings_view_says_who_is_waiting_on_whom(filled: Engine, config: Confi
 
 
 def test_a_finding_kind_no_rule_here_knows_is_shown_as_it_is(rt: Runtime, filled: Engine) -> None:
-    """Rules other than today's (dependency cascade, schedule before ready, ...) need no change
-    here: the board shows any kind string."""
+    """Rules added later need no change here: the board shows any kind string."""
     with session_scope(filled) as session:
-        session.add(Conflict(fingerprint="fp-cascade", deliverable_key="launch", kind="dependency_cascade",
+        session.add(Conflict(fingerprint="fp-budget", deliverable_key="launch", kind="budget_overrun",
                              severity="high", summary="web <b>slips</b>, so launch slips", opened_at=NOW, last_seen_at=NOW))
     with TestClient(create_app(rt)) as c:
         launch = c.get("/?role=mkt").text
-        assert 'title="web &lt;b&gt;slips&lt;/b&gt;, so launch slips">dependency cascade</span>' in launch
-        assert "dependency cascade" in c.get("/findings?kind=dependency_cascade").text
-        assert 'reconciler_findings{kind="dependency_cascade",state="open"} 1.0' in c.get("/metrics").text
+        assert 'title="web &lt;b&gt;slips&lt;/b&gt;, so launch slips">budget overrun</span>' in launch
+        assert "budget overrun" in c.get("/findings?kind=budget_overrun").text
+        assert 'reconciler_findings{kind="budget_overrun",state="open"} 1.0' in c.get("/metrics").text
 
 
 # -- pages ----------------------------------------------------------------------------------
