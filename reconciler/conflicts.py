@@ -1,4 +1,5 @@
-"""What people do to conflicts (from the admin CLI): acknowledge, resolve, dismiss, reopen.
+"""The transitions people make on conflicts: acknowledge, resolve, dismiss, reopen. The
+surfaces reach them through `reconciler.decisions` (identity and permission first).
 
 Each operation checks the transition, records who did it and why in an audit event, and leaves
 committing to the caller. A resolution with a value (an accepted source's value, or one given) is
@@ -62,14 +63,20 @@ def get_conflict(session: Session, conflict_id: int) -> Conflict:
 
 
 def acknowledge(
-    session: Session, conflict_id: int, *, actor: str, comment: str | None, now: datetime
+    session: Session,
+    conflict_id: int,
+    *,
+    actor: str,
+    comment: str | None,
+    now: datetime,
+    context: dict[str, Any] | None = None,
 ) -> Conflict:
     conflict = get_conflict(session, conflict_id)
     _require(conflict, {OPEN}, ACKNOWLEDGED)
     conflict.state = ACKNOWLEDGED
     conflict.acknowledged_at = now
     conflict.acknowledged_by = _actor(actor)
-    return _record(session, conflict, "acknowledged", actor=actor, comment=comment, now=now)
+    return _record(session, conflict, "acknowledged", actor=actor, comment=comment, now=now, details=context)
 
 
 def resolve(
@@ -82,6 +89,7 @@ def resolve(
     accept_source: str | None = None,
     status: str | None = None,
     target_date: date | None = None,
+    context: dict[str, Any] | None = None,
 ) -> Conflict:
     """Close with a decision: accept what one source says, or set the status or date."""
     conflict = get_conflict(session, conflict_id)
@@ -97,20 +105,36 @@ def resolve(
         _set_decision(session, conflict.deliverable_key, field_name, decision)
     store.mark_dirty(session, [conflict.deliverable_key])
     details = {"field": field_name, "value": value, "accepted_source": accept_source} if value else {}
-    return _record(session, conflict, "resolved", actor=actor, comment=comment, now=now, details=details)
+    return _record(
+        session, conflict, "resolved", actor=actor, comment=comment, now=now, details={**details, **(context or {})}
+    )
 
 
-def dismiss(session: Session, conflict_id: int, *, actor: str, comment: str, now: datetime) -> Conflict:
+def dismiss(
+    session: Session,
+    conflict_id: int,
+    *,
+    actor: str,
+    comment: str,
+    now: datetime,
+    context: dict[str, Any] | None = None,
+) -> Conflict:
     """Close as not a real contradiction; it reopens only on evidence newer than this."""
     conflict = get_conflict(session, conflict_id)
     _require(conflict, ACTIVE, DISMISSED)
     comment = _comment(comment, "dismiss", conflict_id)
     _close(conflict, DISMISSED, actor=actor, comment=comment, now=now)
-    return _record(session, conflict, "dismissed", actor=actor, comment=comment, now=now)
+    return _record(session, conflict, "dismissed", actor=actor, comment=comment, now=now, details=context)
 
 
 def reopen(
-    session: Session, conflict_id: int, *, actor: str, comment: str | None, now: datetime
+    session: Session,
+    conflict_id: int,
+    *,
+    actor: str,
+    comment: str | None,
+    now: datetime,
+    context: dict[str, Any] | None = None,
 ) -> Conflict:
     conflict = get_conflict(session, conflict_id)
     if conflict.state not in CLOSED:
@@ -125,7 +149,9 @@ def reopen(
     conflict.state = OPEN
     _withdraw_decisions(session, conflict)
     store.mark_dirty(session, [conflict.deliverable_key])
-    return _record(session, conflict, "reopened", actor=actor, comment=comment, now=now, details=details)
+    return _record(
+        session, conflict, "reopened", actor=actor, comment=comment, now=now, details={**details, **(context or {})}
+    )
 
 
 # -- helpers --------------------------------------------------------------------------------
