@@ -47,6 +47,16 @@ _VALUE_FIELDS: dict[str, frozenset[str]] = {
 _VALUE_OPTIONAL = frozenset({rules.Rule.STALE.value, rules.Rule.NO_OWNER.value})
 
 
+def value_fields(kind: str) -> frozenset[str]:
+    """The fields (status, target_date) a resolution of this kind of conflict may set."""
+    return _VALUE_FIELDS.get(kind, frozenset())  # type: ignore[call-overload]
+
+
+def value_optional(kind: str) -> bool:
+    """Whether a resolution of this kind may be just a comment."""
+    return kind in _VALUE_OPTIONAL
+
+
 class ConflictNotFound(LookupError):
     pass
 

@@ -46,9 +46,10 @@ class UnknownActor(LookupError):
 class AlreadyDecided(lifecycle.InvalidTransition):
     """Someone decided first (or this is a repeat of the same click); names who and when."""
 
-    def __init__(self, message: str, *, conflict: Conflict) -> None:
+    def __init__(self, message: str, *, state: str, by: str | None) -> None:
         super().__init__(message)
-        self.conflict = conflict
+        self.state = state
+        self.by = by  # who closed or acknowledged it (a person key, cli:<user> or "auto")
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +168,9 @@ def _require_active(session: Session, config: Config, conflict: Conflict, *, als
         who, at = conflict.resolved_by, conflict.resolved_at
     name = "the reconciler (the sources agree again)" if who == "auto" else directory.display_name(who)
     when = f" at {at.isoformat(timespec='minutes')}" if at else ""
-    raise AlreadyDecided(f"conflict {conflict.id} was already {conflict.state} by {name}{when}", conflict=conflict)
+    raise AlreadyDecided(
+        f"conflict {conflict.id} was already {conflict.state} by {name}{when}", state=conflict.state, by=who
+    )
 
 
 def _begin(session: Session, config: Config, conflict_id: int, actor: Actor) -> Conflict:
