@@ -14,7 +14,12 @@ from reconciler.settings import get_settings
 @handle_errors
 def slack_app(
     http: Annotated[
-        bool, typer.Option("--http", help="Serve Slack's request URLs over HTTP (needs SLACK_SIGNING_SECRET) instead of Socket Mode.")
+        bool,
+        typer.Option(
+            "--http",
+            envvar="SLACK_APP_HTTP",
+            help="Serve Slack's request URLs over HTTP (needs SLACK_SIGNING_SECRET) instead of Socket Mode.",
+        ),
     ] = False,
     host: Annotated[str, typer.Option("--host", help="With --http: the address to listen on.")] = "0.0.0.0",
     port: Annotated[int, typer.Option("--port", help="With --http: the port (requests go to /slack/events).")] = 3000,

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 ACTIONS = re.compile("^" + re.escape(message_actions.ACTION_PREFIX))
 COMMAND = "/reconciler"
+HOME_OPENED = "app_home_opened"
+EVENTS = (HOME_OPENED,)  # the bot events slack/manifest.yaml subscribes to
 EVENTS_PATH = "/slack/events"
 
 
@@ -80,7 +82,7 @@ def register(app: App, service: SlackDecisions) -> None:
             user=body["user"]["id"], context=ModalContext.load(view.get("private_metadata")), duration=duration, comment=comment
         )
 
-    @app.event("app_home_opened")
+    @app.event(HOME_OPENED)
     def on_home_opened(event: dict[str, Any]) -> None:  # Bolt acknowledges events itself
         if event.get("tab", "home") == "home":
             service.publish_home(event["user"])
