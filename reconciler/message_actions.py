@@ -75,7 +75,7 @@ def _accept_buttons(conflict: ConflictView) -> list[Block]:
     for source in conflict.sources:
         values = sorted({e.value for e in conflict.evidence if e.source == source and e.value})
         said = f": {values[0]}" if len(values) == 1 else ""
-        buttons.append(_button(conflict.id, ACCEPT, f"Accept {source}{said}", source=source, style="primary"))
+        buttons.append(_button(conflict.id, ACCEPT, f"Accept {source}{said}", source=source))
     return buttons
 
 
