@@ -29,6 +29,7 @@ from reconciler.models import (
     Deliverable,
     Notification,
     NotificationConflict,
+    NotificationReason,
     NotificationStatus,
     Observation,
     Person,
@@ -271,6 +272,7 @@ def _sent_dms(session: Session, conflict_id: int) -> list[Notification]:
         .where(
             NotificationConflict.conflict_id == conflict_id,
             Notification.status == NotificationStatus.SENT,
+            Notification.reason != NotificationReason.RESOLVED,  # a notice that it closed: nothing to add
             col(Notification.slack_ts).is_not(None),
         )
         .order_by(Notification.id)

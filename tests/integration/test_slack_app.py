@@ -191,6 +191,27 @@ def test_the_dm_carries_buttons_and_accepting_a_source_decides_and_updates_it_in
     wait_for(lambda: "U01" in world.sandbox.slack_app.homes, message="the Home tab refresh")
 
 
+def test_a_decision_updates_every_dm_that_told_someone_about_the_finding(slack_sandbox: Sandbox, sqlite_engine: Engine) -> None:
+    w = World(slack_sandbox, sqlite_engine)
+    later = NOW + timedelta(hours=25)  # not acknowledged after 24 h: escalated to bob, engineering's lead
+    with session_scope(sqlite_engine) as session:
+        notify.plan_notifications(session, config=w.config, now=later)
+    notify.deliver_pending(sqlite_engine, client=w.client, now=later, min_interval_per_channel=0)
+    cid = w.conflict("checkout-v2", "status_contradiction").id
+    assert cid is not None
+    assert w.dm("U02", cid)["text"].startswith("Escalated to you")
+    handler = socket_mode_handler(w.app, app_token=APP_TOKEN, client=w.client)
+    handler.connect()
+    try:
+        ack_of(w, push(w, "interactive", w.click("U01", "U01", cid, "reconciler.accept.slack")))
+        for user_id in ("U01", "U02"):
+            dm = wait_for(lambda u=user_id: (d := w.dm(u, cid)) and outcome(d["blocks"], cid) and d, message=f"{user_id}'s DM")
+            assert str(outcome(dm["blocks"], cid)).startswith(":white_check_mark: Resolved by Alice Ng")
+            assert not [b for b in dm["blocks"] if b["type"] == "actions"]
+    finally:
+        handler.close()
+
+
 def test_the_ack_comes_before_the_work_even_when_the_store_is_busy(world: World, sqlite_url: str) -> None:
     cid = world.conflict("checkout-v2", "status_contradiction").id
     assert cid is not None
