@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated
 
 import typer
@@ -27,6 +28,8 @@ def slack_app(
 ) -> None:
     """Owners decide from Slack: Socket Mode by default (SLACK_APP_TOKEN, no public URL), or
     HTTP with --http. Shares the store with the workers."""
+    from slack_bolt.error import BoltError
+    from slack_sdk.errors import SlackApiError
     from workers.logging import configure_logging
 
     from reconciler import pipeline
@@ -44,7 +47,10 @@ def slack_app(
     with runtime(config) as rt:
         client = pipeline.slack_client(rt)
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
-        app, _service = build_app(rt, client, signing_secret=secret)
+        try:
+            app, _service = build_app(rt, client, signing_secret=secret)
+        except BoltError:  # auth.test failed; its message would quote Slack's whole answer
+            raise UserError("Slack refused SLACK_BOT_TOKEN (auth.test failed): check the bot token") from None
         if http:
             server = http_server(app, host=host, port=port)
             err_console.print(f"Slack app listening on http://{host}:{port}/slack/events", markup=False)
@@ -55,4 +61,15 @@ def slack_app(
             return
         assert settings.slack_app_token is not None
         err_console.print("Slack app connecting in Socket Mode", markup=False)
-        socket_mode_handler(app, app_token=settings.slack_app_token.get_secret_value(), client=client).start()
+        handler = socket_mode_handler(app, app_token=settings.slack_app_token.get_secret_value(), client=client)
+        try:
+            handler.connect()
+        except SlackApiError as exc:
+            code = exc.response.get("error") if exc.response is not None else "no answer"
+            raise UserError(f"Slack refused SLACK_APP_TOKEN for Socket Mode ({code}): it must be an app-level "
+                            "token (xapp-…) with connections:write") from None
+        err_console.print("Slack app connected (Socket Mode); Ctrl-C stops it", markup=False)
+        try:
+            threading.Event().wait()  # the client's threads serve and reconnect when Slack says so
+        except KeyboardInterrupt:
+            handler.close()

@@ -46,6 +46,7 @@ def user(uid: str, name: str) -> dict[str, Any]:
 
 
 SCENARIO = {
+    "invalid_tokens": ["xoxb-revoked", "xapp-revoked"],
     "slack": {
         "team": {"id": "T1", "domain": "acme"},
         "bot": {"user_id": "U0BOT", "bot_id": "B0BOT"},
@@ -414,3 +415,26 @@ def test_http_mode_verifies_signatures_and_runs_the_same_handlers(http_world: tu
     time.sleep(0.5)  # let the retry's work finish before counting
     assert len(w.audit("resolved")) == 1
     assert not w.sandbox.slack_app.ephemerals  # a repeat of one's own click is answered by the DM itself
+
+
+def test_the_command_refuses_bad_tokens_in_one_line(slack_sandbox: Sandbox, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from reconciler.cli import app as cli
+    from reconciler.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("RECONCILER_CONFIG", str(DEMO))
+    monkeypatch.setenv("SLACK_BASE_URL", slack_sandbox.slack_base_url)
+    cases = {
+        ("xoxb-revoked", "xapp-fine"): "error: Slack refused SLACK_BOT_TOKEN (auth.test failed): check the bot token",
+        (TOKEN, "xapp-revoked"): "error: Slack refused SLACK_APP_TOKEN for Socket Mode (invalid_auth): it must be an "
+                                 "app-level token (xapp-…) with connections:write",
+    }
+    for (bot, app_token), says in cases.items():
+        monkeypatch.setenv("SLACK_BOT_TOKEN", bot)
+        monkeypatch.setenv("SLACK_APP_TOKEN", app_token)
+        get_settings.cache_clear()
+        result = CliRunner().invoke(cli, ["slack-app"])
+        assert (result.exit_code, result.stderr.strip().splitlines()[-1]) == (1, says)
+        assert "xapp-revoked" not in result.output and "Traceback" not in result.output
