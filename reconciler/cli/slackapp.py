@@ -12,6 +12,9 @@ from reconciler.cli.context import runtime
 from reconciler.settings import get_settings
 
 
+FOLLOW_EVERY = 30.0  # seconds between looks at decisions taken elsewhere
+
+
 @handle_errors
 def slack_app(
     http: Annotated[
@@ -33,7 +36,7 @@ def slack_app(
     from workers.logging import configure_logging
 
     from reconciler import pipeline
-    from reconciler.slackapp.app import build_app, http_server, socket_mode_handler
+    from reconciler.slackapp.app import build_app, follow_changes, http_server, socket_mode_handler
 
     settings = get_settings()
     configure_logging(settings, level="INFO")
@@ -51,6 +54,7 @@ def slack_app(
             app, _service = build_app(rt, client, signing_secret=secret)
         except BoltError:  # auth.test failed; its message would quote Slack's whole answer
             raise UserError("Slack refused SLACK_BOT_TOKEN (auth.test failed): check the bot token") from None
+        follow_changes(_service, every=FOLLOW_EVERY, stop=threading.Event())
         if http:
             server = http_server(app, host=host, port=port)
             err_console.print(f"Slack app listening on http://{host}:{port}/slack/events", markup=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -96,6 +97,23 @@ def register(app: App, service: SlackDecisions) -> None:
     @app.error
     def on_error(error: Exception) -> None:
         log.warning("Slack app listener failed: %s: %s", type(error).__name__, service.rt.scrub(str(error)))
+
+
+def follow_changes(service: SlackDecisions, *, every: float, stop: threading.Event) -> threading.Thread:
+    """A thread that keeps DMs and Home tabs in step with decisions taken elsewhere (the CLI,
+    the reconciler closing a finding by itself) by following the audit log every `every` s."""
+
+    def loop() -> None:
+        seen = service.latest_change()
+        while not stop.wait(every):
+            try:
+                seen = service.catch_up(seen)
+            except Exception as exc:  # noqa: BLE001 - keep following; the next pass retries
+                log.warning("following changes failed: %s: %s", type(exc).__name__, service.rt.scrub(str(exc)))
+
+    thread = threading.Thread(target=loop, name="slack-app:follow-changes", daemon=True)
+    thread.start()
+    return thread
 
 
 # -- connecting -----------------------------------------------------------------------------

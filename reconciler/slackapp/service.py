@@ -15,6 +15,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from connectors.config import parse_duration
@@ -25,6 +26,7 @@ from reconciler.db import session_scope
 from reconciler.message_actions import ActionRef
 from reconciler.models import (
     ACTIVE_CONFLICT_STATES,
+    AuditEvent,
     Conflict,
     Deliverable,
     Notification,
@@ -40,6 +42,11 @@ from reconciler.slackapp import render
 from reconciler.slackapp.render import FindingLine, ModalContext, SetValueForm
 
 log = logging.getLogger(__name__)
+
+# Audit actions after which a finding's DMs may show something new, and the Home tabs concerned.
+DM_CHANGES = frozenset({"resolved", "dismissed", "auto_resolved", "acknowledged", "ack_timeout", "snooze_added"})
+HOME_CHANGES = DM_CHANGES | {"opened", "reopened", "owner_changed"}
+MAX_HOMES_PER_PASS = 50  # views.publish is Tier 4 (about 100 a minute)
 
 Decide = Callable[[Session, decisions.Actor], Any]
 
@@ -214,6 +221,39 @@ class SlackDecisions:
                     session.add(row)
             changed += 1
         return changed
+
+    # -- changes made elsewhere (the CLI, the reconciler, the notifier) --------------------------
+
+    def latest_change(self) -> int:
+        with session_scope(self.rt.engine) as session:
+            return int(session.exec(select(func.max(AuditEvent.id))).one() or 0)
+
+    def catch_up(self, after: int, *, limit: int = 500) -> int:
+        """Follow the audit log past event `after`: DMs about findings decided elsewhere show the
+        outcome, and the Home tabs of the deciders concerned are re-published. Returns the last
+        event seen (pass it next time). Idempotent: a DM already showing the outcome is left alone."""
+        with session_scope(self.rt.engine) as session:
+            events = list(session.exec(
+                select(AuditEvent).where(col(AuditEvent.id) > after).order_by(AuditEvent.id).limit(limit)
+            ))
+            if not events:
+                return after
+            changed = list(dict.fromkeys(
+                e.conflict_id for e in events if e.action in DM_CHANGES and e.conflict_id is not None
+            ))
+            keys = {e.deliverable_key for e in events if e.action in HOME_CHANGES and e.deliverable_key}
+            deciders = {decisions.deciders(session, self.rt.config, key).decider for key in sorted(keys)}
+            slack_ids = {p.slack_id for p in session.exec(select(Person)) if p.key in deciders and p.slack_id}
+            last = events[-1].id or after
+        for conflict_id in changed:
+            self.refresh_dms(conflict_id)
+        for slack_id in sorted(slack_ids)[:MAX_HOMES_PER_PASS]:
+            try:
+                self.publish_home(slack_id)
+            except SlackApiError as exc:
+                log.warning("could not publish the Home tab of %s: %s", slack_id,
+                            exc.response.get("error") if exc.response else exc)
+        return last
 
     # -- Home tab and slash command -----------------------------------------------------------
 

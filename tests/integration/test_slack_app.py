@@ -438,3 +438,26 @@ def test_the_command_refuses_bad_tokens_in_one_line(slack_sandbox: Sandbox, sqli
         result = CliRunner().invoke(cli, ["slack-app"])
         assert (result.exit_code, result.stderr.strip().splitlines()[-1]) == (1, says)
         assert "xapp-revoked" not in result.output and "Traceback" not in result.output
+
+
+def test_decisions_taken_elsewhere_reach_the_dms_and_home_tabs(slack_sandbox: Sandbox, sqlite_engine: Engine) -> None:
+    from reconciler import decisions
+
+    w = World(slack_sandbox, sqlite_engine)
+    seen = w.service.latest_change()
+    assert w.service.catch_up(seen) == seen  # nothing new: nothing done
+    assert not [p for p in slack_sandbox.posted_messages() if p["method"] == "chat.update"]
+    cid = w.conflict("checkout-v2", "status_contradiction").id
+    assert cid is not None
+    with session_scope(sqlite_engine) as session:
+        admin = decisions.cli_actor(session, by=None, os_user="ops")
+        decisions.resolve(session, cid, actor=admin, config=w.config, comment="keys missing", now=NOW, status="blocked")
+    seen = w.service.catch_up(seen)
+    assert outcome(w.dm("U01", cid)["blocks"], cid) == (
+        ":white_check_mark: Resolved by cli:ops, Fri 20 Nov 10:00 CET: set to blocked — “keys missing”")
+    assert "Waiting on you (0)" in json.dumps(slack_sandbox.slack_app.homes["U01"])
+    updates = len([p for p in slack_sandbox.posted_messages() if p["method"] == "chat.update"])
+    with session_scope(sqlite_engine) as session:  # the same change seen again changes nothing
+        session.add(AuditEvent(at=NOW, actor="cli:ops", action="resolved", conflict_id=cid, deliverable_key="checkout-v2"))
+    w.service.catch_up(seen)
+    assert len([p for p in slack_sandbox.posted_messages() if p["method"] == "chat.update"]) == updates
