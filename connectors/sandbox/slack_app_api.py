@@ -92,7 +92,11 @@ class SlackAppState:
 
     def apps_connections_open(self, p: dict[str, Any]) -> dict[str, Any]:
         if self.socket_mode is None:
-            self.socket_mode = SocketModeServer(self).start()
+            try:
+                self.socket_mode = SocketModeServer(self).start()
+            except ImportError:
+                raise SlackError("not_supported", detail="the sandbox's Socket Mode needs the websockets package "
+                                 "(pip install -e '.[test]')") from None
         return {"url": self.socket_mode.url}
 
     @staticmethod
