@@ -155,28 +155,28 @@ def outcome_block(conflict_id: int, text: str) -> Block:
     }
 
 
-def refreshed_blocks(blocks: list[Block], conflict_id: int, *, outcome: str | None, closed: bool, done: set[str]) -> list[Block]:
-    """The DM's blocks with this finding's outcome line set and its buttons gone (closed) or
-    without the ones already used (`done`: ack, snooze)."""
+def refreshed_blocks(blocks: list[Block], conflict_id: int, *, outcome: str | None, actions: Block | None) -> list[Block]:
+    """The DM's blocks with this finding's outcome line and controls replaced, where its controls
+    (or an earlier outcome line) were: `actions` None when it is closed."""
+    ids = {message_actions.block_id(conflict_id), f"{OUTCOME_PREFIX}{conflict_id}"}
+    replacement = ([outcome_block(conflict_id, outcome)] if outcome else []) + ([actions] if actions else [])
     out: list[Block] = []
-    wanted_id = message_actions.block_id(conflict_id)
-    outcome_id = f"{OUTCOME_PREFIX}{conflict_id}"
+    placed = False
     for block in blocks:
-        if block.get("block_id") == outcome_id:
-            continue
-        if block.get("block_id") != wanted_id:
+        if block.get("block_id") not in ids:
             out.append(block)
-            continue
-        if outcome:
-            out.append(outcome_block(conflict_id, outcome))
-        if not closed:
-            kept = [e for e in block.get("elements", []) if _action_of(e, wanted_id) not in done]
-            if kept:
-                out.append({**block, "elements": kept})
-    if outcome and not any(b.get("block_id") == outcome_id for b in out):
-        # the finding's buttons were removed earlier (e.g. the DM was marked closed): append
+        elif not placed:
+            out.extend(replacement)
+            placed = True
+    if not placed and outcome:  # its controls were removed earlier (the DM was marked closed)
         out.append(outcome_block(conflict_id, outcome))
     return out
+
+
+def without_actions(block: Block, done: set[str]) -> Block | None:
+    """An actions block without the controls already used (ack, snooze); None if none is left."""
+    kept = [e for e in block.get("elements", []) if _action_of(e, str(block.get("block_id"))) not in done]
+    return {**block, "elements": kept} if kept else None
 
 
 def _action_of(element: Block, block_id_: str) -> str | None:

@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from connectors.config import parse_duration
 from reconciler import conflicts as lifecycle
-from reconciler import decisions, message_actions, writeback
+from reconciler import decisions, message_actions, messages, store, writeback
 from reconciler import snoozes as silences
 from reconciler.db import session_scope
 from reconciler.message_actions import ActionRef
@@ -198,13 +198,16 @@ class SlackDecisions:
             done = {message_actions.ACK} if conflict.state == "acknowledged" else set()
             if snooze is not None:
                 done.add(message_actions.SNOOZE)
+            actions = None if closed else render.without_actions(
+                message_actions.actions_block(_conflict_view(session, directory, conflict)), done
+            )
             changes = []
             for row in _sent_dms(session, conflict_id):
                 recipient = directory.recipient(row.recipient_key)
                 tz = recipient.timezone if recipient else self.rt.config.timezone
                 note = outcome_text(conflict, directory, tz, snooze_until=snooze.ends_at if snooze else None,
                                     snoozed_by=snooze.author if snooze else None)
-                blocks = render.refreshed_blocks(row.blocks, conflict_id, outcome=note, closed=closed, done=done)
+                blocks = render.refreshed_blocks(row.blocks, conflict_id, outcome=note, actions=actions)
                 if blocks != row.blocks:
                     changes.append((row.id, row.slack_channel, row.slack_ts, row.text, blocks))
         changed = 0
@@ -303,6 +306,22 @@ def _tz(directory: Directory, person_key: str | None) -> str:
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text[:1].upper() + text[1:] if text else type(exc).__name__
+
+
+def _conflict_view(session: Session, directory: Directory, conflict: Conflict) -> messages.ConflictView:
+    """What the finding's controls are built from (its sources and what each says now)."""
+    assert conflict.id is not None
+    found = store.observations_by_id(session, conflict.evidence)
+    evidence = tuple(
+        messages.EvidenceView(source=o.source, author=directory.author_name(o.author), stated_at=o.stated_at,
+                              value=o.value, excerpt=o.excerpt, permalink=o.permalink)
+        for o in (found.get(i) for i in conflict.evidence) if o is not None
+    )
+    return messages.ConflictView(
+        id=conflict.id, deliverable_key=conflict.deliverable_key, deliverable_title=directory.title_of(conflict.deliverable_key),
+        kind=conflict.kind, severity=conflict.severity, summary=conflict.summary, sources=tuple(conflict.sources),
+        evidence=evidence, opened_at=conflict.opened_at,
+    )
 
 
 def _sent_dms(session: Session, conflict_id: int) -> list[Notification]:

@@ -186,9 +186,12 @@ def test_the_dm_carries_buttons_and_accepting_a_source_decides_and_updates_it_in
     assert not [b for b in dm["blocks"] if b["type"] == "actions"]  # the buttons are gone
     updates = [p for p in world.sandbox.posted_messages() if p["method"] == "chat.update"]
     assert [u["ts"] for u in updates] == [dm["ts"]]
-    with session_scope(world.engine) as session:  # the outbox keeps what the DM now shows
-        with_outcome = [n for n in session.exec(select(Notification)) if outcome(n.blocks, cid)]
-        assert len(with_outcome) == 1
+
+    def stored_with_outcome() -> list[Notification]:  # the outbox keeps what the DM now shows
+        with session_scope(world.engine) as session:
+            return [n for n in session.exec(select(Notification)) if outcome(n.blocks, cid)]
+
+    assert len(wait_for(stored_with_outcome, message="the stored DM")) == 1
     wait_for(lambda: "U01" in world.sandbox.slack_app.homes, message="the Home tab refresh")
 
 
@@ -226,7 +229,8 @@ def test_the_ack_comes_before_the_work_even_when_the_store_is_busy(world: World,
         blocker.execute("ROLLBACK")
         blocker.close()
     wait_for(lambda: world.conflict("checkout-v2", "status_contradiction").state == "acknowledged", message="the ack")
-    calls = world.sandbox.slack_app.calls
+    calls = wait_for(lambda: ("call", "chat.update") in world.sandbox.slack_app.calls and world.sandbox.slack_app.calls,
+                     message="the DM update")
     assert calls.index(("ack", envelope)) < calls.index(("call", "chat.update"))
     dm = wait_for(lambda: (d := world.dm("U01", cid)) and outcome(d["blocks"], cid) and d, message="the DM update")
     assert outcome(dm["blocks"], cid) == ":eyes: Acknowledged by Alice Ng, Fri 20 Nov 10:00 CET"
