@@ -254,7 +254,18 @@ def test_someone_off_the_escalation_path_is_told_who_decides_and_nothing_changes
     assert not [p for p in world.sandbox.posted_messages() if p["method"] == "chat.update"]
 
 
-def test_a_double_click_a_retry_and_a_second_person_record_one_decision(world: World) -> None:
+@pytest.fixture
+def connected(slack_sandbox: Sandbox, store_engine: Engine) -> Iterator[World]:
+    """A world on SQLite and on PostgreSQL."""
+    w = World(slack_sandbox, store_engine)
+    handler = socket_mode_handler(w.app, app_token=APP_TOKEN, client=w.client)
+    handler.connect()
+    yield w
+    handler.close()
+
+
+def test_a_double_click_a_retry_and_a_second_person_record_one_decision(connected: World) -> None:
+    world = connected
     cid = world.conflict("checkout-v2", "status_contradiction").id
     assert cid is not None
     alice = world.click("U01", "U01", cid, "reconciler.accept.slack")
