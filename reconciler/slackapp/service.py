@@ -208,7 +208,7 @@ class SlackDecisions:
                 note = outcome_text(conflict, directory, tz, snooze_until=snooze.ends_at if snooze else None,
                                     snoozed_by=snooze.author if snooze else None)
                 blocks = render.refreshed_blocks(row.blocks, conflict_id, outcome=note, actions=actions)
-                if blocks != row.blocks:
+                if blocks != row.blocks and row.slack_channel and row.slack_ts:
                     changes.append((row.id, row.slack_channel, row.slack_ts, row.text, blocks))
         changed = 0
         for row_id, channel, ts, text, blocks in changes:
@@ -218,10 +218,10 @@ class SlackDecisions:
                 log.warning("could not update DM %s: %s", row_id, exc.response.get("error") if exc.response else exc)
                 continue
             with session_scope(self.rt.engine) as session:
-                row = session.get(Notification, row_id)
-                if row is not None:
-                    row.blocks = blocks
-                    session.add(row)
+                stored = session.get(Notification, row_id)
+                if stored is not None:
+                    stored.blocks = blocks
+                    session.add(stored)
             changed += 1
         return changed
 
@@ -237,7 +237,7 @@ class SlackDecisions:
         event seen (pass it next time). Idempotent: a DM already showing the outcome is left alone."""
         with session_scope(self.rt.engine) as session:
             events = list(session.exec(
-                select(AuditEvent).where(col(AuditEvent.id) > after).order_by(AuditEvent.id).limit(limit)
+                select(AuditEvent).where(col(AuditEvent.id) > after).order_by(col(AuditEvent.id)).limit(limit)
             ))
             if not events:
                 return after
@@ -334,7 +334,7 @@ def _sent_dms(session: Session, conflict_id: int) -> list[Notification]:
             Notification.reason != NotificationReason.RESOLVED,  # a notice that it closed: nothing to add
             col(Notification.slack_ts).is_not(None),
         )
-        .order_by(Notification.id)
+        .order_by(col(Notification.id))
     )
     return list(session.exec(stmt))
 
@@ -377,7 +377,7 @@ def findings_of(session: Session, config: Any, person_key: str) -> tuple[list[Fi
     """(open findings this person decides, open findings opened by what they said that someone
     else decides), oldest first."""
     active = list(session.exec(
-        select(Conflict).where(col(Conflict.state).in_(list(ACTIVE_CONFLICT_STATES))).order_by(Conflict.opened_at, Conflict.id)
+        select(Conflict).where(col(Conflict.state).in_(list(ACTIVE_CONFLICT_STATES))).order_by(col(Conflict.opened_at), col(Conflict.id))
     ))
     directory = Directory.load(session, config, {c.deliverable_key for c in active})
     person = directory.people.get(person_key)
@@ -412,7 +412,7 @@ def _status(session: Session, config: Any, key: str, tz: str) -> list[dict[str, 
     directory = Directory.load(session, config, [key])
     active = session.exec(
         select(Conflict).where(Conflict.deliverable_key == key, col(Conflict.state).in_(list(ACTIVE_CONFLICT_STATES)))
-        .order_by(Conflict.opened_at, Conflict.id)
+        .order_by(col(Conflict.opened_at), col(Conflict.id))
     ).all()
     decider = decisions.deciders(session, config, key).decider
     return render.status_answer(
