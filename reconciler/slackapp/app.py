@@ -35,8 +35,18 @@ EVENTS = (HOME_OPENED,)  # the bot events slack/manifest.yaml subscribes to
 EVENTS_PATH = "/slack/events"
 
 
+class _ClientTokenNotice(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN itself and warns that the given client's token wins: it is the same token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
 def build_app(rt: Runtime, client: WebClient, *, signing_secret: str | None = None) -> tuple[App, SlackDecisions]:
     """The Bolt app with every listener registered, and the service they delegate to."""
+    bolt_log = logging.getLogger("slack_bolt.App")
+    if not any(isinstance(f, _ClientTokenNotice) for f in bolt_log.filters):
+        bolt_log.addFilter(_ClientTokenNotice())
     app = App(client=client, signing_secret=signing_secret or "", process_before_response=False, name="reconciler")
     service = SlackDecisions(rt=rt, client=client)
     register(app, service)

@@ -8,6 +8,7 @@ import json
 import sqlite3
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -409,6 +410,8 @@ def http_world(slack_sandbox: Sandbox, sqlite_engine: Engine) -> Iterator[tuple[
 
 def test_http_mode_verifies_signatures_and_runs_the_same_handlers(http_world: tuple[World, str]) -> None:
     w, url = http_world
+    with urllib.request.urlopen(url.replace("/slack/events", "/healthz"), timeout=10) as health:
+        assert health.read() == b"ok\n"
     cid = w.conflict("checkout-v2", "status_contradiction").id
     assert cid is not None
     click = w.click("U01", "U01", cid, "reconciler.accept.slack")
