@@ -47,6 +47,40 @@ _VALUE_FIELDS: dict[str, frozenset[str]] = {
 _VALUE_OPTIONAL = frozenset({rules.Rule.STALE.value, rules.Rule.NO_OWNER.value})
 
 
+# Every state change a conflict can make: acknowledge / an acknowledgement lapses, resolve or
+# dismiss an active one, reopen a closed one.
+_TRANSITIONS = frozenset({
+    (OPEN, ACKNOWLEDGED), (ACKNOWLEDGED, OPEN),
+    (OPEN, RESOLVED), (ACKNOWLEDGED, RESOLVED), (OPEN, DISMISSED), (ACKNOWLEDGED, DISMISSED),
+    (RESOLVED, OPEN), (DISMISSED, OPEN),
+})
+
+
+def transition(
+    current: str, target: str, *, now: datetime, by: str | None = None, comment: str | None = None
+) -> dict[str, Any]:
+    """The one definition of a conflict's state change: the column values that take a conflict
+    from `current` to `target`. Every writer of a conflict's state applies them: the operations
+    below (through `reconciler.decisions`), the reconciler reopening or closing a finding by
+    itself (its bulk writes), and the notifier when an acknowledgement lapses."""
+    if (current, target) not in _TRANSITIONS:
+        raise InvalidTransition(f"a conflict cannot go from {current} to {target}")
+    if target == ACKNOWLEDGED:
+        return {"state": target, "acknowledged_at": now, "acknowledged_by": by}
+    if target in CLOSED:
+        return {**CLOSED_RESET, "state": target, "resolved_at": now, "resolved_by": by, "resolution_comment": comment}
+    if current == ACKNOWLEDGED:  # the acknowledgement lapsed: open, undecided, nobody on it
+        return {"state": OPEN, "acknowledged_at": None, "acknowledged_by": None}
+    return {**REOPEN_RESET, "state": OPEN}
+
+
+def apply_transition(conflict: Conflict, target: str, *, now: datetime, by: str | None = None,
+                     comment: str | None = None) -> Conflict:
+    for name, value in transition(conflict.state, target, now=now, by=by, comment=comment).items():
+        setattr(conflict, name, value)
+    return conflict
+
+
 def value_fields(kind: str) -> frozenset[str]:
     """The fields (status, target_date) a resolution of this kind of conflict may set."""
     return _VALUE_FIELDS.get(kind, frozenset())  # type: ignore[call-overload]
@@ -83,9 +117,7 @@ def acknowledge(
 ) -> Conflict:
     conflict = get_conflict(session, conflict_id)
     _require(conflict, {OPEN}, ACKNOWLEDGED)
-    conflict.state = ACKNOWLEDGED
-    conflict.acknowledged_at = now
-    conflict.acknowledged_by = _actor(actor)
+    apply_transition(conflict, ACKNOWLEDGED, now=now, by=_actor(actor))
     return _record(session, conflict, "acknowledged", actor=actor, comment=comment, now=now, details=context)
 
 
@@ -154,9 +186,7 @@ def reopen(
         "closed_by": conflict.resolved_by,
         **({"resolution_value": conflict.resolution_value} if conflict.resolution_value else {}),
     }
-    for name, value in REOPEN_RESET.items():
-        setattr(conflict, name, value)
-    conflict.state = OPEN
+    apply_transition(conflict, OPEN, now=now)
     _withdraw_decisions(session, conflict)
     store.mark_dirty(session, [conflict.deliverable_key])
     return _record(
@@ -190,12 +220,7 @@ def _comment(comment: str | None, verb: str, conflict_id: int) -> str:
 
 
 def _close(conflict: Conflict, state: str, *, actor: str, comment: str, now: datetime) -> None:
-    for name, value in CLOSED_RESET.items():
-        setattr(conflict, name, value)
-    conflict.state = state
-    conflict.resolved_at = now
-    conflict.resolved_by = _actor(actor)
-    conflict.resolution_comment = comment
+    apply_transition(conflict, state, now=now, by=_actor(actor), comment=comment)
 
 
 def _decided_value(
