@@ -46,10 +46,15 @@ class UnknownActor(LookupError):
 class AlreadyDecided(lifecycle.InvalidTransition):
     """Someone decided first (or this is a repeat of the same click); names who and when."""
 
-    def __init__(self, message: str, *, state: str, by: str | None) -> None:
+    def __init__(
+        self, message: str, *, conflict_id: int, state: str, by: str | None, by_name: str, at: datetime | None
+    ) -> None:
         super().__init__(message)
+        self.conflict_id = conflict_id
         self.state = state
         self.by = by  # who closed or acknowledged it (a person key, cli:<user> or "auto")
+        self.by_name = by_name
+        self.at = at
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +173,10 @@ def _require_active(session: Session, config: Config, conflict: Conflict, *, als
         who, at = conflict.resolved_by, conflict.resolved_at
     name = "the reconciler (the sources agree again)" if who == "auto" else directory.display_name(who)
     when = f" at {at.isoformat(timespec='minutes')}" if at else ""
+    assert conflict.id is not None
     raise AlreadyDecided(
-        f"conflict {conflict.id} was already {conflict.state} by {name}{when}", state=conflict.state, by=who
+        f"conflict {conflict.id} was already {conflict.state} by {name}{when}",
+        conflict_id=conflict.id, state=conflict.state, by=who, by_name=name, at=at,
     )
 
 

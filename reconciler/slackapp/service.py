@@ -137,7 +137,7 @@ class SlackDecisions:
                 decide(session, actor)
         except decisions.AlreadyDecided as exc:
             if exc.by != actor.person_key:  # a repeat of one's own click needs no answer
-                self._tell(channel, user, f"Already decided: {exc}.")
+                self._tell(channel, user, self._already_decided(exc, user))
             self.refresh_dms(conflict_id)
             return
         except (decisions.NotAllowed, LookupError, ValueError) as exc:
@@ -145,6 +145,14 @@ class SlackDecisions:
             return
         self.refresh_dms(conflict_id)
         self._after_decision(conflict_id, user)
+
+    def _already_decided(self, exc: decisions.AlreadyDecided, user: str) -> str:
+        """"Already decided: Bob Okafor resolved #4 at Fri 20 Nov 10:00 CET." in the clicker's time zone."""
+        with session_scope(self.rt.engine) as session:
+            directory = Directory.load(session, self.rt.config)
+            key = decisions.person_for_slack_user(session, self.rt.config, user)
+        when = f" at {render.when(exc.at, _tz(directory, key))}" if exc.at else ""
+        return f"Already decided: {exc.by_name} {exc.state} #{exc.conflict_id}{when}; nothing changed."
 
     def _after_decision(self, conflict_id: int, user: str) -> None:
         with session_scope(self.rt.engine) as session:

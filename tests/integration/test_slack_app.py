@@ -282,7 +282,7 @@ def test_a_double_click_a_retry_and_a_second_person_record_one_decision(connecte
     loser = {"alice": "U02", "bob": "U01"}[str(winner)]
     told = wait_for(lambda: [e for e in world.sandbox.slack_app.ephemerals if e["user"] == loser], message="the loser told")
     name = {"alice": "Alice Ng", "bob": "Bob Okafor"}[str(winner)]
-    assert told[0]["text"].startswith(f"Already decided: conflict {cid} was already resolved by {name}")
+    assert told[0]["text"] == f"Already decided: {name} resolved #{cid} at Fri 20 Nov 10:00 CET; nothing changed."
     time.sleep(0.5)  # let every envelope's work finish before counting
     assert len(world.audit("resolved")) == 1
     assert not [e for e in world.sandbox.slack_app.ephemerals if e["user"] == {"U01": "U02", "U02": "U01"}[loser]]
