@@ -1,4 +1,5 @@
-"""What people do to conflicts (from the admin CLI): acknowledge, resolve, dismiss, reopen.
+"""The transitions people make on conflicts: acknowledge, resolve, dismiss, reopen. The
+surfaces reach them through `reconciler.decisions` (identity and permission first).
 
 Each operation checks the transition, records who did it and why in an audit event, and leaves
 committing to the caller. A resolution with a value (an accepted source's value, or one given) is
@@ -17,7 +18,6 @@ from sqlmodel import Session, select
 
 from connectors.base import CanonicalStatus
 from reconciler import rules, store
-from reconciler.owners import assign_owner
 from reconciler.models import Conflict, ConflictState, Deliverable, Observation
 
 OPEN, ACKNOWLEDGED = ConflictState.OPEN.value, ConflictState.ACKNOWLEDGED.value
@@ -55,6 +55,50 @@ _VALUE_OPTIONAL = frozenset(
 )
 
 
+# Every state change a conflict can make: acknowledge / an acknowledgement lapses, resolve or
+# dismiss an active one, reopen a closed one.
+_TRANSITIONS = frozenset({
+    (OPEN, ACKNOWLEDGED), (ACKNOWLEDGED, OPEN),
+    (OPEN, RESOLVED), (ACKNOWLEDGED, RESOLVED), (OPEN, DISMISSED), (ACKNOWLEDGED, DISMISSED),
+    (RESOLVED, OPEN), (DISMISSED, OPEN),
+})
+
+
+def transition(
+    current: str, target: str, *, now: datetime, by: str | None = None, comment: str | None = None
+) -> dict[str, Any]:
+    """The one definition of a conflict's state change: the column values that take a conflict
+    from `current` to `target`. Every writer of a conflict's state applies them: the operations
+    below (through `reconciler.decisions`), the reconciler reopening or closing a finding by
+    itself (its bulk writes), and the notifier when an acknowledgement lapses."""
+    if (current, target) not in _TRANSITIONS:
+        raise InvalidTransition(f"a conflict cannot go from {current} to {target}")
+    if target == ACKNOWLEDGED:
+        return {"state": target, "acknowledged_at": now, "acknowledged_by": by}
+    if target in CLOSED:
+        return {**CLOSED_RESET, "state": target, "resolved_at": now, "resolved_by": by, "resolution_comment": comment}
+    if current == ACKNOWLEDGED:  # the acknowledgement lapsed: open, undecided, nobody on it
+        return {"state": OPEN, "acknowledged_at": None, "acknowledged_by": None}
+    return {**REOPEN_RESET, "state": OPEN}
+
+
+def apply_transition(conflict: Conflict, target: str, *, now: datetime, by: str | None = None,
+                     comment: str | None = None) -> Conflict:
+    for name, value in transition(conflict.state, target, now=now, by=by, comment=comment).items():
+        setattr(conflict, name, value)
+    return conflict
+
+
+def value_fields(kind: str) -> frozenset[str]:
+    """The fields (status, target_date) a resolution of this kind of conflict may set."""
+    return _VALUE_FIELDS.get(kind, frozenset())  # type: ignore[call-overload]
+
+
+def value_optional(kind: str) -> bool:
+    """Whether a resolution of this kind may be just a comment."""
+    return kind in _VALUE_OPTIONAL
+
+
 class ConflictNotFound(LookupError):
     pass
 
@@ -71,14 +115,18 @@ def get_conflict(session: Session, conflict_id: int) -> Conflict:
 
 
 def acknowledge(
-    session: Session, conflict_id: int, *, actor: str, comment: str | None, now: datetime
+    session: Session,
+    conflict_id: int,
+    *,
+    actor: str,
+    comment: str | None,
+    now: datetime,
+    context: dict[str, Any] | None = None,
 ) -> Conflict:
     conflict = get_conflict(session, conflict_id)
     _require(conflict, {OPEN}, ACKNOWLEDGED)
-    conflict.state = ACKNOWLEDGED
-    conflict.acknowledged_at = now
-    conflict.acknowledged_by = _actor(actor)
-    return _record(session, conflict, "acknowledged", actor=actor, comment=comment, now=now)
+    apply_transition(conflict, ACKNOWLEDGED, now=now, by=_actor(actor))
+    return _record(session, conflict, "acknowledged", actor=actor, comment=comment, now=now, details=context)
 
 
 def resolve(
@@ -92,9 +140,11 @@ def resolve(
     status: str | None = None,
     target_date: date | None = None,
     owner: str | None = None,
+    context: dict[str, Any] | None = None,
 ) -> Conflict:
-    """Close with a decision: accept what one source says, or set the status or date; a missing
-    owner is resolved by naming one, which goes into the gatekeeper map."""
+    """Close with a decision: accept what one source says, or set the status or date. A missing
+    owner is resolved only by naming one (`owner`, which the caller has put in the gatekeeper
+    map: `decisions.assign_owner`)."""
     conflict = get_conflict(session, conflict_id)
     _require(conflict, ACTIVE, RESOLVED)
     comment = _comment(comment, "resolve", conflict_id)
@@ -103,11 +153,10 @@ def resolve(
             raise InvalidTransition(f"conflict {conflict_id} is a missing owner: name one (--owner PERSON)")
         raise InvalidTransition(f"conflict {conflict_id} ({conflict.kind}) is not about the owner")
     if owner is not None:
-        assign_owner(session, conflict.deliverable_key, owner, actor=actor, comment=comment, now=now)
         _close(conflict, RESOLVED, actor=actor, comment=comment, now=now)
         conflict.resolution_value = owner
         return _record(session, conflict, "resolved", actor=actor, comment=comment, now=now,
-                       details={"field": "owner", "value": owner})
+                       details={"field": "owner", "value": owner, **(context or {})})
     field_name, value = _decided_value(session, conflict, accept_source, status, target_date)
     _close(conflict, RESOLVED, actor=actor, comment=comment, now=now)
     conflict.resolution_value = value
@@ -118,20 +167,36 @@ def resolve(
         _set_decision(session, conflict.deliverable_key, field_name, decision)
     store.mark_dirty(session, [conflict.deliverable_key])
     details = {"field": field_name, "value": value, "accepted_source": accept_source} if value else {}
-    return _record(session, conflict, "resolved", actor=actor, comment=comment, now=now, details=details)
+    return _record(
+        session, conflict, "resolved", actor=actor, comment=comment, now=now, details={**details, **(context or {})}
+    )
 
 
-def dismiss(session: Session, conflict_id: int, *, actor: str, comment: str, now: datetime) -> Conflict:
+def dismiss(
+    session: Session,
+    conflict_id: int,
+    *,
+    actor: str,
+    comment: str,
+    now: datetime,
+    context: dict[str, Any] | None = None,
+) -> Conflict:
     """Close as not a real contradiction; it reopens only on evidence newer than this."""
     conflict = get_conflict(session, conflict_id)
     _require(conflict, ACTIVE, DISMISSED)
     comment = _comment(comment, "dismiss", conflict_id)
     _close(conflict, DISMISSED, actor=actor, comment=comment, now=now)
-    return _record(session, conflict, "dismissed", actor=actor, comment=comment, now=now)
+    return _record(session, conflict, "dismissed", actor=actor, comment=comment, now=now, details=context)
 
 
 def reopen(
-    session: Session, conflict_id: int, *, actor: str, comment: str | None, now: datetime
+    session: Session,
+    conflict_id: int,
+    *,
+    actor: str,
+    comment: str | None,
+    now: datetime,
+    context: dict[str, Any] | None = None,
 ) -> Conflict:
     conflict = get_conflict(session, conflict_id)
     if conflict.state not in CLOSED:
@@ -141,12 +206,12 @@ def reopen(
         "closed_by": conflict.resolved_by,
         **({"resolution_value": conflict.resolution_value} if conflict.resolution_value else {}),
     }
-    for name, value in REOPEN_RESET.items():
-        setattr(conflict, name, value)
-    conflict.state = OPEN
+    apply_transition(conflict, OPEN, now=now)
     _withdraw_decisions(session, conflict)
     store.mark_dirty(session, [conflict.deliverable_key])
-    return _record(session, conflict, "reopened", actor=actor, comment=comment, now=now, details=details)
+    return _record(
+        session, conflict, "reopened", actor=actor, comment=comment, now=now, details={**details, **(context or {})}
+    )
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -175,12 +240,7 @@ def _comment(comment: str | None, verb: str, conflict_id: int) -> str:
 
 
 def _close(conflict: Conflict, state: str, *, actor: str, comment: str, now: datetime) -> None:
-    for name, value in CLOSED_RESET.items():
-        setattr(conflict, name, value)
-    conflict.state = state
-    conflict.resolved_at = now
-    conflict.resolved_by = _actor(actor)
-    conflict.resolution_comment = comment
+    apply_transition(conflict, state, now=now, by=_actor(actor), comment=comment)
 
 
 def _decided_value(

@@ -40,7 +40,7 @@ from sqlalchemy import JSON, Date, Table, and_, select, true, update
 from sqlmodel import Session
 
 from reconciler import rules, store
-from reconciler.conflicts import ACTIVE, CLOSED_RESET, REOPEN_RESET
+from reconciler.conflicts import ACTIVE, transition
 from reconciler.models import (
     AuditEvent,
     Conflict,
@@ -934,7 +934,7 @@ def _reopens(row: _ConflictRow, finding: rules.Finding) -> bool:
 
 def _reopen(plan: _Plan, row: _ConflictRow, finding: rules.Finding, now: datetime) -> None:
     plan.conflict_updates.append({
-        "id": row.id, **REOPEN_RESET, **_content(finding), "state": ConflictState.OPEN.value, "last_seen_at": now,
+        "id": row.id, **transition(row.state, ConflictState.OPEN.value, now=now), **_content(finding), "last_seen_at": now,
     })
     why = "its finding holds again" if row.resolved_by == AUTO else "newer evidence"
     plan.events.append(_event("reopened", row.deliverable_key, now, conflict_id=row.id, details={
@@ -947,8 +947,7 @@ def _reopen(plan: _Plan, row: _ConflictRow, finding: rules.Finding, now: datetim
 def _auto_resolve(plan: _Plan, row: _ConflictRow, now: datetime, *, reason: str | None = None) -> None:
     comment = reason or _AUTO_COMMENTS.get(row.kind, "its finding no longer holds")
     plan.conflict_updates.append({
-        "id": row.id, **CLOSED_RESET, "state": ConflictState.RESOLVED.value,
-        "resolved_at": now, "resolved_by": AUTO, "resolution_comment": comment,
+        "id": row.id, **transition(row.state, ConflictState.RESOLVED.value, now=now, by=AUTO, comment=comment),
     })
     plan.events.append(_event("auto_resolved", row.deliverable_key, now, conflict_id=row.id,
                               comment=comment, details={"previous_state": row.state}))

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reconciler import untrusted
+from reconciler import message_actions, untrusted
 
 MAX_CONFLICTS_IN_BLOCKS = 10  # 50 blocks per message: header, note, 4 per conflict, "more"
 MAX_EXCERPT = 200
@@ -209,7 +209,7 @@ def _conflict_blocks(c: ConflictView, reason: str, tz: str) -> list[Block]:
         {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(reason_line(c, reason, tz))}]},
     ]
     if reason != "resolved":
-        blocks.append(_section("```" + "\n".join(resolve_commands(c)) + "```"))
+        blocks.append(message_actions.actions_block(c))
     return blocks
 
 
@@ -245,7 +245,7 @@ def render(view: MessageView) -> tuple[str, list[Block]]:
 def mark_closed(text: str, blocks: list[Block], note: str) -> tuple[str, list[Block]]:
     """An earlier DM rewritten to say its conflicts are closed (for chat.update)."""
     banner = _section(f":white_check_mark: *{escape(note)}*")
-    rest = [b for b in blocks if not _is_banner(b)]
+    rest = [b for b in blocks if not _is_banner(b) and not message_actions.is_actions_block(b)]
     new_text = text if text.startswith(f"{note}\n") else f"{note}\n{text}"
     if rest and rest[0].get("type") == "header":
         return new_text, [rest[0], banner, *rest[1:]][:50]

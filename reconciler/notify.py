@@ -48,6 +48,7 @@ from sqlmodel import Session, col, select
 
 from connectors.slack_client import describe_slack_error, outcome_unknown
 from reconciler import messages, store
+from reconciler.conflicts import apply_transition
 from reconciler import snoozes as silences
 from reconciler import untrusted
 from reconciler.db import session_scope
@@ -306,9 +307,7 @@ def _expire_acknowledgement(p: _Planner, conflict: Conflict) -> bool:
         comment=f"acknowledgement older than {p.timing.ack_timeout}; open again",
         details={"acknowledged_by": conflict.acknowledged_by, "acknowledged_at": acked_at.isoformat()},
     )
-    conflict.state = ConflictState.OPEN
-    conflict.acknowledged_at = None
-    conflict.acknowledged_by = None
+    apply_transition(conflict, ConflictState.OPEN, now=p.now)
     assert conflict.id is not None
     p.report.ack_timeouts.append(conflict.id)
     return True

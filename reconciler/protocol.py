@@ -213,6 +213,14 @@ class RulesConfig(StrictModel):
         return None
 
 
+class SlackAppConfig(StrictModel):
+    """The Slack app (`reconciler slack-app`): what a decision taken in Slack does besides
+    recording it."""
+
+    writeback: bool = False
+    """Post a Slack decision where its evidence lives, as `conflicts resolve --apply` does."""
+
+
 class Config(StrictModel):
     timezone: str = "UTC"
     asana: AsanaConfig = AsanaConfig()
@@ -223,6 +231,9 @@ class Config(StrictModel):
     alerts: AlertsConfig = AlertsConfig()
     rules: RulesConfig = RulesConfig()
     default_role: str | None = None
+    admins: list[str] = []
+    """Person keys who may decide any finding (besides each deliverable's owner and escalation path)."""
+    slack_app: SlackAppConfig = SlackAppConfig()
 
     _tz = field_validator("timezone")(_check_timezone)
 
@@ -247,6 +258,9 @@ class Config(StrictModel):
             for j, level in enumerate(r.escalation):
                 if level.to not in ("owner", "lead", "head") and level.to not in people:
                     raise ValueError(f"roles[{i}].escalation[{j}].to: unknown person {level.to!r}")
+        for i, admin in enumerate(self.admins):
+            if admin not in people:
+                raise ValueError(f"admins[{i}]: unknown person {admin!r}")
         if self.default_role is not None and self.default_role not in roles:
             raise ValueError(f"default_role: unknown role {self.default_role!r}")
         for channel, key in self.slack.channel_defaults.items():

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
 
     asana_token: SecretStr | None = None
     slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    """The Slack app's app-level token (xapp-…) for Socket Mode."""
+    slack_signing_secret: SecretStr | None = None
+    """The Slack app's signing secret, to verify requests in HTTP mode."""
+    board_url: str | None = None
+    """The team board's address, linked from the Slack app's Home tab."""
     asana_base_url: str = DEFAULT_ASANA_BASE_URL
     slack_base_url: str = DEFAULT_SLACK_BASE_URL
     database_url: str = DEFAULT_DATABASE_URL

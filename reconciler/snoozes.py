@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from fnmatch import fnmatchcase
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -79,8 +80,11 @@ def add_snooze(
     comment: str,
     now: datetime,
     starts_at: datetime | None = None,
+    conflict_id: int | None = None,
+    context: dict[str, Any] | None = None,
 ) -> Snooze:
-    """Silence matching conflicts from `starts_at` (default now) for `duration`."""
+    """Silence matching conflicts from `starts_at` (default now) for `duration`. `conflict_id`
+    and `context` only enrich the audit event (a snooze taken from one finding's DM)."""
     clean = validate_matchers(matchers)
     if duration <= timedelta(0):
         raise ValueError("a snooze needs a positive duration")
@@ -104,8 +108,10 @@ def add_snooze(
         actor=author,
         action="snooze_added",
         now=now,
+        conflict_id=conflict_id,
+        deliverable_key=clean.get("deliverable") if conflict_id is not None else None,
         comment=comment,
-        details={"snooze_id": snooze.id, "matchers": clean, "ends_at": snooze.ends_at.isoformat()},
+        details={"snooze_id": snooze.id, "matchers": clean, "ends_at": snooze.ends_at.isoformat(), **(context or {})},
     )
     return snooze
 

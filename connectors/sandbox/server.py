@@ -27,6 +27,7 @@ from .asana_api import (
 from .asana_api import PREFIX as ASANA_PREFIX
 from .scenario import Scenario, load_scenario
 from .slack_api import SlackError, SlackState
+from .slack_app_api import RESPONSE_PREFIX, SlackAppState
 
 log = logging.getLogger("connectors.sandbox")
 
@@ -35,7 +36,7 @@ FAULT_KINDS = ("429", "500", "502", "503", "reset", "bad_json", "slow", "timeout
 ASANA_MESSAGES = {400: "Bad Request", 401: "Not Authorized", 402: "Payment Required", 403: "Forbidden",
                   404: "Not Found", 429: "Rate Limited", 500: "Server Error", 502: "Bad Gateway",
                   503: "Service Unavailable", 504: "Gateway Timeout"}
-SLACK_METHODS = tuple(SlackState.METHODS)
+SLACK_METHODS = tuple(SlackState.METHODS) + tuple(SlackAppState.METHODS)
 ENDPOINT_KEYS = tuple([f"asana GET {p}" for p in ENDPOINT_PATTERNS]
                       + [f"asana POST {p}" for p in POST_ENDPOINT_PATTERNS]
                       + [f"slack {m}" for m in SLACK_METHODS])
@@ -96,6 +97,7 @@ class Sandbox:
         self._requested_port = port
         self.asana = AsanaState(scenario.asana)
         self.slack = SlackState(scenario.slack)
+        self.slack_app = SlackAppState(self.slack)
         self._invalid_tokens = frozenset(scenario.invalid_tokens)
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
@@ -117,10 +119,14 @@ class Sandbox:
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"sandbox:{self.port}", daemon=True)
         self._thread.start()
+        self.slack_app.base_url = self.url
         log.info("sandbox listening on %s", self.url)
         return self
 
     def stop(self) -> None:
+        if self.slack_app.socket_mode is not None:
+            self.slack_app.socket_mode.stop()
+            self.slack_app.socket_mode = None
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
@@ -252,6 +258,9 @@ class Sandbox:
                 self._asana(h, path[len(ASANA_PREFIX):].rstrip("/") or "/", query, body)
             elif path.startswith(SLACK_PREFIX):
                 self._slack(h, path[len(SLACK_PREFIX):].strip("/"), query, body)
+            elif path.startswith(RESPONSE_PREFIX):
+                self.slack_app.receive_response(path, body)
+                self._send(h, 200, {"ok": True})
             else:
                 self._send(h, 404, {"error": "not found; use /asana/api/1.0/... or /slack/api/METHOD"})
         except (BrokenPipeError, ConnectionResetError):
@@ -392,7 +401,12 @@ class Sandbox:
         if token in self._invalid_tokens:
             return self._send(h, 200, {"ok": False, "error": "invalid_auth"})
         try:
-            payload = self.slack.call(method, params)
+            if method in SlackAppState.METHODS:
+                payload = self.slack_app.call(method, params)
+            else:
+                payload = self.slack.call(method, params)
+                if method.startswith("chat."):
+                    self.slack_app.note_web_call(method)
         except SlackError as e:
             payload = {"ok": False, "error": e.error, **e.extra}
         self._send(h, 200, payload, truncate=truncate)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from reconciler.cli import admin, alerts, conflicts, deliverables, owners, pipeline, records, web
+from reconciler.cli import admin, alerts, conflicts, deliverables, owners, pipeline, records, slackapp, web
 from reconciler.cli.common import handle_errors
 from reconciler.settings import get_settings
 
@@ -36,6 +36,7 @@ app.command("reconcile")(pipeline.reconcile)
 app.command("notify")(pipeline.notify)
 app.command("run")(pipeline.run)
 app.command("demo")(pipeline.demo)
+app.command("slack-app")(slackapp.slack_app)
 app.command("claim")(records.claim)
 app.command("audit")(records.audit)
 app.command("status")(admin.status)

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from connectors.config import parse_duration
-from reconciler import routing, snoozes
+from reconciler import decisions, routing, snoozes
 from reconciler.cli.common import (
     ConfigOption,
     JsonFlag,
@@ -48,7 +48,7 @@ def snooze_add(
             session,
             matchers=parse_matchers(matchers),
             duration=length,
-            author=by or getpass.getuser(),
+            author=decisions.cli_actor(session, by=by, os_user=getpass.getuser()).name,
             comment=comment,
             now=rt.now(),
         )
@@ -97,7 +97,8 @@ def snooze_expire(
     with runtime(config) as rt:
         for snooze_id in ids:
             with session_scope(rt.engine) as session:
-                snoozes.expire_snooze(session, snooze_id, actor=by or getpass.getuser(), now=rt.now())
+                actor = decisions.cli_actor(session, by=by, os_user=getpass.getuser()).name
+                snoozes.expire_snooze(session, snooze_id, actor=actor, now=rt.now())
             console.print(f"snooze {snooze_id} expired")
 
 

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from connectors.base import CanonicalStatus
 from connectors.config import parse_duration
 from reconciler import conflicts as lifecycle
-from reconciler import store, writeback
+from reconciler import decisions, store, writeback
 from reconciler.cli.common import (
     ConfigOption,
     JsonFlag,
@@ -44,12 +44,13 @@ app = typer.Typer(help="List, explain and decide conflicts.", no_args_is_help=Tr
 IdsArgument = Annotated[list[int], typer.Argument(help="Conflict id(s).", show_default=False)]
 CommentOption = Annotated[str | None, typer.Option("--comment", "-c", help="Why (kept in the audit log).")]
 ByOption = Annotated[
-    str | None, typer.Option("--by", help="Who decides (default: your login name).", show_default=False)
+    str | None,
+    typer.Option("--by", help="The person (key) deciding; default: recorded as cli:<your login name>.", show_default=False),
 ]
 
 
-def _actor(by: str | None) -> str:
-    return by or getpass.getuser()
+def _actor(session: Session, by: str | None) -> decisions.Actor:
+    return decisions.cli_actor(session, by=by, os_user=getpass.getuser())
 
 
 def conflict_summary(conflict: Conflict) -> dict[str, Any]:
@@ -267,7 +268,7 @@ def _apply_to_each(ids: list[int], action: str, apply: Any, config: Any) -> None
         done: list[Conflict] = []
         for conflict_id in ids:
             with session_scope(rt.engine) as session:
-                done.append(apply(session, conflict_id, rt.now()))
+                done.append(apply(session, conflict_id, rt.now(), rt.config))
         for conflict in done:
             console.print(f"conflict {conflict.id} {action} ({conflict.deliverable_key}, {conflict.kind})", markup=False)
 
@@ -284,7 +285,7 @@ YesOption = Annotated[bool, typer.Option("--yes", "-y", help="With --apply: do n
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="With --apply: print what would be written; record and write nothing.")
 ]
-Decide = Callable[[Session, int, datetime], Conflict]
+Decide = Callable[[Session, int, datetime, Any], Conflict]
 
 
 @app.command("resolve")
@@ -316,17 +317,21 @@ def resolve(
         raise UserError("--apply writes to Slack and Asana and asks first: run it on a terminal, or add --yes (or --dry-run)")
     day: date | None = target_date.date() if target_date else None
 
-    def decide(session: Session, cid: int, now: datetime) -> Conflict:
-        return lifecycle.resolve(
+    def decide(session: Session, cid: int, now: datetime, config: Any) -> Conflict:
+        if owner is not None:
+            return decisions.assign_owner(
+                session, cid, owner, actor=_actor(session, by), config=config, comment=comment, now=now
+            )
+        return decisions.resolve(
             session,
             cid,
-            actor=_actor(by),
+            actor=_actor(session, by),
+            config=config,
             comment=comment,
             now=now,
             accept_source=accept,
             status=status.value if status else None,
             target_date=day,
-            owner=owner,
         )
 
     if not apply:
@@ -358,7 +363,7 @@ def _resolve_and_write_back(rt: Runtime, ids: list[int], decide: Decide, *, dry_
     done: list[Conflict] = []
     for conflict_id in ids:
         with session_scope(rt.engine) as session:
-            done.append(decide(session, conflict_id, rt.now()))
+            done.append(decide(session, conflict_id, rt.now(), rt.config))
     return _write_back(rt, done, {p.conflict_id: p for p in plans})
 
 
@@ -366,7 +371,7 @@ def _preview(rt: Runtime, ids: list[int], decide: Decide) -> list[writeback.Plan
     """The write-back plans of the decisions, decided in a transaction that is rolled back."""
     with Session(rt.engine, expire_on_commit=False) as session:
         try:
-            return [writeback.plan(session, decide(session, cid, rt.now())) for cid in ids]
+            return [writeback.plan(session, decide(session, cid, rt.now(), rt.config)) for cid in ids]
         finally:
             session.rollback()
 
@@ -479,7 +484,9 @@ def acknowledge(ids: IdsArgument, comment: CommentOption = None, by: ByOption = 
     _apply_to_each(
         ids,
         "acknowledged",
-        lambda session, cid, now: lifecycle.acknowledge(session, cid, actor=_actor(by), comment=comment, now=now),
+        lambda session, cid, now, cfg: decisions.acknowledge(
+            session, cid, actor=_actor(session, by), config=cfg, comment=comment, now=now
+        ),
         config,
     )
 
@@ -493,7 +500,9 @@ def dismiss(ids: IdsArgument, comment: CommentOption = None, by: ByOption = None
     _apply_to_each(
         ids,
         "dismissed",
-        lambda session, cid, now: lifecycle.dismiss(session, cid, actor=_actor(by), comment=comment, now=now),
+        lambda session, cid, now, cfg: decisions.dismiss(
+            session, cid, actor=_actor(session, by), config=cfg, comment=comment, now=now
+        ),
         config,
     )
 
@@ -505,6 +514,8 @@ def reopen(ids: IdsArgument, comment: CommentOption = None, by: ByOption = None,
     _apply_to_each(
         ids,
         "reopened",
-        lambda session, cid, now: lifecycle.reopen(session, cid, actor=_actor(by), comment=comment, now=now),
+        lambda session, cid, now, cfg: decisions.reopen(
+            session, cid, actor=_actor(session, by), config=cfg, comment=comment, now=now
+        ),
         config,
     )

@@ -9,10 +9,9 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlmodel import select
+from sqlmodel import Session, select
 
-from reconciler import store
-from reconciler.owners import UnknownOwner, assign_owner
+from reconciler import decisions, store
 from reconciler.cli.common import (
     ConfigOption,
     JsonFlag,
@@ -56,19 +55,25 @@ def list_owners(
     console.print(table)
 
 
+def _cli_actor(session: Session, by: str | None) -> decisions.Actor:
+    return decisions.cli_actor(session, by=by, os_user=getpass.getuser())
+
+
 @app.command("set")
 @handle_errors
 def set_command(
     deliverable: Annotated[str, typer.Argument(help="Deliverable key.")],
     person: Annotated[str, typer.Argument(help="Person key.")],
     comment: Annotated[str | None, typer.Option("--comment", "-c")] = None,
-    by: Annotated[str | None, typer.Option("--by")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="The person (key) deciding; default: cli:<login name>.")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Make PERSON the decision owner of DELIVERABLE."""
     with runtime(config) as rt, session_scope(rt.engine) as session:
         store.sync_config(session, rt.config, now=rt.now())
-        old, new = assign_owner(session, deliverable, person, actor=by or getpass.getuser(), comment=comment, now=rt.now())
+        old, new = decisions.set_owner(
+            session, deliverable, person, actor=_cli_actor(session, by), config=rt.config, comment=comment, now=rt.now()
+        )
     console.print(f"{deliverable}: owner {old or 'none'} -> {new}" if old != new else f"{deliverable}: owner already {new}")
 
 
@@ -77,19 +82,21 @@ def set_command(
 def import_command(
     file: Annotated[Path, typer.Argument(help="CSV with columns deliverable,owner.", exists=False)],
     comment: Annotated[str | None, typer.Option("--comment", "-c")] = None,
-    by: Annotated[str | None, typer.Option("--by")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="The person (key) deciding; default: cli:<login name>.")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Set many owners from a CSV file; all rows or none."""
     rows = _read_owner_csv(file)
-    actor = by or getpass.getuser()
     changed = 0
     with runtime(config) as rt, session_scope(rt.engine) as session:
         store.sync_config(session, rt.config, now=rt.now())
+        actor = _cli_actor(session, by)
         for line, (key, person) in rows:
             try:
-                old, new = assign_owner(session, key, person, actor=actor, comment=comment, now=rt.now())
-            except UnknownOwner as exc:
+                old, new = decisions.set_owner(
+                    session, key, person, actor=actor, config=rt.config, comment=comment, now=rt.now()
+                )
+            except LookupError as exc:
                 raise UserError(f"{file}:{line}: {exc}") from None
             changed += old != new
     console.print(f"{file}: {len(rows)} row(s), {changed} owner(s) changed")

@@ -157,3 +157,18 @@ def test_resolving_marks_the_deliverable_dirty_for_the_next_reconcile(split: tup
         assert store.dirty_deliverable_keys(session) == []
         conflicts.resolve(session, cid, actor="alice", comment="x", now=T0, accept_source="asana")
         assert store.dirty_deliverable_keys(session) == ["checkout-v2"]
+
+
+def test_one_transition_function_defines_every_state_change() -> None:
+    at = T0
+    assert conflicts.transition("open", "acknowledged", now=at, by="alice") == {
+        "state": "acknowledged", "acknowledged_at": at, "acknowledged_by": "alice"}
+    assert conflicts.transition("acknowledged", "open", now=at) == {
+        "state": "open", "acknowledged_at": None, "acknowledged_by": None}
+    closed = conflicts.transition("acknowledged", "resolved", now=at, by="auto", comment="sources agree")
+    assert closed == {**conflicts.CLOSED_RESET, "state": "resolved", "resolved_at": at, "resolved_by": "auto",
+                      "resolution_comment": "sources agree"}
+    assert conflicts.transition("dismissed", "open", now=at) == {**conflicts.REOPEN_RESET, "state": "open"}
+    for current, target in (("resolved", "dismissed"), ("open", "open"), ("resolved", "acknowledged")):
+        with pytest.raises(InvalidTransition, match=f"^a conflict cannot go from {current} to {target}$"):
+            conflicts.transition(current, target, now=at)

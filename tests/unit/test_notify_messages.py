@@ -43,7 +43,12 @@ def test_new_dm_carries_every_fact_in_text_and_blocks() -> None:
     assert blocks[0]["type"] == "header"
     assert "&lt;payments&gt; &amp; auth" in flat and "<payments>" not in flat  # mrkdwn escaped
     assert "<https://acme.slack.test/p1|open>" in flat and "<https://app.asana.test/0/3001|Checkout v2>" in flat
-    assert "reconciler conflicts resolve 42 --accept slack" in flat and "reconciler conflicts ack 42" in flat
+    assert "reconciler conflicts resolve" not in flat  # owners decide with the buttons
+    (actions,) = [b for b in blocks if b["type"] == "actions"]
+    assert actions["block_id"] == "reconciler-actions:42"
+    assert [e["text"]["text"] for e in actions["elements"]] == [
+        "Accept asana: done", "Accept slack: blocked", "Set the value…", "Acknowledge", "Snooze…"]
+    assert json.loads(actions["elements"][1]["value"]) == {"conflict_id": 42, "action": "accept", "source": "slack"}
 
 
 def test_reasons_say_why() -> None:
@@ -80,6 +85,7 @@ def test_mark_closed_rewrites_the_earlier_dm_once() -> None:
     again_text, again_blocks = messages.mark_closed(closed_text, closed_blocks, "Resolved: 1 conflict")
     assert closed_text.startswith("Resolved: 1 conflict\n")
     assert closed_blocks[0]["type"] == "header" and "white_check_mark" in json.dumps(closed_blocks[1])
+    assert not [b for b in closed_blocks if b["type"] == "actions"]  # nothing left to decide
     assert again_text == closed_text and again_blocks == closed_blocks
 
 

@@ -97,7 +97,8 @@ def test_three_days_over_http(engine: Engine, config, client: WebClient, sb: San
     assert (first["method"], first["user"], first["thread_ts"]) == ("chat.postMessage", "U01", None)
     assert f"#{a} Checkout v2" in first["text"] and f"#{b} Payments API" in first["text"]
     assert first["blocks"][0]["type"] == "header"
-    assert any(f"conflicts resolve {a} --accept slack" in str(block) for block in first["blocks"])
+    assert [b["block_id"] for b in first["blocks"] if b["type"] == "actions"] == [
+        f"reconciler-actions:{a}", f"reconciler-actions:{b}"]  # the buttons owners decide with
 
     plan(engine, config, T0 + 20 * H)
     deliver(engine, client, T0 + 20 * H)
