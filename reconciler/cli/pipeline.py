@@ -236,6 +236,8 @@ def demo(
             "Try it on a store you keep: reconciler demo --keep demo.db, then "
             "DATABASE_URL=sqlite:///demo.db reconciler conflicts list"
         )
+        if not serve:
+            console.print("See the same store on the board, in your browser: reconciler demo --serve")
         if serve:
             from reconciler.cli.web import serve_demo_board
 
