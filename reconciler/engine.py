@@ -109,16 +109,25 @@ def reconcile(session: Session, keys: Iterable[str], *, config: Config, now: dat
 
 
 def reconcile_dirty(
-    session: Session, *, config: Config, now: datetime, limit: int | None = None
+    session: Session,
+    *,
+    config: Config,
+    now: datetime,
+    limit: int | None = None,
+    hold: Sequence[tuple[str, str]] = (),
 ) -> ReconcileReport:
     """Reconcile deliverables marked dirty (at most `limit` of them) and everything depending on
     them, and clear their flags. Flags are cleared before anything is read, so a sync committing
-    meanwhile leaves its deliverables dirty for the next pass instead of being lost."""
+    meanwhile leaves its deliverables dirty for the next pass instead of being lost. Deliverables
+    with claims from a partition in `hold` ((source, partition) with a sync under way) stay dirty
+    for the pass after that sync: half a sync opens findings the whole one would not."""
     stmt = select(_D.c.key).where(_IS_DIRTY).order_by(_D.c.key)
     dirty = list(session.execute(stmt if limit is None else stmt.limit(limit)).scalars())
+    held = store.keys_claimed_in(session, dirty, hold)
+    dirty = [key for key in dirty if key not in held]
     for chunk in _chunks(dirty):
         _clear_dirty(session, chunk)
-    keys = set(dirty) | _dependents(session, dirty)
+    keys = (set(dirty) | _dependents(session, dirty)) - held
     return _run(session, sorted(keys), config=config, now=now)
 
 

@@ -260,6 +260,7 @@ class SyncCursor(SQLModel, table=True):
     last_success_at: datetime | None = _ts()
     last_error: str | None = None
     last_error_at: datetime | None = _ts()
+    sync_started_at: datetime | None = _ts()  # a sync is under way (see store.partitions_syncing)
     items_synced: int = 0
     requests_made: int = 0
 

@@ -208,6 +208,8 @@ def sync_partition(
     try:
         connector = connector or build_connector(rt, source)
         with session_scope(rt.engine) as session:
+            store.record_sync_start(session, source, partition, now=rt.now())
+        with session_scope(rt.engine) as session:
             cursor = store.get_cursor(session, source, partition)
         for batch in connector.pull(partition, cursor):
             with session_scope(rt.engine) as session:
@@ -289,6 +291,9 @@ def _skip_unreachable(rt: Runtime, source: Source, partition: str, first: SyncRe
 
 
 FULL_RECONCILE_EVERY = timedelta(hours=1)
+# how long a sweep leaves the deliverables of a partition being synced alone (a sync that died
+# is not waited for longer; a first crawl that takes hours is reconciled as it goes after that)
+WHOLE_SYNC_WAIT = timedelta(minutes=10)
 
 
 def reconcile_dirty(rt: Runtime, *, limit: int | None = None) -> ReconcileReport:
@@ -297,11 +302,12 @@ def reconcile_dirty(rt: Runtime, *, limit: int | None = None) -> ReconcileReport
 
     with session_scope(rt.engine) as session:
         now = rt.now()
-        if limit is None and store.full_pass_due(session, now=now, every=FULL_RECONCILE_EVERY):
+        syncing = store.partitions_syncing(session, now=now, within=WHOLE_SYNC_WAIT)
+        if limit is None and not syncing and store.full_pass_due(session, now=now, every=FULL_RECONCILE_EVERY):
             report = engine.reconcile_all(session, config=rt.config, now=now)
             store.record_full_pass(session, now=now)
             return report
-        return engine.reconcile_dirty(session, config=rt.config, now=now, limit=limit)
+        return engine.reconcile_dirty(session, config=rt.config, now=now, limit=limit, hold=syncing)
 
 
 def reconcile_all(rt: Runtime) -> ReconcileReport:

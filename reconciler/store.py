@@ -274,11 +274,42 @@ def reset_cursor(session: Session, source: Source, partition: str) -> None:
     session.add(row)
 
 
+def record_sync_start(session: Session, source: Source, partition: str, *, now: datetime) -> None:
+    """A sync of the partition is under way (cleared by its success or its error)."""
+    row = _cursor_row(session, source, partition)
+    row.sync_started_at = now
+    session.add(row)
+
+
+def partitions_syncing(session: Session, *, now: datetime, within: timedelta) -> list[tuple[str, str]]:
+    """(source, partition) of the syncs under way that started less than `within` ago (a sync
+    whose process died is not waited for longer than that)."""
+    stmt = select(SyncCursor.source, SyncCursor.partition).where(
+        col(SyncCursor.sync_started_at).is_not(None), col(SyncCursor.sync_started_at) > now - within
+    )
+    return [(source, partition) for source, partition in session.exec(stmt)]
+
+
+def keys_claimed_in(session: Session, keys: Sequence[str], partitions: Sequence[tuple[str, str]]) -> set[str]:
+    """Which of `keys` have live claims from one of `partitions` ((source, partition) pairs)."""
+    if not keys or not partitions:
+        return set()
+    found: set[str] = set()
+    where_partition = or_(*[(Observation.source == s) & (Observation.partition == p) for s, p in partitions])
+    for chunk in _chunks(list(keys)):
+        stmt = select(Observation.deliverable_key).distinct().where(
+            col(Observation.deliverable_key).in_(chunk), col(Observation.deleted_at).is_(None), where_partition
+        )
+        found.update(session.exec(stmt))
+    return found
+
+
 def record_sync_success(session: Session, source: Source, partition: str, *, now: datetime) -> None:
     row = _cursor_row(session, source.value, partition)
     row.last_attempt_at = now
     row.last_success_at = now
     row.last_error = None
+    row.sync_started_at = None
     session.add(row)
 
 
@@ -289,6 +320,7 @@ def record_sync_error(
     row.last_attempt_at = now
     row.last_error = message[:1000]
     row.last_error_at = now
+    row.sync_started_at = None
     session.add(row)
 
 

@@ -406,3 +406,32 @@ def test_a_deleted_task_is_its_own_finding_and_closes_what_leaned_on_it(store_en
     apply(store_engine, asana("checkout-v2", Field.STATUS, "on_track", T0 + timedelta(hours=1)),
           now=T0 + timedelta(hours=1))
     assert gone.id in run(store_engine, now=T0 + timedelta(hours=1)).auto_resolved
+
+
+def test_a_sweep_leaves_a_partition_being_synced_alone_until_its_sync_ends(store_engine: Engine) -> None:
+    seed(store_engine)
+    run(store_engine)
+    wait = timedelta(minutes=10)
+
+    def sweep(now: datetime) -> engine.ReconcileReport:
+        with session_scope(store_engine) as session:
+            hold = store.partitions_syncing(session, now=now, within=wait)
+            return engine.reconcile_dirty(session, config=CONFIG, now=now, hold=hold)
+
+    with session_scope(store_engine) as session:
+        store.record_sync_start(session, Source.SLACK, "p", now=T0)
+    # the first half of the sync: a message, its correction still to come
+    apply(store_engine, slack("checkout-v2", Field.STATUS, "blocked", T0, ref="C01:9"), now=T0)
+    assert sweep(T0 + timedelta(seconds=5)).reconciled == 0
+    with session_scope(store_engine) as session:
+        assert store.dirty_deliverable_keys(session) == ["checkout-v2"]
+        store.record_sync_success(session, Source.SLACK, "p", now=T0 + timedelta(seconds=6))
+    assert sweep(T0 + timedelta(seconds=7)).reconciled >= 1  # checkout-v2 and what depends on it
+
+    # a sync whose process died is waited for no longer than `wait`
+    with session_scope(store_engine) as session:
+        store.record_sync_start(session, Source.SLACK, "p", now=T0 + timedelta(minutes=1))
+    apply(store_engine, slack("checkout-v2", Field.STATUS, "on_track", T0 + timedelta(minutes=2), ref="C01:9"),
+          now=T0 + timedelta(minutes=2))
+    assert sweep(T0 + timedelta(minutes=5)).reconciled == 0
+    assert sweep(T0 + timedelta(minutes=12)).reconciled >= 1
