@@ -1102,7 +1102,10 @@ def _deliver_one(
         # the client's own retries, timeouts, unreadable answers; anything else leaves the row
         # `sending` for the lease to reclaim
         error = f"DM to {row.recipient_key}: {type(exc).__name__}: {_one_line(str(exc))}"
-        return _failed(engine, row, token, now=now, error=error, permanent=False), False
+        # no answer at all (after the client's retries): the next DM would wait as long for
+        # nothing, so the pass stops here and the rest wait for the next one
+        no_answer = isinstance(exc, (OSError, HTTPException))
+        return _failed(engine, row, token, now=now, error=error, permanent=False), no_answer
     marked = _finish(
         engine, row_id, token, status=NotificationStatus.SENT, slack_channel=channel, slack_ts=ts,
         slack_thread_ts=thread_ts, sent_at=now, last_error=None,

@@ -513,3 +513,17 @@ def test_check_in_slot_skips_weekends_holidays_and_the_day_already_told() -> Non
     off = {date(2026, 11, 30)}
     assert check_in_slot(friday_evening, tz="Europe/Berlin", at="09:00", working_days=week,
                          is_off=off.__contains__, last_sent=friday_evening) == monday_nine_berlin + 24 * H
+
+
+def test_slack_giving_no_answer_stops_the_pass_after_one_dm(engine: Engine, config) -> None:  # type: ignore[no-untyped-def]
+    for key in ("checkout-v2", "search", "launch"):  # three owners: three DMs due
+        open_conflict(engine, key)
+    plan(engine, config, T0)
+    slack = FakeSlack(unreachable=True)
+    report = deliver(engine, slack, T0 + H)
+    assert len(report.messages) == 1 and report.aborted and "TimeoutError" in report.aborted
+    assert len([c for c in slack.calls if c.get("timed_out")]) == 1  # one wait, not three
+    assert sorted(r.attempts for r in outbox(engine)) == [0, 0, 1]  # the others wait, untouched
+    slack.unreachable = False
+    later = deliver(engine, slack, T0 + 2 * H)
+    assert len(later.sent) == 3

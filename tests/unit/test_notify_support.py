@@ -179,9 +179,13 @@ class FakeSlack:
     calls: list[dict[str, Any]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # Slack error codes to raise, in order
     crash_after_post: bool = False
+    unreachable: bool = False  # every call times out, as when Slack gives no answer at all
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def _fail_maybe(self, method: str) -> None:
+        if self.unreachable:
+            self.calls.append({"method": method, "timed_out": True})
+            raise TimeoutError(f"{method}: timed out")
         if self.failures:
             code = self.failures.pop(0)
             response = SlackResponse(
