@@ -246,6 +246,13 @@ def sync_partition(
     return report
 
 
+def sync_stopped(rt: Runtime, source: Source, partition: str) -> None:
+    """A sync was cut short (a time limit) and will go on from its cursor: it is no longer
+    under way, so sweeps take its deliverables again."""
+    with session_scope(rt.engine) as session:
+        store.record_sync_stop(session, source, partition)
+
+
 def sync_all(
     rt: Runtime,
     *,

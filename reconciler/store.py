@@ -281,6 +281,14 @@ def record_sync_start(session: Session, source: Source, partition: str, *, now: 
     session.add(row)
 
 
+def record_sync_stop(session: Session, source: Source, partition: str) -> None:
+    """The sync under way stopped without an outcome (cut short; it goes on later)."""
+    row = _cursor_row(session, source, partition)
+    if row.id is not None:
+        row.sync_started_at = None
+        session.add(row)
+
+
 def partitions_syncing(session: Session, *, now: datetime, within: timedelta) -> list[tuple[str, str]]:
     """(source, partition) of the syncs under way that started less than `within` ago (a sync
     whose process died is not waited for longer than that)."""

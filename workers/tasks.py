@@ -17,6 +17,7 @@ from typing import Any
 
 import redis
 from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import DBAPIError
 
 from connectors.base import ConnectorError, Source
@@ -118,6 +119,12 @@ def sync_partition(self: Task, source: str, partition: str) -> dict[str, Any]:
         return {"skipped": "not configured"}
     try:
         report = _locked_sync(ctx, src, partition)
+    except SoftTimeLimitExceeded:
+        # a long crawl keeps its progress page by page: a new task goes on from the cursor
+        log.warning("sync reached its time limit; it goes on in a new task from where it stopped", extra=fields)
+        pipeline.sync_stopped(ctx.rt, src, partition)
+        sync_partition.apply_async((source, partition))
+        return {"requeued": "time limit"}
     except RETRYABLE as exc:
         log.warning("sync interrupted; will retry", extra={**fields, "error": ctx.rt.scrub(str(exc))[:300]})
         raise _retry(self, exc, ctx.ws) from None

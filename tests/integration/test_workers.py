@@ -398,3 +398,17 @@ def test_a_backlog_of_syncs_never_holds_up_the_sweep(
     assert queued["waiting_syncs"] == len(reference["partitions"]) and queued["waiting_sweeps"] == 0
     assert not sync_lines(deployment, "sync done")
     rt.engine.dispose()
+
+
+def test_a_sync_that_reaches_its_time_limit_goes_on_in_a_new_task(deployment: Deployment) -> None:
+    """TASK_TIME_LIMIT is 7 s here (soft: 6 s); the first history read hangs for 10 s."""
+    deployment.sandbox.hang_seconds = 10.0
+    deployment.sandbox.fail("slack conversations.history", kind="timeout", times=1)
+    deployment.start("worker", "worker", "--pool=prefork", "--concurrency=1")
+    deployment.send("reconciler.sync_partition", "slack", "launches")
+    wait_until(lambda: ("slack", "launches") in synced_since(deployment.engine), timeout=45,
+               what="the partition synced by the task that went on", deployment=deployment)
+    assert [line for line in deployment.logs() if "reached its time limit" in line.get("msg", "")]
+    with session_scope(deployment.engine) as session:
+        cursor = session.exec(select(SyncCursor).where(SyncCursor.partition == "launches")).one()
+        assert cursor.sync_started_at is None and cursor.last_error is None
