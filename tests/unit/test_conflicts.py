@@ -9,12 +9,13 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from connectors.base import Field
-from reconciler import conflicts, store
+from reconciler import conflicts, decisions, store
 from reconciler.conflicts import ConflictNotFound, InvalidTransition
 from reconciler.db import session_scope
 from reconciler.models import AuditEvent, Deliverable
 from tests.unit.test_engine import (
     CHECKOUT_SPLIT,
+    CONFIG,
     T0,
     apply,
     asana,
@@ -126,15 +127,18 @@ def test_a_missing_owner_is_resolved_by_naming_one_into_the_gatekeeper_map(sqlit
             conflicts.resolve(session, owner, actor="erin", comment="alice takes it", now=T0)
         with pytest.raises(InvalidTransition, match=r"is a missing owner: name one"):
             conflicts.resolve(session, owner, actor="erin", comment="x", now=T0, status="done")
-        with pytest.raises(ValueError, match="person 'zed' does not exist"):
-            conflicts.resolve(session, owner, actor="erin", comment="x", now=T0, owner="zed")
+        admin = decisions.cli_actor(session, by="erin", os_user="lead")
+        with pytest.raises(LookupError, match="person 'zed' does not exist"):
+            decisions.assign_owner(session, owner, "zed", actor=admin, config=CONFIG, comment="x", now=T0)
     with session_scope(sqlite_engine) as session:
-        resolved = conflicts.resolve(session, owner, actor="erin", comment="alice takes it", now=T0, owner="alice")
+        admin = decisions.cli_actor(session, by="erin", os_user="lead")
+        resolved = decisions.assign_owner(session, owner, "alice", actor=admin, config=CONFIG,
+                                          comment="alice takes it", now=T0)
         assert (resolved.state, resolved.resolution_value) == ("resolved", "alice")
         onboarding = session.exec(select(Deliverable).where(Deliverable.key == "onboarding")).one()
-        assert (onboarding.owner_key, onboarding.owner_set_by) == ("alice", "cli:erin")
+        assert onboarding.owner_key == "alice"
         changes = session.exec(select(AuditEvent).where(AuditEvent.action == "owner_changed")).all()
-        assert [(e.deliverable_key, e.details) for e in changes] == [("onboarding", {"from": None, "to": "alice"})]
+        assert [(e.deliverable_key, e.details["from"], e.details["to"]) for e in changes] == [("onboarding", None, "alice")]
     run(sqlite_engine, now=T0)
     assert the_conflict(sqlite_engine, "onboarding", "no_owner").state == "resolved"  # and stays so
 
