@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
+from difflib import get_close_matches
 from pathlib import Path
-from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from connectors.base import CanonicalStatus, DeliverableIndex, DeliverableRef
 from connectors.config import (
@@ -24,7 +26,16 @@ from connectors.config import (
     parse_duration,
 )
 
-__all__ = ["AsanaConfig", "Config", "ConfigError", "SlackConfig", "load_config", "parse_duration"]
+__all__ = [
+    "AsanaConfig",
+    "Config",
+    "ConfigError",
+    "ConfigProblem",
+    "SlackConfig",
+    "config_problems",
+    "load_config",
+    "parse_duration",
+]
 
 
 class ConfigError(Exception):
@@ -37,7 +48,9 @@ def _check_timezone(value: str | None) -> str | None:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {value!r}") from exc
+        guess = get_close_matches(value, sorted(available_timezones()), n=1, cutoff=0.6)
+        hint = f" (did you mean {guess[0]!r}?)" if guess else " (use an IANA name, e.g. Europe/Berlin)"
+        raise ValueError(f"unknown time zone {value!r}{hint}") from exc
     return value
 
 
@@ -228,31 +241,9 @@ class Config(StrictModel):
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Config:
-        people = _unique_keys("people", [p.key for p in self.people])
-        roles = _unique_keys("roles", [r.name for r in self.roles])
-        deliverables = _unique_keys("deliverables", [d.key for d in self.deliverables])
-        for i, d in enumerate(self.deliverables):
-            if d.owner is not None and d.owner not in people:
-                raise ValueError(f"deliverables[{i}].owner: unknown person {d.owner!r}")
-            if d.role is not None and d.role not in roles:
-                raise ValueError(f"deliverables[{i}].role: unknown role {d.role!r}")
-            for dep in d.depends_on:
-                if dep not in deliverables:
-                    raise ValueError(f"deliverables[{i}].depends_on: unknown deliverable {dep!r}")
-        for i, r in enumerate(self.roles):
-            for attr in ("lead", "head", "escalation_contact"):
-                who = getattr(r, attr)
-                if who is not None and who not in people:
-                    raise ValueError(f"roles[{i}].{attr}: unknown person {who!r}")
-            for j, level in enumerate(r.escalation):
-                if level.to not in ("owner", "lead", "head") and level.to not in people:
-                    raise ValueError(f"roles[{i}].escalation[{j}].to: unknown person {level.to!r}")
-        if self.default_role is not None and self.default_role not in roles:
-            raise ValueError(f"default_role: unknown role {self.default_role!r}")
-        for channel, key in self.slack.channel_defaults.items():
-            if key not in deliverables:
-                raise ValueError(f"slack.channel_defaults.{channel}: unknown deliverable {key!r}")
-        _check_aliases_unique(self.deliverables)
+        problems = reference_problems(self.model_dump())
+        if problems:
+            raise ValueError(problems[0].text)
         return self
 
     # -- lookups -------------------------------------------------------------------------
@@ -302,24 +293,155 @@ class Config(StrictModel):
         return DeliverableIndex.build(refs, channel_defaults=self.slack.channel_defaults)
 
 
-def _unique_keys(section: str, keys: list[str]) -> set[str]:
-    seen: set[str] = set()
-    for i, key in enumerate(keys):
+# -- every problem in one pass ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One thing wrong in the config file: where (`deliverables[2].owner`), what, and the
+    closest valid value when there is one."""
+
+    field: str
+    message: str
+    suggestion: str | None = None
+
+    @property
+    def text(self) -> str:
+        hint = f" (did you mean {self.suggestion!r}?)" if self.suggestion else ""
+        where = f"{self.field}: " if self.field else ""
+        return f"{where}{self.message}{hint}"
+
+
+def _closest(value: object, valid: Iterable[str]) -> str | None:
+    if not isinstance(value, str):
+        return None
+    matches = get_close_matches(value, list(valid), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def config_problems(data: Mapping[str, object]) -> list[ConfigProblem]:
+    """Every problem in the file at once: each field that does not validate, then each
+    reference (an owner, role, dependency, alias) that does not resolve."""
+    problems: list[ConfigProblem] = []
+    try:
+        Config.model_validate(data)
+    except ValidationError as exc:
+        problems += [_field_problem(error) for error in exc.errors() if error["loc"]]
+    problems += [p for p in reference_problems(data) if p not in problems]
+    return problems
+
+
+def _field_problem(error: Any) -> ConfigProblem:
+    loc = tuple(error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    suggestion: str | None = None
+    if error["type"] == "extra_forbidden":
+        message = "unknown field"
+        model = _model_at(loc[:-1])
+        suggestion = _closest(loc[-1], model.model_fields) if model else None
+    elif error["type"] in ("enum", "literal_error"):
+        suggestion = _closest(error.get("input"), re.findall(r"'([^']*)'", str(error["ctx"]["expected"])))
+    return ConfigProblem(_location(loc), message, suggestion)
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The config model that holds the field at `loc` (list indexes skipped)."""
+    model: type[BaseModel] = Config
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        inner = _inner_model(field.annotation) if field else None
+        if inner is None:
+            return None
+        model = inner
+    return model
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _records(data: Mapping[str, object], section: str) -> list[tuple[int, Mapping[str, Any]]]:
+    value = data.get(section)
+    if not isinstance(value, list):
+        return []
+    return [(i, r) for i, r in enumerate(value) if isinstance(r, Mapping)]
+
+
+def _keys(records: list[tuple[int, Mapping[str, Any]]], attr: str, section: str) -> tuple[list[str], list[ConfigProblem]]:
+    seen: list[str] = []
+    problems: list[ConfigProblem] = []
+    for i, record in records:
+        key = record.get(attr)
+        if not isinstance(key, str):
+            continue
         if key in seen:
-            raise ValueError(f"{section}[{i}]: duplicate key {key!r}")
-        seen.add(key)
-    return seen
+            problems.append(ConfigProblem(f"{section}[{i}]", f"duplicate key {key!r}"))
+        else:
+            seen.append(key)
+    return seen, problems
 
 
-def _check_aliases_unique(deliverables: list[DeliverableConfig]) -> None:
+def reference_problems(data: Mapping[str, object]) -> list[ConfigProblem]:
+    """Every name in the file that should name a person, role or deliverable and does not.
+    Works on the raw data, so it runs even when other fields are invalid."""
+    people_records = _records(data, "people")
+    role_records = _records(data, "roles")
+    deliverable_records = _records(data, "deliverables")
+    people, problems = _keys(people_records, "key", "people")
+    roles, more = _keys(role_records, "name", "roles")
+    problems += more
+    deliverables, more = _keys(deliverable_records, "key", "deliverables")
+    problems += more
+
+    def unknown(where: str, noun: str, value: object, valid: list[str]) -> None:
+        if isinstance(value, str) and value not in valid:
+            problems.append(ConfigProblem(where, f"unknown {noun} {value!r}", _closest(value, valid)))
+
+    for i, d in deliverable_records:
+        unknown(f"deliverables[{i}].owner", "person", d.get("owner"), people)
+        unknown(f"deliverables[{i}].role", "role", d.get("role"), roles)
+        for dep in d.get("depends_on") or []:
+            unknown(f"deliverables[{i}].depends_on", "deliverable", dep, deliverables)
+    for i, r in role_records:
+        for attr in ("lead", "head", "escalation_contact"):
+            unknown(f"roles[{i}].{attr}", "person", r.get(attr), people)
+        levels = r.get("escalation")
+        for j, level in enumerate(levels if isinstance(levels, list) else []):
+            to = level.get("to") if isinstance(level, Mapping) else None
+            if to not in ("owner", "lead", "head"):
+                unknown(f"roles[{i}].escalation[{j}].to", "person", to, ["owner", "lead", "head", *people])
+    unknown("default_role", "role", data.get("default_role"), roles)
+    slack = data.get("slack")
+    defaults = slack.get("channel_defaults") if isinstance(slack, Mapping) else None
+    for channel, key in (defaults.items() if isinstance(defaults, Mapping) else []):
+        unknown(f"slack.channel_defaults.{channel}", "deliverable", key, deliverables)
+    problems += _alias_problems(deliverable_records)
+    return problems
+
+
+def _alias_problems(records: list[tuple[int, Mapping[str, Any]]]) -> list[ConfigProblem]:
     owner_of: dict[str, str] = {}
-    for i, d in enumerate(deliverables):
-        for alias in (d.key, *d.aliases):
-            other = owner_of.setdefault(alias.lower(), d.key)
-            if other != d.key:
-                raise ValueError(
-                    f"deliverables[{i}].aliases: {alias!r} already names deliverable {other!r}"
+    problems: list[ConfigProblem] = []
+    for i, d in records:
+        key = d.get("key")
+        aliases = d.get("aliases")
+        for alias in (key, *(aliases if isinstance(aliases, list) else [])):
+            if not isinstance(alias, str) or not isinstance(key, str):
+                continue
+            other = owner_of.setdefault(alias.lower(), key)
+            if other != key:
+                problems.append(
+                    ConfigProblem(f"deliverables[{i}].aliases", f"{alias!r} already names deliverable {other!r}")
                 )
+    return problems
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
@@ -329,22 +451,18 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _describe(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = _location(tuple(first["loc"]))
-    message = first["msg"].removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
-
-
 def parse_config(data: Mapping[str, object], *, origin: str = "<config>") -> Config:
-    try:
-        return Config.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(f"{origin}: {_describe(exc)}") from None
+    """The validated config; an invalid one is a `ConfigError` naming its first problem (and how
+    many more `reconciler config check` would list)."""
+    problems = config_problems(data)
+    if problems:
+        more = f" (and {len(problems) - 1} more: reconciler config check)" if len(problems) > 1 else ""
+        raise ConfigError(f"{origin}: {problems[0].text}{more}")
+    return Config.model_validate(data)
 
 
-def load_config(path: Path) -> Config:
-    """Read and validate the config file; any problem is one `ConfigError` line."""
+def read_config_data(path: Path) -> dict[str, object]:
+    """The file's TOML as data; a missing, unreadable or malformed file is a `ConfigError`."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -352,7 +470,11 @@ def load_config(path: Path) -> Config:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    return parse_config(data, origin=str(path))
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the config file; any problem is one `ConfigError` line."""
+    return parse_config(read_config_data(path), origin=str(path))

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from reconciler.cli.common import (
@@ -15,6 +16,7 @@ from reconciler.cli.common import (
     OutputFormat,
     OutputOption,
     console,
+    err_console,
     handle_errors,
     print_json,
     relative_time,
@@ -22,7 +24,7 @@ from reconciler.cli.common import (
 )
 from reconciler.cli.context import config_path_for, runtime
 from reconciler.pipeline import open_store
-from reconciler.protocol import load_config
+from reconciler.protocol import ConfigProblem, config_problems, load_config, read_config_data
 from reconciler.settings import get_settings
 
 config_app = typer.Typer(help="Check the config file.", no_args_is_help=True)
@@ -32,9 +34,25 @@ sandbox_app = typer.Typer(help="The local Asana + Slack API stand-in.", no_args_
 
 @config_app.command("check")
 @handle_errors
-def config_check(config: ConfigOption = None) -> None:
-    """Validate the config file and summarise the coordination model it describes."""
+def config_check(
+    config: ConfigOption = None,
+    json_flag: JsonFlag = False,
+) -> None:
+    """Validate the config file: every problem in one run (field, what is wrong, the closest
+    valid value), then summarise the coordination model it describes."""
     path = config_path_for(get_settings(), config)
+    problems = config_problems(read_config_data(path))
+    if json_flag:
+        print_json({"file": str(path), "ok": not problems, "problems": [_problem_json(p) for p in problems]})
+    else:
+        for problem in problems:
+            err_console.print(f"[bold red]error:[/] {escape(f'{path}: {problem.text}')}", soft_wrap=True)
+        if len(problems) > 1:
+            err_console.print(f"{len(problems)} problems in {escape(str(path))}", soft_wrap=True)
+    if problems:
+        raise typer.Exit(1)
+    if json_flag:
+        return
     loaded = load_config(path)
     unowned = [d.key for d in loaded.deliverables if d.owner is None]
     console.print(
@@ -44,6 +62,10 @@ def config_check(config: ConfigOption = None) -> None:
     )
     if unowned:
         console.print(f"without a decision owner: {', '.join(unowned)}")
+
+
+def _problem_json(problem: ConfigProblem) -> dict[str, str | None]:
+    return {"field": problem.field, "message": problem.message, "suggestion": problem.suggestion}
 
 
 @db_app.command("upgrade")
