@@ -12,6 +12,7 @@ from difflib import get_close_matches
 from connectors.base import ConnectorError
 from connectors.workspace import (
     AsanaProject,
+    AsanaTask,
     AsanaUser,
     AsanaWorkspaceReader,
     SlackChannel,
@@ -100,7 +101,53 @@ def _check_asana(config: Config, asana: AsanaWorkspaceReader, report: OnlineRepo
     if projects:
         report.checked.append(f"{len(projects)} Asana project(s): " + ", ".join(p.name for p in projects))
     _check_tasks(config, asana, projects, report)
+    _check_rules(config, asana, {p.gid: p for p in projects}, report)
     _check_asana_people(config, asana, users, report)
+
+
+def _check_rules(
+    config: Config, asana: AsanaWorkspaceReader, read: dict[str, AsanaProject], report: OnlineReport
+) -> None:
+    """Each rule's projects, sections and custom field exist; how many tasks it makes deliverables."""
+    from reconciler.deliverable_rules import derive_deliverables
+
+    tasks: dict[str, list[AsanaTask]] = {}
+    for i, rule in enumerate(config.deliverable_rules):
+        where = f"deliverable_rules[{i}]"
+        projects = []
+        for j, gid in enumerate(rule.projects):
+            project = read.get(gid) or _attempt(report, f"{where}.projects[{j}]", lambda gid=gid: asana.project(gid))  # type: ignore[misc]
+            if not isinstance(project, AsanaProject):
+                continue
+            read[gid] = project
+            projects.append(project)
+            if gid not in tasks:
+                found = _attempt(report, f"{where}.projects[{j}]", lambda gid=gid: asana.project_tasks(gid))  # type: ignore[misc]
+                tasks[gid] = found if isinstance(found, list) else []
+        if not projects:
+            continue
+        sections = {s for p in projects for s in p.sections}
+        for name in rule.sections:
+            if name.strip().lower() not in {s.lower() for s in sections}:
+                report.problem(f"{where}.sections", f"no section {name!r} in its projects", _closest(name, sections))
+        fields = {f.name: f for p in projects for f in p.enum_fields}
+        for name, value in rule.custom_field.items():
+            found_field = next((f for n, f in fields.items() if n.lower() == name.strip().lower()), None)
+            if found_field is None:
+                report.problem(f"{where}.custom_field", f"no enum custom field {name!r} in its projects", _closest(name, fields))
+            elif value.strip().lower() not in {o.lower() for o in found_field.options}:
+                report.problem(
+                    f"{where}.custom_field.{name}",
+                    f"{value!r} is not an option of {found_field.name!r} ({', '.join(found_field.options)})",
+                    _closest(value, found_field.options),
+                )
+    if config.deliverable_rules and tasks:
+        derived, owned = derive_deliverables(config, tasks)
+        merged = config.with_derived(derived, assignee_owned=owned)
+        by_assignee = sum(merged.owner_origin(d.key) == "asana:assignee" for d in derived)
+        report.checked.append(
+            f"deliverable rules make {len(derived)} deliverable(s) of Asana tasks ({by_assignee} owned by their assignee)"
+        )
 
 
 def _check_status_field(config: Config, project: AsanaProject, report: OnlineReport) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from connectors.base import CanonicalStatus, DeliverableIndex, DeliverableRef
 from connectors.config import (
@@ -146,6 +146,24 @@ class DeliverableConfig(StrictModel):
         return value
 
 
+class DeliverableRuleConfig(StrictModel):
+    """`[[deliverable_rules]]`: every Asana task of `projects` that matches all the filters given
+    (in one of `sections`, carrying one of `tags`, with each `custom_field` set to the option
+    named, only milestones) is a deliverable. Its key is the slug of its title, its title the
+    task's name, its aliases `#<key>` and the title; a `[[deliverables]]` entry with the same key
+    (or the same `asana_task`) overrides what it sets. `owner_from = "assignee"`: the Asana
+    assignee (joined to `[[people]]` by Asana gid or email) owns it unless an owner is named."""
+
+    projects: list[str] = Field(min_length=1)
+    sections: list[str] = []
+    tags: list[str] = []
+    custom_field: dict[str, str] = {}
+    milestones: bool = False
+    include_completed: bool = False
+    owner_from: Literal["assignee"] | None = None
+    role: str | None = None
+
+
 class AlertsConfig(StrictModel):
     group_wait: Duration = "30s"
     group_interval: Duration = "5m"
@@ -233,9 +251,16 @@ class Config(StrictModel):
     people: list[PersonConfig] = []
     roles: list[RoleConfig] = []
     deliverables: list[DeliverableConfig] = []
+    deliverable_rules: list[DeliverableRuleConfig] = []
     alerts: AlertsConfig = AlertsConfig()
     rules: RulesConfig = RulesConfig()
     default_role: str | None = None
+
+    # set by `with_derived`: which deliverables came from `deliverable_rules`, whose owner is
+    # the Asana assignee, and the file's own config they were derived from
+    _derived_keys: frozenset[str] = PrivateAttr(default=frozenset())
+    _assignee_owned: frozenset[str] = PrivateAttr(default=frozenset())
+    _declared: Config | None = PrivateAttr(default=None)
 
     _tz = field_validator("timezone")(_check_timezone)
 
@@ -245,6 +270,37 @@ class Config(StrictModel):
         if problems:
             raise ValueError(problems[0].text)
         return self
+
+    # -- deliverables derived from rules ---------------------------------------------------
+
+    @property
+    def declared(self) -> Config:
+        """The config as the file says it, before any rule-derived deliverables."""
+        return self._declared or self
+
+    @property
+    def rules_unresolved(self) -> bool:
+        """It has `deliverable_rules` whose deliverables have not been derived (no Asana yet)."""
+        return bool(self.deliverable_rules) and self._declared is None
+
+    def owner_origin(self, key: str) -> str:
+        """Where a deliverable's owner in this config comes from: `asana:assignee` or `config`."""
+        return "asana:assignee" if key in self._assignee_owned else "config"
+
+    def derived_from_rule(self, key: str) -> bool:
+        return key in self._derived_keys
+
+    def with_derived(self, derived: Sequence[DeliverableConfig], *, assignee_owned: Iterable[str] = ()) -> Config:
+        """This config plus deliverables derived from `deliverable_rules`: a `[[deliverables]]`
+        entry for the same task replaces a derived one, one with the same key overrides the
+        fields it sets; a derived alias another deliverable already uses is dropped."""
+        declared = self.declared
+        merged, keys, owned = _merge_derived(declared.deliverables, derived, set(assignee_owned))
+        config = declared.model_copy(update={"deliverables": merged})
+        config._derived_keys = frozenset(keys)
+        config._assignee_owned = frozenset(owned)
+        config._declared = declared
+        return config
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -418,6 +474,8 @@ def reference_problems(data: Mapping[str, object]) -> list[ConfigProblem]:
             to = level.get("to") if isinstance(level, Mapping) else None
             if to not in ("owner", "lead", "head"):
                 unknown(f"roles[{i}].escalation[{j}].to", "person", to, ["owner", "lead", "head", *people])
+    for i, rule in _records(data, "deliverable_rules"):
+        unknown(f"deliverable_rules[{i}].role", "role", rule.get("role"), roles)
     unknown("default_role", "role", data.get("default_role"), roles)
     slack = data.get("slack")
     defaults = slack.get("channel_defaults") if isinstance(slack, Mapping) else None
@@ -442,6 +500,35 @@ def _alias_problems(records: list[tuple[int, Mapping[str, Any]]]) -> list[Config
                     ConfigProblem(f"deliverables[{i}].aliases", f"{alias!r} already names deliverable {other!r}")
                 )
     return problems
+
+
+def _merge_derived(
+    explicit: Sequence[DeliverableConfig], derived: Sequence[DeliverableConfig], assignee_owned: set[str]
+) -> tuple[list[DeliverableConfig], set[str], set[str]]:
+    by_task = {d.asana_task for d in explicit if d.asana_task}
+    overrides = {d.key: d for d in explicit}
+    merged = list(explicit)
+    used = {a.lower() for d in explicit for a in (d.key, *d.aliases)}
+    keys: set[str] = set()
+    owned: set[str] = set()
+    for d in derived:
+        if d.asana_task in by_task or d.key in keys:
+            continue
+        override = overrides.get(d.key)
+        if override is not None:
+            written = override.model_dump(include=override.model_fields_set)
+            combined = DeliverableConfig(**{**d.model_dump(), **written})
+            merged[merged.index(override)] = combined
+            if "owner" not in written and d.key in assignee_owned:
+                owned.add(d.key)
+        else:
+            aliases = [a for a in d.aliases if a.lower() not in used]
+            used.update(a.lower() for a in (d.key, *aliases))
+            merged.append(d.model_copy(update={"aliases": aliases}))
+            if d.key in assignee_owned:
+                owned.add(d.key)
+        keys.add(d.key)
+    return merged, keys, owned
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

@@ -42,6 +42,10 @@ asana_task = "3001"
 [[deliverables]]
 key = "gone"
 asana_task = "3999"
+[[deliverable_rules]]
+projects = ["2001"]
+sections = ["In progres"]
+custom_field = { Status = "Onn track" }
 """
 
 
@@ -85,6 +89,8 @@ def test_every_online_problem_is_listed_with_the_closest_value(sandbox: Sandbox,
         ("slack.channels[2]", None),  # exists, but the bot is not in it
         ("people[1].slack_id", None),
         ("people[2]", None),  # neither a Slack id nor an email
+        ("deliverable_rules[0].sections", "In progress"),
+        ("deliverable_rules[0].custom_field.Status", "On track"),
     }
     messages = {p["field"]: p["message"] for p in report["problems"]}
     assert messages["slack.channels[2]"] == "the bot is not in #random (invite it there: /invite @your-app)"

@@ -40,6 +40,9 @@ def test_demo_config_is_valid() -> None:
             "deliverables[1].aliases: 'X' already names deliverable 'a'",
         ),
         ("this is = = not toml", "not valid TOML"),
+        ('[[deliverable_rules]]\nprojects = ["1"]\nrole = "eng"\n', "deliverable_rules[0].role: unknown role 'eng'"),
+        ('[[deliverable_rules]]\nprojects = ["1"]\nowner_from = "asignee"\n', "deliverable_rules[0].owner_from: Input should be 'assignee' (did you mean 'assignee'?)"),
+        ("[[deliverable_rules]]\nprojects = []\n", "deliverable_rules[0].projects: List should have at least 1 item"),
     ],
 )
 def test_bad_config_is_one_line_naming_file_and_field(tmp_path: Path, body: str, expected: str) -> None:
