@@ -70,7 +70,9 @@ def config_check(
     unowned = [d.key for d in loaded.deliverables if d.owner is None]
     console.print(
         f"{path}: ok — {len(loaded.people)} people, {len(loaded.roles)} roles, "
-        f"{len(loaded.deliverables)} deliverables, {len(loaded.asana.projects)} Asana projects, "
+        f"{len(loaded.deliverables)} deliverables"
+        + (f" (+ {len(loaded.deliverable_rules)} deliverable rules)" if loaded.deliverable_rules else "")
+        + f", {len(loaded.asana.projects)} Asana projects, "
         f"{len(loaded.slack.channels)} Slack channels"
     )
     if unowned:
