@@ -27,7 +27,15 @@ from reconciler.settings import get_settings
 T = TypeVar("T")
 
 
-def _pick(what: str, items: list[T], names: list[str], wanted: list[str] | None, default: list[int], ask: bool) -> list[T]:
+def _pick(
+    what: str,
+    items: list[T],
+    names: list[str],
+    wanted: list[str] | None,
+    default: list[int],
+    ask: bool,
+    labels: list[str] | None = None,
+) -> list[T]:
     """Items named by flags (name or id), else asked for by number, else the defaults."""
     if wanted:
         picked = []
@@ -42,8 +50,8 @@ def _pick(what: str, items: list[T], names: list[str], wanted: list[str] | None,
     if not ask:
         return [items[i] for i in default]
     console.print(f"[bold]{what.capitalize()}s[/]")
-    for i, name in enumerate(names, start=1):
-        console.print(f"  {i}. {escape(name)}")
+    for i, label in enumerate(labels or names, start=1):
+        console.print(f"  {i}. {escape(label)}")
     answer = typer.prompt(
         f"Which {what}s (numbers, comma-separated)",
         default=",".join(str(i + 1) for i in default) or "none",
@@ -159,6 +167,13 @@ def _choose(
         ask,
     )
     detailed = [asana.project(p.gid) for p in chosen]
+    if ask:
+        for project in detailed:
+            fields = "; ".join(f"{f.name} ({', '.join(f.options)})" for f in project.enum_fields) or "none"
+            console.print(
+                f"{escape(project.name)} ({project.gid}): enum fields: {escape(fields)}; "
+                f"sections: {escape(', '.join(project.sections) or 'none')}"
+            )
     candidates = status_fields(detailed)
     if status_field is not None and status_field not in candidates:
         from reconciler.choices import unknown_message
@@ -177,6 +192,7 @@ def _choose(
         [next((c.name for c in found.channels if c.id == wanted), wanted) for wanted in channels] if channels else None,
         member,
         ask,
+        labels=[f"#{c.name}" + ("" if c.is_member else " (the bot is not in it: /invite it first)") for c in found.channels],
     )
     people = found.people
     keys = [p.key for p in people]
@@ -188,6 +204,7 @@ def _choose(
             raise UserError(unknown_message("person", lead, keys))
         lead = match
     elif ask and people:
+        console.print(f"{len(people)} people (Slack and Asana users joined by email)")
         lead = typer.prompt(f"Who leads the team (gets escalations)? ({', '.join(keys)})", default=keys[0])
         if lead not in keys:
             raise UserError(f"unknown person {lead!r} (use {', '.join(keys)})")
