@@ -168,6 +168,7 @@ def _required_token(rt: Runtime, source: Source) -> str:
 
 
 def build_connector(rt: Runtime, source: Source) -> Connector:
+    resolve_deliverable_rules(rt)  # a worker that only syncs sees new rule-made deliverables too
     index = rt.config.deliverable_index()
     token = _required_token(rt, source)
     if source is Source.ASANA:

@@ -266,10 +266,28 @@ class Config(StrictModel):
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Config:
-        problems = reference_problems(self.model_dump())
+        problems = reference_problems(self._references())
         if problems:
             raise ValueError(problems[0].text)
         return self
+
+    def _references(self) -> dict[str, object]:
+        """Just the names `reference_problems` checks, as data (cheaper than a full dump)."""
+        return {
+            "people": [{"key": p.key} for p in self.people],
+            "roles": [
+                {"name": r.name, "lead": r.lead, "head": r.head, "escalation_contact": r.escalation_contact,
+                 "escalation": [{"to": level.to} for level in r.escalation]}
+                for r in self.roles
+            ],
+            "deliverables": [
+                {"key": d.key, "owner": d.owner, "role": d.role, "depends_on": d.depends_on, "aliases": d.aliases}
+                for d in self.deliverables
+            ],
+            "deliverable_rules": [{"role": r.role} for r in self.deliverable_rules],
+            "default_role": self.default_role,
+            "slack": {"channel_defaults": self.slack.channel_defaults},
+        }
 
     # -- deliverables derived from rules ---------------------------------------------------
 
@@ -541,11 +559,12 @@ def _location(loc: tuple[int | str, ...]) -> str:
 def parse_config(data: Mapping[str, object], *, origin: str = "<config>") -> Config:
     """The validated config; an invalid one is a `ConfigError` naming its first problem (and how
     many more `reconciler config check` would list)."""
-    problems = config_problems(data)
-    if problems:
-        more = f" (and {len(problems) - 1} more: reconciler config check)" if len(problems) > 1 else ""
-        raise ConfigError(f"{origin}: {problems[0].text}{more}")
-    return Config.model_validate(data)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = config_problems(data) or [ConfigProblem("", str(exc.errors()[0]["msg"]))]
+    more = f" (and {len(problems) - 1} more: reconciler config check)" if len(problems) > 1 else ""
+    raise ConfigError(f"{origin}: {problems[0].text}{more}")
 
 
 def read_config_data(path: Path) -> dict[str, object]:
