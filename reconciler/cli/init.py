@@ -64,6 +64,11 @@ def _pick(
         raise UserError(f"not a list of numbers between 1 and {len(items)}: {answer!r}") from None
 
 
+def _interactive() -> bool:
+    """Questions only on a terminal: a script without --yes gets the proposals."""
+    return sys.stdin.isatty()
+
+
 @handle_errors
 def init(
     output: Annotated[
@@ -106,7 +111,7 @@ def _init(
 
     settings = get_settings()
     path = output or config_path_for(settings, None)
-    ask = not yes and sys.stdin.isatty()
+    ask = not yes and _interactive()
     if path.exists() and not force:
         if not ask:
             raise UserError(f"{path} exists; pass --force to overwrite it, or -o to write elsewhere")

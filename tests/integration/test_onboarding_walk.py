@@ -70,3 +70,21 @@ def test_init_names_what_is_wrong(workspace: Sandbox, monkeypatch: pytest.Monkey
     monkeypatch.delenv("SLACK_BOT_TOKEN")
     get_settings.cache_clear()
     assert Cli().error("init", "--yes") == "error: set SLACK_BOT_TOKEN first (README: Connect your workspace)"
+
+
+def test_init_asks_on_a_terminal_with_the_proposals_as_defaults(
+    workspace: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reconciler.cli.init as init_command
+
+    monkeypatch.setattr(init_command, "_interactive", lambda: True)
+    Path("reconciler.toml").write_text("# mine\n")
+    refused = CliRunner().invoke(app, ["init"], input="n\n")
+    assert refused.exit_code == 1 and Path("reconciler.toml").read_text() == "# mine\n"
+    # overwrite: yes; projects: the default (all); status field: default; channels: 1 only; lead: carol
+    answered = CliRunner().invoke(app, ["init"], input="y\n\n\n1\ncarol\n")
+    assert answered.exit_code == 0, answered.output
+    assert "Launch Q4 (2001): enum fields: Status (On track, At risk, Blocked, Done); sections: Planned, In progress, Done" in " ".join(answered.stdout.split())
+    assert "#random (the bot is not in it: /invite it first)" in answered.stdout
+    config = Path("reconciler.toml").read_text()
+    assert 'channels = ["launches"]' in config and 'lead = "carol"' in config
