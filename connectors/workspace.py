@@ -203,6 +203,26 @@ class AsanaWorkspaceReader:
             )
         ]
 
+    def teams(self, workspace: str) -> list[tuple[str, str]]:
+        """(gid, name) of the workspace's teams (an organization's; a plain workspace has none)."""
+        return [
+            (str(t["gid"]), str(t.get("name") or ""))
+            for t in self._all(
+                f"Asana workspace {workspace}", self._http.teams.get_teams_for_workspace, workspace, opt_fields="name"
+            )
+        ]
+
+    def portfolios(self, workspace: str) -> list[tuple[str, str]]:
+        """(gid, name) of the portfolios the token's user owns (Asana lists no others)."""
+        listing = self._http.pages(
+            self.requests,
+            f"Asana workspace {workspace}",
+            self._http.portfolios.get_portfolios,
+            workspace,
+            opts={"owner": "me", "opt_fields": "name"},
+        )
+        return [(str(p["gid"]), str(p.get("name") or "")) for page, _ in listing for p in page]
+
     def portfolio(self, gid: str) -> str:
         return str(self._one(f"Asana portfolio {gid}", self._http.portfolios.get_portfolio, gid, opt_fields="name").get("name"))
 

@@ -100,6 +100,8 @@ class Discovery:
     channels: list[SlackChannel]  # not archived
     people: list[Person]
     slack_team: str
+    teams: list[tuple[str, str]] = field(default_factory=list)  # gid, name
+    portfolios: list[tuple[str, str]] = field(default_factory=list)  # the token user's
 
 
 def discover(asana: AsanaWorkspaceReader, slack: SlackWorkspaceReader, *, workspace: str | None = None) -> Discovery:
@@ -115,7 +117,9 @@ def discover(asana: AsanaWorkspaceReader, slack: SlackWorkspaceReader, *, worksp
     projects = [p for p in asana.projects(chosen[0]) if not p.archived]
     channels = [c for c in slack.channels() if not c.is_archived]
     people = join_people(asana.users(chosen[0]), slack.users())
-    return Discovery(chosen, workspaces, projects, channels, people, identity.team)
+    teams = asana.teams(chosen[0])
+    portfolios = asana.portfolios(chosen[0])
+    return Discovery(chosen, workspaces, projects, channels, people, identity.team, teams, portfolios)
 
 
 @dataclass
@@ -131,6 +135,8 @@ class Choices:
     lead: str | None = None
     rules: bool = True
     status_map: dict[str, CanonicalStatus | None] = field(default_factory=dict)
+    teams: list[tuple[str, str]] = field(default_factory=list)  # offered in comments
+    portfolios: list[tuple[str, str]] = field(default_factory=list)
 
 
 def status_fields(projects: Sequence[AsanaProject]) -> list[str]:
@@ -173,6 +179,10 @@ def render_config(choices: Choices) -> str:
         "projects = [" + ", ".join(_s(p.gid) for p in choices.projects) + "]   # "
         + ", ".join(p.name for p in choices.projects),
     ]
+    for noun, found in (("teams", choices.teams), ("portfolios", choices.portfolios)):
+        if found:
+            out.append(f"# every project of these {noun} can be synced too: {noun} = [<gid>, ...]")
+            out.append("# " + ", ".join(f"{name} ({gid})" for gid, name in found))
     if choices.status_field:
         out.append(f"status_field = {_s(choices.status_field)}   # the enum custom field that carries a task's status")
         out.append("# each option of the status field -> not_started, on_track, at_risk, blocked, done or cancelled")

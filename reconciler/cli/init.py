@@ -172,6 +172,9 @@ def _choose(
         ask,
     )
     detailed = [asana.project(p.gid) for p in chosen]
+    if ask and (found.teams or found.portfolios):
+        listing = [f"team {n} ({g})" for g, n in found.teams] + [f"portfolio {n} ({g})" for g, n in found.portfolios]
+        console.print(f"Also there (see the comments in the file to sync them whole): {escape(', '.join(listing))}")
     if ask:
         for project in detailed:
             fields = "; ".join(f"{f.name} ({', '.join(f.options)})" for f in project.enum_fields) or "none"
@@ -224,6 +227,8 @@ def _choose(
         lead=lead,
         rules=rules,
         status_map=status_map,
+        teams=found.teams,
+        portfolios=found.portfolios,
     )
 
 

@@ -88,3 +88,24 @@ def test_init_asks_on_a_terminal_with_the_proposals_as_defaults(
     assert "#random (the bot is not in it: /invite it first)" in answered.stdout
     config = Path("reconciler.toml").read_text()
     assert 'channels = ["launches"]' in config and 'lead = "carol"' in config
+
+
+def test_init_offers_the_teams_and_portfolios_it_finds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = json.loads(bundled_scenario_path("demo").read_text())
+    data["asana"]["teams"] = [{"gid": "4001", "name": "Growth", "projects": ["2001"]}]
+    data["asana"]["portfolios"] = [
+        {"gid": "4101", "name": "Q4 launches", "projects": ["2001"], "owner": "501"},  # the token's user
+        {"gid": "4102", "name": "Someone else's", "projects": ["2001"], "owner": "502"},
+    ]
+    scenario = tmp_path / "with-teams.json"
+    scenario.write_text(json.dumps(data))
+    with Sandbox(load_scenario(scenario), port=0) as sandbox:
+        monkeypatch.setenv("ASANA_TOKEN", "asana-new-user-token")
+        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-new-user-token")
+        monkeypatch.setenv("ASANA_BASE_URL", sandbox.asana_base_url)
+        monkeypatch.setenv("SLACK_BASE_URL", sandbox.slack_base_url)
+        get_settings.cache_clear()
+        Cli().ok("init", "--yes")
+    config = Path("reconciler.toml").read_text()
+    assert "# every project of these teams can be synced too: teams = [<gid>, ...]\n# Growth (4001)\n" in config
+    assert "# Q4 launches (4101)\n" in config and "4102" not in config
