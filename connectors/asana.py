@@ -206,6 +206,9 @@ class AsanaHttp:
         self.portfolios = asana.PortfoliosApi(self._client)
         self.projects = asana.ProjectsApi(self._client)
         self.users = asana.UsersApi(self._client)
+        self.sections = asana.SectionsApi(self._client)
+        self.workspaces = asana.WorkspacesApi(self._client)
+        self.teams = asana.TeamsApi(self._client)
         self._limiter = rate_limiter
         self._max_retries = max(0, max_retries)
         self._backoff = backoff

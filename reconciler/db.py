@@ -15,6 +15,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
 
 class DatabaseError(Exception):
@@ -35,6 +36,11 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         parsed = make_url(url)
     except ArgumentError:
         raise DatabaseError("DATABASE_URL is not a valid SQLAlchemy URL") from None
+    if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
+        raise DatabaseError(
+            f"DATABASE_URL: unsupported database {parsed.get_backend_name()!r} "
+            "(use sqlite:///path/to/file.db or postgresql://user@host/db)"
+        )
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":

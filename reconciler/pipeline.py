@@ -55,6 +55,7 @@ class Runtime:
     engine: Engine
     clock: Callable[[], datetime] = utcnow
     rate_limiter: RateLimiter = field(default_factory=NoRateLimit)
+    rules_read_at: datetime | None = None  # when `deliverable_rules` were last resolved
 
     def now(self) -> datetime:
         return self.clock()
@@ -113,8 +114,46 @@ def load_runtime(
 
 
 def apply_config(rt: Runtime) -> None:
+    resolve_deliverable_rules(rt)
     with session_scope(rt.engine) as session:
         store.sync_config(session, rt.config, now=rt.now())
+
+
+def resolve_deliverable_rules(rt: Runtime) -> None:
+    """Turn `[[deliverable_rules]]` into deliverables by reading the tasks of their projects
+    (one listing per project, at most once per `[asana] expand_every`). Until they can be read
+    (no token, Asana down) the deliverables derived last time stay, and the store keeps every
+    deliverable it was ever told about; the Asana partition's own sync reports the failure."""
+    declared = rt.config.declared
+    if not declared.deliverable_rules or rt.settings.asana_token is None:
+        return
+    now = rt.now()
+    if rt.rules_read_at is not None and now - rt.rules_read_at < declared.asana.expansion_ttl():
+        return
+    from connectors.workspace import AsanaWorkspaceReader
+    from reconciler.deliverable_rules import derive_deliverables
+
+    reader = AsanaWorkspaceReader(
+        token=rt.settings.asana_token.get_secret_value(),
+        base_url=rt.settings.asana_base_url,
+        timeout=rt.settings.http_timeout,
+    )
+    try:
+        tasks = {project: reader.project_tasks(project) for project in rule_projects(declared)}
+    except ConnectorError as exc:
+        log.warning("deliverable rules not resolved", extra={"error": rt.scrub(str(exc))})
+        return
+    finally:
+        reader.close()
+    derived, assignee_owned = derive_deliverables(declared, tasks)
+    rt.config = declared.with_derived(derived, assignee_owned=assignee_owned)
+    rt.rules_read_at = now
+    log.info("deliverable rules resolved", extra={"deliverables": len(derived)})
+
+
+def rule_projects(config: Config) -> list[str]:
+    """The projects `deliverable_rules` read (synced like `[asana] projects`)."""
+    return list(dict.fromkeys(p for rule in config.deliverable_rules for p in rule.projects))
 
 
 # -- sync -----------------------------------------------------------------------------------
@@ -129,6 +168,7 @@ def _required_token(rt: Runtime, source: Source) -> str:
 
 
 def build_connector(rt: Runtime, source: Source) -> Connector:
+    resolve_deliverable_rules(rt)  # a worker that only syncs sees new rule-made deliverables too
     index = rt.config.deliverable_index()
     token = _required_token(rt, source)
     if source is Source.ASANA:
@@ -172,7 +212,7 @@ def configured_partitions(rt: Runtime, sources: list[Source] | None = None) -> l
     partitions: list[tuple[Source, str]] = []
     asana = rt.config.asana
     if Source.ASANA in wanted and not asana.portfolios and not asana.teams:
-        partitions += [(Source.ASANA, p) for p in dict.fromkeys(asana.projects)]
+        partitions += [(Source.ASANA, p) for p in dict.fromkeys([*asana.projects, *rule_projects(rt.config)])]
     elif Source.ASANA in wanted:
         try:
             connector = build_connector(rt, Source.ASANA)
@@ -185,7 +225,7 @@ def configured_partitions(rt: Runtime, sources: list[Source] | None = None) -> l
                 close = getattr(connector, "close", None)
                 if close is not None:
                     close()
-        partitions += [(Source.ASANA, p) for p in dict.fromkeys(names)]
+        partitions += [(Source.ASANA, p) for p in dict.fromkeys([*names, *rule_projects(rt.config)])]
     if Source.SLACK in wanted:
         partitions += [(Source.SLACK, c) for c in rt.config.slack.channels]
     return partitions

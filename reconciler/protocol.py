@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
+from difflib import get_close_matches
 from pathlib import Path
-from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from connectors.base import CanonicalStatus, DeliverableIndex, DeliverableRef
 from connectors.config import (
@@ -24,7 +26,16 @@ from connectors.config import (
     parse_duration,
 )
 
-__all__ = ["AsanaConfig", "Config", "ConfigError", "SlackConfig", "load_config", "parse_duration"]
+__all__ = [
+    "AsanaConfig",
+    "Config",
+    "ConfigError",
+    "ConfigProblem",
+    "SlackConfig",
+    "config_problems",
+    "load_config",
+    "parse_duration",
+]
 
 
 class ConfigError(Exception):
@@ -37,7 +48,9 @@ def _check_timezone(value: str | None) -> str | None:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {value!r}") from exc
+        guess = get_close_matches(value, sorted(available_timezones()), n=1, cutoff=0.6)
+        hint = f" (did you mean {guess[0]!r}?)" if guess else " (use an IANA name, e.g. Europe/Berlin)"
+        raise ValueError(f"unknown time zone {value!r}{hint}") from exc
     return value
 
 
@@ -131,6 +144,24 @@ class DeliverableConfig(StrictModel):
         if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", value):
             raise ValueError("use lowercase letters, digits, '.', '_' or '-'")
         return value
+
+
+class DeliverableRuleConfig(StrictModel):
+    """`[[deliverable_rules]]`: every Asana task of `projects` that matches all the filters given
+    (in one of `sections`, carrying one of `tags`, with each `custom_field` set to the option
+    named, only milestones) is a deliverable. Its key is the slug of its title, its title the
+    task's name, its aliases `#<key>` and the title; a `[[deliverables]]` entry with the same key
+    (or the same `asana_task`) overrides what it sets. `owner_from = "assignee"`: the Asana
+    assignee (joined to `[[people]]` by Asana gid or email) owns it unless an owner is named."""
+
+    projects: list[str] = Field(min_length=1)
+    sections: list[str] = []
+    tags: list[str] = []
+    custom_field: dict[str, str] = {}
+    milestones: bool = False
+    include_completed: bool = False
+    owner_from: Literal["assignee"] | None = None
+    role: str | None = None
 
 
 class AlertsConfig(StrictModel):
@@ -228,6 +259,7 @@ class Config(StrictModel):
     people: list[PersonConfig] = []
     roles: list[RoleConfig] = []
     deliverables: list[DeliverableConfig] = []
+    deliverable_rules: list[DeliverableRuleConfig] = []
     alerts: AlertsConfig = AlertsConfig()
     rules: RulesConfig = RulesConfig()
     default_role: str | None = None
@@ -235,39 +267,70 @@ class Config(StrictModel):
     """Person keys who may decide any finding (besides each deliverable's owner and escalation path)."""
     slack_app: SlackAppConfig = SlackAppConfig()
 
+    # set by `with_derived`: which deliverables came from `deliverable_rules`, whose owner is
+    # the Asana assignee, and the file's own config they were derived from
+    _derived_keys: frozenset[str] = PrivateAttr(default=frozenset())
+    _assignee_owned: frozenset[str] = PrivateAttr(default=frozenset())
+    _declared: Config | None = PrivateAttr(default=None)
+
     _tz = field_validator("timezone")(_check_timezone)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Config:
-        people = _unique_keys("people", [p.key for p in self.people])
-        roles = _unique_keys("roles", [r.name for r in self.roles])
-        deliverables = _unique_keys("deliverables", [d.key for d in self.deliverables])
-        for i, d in enumerate(self.deliverables):
-            if d.owner is not None and d.owner not in people:
-                raise ValueError(f"deliverables[{i}].owner: unknown person {d.owner!r}")
-            if d.role is not None and d.role not in roles:
-                raise ValueError(f"deliverables[{i}].role: unknown role {d.role!r}")
-            for dep in d.depends_on:
-                if dep not in deliverables:
-                    raise ValueError(f"deliverables[{i}].depends_on: unknown deliverable {dep!r}")
-        for i, r in enumerate(self.roles):
-            for attr in ("lead", "head", "escalation_contact"):
-                who = getattr(r, attr)
-                if who is not None and who not in people:
-                    raise ValueError(f"roles[{i}].{attr}: unknown person {who!r}")
-            for j, level in enumerate(r.escalation):
-                if level.to not in ("owner", "lead", "head") and level.to not in people:
-                    raise ValueError(f"roles[{i}].escalation[{j}].to: unknown person {level.to!r}")
-        for i, admin in enumerate(self.admins):
-            if admin not in people:
-                raise ValueError(f"admins[{i}]: unknown person {admin!r}")
-        if self.default_role is not None and self.default_role not in roles:
-            raise ValueError(f"default_role: unknown role {self.default_role!r}")
-        for channel, key in self.slack.channel_defaults.items():
-            if key not in deliverables:
-                raise ValueError(f"slack.channel_defaults.{channel}: unknown deliverable {key!r}")
-        _check_aliases_unique(self.deliverables)
+        problems = reference_problems(self._references())
+        if problems:
+            raise ValueError(problems[0].text)
         return self
+
+    def _references(self) -> dict[str, object]:
+        """Just the names `reference_problems` checks, as data (cheaper than a full dump)."""
+        return {
+            "people": [{"key": p.key} for p in self.people],
+            "roles": [
+                {"name": r.name, "lead": r.lead, "head": r.head, "escalation_contact": r.escalation_contact,
+                 "escalation": [{"to": level.to} for level in r.escalation]}
+                for r in self.roles
+            ],
+            "deliverables": [
+                {"key": d.key, "owner": d.owner, "role": d.role, "depends_on": d.depends_on, "aliases": d.aliases}
+                for d in self.deliverables
+            ],
+            "deliverable_rules": [{"role": r.role} for r in self.deliverable_rules],
+            "admins": list(self.admins),
+            "default_role": self.default_role,
+            "slack": {"channel_defaults": self.slack.channel_defaults},
+        }
+
+    # -- deliverables derived from rules ---------------------------------------------------
+
+    @property
+    def declared(self) -> Config:
+        """The config as the file says it, before any rule-derived deliverables."""
+        return self._declared or self
+
+    @property
+    def rules_unresolved(self) -> bool:
+        """It has `deliverable_rules` whose deliverables have not been derived (no Asana yet)."""
+        return bool(self.deliverable_rules) and self._declared is None
+
+    def owner_origin(self, key: str) -> str:
+        """Where a deliverable's owner in this config comes from: `asana:assignee` or `config`."""
+        return "asana:assignee" if key in self._assignee_owned else "config"
+
+    def derived_from_rule(self, key: str) -> bool:
+        return key in self._derived_keys
+
+    def with_derived(self, derived: Sequence[DeliverableConfig], *, assignee_owned: Iterable[str] = ()) -> Config:
+        """This config plus deliverables derived from `deliverable_rules`: a `[[deliverables]]`
+        entry for the same task replaces a derived one, one with the same key overrides the
+        fields it sets; a derived alias another deliverable already uses is dropped."""
+        declared = self.declared
+        merged, keys, owned = _merge_derived(declared.deliverables, derived, set(assignee_owned))
+        config = declared.model_copy(update={"deliverables": merged})
+        config._derived_keys = frozenset(keys)
+        config._assignee_owned = frozenset(owned)
+        config._declared = declared
+        return config
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -316,24 +379,189 @@ class Config(StrictModel):
         return DeliverableIndex.build(refs, channel_defaults=self.slack.channel_defaults)
 
 
-def _unique_keys(section: str, keys: list[str]) -> set[str]:
-    seen: set[str] = set()
-    for i, key in enumerate(keys):
+# -- every problem in one pass ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One thing wrong in the config file: where (`deliverables[2].owner`), what, and the
+    closest valid value when there is one."""
+
+    field: str
+    message: str
+    suggestion: str | None = None
+
+    @property
+    def text(self) -> str:
+        hint = f" (did you mean {self.suggestion!r}?)" if self.suggestion else ""
+        where = f"{self.field}: " if self.field else ""
+        return f"{where}{self.message}{hint}"
+
+
+def _closest(value: object, valid: Iterable[str]) -> str | None:
+    if not isinstance(value, str):
+        return None
+    matches = get_close_matches(value, list(valid), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def config_problems(data: Mapping[str, object]) -> list[ConfigProblem]:
+    """Every problem in the file at once: each field that does not validate, then each
+    reference (an owner, role, dependency, alias) that does not resolve."""
+    problems: list[ConfigProblem] = []
+    try:
+        Config.model_validate(data)
+    except ValidationError as exc:
+        problems += [_field_problem(error) for error in exc.errors() if error["loc"]]
+    problems += [p for p in reference_problems(data) if p not in problems]
+    return problems
+
+
+def _field_problem(error: Any) -> ConfigProblem:
+    loc = tuple(error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    suggestion: str | None = None
+    if error["type"] == "extra_forbidden":
+        message = "unknown field"
+        model = _model_at(loc[:-1])
+        suggestion = _closest(loc[-1], model.model_fields) if model else None
+    elif error["type"] in ("enum", "literal_error"):
+        suggestion = _closest(error.get("input"), re.findall(r"'([^']*)'", str(error["ctx"]["expected"])))
+    return ConfigProblem(_location(loc), message, suggestion)
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The config model that holds the field at `loc` (list indexes skipped)."""
+    model: type[BaseModel] = Config
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        inner = _inner_model(field.annotation) if field else None
+        if inner is None:
+            return None
+        model = inner
+    return model
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _records(data: Mapping[str, object], section: str) -> list[tuple[int, Mapping[str, Any]]]:
+    value = data.get(section)
+    if not isinstance(value, list):
+        return []
+    return [(i, r) for i, r in enumerate(value) if isinstance(r, Mapping)]
+
+
+def _keys(records: list[tuple[int, Mapping[str, Any]]], attr: str, section: str) -> tuple[list[str], list[ConfigProblem]]:
+    seen: list[str] = []
+    problems: list[ConfigProblem] = []
+    for i, record in records:
+        key = record.get(attr)
+        if not isinstance(key, str):
+            continue
         if key in seen:
-            raise ValueError(f"{section}[{i}]: duplicate key {key!r}")
-        seen.add(key)
-    return seen
+            problems.append(ConfigProblem(f"{section}[{i}]", f"duplicate key {key!r}"))
+        else:
+            seen.append(key)
+    return seen, problems
 
 
-def _check_aliases_unique(deliverables: list[DeliverableConfig]) -> None:
+def reference_problems(data: Mapping[str, object]) -> list[ConfigProblem]:
+    """Every name in the file that should name a person, role or deliverable and does not.
+    Works on the raw data, so it runs even when other fields are invalid."""
+    people_records = _records(data, "people")
+    role_records = _records(data, "roles")
+    deliverable_records = _records(data, "deliverables")
+    people, problems = _keys(people_records, "key", "people")
+    roles, more = _keys(role_records, "name", "roles")
+    problems += more
+    deliverables, more = _keys(deliverable_records, "key", "deliverables")
+    problems += more
+
+    def unknown(where: str, noun: str, value: object, valid: list[str]) -> None:
+        if isinstance(value, str) and value not in valid:
+            problems.append(ConfigProblem(where, f"unknown {noun} {value!r}", _closest(value, valid)))
+
+    for i, d in deliverable_records:
+        unknown(f"deliverables[{i}].owner", "person", d.get("owner"), people)
+        unknown(f"deliverables[{i}].role", "role", d.get("role"), roles)
+        for dep in d.get("depends_on") or []:
+            unknown(f"deliverables[{i}].depends_on", "deliverable", dep, deliverables)
+    for i, r in role_records:
+        for attr in ("lead", "head", "escalation_contact"):
+            unknown(f"roles[{i}].{attr}", "person", r.get(attr), people)
+        levels = r.get("escalation")
+        for j, level in enumerate(levels if isinstance(levels, list) else []):
+            to = level.get("to") if isinstance(level, Mapping) else None
+            if to not in ("owner", "lead", "head"):
+                unknown(f"roles[{i}].escalation[{j}].to", "person", to, ["owner", "lead", "head", *people])
+    for i, rule in _records(data, "deliverable_rules"):
+        unknown(f"deliverable_rules[{i}].role", "role", rule.get("role"), roles)
+    admins = data.get("admins")
+    for i, admin in enumerate(admins if isinstance(admins, list) else []):
+        unknown(f"admins[{i}]", "person", admin, people)
+    unknown("default_role", "role", data.get("default_role"), roles)
+    slack = data.get("slack")
+    defaults = slack.get("channel_defaults") if isinstance(slack, Mapping) else None
+    for channel, key in (defaults.items() if isinstance(defaults, Mapping) else []):
+        unknown(f"slack.channel_defaults.{channel}", "deliverable", key, deliverables)
+    problems += _alias_problems(deliverable_records)
+    return problems
+
+
+def _alias_problems(records: list[tuple[int, Mapping[str, Any]]]) -> list[ConfigProblem]:
     owner_of: dict[str, str] = {}
-    for i, d in enumerate(deliverables):
-        for alias in (d.key, *d.aliases):
-            other = owner_of.setdefault(alias.lower(), d.key)
-            if other != d.key:
-                raise ValueError(
-                    f"deliverables[{i}].aliases: {alias!r} already names deliverable {other!r}"
+    problems: list[ConfigProblem] = []
+    for i, d in records:
+        key = d.get("key")
+        aliases = d.get("aliases")
+        for alias in (key, *(aliases if isinstance(aliases, list) else [])):
+            if not isinstance(alias, str) or not isinstance(key, str):
+                continue
+            other = owner_of.setdefault(alias.lower(), key)
+            if other != key:
+                problems.append(
+                    ConfigProblem(f"deliverables[{i}].aliases", f"{alias!r} already names deliverable {other!r}")
                 )
+    return problems
+
+
+def _merge_derived(
+    explicit: Sequence[DeliverableConfig], derived: Sequence[DeliverableConfig], assignee_owned: set[str]
+) -> tuple[list[DeliverableConfig], set[str], set[str]]:
+    by_task = {d.asana_task for d in explicit if d.asana_task}
+    overrides = {d.key: d for d in explicit}
+    merged = list(explicit)
+    used = {a.lower() for d in explicit for a in (d.key, *d.aliases)}
+    keys: set[str] = set()
+    owned: set[str] = set()
+    for d in derived:
+        if d.asana_task in by_task or d.key in keys:
+            continue
+        override = overrides.get(d.key)
+        if override is not None:
+            written = override.model_dump(include=override.model_fields_set)
+            combined = DeliverableConfig(**{**d.model_dump(), **written})
+            merged[merged.index(override)] = combined
+            if "owner" not in written and d.key in assignee_owned:
+                owned.add(d.key)
+        else:
+            aliases = [a for a in d.aliases if a.lower() not in used]
+            used.update(a.lower() for a in (d.key, *aliases))
+            merged.append(d.model_copy(update={"aliases": aliases}))
+            if d.key in assignee_owned:
+                owned.add(d.key)
+        keys.add(d.key)
+    return merged, keys, owned
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
@@ -343,22 +571,19 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _describe(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = _location(tuple(first["loc"]))
-    message = first["msg"].removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
-
-
 def parse_config(data: Mapping[str, object], *, origin: str = "<config>") -> Config:
+    """The validated config; an invalid one is a `ConfigError` naming its first problem (and how
+    many more `reconciler config check` would list)."""
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{origin}: {_describe(exc)}") from None
+        problems = config_problems(data) or [ConfigProblem("", str(exc.errors()[0]["msg"]))]
+    more = f" (and {len(problems) - 1} more: reconciler config check)" if len(problems) > 1 else ""
+    raise ConfigError(f"{origin}: {problems[0].text}{more}")
 
 
-def load_config(path: Path) -> Config:
-    """Read and validate the config file; any problem is one `ConfigError` line."""
+def read_config_data(path: Path) -> dict[str, object]:
+    """The file's TOML as data; a missing, unreadable or malformed file is a `ConfigError`."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -366,7 +591,11 @@ def load_config(path: Path) -> Config:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    return parse_config(data, origin=str(path))
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the config file; any problem is one `ConfigError` line."""
+    return parse_config(read_config_data(path), origin=str(path))

@@ -22,6 +22,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from reconciler import store
+from reconciler.choices import FINDING_KINDS, check_choice
 from reconciler.models import ACTIVE_CONFLICT_STATES, Conflict, Deliverable, Snooze
 
 SNOOZE_MATCHER_KEYS = ("deliverable", "kind", "owner")
@@ -67,6 +68,8 @@ def validate_matchers(matchers: Mapping[str, str]) -> dict[str, str]:
             raise ValueError(f"unknown snooze matcher {key!r} (use {', '.join(SNOOZE_MATCHER_KEYS)})")
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"snooze matcher {key!r} needs a value")
+        if key == "kind":
+            check_choice("kind", value.strip(), FINDING_KINDS, globs=True)
         clean[key] = value.strip()
     return clean
 

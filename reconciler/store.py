@@ -42,6 +42,11 @@ def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[An
 # -- configuration --------------------------------------------------------------------------
 
 
+# Owners the config file gives (named, or the Asana assignee by `owner_from`): a later file
+# replaces them; an owner set from the CLI ("cli:<actor>") is never replaced by the file.
+FILE_OWNER_ORIGINS = ("config", "asana:assignee")
+
+
 def sync_config(session: Session, config: Config, *, now: datetime) -> None:
     """Upsert people and deliverables from the config file into the store.
 
@@ -64,6 +69,9 @@ def sync_config(session: Session, config: Config, *, now: datetime) -> None:
     existing = {d.key: d for d in session.exec(select(Deliverable)).all()}
     talked_about = partitions_of(session, [dc.key for dc in config.deliverables])
     for dc in config.deliverables:
+        if config.rules_unresolved and dc.asana_task is None and dc.key in existing:
+            # may override a rule-derived deliverable: written once the rules are read again
+            continue
         deliverable = existing.get(dc.key) or Deliverable(key=dc.key, title=dc.title or dc.key)
         where = talked_about.get(dc.key, {})
         role, _ = config.role_choice(
@@ -76,9 +84,9 @@ def sync_config(session: Session, config: Config, *, now: datetime) -> None:
             "aliases": list(dc.aliases),
             "depends_on": list(dc.depends_on),
         }
-        if deliverable.owner_set_by in (None, "config"):
+        if deliverable.owner_set_by in (None, *FILE_OWNER_ORIGINS):
             wanted["owner_key"] = dc.owner
-            wanted["owner_set_by"] = "config"
+            wanted["owner_set_by"] = config.owner_origin(dc.key)
         changed = deliverable.id is None or any(getattr(deliverable, k) != v for k, v in wanted.items())
         if changed:
             for k, v in wanted.items():

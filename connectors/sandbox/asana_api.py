@@ -1192,6 +1192,24 @@ class AsanaState:
                 "join_request_management_access_level": "all_team_members",
                 "team_member_removal_access_level": "all_team_members"}
 
+    def get_workspace_teams(self, req: Request, gid: str) -> dict[str, Any]:
+        """The workspace's teams, compact unless opt_fields asks for more."""
+        if gid != self.workspace.gid:
+            raise AsanaError(404, f"workspace: Unknown object: {gid}")
+        return paginate(req, list(self.teams.values()), render=self.r_team)
+
+    def get_portfolios(self, req: Request) -> dict[str, Any]:
+        """``workspace`` and ``owner`` (a gid or "me") are required, as in Asana: the owner's portfolios."""
+        ws, owner = req.query.get("workspace"), req.query.get("owner")
+        if ws is None:
+            raise AsanaError(400, "workspace: Missing input")
+        if owner is None:
+            raise AsanaError(400, "owner: Missing input")
+        if ws != self.workspace.gid:
+            raise AsanaError(404, f"workspace: Unknown object: {ws}")
+        who = self.me if owner == "me" else owner
+        return paginate(req, [pf for pf in self.portfolios.values() if pf.owner == who], render=self.r_portfolio)
+
     def get_portfolio(self, req: Request, gid: str) -> dict[str, Any]:
         return single(req, self.r_portfolio(self._portfolio_or_404(gid)))
 
@@ -1264,6 +1282,8 @@ class AsanaState:
             ("/status_updates", self.get_status_updates),
             ("/status_updates/{gid}", self.get_status_update),
             ("/events", self.get_events),
+            ("/workspaces/{gid}/teams", self.get_workspace_teams),
+            ("/portfolios", self.get_portfolios),
             ("/portfolios/{gid}", self.get_portfolio),
             ("/portfolios/{gid}/items", self.get_portfolio_items),
             ("/teams/{gid}", self.get_team),

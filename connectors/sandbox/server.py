@@ -409,4 +409,5 @@ class Sandbox:
                     self.slack_app.note_web_call(method)
         except SlackError as e:
             payload = {"ok": False, "error": e.error, **e.extra}
-        self._send(h, 200, payload, truncate=truncate)
+        # as Slack does: every answer names the scopes the token was granted
+        self._send(h, 200, payload, {"X-OAuth-Scopes": ",".join(self.slack.scopes)}, truncate=truncate)

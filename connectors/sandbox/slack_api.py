@@ -120,6 +120,10 @@ def _decode_index_cursor(kind: str, cursor: str) -> int:
         raise SlackError("invalid_cursor") from None
 
 
+BOT_SCOPES = ("channels:history", "channels:read", "groups:history", "groups:read", "users:read",
+              "users:read.email", "chat:write", "im:write")
+
+
 class SlackState:
     """The live Slack workspace. Every public method is thread-safe."""
 
@@ -139,6 +143,8 @@ class SlackState:
         # message metadata ({event_type, event_payload}) of the bot's posts, by (channel, ts); read
         # back by conversations.history/replies with include_all_metadata
         self.metadata: dict[tuple[str, str], dict[str, Any]] = {}
+        # what X-OAuth-Scopes says; a test takes one away to see a missing scope reported
+        self.scopes: list[str] = list(BOT_SCOPES)
         self._last_ts = (0, 0)
         for m in s.messages:
             self.messages[m.channel][m.ts] = m

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from reconciler.cli import admin, alerts, conflicts, deliverables, owners, pipeline, records, slackapp, web
+from reconciler.cli import admin, alerts, conflicts, deliverables, init, owners, pipeline, records, slackapp, web
 from reconciler.cli.common import handle_errors
 from reconciler.settings import get_settings
 
@@ -31,6 +31,7 @@ def _configure(
     configure_logging(get_settings(), level="INFO" if verbose else "WARNING")
 
 
+app.command("init")(init.init)
 app.command("sync")(pipeline.sync)
 app.command("reconcile")(pipeline.reconcile)
 app.command("notify")(pipeline.notify)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from reconciler.cli.common import (
@@ -15,6 +16,7 @@ from reconciler.cli.common import (
     OutputFormat,
     OutputOption,
     console,
+    err_console,
     handle_errors,
     print_json,
     relative_time,
@@ -22,8 +24,9 @@ from reconciler.cli.common import (
 )
 from reconciler.cli.context import config_path_for, runtime
 from reconciler.pipeline import open_store
-from reconciler.protocol import load_config
-from reconciler.settings import get_settings
+from reconciler.online_check import OnlineReport, check_online
+from reconciler.protocol import Config, ConfigProblem, config_problems, load_config, read_config_data
+from reconciler.settings import Settings, get_settings, scrub
 from reconciler.untrusted import for_rich as lit
 
 config_app = typer.Typer(help="Check the config file.", no_args_is_help=True)
@@ -33,18 +36,82 @@ sandbox_app = typer.Typer(help="The local Asana + Slack API stand-in.", no_args_
 
 @config_app.command("check")
 @handle_errors
-def config_check(config: ConfigOption = None) -> None:
-    """Validate the config file and summarise the coordination model it describes."""
-    path = config_path_for(get_settings(), config)
+def config_check(
+    config: ConfigOption = None,
+    online: Annotated[
+        bool, typer.Option("--online", help="Also ask Asana and Slack whether everything named exists.")
+    ] = False,
+    json_flag: JsonFlag = False,
+) -> None:
+    """Validate the config file: every problem in one run (field, what is wrong, the closest
+    valid value); with --online, then against the APIs (tokens and scopes, projects, the status
+    field and its options, channels and the bot in them, people, each deliverable's task)."""
+    settings = get_settings()
+    path = config_path_for(settings, config)
+    problems = config_problems(read_config_data(path))
+    checked: list[str] = []
+    if not problems and online:
+        report = _check_online(settings, load_config(path))
+        problems, checked = report.problems, report.checked
+    if json_flag:
+        print_json(
+            {"file": str(path), "ok": not problems, "online": online, "checked": checked,
+             "problems": [_problem_json(p) for p in problems]}
+        )
+        raise typer.Exit(1 if problems else 0)
+    for line in checked:
+        console.print(f"ok: {escape(line)}", soft_wrap=True)
+    for problem in problems:
+        err_console.print(f"[bold red]error:[/] {escape(f'{path}: {problem.text}')}", soft_wrap=True)
+    if len(problems) > 1:
+        err_console.print(f"{len(problems)} problems in {escape(str(path))}", soft_wrap=True)
+    if problems:
+        raise typer.Exit(1)
     loaded = load_config(path)
     unowned = [d.key for d in loaded.deliverables if d.owner is None]
     console.print(
         f"{path}: ok — {len(loaded.people)} people, {len(loaded.roles)} roles, "
-        f"{len(loaded.deliverables)} deliverables, {len(loaded.asana.projects)} Asana projects, "
+        f"{len(loaded.deliverables)} deliverables"
+        + (f" (+ {len(loaded.deliverable_rules)} deliverable rules)" if loaded.deliverable_rules else "")
+        + f", {len(loaded.asana.projects)} Asana projects, "
         f"{len(loaded.slack.channels)} Slack channels"
     )
     if unowned:
         console.print(f"without a decision owner: {', '.join(unowned)}")
+
+
+def _check_online(settings: Settings, loaded: Config) -> OnlineReport:
+    from connectors.workspace import AsanaWorkspaceReader, SlackWorkspaceReader
+
+    asana_token, slack_token = settings.asana_token, settings.slack_bot_token
+    asana = (
+        AsanaWorkspaceReader(
+            token=asana_token.get_secret_value(), base_url=settings.asana_base_url, timeout=settings.http_timeout
+        )
+        if asana_token is not None
+        else None
+    )
+    slack = (
+        SlackWorkspaceReader(
+            token=slack_token.get_secret_value(), base_url=settings.slack_base_url, timeout=settings.http_timeout
+        )
+        if slack_token is not None
+        else None
+    )
+    try:
+        report = check_online(loaded, asana=asana, slack=slack)
+    finally:
+        if asana is not None:
+            asana.close()
+    secrets = settings.secrets()
+    report.problems = [
+        ConfigProblem(p.field, scrub(p.message, secrets), p.suggestion) for p in report.problems
+    ]
+    return report
+
+
+def _problem_json(problem: ConfigProblem) -> dict[str, str | None]:
+    return {"field": problem.field, "message": problem.message, "suggestion": problem.suggestion}
 
 
 @db_app.command("upgrade")

@@ -32,6 +32,7 @@ from reconciler.cli.common import (
     relative_time,
     wants_json,
 )
+from reconciler.choices import CONFLICT_STATES, FINDING_KINDS, SEVERITIES, check_choice, closest
 from reconciler.cli.context import runtime
 from reconciler.cli.views import claim_cells, claim_view
 from reconciler.db import session_scope
@@ -105,11 +106,18 @@ def _select_conflicts(
     return list(session.exec(stmt))
 
 
-def _matching(rows: list[Conflict], matchers: dict[str, str], deliverables: dict[str, Deliverable]) -> list[Conflict]:
-    """amtool-style KEY=VALUE filters; values may use shell globs (`kind=status*`)."""
-    for key in matchers:
+def _check_matchers(matchers: dict[str, str]) -> None:
+    """Unknown keys, and kinds, states or severities that match nothing, are typos: say so."""
+    closed = {"kind": FINDING_KINDS, "state": CONFLICT_STATES, "severity": SEVERITIES}
+    for key, value in matchers.items():
         if key not in MATCHER_KEYS:
             raise UserError(f"unknown matcher {key!r} (use {', '.join(MATCHER_KEYS)})")
+        if key in closed:
+            check_choice(key, value, closed[key], globs=True)
+
+
+def _matching(rows: list[Conflict], matchers: dict[str, str], deliverables: dict[str, Deliverable]) -> list[Conflict]:
+    """amtool-style KEY=VALUE filters; values may use shell globs (`kind=status*`)."""
 
     def fields(c: Conflict) -> dict[str, str]:
         d = deliverables.get(c.deliverable_key)
@@ -148,7 +156,10 @@ def list_conflicts(
 ) -> None:
     """Conflicts, newest first (open and acknowledged unless --state says otherwise)."""
     states = _states(state)
+    if kind is not None:
+        check_choice("kind", kind, FINDING_KINDS)
     wanted = parse_matchers(matchers or [])
+    _check_matchers(wanted)
     window = parse_duration(since) if since else None
     if "state" in wanted and not state:
         states = []
@@ -192,10 +203,12 @@ def _states(values: list[str] | None) -> list[str]:
         return [s.value for s in ACTIVE_CONFLICT_STATES]
     if "all" in values:
         return []
-    known = {s.value for s in ConflictState}
+    known = sorted(CONFLICT_STATES)
     for value in values:
         if value not in known:
-            raise UserError(f"unknown state {value!r} (use {', '.join(sorted(known))} or all)")
+            guess = closest(value, known)
+            hint = f"did you mean {guess!r}? " if guess else ""
+            raise UserError(f"unknown state {value!r} ({hint}use {', '.join(known)} or all)")
     return values
 
 

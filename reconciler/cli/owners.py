@@ -26,6 +26,7 @@ from reconciler.cli.common import (
 from reconciler.cli.context import runtime
 from reconciler.db import session_scope
 from reconciler.models import Deliverable
+from reconciler.pipeline import apply_config
 from reconciler.untrusted import for_rich as lit
 
 app = typer.Typer(help="Who makes the final call on each deliverable.", no_args_is_help=True)
@@ -37,12 +38,13 @@ def list_owners(
     output: OutputOption = OutputFormat.TABLE, json_flag: JsonFlag = False, config: ConfigOption = None
 ) -> None:
     """The gatekeeper map: deliverable, decision owner, where the assignment came from."""
-    with runtime(config) as rt, session_scope(rt.engine) as session:
-        store.sync_config(session, rt.config, now=rt.now())
-        rows = [
-            {"deliverable": d.key, "owner": d.owner_key, "role": d.role, "set_by": d.owner_set_by}
-            for d in session.exec(select(Deliverable).order_by(Deliverable.key))
-        ]
+    with runtime(config) as rt:
+        apply_config(rt)  # reads deliverable_rules (the Asana assignees) when there are any
+        with session_scope(rt.engine) as session:
+            rows = [
+                {"deliverable": d.key, "owner": d.owner_key, "role": d.role, "set_by": d.owner_set_by}
+                for d in session.exec(select(Deliverable).order_by(Deliverable.key))
+            ]
     if wants_json(output, json_flag):
         print_json(rows)
         return

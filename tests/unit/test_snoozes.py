@@ -53,8 +53,11 @@ def test_add_list_expire_with_audit(store_engine: Engine) -> None:
         ({"team": "x"}, H, "c", "unknown snooze matcher 'team' (use deliverable, kind, owner)"),
         ({}, H, "c", "at least one matcher"),
         ({"kind": " "}, H, "c", "needs a value"),
-        ({"kind": "x"}, timedelta(0), "c", "positive duration"),
-        ({"kind": "x"}, H, "", "comment"),
+        ({"kind": "stale"}, timedelta(0), "c", "positive duration"),
+        ({"kind": "stale"}, H, "", "comment"),
+        ({"kind": "stal"}, H, "c", "unknown kind 'stal' (did you mean 'stale'? valid: status_contradiction"),
+        ({"kind": "date*"}, H, "", "comment"),  # a glob matching a kind passes on to the next check
+        ({"kind": "nothing*"}, H, "c", "unknown kind 'nothing*'"),
     ],
 )
 def test_add_validates_in_one_line(sqlite_engine: Engine, matchers, duration, comment, message) -> None:  # type: ignore[no-untyped-def]
