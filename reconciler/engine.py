@@ -725,13 +725,22 @@ def _snapshot(session: Session, keys: Sequence[str], context: _Context) -> _Snap
         state = rules.canonical_state(current[key], _decisions(row))
         depended_on = context.depended_on is None or key in context.depended_on
         reopened = depended_on and rules.was_reopened(claims.get(key, ()), state)  # only dependents ask
-        context.canonical[key] = rules.DependencyFacts(key, row.title, state, depends_on[key], row.owner_key, reopened)
+        context.canonical[key] = rules.DependencyFacts(
+            key, row.title, state, depends_on[key], _person_name(context, row.owner_key), reopened
+        )
     _derive_missing(session, {d for deps in depends_on.values() for d in deps}, context)
     edges: dict[str, set[str]] = defaultdict(set)
     for dependent, dependency in _fetch(session, _EDGES_SQL, keys):
         edges[dependent].add(dependency)
     gone = _gone_links(session, deliverables, claims)
     return _Snapshot(deliverables, claims, _load_conflicts(session, keys), edges, current, depends_on, gone)
+
+
+def _person_name(context: _Context, person_key: str | None) -> str | None:
+    """A decision owner as people read them (author_names keys people by ("manual", key))."""
+    if person_key is None:
+        return None
+    return context.names.get(("manual", person_key), person_key)
 
 
 def _gone_links(
@@ -771,7 +780,7 @@ def _derive_missing(session: Session, keys: set[str], context: _Context) -> None
             state = rules.canonical_state(rules.current_by_field(own), _decisions(row))
             deps = tuple(sorted((below[key] | set(row.depends_on)) - {key}))
             context.canonical[key] = rules.DependencyFacts(
-                key, row.title, state, deps, row.owner_key, rules.was_reopened(own, state)
+                key, row.title, state, deps, _person_name(context, row.owner_key), rules.was_reopened(own, state)
             )
         missing = sorted({d for k in rows for d in context.canonical[k].depends_on} - context.canonical.keys())
 

@@ -336,7 +336,7 @@ def test_a_blocked_dependency_two_levels_down_reaches_the_top_and_lets_go(store_
     report = run(store_engine, now=T0)
     assert report.reconciled == 3  # payments-api, checkout-v2 above it, and launch-campaign above that
     top = the_conflict(store_engine, "launch-campaign", "dependency_cascade")
-    assert top.summary.endswith("but it depends on Checkout v2, which depends on Payments API (owner bob), which is blocked")
+    assert top.summary.endswith("but it depends on Checkout v2, which depends on Payments API (owner Bob Okafor), which is blocked")
     assert top.details["dependencies"]["payments-api"]["chain"] == ["checkout-v2", "payments-api"]
     assert the_conflict(store_engine, "checkout-v2", "dependency_cascade").state == "open"
 
