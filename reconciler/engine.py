@@ -552,7 +552,8 @@ _CLAIMS_PACKED_SQL = (
     "SELECT deliverable_key, json_group_array(json_array(id, source, source_ref, field, value, kind, author,"
     " stated_at, edited_at, updated_at)) FROM observation WHERE deleted_at IS NULL AND deliverable_key IN ({keys})"
 )
-_STATUS_AND_DATE = f" AND field IN ('{rules.STATUS}', '{rules.TARGET_DATE}')"
+# what a dependent reads of a dependency: its status and date, and what it depends on in turn
+_STATUS_AND_DATE = f" AND field IN ('{rules.STATUS}', '{rules.TARGET_DATE}', '{rules.DEPENDS_ON}')"
 _CONFLICTS_SQL = (
     "SELECT id, fingerprint, deliverable_key, kind, state, severity, summary, evidence, details,"
     " sources, newest_evidence_at, resolved_at, resolved_by, resolution_value"
@@ -763,26 +764,28 @@ def _gone_links(
 
 
 def _derive_missing(session: Session, keys: set[str], context: _Context) -> None:
-    """What dependents read of dependencies not derived yet in this run, and of their own
-    dependencies, down to the bottom (status and date only; their dependencies as the store
-    knew them after their own last reconcile, plus the configured ones)."""
-    missing = sorted(k for k in keys if k not in context.canonical)
+    """What dependents read of their dependencies, all the way down: each one reachable from
+    `keys` and not derived yet in this run is derived here, from its status, date and
+    dependency claims, the same way whichever chunk or process gets to it first."""
+    frontier, seen = set(keys), set()
     for _ in range(rules.MAX_DEPENDENCY_DEPTH):
-        if not missing:
+        frontier -= seen
+        if not frontier:
             return
-        rows = _load_deliverables(session, missing)
-        claims = _load_claims(session, missing, context.names, status_and_date_only=True)
-        below: dict[str, set[str]] = defaultdict(set)
-        for dependent, dependency in _fetch(session, _EDGES_SQL, missing):
-            below[dependent].add(dependency)
-        for key, row in rows.items():
-            own = claims.get(key, ())
-            state = rules.canonical_state(rules.current_by_field(own), _decisions(row))
-            deps = tuple(sorted((below[key] | set(row.depends_on)) - {key}))
-            context.canonical[key] = rules.DependencyFacts(
-                key, row.title, state, deps, _person_name(context, row.owner_key), rules.was_reopened(own, state)
-            )
-        missing = sorted({d for k in rows for d in context.canonical[k].depends_on} - context.canonical.keys())
+        seen |= frontier
+        missing = sorted(k for k in frontier if k not in context.canonical)
+        if missing:
+            rows = _load_deliverables(session, missing)
+            claims = _load_claims(session, missing, context.names, status_and_date_only=True)
+            for key, row in rows.items():
+                own = claims.get(key, ())
+                current = rules.current_by_field(own)
+                state = rules.canonical_state(current, _decisions(row))
+                context.canonical[key] = rules.DependencyFacts(
+                    key, row.title, state, rules.depends_on(key, row.depends_on, current),
+                    _person_name(context, row.owner_key), rules.was_reopened(own, state),
+                )
+        frontier = {d for k in frontier if k in context.canonical for d in context.canonical[k].depends_on}
 
 
 def _decisions(row: _DeliverableRow) -> tuple[rules.Resolution, ...]:
