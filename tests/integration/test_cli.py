@@ -243,7 +243,9 @@ def test_route_test_explains_without_sending(cli: Cli) -> None:
     assert plan["owner"] == "alice"
     assert [s["recipient"] for s in plan["steps"]] == ["alice", "bob", "erin"]
     unowned = cli.json("route", "test", "onboarding")
-    assert unowned["steps"][0]["recipient"] == "bob"  # no owner: the role's escalation contact
+    assert unowned["steps"][0]["recipient"] == "bob"  # no owner and no escalation contact: the lead
+    # onboarding names no role: the engineering zone holds the Asana project its task is in
+    assert (unowned["role"], unowned["role_reason"]) == ("engineering", "the engineering zone holds its Asana project 2001")
     assert "nope" in cli.error("route", "test", "nope")
 
 

@@ -77,3 +77,46 @@ def test_route_for_explains_levels_fallbacks_and_silences(sqlite_engine: Engine)
 
     with session_scope(sqlite_engine) as session, pytest.raises(ValueError, match="unknown deliverable 'nope'"):
         routing.route_for(session, "nope", config=config, now=T0)
+
+
+def test_an_ownerless_deliverable_goes_to_the_roles_escalation_contact_first() -> None:
+    role = RoleConfig(name="eng", lead="bob", head="erin", escalation_contact="carol")
+    assert routing.resolve_target("owner", owner=None, role=role) == (
+        "carol", "no decision owner: the role's escalation contact")
+    assert routing.resolve_target("owner", owner="alice", role=role) == ("alice", "decision owner")
+    assert routing.resolve_target("lead", owner=None, role=role) == ("bob", "the role's lead")
+
+
+ZONED = {
+    "timezone": "UTC",
+    "default_role": "eng",
+    "people": [{"key": "ann", "name": "Ann"}],
+    "roles": [
+        {"name": "eng", "lead": "ann"},
+        {"name": "mkt", "lead": "ann", "zones": {"asana_projects": ["2002"], "slack_channels": ["#campaigns"],
+                                                "deliverables": ["brochure"]}},
+    ],
+    "deliverables": [
+        {"key": "api", "role": "eng"}, {"key": "brochure"}, {"key": "site"}, {"key": "ads"}, {"key": "misc"},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("key", "projects", "channels", "role", "why"),
+    [
+        ("api", ["2002"], [], "eng", "named on the deliverable (eng)"),
+        ("brochure", [], [], "mkt", "the mkt zone lists it"),
+        ("site", ["2001", "2002"], [], "mkt", "the mkt zone holds its Asana project 2002"),
+        ("ads", [], ["campaigns"], "mkt", "the mkt zone holds its Slack channel campaigns"),
+        ("misc", ["2001"], ["eng"], "eng", "default_role (eng)"),
+    ],
+)
+def test_a_role_comes_from_the_deliverable_then_its_zones_then_the_default(
+    key: str, projects: list[str], channels: list[str], role: str, why: str
+) -> None:
+    from reconciler.protocol import parse_config
+
+    config = parse_config(ZONED, origin="test")
+    chosen, reason = config.role_choice(key, asana_projects=projects, slack_channels=channels)
+    assert (chosen.name if chosen else None, reason) == (role, why)
