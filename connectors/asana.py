@@ -154,10 +154,22 @@ class RequestCount:
         self._lock = threading.Lock()
         self._total = 0
         self._taken = 0
+        self._throttled = 0
 
     def add(self) -> None:
         with self._lock:
             self._total += 1
+
+    def throttle(self) -> None:
+        """One answer was 429: rate limited."""
+        with self._lock:
+            self._throttled += 1
+
+    def take_throttled(self) -> int:
+        """429 answers since the last take."""
+        with self._lock:
+            fresh, self._throttled = self._throttled, 0
+            return fresh
 
     @property
     def total(self) -> int:
@@ -259,6 +271,7 @@ class AsanaHttp:
                 if status in expect:  # a truncated answer the caller would have to read
                     problem = f"unreadable answer ({status})"
                 elif status == 429:
+                    count.throttle()
                     problem = "rate limited (429)"
                     delay = _retry_after(exc.headers)
                 elif status >= 500:
@@ -607,11 +620,16 @@ class AsanaConnector:
         reason = self._crawl_reason(state)
         if reason is not None:
             log.info("asana full crawl", extra={"project": partition, "reason": reason})
-            yield from self._full_crawl(partition, count)
+            batches = self._full_crawl(partition, count)
         elif state is not None and state.mode == "events":
-            yield from self._events_sync(partition, state, count)
+            batches = self._events_sync(partition, state, count)
         elif state is not None:
-            yield from self._poll_sync(partition, state, count)
+            batches = self._poll_sync(partition, state, count)
+        else:
+            return
+        for batch in batches:
+            batch.throttled = count.take_throttled()
+            yield batch
 
     def _crawl_reason(self, state: AsanaCursor | None) -> str | None:
         if state is None:

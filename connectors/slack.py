@@ -99,6 +99,7 @@ from connectors.slack_client import (
     DEFAULT_SLACK_BASE_URL,
     describe_transport_error,
     make_web_client,
+    throttled_so_far,
     rate_limit_key,
 )
 from connectors.slack_links import (
@@ -370,6 +371,7 @@ class SlackConnector:
         self.trusted_bots = frozenset(config.trusted_bots)
         self._client = client or make_web_client(token, base_url)
         self._requests = 0
+        self._throttled_taken = 0
         self._identity: Identity | None = None
         self._auth_failed = False  # an auth error was seen: cached identities are not trusted
         # which token (and API) an identity cached in a cursor was asked with; a one-way hash
@@ -415,6 +417,12 @@ class SlackConnector:
     def take_requests(self) -> int:
         count, self._requests = self._requests, 0
         return count
+
+    def take_throttled(self) -> int:
+        """429 answers waited out since the last take."""
+        total = throttled_so_far(self._client)
+        fresh, self._throttled_taken = total - self._throttled_taken, total
+        return fresh
 
     def identity(self, where: str, cached: Identity | None = None) -> Identity:
         """Who the service is and its workspace URL: auth.test at most once per AUTH_TTL. The
@@ -544,6 +552,7 @@ class _ChannelRun:
     def run(self, raw_cursor: str | None) -> Iterator[SyncBatch]:
         c = self.c
         c.take_requests()
+        c.take_throttled()
         cached_auth = ChannelCursor.auth_of(raw_cursor)
         self.identity = c.identity(self.where, cached_auth)
         # the identity was asked (or taken from another channel's newer answer) in this run
@@ -880,6 +889,7 @@ class _ChannelRun:
         if not force and size < _FLUSH_REFS:
             return
         batch.requests = self.c.take_requests()
+        batch.throttled = self.c.take_throttled()
         if force:
             batch.cursor = self.state.dumps()
         self.pending = SyncBatch()

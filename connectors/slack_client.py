@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from typing import Any
 from http.client import HTTPException, RemoteDisconnected
 from urllib.error import URLError
 
@@ -94,6 +96,27 @@ def outcome_unknown(exc: BaseException) -> bool:
     return isinstance(exc, (SlackClientError, OSError, HTTPException, ValueError))
 
 
+class CountingRateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """slack-sdk's 429 handler (waits `Retry-After`, then retries), counting the 429s it waited
+    out, for the partition's figures."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._lock = threading.Lock()
+        self.waited_out = 0
+
+    def prepare_for_next_attempt(self, **kwargs: Any) -> None:
+        with self._lock:
+            self.waited_out += 1
+        super().prepare_for_next_attempt(**kwargs)
+
+
+def throttled_so_far(client: Any) -> int:
+    """429 answers a client made by `make_web_client` has waited out since it was made."""
+    handlers = getattr(client, "retry_handlers", None) or []
+    return sum(h.waited_out for h in handlers if isinstance(h, CountingRateLimitRetryHandler))
+
+
 def make_web_client(
     token: str,
     base_url: str = DEFAULT_SLACK_BASE_URL,
@@ -113,7 +136,7 @@ def make_web_client(
             # a cut-off JSON body surfaces as JSONDecodeError from slack-sdk's own parsing
             error_types=[URLError, ConnectionResetError, RemoteDisconnected, TimeoutError, json.JSONDecodeError],
         ),
-        RateLimitErrorRetryHandler(max_retry_count=max_retries),
+        CountingRateLimitRetryHandler(max_retry_count=max_retries),
         GatewayErrorRetryHandler(max_retry_count=max_retries, interval_calculator=interval),
     ]
     return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=handlers)

@@ -592,8 +592,10 @@ class StoreFigures:
     findings: dict[tuple[str, str], int]  # (kind, state) -> count
     notifications: dict[str, int]  # status -> count
     requests: dict[str, int]  # source -> requests made by syncs, all time
+    throttled: dict[str, int]  # source -> of those, answers that were 429, all time
     deliverables: int
     last_full_pass: datetime | None
+    reconcile_seconds: dict[str, float]  # "full" | "dirty" -> how long the last such pass took
 
 
 def store_figures(session: Session) -> StoreFigures:
@@ -605,10 +607,17 @@ def store_figures(session: Session) -> StoreFigures:
     n = Notification.__table__.c  # type: ignore[attr-defined]
     notifications = {status: int(k) for status, k in session.execute(select(n.status, func.count()).group_by(n.status))}
     requests: dict[str, int] = defaultdict(int)
+    throttled: dict[str, int] = defaultdict(int)
     for cursor in store.sync_cursors(session):
         requests[cursor.source] += cursor.requests_made
+        throttled[cursor.source] += cursor.throttled
     deliverables = int(session.execute(select(func.count()).select_from(Deliverable)).scalar_one())
+    passes = {store.FULL_RECONCILE: "full", store.DIRTY_RECONCILE: "dirty"}
+    reconcile_seconds = {
+        passes[run.name]: run.seconds for run in store.periodic_runs(session)
+        if run.name in passes and run.seconds is not None
+    }
     return StoreFigures(
-        findings=by_kind, notifications=notifications, requests=dict(requests), deliverables=deliverables,
-        last_full_pass=store.last_full_pass(session),
+        findings=by_kind, notifications=notifications, requests=dict(requests), throttled=dict(throttled),
+        deliverables=deliverables, last_full_pass=store.last_full_pass(session), reconcile_seconds=reconcile_seconds,
     )

@@ -263,6 +263,7 @@ class SyncCursor(SQLModel, table=True):
     sync_started_at: datetime | None = _ts()  # a sync is under way (see store.partitions_syncing)
     items_synced: int = 0
     requests_made: int = 0
+    throttled: int = 0  # of those, answers that were 429 (rate limited), all time
 
 
 class DeliverableDependency(SQLModel, table=True):
@@ -282,3 +283,4 @@ class PeriodicRun(SQLModel, table=True):
 
     name: str = Field(primary_key=True)
     last_run_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    seconds: float | None = None  # how long it took

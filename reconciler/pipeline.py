@@ -7,6 +7,7 @@ rule, query or API call is written twice for the two modes.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -347,23 +348,27 @@ def reconcile_dirty(rt: Runtime, *, limit: int | None = None) -> ReconcileReport
     """Reconcile what changed; every FULL_RECONCILE_EVERY everything, for the clock-driven rules."""
     from reconciler import engine
 
+    started = time.monotonic()
     with session_scope(rt.engine) as session:
         now = rt.now()
         syncing = store.partitions_syncing(session, now=now, within=WHOLE_SYNC_WAIT)
         if limit is None and not syncing and store.full_pass_due(session, now=now, every=FULL_RECONCILE_EVERY):
             report = engine.reconcile_all(session, config=rt.config, now=now)
-            store.record_full_pass(session, now=now)
+            store.record_full_pass(session, now=now, seconds=time.monotonic() - started)
             return report
-        return engine.reconcile_dirty(session, config=rt.config, now=now, limit=limit, hold=syncing)
+        report = engine.reconcile_dirty(session, config=rt.config, now=now, limit=limit, hold=syncing)
+        store.record_run(session, store.DIRTY_RECONCILE, now=now, seconds=time.monotonic() - started)
+        return report
 
 
 def reconcile_all(rt: Runtime) -> ReconcileReport:
     from reconciler import engine
 
     apply_config(rt)
+    started = time.monotonic()
     with session_scope(rt.engine) as session:
         report = engine.reconcile_all(session, config=rt.config, now=rt.now())
-        store.record_full_pass(session, now=rt.now())
+        store.record_full_pass(session, now=rt.now(), seconds=time.monotonic() - started)
         return report
 
 

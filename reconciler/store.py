@@ -265,6 +265,7 @@ def _advance_cursor(
         row.cursor = batch.cursor
     row.items_synced += len(batch.observations)
     row.requests_made += batch.requests
+    row.throttled += batch.throttled
     row.last_attempt_at = now
     session.add(row)
 
@@ -355,10 +356,23 @@ def full_pass_due(session: Session, *, now: datetime, every: timedelta) -> bool:
     return last is None or now - last >= every
 
 
-def record_full_pass(session: Session, *, now: datetime) -> None:
-    row = session.get(PeriodicRun, FULL_RECONCILE) or PeriodicRun(name=FULL_RECONCILE, last_run_at=now)
+def record_full_pass(session: Session, *, now: datetime, seconds: float | None = None) -> None:
+    record_run(session, FULL_RECONCILE, now=now, seconds=seconds)
+
+
+DIRTY_RECONCILE = "dirty_reconcile"
+
+
+def record_run(session: Session, name: str, *, now: datetime, seconds: float | None = None) -> None:
+    """A periodic job ran at `now` and took `seconds` (for the board's /metrics)."""
+    row = session.get(PeriodicRun, name) or PeriodicRun(name=name, last_run_at=now)
     row.last_run_at = now
+    row.seconds = seconds
     session.add(row)
+
+
+def periodic_runs(session: Session) -> list[PeriodicRun]:
+    return list(session.exec(select(PeriodicRun).order_by(PeriodicRun.name)))
 
 
 def sync_cursors(session: Session) -> list[SyncCursor]:

@@ -111,6 +111,12 @@ class StoreCollector(Collector):
                                     labels=["source", "partition"])
         requests = CounterMetricFamily("reconciler_api_requests", "Requests syncs made to each API (all time, from the store).",
                                        labels=["api"])
+        throttled = CounterMetricFamily("reconciler_api_throttled",
+                                        "Answers that were 429 (rate limited) to syncs, by API (all time, from the store).",
+                                        labels=["api"])
+        reconcile = GaugeMetricFamily("reconciler_reconcile_seconds",
+                                      "How long the last reconcile pass took, by pass (dirty: what changed; full: everything).",
+                                      labels=["pass"])
         findings = GaugeMetricFamily("reconciler_findings", "Findings by kind and state.", labels=["kind", "state"])
         notifications = GaugeMetricFamily("reconciler_notifications", "Outbox rows by status (sent, failed, ...).",
                                           labels=["status"])
@@ -138,6 +144,9 @@ class StoreCollector(Collector):
             failing.add_metric(labels, 1 if is_failing else 0)
         for api, count in sorted(figures.requests.items()):
             requests.add_metric([api], count)
+            throttled.add_metric([api], figures.throttled.get(api, 0))
+        for kind, seconds in sorted(figures.reconcile_seconds.items()):
+            reconcile.add_metric([kind], seconds)
         for (kind, state), count in sorted(figures.findings.items()):
             findings.add_metric([kind, state], count)
         for status, count in sorted(figures.notifications.items()):
@@ -145,7 +154,8 @@ class StoreCollector(Collector):
         deliverables.add_metric([], figures.deliverables)
         if figures.last_full_pass is not None:
             full_pass.add_metric([], figures.last_full_pass.timestamp())
-        yield from (up, lag, last, failing, requests, findings, notifications, deliverables, full_pass)
+        yield from (up, lag, last, failing, requests, throttled, reconcile, findings, notifications, deliverables,
+                    full_pass)
 
 
 class WebMetrics:

@@ -404,6 +404,9 @@ def test_429_storm_ends_in_the_same_claims_as_a_calm_run(
     storm = connector(config, sandbox, sleep=sleeps, rate_limiter=limiter, max_retries=12)
     report = sync(rt, storm)
     assert report.ok, report.error
+    with session_scope(sqlite_engine) as session:
+        (cursor,) = store.sync_cursors(session)
+        assert cursor.throttled == 3  # the 429s, counted for /metrics
     assert sleeps[:3] == [2.0, 2.0, 2.0]  # Retry-After honoured
 
     sandbox.fault_rate(0.4, kinds=("429", "500", "502", "503", "reset", "bad_json"), seed=11)

@@ -625,10 +625,11 @@ def test_a_429_storm_ends_in_the_same_claims_as_a_calm_run(harness: Harness, fas
     harness.claims = stormy
     harness.sandbox.fault_rate(0.4, kinds=["429"], seed=7)
     try:
-        harness.sync()
+        batches = harness.sync()
     finally:
         harness.sandbox.clear_faults()
     assert stormy.values() == calm
+    assert sum(b.throttled for b in batches) == len(fast_retry_sleep)  # each 429 waited out is counted
     assert ChannelCursor.loads(stormy.cursor, "C01").claimed == ChannelCursor.loads(calm_cursor, "C01").claimed
     assert len(fast_retry_sleep) >= 3  # Retry-After was honoured, not turned into errors
     assert harness.limiter.held == []

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from connectors import slack_client
 from connectors.sandbox import Sandbox
-from reconciler import pipeline
+from reconciler import pipeline, store
 from reconciler.db import session_scope
 from reconciler.models import SyncCursor
 from reconciler.pipeline import FULL_RECONCILE_EVERY, Runtime
@@ -33,6 +33,9 @@ def test_clock_driven_rules_get_a_full_pass_every_interval(sqlite_engine: Engine
     rt = runtime_at(sqlite_engine, clock)
     pipeline.apply_config(rt)
     assert pipeline.reconcile_dirty(rt).reconciled == 6  # first pass: everything
+    with session_scope(sqlite_engine) as session:
+        (full,) = store.periodic_runs(session)
+        assert full.name == store.FULL_RECONCILE and full.seconds is not None and full.seconds >= 0
 
     clock[0] = T0 + FULL_RECONCILE_EVERY / 2
     assert pipeline.reconcile_dirty(rt).reconciled == 0  # nothing changed, nothing due

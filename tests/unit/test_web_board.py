@@ -297,6 +297,21 @@ def test_metrics_in_prometheus_format(client: TestClient) -> None:
     assert "reconciler_deliverables 5.0" in text
     assert 'reconciler_web_requests_total{route="board",status="200"} 1.0' in text
     assert "reconciler_store_up 1.0" in text
+    assert 'reconciler_api_throttled_total{api="slack"} 0.0' in text
+
+
+def test_metrics_carry_429s_and_how_long_reconcile_took(rt: Runtime, filled: Engine) -> None:
+    with session_scope(filled) as session:
+        cursor = store.sync_cursors(session)[0]
+        cursor.throttled = 4
+        session.add(cursor)
+        store.record_run(session, store.DIRTY_RECONCILE, now=NOW, seconds=0.25)
+        store.record_full_pass(session, now=NOW, seconds=3.5)
+    with TestClient(create_app(rt)) as c:
+        text = c.get("/metrics").text
+    assert 'reconciler_api_throttled_total{api="slack"} 4.0' in text
+    assert 'reconciler_reconcile_seconds{pass="dirty"} 0.25' in text
+    assert 'reconciler_reconcile_seconds{pass="full"} 3.5' in text
 
 
 # -- access ---------------------------------------------------------------------------------
