@@ -509,6 +509,10 @@ class SandboxProcess:
     def apply(self, ops: list[list[Any]]) -> int:
         return int(self._ask("apply", ops=ops)["applied"])
 
+    def set_latency(self, seconds: float) -> None:
+        """Every answer waits this long first, like a real API's round trip (not server time)."""
+        self._ask("latency", seconds=seconds)
+
 
 def _sandbox_host(scenario_path: str) -> int:
     from connectors.sandbox import Sandbox, load_scenario
@@ -516,9 +520,12 @@ def _sandbox_host(scenario_path: str) -> int:
     sandbox = Sandbox(load_scenario(scenario_path), port=0)
     lock = threading.Lock()
     server_time = [0.0]
+    latency = [0.0]  # seconds every answer waits first (a simulated round trip)
     dispatch = sandbox._dispatch
 
     def timed_dispatch(handler: Any) -> None:
+        if latency[0]:
+            time.sleep(latency[0])
         started = time.perf_counter()
         try:
             dispatch(handler)
@@ -549,6 +556,9 @@ def _sandbox_host(scenario_path: str) -> int:
                 sandbox.reset_counts()
                 with lock:
                     server_time[0] = 0.0
+                say({"ok": True})
+            elif op == "latency":
+                latency[0] = float(command["seconds"])
                 say({"ok": True})
             elif op == "apply":
                 for target, method, args, kwargs in command["ops"]:

@@ -373,7 +373,9 @@ class SlackConnector:
         self.linker = DeliverableLinker(index)
         self.trusted_bots = frozenset(config.trusted_bots)
         self._client = client or make_web_client(token, base_url)
-        self._requests = 0
+        # requests per thread: the channels of a run may be read at the same time, each in its own
+        self._counted = threading.local()
+        self._lookup_lock = threading.RLock()  # auth.test and conversations.list, once for all
         self._identity: Identity | None = None
         self._auth_failed = False  # an auth error was seen: cached identities are not trusted
         # which token (and API) an identity cached in a cursor was asked with; a one-way hash
@@ -400,7 +402,7 @@ class SlackConnector:
         An `ok: false` answer whose error code is in `tolerate` returns None instead."""
         key = rate_limit_key(method)
         self.rate_limiter.acquire(key)
-        self._requests += 1
+        self._counted.requests = getattr(self._counted, "requests", 0) + 1
         try:
             return getattr(self._client, method.replace(".", "_"))(**params)
         except SlackApiError as exc:
@@ -420,7 +422,8 @@ class SlackConnector:
             self.rate_limiter.release(key)
 
     def take_requests(self) -> int:
-        count, self._requests = self._requests, 0
+        """The requests this thread made since it last asked."""
+        count, self._counted.requests = getattr(self._counted, "requests", 0), 0
         return count
 
     def identity(self, where: str, cached: Identity | None = None) -> Identity:
@@ -437,21 +440,22 @@ class SlackConnector:
                 and 0 <= now - known.at < AUTH_TTL.total_seconds()
             )
 
-        if not fresh(self._identity):
-            self._identity = cached if fresh(cached) and not self._auth_failed else None
-        if self._identity is None:
-            answer = self.call("auth.test", where)
-            self._auth_failed = False
-            self._identity = Identity(
-                _text(answer.get("user_id")),
-                _text(answer.get("bot_id")),
-                _text(answer.get("url")),
-                _text(answer.get("team")),
-                _text(answer.get("team_id")),
-                now,
-                self._auth_key,
-            )
-        return self._identity
+        with self._lookup_lock:
+            if not fresh(self._identity):
+                self._identity = cached if fresh(cached) and not self._auth_failed else None
+            if self._identity is None:
+                answer = self.call("auth.test", where)
+                self._auth_failed = False
+                self._identity = Identity(
+                    _text(answer.get("user_id")),
+                    _text(answer.get("bot_id")),
+                    _text(answer.get("url")),
+                    _text(answer.get("team")),
+                    _text(answer.get("team_id")),
+                    now,
+                    self._auth_key,
+                )
+            return self._identity
 
     def channel_id(self, partition: str) -> str:
         raw = partition.strip()
@@ -473,6 +477,10 @@ class SlackConnector:
 
     def _channel_directory(self, where: str) -> dict[str, str]:
         """Channel names to ids (conversations.list, once per connector)."""
+        with self._lookup_lock:
+            return self._read_channel_directory(where)
+
+    def _read_channel_directory(self, where: str) -> dict[str, str]:
         if self._channel_ids is None:
             ids: dict[str, str] = {}
             page: str | None = None

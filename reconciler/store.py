@@ -282,6 +282,15 @@ def record_sync_success(session: Session, source: Source, partition: str, *, now
     session.add(row)
 
 
+def all_synced_last_time(session: Session, source: Source, partitions: list[str]) -> bool:
+    """Every one of `partitions` has synced, and its last sync succeeded."""
+    rows = session.exec(
+        select(SyncCursor).where(SyncCursor.source == source.value, SyncCursor.partition.in_(partitions))  # type: ignore[attr-defined]
+    ).all()
+    healthy = {r.partition for r in rows if r.last_success_at is not None and r.last_error is None}
+    return healthy >= set(partitions)
+
+
 def record_sync_error(
     session: Session, source: Source, partition: str, message: str, *, now: datetime
 ) -> None:
