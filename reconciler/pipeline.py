@@ -17,7 +17,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from slack_sdk import WebClient
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -36,6 +35,8 @@ from reconciler.protocol import Config, load_config
 from reconciler.settings import Settings, get_settings, scrub
 
 if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
     from connectors.sandbox import Sandbox
     from reconciler.engine import ReconcileReport
     from reconciler.notify import DeliverReport, PlanReport
