@@ -52,8 +52,8 @@ once per connector when a channel given by name has no cursor yet, or (daily, wi
 when one given by id has its default keyed by name; per run, conversations.history per page
 from min(newest seen, now - lookback), conversations.replies per thread that is new, moved or is
 due by thread_recheck, and each claim author once a day: users.info for the first
-PEOPLE_BY_INFO of a connector, then (or at once on a first read) users.list pages of 200. An idle run right after
-another costs one request: the history page of the window.
+PEOPLE_BY_INFO of a connector, then (or at once on a first read) users.list pages of 200. An
+idle run right after another costs one request: the history page of the window.
 
 Batches: one per history page and per few threads (cursor None, safe to apply twice), then a
 last one with the people, the retractions of vanished messages and the new cursor. A failed
