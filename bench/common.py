@@ -270,24 +270,29 @@ class HttpMeter:
 
 
 class CallTimer:
-    """Total time and calls of one function (wrapped on its module or class), main thread only."""
+    """CPU seconds and calls of one function (wrapped on its module or class), summed over the
+    threads that call it: the partitions of a sync run in threads, whose wall-clock spans
+    overlap and include waiting for the GIL, so each call is charged its own thread's CPU."""
 
     def __init__(self, owner: Any, name: str) -> None:
         self.owner, self.name = owner, name
         self.seconds = 0.0
         self.calls = 0
+        self._lock = threading.Lock()
         self._original = getattr(owner, name)
         timer = self
         original = self._original
 
         @functools.wraps(original)
         def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
+            started = time.thread_time()
             try:
                 return original(*args, **kwargs)
             finally:
-                timer.seconds += time.perf_counter() - started
-                timer.calls += 1
+                spent = time.thread_time() - started
+                with timer._lock:
+                    timer.seconds += spent
+                    timer.calls += 1
 
         setattr(owner, name, timed)
 
@@ -295,7 +300,8 @@ class CallTimer:
         setattr(self.owner, self.name, self._original)
 
     def reset(self) -> None:
-        self.seconds, self.calls = 0.0, 0
+        with self._lock:
+            self.seconds, self.calls = 0.0, 0
 
 
 # -- profiles -------------------------------------------------------------------------------
@@ -509,6 +515,10 @@ class SandboxProcess:
     def apply(self, ops: list[list[Any]]) -> int:
         return int(self._ask("apply", ops=ops)["applied"])
 
+    def set_latency(self, seconds: float) -> None:
+        """Every answer waits this long first, like a real API's round trip (not server time)."""
+        self._ask("latency", seconds=seconds)
+
 
 def _sandbox_host(scenario_path: str) -> int:
     from connectors.sandbox import Sandbox, load_scenario
@@ -516,9 +526,12 @@ def _sandbox_host(scenario_path: str) -> int:
     sandbox = Sandbox(load_scenario(scenario_path), port=0)
     lock = threading.Lock()
     server_time = [0.0]
+    latency = [0.0]  # seconds every answer waits first (a simulated round trip)
     dispatch = sandbox._dispatch
 
     def timed_dispatch(handler: Any) -> None:
+        if latency[0]:
+            time.sleep(latency[0])
         started = time.perf_counter()
         try:
             dispatch(handler)
@@ -549,6 +562,9 @@ def _sandbox_host(scenario_path: str) -> int:
                 sandbox.reset_counts()
                 with lock:
                     server_time[0] = 0.0
+                say({"ok": True})
+            elif op == "latency":
+                latency[0] = float(command["seconds"])
                 say({"ok": True})
             elif op == "apply":
                 for target, method, args, kwargs in command["ops"]:

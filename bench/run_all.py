@@ -240,8 +240,8 @@ def _sync_rows(sq: dict[str, Any], pg: dict[str, Any]) -> list[list[str]]:
         if not tm:
             return "—"
         return (f"**{tm['wall_seconds']} s**: HTTP in flight {tm['http_in_flight_seconds']} s "
-                f"({tm['http_share']:.0%}; sandbox's own CPU {tm['sandbox_server_seconds']} s of it), our code "
-                f"{round(tm['wall_seconds'] - tm['http_in_flight_seconds'], 1)} s ({tm['our_code_share']:.0%}): "
+                f"({tm['http_share']:.0%}; sandbox's own CPU {tm['sandbox_server_seconds']} s of it), our CPU "
+                f"{tm['our_cpu_seconds']} s (partitions run concurrently: it overlaps the HTTP time): "
                 f"store.apply_batch {tm['store_apply_batch_seconds']} s, Slack claim parser "
                 f"{tm['claim_parser_seconds']} s, rest {tm['other_our_code_seconds']} s")
 

@@ -520,7 +520,10 @@ class AsanaConnector:
             tuple(config.portfolios),
             tuple(config.teams),
         )
-        self._people_done = False  # the workspace's users went out in a batch of this connector
+        # the workspace's users went out (or are going out) in a batch of this connector; the
+        # partitions of a run may crawl at the same time, and one of them sends them
+        self._people_taken = False
+        self._people_lock = threading.Lock()
         self._http = AsanaHttp(
             token=token,
             base_url=base_url,
@@ -644,6 +647,14 @@ class AsanaConnector:
                 return "periodic full crawl"
         return None
 
+    def _take_people_turn(self) -> bool:
+        """True for the one crawl that sends the workspace's users (until its batch fails)."""
+        with self._people_lock:
+            if self._people_taken:
+                return False
+            self._people_taken = True
+            return True
+
     # -- full crawl -------------------------------------------------------------------------
 
     def _full_crawl(
@@ -654,9 +665,15 @@ class AsanaConnector:
             sync = self._fresh_sync_token(project, count)
             if sync is None:
                 mode = "poll"
-        if not self._people_done and self._config.workspace and self._config.workspace_users:
-            yield SyncBatch(people=self._workspace_people(self._config.workspace, count), requests=count.take())
-            self._people_done = True  # set once the store has applied the batch
+        if self._config.workspace and self._config.workspace_users and self._take_people_turn():
+            applied = False
+            try:
+                yield SyncBatch(people=self._workspace_people(self._config.workspace, count), requests=count.take())
+                applied = True  # the store applied the batch: no other partition sends them
+            finally:
+                if not applied:
+                    with self._people_lock:
+                        self._people_taken = False
         live: set[str] = set()
         open_linked: set[str] = set()
         started: datetime | None = None

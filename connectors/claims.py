@@ -104,6 +104,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -807,10 +808,16 @@ def _dp_settings(base: datetime, tz: str) -> dict[str, Any]:
     }
 
 
+# dateparser keeps state between calls and is not thread-safe (scrapinghub/dateparser#441); the
+# channels of a sync are read in threads.
+_DATEPARSER_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=8192)
 def _dateparser(expr: str, local: date, tz: str) -> date | None:
     base = datetime.combine(local, dtime(12, 0))
-    got = dateparser.parse(expr, languages=["en"], settings=_dp_settings(base, tz))
+    with _DATEPARSER_LOCK:
+        got = dateparser.parse(expr, languages=["en"], settings=_dp_settings(base, tz))
     return got.date() if got is not None else None
 
 

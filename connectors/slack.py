@@ -16,7 +16,7 @@ Cursor (JSON, owned here)::
      "checked": {"<parent ts>": 1795509000},        # when each was last read (epoch seconds)
      "claimed": {"<ts>": {"thread": "<parent ts>"|null,
                           "permalink": "https://…"}},       # permalink only if it was fetched
-     "people": {"U01": "2026-11-25"},               # authors fetched, and on which day
+     "people": {"U01": "2026-11-25"},               # authors looked up, and on which day
      "auth": {"user": "U0BOT", "bot": "B0BOT", "url": "https://acme.slack.com/",
               "team": "Acme", "team_id": "T1", "at": 1795509000, "key": "<fingerprint>"},
      "name": "launches",                            # only for an id with a default keyed by name
@@ -31,7 +31,7 @@ again once per thread_recheck, which is what sees edits and deletions of its rep
 replies to a parent older than the window (history shows only parents inside it). Trade-off:
 those three are seen within thread_recheck, not on the next run. `claimed` holds the messages in
 the window that carried claims: what may need a retraction when they vanish. `people` keeps
-users.info to once a day per author; `channel` is the id a name resolved to.
+the author look-up to once a day per author; `channel` is the id a name resolved to.
 
 `auth` is auth.test's answer (the service's own user and bot, whose messages are skipped, and
 the workspace URL): asked at most once a day (`at`), and again when the token or API base URL
@@ -51,8 +51,9 @@ Requests: auth.test at most once a day per cursor (and once per connector); conv
 once per connector when a channel given by name has no cursor yet, or (daily, with auth.test)
 when one given by id has its default keyed by name; per run, conversations.history per page
 from min(newest seen, now - lookback), conversations.replies per thread that is new, moved or is
-due by thread_recheck, and users.info once a day per claim author. An idle run right after
-another costs one request: the history page of the window.
+due by thread_recheck, and each claim author once a day: users.info for the first
+PEOPLE_BY_INFO of a connector, then (or at once on a first read) users.list pages of 200. An
+idle run right after another costs one request: the history page of the window.
 
 Batches: one per history page and per few threads (cursor None, safe to apply twice), then a
 last one with the people, the retractions of vanished messages and the new cursor. A failed
@@ -73,6 +74,7 @@ import hashlib
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -99,7 +101,7 @@ from connectors.slack_client import (
     DEFAULT_SLACK_BASE_URL,
     describe_transport_error,
     make_web_client,
-    throttled_so_far,
+    take_throttled,
     rate_limit_key,
 )
 from connectors.slack_links import (
@@ -121,6 +123,8 @@ _AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "accoun
 HUMAN_SUBTYPES = frozenset({None, "thread_broadcast", "file_share", "me_message"})
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _FLUSH_REFS = 200  # refs per intermediate batch
+# Authors asked one by one (users.info) before the whole directory (users.list) is cheaper.
+PEOPLE_BY_INFO = 3
 SLACKBOT = "USLACKBOT"  # reminders and system notices, not a person's claim
 _GONE_USER = frozenset({"user_not_found", "users_not_found"})
 
@@ -370,8 +374,9 @@ class SlackConnector:
         self.linker = DeliverableLinker(index)
         self.trusted_bots = frozenset(config.trusted_bots)
         self._client = client or make_web_client(token, base_url)
-        self._requests = 0
-        self._throttled_taken = 0
+        # requests per thread: the channels of a run may be read at the same time, each in its own
+        self._counted = threading.local()
+        self._lookup_lock = threading.RLock()  # auth.test and conversations.list, once for all
         self._identity: Identity | None = None
         self._auth_failed = False  # an auth error was seen: cached identities are not trusted
         # which token (and API) an identity cached in a cursor was asked with; a one-way hash
@@ -379,6 +384,9 @@ class SlackConnector:
         self._channel_ids: dict[str, str] | None = None  # name -> id
         self._channel_names: dict[str, str] = {}  # id -> name
         self._people: dict[str, PersonRecord | None] = {}
+        self._directory: dict[str, PersonRecord] | None = None  # users.list, once read
+        self._people_asked = 0  # users.info calls so far
+        self._people_lock = threading.Lock()
 
     # -- protocol -------------------------------------------------------------------------------
 
@@ -395,7 +403,7 @@ class SlackConnector:
         An `ok: false` answer whose error code is in `tolerate` returns None instead."""
         key = rate_limit_key(method)
         self.rate_limiter.acquire(key)
-        self._requests += 1
+        self._counted.requests = getattr(self._counted, "requests", 0) + 1
         try:
             return getattr(self._client, method.replace(".", "_"))(**params)
         except SlackApiError as exc:
@@ -415,14 +423,13 @@ class SlackConnector:
             self.rate_limiter.release(key)
 
     def take_requests(self) -> int:
-        count, self._requests = self._requests, 0
+        """The requests this thread made since it last asked."""
+        count, self._counted.requests = getattr(self._counted, "requests", 0), 0
         return count
 
     def take_throttled(self) -> int:
-        """429 answers waited out since the last take."""
-        total = throttled_so_far(self._client)
-        fresh, self._throttled_taken = total - self._throttled_taken, total
-        return fresh
+        """The 429 answers this thread waited out since it last asked."""
+        return take_throttled(self._client)
 
     def identity(self, where: str, cached: Identity | None = None) -> Identity:
         """Who the service is and its workspace URL: auth.test at most once per AUTH_TTL. The
@@ -438,21 +445,22 @@ class SlackConnector:
                 and 0 <= now - known.at < AUTH_TTL.total_seconds()
             )
 
-        if not fresh(self._identity):
-            self._identity = cached if fresh(cached) and not self._auth_failed else None
-        if self._identity is None:
-            answer = self.call("auth.test", where)
-            self._auth_failed = False
-            self._identity = Identity(
-                _text(answer.get("user_id")),
-                _text(answer.get("bot_id")),
-                _text(answer.get("url")),
-                _text(answer.get("team")),
-                _text(answer.get("team_id")),
-                now,
-                self._auth_key,
-            )
-        return self._identity
+        with self._lookup_lock:
+            if not fresh(self._identity):
+                self._identity = cached if fresh(cached) and not self._auth_failed else None
+            if self._identity is None:
+                answer = self.call("auth.test", where)
+                self._auth_failed = False
+                self._identity = Identity(
+                    _text(answer.get("user_id")),
+                    _text(answer.get("bot_id")),
+                    _text(answer.get("url")),
+                    _text(answer.get("team")),
+                    _text(answer.get("team_id")),
+                    now,
+                    self._auth_key,
+                )
+            return self._identity
 
     def channel_id(self, partition: str) -> str:
         raw = partition.strip()
@@ -474,6 +482,10 @@ class SlackConnector:
 
     def _channel_directory(self, where: str) -> dict[str, str]:
         """Channel names to ids (conversations.list, once per connector)."""
+        with self._lookup_lock:
+            return self._read_channel_directory(where)
+
+    def _read_channel_directory(self, where: str) -> dict[str, str]:
         if self._channel_ids is None:
             ids: dict[str, str] = {}
             page: str | None = None
@@ -496,23 +508,38 @@ class SlackConnector:
             self._channel_ids = ids
         return self._channel_ids
 
-    def person(self, user_id: str, where: str) -> PersonRecord | None:
-        """The author as a PersonRecord (users.info, cached per connector)."""
-        if user_id not in self._people:
-            answer = self.call("users.info", f"{where}, user {user_id}", tolerate=_GONE_USER, user=user_id)
-            if answer is None:
-                self._people[user_id] = None
-                return None
-            user = answer.get("user") or {}
-            profile = user.get("profile") or {}
-            self._people[user_id] = PersonRecord(
-                source=Source.SLACK,
-                source_id=user_id,
-                name=user.get("real_name") or profile.get("real_name") or user.get("name") or None,
-                email=profile.get("email") or None,
-                timezone=user.get("tz") or None,
-            )
-        return self._people[user_id]
+    def person(self, user_id: str, where: str, *, many: bool = False) -> PersonRecord | None:
+        """The author as a PersonRecord, cached per connector. A handful of authors are asked
+        one by one (users.info); from the PEOPLE_BY_INFO+1th on, or at once when `many` are
+        coming (a first read of a channel), the workspace's directory is read in users.list
+        pages of 200, which then answers for everyone in it. Someone not in it (a guest of a
+        shared channel, a member who joined since) is asked by users.info."""
+        with self._people_lock:
+            if user_id in self._people:
+                return self._people[user_id]
+            if self._directory is None and (many or self._people_asked >= PEOPLE_BY_INFO):
+                self._directory = self._read_directory(where)
+            record = self._directory.get(user_id) if self._directory is not None else None
+            if record is None:
+                self._people_asked += 1
+                answer = self.call("users.info", f"{where}, user {user_id}", tolerate=_GONE_USER, user=user_id)
+                record = _person_record(answer.get("user") or {}) if answer is not None else None
+            self._people[user_id] = record
+            return record
+
+    def _read_directory(self, where: str) -> dict[str, PersonRecord]:
+        """Every member of the workspace by id (users.list, pages of INTERNAL_PAGE_SIZE)."""
+        directory: dict[str, PersonRecord] = {}
+        page: str | None = None
+        while True:
+            answer = self.call("users.list", f"{where}, people", limit=INTERNAL_PAGE_SIZE, cursor=page)
+            for member in answer.get("members") or []:
+                record = _person_record(member)
+                if record is not None:
+                    directory[record.source_id] = record
+            page = _next_cursor(answer)
+            if not page:
+                return directory
 
     def fetch_permalink(self, channel: str, ts: str, where: str) -> str | None:
         """chat.getPermalink: only when auth.test gave no workspace URL to build links from."""
@@ -520,6 +547,21 @@ class SlackConnector:
             "chat.getPermalink", where, tolerate=frozenset({"message_not_found"}), channel=channel, message_ts=ts
         )
         return answer.get("permalink") if answer is not None else None
+
+
+def _person_record(user: dict[str, Any]) -> PersonRecord | None:
+    """users.info's `user` or a users.list member as a PersonRecord (None without an id)."""
+    user_id = user.get("id")
+    if not user_id:
+        return None
+    profile = user.get("profile") or {}
+    return PersonRecord(
+        source=Source.SLACK,
+        source_id=str(user_id),
+        name=user.get("real_name") or profile.get("real_name") or user.get("name") or None,
+        email=profile.get("email") or None,
+        timezone=user.get("tz") or None,
+    )
 
 
 def _text(value: Any) -> str | None:
@@ -874,7 +916,7 @@ class _ChannelRun:
         user = str(message.get("user") or "")
         if user[:1] in ("U", "W") and self.state.people.get(user) != self.today:
             self.state.people[user] = self.today
-            person = self.c.person(user, self.where)
+            person = self.c.person(user, self.where, many=self.state.crawl is not None)
             if person is not None:
                 self.pending.people.append(person)
 

@@ -98,23 +98,27 @@ def outcome_unknown(exc: BaseException) -> bool:
 
 class CountingRateLimitRetryHandler(RateLimitErrorRetryHandler):
     """slack-sdk's 429 handler (waits `Retry-After`, then retries), counting the 429s it waited
-    out, for the partition's figures."""
+    out per thread (the handler runs in the thread that made the request; channels of one run
+    may be read at the same time)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._lock = threading.Lock()
-        self.waited_out = 0
+        self._waited = threading.local()
 
     def prepare_for_next_attempt(self, **kwargs: Any) -> None:
-        with self._lock:
-            self.waited_out += 1
+        self._waited.count = getattr(self._waited, "count", 0) + 1
         super().prepare_for_next_attempt(**kwargs)
 
+    def take(self) -> int:
+        count, self._waited.count = getattr(self._waited, "count", 0), 0
+        return count
 
-def throttled_so_far(client: Any) -> int:
-    """429 answers a client made by `make_web_client` has waited out since it was made."""
+
+def take_throttled(client: Any) -> int:
+    """The 429 answers this thread's requests through `client` (made by `make_web_client`)
+    waited out since it last asked."""
     handlers = getattr(client, "retry_handlers", None) or []
-    return sum(h.waited_out for h in handlers if isinstance(h, CountingRateLimitRetryHandler))
+    return sum(h.take() for h in handlers if isinstance(h, CountingRateLimitRetryHandler))
 
 
 def make_web_client(

@@ -10,7 +10,9 @@ channel default) that depend on where the message was posted.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from connectors.base import DeliverableIndex
 
@@ -65,12 +67,7 @@ class DeliverableLinker:
 
     def __init__(self, index: DeliverableIndex):
         self.index = index
-        aliases = sorted({a for a in index.by_alias if a.strip()}, key=lambda a: (-len(a), a))
-        self._alias_re = (
-            re.compile(_BEFORE + "(?:" + "|".join(re.escape(a) for a in aliases) + ")" + _AFTER, re.IGNORECASE)
-            if aliases
-            else None
-        )
+        self._aliases = AliasTable(a for a in index.by_alias if a.strip())
 
     def mentions(self, text: str) -> list[Mention]:
         """Every mention in text order; spans index the original text."""
@@ -80,12 +77,12 @@ class DeliverableLinker:
             key = self.index.by_asana_gid.get(gid)
             if key is not None:
                 found.append(Mention(key, match.start(), match.end(), "asana_url"))
-        if self._alias_re is not None:
+        if self._aliases:
             prose = _blank_markup(text)
-            for match in self._alias_re.finditer(prose):
-                key = self.index.by_alias.get(match.group(0).lower())
-                if key is not None and not _used_as_verb(prose, match):
-                    found.append(Mention(key, match.start(), match.end(), "alias"))
+            for start, end, alias in self._aliases.find(prose):
+                key = self.index.by_alias.get(alias)
+                if key is not None and not _used_as_verb(prose, start, end):
+                    found.append(Mention(key, start, end, "alias"))
         for match in _CHANNEL_LINK.finditer(text):
             # a channel named like a deliverable names it: "<#C0AUDIT|audit-log> is blocked"
             name = match.group(1).strip().lower()
@@ -100,12 +97,87 @@ class DeliverableLinker:
         return unique_keys(self.mentions(text))
 
 
-def _used_as_verb(prose: str, match: re.Match[str]) -> bool:
-    alias = match.group(0)
+def _used_as_verb(prose: str, start: int, end: int) -> bool:
+    alias = prose[start:end]
     if not alias.isalpha() or alias.isupper():
         return False  # several words, "#search", "SSO": a name
-    before = prose[max(0, match.start() - 24) : match.start()]
-    return bool(_VERB_BEFORE.search(before) or _VERB_AFTER.match(prose, match.end()))
+    before = prose[max(0, start - 24) : start]
+    return bool(_VERB_BEFORE.search(before) or _VERB_AFTER.match(prose, end))
+
+
+# Tokens: runs of word characters, and every other character on its own.
+_TOKEN = re.compile(r"\w+|\W", re.DOTALL)
+_END = ""  # the trie key under which a node keeps the alias that ends there (no token is empty)
+
+
+def _is_word_char(char: str) -> bool:
+    """What `\\w` matches in a str pattern."""
+    return char.isalnum() or char == "_"
+
+
+def _free_before(text: str, start: int) -> bool:
+    return start == 0 or not (text[start - 1] == "-" or _is_word_char(text[start - 1]))
+
+
+def _free_after(text: str, end: int) -> bool:
+    return end >= len(text) or not (text[end] == "-" or _is_word_char(text[end]))
+
+
+def _lowered(text: str) -> str:
+    """`text` in lower case, character for character (so spans still index the original)."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(low if len(low := c.lower()) == 1 else c for c in text)
+
+
+class AliasTable:
+    """Finds aliases standing alone in text in time linear in the text, whatever their number.
+
+    Aliases are kept in a trie of tokens (runs of word characters, any other character alone:
+    "checkout-v2" is checkout, -, v2). A match of an alias starts and ends at token boundaries
+    of the text, since it may not be glued to a word character on either side, so the text is
+    tokenized once and the trie walked from each token: the cost grows with the text and the
+    length of the longest alias, not with how many aliases there are. What it finds is what one
+    regular expression of every alias, longest first, case-insensitive and between `(?<![\\w-])`
+    and `(?![\\w-])`, finds: the leftmost match, the longest alias there, none overlapping.
+    """
+
+    def __init__(self, aliases: Iterable[str]):
+        self._trie: dict[str, Any] = {}
+        # the alias as given (its key in `DeliverableIndex.by_alias`) by the form it is matched in
+        self._given = {_lowered(a): a for a in aliases}
+        for alias in self._given:
+            node = self._trie
+            for token in _TOKEN.findall(alias):
+                node = node.setdefault(token, {})
+            node[_END] = alias
+
+    def __bool__(self) -> bool:
+        return bool(self._trie)
+
+    def find(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, alias as given) of every alias standing alone in `text`, in text order."""
+        lowered = _lowered(text)
+        tokens = [(m.start(), m.group(0)) for m in _TOKEN.finditer(lowered)]
+        found: list[tuple[int, int, str]] = []
+        taken_until = 0
+        for i, (start, token) in enumerate(tokens):
+            node = self._trie.get(token)
+            if node is None or start < taken_until or not _free_before(lowered, start):
+                continue
+            longest: str | None = None
+            j = i
+            while node is not None:
+                alias = node.get(_END)
+                if alias is not None and _free_after(lowered, start + len(alias)):
+                    longest = alias
+                j += 1
+                node = node.get(tokens[j][1]) if j < len(tokens) else None
+            if longest is not None:
+                found.append((start, start + len(longest), self._given[longest]))
+                taken_until = start + len(longest)
+        return found
 
 
 def unique_keys(mentions: list[Mention]) -> list[str]:

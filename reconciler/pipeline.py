@@ -7,15 +7,16 @@ rule, query or API call is written twice for the two modes.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from slack_sdk import WebClient
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -34,6 +35,8 @@ from reconciler.protocol import Config, load_config
 from reconciler.settings import Settings, get_settings, scrub
 
 if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
     from connectors.sandbox import Sandbox
     from reconciler.engine import ReconcileReport
     from reconciler.notify import DeliverReport, PlanReport
@@ -232,6 +235,16 @@ def configured_partitions(rt: Runtime, sources: list[Source] | None = None) -> l
     return partitions
 
 
+_SQLITE_WRITES = threading.Lock()
+
+
+def _storing(engine: Engine) -> AbstractContextManager[object]:
+    """SQLite takes one writer at a time, and a transaction that read before writing fails at
+    once, without waiting, when another wrote in between (WAL's busy snapshot): the partitions
+    synced at the same time store their batches one after the other there."""
+    return _SQLITE_WRITES if engine.dialect.name == "sqlite" else nullcontext()
+
+
 def sync_partition(
     rt: Runtime,
     source: Source,
@@ -248,12 +261,12 @@ def sync_partition(
     report = SyncReport(source=source, partition=partition)
     try:
         connector = connector or build_connector(rt, source)
-        with session_scope(rt.engine) as session:
+        with _storing(rt.engine), session_scope(rt.engine) as session:
             store.record_sync_start(session, source, partition, now=rt.now())
         with session_scope(rt.engine) as session:
             cursor = store.get_cursor(session, source, partition)
         for batch in connector.pull(partition, cursor):
-            with session_scope(rt.engine) as session:
+            with _storing(rt.engine), session_scope(rt.engine) as session:
                 result = store.apply_batch(
                     session, source=source, partition=partition, batch=batch, now=rt.now()
                 )
@@ -274,11 +287,11 @@ def sync_partition(
         report.error = rt.scrub(str(exc))
         report.transient = isinstance(exc, TransientError)
         report.unreachable = isinstance(exc, UnreachableError)
-        with session_scope(rt.engine) as session:
+        with _storing(rt.engine), session_scope(rt.engine) as session:
             store.record_sync_error(session, source, partition, report.error, now=rt.now())
         log.warning("sync failed", extra={"source": source.value, "partition": partition, "error": report.error})
         return report
-    with session_scope(rt.engine) as session:
+    with _storing(rt.engine), session_scope(rt.engine) as session:
         store.record_sync_success(session, source, partition, now=rt.now())
     log.info(
         "synced",
@@ -290,8 +303,15 @@ def sync_partition(
 def sync_stopped(rt: Runtime, source: Source, partition: str) -> None:
     """A sync was cut short (a time limit) and will go on from its cursor: it is no longer
     under way, so sweeps take its deliverables again."""
-    with session_scope(rt.engine) as session:
+    with _storing(rt.engine), session_scope(rt.engine) as session:
         store.record_sync_stop(session, source, partition)
+
+
+# Slack channels synced at the same time at most (Asana projects: `[asana] concurrent_requests`).
+# Each mostly waits on its API; the rate limiter keeps the budget.
+SLACK_CHANNELS_AT_ONCE = 20
+
+SyncDone = Callable[[SyncReport, float], None]
 
 
 def sync_all(
@@ -300,36 +320,113 @@ def sync_all(
     sources: list[Source] | None = None,
     partitions: list[str] | None = None,
     on_batch: Callable[[SyncReport], None] | None = None,
+    before_partition: Callable[[Source, str], None] | None = None,
+    on_done: SyncDone | None = None,
 ) -> list[SyncReport]:
-    """Sync every configured partition (or those named), one after the other. Once a source's
-    API gives no answer at all for a partition, its remaining partitions are skipped for this run
-    (and say so), instead of each spending its own retries on the same outage."""
+    """Sync every configured partition (or those named), concurrently; the reports come in
+    the configured order. The sources go side by side. Within one, the first partition goes
+    alone until the source has answered (its first batch is stored, or it ends), unless every
+    partition of it synced last time; then the others go together, up to
+    `[asana] concurrent_requests` projects or SLACK_CHANNELS_AT_ONCE channels at once, Asana's
+    requests in flight capped at `concurrent_requests` across them. Once a source's API gives
+    no answer at all for a partition, its partitions not started yet are skipped for this run
+    (and say so), instead of each spending its own retries on the same outage.
+
+    `before_partition(source, partition)` runs before each (the embedded runner stops there);
+    `on_done(report, started)` after each, with its `time.monotonic()` start."""
     apply_config(rt)
-    reports: list[SyncReport] = []
-    connectors: dict[Source, Connector] = {}
-    unreachable: dict[Source, SyncReport] = {}
-    for source, partition in configured_partitions(rt, sources):
-        if partitions and partition not in partitions:
-            continue
-        if source in unreachable:
-            reports.append(_skip_unreachable(rt, source, partition, unreachable[source]))
-            continue
+    wanted = [(s, p) for s, p in configured_partitions(rt, sources) if not partitions or p in partitions]
+    by_source: dict[Source, list[str]] = {}
+    for source, partition in wanted:
+        by_source.setdefault(source, []).append(partition)
+    capped = replace(rt, rate_limiter=InFlightCap(rt.rate_limiter, {"asana": rt.config.asana.concurrent_requests}))
+    hooks = _SyncHooks(on_batch, before_partition, on_done)
+    with ThreadPoolExecutor(max_workers=max(1, len(by_source)), thread_name_prefix="sync") as pool:
+        runs = [pool.submit(_sync_source, capped, source, names, hooks) for source, names in by_source.items()]
+        done = {(r.source, r.partition): r for run in runs for r in run.result()}
+    return [done[key] for key in wanted]
+
+
+@dataclass(frozen=True)
+class _SyncHooks:
+    on_batch: Callable[[SyncReport], None] | None
+    before_partition: Callable[[Source, str], None] | None
+    on_done: SyncDone | None
+
+
+def _sync_source(rt: Runtime, source: Source, names: list[str], hooks: _SyncHooks) -> list[SyncReport]:
+    """One source's partitions: the first alone until the source answered (unless all synced
+    last time), and the rest together."""
+    try:
+        connector = build_connector(rt, source)
+    except ConnectorError as exc:
+        return [SyncReport(source=source, partition=p, error=rt.scrub(str(exc))) for p in names]
+    outage: list[SyncReport] = []  # the first partition the API gave no answer for
+    answered = threading.Event()
+    with session_scope(rt.engine) as session:
+        if store.all_synced_last_time(session, source, names):
+            answered.set()  # it answered every partition last time: no need to wait for it first
+
+    def one(partition: str, on_batch: Callable[[SyncReport], None] | None) -> SyncReport:
+        if hooks.before_partition is not None:
+            hooks.before_partition(source, partition)
+        started = time.monotonic()
+        if outage:
+            report = _skip_unreachable(rt, source, partition, outage[0])
+        else:
+            report = sync_partition(rt, source, partition, connector=connector, on_batch=on_batch)
+            if report.unreachable and report.batches == 0:
+                outage.append(report)
+        if hooks.on_done is not None:
+            hooks.on_done(report, started)
+        return report
+
+    def first_batch(report: SyncReport) -> None:
+        if hooks.on_batch is not None:
+            hooks.on_batch(report)
+        answered.set()
+
+    at_once = rt.config.asana.concurrent_requests if source is Source.ASANA else SLACK_CHANNELS_AT_ONCE
+    with ThreadPoolExecutor(max_workers=max(1, at_once), thread_name_prefix=f"sync-{source.value}") as pool:
+        first = pool.submit(one, names[0], first_batch)
+        first.add_done_callback(lambda _f: answered.set())
+        answered.wait()
+        rest = [pool.submit(one, partition, hooks.on_batch) for partition in names[1:]]
+        return [first.result(), *(f.result() for f in rest)]
+
+
+class InFlightCap:
+    """A rate limiter that also holds the requests in flight per service (the part of the key
+    before ":") to a cap, around the limiter it wraps: the partitions synced at the same time
+    share one budget of concurrent requests, as one partition's own workers did."""
+
+    def __init__(self, inner: RateLimiter, caps: dict[str, int]):
+        self._inner = inner
+        self._slots = {service: threading.BoundedSemaphore(max(1, cap)) for service, cap in caps.items()}
+
+    def acquire(self, key: str) -> None:
+        slots = self._slots.get(key.partition(":")[0])
+        if slots is not None:
+            slots.acquire()
         try:
-            connector = connectors.get(source) or build_connector(rt, source)
-        except ConnectorError as exc:
-            reports.append(SyncReport(source=source, partition=partition, error=rt.scrub(str(exc))))
-            continue
-        connectors[source] = connector
-        report = sync_partition(rt, source, partition, connector=connector, on_batch=on_batch)
-        if report.unreachable and report.batches == 0:
-            unreachable[source] = report
-        reports.append(report)
-    return reports
+            self._inner.acquire(key)
+        except BaseException:
+            if slots is not None:
+                slots.release()
+            raise
+
+    def release(self, key: str) -> None:
+        try:
+            self._inner.release(key)
+        finally:
+            slots = self._slots.get(key.partition(":")[0])
+            if slots is not None:
+                slots.release()
 
 
 def _skip_unreachable(rt: Runtime, source: Source, partition: str, first: SyncReport) -> SyncReport:
     error = f"skipped: {source.value} gave no answer this run (for {first.partition}: {first.error})"
-    with session_scope(rt.engine) as session:
+    with _storing(rt.engine), session_scope(rt.engine) as session:
         store.record_sync_error(session, source, partition, error, now=rt.now())
     log.warning("sync skipped", extra={"source": source.value, "partition": partition, "error": error})
     return SyncReport(source=source, partition=partition, error=error, transient=True, unreachable=True)

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ARRAY, Row, String, any_, bindparam, cast, func, insert, or_, true, update
+from sqlalchemy import ARRAY, Row, String, any_, bindparam, cast, func, insert, or_, text, true, update
 from sqlmodel import Session, col, select
 
 from connectors.base import Observation as Claim
 from connectors.base import PersonRecord, Source, SyncBatch
-from reconciler.models import AuditEvent, Deliverable, Observation, PeriodicRun, Person, SyncCursor
+from reconciler.models import AuditEvent, Deliverable, Observation, PeriodicRun, Person, SyncCursor, UTCDateTime
 from reconciler.protocol import Config
 
 ClaimKey = tuple[str, str, str, str]  # source, source_ref, field, deliverable_key
@@ -111,6 +111,44 @@ _UPDATE_CLAIM = (
     .where(_OBS.c.id == bindparam("_id"))
     .values({name: bindparam(name) for name in (*_CLAIM_FIELDS, "deleted_at", "updated_at")})
 )
+
+
+# On PostgreSQL a batch's new and changed claims go in one statement each, whatever their number:
+# one array parameter per column, unnested server side. (A multi-row VALUES has a parameter per
+# cell that the server parses anew for every batch; an executemany UPDATE is a statement per row.)
+_PG_TYPES = {"value": "VARCHAR", "kind": "VARCHAR", "author": "VARCHAR", "excerpt": "VARCHAR",
+             "permalink": "VARCHAR", "stated_at": "TIMESTAMPTZ", "edited_at": "TIMESTAMPTZ",
+             "deleted_at": "TIMESTAMPTZ", "updated_at": "TIMESTAMPTZ", "first_seen_at": "TIMESTAMPTZ",
+             "deliverable_key": "VARCHAR", "source": "VARCHAR", "source_ref": "VARCHAR", "field": "VARCHAR",
+             "partition": "VARCHAR", "_id": "INTEGER"}
+_PG_INSERT_COLUMNS = (*_CLAIM_FIELDS, "deliverable_key", "source", "source_ref", "field", "partition",
+                      "deleted_at", "first_seen_at", "updated_at")
+_PG_UPDATE_COLUMNS = ("_id", *_CLAIM_FIELDS, "deleted_at", "updated_at")
+
+
+def _unnest(columns: Sequence[str]) -> str:
+    return ", ".join(f"CAST(:{c} AS {_PG_TYPES[c]}[])" for c in columns)
+
+
+_PG_INSERT_CLAIMS = text(
+    f"INSERT INTO observation ({', '.join(_PG_INSERT_COLUMNS)}) SELECT * FROM unnest({_unnest(_PG_INSERT_COLUMNS)})"
+)
+_PG_UPDATE_CLAIMS = text(
+    f"UPDATE observation AS o SET {', '.join(f'{c} = v.{c}' for c in _PG_UPDATE_COLUMNS if c != '_id')} "
+    f"FROM unnest({_unnest(_PG_UPDATE_COLUMNS)}) AS v({', '.join(_PG_UPDATE_COLUMNS)}) WHERE o.id = v._id"
+)
+_UTC = UTCDateTime()
+
+
+def _as_arrays(rows: list[dict[str, Any]], columns: Sequence[str]) -> dict[str, list[Any]]:
+    """Rows as one list per column, datetimes checked and in UTC as the column type stores them."""
+    arrays: dict[str, list[Any]] = {}
+    for column in columns:
+        values = [row[column] for row in rows]
+        if _PG_TYPES[column] == "TIMESTAMPTZ":
+            values = [_UTC.process_bind_param(v, None) for v in values]
+        arrays[column] = values
+    return arrays
 
 
 def partitions_of(session: Session, keys: Sequence[str]) -> dict[str, dict[str, list[str]]]:
@@ -210,10 +248,17 @@ def apply_batch(
             result.unchanged += 1
     retracted = [row for key, row in existing.items() if key not in wanted and row.deleted_at is None]
 
+    postgres = session.get_bind().dialect.name == "postgresql"
     if inserts:
-        session.execute(insert(_OBS), inserts)
+        if postgres:
+            session.execute(_PG_INSERT_CLAIMS, _as_arrays(inserts, _PG_INSERT_COLUMNS))
+        else:
+            session.execute(insert(_OBS), inserts)
     if updates:
-        session.execute(_UPDATE_CLAIM, updates)
+        if postgres:
+            session.execute(_PG_UPDATE_CLAIMS, _as_arrays(updates, _PG_UPDATE_COLUMNS))
+        else:
+            session.execute(_UPDATE_CLAIM, updates)
     _retract(session, [row.id for row in retracted], now=now)
     result.inserted, result.updated, result.retracted = len(inserts), len(updates), len(retracted)
     result.dirty.update(row.deliverable_key for row in retracted)
@@ -328,6 +373,15 @@ def record_sync_success(session: Session, source: Source, partition: str, *, now
     row.last_error = None
     row.sync_started_at = None
     session.add(row)
+
+
+def all_synced_last_time(session: Session, source: Source, partitions: list[str]) -> bool:
+    """Every one of `partitions` has synced, and its last sync succeeded."""
+    rows = session.exec(
+        select(SyncCursor).where(SyncCursor.source == source.value, SyncCursor.partition.in_(partitions))  # type: ignore[attr-defined]
+    ).all()
+    healthy = {r.partition for r in rows if r.last_success_at is not None and r.last_error is None}
+    return healthy >= set(partitions)
 
 
 def record_sync_error(
@@ -467,8 +521,12 @@ def people_by_key(session: Session) -> dict[str, Person]:
 def mark_dirty(session: Session, keys: Iterable[str]) -> None:
     ordered = sorted(set(keys))
     for chunk in _chunks(ordered):
+        # only rows not dirty yet: rewriting a row that already is costs PostgreSQL a new row
+        # version (and its index entries) for nothing, once per batch that mentions it
         session.execute(
-            update(Deliverable).where(col(Deliverable.key).in_(chunk)).values(dirty=True)
+            update(Deliverable)
+            .where(col(Deliverable.key).in_(chunk), col(Deliverable.dirty).is_not(True))
+            .values(dirty=True)
         )
 
 

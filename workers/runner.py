@@ -1,7 +1,7 @@
 """The embedded loop behind `reconciler run [--once] [--interval S]`: no broker, no beat.
 
 Each iteration does what `pipeline.run_once` does, step by step, with the same pipeline
-functions the Celery tasks call: apply the config, sync each partition, reconcile dirty
+functions the Celery tasks call: apply the config, sync the partitions (concurrently), reconcile dirty
 deliverables, plan notifications, deliver them. Between steps it checks for Ctrl-C / SIGTERM,
 so a stop never cuts a step in half (a second Ctrl-C stops at once). One log line per step.
 """
@@ -20,7 +20,7 @@ from types import FrameType
 
 from sqlalchemy.exc import DBAPIError
 
-from connectors.base import ConnectorError, NoRateLimit
+from connectors.base import ConnectorError, NoRateLimit, Source
 from reconciler import pipeline
 from reconciler.db import DatabaseError
 from reconciler.pipeline import RunReport, Runtime, SyncReport
@@ -83,15 +83,16 @@ KEEP_REPORTS = 20
 
 
 def sync_step(rt: Runtime, stop: threading.Event, *, on_batch: BatchHook | None = None) -> list[SyncReport]:
-    pipeline.apply_config(rt)
-    reports: list[SyncReport] = []
-    for source, partition in pipeline.configured_partitions(rt):
+    """Every partition, concurrently as `pipeline.sync_all` does (a source that gives no answer
+    is given up on for the run); a stop is honoured before each partition starts."""
+
+    def checkpoint(source: Source, partition: str) -> None:
         _checkpoint(stop, f"sync of {source.value}:{partition}")
-        started = time.monotonic()
-        report = pipeline.sync_partition(rt, source, partition, on_batch=on_batch)
+
+    def done(report: SyncReport, started: float) -> None:
         log_step("sync", started, **report_fields(report))
-        reports.append(report)
-    return reports
+
+    return pipeline.sync_all(rt, on_batch=on_batch, before_partition=checkpoint, on_done=done)
 
 
 def _deliver(rt: Runtime, *, dry_run: bool) -> object:

@@ -86,6 +86,12 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _go
 
 
+class _Server(ThreadingHTTPServer):
+    # The listen backlog: the default 5 drops the connections of a sync's partitions opened at
+    # once, which then wait a second for the SYN to be sent again; a real API takes them.
+    request_queue_size = 128
+
+
 class Sandbox:
     """A local Asana + Slack API server for tests and the demo (see README.md)."""
 
@@ -112,7 +118,7 @@ class Sandbox:
     def start(self) -> Sandbox:
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer((self.host, self._requested_port), _Handler)
+        server = _Server((self.host, self._requested_port), _Handler)
         server.daemon_threads = True
         server.sandbox = self  # type: ignore[attr-defined]
         self._server = server

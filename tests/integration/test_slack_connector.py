@@ -255,7 +255,7 @@ def test_first_run_reads_claims_with_provenance(harness: Harness) -> None:
         "conversations.list": 1,  # "launches" is a name
         "conversations.history": 1,
         "conversations.replies": 2,  # the two threads
-        "users.info": 2,  # no chat.getPermalink: permalinks are built
+        "users.list": 1,  # a first read: the directory, not users.info per author
     }
     assert sum(b.requests for b in batches) == sum(counts.values())
     # a first read checkpoints after every history page and thread; the last cursor is final
@@ -279,6 +279,31 @@ def test_channel_default_and_ids(harness: Harness) -> None:
         "users.info": 1,  # another day: the author in the window once again
     }
     assert harness.claims.values() == {(ref(harness.ts.eng, "C02"), "search", "status"): "blocked"}
+
+
+def test_a_few_authors_are_asked_one_by_one_and_more_from_the_directory(harness: Harness) -> None:
+    from connectors.sandbox.scenario import SlackUser
+
+    harness.sync()
+    for n in range(3, 8):
+        uid = f"U0{n}"
+        harness.sandbox.slack.users[uid] = SlackUser(
+            id=uid, name=f"user{n}", real_name=f"User {n}", profile={"email": f"user{n}@acme.test"}
+        )
+        harness.sandbox.slack.post("C01", uid, "checkout is at risk")
+    harness.sync()  # the same day: only the five new authors are looked up
+    counts = harness.counts()
+    assert (counts["users.info"], counts["users.list"]) == (slack_module.PEOPLE_BY_INFO, 1)
+    assert {f"U0{n}" for n in range(3, 8)} <= set(harness.claims.people)
+    assert harness.claims.people["U07"].email == "user7@acme.test"
+    harness.sandbox.slack.users["U0GONE"] = SlackUser(id="U0GONE", name="gone")
+    harness.sandbox.slack.post("C01", "U0GONE", "payments is blocked")
+    del harness.sandbox.slack.users["U0GONE"]  # in neither users.list nor users.info any more
+    harness.shift = timedelta(days=1, minutes=1)
+    harness.sync()  # another day: everyone in the window again, from one directory read
+    counts = harness.counts()
+    assert counts.get("users.list") == 1 and counts["users.info"] <= slack_module.PEOPLE_BY_INFO + 1
+    assert "U0GONE" not in harness.claims.people
 
 
 def test_built_permalinks_are_the_ones_slack_gives(harness: Harness) -> None:
@@ -648,8 +673,8 @@ def test_resets_and_server_errors_are_retried(harness: Harness, fast_retry_sleep
 def test_a_bad_gateway_is_retried_and_a_lasting_one_is_transient(
     harness: Harness, fast_retry_sleep: list[float]
 ) -> None:
-    harness.sandbox.fail("users.info", status=502)
-    with pytest.raises(TransientError, match=r"channel launches \(C01\), user U0\d: temporary failure"):
+    harness.sandbox.fail("users.list", status=502)
+    with pytest.raises(TransientError, match=r"channel launches \(C01\), people: temporary failure"):
         harness.sync()
     assert harness.claims.cursor is None
     assert len(fast_retry_sleep) == 5  # backed off and retried, like a 500

@@ -1,9 +1,16 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 from sqlmodel import SQLModel
+
+DEMO = Path(__file__).resolve().parents[2] / "reconciler" / "examples" / "demo.toml"
 
 
 def test_migrations_match_models(store_engine: Engine) -> None:
@@ -25,3 +32,52 @@ def test_migrations_downgrade_and_upgrade_again(store_engine: Engine) -> None:
         command.downgrade(config, "0001")
         command.upgrade(config, "head")
     test_migrations_match_models(store_engine)
+
+
+def test_head_revisions_are_the_ones_alembic_finds(store_engine: Engine) -> None:
+    from alembic.script import ScriptDirectory
+
+    from reconciler.db import alembic_config, head_revisions, schema_is_current
+
+    assert head_revisions() == frozenset(ScriptDirectory.from_config(alembic_config(store_engine)).get_heads())
+    assert schema_is_current(store_engine)
+
+
+def test_a_store_is_current_only_at_the_newest_migration(tmp_path: Path) -> None:
+    from alembic import command
+
+    from reconciler.db import alembic_config, make_engine, migrate, schema_is_current
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    assert not schema_is_current(engine)  # no schema at all
+    migrate(engine)
+    assert schema_is_current(engine)
+    with engine.begin() as connection:
+        config = alembic_config(engine)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0001")
+    assert not schema_is_current(engine)
+    migrate(engine)
+    assert schema_is_current(engine)
+
+
+def test_read_commands_load_neither_alembic_nor_the_api_clients(tmp_path: Path) -> None:
+    """`reconciler conflicts list` on a migrated store: no alembic (it only migrates), no SDK
+    (it talks to no API), no web or Slack app stack."""
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    env = {**os.environ, "DATABASE_URL": store, "RECONCILER_CONFIG": str(DEMO)}
+    for name in ("ASANA_TOKEN", "SLACK_BOT_TOKEN", "REDIS_URL"):
+        env.pop(name, None)
+    probe = (
+        "import sys\n"
+        "from reconciler.cli import main\n"
+        "sys.argv = ['reconciler', 'conflicts', 'list', '--json']\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+        "heavy = {'alembic', 'asana', 'slack_sdk', 'slack_bolt', 'dateparser', 'starlette', 'uvicorn', 'celery'}\n"
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}), file=sys.stderr)\n"
+    )
+    subprocess.run([sys.executable, "-c", "from reconciler.cli import main; main()", "reconcile", "--all"],
+                   env=env, check=True, capture_output=True)  # creates and migrates the store
+    ran = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stderr.strip().splitlines()[-1] == "[]"

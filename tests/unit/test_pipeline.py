@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -67,3 +68,68 @@ def test_a_source_that_gives_no_answer_is_given_up_on_for_the_run(
     with session_scope(rt.engine) as session:
         recorded = session.exec(select(SyncCursor).where(SyncCursor.partition == "eng")).one()
     assert recorded.last_error == second.error
+
+
+class MeetingLimiter:
+    """A rate limiter at which chosen requests wait for each other (a barrier of two): they only
+    get through if they are in flight at the same time, so a sequential sync breaks it."""
+
+    def __init__(self, channel_reads: tuple[int, int] = (2, 3)) -> None:
+        self.sources = threading.Barrier(2, timeout=10)  # Asana's first request and Slack's
+        self.channels = threading.Barrier(2, timeout=10)  # these two history reads (1st is 1)
+        self.channel_reads = channel_reads
+        self.firsts: set[str] = set()
+        self.history = 0
+        self.lock = threading.Lock()
+
+    def acquire(self, key: str) -> None:
+        service = key.partition(":")[0]
+        with self.lock:
+            first = service not in self.firsts
+            self.firsts.add(service)
+            self.history += key == "slack:conversations.history"
+            channel_meets = key == "slack:conversations.history" and self.history in self.channel_reads
+        if first:
+            self.sources.wait()
+        if channel_meets:
+            self.channels.wait()
+
+    def release(self, key: str) -> None:
+        return None
+
+
+def test_sources_and_partitions_are_synced_at_the_same_time(tmp_path: Path, sandbox: Sandbox) -> None:
+    config = tmp_path / "reconciler.toml"
+    config.write_text(DEMO.read_text().replace('channels = ["launches", "eng"]', 'channels = ["launches", "eng", "random"]'))
+    settings = pipeline.pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    limiter = MeetingLimiter()
+    rt = pipeline.load_runtime(settings=settings, config_path=config, rate_limiter=limiter)
+
+    reports = pipeline.sync_all(rt)
+
+    assert [(r.source.value, r.partition) for r in reports] == [
+        ("asana", "2001"), ("slack", "launches"), ("slack", "eng"), ("slack", "random"),
+    ]  # in the configured order
+    assert all(r.ok for r in reports[:3]) and limiter.history == 3
+    assert not limiter.sources.broken and not limiter.channels.broken
+    # The first channel went alone until Slack answered (a first sync: nothing is known of it).
+    # Once every partition synced, the next pass starts them all together: the first two meet.
+    rt.rate_limiter = limiter = MeetingLimiter(channel_reads=(1, 2))
+    pipeline.sync_all(rt, partitions=["2001", "launches", "eng"])
+    assert not limiter.sources.broken and not limiter.channels.broken
+
+
+def test_in_flight_cap_holds_requests_of_a_service_to_its_cap() -> None:
+    from connectors.base import NoRateLimit
+
+    cap = pipeline.InFlightCap(NoRateLimit(), {"asana": 2})
+    cap.acquire("asana")
+    cap.acquire("asana")
+    cap.acquire("slack:users.list")  # another service: not held
+    third = threading.Event()
+    waiter = threading.Thread(target=lambda: (cap.acquire("asana"), third.set()))
+    waiter.start()
+    assert not third.wait(0.2)  # a third asana request waits for a slot
+    cap.release("asana")
+    assert third.wait(5)
+    waiter.join()

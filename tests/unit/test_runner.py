@@ -126,19 +126,23 @@ def test_sigterm_stops_between_steps_and_restores_the_handler(
     rt = make_runtime(sandbox, tmp_path / "store.db", config_path)
     before = signal.getsignal(signal.SIGTERM)
     sent: list[str] = []
+    stop = threading.Event()
 
     def on_batch(report: pipeline.SyncReport) -> None:
         if not sent:
             sent.append(report.partition)
             os.kill(os.getpid(), signal.SIGTERM)
+            assert stop.wait(5)  # the handler (main thread) has seen it before the sync goes on
 
-    reports = run_loop(rt, once=False, interval=60, dry_run=True, on_batch=on_batch)
+    reports = run_loop(rt, once=False, interval=60, dry_run=True, on_batch=on_batch, stop=stop)
 
     assert reports == []  # stopped before an iteration completed
     assert signal.getsignal(signal.SIGTERM) is before
     with session_scope(rt.engine) as session:
         synced = [c.partition for c in session.exec(select(SyncCursor)) if c.last_success_at]
-    assert synced == sent  # the partition in progress finished; nothing after it started
+    # the partitions in progress finished (at most the first of each source: the others of a
+    # source start once its first has stored a batch); nothing started after the stop
+    assert set(sent) <= set(synced) and len(synced) <= 2 < len(pipeline.configured_partitions(rt))
 
 
 def test_the_loop_repeats_until_stopped(sandbox: Sandbox, config_path: Path, tmp_path: Path) -> None:

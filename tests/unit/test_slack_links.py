@@ -217,3 +217,63 @@ def test_slack_errors_name_the_place_and_what_to_do() -> None:
     assert isinstance(describe_transport_error(_api_error({"ok": False, "error": "x"}), where="w"), ConnectorError)
     assert describe_transport_error(KeyError("bug"), where="w") is None
     assert rate_limit_key("conversations.history") == "slack:conversations.history"
+
+
+# -- alias matching: linear in the text, same answers as one regular expression of every alias ----
+
+TRICKY_ALIASES = [
+    "checkout", "checkout-web", "checkout web", "#checkout", "payments api", "payments", "sso", "v2.0",
+    "+1", "c++", "q4 launch", "launch", "#launch", "ünïcode", "data_pipeline", "a", "a b", "a b c",
+]
+
+
+def _regex_reference(aliases: list[str], text: str) -> list[tuple[int, int, str]]:
+    """What the linker did before the alias table: one alternation of every alias, longest first."""
+    import re
+
+    ordered = sorted({a.lower() for a in aliases}, key=lambda a: (-len(a), a))
+    pattern = re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(a) for a in ordered) + r")(?![\w-])", re.IGNORECASE)
+    return [(m.start(), m.end(), m.group(0).lower()) for m in pattern.finditer(text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "checkout-web is blocked, checkout is not",
+        "CHECKOUT WEB and checkout web-app and rechecking #checkout.",
+        "payments api payments apis payments-api payments",
+        "+1 on v2.0, v2.01 and c++ / C++11 (+1)",
+        "the Q4 launch #launch launch-party relaunch",
+        "a b c a b a-b ab a",
+        "Ünïcode and data_pipeline, data_pipeline_v2",
+        "",
+        "no alias here at all",
+    ],
+)
+def test_alias_table_finds_what_the_regex_of_every_alias_finds(text: str) -> None:
+    from connectors.slack_links import AliasTable
+
+    found = [(s, e, a.lower()) for s, e, a in AliasTable(TRICKY_ALIASES).find(text)]
+    assert found == _regex_reference(TRICKY_ALIASES, text)
+
+
+def test_alias_table_agrees_with_the_regex_on_generated_text() -> None:
+    import random
+
+    from connectors.slack_links import AliasTable
+
+    rng = random.Random(7)
+    pieces = [*TRICKY_ALIASES, " ", "  ", "-", ",", ".", "x", "re", "#", "\n", "_", "B"]
+    table = AliasTable(TRICKY_ALIASES)
+    for _ in range(2000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        found = [(s, e, a.lower()) for s, e, a in table.find(text)]
+        assert found == _regex_reference(TRICKY_ALIASES, text), text
+
+
+def test_linker_finds_a_mention_among_thousands_of_aliases() -> None:
+    refs = [DeliverableRef(f"item-{i:05d}", None, (f"#it{i}",)) for i in range(5000)]
+    linker = DeliverableLinker(DeliverableIndex.build([*refs, DeliverableRef("checkout-v2", "3001", ("checkout",))]))
+    assert linker.keys("#it4999 is blocked, item-00007 and checkout ship Friday") == [
+        "item-04999", "item-00007", "checkout-v2",
+    ]

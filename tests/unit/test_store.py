@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -153,3 +154,31 @@ def test_full_crawl_retracts_refs_that_vanished(store_engine: Engine) -> None:
     assert (result.retracted, result.dirty) == (1, {"checkout-v2"})
     with session_scope(store_engine) as session:
         assert "checkout-v2" not in store.live_claims(session, ["checkout-v2", "search"])
+
+
+def test_a_large_batch_stores_and_updates_every_claim_exactly(store_engine: Engine) -> None:
+    """Hundreds of claims in one batch (one statement per kind of write on PostgreSQL), with
+    columns that are empty for all of them, read back as they were given, in UTC."""
+    from reconciler.models import Observation as Stored
+
+    seed(store_engine)
+    berlin = timezone(timedelta(hours=1))
+    claims = [
+        Observation(deliverable_key="checkout-v2", source=Source.SLACK, source_ref=f"C01:{n}", field=Field.STATUS,
+                    value="blocked", stated_at=(T0 + timedelta(minutes=n)).astimezone(berlin),
+                    kind=ClaimKind.EVENT, author=None, excerpt="", permalink=None)
+        for n in range(300)
+    ]
+    assert apply(store_engine, SyncBatch(observations=claims)).inserted == 300
+    edited = [dataclasses.replace(c, value="done", author="U02", edited_at=T0 + timedelta(days=1))
+              if n % 2 else c for n, c in enumerate(claims)]
+    result = apply(store_engine, SyncBatch(observations=edited))
+    assert (result.inserted, result.updated, result.unchanged) == (0, 150, 150)
+    with session_scope(store_engine) as session:
+        rows = {r.source_ref: r for r in session.exec(select(Stored))}
+    assert len(rows) == 300
+    for n, c in enumerate(edited):
+        row = rows[c.source_ref]
+        assert (row.value, row.author, row.permalink, row.edited_at) == (c.value, c.author, None, c.edited_at)
+        assert row.stated_at == c.stated_at and row.stated_at.utcoffset() == timedelta(0)
+        assert row.first_seen_at == T0 and row.deleted_at is None and row.partition == "C01"
