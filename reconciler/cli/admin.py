@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -24,10 +24,12 @@ from reconciler.cli.common import (
 )
 from reconciler.cli.context import config_path_for, runtime
 from reconciler.pipeline import open_store
-from reconciler.online_check import OnlineReport, check_online
 from reconciler.protocol import Config, ConfigProblem, config_problems, load_config, read_config_data
 from reconciler.settings import Settings, get_settings, scrub
 from reconciler.untrusted import for_rich as lit
+
+if TYPE_CHECKING:  # the API clients load only for `config check --online`
+    from reconciler.online_check import OnlineReport
 
 config_app = typer.Typer(help="Check the config file.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
@@ -81,6 +83,8 @@ def config_check(
 
 
 def _check_online(settings: Settings, loaded: Config) -> OnlineReport:
+    from reconciler.online_check import check_online
+
     from connectors.workspace import AsanaWorkspaceReader, SlackWorkspaceReader
 
     asana_token, slack_token = settings.asana_token, settings.slack_bot_token

@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.markup import escape
 
 from reconciler.cli.common import UserError, console, err_console, handle_errors
 from reconciler.cli.context import config_path_for
-from reconciler.onboarding import (
-    Choices,
-    Discovery,
-    discover,
-    field_options,
-    most_common_timezone,
-    propose_status,
-    render_config,
-    status_fields,
-)
 from reconciler.protocol import config_problems
 from reconciler.settings import get_settings
+
+if TYPE_CHECKING:  # reconciler.onboarding brings the API clients: loaded by `init` alone
+    from reconciler.onboarding import Choices, Discovery
 
 T = TypeVar("T")
 
@@ -108,6 +101,7 @@ def _init(
     force: bool,
 ) -> None:
     from connectors.workspace import AsanaWorkspaceReader, SlackWorkspaceReader
+    from reconciler.onboarding import discover, render_config
 
     settings = get_settings()
     path = output or config_path_for(settings, None)
@@ -159,6 +153,7 @@ def _choose(
     ask: bool,
 ) -> Choices:
     from connectors.workspace import AsanaWorkspaceReader
+    from reconciler.onboarding import Choices, field_options, most_common_timezone, propose_status, status_fields
 
     assert isinstance(asana, AsanaWorkspaceReader)
     if not found.projects:
