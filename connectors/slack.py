@@ -377,6 +377,7 @@ class SlackConnector:
         self._channel_ids: dict[str, str] | None = None  # name -> id
         self._channel_names: dict[str, str] = {}  # id -> name
         self._people: dict[str, PersonRecord | None] = {}
+        self._thread_keys: dict[tuple[str, str], list[str]] = {}  # (channel, parent ts) -> its deliverables
 
     # -- protocol -------------------------------------------------------------------------------
 
@@ -385,6 +386,38 @@ class SlackConnector:
 
     def pull(self, partition: str, cursor: str | None) -> Iterator[SyncBatch]:
         yield from _ChannelRun(self, partition).run(cursor)
+
+    def message_batch(
+        self, partition: str, cursor: str | None, message: dict[str, Any], *, thread: str | None
+    ) -> tuple[str, SyncBatch]:
+        """One message as a run would state it (a pushed event): the channel id and a batch
+        with the message's claims, or its retraction, and its author (no cursor: the poller's
+        stays where it is). A reply is about what its thread is about: the deliverables kept for
+        a watched thread, else its parent's (one conversations.replies, remembered)."""
+        self.take_requests()
+        run = _ChannelRun(self, partition)
+        run.prepare(cursor)
+        ts = str(message["ts"])
+        parent_keys = None
+        if thread is not None:
+            watched = run.state.threads.get(thread)
+            parent_keys = list(watched.keys) if watched else self._parent_keys(run, thread)
+        else:
+            self._thread_keys.pop((run.channel, ts), None)  # an edited parent: read it again
+        run.state_message(message, parent_keys=parent_keys, thread=thread)
+        batch = run.pending
+        batch.requests = self.take_requests()
+        return run.channel, batch
+
+    def _parent_keys(self, run: _ChannelRun, thread: str) -> list[str]:
+        key = (run.channel, thread)
+        if key not in self._thread_keys:
+            answer = self.call("conversations.replies", run.where, tolerate=frozenset({"thread_not_found"}),
+                               channel=run.channel, ts=thread, limit=1)
+            messages = (answer or {}).get("messages") or []
+            parent = next((m for m in messages if str(m.get("ts")) == thread), None)
+            self._thread_keys[key] = run.parent_keys(parent, None)
+        return list(self._thread_keys[key])
 
     # -- API plumbing ---------------------------------------------------------------------------
 
@@ -541,9 +574,10 @@ class _ChannelRun:
 
     # -- the run ----------------------------------------------------------------------------------
 
-    def run(self, raw_cursor: str | None) -> Iterator[SyncBatch]:
+    def prepare(self, raw_cursor: str | None) -> None:
+        """Who the service is, the channel id, its cursor and default deliverable: what stating
+        any message of the channel needs (a run, or one pushed event)."""
         c = self.c
-        c.take_requests()
         cached_auth = ChannelCursor.auth_of(raw_cursor)
         self.identity = c.identity(self.where, cached_auth)
         # the identity was asked (or taken from another channel's newer answer) in this run
@@ -557,9 +591,15 @@ class _ChannelRun:
         self.state = state
         state.auth = self.identity
         self.default_keys = self._channel_default()
-        now = c.clock()
+        now = self.now = c.clock()
         self.now_s = int(now.timestamp())
         self.today = now.astimezone(UTC).date().isoformat()
+
+    def run(self, raw_cursor: str | None) -> Iterator[SyncBatch]:
+        c = self.c
+        c.take_requests()
+        self.prepare(raw_cursor)
+        state, now = self.state, self.now
         window_start = datetime_to_ts(now - c.lookback)
         self.since: str | None = _older(state.newest, window_start) if state.newest else None
         watch_start = datetime_to_ts(now - c.thread_watch)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 
 from connectors.base import (
     Connector,
@@ -24,6 +25,7 @@ from connectors.base import (
     NoRateLimit,
     RateLimiter,
     Source,
+    SyncBatch,
     TransientError,
     UnreachableError,
 )
@@ -33,6 +35,8 @@ from reconciler.protocol import Config, load_config
 from reconciler.settings import Settings, get_settings, scrub
 
 if TYPE_CHECKING:
+    from connectors.slack import SlackConnector
+    from connectors.slack_events import MessageChange
     from connectors.sandbox import Sandbox
     from reconciler.engine import ReconcileReport
     from reconciler.notify import DeliverReport, PlanReport
@@ -381,3 +385,103 @@ def sandbox_if_no_tokens(settings: Settings) -> Iterator[Settings]:
 
     with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as sandbox:
         yield pointed_at_sandbox(settings, sandbox)
+
+
+# -- pushed events ------------------------------------------------------------------------------
+
+
+PUSHED_EVENTS_KEPT = timedelta(days=1)  # Slack retries for minutes; repeats after a day are not expected
+MESSAGE_VERSIONS_KEPT = timedelta(days=7)  # a late edit older than this is left to the poller
+
+
+@dataclass
+class PushReport:
+    """What one pushed event did: `stored`, or why not (`duplicate`, `stale`)."""
+
+    outcome: str
+    source_ref: str
+    dirty: set[str] = field(default_factory=set)
+    requests: int = 0
+    reconcile: ReconcileReport | None = None
+    plan: PlanReport | None = None
+    delivery: DeliverReport | None = None
+
+
+def apply_slack_message(
+    rt: Runtime,
+    connector: SlackConnector,
+    *,
+    partition: str,
+    change: MessageChange,
+    event_id: str | None,
+    deliver: bool = True,
+) -> PushReport:
+    """One pushed Slack message event, in one short step: stated as the poller states it (same
+    claim identity, so the two never double count), stored without moving the poller's cursor,
+    then the deliverables it touched reconciled and the notifier run. A repeated event id, and a
+    version older than one already stored (an edit before its message, an old edit after a newer
+    one, anything after a deletion), change nothing."""
+    from connectors.base import Retraction
+
+    ref = change.source_ref
+    with session_scope(rt.engine) as session:
+        if event_id and store.event_taken(session, event_id):
+            return PushReport("duplicate", ref)
+        if _stale(session, change):
+            return _drop_stale(rt, change, event_id)
+        cursor = store.get_cursor(session, Source.SLACK, partition)
+    if change.message is None:
+        batch = SyncBatch(retractions=[Retraction(Source.SLACK, ref)])
+    else:
+        _, batch = connector.message_batch(partition, cursor, change.message, thread=change.thread)
+    now = rt.now()
+    with session_scope(rt.engine) as session:
+        if event_id and store.event_taken(session, event_id):  # taken meanwhile by another listener
+            return PushReport("duplicate", ref)
+        if _stale(session, change):
+            return _drop_stale(rt, change, event_id)
+        result = store.apply_batch(session, source=Source.SLACK, partition=partition, batch=batch, now=now)
+        store.record_message_version(session, Source.SLACK, ref, change.version, deleted=change.deleted, now=now)
+        if event_id:
+            store.take_event(session, event_id, now=now)
+    report = PushReport("stored", ref, dirty=set(result.dirty), requests=batch.requests)
+    log.info("event stored", extra={"source": "slack", "partition": partition, "ref": ref, "dirty": len(result.dirty)})
+    if report.dirty and deliver:
+        report.reconcile, report.plan, report.delivery = reconcile_and_notify(rt)
+    return report
+
+
+def _stale(session: Session, change: MessageChange) -> bool:
+    from connectors.slack import ts_key, ts_to_datetime
+
+    known = store.message_version(session, Source.SLACK, change.source_ref)
+    if known is not None and (known.deleted or (not change.deleted and ts_key(change.version) < ts_key(known.version))):
+        return True
+    if change.deleted:
+        return False
+    edited = store.newest_edit(session, Source.SLACK, change.source_ref)  # a newer edit the poller stored
+    return edited is not None and edited > ts_to_datetime(change.version)
+
+
+def _drop_stale(rt: Runtime, change: MessageChange, event_id: str | None) -> PushReport:
+    with session_scope(rt.engine) as session:
+        if event_id and not store.event_taken(session, event_id):
+            store.take_event(session, event_id, now=rt.now())
+    log.info("stale event dropped", extra={"source": "slack", "ref": change.source_ref, "version": change.version})
+    return PushReport("stale", change.source_ref)
+
+
+def reconcile_and_notify(rt: Runtime) -> tuple[ReconcileReport, PlanReport, DeliverReport]:
+    """Reconcile the dirty deliverables (and their dependents; never the hourly full pass, which
+    the periodic pipeline keeps), then plan and deliver what is due."""
+    from reconciler import engine
+
+    with session_scope(rt.engine) as session:
+        reconciled = engine.reconcile_dirty(session, config=rt.config, now=rt.now())
+    return reconciled, plan_notifications(rt), deliver_notifications(rt)
+
+
+def prune_pushed_events(rt: Runtime) -> None:
+    now = rt.now()
+    with session_scope(rt.engine) as session:
+        store.prune_pushed(session, events_before=now - PUSHED_EVENTS_KEPT, versions_before=now - MESSAGE_VERSIONS_KEPT)
