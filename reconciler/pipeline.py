@@ -485,3 +485,39 @@ def prune_pushed_events(rt: Runtime) -> None:
     now = rt.now()
     with session_scope(rt.engine) as session:
         store.prune_pushed(session, events_before=now - PUSHED_EVENTS_KEPT, versions_before=now - MESSAGE_VERSIONS_KEPT)
+
+
+# -- polling as the safety net ------------------------------------------------------------------
+
+
+EVENTS_HEARTBEAT = "slack-events"  # the PeriodicRun the Slack app touches while events can reach it
+EVENTS_ALIVE_FOR = timedelta(minutes=2)  # a heartbeat older than this: poll at the usual pace again
+
+
+def note_events_alive(rt: Runtime) -> None:
+    """The Slack app is connected (Socket Mode) or has just received an event (HTTP)."""
+    with session_scope(rt.engine) as session:
+        store.record_periodic(session, EVENTS_HEARTBEAT, now=rt.now())
+
+
+def events_flowing(rt: Runtime) -> bool:
+    with session_scope(rt.engine) as session:
+        last = store.last_periodic(session, EVENTS_HEARTBEAT)
+    return last is not None and rt.now() - last < EVENTS_ALIVE_FOR
+
+
+def partitions_due(rt: Runtime, partitions: list[tuple[Source, str]]) -> list[tuple[Source, str]]:
+    """The partitions to poll now. While Slack events flow, a Slack channel is polled only once
+    per `SLACK_EVENTS_SYNC_INTERVAL` (default 30 min): the safety net for events missed in a
+    disconnect or a restart, which catches up from the channel's cursor. Asana is always due."""
+    if not any(source is Source.SLACK for source, _ in partitions) or not events_flowing(rt):
+        return partitions
+    every = timedelta(seconds=rt.settings.slack_events_sync_interval)
+    now = rt.now()
+    with session_scope(rt.engine) as session:
+        last = store.last_successes(session, Source.SLACK)
+    return [
+        (source, partition)
+        for source, partition in partitions
+        if source is not Source.SLACK or last.get(partition) is None or now - last[partition] >= every
+    ]

@@ -551,3 +551,20 @@ def prune_pushed(session: Session, *, events_before: datetime, versions_before: 
     """Forget event ids and message versions older than any repeat or late edit still expected."""
     session.execute(delete(PushedEvent).where(col(PushedEvent.received_at) < events_before))
     session.execute(delete(MessageVersion).where(col(MessageVersion.updated_at) < versions_before))
+
+
+def record_periodic(session: Session, name: str, *, now: datetime) -> None:
+    row = session.get(PeriodicRun, name) or PeriodicRun(name=name, last_run_at=now)
+    row.last_run_at = now
+    session.add(row)
+
+
+def last_periodic(session: Session, name: str) -> datetime | None:
+    row = session.get(PeriodicRun, name)
+    return row.last_run_at if row else None
+
+
+def last_successes(session: Session, source: Source) -> dict[str, datetime]:
+    """When each partition of a source last synced without error."""
+    stmt = select(SyncCursor.partition, SyncCursor.last_success_at).where(SyncCursor.source == source.value)
+    return {partition: at for partition, at in session.exec(stmt) if at is not None}

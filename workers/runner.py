@@ -85,7 +85,7 @@ KEEP_REPORTS = 20
 def sync_step(rt: Runtime, stop: threading.Event, *, on_batch: BatchHook | None = None) -> list[SyncReport]:
     pipeline.apply_config(rt)
     reports: list[SyncReport] = []
-    for source, partition in pipeline.configured_partitions(rt):
+    for source, partition in pipeline.partitions_due(rt, pipeline.configured_partitions(rt)):
         _checkpoint(stop, f"sync of {source.value}:{partition}")
         started = time.monotonic()
         report = pipeline.sync_partition(rt, source, partition, on_batch=on_batch)

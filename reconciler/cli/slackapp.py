@@ -37,6 +37,7 @@ def slack_app(
 
     from reconciler import pipeline
     from reconciler.slackapp.app import build_app, follow_changes, http_server, socket_mode_handler
+    from reconciler.slackapp.events import SlackEventIntake, keep_alive
 
     settings = get_settings()
     configure_logging(settings, level="INFO")
@@ -50,8 +51,9 @@ def slack_app(
     with runtime(config) as rt:
         client = pipeline.slack_client(rt)
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+        intake = SlackEventIntake(rt)
         try:
-            app, _service = build_app(rt, client, signing_secret=secret)
+            app, _service = build_app(rt, client, signing_secret=secret, events=intake)
         except BoltError:  # auth.test failed; its message would quote Slack's whole answer
             raise UserError("Slack refused SLACK_BOT_TOKEN (auth.test failed): check the bot token") from None
         follow_changes(_service, every=FOLLOW_EVERY, stop=threading.Event())
@@ -73,6 +75,7 @@ def slack_app(
             raise UserError(f"Slack refused SLACK_APP_TOKEN for Socket Mode ({code}): it must be an app-level "
                             "token (xapp-…) with connections:write") from None
         err_console.print("Slack app connected (Socket Mode); Ctrl-C stops it", markup=False)
+        keep_alive(intake, connected=handler.client.is_connected, stop=threading.Event())
         try:
             threading.Event().wait()  # the client's threads serve and reconnect when Slack says so
         except KeyboardInterrupt:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,8 @@ from reconciler.db import session_scope
 from reconciler.pipeline import PushReport, Runtime
 
 log = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY = 30.0  # seconds between heartbeats (pipeline.EVENTS_ALIVE_FOR is a few of them)
 
 
 @dataclass
@@ -43,6 +47,7 @@ class SlackEventIntake:
         self._channels: dict[str, str] | None = None  # channel id -> configured partition
         self._lock = threading.Lock()
         self.counts = IntakeCounts()
+        self._beat_at = 0.0  # time.monotonic() of the last heartbeat written
 
     # -- the channel map ----------------------------------------------------------------------
 
@@ -84,6 +89,7 @@ class SlackEventIntake:
         subtype that states no message)."""
         if retry_num:
             self.counts.retries += 1
+        self.beat()  # events reach this app
         change = message_change(event)
         if change is None:
             self.counts.ignored += 1
@@ -103,6 +109,12 @@ class SlackEventIntake:
                 return None
         setattr(self.counts, report.outcome, getattr(self.counts, report.outcome) + 1)
         return report
+
+    def beat(self, *, force: bool = False) -> None:
+        """Tell the pollers that events reach this app (at most once per HEARTBEAT_EVERY)."""
+        if force or time.monotonic() - self._beat_at >= HEARTBEAT_EVERY:
+            self._beat_at = time.monotonic()
+            pipeline.note_events_alive(self.rt)
 
     def on_channel_rename(self, event: dict[str, Any]) -> None:
         channel = event.get("channel") or {}
@@ -125,3 +137,24 @@ class SlackEventIntake:
         if report.ok:
             pipeline.reconcile_and_notify(self.rt)
         return report
+
+
+def keep_alive(
+    intake: SlackEventIntake, *, connected: Callable[[], bool], stop: threading.Event, every: float = HEARTBEAT_EVERY
+) -> threading.Thread:
+    """A thread writing the heartbeat while the Socket Mode connection is up; once it drops,
+    the heartbeat goes stale and the pollers return to their usual pace (and catch up)."""
+
+    def loop() -> None:
+        while True:
+            try:
+                if connected():
+                    intake.beat(force=True)
+            except Exception as exc:  # noqa: BLE001 - a store hiccup: the next beat retries
+                log.warning("events heartbeat failed: %s: %s", type(exc).__name__, intake.rt.scrub(str(exc)))
+            if stop.wait(every):
+                return
+
+    thread = threading.Thread(target=loop, name="slack-app:events-heartbeat", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,71 @@
+"""Slack's message events as changes to one message, and polling as the safety net while they flow."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from connectors.base import Source
+from connectors.slack_events import message_change
+from reconciler import pipeline, store
+from reconciler.db import session_scope
+from reconciler.pipeline import EVENTS_ALIVE_FOR, Runtime
+from reconciler.protocol import load_config
+from reconciler.settings import Settings
+
+DEMO = Path(__file__).resolve().parents[2] / "reconciler" / "examples" / "demo.toml"
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+
+
+def test_a_post_a_reply_an_edit_and_a_deletion_each_name_one_message_and_its_version() -> None:
+    post = message_change({"type": "message", "channel": "C1", "user": "U1", "text": "x", "ts": "100.000100",
+                           "event_ts": "100.000100", "channel_type": "channel", "client_msg_id": "abc"})
+    assert post is not None
+    assert (post.source_ref, post.version, post.thread, post.deleted) == ("C1:100.000100", "100.000100", None, False)
+    assert post.message == {"type": "message", "user": "U1", "text": "x", "ts": "100.000100"}  # as history shows it
+
+    reply = message_change({"type": "message", "channel": "C1", "user": "U1", "text": "y", "ts": "200.000100",
+                            "thread_ts": "100.000100"})
+    assert reply is not None and reply.thread == "100.000100"
+
+    edit = message_change({"type": "message", "subtype": "message_changed", "channel": "C1", "ts": "300.0",
+                           "message": {"type": "message", "user": "U1", "text": "z", "ts": "200.000100",
+                                       "thread_ts": "100.000100", "edited": {"user": "U1", "ts": "250.000000"}}})
+    assert edit is not None
+    assert (edit.ts, edit.version, edit.thread, edit.message["text"]) == ("200.000100", "250.000000", "100.000100", "z")
+
+    gone = message_change({"type": "message", "subtype": "message_deleted", "channel": "C1", "ts": "400.000000",
+                           "deleted_ts": "100.000100", "previous_message": {"ts": "100.000100"}})
+    assert gone is not None and (gone.ts, gone.version, gone.deleted) == ("100.000100", "400.000000", True)
+
+
+def test_events_that_state_no_message_are_ignored() -> None:
+    assert message_change({"type": "app_home_opened", "user": "U1"}) is None
+    assert message_change({"type": "message", "subtype": "message_replied", "channel": "C1", "ts": "1.0"}) is None
+    assert message_change({"type": "message", "subtype": "message_changed", "channel": "C1"}) is None
+    assert message_change({"type": "message", "text": "no channel", "ts": "1.0"}) is None
+
+
+def test_while_events_flow_slack_channels_are_polled_only_once_per_the_longer_interval(sqlite_engine: Engine) -> None:
+    clock = [T0]
+    settings = Settings(slack_events_sync_interval=1800)
+    rt = Runtime(settings=settings, config=load_config(DEMO), engine=sqlite_engine, clock=lambda: clock[0])
+    every = pipeline.configured_partitions(rt)
+    assert (Source.SLACK, "launches") in every and (Source.ASANA, "2001") in every
+    with session_scope(sqlite_engine) as session:
+        for _, channel in [p for p in every if p[0] is Source.SLACK]:
+            store.record_sync_success(session, Source.SLACK, channel, now=T0)
+    assert pipeline.partitions_due(rt, every) == every  # no heartbeat: the usual pace
+
+    pipeline.note_events_alive(rt)
+    clock[0] = T0 + timedelta(minutes=1)
+    assert pipeline.partitions_due(rt, every) == [(Source.ASANA, "2001")]  # Asana stays on its pace
+
+    clock[0] = T0 + EVENTS_ALIVE_FOR + timedelta(seconds=1)  # the app went away: poll as usual, catch up
+    assert pipeline.partitions_due(rt, every) == every
+
+    clock[0] = T0 + timedelta(minutes=31)
+    pipeline.note_events_alive(rt)
+    assert pipeline.partitions_due(rt, every) == every  # events flow, and the safety net's 30 min have passed
