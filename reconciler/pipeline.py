@@ -506,18 +506,42 @@ def events_flowing(rt: Runtime) -> bool:
     return last is not None and rt.now() - last < EVENTS_ALIVE_FOR
 
 
-def partitions_due(rt: Runtime, partitions: list[tuple[Source, str]]) -> list[tuple[Source, str]]:
-    """The partitions to poll now. While Slack events flow, a Slack channel is polled only once
-    per `SLACK_EVENTS_SYNC_INTERVAL` (default 30 min): the safety net for events missed in a
-    disconnect or a restart, which catches up from the channel's cursor. Asana is always due."""
-    if not any(source is Source.SLACK for source, _ in partitions) or not events_flowing(rt):
+@dataclass(frozen=True)
+class PollPace:
+    """How often partitions are polled (seconds): `every` as a rule; a Slack channel only every
+    `slack_with_events` while the Slack app's heartbeat says events flow; an Asana project every
+    `asana` when set (one /events request per project when nothing changed)."""
+
+    every: float
+    slack_with_events: float = 1800.0
+    asana: float | None = None
+
+    @property
+    def tick(self) -> float:
+        """How often to look for due partitions: the shortest of the intervals in use."""
+        return min(self.every, self.asana or self.every)
+
+
+def partitions_due(rt: Runtime, partitions: list[tuple[Source, str]], pace: PollPace) -> list[tuple[Source, str]]:
+    """The partitions whose interval (see `PollPace`) has passed since their last success. A
+    partition is due half a tick early, so one whose interval is the tick is polled on every
+    tick despite jitter. Slack events missed in a disconnect or a restart are caught up from the
+    channel's cursor by the next poll: once the heartbeat is stale, at the usual pace."""
+    intervals = {
+        Source.SLACK: pace.slack_with_events if events_flowing(rt) else pace.every,
+        Source.ASANA: pace.asana or pace.every,
+    }
+    if all(intervals[source] <= pace.tick for source, _ in partitions if source in intervals):
         return partitions
-    every = timedelta(seconds=rt.settings.slack_events_sync_interval)
     now = rt.now()
+    last: dict[Source, dict[str, datetime]] = {}
     with session_scope(rt.engine) as session:
-        last = store.last_successes(session, Source.SLACK)
-    return [
-        (source, partition)
-        for source, partition in partitions
-        if source is not Source.SLACK or last.get(partition) is None or now - last[partition] >= every
-    ]
+        for source in {source for source, _ in partitions}:
+            last[source] = store.last_successes(session, source)
+
+    def due(source: Source, partition: str) -> bool:
+        at = last[source].get(partition)
+        every = intervals.get(source, pace.tick)
+        return at is None or (now - at).total_seconds() >= every - pace.tick / 2
+
+    return [(source, partition) for source, partition in partitions if due(source, partition)]

@@ -11,7 +11,7 @@ from connectors.base import Source
 from connectors.slack_events import message_change
 from reconciler import pipeline, store
 from reconciler.db import session_scope
-from reconciler.pipeline import EVENTS_ALIVE_FOR, Runtime
+from reconciler.pipeline import EVENTS_ALIVE_FOR, PollPace, Runtime
 from reconciler.protocol import load_config
 from reconciler.settings import Settings
 
@@ -50,22 +50,41 @@ def test_events_that_state_no_message_are_ignored() -> None:
 
 def test_while_events_flow_slack_channels_are_polled_only_once_per_the_longer_interval(sqlite_engine: Engine) -> None:
     clock = [T0]
-    settings = Settings(slack_events_sync_interval=1800)
-    rt = Runtime(settings=settings, config=load_config(DEMO), engine=sqlite_engine, clock=lambda: clock[0])
+    rt = Runtime(settings=Settings(), config=load_config(DEMO), engine=sqlite_engine, clock=lambda: clock[0])
+    pace = PollPace(every=300, slack_with_events=1800)
     every = pipeline.configured_partitions(rt)
     assert (Source.SLACK, "launches") in every and (Source.ASANA, "2001") in every
-    with session_scope(sqlite_engine) as session:
-        for _, channel in [p for p in every if p[0] is Source.SLACK]:
-            store.record_sync_success(session, Source.SLACK, channel, now=T0)
-    assert pipeline.partitions_due(rt, every) == every  # no heartbeat: the usual pace
+    synced(sqlite_engine, [p for p in every if p[0] is Source.SLACK], at=T0)
+    clock[0] = T0 + timedelta(minutes=5)
+    assert pipeline.partitions_due(rt, every, pace) == every  # no heartbeat: the usual pace
 
     pipeline.note_events_alive(rt)
-    clock[0] = T0 + timedelta(minutes=1)
-    assert pipeline.partitions_due(rt, every) == [(Source.ASANA, "2001")]  # Asana stays on its pace
+    clock[0] = T0 + timedelta(minutes=6)
+    assert pipeline.partitions_due(rt, every, pace) == [(Source.ASANA, "2001")]  # Asana stays on its pace
 
-    clock[0] = T0 + EVENTS_ALIVE_FOR + timedelta(seconds=1)  # the app went away: poll as usual, catch up
-    assert pipeline.partitions_due(rt, every) == every
+    clock[0] += EVENTS_ALIVE_FOR  # the app went away: poll as usual, and so catch up from the cursors
+    assert pipeline.partitions_due(rt, every, pace) == every
 
     clock[0] = T0 + timedelta(minutes=31)
     pipeline.note_events_alive(rt)
-    assert pipeline.partitions_due(rt, every) == every  # events flow, and the safety net's 30 min have passed
+    assert pipeline.partitions_due(rt, every, pace) == every  # events flow, and the safety net's 30 min are up
+
+
+def test_a_shorter_asana_interval_polls_projects_on_every_tick_and_channels_at_their_pace(sqlite_engine: Engine) -> None:
+    clock = [T0]
+    rt = Runtime(settings=Settings(), config=load_config(DEMO), engine=sqlite_engine, clock=lambda: clock[0])
+    pace = PollPace(every=300, asana=30)
+    assert pace.tick == 30
+    every = pipeline.configured_partitions(rt)
+    synced(sqlite_engine, every, at=T0)
+    clock[0] = T0 + timedelta(seconds=29)  # a tick, a little early
+    assert pipeline.partitions_due(rt, every, pace) == [(Source.ASANA, "2001")]
+    synced(sqlite_engine, [(Source.ASANA, "2001")], at=clock[0])
+    clock[0] = T0 + timedelta(seconds=295)
+    assert pipeline.partitions_due(rt, every, pace) == every
+
+
+def synced(engine: Engine, partitions: list[tuple[Source, str]], *, at: datetime) -> None:
+    with session_scope(engine) as session:
+        for source, partition in partitions:
+            store.record_sync_success(session, source, partition, now=at)
