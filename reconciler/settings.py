@@ -59,8 +59,6 @@ class Settings(BaseSettings):
     reconciler_config: Path = Field(default=Path("reconciler.toml"))
     log_format: Literal["auto", "json", "human"] = "auto"
     http_timeout: float = Field(default=30.0, gt=0)
-    # seconds between polls of a Slack channel while the Slack app reports message events flowing
-    slack_events_sync_interval: float = Field(default=1800.0, gt=0)
     """Seconds to wait for an Asana or Slack answer before retrying."""
 
     # check_fields=False: a token field added later (the Slack app's SLACK_APP_TOKEN) is
