@@ -135,6 +135,25 @@ def test_a_posted_message_reaches_the_owner_as_the_same_claim_the_poller_makes(w
     assert world.claims(f"C01:{ts}") == [("checkout-v2", "blocked", True)]
 
 
+def test_replies_and_broadcast_replies_by_event_are_what_the_poller_reads_too(world: World) -> None:
+    app = world.app_state
+    parent, _ = app.post_and_emit("C01", "U02", "payments rollout thread")
+    reply, _ = app.post_and_emit("C01", "U03", "blocked on the bank's sandbox", thread_ts=parent)
+    broadcast, _ = app.post_and_emit("C01", "U03", "we are now at risk", thread_ts=parent, broadcast=True)
+    wait_for(lambda: world.claims(f"C01:{broadcast}"), message="the broadcast reply")
+    assert world.claims(f"C01:{reply}") == [("payments-api", "blocked", True)]
+    assert world.claims(f"C01:{broadcast}") == [("payments-api", "at_risk", True)]
+    with session_scope(world.engine) as session:
+        (row,) = session.exec(select(StoredClaim).where(StoredClaim.source_ref == f"C01:{broadcast}")).all()
+        by_event = (row.permalink, row.author, row.excerpt, row.stated_at, row.partition)
+    (poll,) = pipeline.sync_all(world.rt, sources=[Source.SLACK], partitions=["launches"])
+    assert poll.ok and (poll.inserted, poll.updated, poll.retracted) == (0, 0, 0)
+    with session_scope(world.engine) as session:
+        (row,) = session.exec(select(StoredClaim).where(StoredClaim.source_ref == f"C01:{broadcast}")).all()
+        assert (row.permalink, row.author, row.excerpt, row.stated_at, row.partition) == by_event
+    assert by_event[0] == f"https://acme.slack.com/archives/C01/p{broadcast.replace('.', '')}?thread_ts={parent}&cid=C01"
+
+
 def test_a_reply_in_a_thirty_day_old_thread_reaches_the_owner(world: World) -> None:
     ts, _ = world.app_state.post_and_emit("C01", "U03", "we are blocked on the legal review", thread_ts=OLD_PARENT_TS)
     wait_for(lambda: any("Checkout v2" in t for t in world.dms_to("U01")), message="the owner's DM")
