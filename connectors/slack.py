@@ -122,6 +122,7 @@ _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _FLUSH_REFS = 200  # refs per intermediate batch
 SLACKBOT = "USLACKBOT"  # reminders and system notices, not a person's claim
 _GONE_USER = frozenset({"user_not_found", "users_not_found"})
+THREAD_KEYS_KEPT = 10_000  # threads whose deliverables a pushed reply may need, per connector
 
 
 def utcnow() -> datetime:
@@ -402,8 +403,8 @@ class SlackConnector:
         if thread is not None:
             watched = run.state.threads.get(thread)
             parent_keys = list(watched.keys) if watched else self._parent_keys(run, thread)
-        else:
-            self._thread_keys.pop((run.channel, ts), None)  # an edited parent: read it again
+        elif message.get("subtype") != "tombstone":  # what a thread under it will be about
+            self._remember_thread(run.channel, ts, run.parent_keys(message, None))
         run.state_message(message, parent_keys=parent_keys, thread=thread)
         batch = run.pending
         batch.requests = self.take_requests()
@@ -416,8 +417,14 @@ class SlackConnector:
                                channel=run.channel, ts=thread, limit=1)
             messages = (answer or {}).get("messages") or []
             parent = next((m for m in messages if str(m.get("ts")) == thread), None)
-            self._thread_keys[key] = run.parent_keys(parent, None)
+            self._remember_thread(run.channel, thread, run.parent_keys(parent, None))
         return list(self._thread_keys[key])
+
+    def _remember_thread(self, channel: str, parent: str, keys: list[str]) -> None:
+        self._thread_keys.pop((channel, parent), None)
+        self._thread_keys[(channel, parent)] = keys
+        while len(self._thread_keys) > THREAD_KEYS_KEPT:  # the least recently stated first
+            del self._thread_keys[next(iter(self._thread_keys))]
 
     # -- API plumbing ---------------------------------------------------------------------------
 
