@@ -21,6 +21,7 @@ from slack_bolt import Ack, App, BoltContext, BoltRequest, Respond
 from slack_sdk import WebClient
 
 from reconciler import message_actions
+from reconciler.asana_push import AsanaWebhookReceiver
 from reconciler.pipeline import Runtime
 from reconciler.slackapp import render
 from reconciler.slackapp.events import SlackEventIntake
@@ -172,10 +173,13 @@ class _QuietHandler(WSGIRequestHandler):
         log.debug("http %s", args[0] if args else "")
 
 
-def http_server(app: App, *, host: str, port: int) -> WSGIServer:
+def http_server(app: App, *, host: str, port: int, asana: AsanaWebhookReceiver | None = None) -> WSGIServer:
     """HTTP mode: Events API, interactivity and the slash command all POST to /slack/events,
-    each request's signature checked against the signing secret by Bolt."""
+    each request's signature checked against the signing secret by Bolt; with `asana`, Asana's
+    webhook deliveries POST to /asana/webhooks/PROJECT."""
     from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+    from reconciler.asana_push import PATH_PREFIX
 
     bolt = SlackRequestHandler(app, path=EVENTS_PATH)
 
@@ -183,6 +187,8 @@ def http_server(app: App, *, host: str, port: int) -> WSGIServer:
         if environ.get("PATH_INFO") == "/healthz":
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"ok\n"]
+        if asana is not None and str(environ.get("PATH_INFO") or "").startswith(PATH_PREFIX):
+            return asana.wsgi(environ, start_response)
         return bolt(environ, start_response)
 
     return make_server(host, port, wsgi, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
