@@ -27,6 +27,7 @@ from reconciler.pipeline import PushReport, Runtime
 log = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY = 30.0  # seconds between heartbeats (pipeline.EVENTS_ALIVE_FOR is a few of them)
+PRUNE_EVERY = 3600.0  # seconds between clean-ups of old event ids and message versions
 
 
 @dataclass
@@ -48,6 +49,7 @@ class SlackEventIntake:
         self._lock = threading.Lock()
         self.counts = IntakeCounts()
         self._beat_at = 0.0  # time.monotonic() of the last heartbeat written
+        self._pruned_at: float | None = None  # time.monotonic() of the last clean-up
 
     # -- the channel map ----------------------------------------------------------------------
 
@@ -115,6 +117,9 @@ class SlackEventIntake:
         if force or time.monotonic() - self._beat_at >= HEARTBEAT_EVERY:
             self._beat_at = time.monotonic()
             pipeline.note_events_alive(self.rt)
+        if self._pruned_at is None or time.monotonic() - self._pruned_at >= PRUNE_EVERY:
+            self._pruned_at = time.monotonic()
+            pipeline.prune_pushed_events(self.rt)
 
     def on_channel_rename(self, event: dict[str, Any]) -> None:
         channel = event.get("channel") or {}

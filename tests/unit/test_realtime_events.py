@@ -88,3 +88,20 @@ def synced(engine: Engine, partitions: list[tuple[Source, str]], *, at: datetime
     with session_scope(engine) as session:
         for source, partition in partitions:
             store.record_sync_success(session, source, partition, now=at)
+
+
+def test_event_ids_and_message_versions_are_forgotten_once_no_repeat_is_expected(sqlite_engine: Engine) -> None:
+    clock = [T0]
+    rt = Runtime(settings=Settings(), config=load_config(DEMO), engine=sqlite_engine, clock=lambda: clock[0])
+    with session_scope(sqlite_engine) as session:
+        store.take_event(session, "Ev1", now=T0)
+        store.record_message_version(session, Source.SLACK, "C1:1.000100", "1.000100", deleted=False, now=T0)
+    clock[0] = T0 + pipeline.PUSHED_EVENTS_KEPT + timedelta(seconds=1)
+    pipeline.prune_pushed_events(rt)
+    with session_scope(sqlite_engine) as session:
+        assert not store.event_taken(session, "Ev1")
+        assert store.message_version(session, Source.SLACK, "C1:1.000100") is not None  # kept longer
+    clock[0] = T0 + pipeline.MESSAGE_VERSIONS_KEPT + timedelta(seconds=1)
+    pipeline.prune_pushed_events(rt)
+    with session_scope(sqlite_engine) as session:
+        assert store.message_version(session, Source.SLACK, "C1:1.000100") is None
