@@ -127,6 +127,7 @@ _FLUSH_REFS = 200  # refs per intermediate batch
 PEOPLE_BY_INFO = 3
 SLACKBOT = "USLACKBOT"  # reminders and system notices, not a person's claim
 _GONE_USER = frozenset({"user_not_found", "users_not_found"})
+THREAD_KEYS_KEPT = 10_000  # threads whose deliverables a pushed reply may need, per connector
 
 
 def utcnow() -> datetime:
@@ -387,6 +388,7 @@ class SlackConnector:
         self._directory: dict[str, PersonRecord] | None = None  # users.list, once read
         self._people_asked = 0  # users.info calls so far
         self._people_lock = threading.Lock()
+        self._thread_keys: dict[tuple[str, str], list[str]] = {}  # (channel, parent ts) -> its deliverables
 
     # -- protocol -------------------------------------------------------------------------------
 
@@ -395,6 +397,46 @@ class SlackConnector:
 
     def pull(self, partition: str, cursor: str | None) -> Iterator[SyncBatch]:
         yield from _ChannelRun(self, partition).run(cursor)
+
+    def message_batch(
+        self, partition: str, cursor: str | None, message: dict[str, Any], *, thread: str | None
+    ) -> tuple[str, SyncBatch]:
+        """One message as a run would state it (a pushed event): the channel id and a batch
+        with the message's claims, or its retraction, and its author (no cursor: the poller's
+        stays where it is). A reply is about what its thread is about: the deliverables kept for
+        a watched thread, else its parent's (one conversations.replies, remembered)."""
+        self.take_requests()
+        self.take_throttled()
+        run = _ChannelRun(self, partition)
+        run.prepare(cursor)
+        ts = str(message["ts"])
+        parent_keys = None
+        if thread is not None:
+            watched = run.state.threads.get(thread)
+            parent_keys = list(watched.keys) if watched else self._parent_keys(run, thread)
+        elif message.get("subtype") != "tombstone":  # what a thread under it will be about
+            self._remember_thread(run.channel, ts, run.parent_keys(message, None))
+        run.state_message(message, parent_keys=parent_keys, thread=thread)
+        batch = run.pending
+        batch.requests = self.take_requests()
+        batch.throttled = self.take_throttled()
+        return run.channel, batch
+
+    def _parent_keys(self, run: _ChannelRun, thread: str) -> list[str]:
+        key = (run.channel, thread)
+        if key not in self._thread_keys:
+            answer = self.call("conversations.replies", run.where, tolerate=frozenset({"thread_not_found"}),
+                               channel=run.channel, ts=thread, limit=1)
+            messages = (answer or {}).get("messages") or []
+            parent = next((m for m in messages if str(m.get("ts")) == thread), None)
+            self._remember_thread(run.channel, thread, run.parent_keys(parent, None))
+        return list(self._thread_keys[key])
+
+    def _remember_thread(self, channel: str, parent: str, keys: list[str]) -> None:
+        self._thread_keys.pop((channel, parent), None)
+        self._thread_keys[(channel, parent)] = keys
+        while len(self._thread_keys) > THREAD_KEYS_KEPT:  # the least recently stated first
+            del self._thread_keys[next(iter(self._thread_keys))]
 
     # -- API plumbing ---------------------------------------------------------------------------
 
@@ -591,10 +633,10 @@ class _ChannelRun:
 
     # -- the run ----------------------------------------------------------------------------------
 
-    def run(self, raw_cursor: str | None) -> Iterator[SyncBatch]:
+    def prepare(self, raw_cursor: str | None) -> None:
+        """Who the service is, the channel id, its cursor and default deliverable: what stating
+        any message of the channel needs (a run, or one pushed event)."""
         c = self.c
-        c.take_requests()
-        c.take_throttled()
         cached_auth = ChannelCursor.auth_of(raw_cursor)
         self.identity = c.identity(self.where, cached_auth)
         # the identity was asked (or taken from another channel's newer answer) in this run
@@ -608,9 +650,16 @@ class _ChannelRun:
         self.state = state
         state.auth = self.identity
         self.default_keys = self._channel_default()
-        now = c.clock()
+        now = self.now = c.clock()
         self.now_s = int(now.timestamp())
         self.today = now.astimezone(UTC).date().isoformat()
+
+    def run(self, raw_cursor: str | None) -> Iterator[SyncBatch]:
+        c = self.c
+        c.take_requests()
+        c.take_throttled()
+        self.prepare(raw_cursor)
+        state, now = self.state, self.now
         window_start = datetime_to_ts(now - c.lookback)
         self.since: str | None = _older(state.newest, window_start) if state.newest else None
         watch_start = datetime_to_ts(now - c.thread_watch)

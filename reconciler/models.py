@@ -284,3 +284,25 @@ class PeriodicRun(SQLModel, table=True):
     name: str = Field(primary_key=True)
     last_run_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     seconds: float | None = None  # how long it took
+
+
+class PushedEvent(SQLModel, table=True):
+    """A pushed event already taken in (a Slack event_id), so a retry or a repeat changes nothing."""
+
+    __tablename__ = "pushed_event"
+
+    event_id: str = Field(primary_key=True)
+    received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+
+
+class MessageVersion(SQLModel, table=True):
+    """The newest version of a message that pushed events have stored (its edited ts, else its
+    ts) and whether it was deleted: an older edit or the original arriving late never wins."""
+
+    __tablename__ = "message_version"
+
+    source: str = Field(primary_key=True)
+    source_ref: str = Field(primary_key=True)
+    version: str
+    deleted: bool = False
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))

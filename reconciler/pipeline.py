@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 
 from connectors.base import (
     Connector,
@@ -26,6 +27,7 @@ from connectors.base import (
     NoRateLimit,
     RateLimiter,
     Source,
+    SyncBatch,
     TransientError,
     UnreachableError,
 )
@@ -35,6 +37,8 @@ from reconciler.protocol import Config, load_config
 from reconciler.settings import Settings, get_settings, scrub
 
 if TYPE_CHECKING:
+    from connectors.slack import SlackConnector
+    from connectors.slack_events import MessageChange
     from slack_sdk import WebClient
 
     from connectors.sandbox import Sandbox
@@ -536,3 +540,163 @@ def sandbox_if_no_tokens(settings: Settings) -> Iterator[Settings]:
 
     with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as sandbox:
         yield pointed_at_sandbox(settings, sandbox)
+
+
+# -- pushed events ------------------------------------------------------------------------------
+
+
+PUSHED_EVENTS_KEPT = timedelta(days=1)  # Slack retries for minutes; repeats after a day are not expected
+MESSAGE_VERSIONS_KEPT = timedelta(days=7)  # a late edit older than this is left to the poller
+
+
+@dataclass
+class PushReport:
+    """What one pushed event did: `stored`, or why not (`duplicate`, `stale`)."""
+
+    outcome: str
+    source_ref: str
+    dirty: set[str] = field(default_factory=set)
+    requests: int = 0
+    reconcile: ReconcileReport | None = None
+    plan: PlanReport | None = None
+    delivery: DeliverReport | None = None
+
+
+def apply_slack_message(
+    rt: Runtime,
+    connector: SlackConnector,
+    *,
+    partition: str,
+    change: MessageChange,
+    event_id: str | None,
+    deliver: bool = True,
+) -> PushReport:
+    """One pushed Slack message event, in one short step: stated as the poller states it (same
+    claim identity, so the two never double count), stored without moving the poller's cursor,
+    then the deliverables it touched reconciled and the notifier run. A repeated event id, and a
+    version older than one already stored (an edit before its message, an old edit after a newer
+    one, anything after a deletion), change nothing."""
+    from connectors.base import Retraction
+
+    ref = change.source_ref
+    with session_scope(rt.engine) as session:
+        if event_id and store.event_taken(session, event_id):
+            return PushReport("duplicate", ref)
+        if _stale(session, change):
+            return _drop_stale(rt, change, event_id)
+        cursor = store.get_cursor(session, Source.SLACK, partition)
+    if change.message is None:
+        batch = SyncBatch(retractions=[Retraction(Source.SLACK, ref)])
+    else:
+        _, batch = connector.message_batch(partition, cursor, change.message, thread=change.thread)
+    now = rt.now()
+    with session_scope(rt.engine) as session:
+        if event_id and store.event_taken(session, event_id):  # taken meanwhile by another listener
+            return PushReport("duplicate", ref)
+        if _stale(session, change):
+            return _drop_stale(rt, change, event_id)
+        result = store.apply_batch(session, source=Source.SLACK, partition=partition, batch=batch, now=now)
+        store.record_message_version(session, Source.SLACK, ref, change.version, deleted=change.deleted, now=now)
+        if event_id:
+            store.take_event(session, event_id, now=now)
+    report = PushReport("stored", ref, dirty=set(result.dirty), requests=batch.requests)
+    log.info("event stored", extra={"source": "slack", "partition": partition, "ref": ref, "dirty": len(result.dirty)})
+    if report.dirty and deliver:
+        report.reconcile, report.plan, report.delivery = reconcile_and_notify(rt)
+    return report
+
+
+def _stale(session: Session, change: MessageChange) -> bool:
+    from connectors.slack import ts_key, ts_to_datetime
+
+    known = store.message_version(session, Source.SLACK, change.source_ref)
+    if known is not None and (known.deleted or (not change.deleted and ts_key(change.version) < ts_key(known.version))):
+        return True
+    if change.deleted:
+        return False
+    edited = store.newest_edit(session, Source.SLACK, change.source_ref)  # a newer edit the poller stored
+    return edited is not None and edited > ts_to_datetime(change.version)
+
+
+def _drop_stale(rt: Runtime, change: MessageChange, event_id: str | None) -> PushReport:
+    with session_scope(rt.engine) as session:
+        if event_id and not store.event_taken(session, event_id):
+            store.take_event(session, event_id, now=rt.now())
+    log.info("stale event dropped", extra={"source": "slack", "ref": change.source_ref, "version": change.version})
+    return PushReport("stale", change.source_ref)
+
+
+def reconcile_and_notify(rt: Runtime) -> tuple[ReconcileReport, PlanReport, DeliverReport]:
+    """Reconcile the dirty deliverables (and their dependents; never the hourly full pass, which
+    the periodic pipeline keeps), then plan and deliver what is due."""
+    from reconciler import engine
+
+    with session_scope(rt.engine) as session:
+        reconciled = engine.reconcile_dirty(session, config=rt.config, now=rt.now())
+    return reconciled, plan_notifications(rt), deliver_notifications(rt)
+
+
+def prune_pushed_events(rt: Runtime) -> None:
+    now = rt.now()
+    with session_scope(rt.engine) as session:
+        store.prune_pushed(session, events_before=now - PUSHED_EVENTS_KEPT, versions_before=now - MESSAGE_VERSIONS_KEPT)
+
+
+# -- polling as the safety net ------------------------------------------------------------------
+
+
+EVENTS_HEARTBEAT = "slack-events"  # the PeriodicRun the Slack app touches while events can reach it
+EVENTS_ALIVE_FOR = timedelta(minutes=2)  # a heartbeat older than this: poll at the usual pace again
+
+
+def note_events_alive(rt: Runtime) -> None:
+    """The Slack app is connected (Socket Mode) or has just received an event (HTTP)."""
+    with session_scope(rt.engine) as session:
+        store.record_periodic(session, EVENTS_HEARTBEAT, now=rt.now())
+
+
+def events_flowing(rt: Runtime) -> bool:
+    with session_scope(rt.engine) as session:
+        last = store.last_periodic(session, EVENTS_HEARTBEAT)
+    return last is not None and rt.now() - last < EVENTS_ALIVE_FOR
+
+
+@dataclass(frozen=True)
+class PollPace:
+    """How often partitions are polled (seconds): `every` as a rule; a Slack channel only every
+    `slack_with_events` while the Slack app's heartbeat says events flow; an Asana project every
+    `asana` when set (one /events request per project when nothing changed)."""
+
+    every: float
+    slack_with_events: float = 1800.0
+    asana: float | None = None
+
+    @property
+    def tick(self) -> float:
+        """How often to look for due partitions: the shortest of the intervals in use."""
+        return min(self.every, self.asana or self.every)
+
+
+def partitions_due(rt: Runtime, partitions: list[tuple[Source, str]], pace: PollPace) -> list[tuple[Source, str]]:
+    """The partitions whose interval (see `PollPace`) has passed since their last success. A
+    partition is due half a tick early, so one whose interval is the tick is polled on every
+    tick despite jitter. Slack events missed in a disconnect or a restart are caught up from the
+    channel's cursor by the next poll: once the heartbeat is stale, at the usual pace."""
+    intervals = {
+        Source.SLACK: pace.slack_with_events if events_flowing(rt) else pace.every,
+        Source.ASANA: pace.asana or pace.every,
+    }
+    if all(intervals[source] <= pace.tick for source, _ in partitions if source in intervals):
+        return partitions
+    now = rt.now()
+    last: dict[Source, dict[str, datetime]] = {}
+    with session_scope(rt.engine) as session:
+        for source in {source for source, _ in partitions}:
+            last[source] = store.last_successes(session, source)
+
+    def due(source: Source, partition: str) -> bool:
+        at = last[source].get(partition)
+        every = intervals.get(source, pace.tick)
+        return at is None or (now - at).total_seconds() >= every - pace.tick / 2
+
+    return [(source, partition) for source, partition in partitions if due(source, partition)]

@@ -9,15 +9,25 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ARRAY, Row, String, any_, bindparam, cast, func, insert, or_, text, true, update
+from sqlalchemy import ARRAY, Row, String, any_, bindparam, cast, delete, func, insert, or_, text, true, update
 from sqlmodel import Session, col, select
 
 from connectors.base import Observation as Claim
 from connectors.base import PersonRecord, Source, SyncBatch
-from reconciler.models import AuditEvent, Deliverable, Observation, PeriodicRun, Person, SyncCursor, UTCDateTime
+from reconciler.models import (
+    AuditEvent,
+    Deliverable,
+    MessageVersion,
+    Observation,
+    PeriodicRun,
+    Person,
+    PushedEvent,
+    SyncCursor,
+    UTCDateTime,
+)
 from reconciler.protocol import Config
 
 ClaimKey = tuple[str, str, str, str]  # source, source_ref, field, deliverable_key
@@ -621,3 +631,61 @@ def audit(
     )
     session.add(event)
     return event
+
+
+# -- pushed events ------------------------------------------------------------------------------
+
+
+def event_taken(session: Session, event_id: str) -> bool:
+    """Whether a pushed event with this id was already taken in (a retry, a repeat)."""
+    return session.get(PushedEvent, event_id) is not None
+
+
+def take_event(session: Session, event_id: str, *, now: datetime) -> None:
+    session.add(PushedEvent(event_id=event_id, received_at=now))
+
+
+def message_version(session: Session, source: Source, source_ref: str) -> MessageVersion | None:
+    return session.get(MessageVersion, (source.value, source_ref))
+
+
+def newest_edit(session: Session, source: Source, source_ref: str) -> datetime | None:
+    """The newest edit time among the stored claims of a ref (whoever stored them: the poller too)."""
+    stmt = select(func.max(_OBS.c.edited_at)).where(_OBS.c.source == source.value, _OBS.c.source_ref == source_ref)
+    value = session.execute(stmt).scalar()
+    if isinstance(value, datetime) and value.tzinfo is None:  # SQLite's aggregate skips the column type
+        value = value.replace(tzinfo=timezone.utc)
+    return value if isinstance(value, datetime) else None
+
+
+def record_message_version(
+    session: Session, source: Source, source_ref: str, version: str, *, deleted: bool, now: datetime
+) -> None:
+    row = message_version(session, source, source_ref) or MessageVersion(
+        source=source.value, source_ref=source_ref, version=version, updated_at=now
+    )
+    row.version, row.deleted, row.updated_at = version, deleted, now
+    session.add(row)
+
+
+def prune_pushed(session: Session, *, events_before: datetime, versions_before: datetime) -> None:
+    """Forget event ids and message versions older than any repeat or late edit still expected."""
+    session.execute(delete(PushedEvent).where(col(PushedEvent.received_at) < events_before))
+    session.execute(delete(MessageVersion).where(col(MessageVersion.updated_at) < versions_before))
+
+
+def record_periodic(session: Session, name: str, *, now: datetime) -> None:
+    row = session.get(PeriodicRun, name) or PeriodicRun(name=name, last_run_at=now)
+    row.last_run_at = now
+    session.add(row)
+
+
+def last_periodic(session: Session, name: str) -> datetime | None:
+    row = session.get(PeriodicRun, name)
+    return row.last_run_at if row else None
+
+
+def last_successes(session: Session, source: Source) -> dict[str, datetime]:
+    """When each partition of a source last synced without error."""
+    stmt = select(SyncCursor.partition, SyncCursor.last_success_at).where(SyncCursor.source == source.value)
+    return {partition: at for partition, at in session.exec(stmt) if at is not None}

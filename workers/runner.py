@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from connectors.base import ConnectorError, NoRateLimit, Source
 from reconciler import pipeline
 from reconciler.db import DatabaseError
-from reconciler.pipeline import RunReport, Runtime, SyncReport
+from reconciler.pipeline import PollPace, RunReport, Runtime, SyncReport
 from workers.ratelimit import rate_limiter_for
 from workers.settings import get_worker_settings
 from workers.steps import log_step, report_fields, summarize, sync_counts
@@ -82,9 +82,20 @@ BatchHook = Callable[[SyncReport], None]
 KEEP_REPORTS = 20
 
 
-def sync_step(rt: Runtime, stop: threading.Event, *, on_batch: BatchHook | None = None) -> list[SyncReport]:
-    """Every partition, concurrently as `pipeline.sync_all` does (a source that gives no answer
-    is given up on for the run); a stop is honoured before each partition starts."""
+def sync_step(
+    rt: Runtime, stop: threading.Event, *, on_batch: BatchHook | None = None, pace: PollPace | None = None
+) -> list[SyncReport]:
+    """Every partition, or with `pace` (the loop) those due, concurrently as `pipeline.sync_all`
+    does (a source that gives no answer is given up on for the run); a stop is honoured before
+    each partition starts."""
+    sources: list[Source] | None = None
+    names: list[str] | None = None
+    if pace is not None:
+        pipeline.apply_config(rt)
+        due = pipeline.partitions_due(rt, pipeline.configured_partitions(rt), pace)
+        if not due:
+            return []
+        sources, names = sorted({s for s, _ in due}), [p for _, p in due]
 
     def checkpoint(source: Source, partition: str) -> None:
         _checkpoint(stop, f"sync of {source.value}:{partition}")
@@ -92,7 +103,9 @@ def sync_step(rt: Runtime, stop: threading.Event, *, on_batch: BatchHook | None 
     def done(report: SyncReport, started: float) -> None:
         log_step("sync", started, **report_fields(report))
 
-    return pipeline.sync_all(rt, on_batch=on_batch, before_partition=checkpoint, on_done=done)
+    return pipeline.sync_all(
+        rt, sources=sources, partitions=names, on_batch=on_batch, before_partition=checkpoint, on_done=done
+    )
 
 
 def _deliver(rt: Runtime, *, dry_run: bool) -> object:
@@ -107,10 +120,11 @@ def _deliver(rt: Runtime, *, dry_run: bool) -> object:
 
 
 def run_iteration(
-    rt: Runtime, *, dry_run: bool, stop: threading.Event, on_batch: BatchHook | None = None
+    rt: Runtime, *, dry_run: bool, stop: threading.Event, on_batch: BatchHook | None = None,
+    pace: PollPace | None = None,
 ) -> RunReport:
     """One pass of the pipeline; raises Stopped if a stop was asked for between steps."""
-    syncs = sync_step(rt, stop, on_batch=on_batch)
+    syncs = sync_step(rt, stop, on_batch=on_batch, pace=pace)
     _checkpoint(stop, "reconcile")
     started = time.monotonic()
     reconciled = pipeline.reconcile_dirty(rt)
@@ -133,8 +147,11 @@ def run_loop(
     on_report: Callable[[RunReport], None] | None = None,
     on_batch: BatchHook | None = None,
     stop: threading.Event | None = None,
+    pace: PollPace | None = None,
 ) -> list[RunReport]:
     """Run the pipeline once, or every `interval` seconds until Ctrl-C / SIGTERM / `stop`.
+    With `pace` the loop wakes every `pace.tick` and syncs only the partitions due (a slower
+    Slack poll while events flow, a faster Asana one); a single pass syncs everything.
 
     `on_report` gets each complete iteration's report, `on_batch` each committed sync batch
     (for progress). Returns the reports of the last iterations (at most KEEP_REPORTS; empty if
@@ -149,7 +166,8 @@ def run_loop(
             iteration += 1
             started = time.monotonic()
             try:
-                report = run_iteration(rt, dry_run=dry_run, stop=stopping, on_batch=on_batch)
+                report = run_iteration(rt, dry_run=dry_run, stop=stopping, on_batch=on_batch,
+                                       pace=None if once else pace)
             except Stopped:
                 break
             except (DatabaseError, DBAPIError) as exc:
@@ -163,6 +181,6 @@ def run_loop(
                     on_report(report)
             if once:
                 break
-            stopping.wait(interval)
+            stopping.wait(pace.tick if pace else interval)
     log.info("runner stopped", extra={"iterations": iteration})
     return list(reports)

@@ -1,4 +1,6 @@
-"""The beat schedule: a fan-out every SYNC_INTERVAL seconds and a sweep every SWEEP_INTERVAL.
+"""The beat schedule: a fan-out every SYNC_INTERVAL seconds (or ASANA_SYNC_INTERVAL, if
+shorter: each fan-out sends only the partitions due, see `pipeline.partitions_due`) and a sweep
+every SWEEP_INTERVAL.
 
 Run exactly one beat. A second one is harmless: the fan-out task claims a Redis key for most of
 an interval, so a fan-out sent by another beat in the same window does nothing.
@@ -20,8 +22,8 @@ def beat_schedule(ws: WorkerSettings) -> dict[str, Any]:
     return {
         "fan-out-syncs": {
             "task": FAN_OUT,
-            "schedule": ws.sync_interval,
-            "options": {"expires": ws.sync_interval},
+            "schedule": ws.pace().tick,
+            "options": {"expires": ws.pace().tick},
         },
         "sweep-reconcile-notify": {
             "task": SWEEP,
@@ -34,4 +36,4 @@ def beat_schedule(ws: WorkerSettings) -> dict[str, Any]:
 def fan_out_window(ws: WorkerSettings) -> float:
     """How long one fan-out's claim lasts: most of an interval, so beats drifting apart still
     fan out at most once per interval and a lone beat is never blocked by its own last claim."""
-    return ws.sync_interval * 0.8
+    return ws.pace().tick * 0.8

@@ -7,6 +7,7 @@ from functools import lru_cache
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from reconciler.pipeline import PollPace
 from reconciler.settings import SettingsError, describe_settings_error
 
 
@@ -15,6 +16,12 @@ class WorkerSettings(BaseSettings):
 
     sync_interval: float = Field(default=300.0, gt=0, description="seconds between fan-outs")
     sweep_interval: float = Field(default=60.0, gt=0, description="seconds between sweeps")
+    slack_events_sync_interval: float = Field(
+        default=1800.0, gt=0, description="seconds between polls of a Slack channel while events flow"
+    )
+    asana_sync_interval: float | None = Field(
+        default=None, gt=0, description="seconds between polls of an Asana project (its /events), if shorter"
+    )
     celery_queue: str = "reconciler"
     celery_visibility_timeout: int = Field(default=3600, ge=5)
     celery_restore_interval: int = Field(default=10, ge=1, description="seconds between unacked sweeps")
@@ -34,6 +41,9 @@ class WorkerSettings(BaseSettings):
                 "tasks that are still running"
             )
         return self
+
+    def pace(self) -> PollPace:
+        return PollPace(self.sync_interval, self.slack_events_sync_interval, self.asana_sync_interval)
 
     @property
     def sync_queue(self) -> str:

@@ -94,9 +94,9 @@ def fan_out(self: Task) -> dict[str, Any]:
         log.warning("fan-out interrupted; will retry", extra={"error": ctx.rt.scrub(str(exc))[:300]})
         ctx.redis.delete(ctx.ws.key("beat", "fan-out"))
         raise _retry(self, exc, ctx.ws) from None
-    partitions = pipeline.configured_partitions(ctx.rt)
+    partitions = pipeline.partitions_due(ctx.rt, pipeline.configured_partitions(ctx.rt), ctx.ws.pace())
     for source, partition in partitions:
-        sync_partition.apply_async((source.value, partition), expires=ctx.ws.sync_interval)
+        sync_partition.apply_async((source.value, partition), expires=ctx.ws.pace().tick)
     log.info("fanned out", extra={"partitions": len(partitions)})
     return {"partitions": len(partitions)}
 

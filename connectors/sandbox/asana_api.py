@@ -476,6 +476,7 @@ class AsanaState:
         self._user_recs: dict[str, dict[str, Any]] = {}
         self._cf_recs: dict[str, dict[str, Any]] = {}
         self._created_stories: list[dict[str, Any]] = []  # what POST /tasks/{gid}/stories created
+        self.webhooks: dict[str, Webhook] = {}  # gid -> webhook (POST /webhooks)
 
     # ----------------------------------------------------------------- indexes
     def _index_task(self, t: Task, seq: int | None = None) -> None:
@@ -685,6 +686,9 @@ class AsanaState:
         self._events.append((frozenset(resources), event))
         for r in resources:
             self._events_by_resource.setdefault(r, []).append(index)
+        for hook in list(getattr(self, "webhooks", {}).values()):
+            if hook.active and hook.resource in resources:
+                hook.deliver_later([event])
 
     def _new_token(self, resource: str, index: int) -> str:
         token = secrets.token_hex(16)
@@ -1301,7 +1305,37 @@ class AsanaState:
 
     # ----------------------------------------------------------------- writes (POST)
     def post_routes(self) -> list[tuple[str, re.Pattern[str], Callable[..., dict[str, Any]]]]:
-        return [("/tasks/{gid}/stories", re.compile(r"^/tasks/([^/]+)/stories$"), self.create_task_story)]
+        return [("/tasks/{gid}/stories", re.compile(r"^/tasks/([^/]+)/stories$"), self.create_task_story),
+                ("/webhooks", re.compile(r"^/webhooks$"), self.create_webhook)]
+
+    # ----------------------------------------------------------------- webhooks
+    def create_webhook(self, req: Request) -> dict[str, Any]:
+        """POST /webhooks ``{"data": {"resource": PROJECT, "target": URL}}``: the handshake (a POST
+        to the target with X-Hook-Secret, which must come back in a 200/204) happens during this
+        request, as in Asana; later changes to the project are POSTed to the target, signed with
+        X-Hook-Signature = HMAC-SHA256(secret, body). `webhook_heartbeat` sends an empty delivery."""
+        data = req.body.get("data") if isinstance(req.body, dict) else None
+        if not isinstance(data, dict) or not data.get("resource") or not data.get("target"):
+            raise AsanaError(400, "resource, target: Missing input")
+        resource, target = str(data["resource"]), str(data["target"])
+        self._project_or_404(resource)
+        secret = secrets.token_hex(32)
+        try:
+            answer = _post(target, b"", {"X-Hook-Secret": secret})
+        except OSError:
+            raise AsanaError(400, "The remote server did not respond to the handshake") from None
+        if answer[0] not in (200, 204) or answer[1].get("X-Hook-Secret") != secret:
+            raise AsanaError(400, "The remote server did not respond with the handshake secret")
+        hook = Webhook(self._new_gid(), resource, target, secret)
+        self.webhooks[hook.gid] = hook
+        return {"data": {"gid": hook.gid, "resource_type": "webhook", "active": True, "target": target,
+                         "resource": self._project_compact(resource)}, "X-Hook-Secret": secret}
+
+    def webhook_heartbeat(self) -> None:
+        with self._lock:
+            for hook in self.webhooks.values():
+                if hook.active:
+                    hook.deliver_later([])
 
     def create_task_story(self, req: Request, gid: str) -> dict[str, Any]:
         """POST /tasks/{gid}/stories with ``{"data": {"text": ...}}``: a comment by the token's
@@ -1326,3 +1360,64 @@ class AsanaState:
 
 ENDPOINT_PATTERNS = [p for p, _, _ in AsanaState(AsanaScenario()).routes()]
 POST_ENDPOINT_PATTERNS = [p for p, _, _ in AsanaState(AsanaScenario()).post_routes()]
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json", **headers},
+                                     method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - a local URL in tests
+            return answer.status, dict(answer.headers.items())
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers.items())
+
+
+@dataclass
+class Webhook:
+    """One webhook: deliveries go out in order on their own thread, signed with the secret."""
+
+    gid: str
+    resource: str
+    target: str
+    secret: str
+    active: bool = True
+    deliveries: list[tuple[int, int]] = field(default_factory=list)  # (HTTP status, events) per delivery
+    _queue: list[list[dict[str, Any]]] = field(default_factory=list)
+    _wake: threading.Condition = field(default_factory=threading.Condition)
+    _thread: threading.Thread | None = None
+
+    def deliver_later(self, events: list[dict[str, Any]]) -> None:
+        with self._wake:
+            self._queue.append(events)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=f"sandbox:webhook-{self.gid}", daemon=True)
+                self._thread.start()
+            self._wake.notify_all()
+
+    def _run(self) -> None:
+        import hashlib
+        import hmac
+
+        while True:
+            with self._wake:
+                while not self._queue:
+                    self._wake.wait()
+                events = self._queue.pop(0)
+            body = json.dumps({"events": events}).encode()
+            signature = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
+            try:
+                status = _post(self.target, body, {"X-Hook-Signature": signature})[0]
+            except OSError:
+                status = 0
+            with self._wake:
+                self.deliveries.append((status, len(events)))
+                self._wake.notify_all()
+
+    def wait_delivered(self, count: int, timeout: float = 10.0) -> list[tuple[int, int]]:
+        with self._wake:
+            if not self._wake.wait_for(lambda: len(self.deliveries) >= count, timeout):
+                raise TimeoutError(f"webhook {self.gid}: {len(self.deliveries)} of {count} deliveries")
+            return list(self.deliveries)

@@ -243,6 +243,79 @@ class SlackAppState:
             "authorizations": [{"team_id": self.slack.team.id, "user_id": self.slack.bot.user_id, "is_bot": True}],
         }
 
+    # -- message events (real-time sync) -------------------------------------------------------
+    # A person's post, edit or deletion in the workspace, made here, can also be pushed to the
+    # connected app as the Events API would: over Socket Mode while an app is connected, else as
+    # a signed HTTP post to the URL given to `deliver_events_over_http`.
+
+    events_url: str | None = None
+    signing_secret: str | None = None
+
+    def deliver_events_over_http(self, url: str | None, *, signing_secret: str | None = None) -> None:
+        self.events_url, self.signing_secret = url, signing_secret
+
+    def event_callback(self, event: dict[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
+        """An Events API callback around `event`, with a fresh event id unless one is given (a repeat)."""
+        return {
+            "token": "legacy-verification-token",
+            "team_id": self.slack.team.id,
+            "api_app_id": self.slack.bot.app_id,
+            "type": "event_callback",
+            "event_id": event_id or self._next("Ev"),
+            "event_time": int(time.time()),
+            "event": event,
+            "authorizations": [{"team_id": self.slack.team.id, "user_id": self.slack.bot.user_id, "is_bot": True}],
+        }
+
+    def _shown(self, channel: str, ts: str) -> dict[str, Any]:
+        with self.slack._lock:
+            return self.slack.r_message(channel, self.slack.messages[channel][ts])
+
+    def message_event(self, channel: str, ts: str) -> dict[str, Any]:
+        """The `message` event of a message as it stands (a post, a reply, a broadcast reply)."""
+        return {**self._shown(channel, ts), "channel": channel, "event_ts": ts, "channel_type": "channel"}
+
+    def message_changed_event(self, channel: str, ts: str, previous: dict[str, Any]) -> dict[str, Any]:
+        now = f"{time.time():.6f}"
+        return {"type": "message", "subtype": "message_changed", "hidden": True, "channel": channel,
+                "message": self._shown(channel, ts), "previous_message": previous, "ts": now, "event_ts": now,
+                "channel_type": "channel"}
+
+    def message_deleted_event(self, channel: str, ts: str, previous: dict[str, Any]) -> dict[str, Any]:
+        now = f"{time.time():.6f}"
+        return {"type": "message", "subtype": "message_deleted", "hidden": True, "channel": channel,
+                "deleted_ts": ts, "previous_message": previous, "ts": now, "event_ts": now, "channel_type": "channel"}
+
+    def emit(self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int = 0) -> str:
+        """Push one event to the app; returns the Socket Mode envelope id, or the HTTP status."""
+        payload = self.event_callback(event, event_id=event_id)
+        if self.events_url is not None:
+            answer = post_signed(self.events_url, "events_api", payload, signing_secret=self.signing_secret or "",
+                                 retry_num=retry_num or None)
+            return str(answer.status)
+        if self.socket_mode is None:
+            raise RuntimeError("no app is connected to receive events (Socket Mode or deliver_events_over_http)")
+        return self.socket_mode.push("events_api", payload, retry_attempt=retry_num)
+
+    def post_and_emit(self, channel: str, user: str, text: str, *, thread_ts: str | None = None,
+                      broadcast: bool = False) -> tuple[str, str]:
+        """A person posts; the app hears of it. Returns (ts, envelope id or HTTP status)."""
+        ts = self.slack.post(channel, user, text, thread_ts=thread_ts, broadcast=broadcast)
+        return ts, self.emit(self.message_event(channel, ts))
+
+    def edit_and_emit(self, channel: str, ts: str, text: str) -> str:
+        previous = self._shown(channel, ts)
+        self.slack.edit(channel, ts, text)
+        return self.emit(self.message_changed_event(channel, ts, previous))
+
+    def delete_and_emit(self, channel: str, ts: str) -> str:
+        """A deletion; a parent with replies stays as a tombstone, which Slack tells as a change."""
+        previous = self._shown(channel, ts)
+        self.slack.delete(channel, ts)
+        if ts in self.slack.messages.get(channel, {}):
+            return self.emit(self.message_changed_event(channel, ts, previous))
+        return self.emit(self.message_deleted_event(channel, ts, previous))
+
 
 class SocketModeServer:
     """The WebSocket end of Socket Mode: says hello, pushes envelopes, records acks."""

@@ -184,11 +184,15 @@ def run(
 ) -> None:
     """Sync, reconcile and notify in a loop, in this process (no broker needed)."""
     from workers.logging import configure_logging
+    from reconciler.pipeline import PollPace
     from workers.runner import run_loop
+    from workers.settings import get_worker_settings
 
     configure_logging(get_settings(), level="INFO")
     with runtime(config, talks_to_apis=True) as rt, progress_reporter(True) as on_batch:
-        reports = run_loop(rt, once=once, interval=interval, dry_run=dry_run, on_batch=on_batch)
+        ws = get_worker_settings()
+        pace = PollPace(interval, ws.slack_events_sync_interval, ws.asana_sync_interval)
+        reports = run_loop(rt, once=once, interval=interval, dry_run=dry_run, on_batch=on_batch, pace=pace)
     if once and reports:
         last = reports[-1]
         _print_sync(last.syncs)

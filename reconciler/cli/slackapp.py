@@ -27,6 +27,15 @@ def slack_app(
     ] = False,
     host: Annotated[str, typer.Option("--host", help="With --http: the address to listen on.")] = "0.0.0.0",
     port: Annotated[int, typer.Option("--port", help="With --http: the port (requests go to /slack/events).")] = 3000,
+    asana_webhook_url: Annotated[
+        str | None,
+        typer.Option(
+            "--asana-webhook-url",
+            envvar="ASANA_WEBHOOK_URL",
+            help="With --http: this server's public base URL; Asana webhooks for the synced projects "
+            "deliver to it (/asana/webhooks/PROJECT).",
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Owners decide from Slack: Socket Mode by default (SLACK_APP_TOKEN, no public URL), or
@@ -37,6 +46,8 @@ def slack_app(
 
     from reconciler import pipeline
     from reconciler.slackapp.app import build_app, follow_changes, http_server, socket_mode_handler
+    from reconciler.asana_push import AsanaWebhookReceiver, watch_webhooks
+    from reconciler.slackapp.events import SlackEventIntake, keep_alive
 
     settings = get_settings()
     configure_logging(settings, level="INFO")
@@ -44,20 +55,26 @@ def slack_app(
         raise UserError("the Slack app needs SLACK_BOT_TOKEN (the bot token, xoxb-…)")
     if http and settings.slack_signing_secret is None:
         raise UserError("--http needs SLACK_SIGNING_SECRET (Basic Information → App Credentials in the app's settings)")
+    if asana_webhook_url and not http:
+        raise UserError("--asana-webhook-url needs --http: Asana delivers webhooks to this server's public URL")
     if not http and settings.slack_app_token is None:
         raise UserError("Socket Mode needs SLACK_APP_TOKEN (an app-level token, xapp-…, with connections:write); "
                         "or run with --http")
     with runtime(config) as rt:
         client = pipeline.slack_client(rt)
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+        intake = SlackEventIntake(rt)
         try:
-            app, _service = build_app(rt, client, signing_secret=secret)
+            app, _service = build_app(rt, client, signing_secret=secret, events=intake)
         except BoltError:  # auth.test failed; its message would quote Slack's whole answer
             raise UserError("Slack refused SLACK_BOT_TOKEN (auth.test failed): check the bot token") from None
         follow_changes(_service, every=FOLLOW_EVERY, stop=threading.Event())
         if http:
-            server = http_server(app, host=host, port=port)
+            asana = AsanaWebhookReceiver(rt, public_url=asana_webhook_url) if asana_webhook_url else None
+            server = http_server(app, host=host, port=port, asana=asana)
             err_console.print(f"Slack app listening on http://{host}:{port}/slack/events", markup=False)
+            if asana is not None:
+                watch_webhooks(asana, stop=threading.Event())  # the handshake needs the server up
             try:
                 server.serve_forever()
             except KeyboardInterrupt:
@@ -73,6 +90,7 @@ def slack_app(
             raise UserError(f"Slack refused SLACK_APP_TOKEN for Socket Mode ({code}): it must be an app-level "
                             "token (xapp-…) with connections:write") from None
         err_console.print("Slack app connected (Socket Mode); Ctrl-C stops it", markup=False)
+        keep_alive(intake, connected=handler.client.is_connected, stop=threading.Event())
         try:
             threading.Event().wait()  # the client's threads serve and reconnect when Slack says so
         except KeyboardInterrupt:

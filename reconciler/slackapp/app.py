@@ -17,12 +17,14 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, BoltRequest, Respond
 from slack_sdk import WebClient
 
 from reconciler import message_actions
+from reconciler.asana_push import AsanaWebhookReceiver
 from reconciler.pipeline import Runtime
 from reconciler.slackapp import render
+from reconciler.slackapp.events import SlackEventIntake
 from reconciler.slackapp.render import ModalContext
 from reconciler.slackapp.service import SlackDecisions
 
@@ -31,7 +33,9 @@ log = logging.getLogger(__name__)
 ACTIONS = re.compile("^" + re.escape(message_actions.ACTION_PREFIX))
 COMMAND = "/reconciler"
 HOME_OPENED = "app_home_opened"
-EVENTS = (HOME_OPENED,)  # the bot events slack/manifest.yaml subscribes to
+MESSAGE_EVENTS = ("message.channels", "message.groups")  # real-time sync: messages in public/private channels
+MEMBERSHIP_EVENTS = ("channel_rename", "member_joined_channel")
+EVENTS = (HOME_OPENED, *MESSAGE_EVENTS, *MEMBERSHIP_EVENTS)  # the bot events slack/manifest.yaml subscribes to
 EVENTS_PATH = "/slack/events"
 
 
@@ -42,18 +46,21 @@ class _ClientTokenNotice(logging.Filter):
         return "`token` will be unused" not in record.getMessage()
 
 
-def build_app(rt: Runtime, client: WebClient, *, signing_secret: str | None = None) -> tuple[App, SlackDecisions]:
-    """The Bolt app with every listener registered, and the service they delegate to."""
+def build_app(
+    rt: Runtime, client: WebClient, *, signing_secret: str | None = None, events: SlackEventIntake | None = None
+) -> tuple[App, SlackDecisions]:
+    """The Bolt app with every listener registered, and the service they delegate to; message
+    events of the synced channels go to `events` (by default an intake over `rt`)."""
     bolt_log = logging.getLogger("slack_bolt.App")
     if not any(isinstance(f, _ClientTokenNotice) for f in bolt_log.filters):
         bolt_log.addFilter(_ClientTokenNotice())
     app = App(client=client, signing_secret=signing_secret or "", process_before_response=False, name="reconciler")
     service = SlackDecisions(rt=rt, client=client)
-    register(app, service)
+    register(app, service, events or SlackEventIntake(rt))
     return app, service
 
 
-def register(app: App, service: SlackDecisions) -> None:
+def register(app: App, service: SlackDecisions, events: SlackEventIntake) -> None:
     @app.action(ACTIONS)
     def on_click(ack: Ack, body: dict[str, Any]) -> None:
         ack()
@@ -98,6 +105,18 @@ def register(app: App, service: SlackDecisions) -> None:
         if event.get("tab", "home") == "home":
             service.publish_home(event["user"])
 
+    @app.event("message")
+    def on_message(body: dict[str, Any], event: dict[str, Any], request: BoltRequest) -> None:
+        events.on_message(event, event_id=body.get("event_id"), retry_num=_retry_num(request))
+
+    @app.event("channel_rename")
+    def on_channel_rename(event: dict[str, Any]) -> None:
+        events.on_channel_rename(event)
+
+    @app.event("member_joined_channel")
+    def on_member_joined(event: dict[str, Any], context: BoltContext) -> None:
+        events.on_member_joined(event, bot_user_id=context.bot_user_id)
+
     @app.command(COMMAND)
     def on_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         ack()
@@ -107,6 +126,15 @@ def register(app: App, service: SlackDecisions) -> None:
     @app.error
     def on_error(error: Exception) -> None:
         log.warning("Slack app listener failed: %s: %s", type(error).__name__, service.rt.scrub(str(error)))
+
+
+def _retry_num(request: BoltRequest) -> int:
+    """X-Slack-Retry-Num (HTTP), or the envelope's retry_attempt (Socket Mode, mirrored by Bolt)."""
+    values = request.headers.get("x-slack-retry-num") or []
+    try:
+        return int(values[0]) if values else 0
+    except ValueError:
+        return 0
 
 
 def follow_changes(service: SlackDecisions, *, every: float, stop: threading.Event) -> threading.Thread:
@@ -145,10 +173,13 @@ class _QuietHandler(WSGIRequestHandler):
         log.debug("http %s", args[0] if args else "")
 
 
-def http_server(app: App, *, host: str, port: int) -> WSGIServer:
+def http_server(app: App, *, host: str, port: int, asana: AsanaWebhookReceiver | None = None) -> WSGIServer:
     """HTTP mode: Events API, interactivity and the slash command all POST to /slack/events,
-    each request's signature checked against the signing secret by Bolt."""
+    each request's signature checked against the signing secret by Bolt; with `asana`, Asana's
+    webhook deliveries POST to /asana/webhooks/PROJECT."""
     from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+    from reconciler.asana_push import PATH_PREFIX
 
     bolt = SlackRequestHandler(app, path=EVENTS_PATH)
 
@@ -156,6 +187,8 @@ def http_server(app: App, *, host: str, port: int) -> WSGIServer:
         if environ.get("PATH_INFO") == "/healthz":
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"ok\n"]
+        if asana is not None and str(environ.get("PATH_INFO") or "").startswith(PATH_PREFIX):
+            return asana.wsgi(environ, start_response)
         return bolt(environ, start_response)
 
     return make_server(host, port, wsgi, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
