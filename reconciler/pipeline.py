@@ -314,6 +314,9 @@ def sync_stopped(rt: Runtime, source: Source, partition: str) -> None:
 # Slack channels synced at the same time at most (Asana projects: `[asana] concurrent_requests`).
 # Each mostly waits on its API; the rate limiter keeps the budget.
 SLACK_CHANNELS_AT_ONCE = 20
+# First (full) reads of a source at the same time at most: each holds a whole history's threads
+# in memory until it reads them, and is bound by the API budget rather than by waiting.
+FIRST_READS_AT_ONCE = 2
 
 SyncDone = Callable[[SyncReport, float], None]
 
@@ -331,8 +334,9 @@ def sync_all(
     the configured order. The sources go side by side. Within one, the first partition goes
     alone until the source has answered (its first batch is stored, or it ends), unless every
     partition of it synced last time; then the others go together, up to
-    `[asana] concurrent_requests` projects or SLACK_CHANNELS_AT_ONCE channels at once, Asana's
-    requests in flight capped at `concurrent_requests` across them. Once a source's API gives
+    `[asana] concurrent_requests` projects or SLACK_CHANNELS_AT_ONCE channels at once (of which
+    FIRST_READS_AT_ONCE first reads), Asana's requests in flight capped at `concurrent_requests`
+    across them. Once a source's API gives
     no answer at all for a partition, its partitions not started yet are skipped for this run
     (and say so), instead of each spending its own retries on the same outage.
 
@@ -367,6 +371,7 @@ def _sync_source(rt: Runtime, source: Source, names: list[str], hooks: _SyncHook
         return [SyncReport(source=source, partition=p, error=rt.scrub(str(exc))) for p in names]
     outage: list[SyncReport] = []  # the first partition the API gave no answer for
     answered = threading.Event()
+    first_reads = threading.BoundedSemaphore(FIRST_READS_AT_ONCE)
     with session_scope(rt.engine) as session:
         if store.all_synced_last_time(session, source, names):
             answered.set()  # it answered every partition last time: no need to wait for it first
@@ -378,7 +383,8 @@ def _sync_source(rt: Runtime, source: Source, names: list[str], hooks: _SyncHook
         if outage:
             report = _skip_unreachable(rt, source, partition, outage[0])
         else:
-            report = sync_partition(rt, source, partition, connector=connector, on_batch=on_batch)
+            with _first_read_turn(rt, source, partition, first_reads):
+                report = sync_partition(rt, source, partition, connector=connector, on_batch=on_batch)
             if report.unreachable and report.batches == 0:
                 outage.append(report)
         if hooks.on_done is not None:
@@ -397,6 +403,18 @@ def _sync_source(rt: Runtime, source: Source, names: list[str], hooks: _SyncHook
         answered.wait()
         rest = [pool.submit(one, partition, hooks.on_batch) for partition in names[1:]]
         return [first.result(), *(f.result() for f in rest)]
+
+
+@contextmanager
+def _first_read_turn(rt: Runtime, source: Source, partition: str, turns: threading.BoundedSemaphore) -> Iterator[None]:
+    """Waits for one of the source's FIRST_READS_AT_ONCE turns if the partition has no cursor yet."""
+    with session_scope(rt.engine) as session:
+        first = store.get_cursor(session, source, partition) is None
+    if not first:
+        yield
+        return
+    with turns:
+        yield
 
 
 class InFlightCap:

@@ -133,3 +133,41 @@ def test_in_flight_cap_holds_requests_of_a_service_to_its_cap() -> None:
     cap.release("asana")
     assert third.wait(5)
     waiter.join()
+
+
+def test_first_reads_of_a_source_go_a_few_at_a_time(
+    tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four channels never synced (a name and an id for two of them: separate partitions): after
+    the first, at most FIRST_READS_AT_ONCE read their whole history at the same time."""
+    config = tmp_path / "reconciler.toml"
+    config.write_text(DEMO.read_text().replace(
+        'channels = ["launches", "eng"]', 'channels = ["launches", "eng", "random", "C01", "C02"]'
+    ))
+    settings = pipeline.pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    rt = pipeline.load_runtime(settings=settings, config_path=config)
+    lock = threading.Lock()
+    inside = {"now": 0, "most": 0, "entered": 0}
+    pair = threading.Barrier(2, timeout=10)  # the 2nd and 3rd to start meet: they overlap
+    real = pipeline.sync_partition
+
+    def counted(rt: Runtime, source: object, partition: str, **kwargs: object) -> pipeline.SyncReport:
+        with lock:
+            inside["entered"] += 1
+            inside["now"] += 1
+            inside["most"] = max(inside["most"], inside["now"])
+            meet = inside["entered"] in (2, 3)  # the two after the first, launches
+        try:
+            if meet:
+                pair.wait()
+            return real(rt, source, partition, **kwargs)  # type: ignore[arg-type]
+        finally:
+            with lock:
+                inside["now"] -= 1
+
+    monkeypatch.setattr(pipeline, "sync_partition", counted)
+    monkeypatch.setattr(pipeline, "SLACK_CHANNELS_AT_ONCE", 8)
+    reports = pipeline.sync_all(rt, sources=[pipeline.Source.SLACK])
+
+    assert len(reports) == 5 and not pair.broken
+    assert inside["most"] == pipeline.FIRST_READS_AT_ONCE
