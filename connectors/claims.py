@@ -829,6 +829,25 @@ def _friday_of_week(d: date, weeks_ahead: int = 0) -> date:
     return fri
 
 
+def _day_first(parts: list[int], local: date) -> date | None:
+    """Day, month[, year] (18/12, 18.12.26): with no year, the next such day from `local`."""
+    day, month = parts[0], parts[1]
+    if len(parts) > 2:
+        year = parts[2] + 2000 if parts[2] < 100 else parts[2]
+        try:
+            return date(year, month, day)
+        except ValueError:
+            return None
+    for y in (local.year, local.year + 1):
+        try:
+            cand = date(y, month, day)
+        except ValueError:
+            return None
+        if cand >= local:
+            return cand
+    return None
+
+
 def _resolve(kind: str, expr: str, local: date, tz: str) -> date | None:
     e = re.sub(r"\s+", " ", expr.strip().lower()).rstrip(".")
     if kind == "eow":
@@ -863,22 +882,7 @@ def _resolve(kind: str, expr: str, local: date, tz: str) -> date | None:
         ahead = (wd - local.weekday()) % 7 or 7  # like a bare English weekday: the next one
         return local + timedelta(days=ahead)
     if kind == "dm":
-        parts = [int(p) for p in e.split("/")]
-        day, month = parts[0], parts[1]
-        if len(parts) > 2:
-            year = parts[2] + 2000 if parts[2] < 100 else parts[2]
-            try:
-                return date(year, month, day)
-            except ValueError:
-                return None
-        for y in (local.year, local.year + 1):
-            try:
-                cand = date(y, month, day)
-            except ValueError:
-                return None
-            if cand >= local:
-                return cand
-        return None
+        return _day_first([int(p) for p in e.split("/")], local)
     if kind in ("nth", "wdnth"):
         day = int(re.search(r"\d+", e).group(0))  # type: ignore[union-attr]
         y, m = local.year, local.month
@@ -892,23 +896,7 @@ def _resolve(kind: str, expr: str, local: date, tz: str) -> date | None:
             y, m = (y + 1, 1) if m == 12 else (y, m + 1)
         return None
     if kind == "dotted":
-        parts = [p for p in e.split(".") if p]
-        day, month = int(parts[0]), int(parts[1])
-        year = int(parts[2]) if len(parts) > 2 else None
-        if year is not None:
-            year = year + 2000 if year < 100 else year
-            try:
-                return date(year, month, day)
-            except ValueError:
-                return None
-        for y in (local.year, local.year + 1):
-            try:
-                cand = date(y, month, day)
-            except ValueError:
-                return None
-            if cand >= local:
-                return cand
-        return None
+        return _day_first([int(p) for p in e.split(".") if p], local)
     if kind == "etaduration":
         e = re.sub(r"^eta:?\s+", "in ", e)
     if kind in ("induration", "etaduration"):
