@@ -114,7 +114,7 @@ def world(slack_sandbox: Sandbox, store_engine: Engine) -> Iterator[World]:
     w.app_state.socket_mode.wait_connected()
     w.handler = handler  # type: ignore[attr-defined]
     yield w
-    handler.close()
+    w.handler.close()  # type: ignore[attr-defined]  # a test may have replaced it with a reconnected one
 
 
 def taken(w: World) -> int:
