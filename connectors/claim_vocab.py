@@ -90,3 +90,46 @@ DATE_CUES_BY_LANGUAGE: dict[str, frozenset[str]] = {
 }
 
 LANGUAGES: tuple[str, ...] = ("en", *PHRASES_BY_LANGUAGE)
+
+# What a status word can be about besides the work, by kind. A claim that names no deliverable
+# goes to the thread's or channel's deliverable; it is dropped when the clause's subject (or,
+# for "behind on ...", "on track to ...", the thing after the status word) is one of these
+# ("the printer is stuck", "we're so behind on the fantasy league"), and when its sentence
+# speaks of private life (`PRIVATE_LIFE`: "everything is fine, just slow wifi"). Lower-case
+# tokens, English with the common German/Spanish/French words.
+NOT_THE_WORK: dict[str, frozenset[str]] = {
+    "people": frozenset({
+        "candidate", "candidates", "intern", "interns", "contractor", "recruiter", "kid", "kids",
+        "wife", "husband", "mum", "mom", "dad", "parents", "babysitter", "landlord",
+    }),
+    "meetings": frozenset({
+        "meeting", "meetings", "call", "calls", "standup", "retro", "offsite", "workshop",
+        "interview", "interviews", "townhall", "allhands",
+        "invite", "invites", "agenda", "hands", "office", "talk", "conference", "meetup", "room",
+    }),
+    "chores": frozenset({
+        "ticket", "tickets", "jira", "pr", "prs", "mr", "staging", "self", "ci", "pipeline", "runner", "lint",
+        "linter", "laptop", "vpn", "printer", "monitor", "keyboard", "dotfiles", "ide", "vscode",
+        "inbox", "timesheet", "timesheets", "expenses", "expense", "payroll",
+        "reimbursement", "hiring", "recruiting", "headcount", "okrs", "account", "password", "license", "licence", "spam",
+    }),
+    "private": frozenset({
+        "coffee", "lunch", "dinner", "breakfast", "beer", "beers", "pizza", "cake", "birthday",
+        "party", "league", "fantasy", "game", "gym", "run", "steps", "step", "marathon",
+        "diet", "flight", "flights", "train", "trains", "bus", "taxi", "cab", "uber", "traffic",
+        "commute", "parking", "car", "bike", "snow", "rain", "weather", "storm", "wifi", "internet",
+        "vacation", "weekend", "trip", "visa", "doctor", "dentist", 
+        "dog", "cat", "puppy", "package", "parcel", "kitchen",
+        "renovation", "elevator", "playlist", "spotify", "podcast", "movie", "netflix", "book",
+        "plants", "jury", "apartment", "flat", "house", "mittagessen", "kaffee", "urlaub", "zug", "bahn", "stau",
+        "metro", "tren", "atasco", "métro", "bouchons",
+        "café", "almuerzo", "vacaciones", "déjeuner", "vacances",
+    }),
+}
+NOT_THE_WORK_WORDS: frozenset[str] = frozenset().union(*NOT_THE_WORK.values())
+
+# Private life: a sentence with one of these is about the speaker's day, whatever its
+# status word says ("ship it! (the birthday cake, I mean)").
+PRIVATE_LIFE: frozenset[str] = NOT_THE_WORK["private"] - {"run", "game", 
+                                                          "book", 
+                                                          "package", "trip"}

@@ -122,7 +122,10 @@ from connectors.claim_vocab import (
     DATE_CUES_BY_LANGUAGE,
     LANGUAGES,
     NEGATORS_BY_LANGUAGE,
+    NOT_THE_WORK,
+    NOT_THE_WORK_WORDS,
     PHRASES_BY_LANGUAGE,
+    PRIVATE_LIFE,
     WEEKDAYS_BY_LANGUAGE,
 )
 
@@ -269,6 +272,8 @@ _RULE_PHRASES: list[tuple[str, str, str]] = [
     ((r"(?:is|are|'s|'re|am|'m)\s+out\s+(?:sick|of\s+(?:the\s+)?office|today|tomorrow|until|"
      r"till|this|next|on\s+(?:leave|vacation|pto)|for\s+the)"), _NEUTRAL, ""),
     (r"(?:killed|crushed)\s+it", _NEUTRAL, ""),
+    # "ship it!" and the :shipit: squirrel after an approval are a go-ahead, not "shipped"
+    (r"ship\s+it(?![\w'])|(?:lgtm|approved?|looks\s+good)[\s!.,]*(?::\+1:\s*)?:shipit:", _NEUTRAL, ""),
     # "fine" as agreement, not a state; "dropped out" of an event; red/green builds
     ((r"(?:that'?s|that\s+is|i'?m|i\s+am|you'?re|seems|sounds)\s+(?:totally\s+|perfectly\s+)?fine|"
       r"fine\s+(?:by|with)\s+me|fine\s+print|fine\s+by\s+us"), _NEUTRAL, ""),
@@ -957,6 +962,22 @@ _DATE_WORD = re.compile(r"\b(?:eta|date|target|deadline|due\s+date)\b", re.IGNOR
 _AFTER_PREPOSITION = re.compile(r"\b(?:in|into|to|from|at|about|via|under|over|on|by|behind|with)\s+(?:the\s+)?"
                                 r"(?:<#\w+\|)?$",
                                 re.IGNORECASE)
+_FIRST_PERSON_SINGULAR = {"i", "i'm", "im", "me", "i've", "ich", "je", "j'ai", "yo", "estoy"}
+_PRONOUN = re.compile(r"(?<![\w'])(?:i|i'm|im|i've|i'd|i'll|me|we|we're|we'll|we've|we'd|us|they|they're|it|"
+                      r"it's|he|she|you|you're|ich|wir|je|j'ai|nous|yo|estoy|estamos)(?![\w'])", re.IGNORECASE)
+_ONE_ON_ONE = re.compile(r"\b1:1s?\b|\bone[- ]on[- ]ones?\b", re.IGNORECASE)
+_PEOPLE_TIME = re.compile(r"\b(?:see|talk\s+to|catch)\s+(?:you|u|ya|y'all|everyone|all)\b|\b(?:please|pls|plz|"
+                          r"kindly|reminder|rsvp|fill\s+(?:in|out)|sign\s+up|vote|register|happy|enjoy)\b|"
+                          r"\b(?:last|first)\s+day\b|\bdone\s+for\s+(?:today|tonight|now|the\s+day)\b",
+                          re.IGNORECASE)
+# a person as the whole subject: "Tom is stuck at the airport", "<@U05> is out today"
+_PERSON_SUBJECT = re.compile(r"\W*(?!(?:It|This|That|We|They|He|She|Everything|All|Prod|Staging)\b)(?:<@\w+(?:\|[^>]*)?>|[A-Z][a-z]{1,14})(?:'s|\u2019s)?\s+"
+                             r"(?:(?:is|was|got|has\s+been|'s|\u2019s)\s+)?(?:(?:still|now|so|also|totally|a\s+bit)\s+)?")
+_OTHER_THINGS = NOT_THE_WORK_WORDS - NOT_THE_WORK["chores"]
+_DETERMINERS = {"the", "a", "an", "my", "our", "your", "his", "her", "their", "this", "that", "these",
+                "those", "reminder", "fyi", "ps", "also", "and", "so", "ok", "btw", "new", "old"}
+_FILLER = {"still", "so", "a", "bit", "little", "just", "also", "now", "and", "but", "sorry", "ugh",
+           "lol", "omg", "kinda", "totally", "really", "quite", "slightly"}
 _BLOCKED_BY = re.compile(r"\b(?:on|by|behind)\s+(?:the\s+)?$", re.IGNORECASE)
 _FOR_BEFORE = re.compile(r"\bfor\s+(?:the\s+)?$", re.IGNORECASE)
 _SO_IS_BEFORE = re.compile(r"\b(?:so|as)\s+(?:is|are)\s+(?:the\s+)?$|\bsame\s+(?:for|with|goes\s+for)\s+"
@@ -1040,6 +1061,8 @@ class ClaimParser:
         statuses = [*struct_status, *free]
         out: list[KeyedClaim] = []
         if not mentions:
+            statuses = [c for c in statuses if self._about_the_work(c.status, c.start, c.end, masked, text, ctx, c.kind)]
+            dates = [d for d in dates if self._about_the_work(None, d.start, d.end, masked, text, ctx)]
             status = self._best_status(statuses, masked, None)
             if status is not None:
                 out.append((None, self._claim(Field.STATUS, status.status.value, status.start, status.end,
@@ -1070,6 +1093,7 @@ class ClaimParser:
         for key, cand in self._ellipses(ordered, free, masked, ctx):
             if key not in by_key:
                 by_key[key] = [cand]
+        unnamed = [c for c in unnamed if self._about_the_work(c.status, c.start, c.end, masked, text, ctx, c.kind)]
         if unnamed:
             status = self._best_status(unnamed, masked, ctx)
             if status is not None:
@@ -1159,6 +1183,60 @@ class ClaimParser:
             pool = [m for m in mentions if nsent.start <= m.start < nsent.end]
             return _chain(nxt[0], pool, text, back=False)
         return list(dict.fromkeys(m.key for m in mentions))
+
+    @staticmethod
+    def _about_the_work(status: CanonicalStatus | None, s: int, e: int, masked: str, text: str,
+                        ctx: _Ctx, cand_kind: str = "") -> bool:
+        """Whether a status (None: a date) said about no deliverable the message names can be
+        about the thread's or channel's deliverable, rather than about the speaker's day or some
+        other thing ("I'm stuck on a weird TypeScript error", "timesheets due Friday", "we're so
+        behind on the fantasy league"). Only asked of claims with no deliverable named: a terse
+        "done!" or "blocked on legal" in a deliverable's channel stays its claim."""
+        cs, ce = ctx.clause(s, e, masked)
+        subject = [t.removesuffix("'s") for t, _ in _tokens(masked, cs, s)][-6:]
+        if _OTHER_THINGS.intersection(subject) or _ONE_ON_ONE.search(text, cs, s):
+            return False  # "the printer is stuck", "game night is cancelled", "moved our 1:1 to ..."
+        chore = next((i for i, t in enumerate(subject) if t in NOT_THE_WORK["chores"]), None)
+        if chore is not None and all(t in _DETERMINERS for t in subject[:chore]):
+            return False  # "the PR is merged", "timesheets due Friday" (but "checkout PR merged")
+        sent = ctx.sentence(s)
+        words = {t for t, _ in _tokens(masked, sent.start, sent.end)}
+        words.update(w for m in _EMOJI.finditer(text, sent.start, sent.end) for w in m.group(0)[1:-1].split("_"))
+        if PRIVATE_LIFE.intersection(words):
+            return False  # "everything is fine, just slow wifi", ":coffee: :white_check_mark:"
+        if text.count('"', sent.start, s) % 2 or text.count("\u201c", sent.start, s) > text.count("\u201d", sent.start, s):
+            return False  # inside quotation marks: someone else's words ("Legal: \"we'll have it Monday\"")
+        if status is None:
+            # "see you tomorrow", "please comment by Friday", "FRIDAY!!!": a time for people
+            return not ("my" in subject or _PEOPLE_TIME.search(masked, cs, ce) or (
+                not subject and not _tokens(masked, e, ce) and masked[e:sent.end].lstrip().startswith("!")))
+        phrase = masked[s:e].lower()
+        after = [t for t, _ in _tokens(masked, e, ce)][:7]
+        pronouns = _PRONOUN.findall(masked, cs, s)
+        speaker = bool(pronouns) and pronouns[-1].lower().replace("\u2019", "'") in _FIRST_PERSON_SINGULAR
+        personal_state = status in (S.AT_RISK, S.ON_TRACK) or phrase.startswith("stuck")
+        person = _PERSON_SUBJECT.fullmatch(text, cs, s)
+        if person is not None and (
+                person.group(0).lstrip().startswith("<@") or phrase in ("is out", "'s out")
+                or (phrase.startswith("stuck") and after[:1] in (["at"], ["in"]))):
+            return False  # "Tom is stuck at the airport", "Raj is out", "<@U05> is blocked": a person's day
+        if after[:1] in (["me"], ["us"], ["him"], ["her"], ["them"]):
+            return False  # "Sam unblocked me"
+        if speaker and personal_state:
+            return False  # "I'm stuck on ...", "I'm on track to hit my step goal": the speaker
+        if personal_state and "late" in phrase and not any(t not in _FILLER for t in subject) and (
+                not after or after[0] in ("for", "to", "today", "again", "sorry", "this", "because")):
+            return False  # "running late": people run late; work slips
+        if after[:1] in (["on"], ["to"], ["for"], ["with"], ["of"]) or cand_kind == "emoji" or (
+                status in (S.DONE, S.CANCELLED) and after[:1] in (["the"], ["a"], ["an"], ["our"])):
+            # "behind on the fantasy league", "on track to hit my step goal", "released the hiring
+            # plan": what it is about
+            about = NOT_THE_WORK["private"] if status is S.BLOCKED and not phrase.startswith("stuck") \
+                else NOT_THE_WORK_WORDS
+            what = after if cand_kind == "emoji" else after[1:]
+            if about.intersection(what) or "my" in what[:2]:
+                return False
+        return True
 
     def _ellipses(self, mentions: Sequence[MentionLike], free: list[_Cand], masked: str,
                   ctx: _Ctx) -> list[tuple[str, _Cand]]:
