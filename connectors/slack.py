@@ -107,6 +107,7 @@ from connectors.slack_client import (
 from connectors.slack_links import (
     DeliverableLinker,
     message_permalink,
+    plain_text,
     subject_keys,
     unique_keys,
 )
@@ -569,6 +570,12 @@ class SlackConnector:
             self._people[user_id] = record
             return record
 
+    def known_name(self, user_id: str) -> str | None:
+        """A person's name if it has been read already (never asks Slack): for excerpts."""
+        with self._people_lock:
+            record = self._people.get(user_id) or (self._directory or {}).get(user_id)
+        return record.name if record is not None else None
+
     def _read_directory(self, where: str) -> dict[str, PersonRecord]:
         """Every member of the workspace by id (users.list, pages of INTERNAL_PAGE_SIZE)."""
         directory: dict[str, PersonRecord] = {}
@@ -957,7 +964,7 @@ class _ChannelRun:
                     stated_at=stated_at,
                     kind=ClaimKind.EVENT,
                     author=author,
-                    excerpt=evidence_of(text, claim),
+                    excerpt=plain_text(evidence_of(text, claim), self.c.known_name),
                     permalink=permalink,
                     edited_at=ts_to_datetime(str(edited)) if edited else None,
                 )

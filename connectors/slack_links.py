@@ -10,7 +10,7 @@ channel default) that depend on where the message was posted.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -246,3 +246,29 @@ def message_permalink(workspace_url: str | None, channel: str, ts: str, thread: 
     if thread and thread != ts:
         link += f"?thread_ts={thread}&cid={channel}"
     return link
+
+
+_ENTITY = re.compile(r"&(amp|lt|gt);")
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
+
+
+def plain_text(markup: str, person_name: Callable[[str], str | None] | None = None) -> str:
+    """A Slack message's markup as its reader sees it, for excerpts: `<@U1>` -> "@Name" (the
+    name `person_name` knows, else "@U1"), `<#C1|audit-log>` -> "#audit-log", `<url|label>` ->
+    "label", `<url>` -> "url", `<!here>` -> "@here", `<!subteam^S1|@web>` -> "@web", and
+    `&amp;` `&lt;` `&gt;` decoded (after the links, so an escaped "&lt;@U1&gt;" stays text).
+    The result is plain text: whoever displays it escapes it for where it is shown. A link cut
+    in half (an excerpt's edge) is left as it is."""
+
+    def link(m: re.Match[str]) -> str:
+        target, label = m.group(1), m.group(2)
+        if target.startswith("@"):
+            name = label or (person_name(target[1:]) if person_name is not None else None)
+            return "@" + (name or target[1:]).lstrip("@")
+        if target.startswith("#"):
+            return "#" + (label or target[1:])
+        if target.startswith("!"):
+            return label or "@" + target[1:].split("^", 1)[0]
+        return label or target.removeprefix("mailto:")
+
+    return _ENTITY.sub(lambda m: _ENTITIES[m.group(1)], _SLACK_LINK.sub(link, markup))

@@ -115,6 +115,56 @@ def test_without_a_name_claims_go_to_the_fallback() -> None:
     assert read("thanks! :pray:", ["checkout"]) == {}
 
 
+# a status or date about no deliverable named goes to the channel's only when it can be about
+# the work: not about the speaker's day, people, meetings, chores, private life or a quote
+NOT_THE_CHANNELS = [
+    "I'm stuck on a weird TypeScript error",
+    "I'm on track to hit my step goal lol",
+    "traffic was a nightmare, running late",
+    "lol we're so behind on the fantasy league",
+    "everything is fine, just slow wifi",
+    "the PR is merged, thanks for the quick review!",
+    "the all-hands is cancelled this week",
+    "Reminder: timesheets due Friday",
+    "reminder: fill in the survey by Dec 9",
+    "see you all Monday!",
+    "happy friday everyone :tada:",
+    "Tom is stuck at the airport",
+    "Raj is out, his kid is sick",
+    "<@U05> is blocked on jury duty",
+    "Sam unblocked me, thanks!",
+    "ship it! (the birthday cake, I mean)",
+    "LGTM :shipit:",
+    ":coffee: :white_check_mark:",
+    "✅ invites sent",
+    'Legal: "we\'ll have it Monday"',
+    "llego tarde, el metro está parado",
+]
+THE_CHANNELS = [
+    ("done! :white_check_mark:", {"#chan/status": "done"}),
+    ("we're blocked on legal sign-off", {"#chan/status": "blocked"}),
+    ("I'm blocked on the API keys from the vendor", {"#chan/status": "blocked"}),
+    ("we're running late on the press release, legal still redlining", {"#chan/status": "at_risk"}),
+    ("checkout PR merged", {"checkout/status": "done"}),
+    ("the onboarding PR is merged", {"onboarding/status": "done"}),
+    ("the rollout is done, all users have it", {"#chan/status": "done"}),
+    ("this got cancelled in the planning meeting", {"#chan/status": "cancelled"}),
+    ("Newsletter went out at 9am", {"#chan/status": "done"}),
+    ("it's done, thanks everyone for the help :pray:", {"#chan/status": "done"}),
+    ("ETA Monday", {"#chan/date": "2026-12-07"}),
+]
+
+
+@pytest.mark.parametrize("text", NOT_THE_CHANNELS)
+def test_what_is_not_about_the_work_claims_nothing(text: str) -> None:
+    assert read(text) == {}
+
+
+@pytest.mark.parametrize(("text", "want"), THE_CHANNELS)
+def test_a_terse_update_is_the_channels(text: str, want: dict[str, str]) -> None:
+    assert read(text) == want
+
+
 def test_thread_keys_follow_the_parent_claims() -> None:
     parent = "checkout is blocked waiting on payments"
     assert thread_keys(PARSER, LINKER, parent, THU, ["x"]) == ["checkout"]

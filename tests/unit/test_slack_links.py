@@ -13,15 +13,19 @@ from connectors.base import (
     ConnectorError,
     DeliverableIndex,
     DeliverableRef,
+    Field,
     TransientError,
     UnreachableError,
 )
+from connectors.claims import ClaimParser
 from connectors.slack import (
     ChannelCursor,
     ClaimedMessage,
     Identity,
     WatchedThread,
     datetime_to_ts,
+    evidence_of,
+    message_claims,
     ts_key,
     ts_to_datetime,
 )
@@ -30,7 +34,7 @@ from connectors.slack_client import (
     describe_transport_error,
     rate_limit_key,
 )
-from connectors.slack_links import DeliverableLinker, message_permalink, subject_keys
+from connectors.slack_links import DeliverableLinker, message_permalink, plain_text, subject_keys
 
 INDEX = DeliverableIndex.build(
     [
@@ -277,3 +281,31 @@ def test_linker_finds_a_mention_among_thousands_of_aliases() -> None:
     assert linker.keys("#it4999 is blocked, item-00007 and checkout ship Friday") == [
         "item-04999", "item-00007", "checkout-v2",
     ]
+
+
+# -- excerpts as plain text ----------------------------------------------------------------
+
+
+def test_plain_text_renders_slack_markup() -> None:
+    names = {"U01": "Alice Ng"}.get
+    raw = ("<@U01> &amp; <@U02> say <#C0AUDIT|audit-log> is done, see <https://x.test/a?b=1&amp;c=2|the doc> "
+           "and <https://x.test/plain> <!here> <!subteam^S1|@web> <mailto:a@x.test|a@x.test> &lt;b&gt;")
+    assert plain_text(raw, names) == (
+        "@Alice Ng & @U02 say #audit-log is done, see the doc and https://x.test/plain @here @web "
+        "a@x.test <b>")
+
+
+def test_plain_text_keeps_escaped_markup_and_cut_links_as_text() -> None:
+    assert plain_text("&lt;@U01&gt; is not a mention") == "<@U01> is not a mention"
+    assert plain_text("see <https://x.test/a|the d") == "see <https://x.test/a|the d"
+    assert plain_text("<@U01|alice> and <#C1>") == "@alice and #C1"
+
+
+def test_stored_excerpt_is_plain_text() -> None:
+    """What the connector stores as a claim's excerpt: the sentence it was read in, rendered."""
+    linker = DeliverableLinker(DeliverableIndex.build([DeliverableRef("audit-log", None, ("audit-log",))]))
+    text = "fyi <@U01>, <#C0AUDIT|audit-log> is done &amp; shipped. Other news."
+    chosen = message_claims(ClaimParser(), linker, text, datetime(2026, 12, 2, tzinfo=UTC), [])
+    claim = chosen[("audit-log", Field.STATUS)]
+    excerpt = plain_text(evidence_of(text, claim), {"U01": "Alice Ng"}.get)
+    assert excerpt == "fyi @Alice Ng, #audit-log is done & shipped."
