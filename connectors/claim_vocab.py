@@ -105,7 +105,8 @@ NOT_THE_WORK: dict[str, frozenset[str]] = {
     "meetings": frozenset({
         "meeting", "meetings", "call", "calls", "standup", "retro", "offsite", "workshop",
         "interview", "interviews", "townhall", "allhands",
-        "invite", "invites", "agenda", "hands", "office", "talk", "conference", "meetup", "room",
+        "invite", "invites", "agenda", "hands", "office", "hackathon", "bash", "prizes",
+        "raffle", "potluck", "talk", "conference", "meetup", "room",
     }),
     "chores": frozenset({
         "ticket", "tickets", "jira", "pr", "prs", "mr", "staging", "self", "ci", "pipeline", "runner", "lint",

@@ -965,10 +965,20 @@ _AFTER_PREPOSITION = re.compile(r"\b(?:in|into|to|from|at|about|via|under|over|o
 _FIRST_PERSON_SINGULAR = {"i", "i'm", "im", "me", "i've", "ich", "je", "j'ai", "yo", "estoy"}
 _PRONOUN = re.compile(r"(?<![\w'])(?:i|i'm|im|i've|i'd|i'll|me|we|we're|we'll|we've|we'd|us|they|they're|it|"
                       r"it's|he|she|you|you're|ich|wir|je|j'ai|nous|yo|estoy|estamos)(?![\w'])", re.IGNORECASE)
+_WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?")
+
+
+def _words(masked: str, start: int, end: int) -> list[str]:
+    """Lower-case words in any script, "'s" dropped ("build's" -> "build", "café" whole)."""
+    return [w.lower().replace("\u2019", "'").removesuffix("'s") for w in _WORD.findall(masked, start, end)]
+
+
 _ONE_ON_ONE = re.compile(r"\b1:1s?\b|\bone[- ]on[- ]ones?\b", re.IGNORECASE)
 _PEOPLE_TIME = re.compile(r"\b(?:see|talk\s+to|catch)\s+(?:you|u|ya|y'all|everyone|all)\b|\b(?:please|pls|plz|"
-                          r"kindly|reminder|rsvp|fill\s+(?:in|out)|sign\s+up|vote|register|happy|enjoy)\b|"
-                          r"\b(?:last|first)\s+day\b|\bdone\s+for\s+(?:today|tonight|now|the\s+day)\b",
+                          r"kindly|rsvp|fill\s+(?:in|out)|sign\s+up|vote|register|happy|enjoy)\b|"
+                          r"\b(?:last|first)\s+day\b|\bdone\s+for\s+(?:today|tonight|now|the\s+day)\b|"
+                          r"\b(?:i'?ll|i\s+will|i'?m|i\s+am|i'?ve)\s+(?:be\s+|been\s+)?(?:offline|out|ooo|away|off|"
+                          r"on\s+(?:leave|vacation|holiday|pto)|back)\b|\b(?:ooo|pto|leave|out\s+of\s+office)\b",
                           re.IGNORECASE)
 # a person as the whole subject: "Tom is stuck at the airport", "<@U05> is out today"
 _PERSON_SUBJECT = re.compile(r"\W*(?!(?:It|This|That|We|They|He|She|Everything|All|Prod|Staging)\b)(?:<@\w+(?:\|[^>]*)?>|[A-Z][a-z]{1,14})(?:'s|\u2019s)?\s+"
@@ -1193,14 +1203,16 @@ class ClaimParser:
         behind on the fantasy league"). Only asked of claims with no deliverable named: a terse
         "done!" or "blocked on legal" in a deliverable's channel stays its claim."""
         cs, ce = ctx.clause(s, e, masked)
-        subject = [t.removesuffix("'s") for t, _ in _tokens(masked, cs, s)][-6:]
-        if _OTHER_THINGS.intersection(subject) or _ONE_ON_ONE.search(text, cs, s):
+        sent = ctx.sentence(s)
+        subject = _words(masked, cs, s)[-6:]
+        if _OTHER_THINGS.intersection(subject) or _ONE_ON_ONE.search(text, sent.start, s):
             return False  # "the printer is stuck", "game night is cancelled", "moved our 1:1 to ..."
         chore = next((i for i, t in enumerate(subject) if t in NOT_THE_WORK["chores"]), None)
         if chore is not None and all(t in _DETERMINERS for t in subject[:chore]):
             return False  # "the PR is merged", "timesheets due Friday" (but "checkout PR merged")
-        sent = ctx.sentence(s)
-        words = {t for t, _ in _tokens(masked, sent.start, sent.end)}
+        if subject[:1] in (["my"], ["your"]) and subject[1:2] not in (["team"], ["side"], ["part"]):
+            return False  # "my 1:1 with Jo got moved", "your holiday requests by Dec 11"
+        words = set(_words(masked, sent.start, sent.end))
         words.update(w for m in _EMOJI.finditer(text, sent.start, sent.end) for w in m.group(0)[1:-1].split("_"))
         if PRIVATE_LIFE.intersection(words):
             return False  # "everything is fine, just slow wifi", ":coffee: :white_check_mark:"
@@ -1208,10 +1220,12 @@ class ClaimParser:
             return False  # inside quotation marks: someone else's words ("Legal: \"we'll have it Monday\"")
         if status is None:
             # "see you tomorrow", "please comment by Friday", "FRIDAY!!!": a time for people
-            return not ("my" in subject or _PEOPLE_TIME.search(masked, cs, ce) or (
-                not subject and not _tokens(masked, e, ce) and masked[e:sent.end].lstrip().startswith("!")))
+            return not ("my" in subject or "your" in subject or _PEOPLE_TIME.search(masked, sent.start, ce) or (
+                not subject and not _words(masked, e, ce) and masked[e:sent.end].lstrip().startswith("!")))
         phrase = masked[s:e].lower()
-        after = [t for t, _ in _tokens(masked, e, ce)][:7]
+        after = _words(masked, e, ce)[:7]
+        if status is S.BLOCKED and after[1:2] in (["nothing"], ["anything"], ["nobody"], ["noone"]):
+            return False  # "she's blocked on nothing"
         pronouns = _PRONOUN.findall(masked, cs, s)
         speaker = bool(pronouns) and pronouns[-1].lower().replace("\u2019", "'") in _FIRST_PERSON_SINGULAR
         personal_state = status in (S.AT_RISK, S.ON_TRACK) or phrase.startswith("stuck")
