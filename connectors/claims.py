@@ -1210,7 +1210,7 @@ class ClaimParser:
         chore = next((i for i, t in enumerate(subject) if t in NOT_THE_WORK["chores"]), None)
         if chore is not None and all(t in _DETERMINERS for t in subject[:chore]):
             return False  # "the PR is merged", "timesheets due Friday" (but "checkout PR merged")
-        if subject[:1] in (["my"], ["your"]) and subject[1:2] not in (["team"], ["side"], ["part"]):
+        if subject[:1] in (["my"], ["your"]):
             return False  # "my 1:1 with Jo got moved", "your holiday requests by Dec 11"
         words = set(_words(masked, sent.start, sent.end))
         words.update(w for m in _EMOJI.finditer(text, sent.start, sent.end) for w in m.group(0)[1:-1].split("_"))

@@ -139,6 +139,11 @@ NOT_THE_CHANNELS = [
     "✅ invites sent",
     'Legal: "we\'ll have it Monday"',
     "llego tarde, el metro está parado",
+    "¡el café está listo!",
+    "my 1:1 with Jo got moved to Monday",
+    "Kim is OOO till Tuesday, she's blocked on nothing",
+    "fyi I'll be offline Dec 23 - Jan 2",
+    "Reminder: submit your holiday requests by Dec 11",
 ]
 THE_CHANNELS = [
     ("done! :white_check_mark:", {"#chan/status": "done"}),
@@ -152,6 +157,8 @@ THE_CHANNELS = [
     ("Newsletter went out at 9am", {"#chan/status": "done"}),
     ("it's done, thanks everyone for the help :pray:", {"#chan/status": "done"}),
     ("ETA Monday", {"#chan/date": "2026-12-07"}),
+    ("Reminder: code freeze Dec 7, launch Dec 9", {"#chan/date": "2026-12-09"}),
+    ("search is blocked, Ana is out sick and nobody else knows the indexer", {"search/status": "blocked"}),
 ]
 
 
