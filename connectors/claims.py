@@ -981,7 +981,8 @@ _PEOPLE_TIME = re.compile(r"\b(?:see|talk\s+to|catch)\s+(?:you|u|ya|y'all|everyo
                           r"on\s+(?:leave|vacation|holiday|pto)|back)\b|\b(?:ooo|pto|leave|out\s+of\s+office)\b",
                           re.IGNORECASE)
 # a person as the whole subject: "Tom is stuck at the airport", "<@U05> is out today"
-_PERSON_SUBJECT = re.compile(r"\W*(?!(?:It|This|That|We|They|He|She|Everything|All|Prod|Staging)\b)(?:<@\w+(?:\|[^>]*)?>|[A-Z][a-z]{1,14})(?:'s|\u2019s)?\s+"
+_PERSON_SUBJECT = re.compile(r"\W*(?!(?:It|This|That|We|They|He|She|Everything|All|Prod|Staging)\b)"
+                             r"(?:<@\w+(?:\|[^>]*)?>|[A-Z][a-z]{1,14})(?:'s|\u2019s)?\s+"
                              r"(?:(?:is|was|got|has\s+been|'s|\u2019s)\s+)?(?:(?:still|now|so|also|totally|a\s+bit)\s+)?")
 _OTHER_THINGS = NOT_THE_WORK_WORDS - NOT_THE_WORK["chores"]
 _DETERMINERS = {"the", "a", "an", "my", "our", "your", "his", "her", "their", "this", "that", "these",
@@ -993,6 +994,69 @@ _FOR_BEFORE = re.compile(r"\bfor\s+(?:the\s+)?$", re.IGNORECASE)
 _SO_IS_BEFORE = re.compile(r"\b(?:so|as)\s+(?:is|are)\s+(?:the\s+)?$|\bsame\s+(?:for|with|goes\s+for)\s+"
                            r"(?:the\s+)?$", re.IGNORECASE)
 _NOT_BEFORE = re.compile(r"(?:\bbut\s+)?\bnot\s+(?:the\s+)?$", re.IGNORECASE)
+
+
+def _other_subject(subject: list[str], text: str, sent_start: int, s: int) -> bool:
+    """The clause's subject is not the work: "the printer is stuck", "the all-hands is
+    cancelled", "moved our 1:1 to ...", a bare chore ("the PR is merged", but "checkout PR
+    merged"), one's own or the reader's things ("my 1:1 with Jo", "your holiday requests")."""
+    if _OTHER_THINGS.intersection(subject) or _ONE_ON_ONE.search(text, sent_start, s):
+        return True
+    chore = next((i for i, t in enumerate(subject) if t in NOT_THE_WORK["chores"]), None)
+    if chore is not None and all(t in _DETERMINERS for t in subject[:chore]):
+        return True
+    return subject[:1] in (["my"], ["your"])
+
+
+def _private_or_quoted(masked: str, text: str, start: int, end: int, s: int) -> bool:
+    """The sentence speaks of private life ("everything is fine, just slow wifi", ":coffee:
+    :white_check_mark:"), or the phrase is inside quotation marks ("Legal: \"we'll have it
+    Monday\"")."""
+    words = set(_words(masked, start, end))
+    words.update(w for m in _EMOJI.finditer(text, start, end) for w in m.group(0)[1:-1].split("_"))
+    if PRIVATE_LIFE.intersection(words):
+        return True
+    return bool(text.count('"', start, s) % 2) or text.count("\u201c", start, s) > text.count("\u201d", start, s)
+
+
+def _time_for_people(subject: list[str], masked: str, sent_start: int, sent_end: int, e: int,
+                     ce: int) -> bool:
+    """A date said to or about people: "see you Monday", "please comment by Friday", "I'll be
+    offline Dec 23 - Jan 2", "happy Friday", and a bare "FRIDAY!!!"."""
+    if "my" in subject or "your" in subject or _PEOPLE_TIME.search(masked, sent_start, ce):
+        return True
+    return not subject and not _words(masked, e, ce) and masked[e:sent_end].lstrip().startswith("!")
+
+
+def _personal_status(status: CanonicalStatus, phrase: str, subject: list[str], after: list[str],
+                     masked: str, text: str, cs: int, s: int, cand_kind: str) -> bool:
+    """A status said of a person or of something that is not the work: "Tom is stuck at the
+    airport", "Raj is out", "Sam unblocked me", "I'm stuck on a weird TypeScript error",
+    "running late", "behind on the fantasy league", "released the hiring plan"."""
+    if status is S.BLOCKED and after[1:2] in (["nothing"], ["anything"], ["nobody"], ["noone"]):
+        return True  # "she's blocked on nothing"
+    personal_state = status in (S.AT_RISK, S.ON_TRACK) or phrase.startswith("stuck")
+    person = _PERSON_SUBJECT.fullmatch(text, cs, s)
+    if person is not None and (
+            person.group(0).lstrip().startswith("<@") or phrase in ("is out", "'s out")
+            or (phrase.startswith("stuck") and after[:1] in (["at"], ["in"]))):
+        return True
+    if after[:1] in (["me"], ["us"], ["him"], ["her"], ["them"]):
+        return True
+    pronouns = _PRONOUN.findall(masked, cs, s)
+    if personal_state and pronouns and pronouns[-1].lower().replace("\u2019", "'") in _FIRST_PERSON_SINGULAR:
+        return True  # the speaker, not the work
+    if personal_state and "late" in phrase and not any(t not in _FILLER for t in subject) and (
+            not after or after[0] in ("for", "to", "today", "again", "sorry", "this", "because")):
+        return True  # people run late; work slips
+    if after[:1] in (["on"], ["to"], ["for"], ["with"], ["of"]) or cand_kind == "emoji" or (
+            status in (S.DONE, S.CANCELLED) and after[:1] in (["the"], ["a"], ["an"], ["our"])):
+        # what the status is about comes after it
+        about = NOT_THE_WORK["private"] if status is S.BLOCKED and not phrase.startswith("stuck") \
+            else NOT_THE_WORK_WORDS
+        what = after if cand_kind == "emoji" else after[1:]
+        return bool(about.intersection(what)) or "my" in what[:2]
+    return False
 
 
 class ClaimParser:
@@ -1205,52 +1269,12 @@ class ClaimParser:
         cs, ce = ctx.clause(s, e, masked)
         sent = ctx.sentence(s)
         subject = _words(masked, cs, s)[-6:]
-        if _OTHER_THINGS.intersection(subject) or _ONE_ON_ONE.search(text, sent.start, s):
-            return False  # "the printer is stuck", "game night is cancelled", "moved our 1:1 to ..."
-        chore = next((i for i, t in enumerate(subject) if t in NOT_THE_WORK["chores"]), None)
-        if chore is not None and all(t in _DETERMINERS for t in subject[:chore]):
-            return False  # "the PR is merged", "timesheets due Friday" (but "checkout PR merged")
-        if subject[:1] in (["my"], ["your"]):
-            return False  # "my 1:1 with Jo got moved", "your holiday requests by Dec 11"
-        words = set(_words(masked, sent.start, sent.end))
-        words.update(w for m in _EMOJI.finditer(text, sent.start, sent.end) for w in m.group(0)[1:-1].split("_"))
-        if PRIVATE_LIFE.intersection(words):
-            return False  # "everything is fine, just slow wifi", ":coffee: :white_check_mark:"
-        if text.count('"', sent.start, s) % 2 or text.count("\u201c", sent.start, s) > text.count("\u201d", sent.start, s):
-            return False  # inside quotation marks: someone else's words ("Legal: \"we'll have it Monday\"")
+        if _other_subject(subject, text, sent.start, s) or _private_or_quoted(masked, text, sent.start, sent.end, s):
+            return False
         if status is None:
-            # "see you tomorrow", "please comment by Friday", "FRIDAY!!!": a time for people
-            return not ("my" in subject or "your" in subject or _PEOPLE_TIME.search(masked, sent.start, ce) or (
-                not subject and not _words(masked, e, ce) and masked[e:sent.end].lstrip().startswith("!")))
-        phrase = masked[s:e].lower()
-        after = _words(masked, e, ce)[:7]
-        if status is S.BLOCKED and after[1:2] in (["nothing"], ["anything"], ["nobody"], ["noone"]):
-            return False  # "she's blocked on nothing"
-        pronouns = _PRONOUN.findall(masked, cs, s)
-        speaker = bool(pronouns) and pronouns[-1].lower().replace("\u2019", "'") in _FIRST_PERSON_SINGULAR
-        personal_state = status in (S.AT_RISK, S.ON_TRACK) or phrase.startswith("stuck")
-        person = _PERSON_SUBJECT.fullmatch(text, cs, s)
-        if person is not None and (
-                person.group(0).lstrip().startswith("<@") or phrase in ("is out", "'s out")
-                or (phrase.startswith("stuck") and after[:1] in (["at"], ["in"]))):
-            return False  # "Tom is stuck at the airport", "Raj is out", "<@U05> is blocked": a person's day
-        if after[:1] in (["me"], ["us"], ["him"], ["her"], ["them"]):
-            return False  # "Sam unblocked me"
-        if speaker and personal_state:
-            return False  # "I'm stuck on ...", "I'm on track to hit my step goal": the speaker
-        if personal_state and "late" in phrase and not any(t not in _FILLER for t in subject) and (
-                not after or after[0] in ("for", "to", "today", "again", "sorry", "this", "because")):
-            return False  # "running late": people run late; work slips
-        if after[:1] in (["on"], ["to"], ["for"], ["with"], ["of"]) or cand_kind == "emoji" or (
-                status in (S.DONE, S.CANCELLED) and after[:1] in (["the"], ["a"], ["an"], ["our"])):
-            # "behind on the fantasy league", "on track to hit my step goal", "released the hiring
-            # plan": what it is about
-            about = NOT_THE_WORK["private"] if status is S.BLOCKED and not phrase.startswith("stuck") \
-                else NOT_THE_WORK_WORDS
-            what = after if cand_kind == "emoji" else after[1:]
-            if about.intersection(what) or "my" in what[:2]:
-                return False
-        return True
+            return not _time_for_people(subject, masked, sent.start, sent.end, e, ce)
+        return not _personal_status(status, masked[s:e].lower(), subject, _words(masked, e, ce)[:7],
+                                    masked, text, cs, s, cand_kind)
 
     def _ellipses(self, mentions: Sequence[MentionLike], free: list[_Cand], masked: str,
                   ctx: _Ctx) -> list[tuple[str, _Cand]]:
