@@ -186,10 +186,11 @@ class Crawl:
     before: str | None = None  # history is read on below this ts (exclusive); None: from the start
     threads: list[str] = field(default_factory=list)  # parents whose threads are still to read
     history_done: bool = False
+    created: int | None = None  # when the channel was created (epoch seconds; 0 unknown): for progress
 
     def to_json(self) -> dict[str, Any]:
         return {"top": self.top, "before": self.before, "threads": list(self.threads),
-                "history_done": self.history_done}
+                "history_done": self.history_done, "created": self.created}
 
     @classmethod
     def from_json(cls, data: Any) -> Crawl | None:
@@ -202,7 +203,19 @@ class Crawl:
         threads = [str(t) for t in data.get("threads") or []]
         for ts in threads:
             ts_key(ts)
-        return cls(str(top) if top else None, str(before) if before else None, threads, bool(data.get("history_done")))
+        created = int(data["created"]) if data.get("created") is not None else None
+        return cls(str(top) if top else None, str(before) if before else None, threads,
+                   bool(data.get("history_done")), created)
+
+    def progress(self, now_s: int) -> float | None:
+        """The share of the channel's history read: the time from now back to `before` against
+        the time since the channel was created (even activity assumed), 1.0 once done."""
+        if self.history_done and not self.threads:
+            return 1.0
+        if not self.created or self.before is None or now_s <= self.created:
+            return None if not self.created else 0.0
+        covered = now_s - ts_key(self.before)[0]
+        return max(0.0, min(0.99, covered / (now_s - self.created)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -769,12 +782,22 @@ class _ChannelRun:
         yield from self.flush(force=True)
 
     def crawl(self, crawl: Crawl) -> Iterator[SyncBatch]:
-        """The whole history, newest first, then every thread found, each step ending in a
-        batch whose cursor says where to go on (`crawl`), so no failure or kill loses a page."""
+        """The whole history, newest first, page by page, each page's threads read right after
+        it (so what is current is stored first, and the threads waiting are one page's); every
+        step ends in a batch whose cursor says where to go on (`crawl`), so no failure or kill
+        loses a page."""
         c, state = self.c, self.state
         state.crawl = crawl
+        if crawl.created is None:
+            crawl.created = self.channel_created()
         parents: dict[str, dict[str, Any]] = {}
-        while not crawl.history_done:
+        while True:
+            for parent in list(crawl.threads):  # the last page's (or those a stopped run left)
+                self.read_thread(_ThreadRead(parent, None), parents.pop(parent, None))
+                crawl.threads.remove(parent)
+                yield from self.flush(force=True)
+            if crawl.history_done:
+                break
             # each page asks for what is older than the oldest ts read (not Slack's cursor, which
             # belongs to one run's query): the same request goes on after a failure or a kill
             answer = c.call(
@@ -786,7 +809,7 @@ class _ChannelRun:
                 limit=c.page_size,
             )
             messages = answer.get("messages") or []
-            found = list(dict.fromkeys(crawl.threads))
+            found: list[str] = []
             for message in messages:
                 ts = str(message.get("ts") or "")
                 if not ts:
@@ -801,12 +824,9 @@ class _ChannelRun:
                     parents[ts] = message
                     found.append(ts)
                 self.state_message(message, parent_keys=None, thread=None)
-            crawl.threads = list(dict.fromkeys(found))
+            # a thread read already (from a broadcast reply on a newer page) is not read again
+            crawl.threads = [t for t in dict.fromkeys(found) if t not in state.threads]
             crawl.history_done = not messages or not (answer.get("has_more") or _next_cursor(answer))
-            yield from self.flush(force=True)
-        for parent in list(crawl.threads):
-            self.read_thread(_ThreadRead(parent, None), parents.get(parent))
-            crawl.threads.remove(parent)
             yield from self.flush(force=True)
         state.newest = crawl.top
         state.crawl = None
@@ -815,7 +835,20 @@ class _ChannelRun:
         for ts in [ts for ts in state.claimed if ts_key(ts) < keep_from]:
             del state.claimed[ts]
         state.people = {u: day for u, day in state.people.items() if day == self.today}
+        self.pending.progress = 1.0
         yield from self.flush(force=True)
+
+    def channel_created(self) -> int:
+        """When the channel was created (conversations.info, once per first read), for the
+        crawl's progress; 0 when Slack does not say."""
+        answer = self.c.call(
+            "conversations.info", self.where, tolerate=frozenset({"missing_scope", "channel_not_found"}),
+            channel=self.channel,
+        )
+        try:
+            return int(((answer or {}).get("channel") or {}).get("created") or 0)
+        except (TypeError, ValueError):
+            return 0
 
     def recheck_due(self, prev: WatchedThread) -> bool:
         """A thread that did not move is read again once per thread_recheck (never when off)."""
@@ -983,6 +1016,8 @@ class _ChannelRun:
         batch.throttled = self.c.take_throttled()
         if force:
             batch.cursor = self.state.dumps()
+            if self.state.crawl is not None:
+                batch.progress = self.state.crawl.progress(int(self.c.clock().timestamp()))
         self.pending = SyncBatch()
         yield batch
 

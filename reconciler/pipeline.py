@@ -33,6 +33,7 @@ from connectors.base import (
 )
 from reconciler import store
 from reconciler.db import DatabaseError, describe_url, engine_for, migrate, session_scope
+from reconciler.progress import PartitionProgress
 from reconciler.protocol import Config, load_config
 from reconciler.settings import Settings, get_settings, scrub
 
@@ -85,10 +86,16 @@ class SyncReport:
     error: str | None = None
     transient: bool = False
     unreachable: bool = False  # the API gave no answer at all
+    first_read: bool = False  # no cursor when it started, or its connector still reads the whole history
+    progress: float | None = None  # share of that first read done, when the connector says
+    finished: bool = False  # it ended without an error
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def progress_view(self) -> PartitionProgress:
+        return PartitionProgress(self.source, self.partition, self.requests, self.first_read, self.progress, self.finished)
 
 
 def open_store(database_url: str) -> Engine:
@@ -269,6 +276,7 @@ def sync_partition(
             store.record_sync_start(session, source, partition, now=rt.now())
         with session_scope(rt.engine) as session:
             cursor = store.get_cursor(session, source, partition)
+        report.first_read = cursor is None
         for batch in connector.pull(partition, cursor):
             with _storing(rt.engine), session_scope(rt.engine) as session:
                 result = store.apply_batch(
@@ -280,6 +288,8 @@ def sync_partition(
             report.updated += result.updated
             report.retracted += result.retracted
             report.requests += batch.requests
+            if batch.progress is not None:
+                report.first_read, report.progress = True, batch.progress
             log.debug(
                 "batch stored",
                 extra={"source": source.value, "partition": partition, "batch": report.batches,
@@ -297,6 +307,7 @@ def sync_partition(
         return report
     with _storing(rt.engine), session_scope(rt.engine) as session:
         store.record_sync_success(session, source, partition, now=rt.now())
+    report.finished = True
     log.info(
         "synced",
         extra={"source": source.value, "partition": partition, "observations": report.observations},
@@ -314,9 +325,12 @@ def sync_stopped(rt: Runtime, source: Source, partition: str) -> None:
 # Slack channels synced at the same time at most (Asana projects: `[asana] concurrent_requests`).
 # Each mostly waits on its API; the rate limiter keeps the budget.
 SLACK_CHANNELS_AT_ONCE = 20
-# First (full) reads of a source at the same time at most: each holds a whole history's threads
-# in memory until it reads them, and is bound by the API budget rather than by waiting.
+# First (full) reads of an Asana workspace's projects at the same time at most: each is bound by
+# the API budget rather than by waiting. Slack channels all go at once: a first read goes newest
+# first, holding one page's threads, so the last days of every channel come before older history.
 FIRST_READS_AT_ONCE = 2
+# how often the findings of first reads under way are looked for (seconds; the runner)
+WHILE_CRAWLING_EVERY = 60.0
 
 SyncDone = Callable[[SyncReport, float], None]
 
@@ -329,30 +343,89 @@ def sync_all(
     on_batch: Callable[[SyncReport], None] | None = None,
     before_partition: Callable[[Source, str], None] | None = None,
     on_done: SyncDone | None = None,
+    while_crawling: Callable[[frozenset[tuple[str, str]]], None] | None = None,
+    while_crawling_every: float = WHILE_CRAWLING_EVERY,
 ) -> list[SyncReport]:
     """Sync every configured partition (or those named), concurrently; the reports come in
     the configured order. The sources go side by side. Within one, the first partition goes
     alone until the source has answered (its first batch is stored, or it ends), unless every
     partition of it synced last time; then the others go together, up to
     `[asana] concurrent_requests` projects or SLACK_CHANNELS_AT_ONCE channels at once (of which
-    FIRST_READS_AT_ONCE first reads), Asana's requests in flight capped at `concurrent_requests`
+    FIRST_READS_AT_ONCE first reads of Asana projects), Asana's requests in flight capped at `concurrent_requests`
     across them. Once a source's API gives
     no answer at all for a partition, its partitions not started yet are skipped for this run
     (and say so), instead of each spending its own retries on the same outage.
 
     `before_partition(source, partition)` runs before each (the embedded runner stops there);
-    `on_done(report, started)` after each, with its `time.monotonic()` start."""
+    `on_done(report, started)` after each, with its `time.monotonic()` start.
+    `while_crawling(partitions)` runs every `while_crawling_every` seconds while first reads
+    are under way, with those (source, partition) pairs: the runner reconciles and notifies there
+    (`reconcile_while_crawling`), so a first sync that takes hours gives its findings as it goes."""
     apply_config(rt)
     wanted = [(s, p) for s, p in configured_partitions(rt, sources) if not partitions or p in partitions]
     by_source: dict[Source, list[str]] = {}
     for source, partition in wanted:
         by_source.setdefault(source, []).append(partition)
     capped = replace(rt, rate_limiter=InFlightCap(rt.rate_limiter, {"asana": rt.config.asana.concurrent_requests}))
-    hooks = _SyncHooks(on_batch, before_partition, on_done)
-    with ThreadPoolExecutor(max_workers=max(1, len(by_source)), thread_name_prefix="sync") as pool:
+    crawling = _Crawling(on_batch, on_done)
+    hooks = _SyncHooks(crawling.on_batch, before_partition, crawling.on_done)
+    with ThreadPoolExecutor(max_workers=max(1, len(by_source)), thread_name_prefix="sync") as pool, \
+            crawling.calling(while_crawling, every=while_crawling_every):
         runs = [pool.submit(_sync_source, capped, source, names, hooks) for source, names in by_source.items()]
         done = {(r.source, r.partition): r for run in runs for r in run.result()}
     return [done[key] for key in wanted]
+
+
+
+class _Crawling:
+    """The first reads under way in a `sync_all`, and the thread that calls `while_crawling`."""
+
+    def __init__(self, on_batch: Callable[[SyncReport], None] | None, on_done: SyncDone | None):
+        self._on_batch, self._on_done = on_batch, on_done
+        self._now: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def on_batch(self, report: SyncReport) -> None:
+        if report.first_read:
+            with self._lock:
+                self._now.add((report.source.value, report.partition))
+        if self._on_batch is not None:
+            self._on_batch(report)
+
+    def on_done(self, report: SyncReport, started: float) -> None:
+        with self._lock:
+            self._now.discard((report.source.value, report.partition))
+        if self._on_done is not None:
+            self._on_done(report, started)
+
+    def under_way(self) -> frozenset[tuple[str, str]]:
+        with self._lock:
+            return frozenset(self._now)
+
+    @contextmanager
+    def calling(self, call: Callable[[frozenset[tuple[str, str]]], None] | None, *, every: float) -> Iterator[None]:
+        if call is None:
+            yield
+            return
+        finished = threading.Event()
+
+        def loop() -> None:
+            while not finished.wait(every):
+                partitions = self.under_way()
+                if not partitions:
+                    continue
+                try:
+                    call(partitions)
+                except Exception:  # the sync goes on; the pass after it reconciles what is left
+                    log.exception("reconcile during the first sync failed")
+
+        thread = threading.Thread(target=loop, name="sync-while-crawling", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            finished.set()
+            thread.join()
 
 
 @dataclass(frozen=True)
@@ -371,7 +444,7 @@ def _sync_source(rt: Runtime, source: Source, names: list[str], hooks: _SyncHook
         return [SyncReport(source=source, partition=p, error=rt.scrub(str(exc))) for p in names]
     outage: list[SyncReport] = []  # the first partition the API gave no answer for
     answered = threading.Event()
-    first_reads = threading.BoundedSemaphore(FIRST_READS_AT_ONCE)
+    first_reads = threading.BoundedSemaphore(FIRST_READS_AT_ONCE if source is Source.ASANA else SLACK_CHANNELS_AT_ONCE)
     with session_scope(rt.engine) as session:
         if store.all_synced_last_time(session, source, names):
             answered.set()  # it answered every partition last time: no need to wait for it first
@@ -407,7 +480,8 @@ def _sync_source(rt: Runtime, source: Source, names: list[str], hooks: _SyncHook
 
 @contextmanager
 def _first_read_turn(rt: Runtime, source: Source, partition: str, turns: threading.BoundedSemaphore) -> Iterator[None]:
-    """Waits for one of the source's FIRST_READS_AT_ONCE turns if the partition has no cursor yet."""
+    """Waits for one of the source's first-read turns (FIRST_READS_AT_ONCE for Asana) if the
+    partition has no cursor yet."""
     with session_scope(rt.engine) as session:
         first = store.get_cursor(session, source, partition) is None
     if not first:
@@ -478,6 +552,24 @@ def reconcile_dirty(rt: Runtime, *, limit: int | None = None) -> ReconcileReport
         report = engine.reconcile_dirty(session, config=rt.config, now=now, limit=limit, hold=syncing)
         store.record_run(session, store.DIRTY_RECONCILE, now=now, seconds=time.monotonic() - started)
         return report
+
+
+def reconcile_while_crawling(rt: Runtime, crawling: frozenset[tuple[str, str]]) -> ReconcileReport:
+    """Reconcile what changed while first reads are under way: their deliverables too (a first
+    read stores the newest first, so what it has stored is current), not those of ordinary
+    syncs under way (held as `reconcile_dirty` holds them)."""
+    from reconciler import engine
+
+    started = time.monotonic()
+    with _storing(rt.engine), session_scope(rt.engine) as session:
+        now = rt.now()
+        syncing = store.partitions_syncing(session, now=now, within=WHOLE_SYNC_WAIT)
+        hold = [p for p in syncing if (p[0], p[1]) not in crawling]
+        report = engine.reconcile_dirty(session, config=rt.config, now=now, hold=hold)
+        store.record_run(session, store.DIRTY_RECONCILE, now=now, seconds=time.monotonic() - started)
+    log.info("reconciled during the first sync", extra={"reconciled": report.reconciled,
+                                                         "opened": len(report.opened)})
+    return report
 
 
 def reconcile_all(rt: Runtime) -> ReconcileReport:
