@@ -12,8 +12,10 @@ overestimates a crawl by its share of history pages (about 3 % on a busy workspa
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from connectors.base import Source
 from connectors.config import AsanaConfig, SlackConfig
@@ -93,3 +95,39 @@ def format_duration(seconds: float) -> str:
     if minutes < 60:
         return f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+class Tracker:
+    """The latest report of each partition of a sync (fed from the sync threads' batch hooks)."""
+
+    def __init__(self, *, asana: AsanaConfig, slack: SlackConfig):
+        self._asana, self._slack = asana, slack
+        self._parts: dict[tuple[Source, str], PartitionProgress] = {}
+        self._lock = threading.Lock()
+
+    def update(self, report: Any) -> None:
+        """`report`: a `pipeline.SyncReport` (anything with `progress_view()`)."""
+        part: PartitionProgress = report.progress_view()
+        with self._lock:
+            self._parts[(part.source, part.partition)] = part
+
+    def estimate(self) -> Estimate:
+        with self._lock:
+            parts = list(self._parts.values())
+        return estimate(parts, asana=self._asana, slack=self._slack)
+
+    def crawling(self) -> bool:
+        with self._lock:
+            return any(p.first_read and not p.finished for p in self._parts.values())
+
+    def summary(self) -> str | None:
+        """One line for a terminal while a first read goes on; None otherwise."""
+        if not self.crawling():
+            return None
+        found = self.estimate()
+        if found.seconds_left is None:
+            return f"first read: {found.requests_done:,} requests so far, time left not known yet"
+        left = f"about {format_duration(found.seconds_left)} left under the API budget"
+        if found.unknown:
+            left += f" (not counting {', '.join(found.unknown)})"
+        return f"first read: {found.requests_done:,} requests so far, {left}"
