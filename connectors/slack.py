@@ -21,7 +21,8 @@ Cursor (JSON, owned here)::
               "team": "Acme", "team_id": "T1", "at": 1795509000, "key": "<fingerprint>"},
      "name": "launches",                            # only for an id with a default keyed by name
      "crawl": {"top": "<ts>", "before": "<ts>",     # only while a first (full) read is unfinished
-               "threads": ["<parent ts>"], "history_done": false}}
+               "threads": ["<parent ts>"], "history_done": false,
+               "created": 1790000000}}                # the channel's creation (for progress)
 
 `threads` holds threads with replies whose last activity is within the watch horizon. A thread
 is read again when its parent, in the history page the run reads anyway, shows another
@@ -59,13 +60,19 @@ Batches: one per history page and per few threads (cursor None, safe to apply tw
 last one with the people, the retractions of vanished messages and the new cursor. A failed
 request raises before that last batch, so the stored cursor never moves past a failure.
 
-A first read of a channel (no cursor: its whole history) can outlast a run: it checkpoints. Each
-history page and each thread read ends in a batch with a cursor carrying `crawl`: the newest
-top-level ts seen (`top`, the cursor's `newest` once done), the oldest one read (`before`:
-history is read on below it, newest first), the threads found and not read yet, and whether the
-history is done. A run that fails or is killed resumes there; messages newer than `top` are read
-by the first ordinary run after the crawl, as its window starts at `top` at the latest. Nothing
-is retracted while crawling (every message read is new to the store).
+A first read of a channel (no cursor: its whole history) can outlast a run: it checkpoints, and
+it goes newest first: each history page, then the threads found on it, then the next (older)
+page, so what is current is stored (and can be reconciled) first, and only one page's threads
+wait in memory. Each history page and each thread read ends in a batch with a cursor carrying
+`crawl`: the newest top-level ts seen (`top`, the cursor's `newest` once done), the oldest one
+read (`before`: history is read on below it), the last page's threads not read yet, whether the
+history is done, and when the channel was created (conversations.info, once per first read;
+0 if Slack does not say): each of those batches says the share read
+(`SyncBatch.progress`, the time from now back to `before` against the channel's life). A run
+that fails or is killed resumes there; messages newer than `top` are read by the first ordinary
+run after the crawl, as its window starts at `top` at the latest. Nothing is retracted while
+crawling (every message read is new to the store). Trade-off: a new reply to a thread started
+long ago is read with its parent's (older) page, not with the newest.
 """
 
 from __future__ import annotations
