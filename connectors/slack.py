@@ -50,7 +50,8 @@ its excerpt is the sentence or roundup line the claim was read in (`evidence_of`
 
 Requests: auth.test at most once a day per cursor (and once per connector); conversations.list
 once per connector when a channel given by name has no cursor yet, or (daily, with auth.test)
-when one given by id has its default keyed by name; per run, conversations.history per page
+when one given by id has its default keyed by name; conversations.info once per first read of
+a channel given by id (when it was created: the first read's progress); per run, conversations.history per page
 from min(newest seen, now - lookback), conversations.replies per thread that is new, moved or is
 due by thread_recheck, and each claim author once a day: users.info for the first
 PEOPLE_BY_INFO of a connector, then (or at once on a first read) users.list pages of 200. An
@@ -66,8 +67,8 @@ page, so what is current is stored (and can be reconciled) first, and only one p
 wait in memory. Each history page and each thread read ends in a batch with a cursor carrying
 `crawl`: the newest top-level ts seen (`top`, the cursor's `newest` once done), the oldest one
 read (`before`: history is read on below it), the last page's threads not read yet, whether the
-history is done, and when the channel was created (conversations.info, once per first read;
-0 if Slack does not say): each of those batches says the share read
+history is done, and when the channel was created (from conversations.list for a channel given
+by name, else conversations.info, once per first read; 0 if Slack does not say): each of those batches says the share read
 (`SyncBatch.progress`, the time from now back to `before` against the channel's life). A run
 that fails or is killed resumes there; messages newer than `top` are read by the first ordinary
 run after the crawl, as its window starts at `top` at the latest. Nothing is retracted while
@@ -404,6 +405,7 @@ class SlackConnector:
         self._auth_key = hashlib.sha256(f"{base_url}\n{token}".encode()).hexdigest()[:16]
         self._channel_ids: dict[str, str] | None = None  # name -> id
         self._channel_names: dict[str, str] = {}  # id -> name
+        self._channel_created: dict[str, int] = {}  # id -> created (epoch seconds), from the directory
         self._people: dict[str, PersonRecord | None] = {}
         self._directory: dict[str, PersonRecord] | None = None  # users.list, once read
         self._people_asked = 0  # users.info calls so far
@@ -564,6 +566,8 @@ class SlackConnector:
                     if channel.get("name") and channel.get("id"):
                         ids[str(channel["name"]).lower()] = str(channel["id"])
                         self._channel_names[str(channel["id"])] = str(channel["name"])
+                        if isinstance(channel.get("created"), int):
+                            self._channel_created[str(channel["id"])] = int(channel["created"])
                 page = _next_cursor(answer)
                 if not page:
                     break
@@ -846,8 +850,11 @@ class _ChannelRun:
         yield from self.flush(force=True)
 
     def channel_created(self) -> int:
-        """When the channel was created (conversations.info, once per first read), for the
-        crawl's progress; 0 when Slack does not say."""
+        """When the channel was created, for the crawl's progress: from the channel directory
+        if it was read (a channel given by name), else conversations.info (once per first
+        read); 0 when Slack does not say."""
+        if self.channel in self.c._channel_created:
+            return self.c._channel_created[self.channel]
         answer = self.c.call(
             "conversations.info", self.where, tolerate=frozenset({"missing_scope", "channel_not_found"}),
             channel=self.channel,
