@@ -6,6 +6,7 @@ Every function takes an open session and leaves committing to the caller, so one
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -143,7 +144,7 @@ def _unnest(columns: Sequence[str], prefix: str = "") -> str:
 # The whole write of a batch in one statement on PostgreSQL (a round trip and a parse instead of
 # four): new claims, changed claims, the deliverables they make dirty and the partition's cursor.
 # Data-modifying CTEs all run, on the same snapshot; they touch different rows.
-_PG_WRITE_BATCH = text(
+_PG_WRITE_BATCH_SQL = (
     f"WITH inserted AS (INSERT INTO observation ({', '.join(_PG_INSERT_COLUMNS)}) "
     f"SELECT * FROM unnest({_unnest(_PG_INSERT_COLUMNS)})), "
     f"updated AS (UPDATE observation AS o SET {', '.join(f'{c} = v.{c}' for c in _PG_UPDATE_COLUMNS if c != '_id')} "
@@ -160,6 +161,9 @@ _PG_WRITE_BATCH = text(
     "throttled = sync_cursor.throttled + EXCLUDED.throttled, last_attempt_at = EXCLUDED.last_attempt_at) "
     "SELECT 1"
 )
+# sent by psycopg itself in binary: its text format quotes every array element with a regex,
+# a third of the client's CPU in a batch
+_PG_WRITE_BATCH = re.sub(r":(\w+)", r"%(\1)s", _PG_WRITE_BATCH_SQL)
 _UTC = UTCDateTime()
 
 
@@ -211,10 +215,34 @@ def _claim_values(claim: Claim) -> dict[str, Any]:
 
 def _existing_claims(session: Session, source: str, refs: list[str]) -> dict[ClaimKey, Row[Any]]:
     """The stored claims of these refs as plain rows (the hot path of every sync: no ORM)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _pg_existing_claims(session, source, refs)
     rows: dict[ClaimKey, Row[Any]] = {}
     for chunk in _chunks(refs):
         stmt = select(*_STORED_COLUMNS).where(_OBS.c.source == source, _one_of(session, _OBS.c.source_ref, chunk))
         for row in session.execute(stmt):
+            rows[(source, row.source_ref, row.field, row.deliverable_key)] = row
+    return rows
+
+
+_PG_EXISTING_CLAIMS = (
+    f"SELECT {', '.join(c.name for c in _STORED_COLUMNS)} FROM observation "
+    "WHERE source = %(source)s AND source_ref = ANY(CAST(%(refs)s AS VARCHAR[]))"
+)
+
+
+def _pg_existing_claims(session: Session, source: str, refs: list[str]) -> dict[ClaimKey, Any]:
+    """`_existing_claims` on PostgreSQL, the refs sent in binary (see `_PG_WRITE_BATCH`); times
+    in UTC as `UTCDateTime` gives them."""
+    from psycopg.rows import namedtuple_row
+
+    driver = session.connection().connection.driver_connection
+    rows: dict[ClaimKey, Any] = {}
+    with driver.cursor(row_factory=namedtuple_row) as cursor:
+        cursor.execute(_PG_EXISTING_CLAIMS, {"source": source, "refs": refs}, binary=True)
+        for row in cursor:
+            row = row._replace(**{name: _UTC.process_result_value(getattr(row, name), None)
+                                  for name in ("deleted_at", "stated_at", "edited_at")})
             rows[(source, row.source_ref, row.field, row.deliverable_key)] = row
     return rows
 
@@ -314,7 +342,9 @@ def _pg_write_batch(
         "items": len(batch.observations), "requests": batch.requests, "throttled": batch.throttled,
         "attempt_at": _UTC.process_bind_param(now, None),
     }
-    session.execute(_PG_WRITE_BATCH, params)
+    driver = session.connection().connection.driver_connection
+    with driver.cursor() as cursor:
+        cursor.execute(_PG_WRITE_BATCH, params, binary=True)
     for held in list(session.identity_map.values()):
         if isinstance(held, SyncCursor) and held.source == source and held.partition == partition:
             session.expire(held)
