@@ -172,3 +172,34 @@ def test_first_reads_of_slack_channels_go_together(
 
     assert len(reports) == 5 and not pair.broken
     assert inside["most"] == 5  # the first goes on while they start (it has answered)
+
+
+def test_first_reads_are_reconciled_while_they_go_on(tmp_path: Path, sandbox: Sandbox) -> None:
+    """`while_crawling` runs during the sync with the partitions reading their whole history;
+    `reconcile_while_crawling` then reconciles what they stored (not held as a sync under way)."""
+    settings = pipeline.pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    rt = pipeline.load_runtime(settings=settings, config_path=DEMO)
+    called = threading.Event()
+    seen: list[frozenset[tuple[str, str]]] = []
+    left_dirty: list[set[str]] = []
+
+    def while_crawling(partitions: frozenset[tuple[str, str]]) -> None:
+        seen.append(partitions)
+        pipeline.reconcile_while_crawling(rt, partitions)
+        with session_scope(rt.engine) as session:  # what launches stored so far was reconciled
+            dirty = store.dirty_deliverable_keys(session)
+            left_dirty.append(store.keys_claimed_in(session, dirty, [("slack", "launches")]))
+        called.set()
+
+    def on_batch(report: pipeline.SyncReport) -> None:
+        if report.source is pipeline.Source.SLACK and report.partition == "launches" and report.first_read:
+            assert called.wait(10)  # hold this first read until the reconcile ran once
+
+    reports = pipeline.sync_all(
+        rt, sources=[pipeline.Source.SLACK], partitions=["launches"], on_batch=on_batch,
+        while_crawling=while_crawling, while_crawling_every=0.01,
+    )
+    assert [(r.ok, r.first_read, r.finished) for r in reports] == [(True, True, True)]
+    assert seen[0] == {("slack", "launches")} and left_dirty[0] == set()
+    with session_scope(rt.engine) as session:
+        assert store.partitions_syncing(session, now=rt.now(), within=pipeline.WHOLE_SYNC_WAIT) == []
