@@ -351,8 +351,8 @@ def sync_all(
     alone until the source has answered (its first batch is stored, or it ends), unless every
     partition of it synced last time; then the others go together, up to
     `[asana] concurrent_requests` projects or SLACK_CHANNELS_AT_ONCE channels at once (of which
-    FIRST_READS_AT_ONCE first reads of Asana projects), Asana's requests in flight capped at `concurrent_requests`
-    across them. Once a source's API gives
+    FIRST_READS_AT_ONCE first reads of Asana projects), Asana's requests in flight capped at
+    `concurrent_requests` across them. Once a source's API gives
     no answer at all for a partition, its partitions not started yet are skipped for this run
     (and say so), instead of each spending its own retries on the same outage.
 
@@ -374,7 +374,6 @@ def sync_all(
         runs = [pool.submit(_sync_source, capped, source, names, hooks) for source, names in by_source.items()]
         done = {(r.source, r.partition): r for run in runs for r in run.result()}
     return [done[key] for key in wanted]
-
 
 
 class _Crawling:
