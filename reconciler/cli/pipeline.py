@@ -235,11 +235,20 @@ def run(
     from workers.runner import run_loop
     from workers.settings import get_worker_settings
 
+    from reconciler.progress import Tracker
+
     configure_logging(get_settings(), level="INFO")
-    with runtime(config, talks_to_apis=True) as rt, progress_reporter(True) as on_batch:
-        ws = get_worker_settings()
-        pace = PollPace(interval, ws.slack_events_sync_interval, ws.asana_sync_interval)
-        reports = run_loop(rt, once=once, interval=interval, dry_run=dry_run, on_batch=on_batch, pace=pace)
+    with runtime(config, talks_to_apis=True) as rt:
+        tracker = Tracker(asana=rt.config.asana, slack=rt.config.slack)
+        with progress_reporter(True, summary=tracker.summary) as show:
+
+            def on_batch(report: pipeline.SyncReport) -> None:
+                tracker.update(report)
+                show(report)
+
+            ws = get_worker_settings()
+            pace = PollPace(interval, ws.slack_events_sync_interval, ws.asana_sync_interval)
+            reports = run_loop(rt, once=once, interval=interval, dry_run=dry_run, on_batch=on_batch, pace=pace)
     if once and reports:
         last = reports[-1]
         _print_sync(last.syncs)
