@@ -248,11 +248,23 @@ class AsanaHttp:
         method: Callable[..., Any],
         *args: Any,
         expect: Sequence[int] = (),
+        confirm: Callable[[], dict[str, Any] | None] | None = None,
     ) -> tuple[dict[str, Any], Mapping[str, str]]:
-        """One API call (`method(*args)` of an SDK Api object): the JSON body and the headers."""
+        """One API call (`method(*args)` of an SDK Api object): the JSON body and the headers.
+
+        `confirm` makes a write exactly-once: after an attempt whose outcome is unknown (a 5xx,
+        a dropped connection, a cut-off answer: Asana may have done it) it is asked, before any
+        retry and before giving up, for what the write made; what it finds is the answer
+        (`{"data": found}`), and the write is not sent again."""
         problem = "no attempt made"
         answered = False  # by an HTTP response, in any attempt
+        unknown = False  # the last attempt may have been carried out
         for attempt in range(self._max_retries + 1):
+            if unknown and confirm is not None:
+                found = confirm()
+                if found is not None:
+                    return {"data": found}, {}
+            unknown = False
             delay: float | None = None
             self._limiter.acquire(LIMITER_KEY)
             try:
@@ -276,16 +288,19 @@ class AsanaHttp:
                     delay = _retry_after(exc.headers)
                 elif status >= 500:
                     problem = f"server error ({status})"
+                    unknown = True
                 elif status == 0:
                     raise ConnectorError(f"{where}: TLS error talking to Asana ({exc.reason})") from None
                 else:
                     raise self._fatal(where, status, exc.body) from None
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 problem = f"connection failed ({type(exc).__name__})"
+                unknown = True
             else:
                 if isinstance(body, dict):
                     return body, headers or {}
                 answered = True
+                unknown = True
                 problem = "unreadable answer (not JSON)"
             finally:
                 self._limiter.release(LIMITER_KEY)
@@ -294,6 +309,10 @@ class AsanaHttp:
             wait = self._delay(attempt) if delay is None else delay
             log.info("asana retry", extra={"where": where, "problem": problem, "attempt": attempt + 1, "wait": wait})
             self._sleep(wait)
+        if unknown and confirm is not None:
+            found = confirm()
+            if found is not None:
+                return {"data": found}, {}
         attempts = self._max_retries + 1
         error = TransientError if answered else UnreachableError
         raise error(f"{where}: {problem}; gave up after {attempts} attempt{'s' if attempts > 1 else ''}")
@@ -301,20 +320,41 @@ class AsanaHttp:
     def add_comment(self, task_gid: str, text: str, *, count: RequestCount | None = None) -> dict[str, Any]:
         """Post a comment story on a task (POST /tasks/{gid}/stories); the new story (its `gid`).
 
-        The only write: task fields are never changed. Retried like every call, so a lost answer
-        to a comment that was made can, rarely, post it twice (at least once, as the notifier)."""
+        The only write: task fields are never changed. Exactly once: an attempt whose outcome is
+        unknown is followed by a look at the task's comments (`find_comment`) before any retry,
+        and a comment with this text found there is the answer."""
+        count = count or RequestCount()
         body, _ = self.call(
-            count or RequestCount(),
+            count,
             f"Asana task {task_gid}",
             self.stories.create_story_for_task,
             {"data": {"text": text}},
             task_gid,
             {"opt_fields": "gid,created_at,text"},
+            confirm=lambda: self.find_comment(task_gid, text, count=count),
         )
         story = body.get("data")
         if not isinstance(story, dict) or not story.get("gid"):
             raise ConnectorError(f"Asana task {task_gid}: the answer names no story")
         return story
+
+    def find_comment(self, task_gid: str, text: str, *, count: RequestCount | None = None) -> dict[str, Any] | None:
+        """The task's newest comment whose text is `text` (whitespace aside), or None. Reads every
+        page of the task's stories (Asana lists them oldest first and cannot reverse the order)."""
+        wanted = " ".join(text.split())
+        found: dict[str, Any] | None = None
+        for stories, _ in self.pages(
+            count or RequestCount(),
+            f"Asana task {task_gid}",
+            self.stories.get_stories_for_task,
+            task_gid,
+            opts={"opt_fields": "gid,created_at,text,type,resource_subtype"},
+        ):
+            for story in stories:
+                is_comment = story.get("resource_subtype") == "comment_added" or story.get("type") == "comment"
+                if is_comment and story.get("gid") and " ".join(str(story.get("text") or "").split()) == wanted:
+                    found = story
+        return found
 
     @staticmethod
     def _fatal(where: str, status: int, body: Any) -> ConnectorError:
