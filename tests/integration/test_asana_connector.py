@@ -432,6 +432,22 @@ def test_timeouts_and_resets_are_retried(sqlite_engine: Engine, config: Config, 
     assert claims(sqlite_engine) == DEMO_CLAIMS
 
 
+@pytest.mark.parametrize("kind", ["html", "bad_json"])
+def test_a_gateway_page_and_a_cut_off_answer_are_retried(
+    sqlite_engine: Engine, config: Config, sandbox: Sandbox, kind: str
+) -> None:
+    """A proxy's 502 page in HTML, or JSON cut off half way, on a task page and on stories: a
+    backoff and another attempt each, and the claims are the calm ones."""
+    sandbox.fail("GET /projects/{gid}/tasks", kind=kind, times=2)
+    sandbox.fail("GET /tasks/{gid}/stories", kind=kind, times=1)
+    rt = runtime(sqlite_engine, config, sandbox)
+    sleeps = Sleeps()
+    report = sync(rt, connector(config, sandbox, sleep=sleeps))
+    assert report.ok, report.error
+    assert len(sleeps) == 3 and all(s > 0 for s in sleeps)
+    assert claims(sqlite_engine) == DEMO_CLAIMS
+
+
 def test_no_answer_at_all_is_unreachable(sqlite_engine: Engine, config: Config, sandbox: Sandbox) -> None:
     sandbox.fail("asana *", kind="reset")
     report = sync(runtime(sqlite_engine, config, sandbox), connector(config, sandbox, max_retries=2))
@@ -531,13 +547,14 @@ def test_a_refused_offset_starts_the_crawl_over(sqlite_engine: Engine, config: C
 def test_a_crawl_with_one_request_in_ten_failing_completes(
     sqlite_engine: Engine, config: Config, sandbox: Sandbox
 ) -> None:
-    """Answers that are 5xx, dropped or cut off, 1 request in 10, and no retries (each fault ends
+    """Answers that are 5xx (JSON or a gateway's HTML page), dropped or cut off, 1 request in 10,
+    and no retries (each fault ends
     its run): every run keeps its pages, and the runs after it end in the calm crawl's claims."""
     for n in range(40):  # pages of unlinked tasks: a crawl redone from the start would rarely finish
         sandbox.asana.add_task({"name": f"chore {n}", "projects": [PROJECT]})
     assert len(sandbox.asana._project_tasks[PROJECT]) == 46
     sandbox.hang_seconds = 0.5
-    sandbox.fault_rate(0.1, kinds=("500", "502", "503", "reset", "bad_json", "timeout"), seed=5)
+    sandbox.fault_rate(0.1, kinds=("500", "502", "503", "html", "reset", "bad_json", "timeout"), seed=5)
     rt = runtime(sqlite_engine, config, sandbox)
     runs = 0
     while True:  # what the next scheduled sync does: go on from the stored cursor
