@@ -350,7 +350,15 @@ def _find_reply(client: WebClient, target: Target, mark: str) -> str | None:
 
 
 def _post_asana(clients: Clients, target: Target, text: str) -> str:
-    story = clients.asana().add_comment(target.ref, text)
+    """Comment once: a comment with this text already on the task (an earlier run whose answer
+    was lost, or that died before recording it) is reused; `add_comment` looks again itself
+    after an attempt whose outcome is unknown. The text names the conflict and the decision, so
+    it is the mark (as `_reply_mark` is for Slack)."""
+    http = clients.asana()
+    found = http.find_comment(target.ref, text)
+    if found is not None:
+        return str(found["gid"])
+    story = http.add_comment(target.ref, text)
     return str(story["gid"])
 
 
