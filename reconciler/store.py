@@ -236,6 +236,7 @@ def _pg_existing_claims(session: Session, source: str, refs: list[str]) -> dict[
     in UTC as `UTCDateTime` gives them."""
     from psycopg.rows import namedtuple_row
 
+    session.flush()  # psycopg's own cursor does not autoflush what the session holds
     driver = session.connection().connection.driver_connection
     rows: dict[ClaimKey, Any] = {}
     with driver.cursor(row_factory=namedtuple_row) as cursor:
@@ -342,6 +343,7 @@ def _pg_write_batch(
         "items": len(batch.observations), "requests": batch.requests, "throttled": batch.throttled,
         "attempt_at": _UTC.process_bind_param(now, None),
     }
+    session.flush()  # psycopg's own cursor does not autoflush what the session holds
     driver = session.connection().connection.driver_connection
     with driver.cursor() as cursor:
         cursor.execute(_PG_WRITE_BATCH, params, binary=True)
