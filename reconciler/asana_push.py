@@ -23,6 +23,7 @@ from typing import Any
 from connectors.asana_webhooks import create_webhook, signature_ok
 from connectors.base import ConnectorError, Source
 from reconciler import pipeline
+from reconciler.due_alarm import DueAlarm
 from reconciler.pipeline import Runtime
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,11 @@ class PushCounts:
 
 
 class AsanaWebhookReceiver:
-    def __init__(self, rt: Runtime, *, public_url: str) -> None:
+    def __init__(self, rt: Runtime, *, public_url: str, alarm: DueAlarm | None = None) -> None:
         self.rt = rt
         self.public_url = public_url.rstrip("/")
+        # DMs planned after a delivery go out when due (group_wait); share the Slack intake's alarm
+        self.alarm = alarm or DueAlarm(now=rt.now, deliver=lambda: pipeline.deliver_notifications(rt))
         self._secrets: dict[str, str] = {}
         self._expecting: set[str] = set()
         self._heard: dict[str, datetime] = {}  # project -> last delivery, heartbeat or creation
@@ -136,7 +139,8 @@ class AsanaWebhookReceiver:
                 report = pipeline.sync_partition(self.rt, Source.ASANA, project)
                 self.counts.syncs += 1
                 if report.ok:
-                    pipeline.reconcile_and_notify(self.rt)
+                    _, plan, _ = pipeline.reconcile_and_notify(self.rt)
+                    self.alarm.expect(plan)
             except Exception as exc:  # noqa: BLE001 - the poller is the safety net
                 log.warning("asana push sync failed: %s: %s", type(exc).__name__, self.rt.scrub(str(exc)))
             with self._lock:

@@ -21,6 +21,7 @@ from connectors.sandbox import Sandbox, parse_scenario
 from connectors.slack_client import make_web_client
 from reconciler import pipeline
 from reconciler.db import session_scope
+from reconciler.models import Notification
 from reconciler.models import Observation as StoredClaim
 from reconciler.pipeline import Runtime
 from reconciler.protocol import load_config
@@ -56,9 +57,10 @@ def scenario() -> dict[str, Any]:
 class World:
     """The sandbox, a store the poller has synced once, and the Slack app with its event intake."""
 
-    def __init__(self, sandbox: Sandbox, engine: Engine) -> None:
+    def __init__(self, sandbox: Sandbox, engine: Engine, *, timing: dict[str, Any] | None = None) -> None:
         config = load_config(DEMO)
-        alerts = config.alerts.model_copy(update={"group_wait": "0s", "group_interval": "0s", "quiet_hours": None})
+        timing = {"group_wait": "0s", "group_interval": "0s"} if timing is None else timing
+        alerts = config.alerts.model_copy(update={**timing, "quiet_hours": None})
         self.config = config.model_copy(update={"alerts": alerts})
         settings = Settings(slack_bot_token=SecretStr(TOKEN), slack_base_url=sandbox.slack_base_url)
         self.rt = Runtime(settings=settings, config=self.config, engine=engine)
@@ -133,6 +135,28 @@ def test_a_posted_message_reaches_the_owner_as_the_same_claim_the_poller_makes(w
     (poll,) = pipeline.sync_all(world.rt, sources=[Source.SLACK], partitions=["launches"])
     assert poll.ok and (poll.inserted, poll.updated, poll.retracted) == (0, 0, 0)  # the poller agrees
     assert world.claims(f"C01:{ts}") == [("checkout-v2", "blocked", True)]
+
+
+def test_with_the_default_grouping_the_first_dm_goes_out_when_its_window_opens(
+    slack_sandbox: Sandbox, store_engine: Engine
+) -> None:
+    w = World(slack_sandbox, store_engine, timing={})  # group_wait and group_interval as shipped
+    handler = socket_mode_handler(w.app, app_token=APP_TOKEN, client=w.client)
+    handler.connect()
+    try:
+        w.app_state.socket_mode.wait_connected()
+        ts, _ = w.app_state.post_and_emit("C01", "U02", "checkout is blocked on the card vendor")
+        w.settled(lambda: w.intake.counts.stored, 1)
+        # planned by the event, due group_wait later: the intake's alarm sends it then, no sweep needed
+        wait_for(lambda: any("Checkout v2" in t for t in w.dms_to("U01")), message="the owner's DM")
+        assert w.intake.alarm.waiting == []
+        with session_scope(w.engine) as session:
+            (row,) = session.exec(select(Notification).where(Notification.recipient_key == "alice")).all()
+        assert row.status == "sent" and row.not_before is not None and row.sent_at is not None
+        assert row.not_before - row.created_at == timedelta(seconds=3) and row.sent_at >= row.not_before
+    finally:
+        handler.close()
+        w.intake.alarm.stop()
 
 
 def test_replies_and_broadcast_replies_by_event_are_what_the_poller_reads_too(world: World) -> None:
