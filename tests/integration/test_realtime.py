@@ -5,6 +5,7 @@ owner. Repeats, out-of-order edits and a disconnect change nothing the poller wo
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -274,7 +275,10 @@ def test_the_bot_joining_a_synced_channel_reads_it_and_a_rename_keeps_events_flo
     wait_for(lambda: world.claims(f"C02:{before}") == [("search", "at_risk", True)], message="the channel read on join")
 
 
-def test_signed_http_events_store_and_notify_and_a_bad_signature_is_refused(clock: None, sqlite_engine: Engine) -> None:
+def test_signed_http_events_store_and_notify_and_a_bad_signature_is_refused(
+    clock: None, sqlite_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
     with Sandbox(parse_scenario(scenario()), port=0) as sandbox:
         w = World(sandbox, sqlite_engine)
         server = http_server(w.app, host="127.0.0.1", port=0)
@@ -291,8 +295,14 @@ def test_signed_http_events_store_and_notify_and_a_bad_signature_is_refused(cloc
             assert sandbox.slack_app.emit(event, event_id="EvHTTP", retry_num=2) == "200"
             w.settled(lambda: w.intake.counts.duplicate, 1)
             sandbox.slack_app.deliver_events_over_http(url, signing_secret="not-the-secret")
-            forged = sandbox.slack.post("C01", "U09" if "U09" in sandbox.slack.users else "U02", "search is blocked")
+            forged = sandbox.slack.post("C01", "U09" if "U09" in sandbox.slack.users else "U02",
+                                        "search is blocked, call me on 555-0199")
             assert sandbox.slack_app.emit(sandbox.slack_app.message_event("C01", forged)) == "401"
             assert w.claims(f"C01:{forged}") == []
+            # the refusal is logged, the request's body (what people wrote, ids, tokens) is not
+            refusals = [r for r in caplog.records if "Invalid request signature" in r.getMessage()]
+            assert refusals and all(r.levelno >= logging.INFO for r in refusals)
+            logged = "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.INFO)
+            assert "555-0199" not in logged and forged not in logged and "event_callback" not in logged
         finally:
             server.shutdown()
