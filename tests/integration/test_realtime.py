@@ -191,6 +191,38 @@ def test_a_reply_in_a_thirty_day_old_thread_reaches_the_owner(world: World) -> N
     wait_for(lambda: world.claims(f"C01:{ts}") == [("checkout-v2", "on_track", False)], message="the deletion")
 
 
+def test_a_poll_does_not_read_a_thread_again_for_replies_that_came_by_event(world: World) -> None:
+    app, slack = world.app_state, world.sandbox.slack
+    parent = slack.post("C01", "U02", "payments rollout thread")
+    slack.post("C01", "U03", "kicking off", thread_ts=parent)
+    (poll,) = pipeline.sync_all(world.rt, sources=[Source.SLACK], partitions=["launches"])
+    assert poll.ok  # the thread is watched now
+
+    first, _ = app.post_and_emit("C01", "U03", "blocked on the bank's sandbox", thread_ts=parent)
+    second, _ = app.post_and_emit("C01", "U04", "fyi, looking into it", thread_ts=parent)
+    world.settled(lambda: world.intake.counts.stored, 2)
+    app.delete_and_emit("C01", second)
+    world.settled(lambda: world.intake.counts.stored, 3)
+    assert world.claims(f"C01:{first}") == [("payments-api", "blocked", True)]
+
+    world.sandbox.reset_counts()
+    (poll,) = pipeline.sync_all(world.rt, sources=[Source.SLACK], partitions=["launches"])
+    assert poll.ok and (poll.inserted, poll.updated, poll.retracted) == (0, 0, 0)
+    counts = world.sandbox.request_counts()
+    assert counts.get("slack conversations.replies", 0) == 0  # the events delivered every reply
+    assert counts.get("slack conversations.history") == 1
+
+    # a reply the events missed (the app was away) moves the thread past what they delivered
+    missed = slack.post("C01", "U02", "payments is at risk again", thread_ts=parent)
+    world.sandbox.reset_counts()
+    (poll,) = pipeline.sync_all(world.rt, sources=[Source.SLACK], partitions=["launches"])
+    assert poll.ok and world.sandbox.request_counts().get("slack conversations.replies") == 1
+    assert world.claims(f"C01:{missed}") == [("payments-api", "at_risk", True)]
+    world.sandbox.reset_counts()
+    (poll,) = pipeline.sync_all(world.rt, sources=[Source.SLACK], partitions=["launches"])
+    assert poll.ok and world.sandbox.request_counts().get("slack conversations.replies", 0) == 0
+
+
 def test_a_retry_or_a_repeated_event_id_changes_nothing(world: World) -> None:
     ts = world.sandbox.slack.post("C01", "U02", "payments is at risk")
     event = world.app_state.message_event("C01", ts)
