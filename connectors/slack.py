@@ -31,11 +31,13 @@ is read again when its parent, in the history page the run reads anyway, shows a
 in the window; a quiet one (`checked` older than `slack.thread_recheck`, default 6h) is read
 again once per thread_recheck, which is what sees edits and deletions of its replies and new
 replies to a parent older than the window (history shows only parents inside it). Trade-off:
-those three are seen within thread_recheck, not on the next run. `pushed` is a watched thread as pushed events (the Slack app) left it: its
+those three are seen within thread_recheck, not on the next run. `pushed` is a thread as pushed events (the Slack app) left it: its
 `latest_reply` and `reply_count` if every reply since the run last read it came by event (the
-replies in `seen`, each counted once; a deleted one uncounted). A thread whose parent shows
-exactly that has nothing the events did not deliver and is not read again for it; any other
-count (a reply missed in a disconnect) reads it as before. `claimed` holds the messages in
+replies in `seen`, each counted once; a deleted one uncounted; a thread not watched yet counts
+from its parent with none). A thread whose parent shows exactly that has nothing the events did
+not deliver and is not read for it; any other count (a reply missed in a disconnect) reads it as
+before. A reply with claims that came by event is listed in `claimed` too, so a read that finds
+it gone retracts it. `claimed` holds the messages in
 the window that carried claims: what may need a retraction when they vanish. `people` keeps
 the author look-up to once a day per author; `channel` is the id a name resolved to.
 
@@ -327,21 +329,25 @@ class ChannelCursor:
             name = data.get("name")
             crawl = Crawl.from_json(data.get("crawl")) if newest is None else None
             pushed = {str(ts): PushedThread(str(p["latest"]), int(p["replies"]), [str(r) for r in p.get("seen", [])])
-                      for ts, p in (data.get("pushed") or {}).items() if str(ts) in threads}
+                      for ts, p in (data.get("pushed") or {}).items()}
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("unreadable Slack cursor, reading the channel again", extra={"channel": channel, "error": str(exc)})
             return cls(channel)
         return cls(channel, newest, threads, claimed, people, auth, str(name) if name is not None else None, crawl,
                    pushed)
 
-    def note_pushed_reply(self, parent: str, reply: str, *, deleted: bool) -> bool:
-        """A reply of watched thread `parent` came by event (posted, or `deleted`): what the
-        thread's parent should now show if no other reply was missed. False: nothing to note (a
-        thread not watched, which the next run reads as a new one; an edit; a repeat; the deletion
-        of the reply the run saw last, after which Slack's `latest_reply` is not known here)."""
+    def note_pushed_reply(self, parent: str, reply: str, *, deleted: bool, window_start: str) -> bool:
+        """A reply of thread `parent` came by event (posted, or `deleted`): what the thread's
+        parent should now show if no other reply was missed. A thread not watched counts from
+        its parent with no replies (a run that saw it saw none), if the parent is in the window
+        the next run reads. False: nothing to note (a parent older than that window; an edit; a
+        repeat; the deletion of the reply the run saw last, after which Slack's `latest_reply`
+        is not known here)."""
         watched = self.threads.get(parent)
         if watched is None:
-            return False
+            if ts_key(parent) < ts_key(window_start):
+                return False
+            watched = WatchedThread(parent, 0)
         pushed = self.pushed.get(parent) or PushedThread(watched.latest, watched.replies)
         newer = ts_key(reply) > ts_key(watched.latest)
         if not deleted:
@@ -480,13 +486,24 @@ class SlackConnector:
         return run.channel, batch
 
     def cursor_after_reply(self, raw_cursor: str | None, channel: str, *, parent: str, reply: str,
-                           deleted: bool) -> str | None:
-        """The stored cursor with a reply that came by event noted on its watched thread (see
-        `pushed`), so the next run does not read the thread again for it; None: unchanged. Only
-        the thread's entry changes: `newest`, the history window and the rest are the run's."""
+                           deleted: bool, claims: bool) -> str | None:
+        """The stored cursor with a reply that came by event noted on its thread (see `pushed`),
+        so the next run does not read the thread for it, and, when it carries `claims`, listed
+        in `claimed` (a run that later finds it gone retracts it, as if it had read it); None:
+        unchanged. Only those entries change: `newest`, the history window and the rest are the
+        run's."""
         state = ChannelCursor.loads(raw_cursor, channel) if raw_cursor else None
-        if state is None or state.channel != channel or not state.note_pushed_reply(parent, reply, deleted=deleted):
+        if state is None or state.channel != channel or state.newest is None:  # no cursor, or a first read under way
             return None
+        window_start = datetime_to_ts(self.clock() - self.lookback)
+        noted = state.note_pushed_reply(parent, reply, deleted=deleted, window_start=window_start)
+        listed = state.claimed.get(reply)
+        if claims and not deleted and listed is None:
+            state.claimed[reply] = ClaimedMessage(None, parent)
+        elif (deleted or not claims) and listed is not None and listed.thread == parent:
+            del state.claimed[reply]  # a retraction stored by this event: nothing left to retract
+        else:
+            return state.dumps() if noted else None
         return state.dumps()
 
     def _parent_keys(self, run: _ChannelRun, thread: str) -> list[str]:
@@ -791,11 +808,13 @@ class _ChannelRun:
             latest = str(message.get("latest_reply") or ts)
             replies = int(message.get("reply_count") or 0)
             moved = prev is not None and (prev.latest, prev.replies) != (latest, replies)
-            if moved and prev is not None and state.pushed_matches(ts, latest, replies):
-                # every reply since the last read came by event and is stored: nothing to read for it
+            if (moved or (prev is None and replies)) and state.pushed_matches(ts, latest, replies):
+                # every reply since the last read (of a new thread: every reply) came by event and
+                # is stored: nothing to read for it
                 moved = False
                 settled.add(ts)
-                state.threads[ts] = prev = WatchedThread(latest, replies, prev.keys, prev.checked)
+                keys, checked = (prev.keys, prev.checked) if prev else (self.parent_keys(message, None), self.now_s)
+                state.threads[ts] = prev = WatchedThread(latest, replies, keys, checked)
             if prev is None:
                 if replies or ts in broadcast_moved:
                     reads[ts] = _ThreadRead(ts, None)
@@ -829,9 +848,10 @@ class _ChannelRun:
         for read in reads.values():
             self.read_thread(read, parents.get(read.parent))
             yield from self.flush(force=False)
-        # what events delivered is kept only until history has shown it or the thread was read
+        # what events delivered is kept only until history has shown it or the thread was read;
+        # a thread not watched whose parent history did not show is gone or out of the window
         state.pushed = {ts: p for ts, p in state.pushed.items()
-                        if ts in state.threads and ts not in reads and ts not in settled}
+                        if ts not in reads and ts not in settled and (ts in state.threads or ts in seen_top)}
 
         # 3. top-level messages that carried claims, were in the window and are gone
         for ts, claimed in list(state.claimed.items()):

@@ -617,7 +617,7 @@ def apply_slack_message(
         if change.thread is not None:  # the poller's watched thread learns of the reply (read afresh, in this transaction)
             batch.cursor = connector.cursor_after_reply(
                 store.get_cursor(session, Source.SLACK, partition), change.channel,
-                parent=change.thread, reply=change.ts, deleted=change.deleted)
+                parent=change.thread, reply=change.ts, deleted=change.deleted, claims=bool(batch.observations))
         result = store.apply_batch(session, source=Source.SLACK, partition=partition, batch=batch, now=now)
         store.record_message_version(session, Source.SLACK, ref, change.version, deleted=change.deleted, now=now)
         if event_id:

@@ -205,12 +205,24 @@ def test_a_poll_does_not_read_a_thread_again_for_replies_that_came_by_event(worl
     world.settled(lambda: world.intake.counts.stored, 3)
     assert world.claims(f"C01:{first}") == [("payments-api", "blocked", True)]
 
+    # a new thread: its parent and its replies, all by event
+    fresh, _ = app.post_and_emit("C01", "U02", "search relevance rollout")
+    reply, _ = app.post_and_emit("C01", "U03", "we are blocked on the ranking data", thread_ts=fresh)
+    world.settled(lambda: world.intake.counts.stored, 5)
+    assert world.claims(f"C01:{reply}") == [("search", "blocked", True)]
+
     world.sandbox.reset_counts()
     (poll,) = pipeline.sync_all(world.rt, sources=[Source.SLACK], partitions=["launches"])
     assert poll.ok and (poll.inserted, poll.updated, poll.retracted) == (0, 0, 0)
     counts = world.sandbox.request_counts()
     assert counts.get("slack conversations.replies", 0) == 0  # the events delivered every reply
     assert counts.get("slack conversations.history") == 1
+
+    # a reply that came by event and vanished unannounced is retracted once the thread is read
+    slack.delete("C01", reply)
+    slack.post("C01", "U04", "ok", thread_ts=fresh)  # the thread moves: the poll reads it
+    (poll,) = pipeline.sync_all(world.rt, sources=[Source.SLACK], partitions=["launches"])
+    assert poll.ok and world.claims(f"C01:{reply}") == [("search", "blocked", False)]
 
     # a reply the events missed (the app was away) moves the thread past what they delivered
     missed = slack.post("C01", "U02", "payments is at risk again", thread_ts=parent)
