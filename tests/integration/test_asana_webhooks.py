@@ -88,6 +88,7 @@ def world(sqlite_engine: Engine) -> Iterator[World]:
         w = World(sandbox, sqlite_engine)
         yield w
         w.server.shutdown()
+        w.receiver.alarm.stop()  # a DM it was waiting to send would go to a sandbox that is gone
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> int:
@@ -141,7 +142,7 @@ def test_a_restart_deletes_the_webhooks_an_earlier_run_left_and_only_those(world
         threading.Thread(target=server.serve_forever, daemon=True).start()
         return server
 
-    before = AsanaWebhookReceiver(rt, public_url="http://127.0.0.1:0")
+    before = AsanaWebhookReceiver(rt, public_url="http://127.0.0.1:0", alarm=world.receiver.alarm)
     server = serve(before)
     port = server.server_address[1]
     before.public_url = f"http://127.0.0.1:{port}"
@@ -155,7 +156,7 @@ def test_a_restart_deletes_the_webhooks_an_earlier_run_left_and_only_those(world
     server.shutdown()
     server.server_close()
 
-    after = AsanaWebhookReceiver(rt, public_url=f"http://127.0.0.1:{port}")  # the restarted service
+    after = AsanaWebhookReceiver(rt, public_url=f"http://127.0.0.1:{port}", alarm=world.receiver.alarm)  # restarted
     server = serve(after, port)
     try:
         world.sandbox.reset_counts()

@@ -118,6 +118,7 @@ def world(slack_sandbox: Sandbox, store_engine: Engine) -> Iterator[World]:
     w.handler = handler  # type: ignore[attr-defined]
     yield w
     w.handler.close()  # type: ignore[attr-defined]  # a test may have replaced it with a reconnected one
+    w.intake.alarm.stop()
 
 
 def taken(w: World) -> int:
@@ -350,3 +351,4 @@ def test_signed_http_events_store_and_notify_and_a_bad_signature_is_refused(
             assert "555-0199" not in logged and forged not in logged and "event_callback" not in logged
         finally:
             server.shutdown()
+            w.intake.alarm.stop()
