@@ -590,7 +590,8 @@ def apply_slack_message(
     deliver: bool = True,
 ) -> PushReport:
     """One pushed Slack message event, in one short step: stated as the poller states it (same
-    claim identity, so the two never double count), stored without moving the poller's cursor,
+    claim identity, so the two never double count), stored without moving the poller's cursor
+    (a reply only noted on its watched thread, so the next poll does not read the thread for it),
     then the deliverables it touched reconciled and the notifier run. A repeated event id, and a
     version older than one already stored (an edit before its message, an old edit after a newer
     one, anything after a deletion), change nothing."""
@@ -613,6 +614,10 @@ def apply_slack_message(
             return PushReport("duplicate", ref)
         if _stale(session, change):
             return _drop_stale(rt, change, event_id)
+        if change.thread is not None:  # the poller's watched thread learns of the reply (read afresh, in this transaction)
+            batch.cursor = connector.cursor_after_reply(
+                store.get_cursor(session, Source.SLACK, partition), change.channel,
+                parent=change.thread, reply=change.ts, deleted=change.deleted, claims=bool(batch.observations))
         result = store.apply_batch(session, source=Source.SLACK, partition=partition, batch=batch, now=now)
         store.record_message_version(session, Source.SLACK, ref, change.version, deleted=change.deleted, now=now)
         if event_id:

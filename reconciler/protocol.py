@@ -165,7 +165,10 @@ class DeliverableRuleConfig(StrictModel):
 
 
 class AlertsConfig(StrictModel):
-    group_wait: Duration = "30s"
+    # A first notice waits only long enough to gather what one change brings (a message naming
+    # several deliverables, a sync's batch); later ones to the same person are batched by
+    # group_interval. With events flowing, a first DM reaches its owner within seconds.
+    group_wait: Duration = "3s"
     group_interval: Duration = "5m"
     repeat_interval: Duration = "24h"
     ack_timeout: Duration = "48h"
