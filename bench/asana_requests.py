@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connectors.asana import AsanaConnector
+from connectors.asana.connector import AsanaConnector
 from connectors.base import DeliverableIndex, DeliverableRef
 from connectors.config import AsanaConfig
 from connectors.sandbox import Sandbox, parse_scenario

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.asana_webhooks import create_webhook, signature_ok
+from connectors.asana.webhooks import create_webhook, signature_ok
 from connectors.base import ConnectorError, Source
 from reconciler import pipeline
 from reconciler.pipeline import Runtime

@@ -37,8 +37,8 @@ from reconciler.protocol import Config, load_config
 from reconciler.settings import Settings, get_settings, scrub
 
 if TYPE_CHECKING:
-    from connectors.slack import SlackConnector
-    from connectors.slack_events import MessageChange
+    from connectors.slack.connector import SlackConnector
+    from connectors.slack.events import MessageChange
     from slack_sdk import WebClient
 
     from connectors.sandbox import Sandbox
@@ -180,7 +180,7 @@ def build_connector(rt: Runtime, source: Source) -> Connector:
     index = rt.config.deliverable_index()
     token = _required_token(rt, source)
     if source is Source.ASANA:
-        from connectors.asana import AsanaConnector
+        from connectors.asana.connector import AsanaConnector
 
         return AsanaConnector(
             token=token,
@@ -195,7 +195,7 @@ def build_connector(rt: Runtime, source: Source) -> Connector:
             timeout=rt.settings.http_timeout,
         )
     if source is Source.SLACK:
-        from connectors.slack import SlackConnector
+        from connectors.slack.connector import SlackConnector
 
         return SlackConnector(
             token=token,
@@ -492,7 +492,7 @@ def reconcile_all(rt: Runtime) -> ReconcileReport:
 
 
 def slack_client(rt: Runtime) -> WebClient:
-    from connectors.slack_client import make_web_client
+    from connectors.slack.client import make_web_client
 
     token = _required_token(rt, Source.SLACK)
     return make_web_client(token, rt.settings.slack_base_url, timeout=rt.settings.http_timeout)
@@ -625,7 +625,7 @@ def apply_slack_message(
 
 
 def _stale(session: Session, change: MessageChange) -> bool:
-    from connectors.slack import ts_key, ts_to_datetime
+    from connectors.slack.connector import ts_key, ts_to_datetime
 
     known = store.message_version(session, Source.SLACK, change.source_ref)
     if known is not None and (known.deleted or (not change.deleted and ts_key(change.version) < ts_key(known.version))):

@@ -28,7 +28,7 @@ from reconciler.settings import Settings
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
-    from connectors.asana import AsanaHttp
+    from connectors.asana.connector import AsanaHttp
 
 STATUS_UPDATE_PREFIX = "status_update:"
 WRITEBACK_EVENT = "reconciler_writeback"  # the metadata event type that marks our thread replies
@@ -253,12 +253,12 @@ def clients(settings: Settings, rate_limiter: RateLimiter) -> Clients:
     """Slack and Asana clients configured as the connectors configure theirs."""
 
     def slack() -> WebClient:
-        from connectors.slack_client import make_web_client
+        from connectors.slack.client import make_web_client
 
         return make_web_client(_secret(settings.slack_bot_token), settings.slack_base_url)
 
     def asana() -> AsanaHttp:
-        from connectors.asana import DEFAULT_TIMEOUT, AsanaHttp
+        from connectors.asana.connector import DEFAULT_TIMEOUT, AsanaHttp
 
         return AsanaHttp(
             token=_secret(settings.asana_token),
@@ -304,7 +304,7 @@ def _reply_mark(plan: Plan) -> str:
 def _post_slack(clients: Clients, target: Target, text: str, *, mark: str) -> str:
     """Reply in the thread once: a reply already there (an earlier run whose answer was lost, or
     that died before recording it) is reused; a post whose answer is lost is looked for."""
-    from connectors.slack_client import describe_transport_error, outcome_unknown
+    from connectors.slack.client import describe_transport_error, outcome_unknown
 
     client = clients.slack()
     found = _find_reply(client, target, mark)

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
-from connectors.asana import AsanaConnector, AsanaCursor
+from connectors.asana.connector import AsanaConnector, AsanaCursor
 from connectors.base import CanonicalStatus, Source
 from connectors.sandbox import Sandbox
 from reconciler import store

@@ -12,7 +12,7 @@ import pytest
 from slack_sdk.http_retry import builtin_handlers
 from slack_sdk.http_retry import handler as retry_handler
 
-from connectors import slack as slack_module
+from connectors.slack import connector as slack_module
 from connectors.base import (
     ConnectorError,
     DeliverableIndex,
@@ -23,7 +23,7 @@ from connectors.base import (
 )
 from connectors.config import SlackConfig
 from connectors.sandbox import Sandbox, parse_scenario
-from connectors.slack import ChannelCursor, SlackConnector, ts_to_datetime
+from connectors.slack.connector import ChannelCursor, SlackConnector, ts_to_datetime
 
 INDEX = DeliverableIndex.build(
     [

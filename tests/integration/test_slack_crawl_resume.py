@@ -13,8 +13,8 @@ from sqlmodel import select
 
 from connectors.base import Source
 from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
-from connectors.slack import SlackConnector
-from connectors.slack_client import make_web_client
+from connectors.slack.connector import SlackConnector
+from connectors.slack.client import make_web_client
 from reconciler import pipeline, store
 from reconciler.db import session_scope
 from reconciler.models import Observation

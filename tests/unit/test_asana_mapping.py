@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from connectors.asana import AsanaCursor, config_fingerprint
-from connectors.asana_mapping import (
+from connectors.asana.connector import AsanaCursor, config_fingerprint
+from connectors.asana.mapping import (
     compact_status_update,
     newest_status_update,
     read_status,

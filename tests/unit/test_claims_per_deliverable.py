@@ -13,8 +13,8 @@ import pytest
 from connectors.base import DeliverableIndex, DeliverableRef, Field
 from connectors.claims import ClaimParser
 from connectors.config import SlackConfig
-from connectors.slack import message_claims, thread_keys
-from connectors.slack_links import DeliverableLinker
+from connectors.slack.connector import message_claims, thread_keys
+from connectors.slack.links import DeliverableLinker
 
 # Thursday 3 Dec 2026, 10:15 in Berlin
 THU = datetime(2026, 12, 3, 9, 15, tzinfo=UTC)
@@ -149,7 +149,7 @@ def test_languages_come_from_the_config() -> None:
 
 
 def test_the_connector_quotes_the_sentence_as_evidence() -> None:
-    from connectors.slack import EVIDENCE_MAX, evidence_of
+    from connectors.slack.connector import EVIDENCE_MAX, evidence_of
 
     text = "Morning all! Weekly roundup:\n- checkout: done\n- payments: blocked (PCI)"
     got = dict(PARSER.read(text, stated_at=THU, mentions=LINKER.mentions(text)))

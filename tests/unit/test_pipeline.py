@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from connectors import slack_client
+from connectors.slack import client as slack_client
 from connectors.sandbox import Sandbox
 from reconciler import pipeline, store
 from reconciler.db import session_scope

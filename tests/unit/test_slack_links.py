@@ -16,7 +16,7 @@ from connectors.base import (
     TransientError,
     UnreachableError,
 )
-from connectors.slack import (
+from connectors.slack.connector import (
     ChannelCursor,
     ClaimedMessage,
     Identity,
@@ -25,12 +25,12 @@ from connectors.slack import (
     ts_key,
     ts_to_datetime,
 )
-from connectors.slack_client import (
+from connectors.slack.client import (
     describe_slack_error,
     describe_transport_error,
     rate_limit_key,
 )
-from connectors.slack_links import DeliverableLinker, message_permalink, subject_keys
+from connectors.slack.links import DeliverableLinker, message_permalink, subject_keys
 
 INDEX = DeliverableIndex.build(
     [
@@ -251,7 +251,7 @@ def _regex_reference(aliases: list[str], text: str) -> list[tuple[int, int, str]
     ],
 )
 def test_alias_table_finds_what_the_regex_of_every_alias_finds(text: str) -> None:
-    from connectors.slack_links import AliasTable
+    from connectors.slack.links import AliasTable
 
     found = [(s, e, a.lower()) for s, e, a in AliasTable(TRICKY_ALIASES).find(text)]
     assert found == _regex_reference(TRICKY_ALIASES, text)
@@ -260,7 +260,7 @@ def test_alias_table_finds_what_the_regex_of_every_alias_finds(text: str) -> Non
 def test_alias_table_agrees_with_the_regex_on_generated_text() -> None:
     import random
 
-    from connectors.slack_links import AliasTable
+    from connectors.slack.links import AliasTable
 
     rng = random.Random(7)
     pieces = [*TRICKY_ALIASES, " ", "  ", "-", ",", ".", "x", "re", "#", "\n", "_", "B"]

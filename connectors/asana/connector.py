@@ -57,7 +57,7 @@ import urllib3
 from asana.rest import ApiException
 from urllib3.util.retry import Retry
 
-from connectors import asana_mapping as mapping
+from connectors.asana import mapping
 from connectors.base import (
     ConnectorError,
     DeliverableIndex,
