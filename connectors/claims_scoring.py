@@ -47,7 +47,7 @@ STATUSES = frozenset(s.value for s in CanonicalStatus)
 def load_catalogue(path: str | Path) -> list[DeliverableRef]:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     return [
-        DeliverableRef(d["key"], d.get("asana_task_gid"), tuple(d.get("aliases", ())))
+        DeliverableRef(d["key"], {"asana": d["asana_task_gid"]} if d.get("asana_task_gid") else {}, tuple(d.get("aliases", ())))
         for d in data["deliverables"]
     ]
 

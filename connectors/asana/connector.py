@@ -428,7 +428,7 @@ def config_fingerprint(config: AsanaConfig, index: DeliverableIndex, tz: str) ->
         "status_update_map": {k.lower(): str(v) for k, v in config.status_update_map.items()},
         "completed_status": str(config.completed_status),
         "timezone": tz,
-        "index": sorted(index.by_asana_gid.items()),
+        "index": sorted(index.linked("asana").items()),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -504,7 +504,7 @@ class AsanaConnector:
         injectable for tests.
         """
         self._config = config
-        self._index = dict(index.by_asana_gid)
+        self._index = dict(index.linked("asana"))
         self._tz = ZoneInfo(timezone)
         self._use_events = use_events
         self._full_crawl_every = full_crawl_every

@@ -24,6 +24,7 @@ from connectors.base import (
     PersonRecord,
     Source,
 )
+from connectors.asana.source import STATUS_UPDATE_PREFIX
 from connectors.config import AsanaConfig
 
 Record = Mapping[str, Any]
@@ -86,7 +87,7 @@ DEPENDENCY_STORIES = frozenset({"dependency_added", "dependency_removed"})
 
 
 def status_update_ref(project_gid: str) -> str:
-    return f"status_update:{project_gid}"
+    return f"{STATUS_UPDATE_PREFIX}{project_gid}"
 
 
 # -- small readers ----------------------------------------------------------------------------

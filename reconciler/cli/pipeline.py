@@ -38,7 +38,7 @@ def _sync_table(reports: list[pipeline.SyncReport]) -> Table:
     for r in reports:
         result = "ok" if r.ok else "[red]failed[/] (below)"
         table.add_row(
-            r.source.value, lit(r.partition), str(r.observations), str(r.inserted), str(r.updated),
+            str(r.source), lit(r.partition), str(r.observations), str(r.inserted), str(r.updated),
             str(r.retracted), str(r.requests), result,
         )
     return table
@@ -50,13 +50,13 @@ def _print_sync(reports: list[pipeline.SyncReport]) -> None:
     console.print(_sync_table(reports))
     for r in reports:
         if not r.ok:
-            console.print(f"{r.source.value} {r.partition} failed: {r.error}", markup=False, soft_wrap=True, style="red")
+            console.print(f"{r.source} {r.partition} failed: {r.error}", markup=False, soft_wrap=True, style="red")
 
 
 def _sync_json(reports: list[pipeline.SyncReport]) -> list[dict[str, Any]]:
     return [
         {
-            "source": r.source.value,
+            "source": str(r.source),
             "partition": r.partition,
             "observations": r.observations,
             "inserted": r.inserted,
@@ -72,20 +72,22 @@ def _sync_json(reports: list[pipeline.SyncReport]) -> list[dict[str, Any]]:
 
 @handle_errors
 def sync(
-    source: Annotated[Source | None, typer.Argument(help="asana or slack (default: both).")] = None,
-    partition: Annotated[str | None, typer.Argument(help="One Asana project gid or Slack channel.")] = None,
+    source: Annotated[str | None, typer.Argument(help="A source: asana or slack (default: every source).")] = None,
+    partition: Annotated[str | None, typer.Argument(help="One partition: an Asana project gid or Slack channel.")] = None,
     output: OutputOption = OutputFormat.TABLE,
     json_flag: JsonFlag = False,
     config: ConfigOption = None,
 ) -> None:
     """Pull new claims from Asana and Slack into the store."""
-    if source is Source.MANUAL:
+    if source == Source.MANUAL:
         raise UserError("manual claims are recorded with `reconciler claim`, not synced")
     as_json = wants_json(output, json_flag)
     with runtime(config, talks_to_apis=True) as rt, progress_reporter(not as_json) as on_batch:
+        if source is not None and source not in rt.sources:
+            raise UserError(f"{source!r} is not a source (sources: {', '.join(rt.sources.names())})")
         known = {p for _, p in pipeline.configured_partitions(rt, [source] if source else None)}
         if partition and partition not in known:
-            raise UserError(f"{partition!r} is not a configured {source.value if source else ''} partition".replace("  ", " "))
+            raise UserError(f"{partition!r} is not a configured {source or ''} partition".replace("  ", " "))
         reports = pipeline.sync_all(
             rt, sources=[source] if source else None, partitions=[partition] if partition else None, on_batch=on_batch
         )

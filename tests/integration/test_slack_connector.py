@@ -27,10 +27,10 @@ from connectors.slack.connector import ChannelCursor, SlackConnector, ts_to_date
 
 INDEX = DeliverableIndex.build(
     [
-        DeliverableRef("checkout-v2", "3001", ("#checkout", "checkout")),
-        DeliverableRef("payments-api", "3002", ("payments",)),
-        DeliverableRef("search", "3003", ("#search",)),
-        DeliverableRef("onboarding", "3004", ("onboarding flow",)),
+        DeliverableRef("checkout-v2", {"asana": "3001"}, ("#checkout", "checkout")),
+        DeliverableRef("payments-api", {"asana": "3002"}, ("payments",)),
+        DeliverableRef("search", {"asana": "3003"}, ("#search",)),
+        DeliverableRef("onboarding", {"asana": "3004"}, ("onboarding flow",)),
     ],
     channel_defaults={"eng": "search"},
 )

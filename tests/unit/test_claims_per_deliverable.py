@@ -19,11 +19,11 @@ from connectors.slack.links import DeliverableLinker
 # Thursday 3 Dec 2026, 10:15 in Berlin
 THU = datetime(2026, 12, 3, 9, 15, tzinfo=UTC)
 INDEX = DeliverableIndex.build([
-    DeliverableRef("checkout", "3001", ("checkout", "checkout v2")),
-    DeliverableRef("payments", "3002", ("payments", "payments api")),
-    DeliverableRef("search", "3003", ("search",)),
-    DeliverableRef("audit-log", "3004", ("audit log", "audit-log")),
-    DeliverableRef("onboarding", None, ("onboarding",)),
+    DeliverableRef("checkout", {"asana": "3001"}, ("checkout", "checkout v2")),
+    DeliverableRef("payments", {"asana": "3002"}, ("payments", "payments api")),
+    DeliverableRef("search", {"asana": "3003"}, ("search",)),
+    DeliverableRef("audit-log", {"asana": "3004"}, ("audit log", "audit-log")),
+    DeliverableRef("onboarding", {}, ("onboarding",)),
 ])
 LINKER = DeliverableLinker(INDEX)
 PARSER = ClaimParser(timezone="Europe/Berlin")

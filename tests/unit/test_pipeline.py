@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from connectors.slack import client as slack_client
+from connectors.slack import source as slack_source
 from connectors.sandbox import Sandbox
 from reconciler import pipeline, store
 from reconciler.db import session_scope
@@ -166,7 +167,7 @@ def test_first_reads_of_a_source_go_a_few_at_a_time(
                 inside["now"] -= 1
 
     monkeypatch.setattr(pipeline, "sync_partition", counted)
-    monkeypatch.setattr(pipeline, "SLACK_CHANNELS_AT_ONCE", 8)
+    monkeypatch.setattr(slack_source, "CHANNELS_AT_ONCE", 8)
     reports = pipeline.sync_all(rt, sources=[pipeline.Source.SLACK])
 
     assert len(reports) == 5 and not pair.broken
