@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from connectors.slack.events import MessageChange
     from slack_sdk import WebClient
 
-    from connectors.sandbox import Sandbox
     from reconciler.engine import ReconcileReport
     from reconciler.notify import DeliverReport, PlanReport
 
@@ -548,33 +547,6 @@ def run_once(rt: Runtime, *, dry_run: bool = False, on_batch: Callable[[SyncRepo
     plan = plan_notifications(rt)
     delivery = deliver_notifications(rt, dry_run=dry_run)
     return RunReport(syncs=syncs, reconcile=reconciled, plan=plan, delivery=delivery)
-
-
-def pointed_at_sandbox(settings: Settings, sandbox: Sandbox, **overrides: object) -> Settings:
-    """`settings` with both sources served by `sandbox` (placeholder tokens it accepts)."""
-    from pydantic import SecretStr
-
-    return settings.model_copy(
-        update={
-            "asana_token": SecretStr("sandbox-asana-token"),
-            "slack_bot_token": SecretStr("xoxb-sandbox-token"),
-            "asana_base_url": sandbox.asana_base_url,
-            "slack_base_url": sandbox.slack_base_url,
-            **overrides,
-        }
-    )
-
-
-@contextmanager
-def sandbox_if_no_tokens(settings: Settings) -> Iterator[Settings]:
-    """With neither token set, start the bundled sandbox and point both sources at it."""
-    if settings.asana_token is not None or settings.slack_bot_token is not None:
-        yield settings
-        return
-    from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
-
-    with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as sandbox:
-        yield pointed_at_sandbox(settings, sandbox)
 
 
 # -- pushed events ------------------------------------------------------------------------------

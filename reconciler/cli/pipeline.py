@@ -185,15 +185,11 @@ def run(
     config: ConfigOption = None,
 ) -> None:
     """Sync, reconcile and notify in a loop, in this process (no broker needed)."""
-    from workers.logging import configure_logging
-    from reconciler.pipeline import PollPace
-    from workers.runner import run_loop
-    from workers.settings import get_worker_settings
+    from reconciler.compose import configure_logging, poll_pace, run_loop
 
     configure_logging(get_settings(), level="INFO")
     with runtime(config, talks_to_apis=True) as rt, progress_reporter(True) as on_batch:
-        ws = get_worker_settings()
-        pace = PollPace(interval, ws.slack_events_sync_interval, ws.asana_sync_interval)
+        pace = poll_pace(interval)
         reports = run_loop(rt, once=once, interval=interval, dry_run=dry_run, on_batch=on_batch, pace=pace)
     if once and reports:
         last = reports[-1]
@@ -209,14 +205,12 @@ def demo(
     serve: Annotated[bool, typer.Option("--serve", help="Then show the board of the demo store until Ctrl-C.")] = False,
 ) -> None:
     """Run the whole pipeline on a bundled scenario against the local sandbox."""
-    from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
     from reconciler.cli.conflicts import conflict_summary
+    from reconciler.compose import pointed_at_sandbox, sandbox as bundled_sandbox
 
-    with tempfile.TemporaryDirectory(prefix="reconciler-demo-") as tmp, Sandbox(
-        load_scenario(bundled_scenario_path("demo")), port=0
-    ) as sandbox:
+    with tempfile.TemporaryDirectory(prefix="reconciler-demo-") as tmp, bundled_sandbox() as sandbox:
         database = keep or Path(tmp) / "demo.db"
-        settings = pipeline.pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{database}")
+        settings = pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{database}")
         rt = pipeline.load_runtime(settings=settings, config_path=pipeline.EXAMPLE_CONFIG)
         # A demo shows the DMs now: no group_wait, no quiet hours (both on by default).
         send_now = rt.config.alerts.model_copy(update={"group_wait": "0s", "quiet_hours": None})
