@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Iterable
+from functools import lru_cache
 
 from connectors.plugin import SourcePlugin, SourceRegistry
 
@@ -46,3 +47,19 @@ def load_sources(entries: Iterable[str] | None = None) -> SourceRegistry:
     """The built-in sources plus `entries` (default: those of RECONCILER_SOURCES)."""
     wanted = [*BUILT_IN, *(extra_entries() if entries is None else entries)]
     return SourceRegistry(load_plugin(e) for e in dict.fromkeys(wanted))
+
+
+@lru_cache(maxsize=8)
+def _sources_for(entries: tuple[str, ...]) -> SourceRegistry:
+    return load_sources(entries)
+
+
+def current_sources() -> SourceRegistry:
+    """The registry as the environment sets it now, built once per distinct setting."""
+    return _sources_for(tuple(extra_entries()))
+
+
+def ref_scope(source: str, source_ref: str) -> str:
+    """What `source_ref` names as its source's plugin says (`SourcePlugin.ref_kind`): `item`,
+    or `project` for a claim that speaks for a whole project."""
+    return current_sources().ref_kind(source, source_ref)

@@ -39,6 +39,8 @@ from psycopg.types.json import Json
 from sqlalchemy import JSON, Date, Table, and_, select, true, update
 from sqlmodel import Session
 
+from connectors.base import ClaimKind
+from connectors.registry import current_sources
 from reconciler import rules, store
 from reconciler.conflicts import ACTIVE, transition
 from reconciler.models import (
@@ -52,6 +54,8 @@ from reconciler.models import (
 from reconciler.protocol import Config
 
 log = logging.getLogger(__name__)
+
+_STATE_KIND = ClaimKind.STATE.value
 
 ACTOR = "reconciler"
 AUTO = "auto"
@@ -640,6 +644,7 @@ def _load_claims(
         groups = iter(grouped.items())
     found: dict[str, list[rules.ClaimView]] = {}
     view = rules.ClaimView
+    scope_of = current_sources().ref_kind  # the plugins say what their refs name
     times: dict[Any, datetime | None] = {None: None}  # a sync stamps many claims alike: parse once
     ts = _ts
     for key, claims in groups:
@@ -651,7 +656,7 @@ def _load_claims(
             views.append(view(
                 id_, source, ref, field_name, value, kind, author, ts(stated_at), "", None,  # type: ignore[arg-type]
                 None if edited_at is None else ts(edited_at), names.get((source, author)) if author else None,
-                recorded,
+                recorded, scope_of(source, ref) if kind == _STATE_KIND else "item",
             ))
     return found
 
