@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from connectors.base import Observation as Claim
 from connectors.base import PersonRecord, Source, SourceName, SyncBatch
+from connectors.registry import current_sources
 from reconciler.models import (
     AuditEvent,
     Deliverable,
@@ -446,15 +447,18 @@ def sync_cursors(session: Session) -> list[SyncCursor]:
 # -- people ---------------------------------------------------------------------------------
 
 
-_SOURCE_ID_COLUMN = {Source.SLACK: "slack_id", Source.ASANA: "asana_gid"}
+def _source_id_columns() -> dict[str, str]:
+    """Source -> the `Person` column holding a person's id there, as each source's plugin says
+    (`SourcePlugin.person_id_attribute`); sources without one join people by email only."""
+    return {p.name: p.person_id_attribute for p in current_sources() if p.person_id_attribute}
 
 
 def _known_people(session: Session, records: Sequence[PersonRecord]) -> list[Person]:
     """Everyone a batch's records may be: by email or by their id in the record's source."""
     emails = sorted({r.email.lower() for r in records if r.email})
     clauses = [col(Person.email).in_(chunk) for chunk in _chunks(emails)]
-    for source, column in _SOURCE_ID_COLUMN.items():
-        ids = sorted({r.source_id for r in records if r.source is source})
+    for source, column in _source_id_columns().items():
+        ids = sorted({r.source_id for r in records if r.source == source})
         clauses += [col(getattr(Person, column)).in_(chunk) for chunk in _chunks(ids)]
     return list(session.exec(select(Person).where(or_(*clauses)))) if clauses else []
 
@@ -468,10 +472,11 @@ def upsert_people(session: Session, records: Sequence[PersonRecord], *, now: dat
     if not records:
         return
     known = _known_people(session, records)
+    id_columns = _source_id_columns()
     by_email = {p.email.lower(): p for p in known if p.email}
-    by_id = {(column, getattr(p, column)): p for p in known for column in _SOURCE_ID_COLUMN.values() if getattr(p, column)}
+    by_id = {(column, getattr(p, column)): p for p in known for column in id_columns.values() if getattr(p, column)}
     for record in records:
-        column = _SOURCE_ID_COLUMN.get(record.source)
+        column = id_columns.get(record.source)
         email = record.email.lower() if record.email else None
         person = (by_email.get(email) if email else None) or (by_id.get((column, record.source_id)) if column else None)
         if person is None:
@@ -500,7 +505,7 @@ def _merge_person(person: Person, record: PersonRecord, column: str | None) -> b
 
 
 def person_by_source_id(session: Session, source: SourceName, source_id: str) -> Person | None:
-    id_column = _SOURCE_ID_COLUMN.get(source)
+    id_column = _source_id_columns().get(source)
     if id_column is None:
         return session.exec(select(Person).where(Person.key == source_id)).first()
     return session.exec(select(Person).where(getattr(Person, id_column) == source_id)).first()
@@ -510,13 +515,16 @@ def author_names(session: Session) -> dict[tuple[str, str], str]:
     """(source, author id as that source names it) -> the person's name. Slack names authors by
     user id, Asana by gid or email, manual claims by person key."""
     names: dict[tuple[str, str], str] = {}
+    id_columns = _source_id_columns()
+    sources = [Source.MANUAL.value, *(p.name for p in current_sources())]
     for person in session.exec(select(Person)):
         names[(Source.MANUAL.value, person.key)] = person.name
-        for source, ident in ((Source.SLACK, person.slack_id), (Source.ASANA, person.asana_gid)):
+        for source, column in id_columns.items():
+            ident = getattr(person, column)
             if ident:
                 names[(str(source), ident)] = person.name
         if person.email:
-            for source in Source:
+            for source in sources:
                 names.setdefault((str(source), person.email), person.name)
     return names
 
