@@ -21,6 +21,7 @@ from connectors.registry import current_sources
 from reconciler.models import (
     AuditEvent,
     Deliverable,
+    DeliverableLink,
     MessageVersion,
     Observation,
     PeriodicRun,
@@ -78,6 +79,7 @@ def sync_config(session: Session, config: Config, *, now: datetime) -> None:
     session.flush()
 
     existing = {d.key: d for d in session.exec(select(Deliverable)).all()}
+    stored_links = deliverable_links(session)
     talked_about = partitions_of(session, [dc.key for dc in config.deliverables])
     for dc in config.deliverables:
         if config.rules_unresolved and dc.asana_task is None and dc.key in existing:
@@ -91,21 +93,41 @@ def sync_config(session: Session, config: Config, *, now: datetime) -> None:
         wanted: dict[str, Any] = {
             "title": dc.title or dc.key,
             "role": role.name if role else None,
-            "asana_gid": dc.asana_task,
             "aliases": list(dc.aliases),
             "depends_on": list(dc.depends_on),
         }
         if deliverable.owner_set_by in (None, *FILE_OWNER_ORIGINS):
             wanted["owner_key"] = dc.owner
             wanted["owner_set_by"] = config.owner_origin(dc.key)
-        changed = deliverable.id is None or any(getattr(deliverable, k) != v for k, v in wanted.items())
+        links = dc.source_links()
+        relinked = stored_links.get(dc.key, {}) != links
+        changed = deliverable.id is None or relinked or any(getattr(deliverable, k) != v for k, v in wanted.items())
         if changed:
             for k, v in wanted.items():
                 setattr(deliverable, k, v)
             deliverable.dirty = True
             deliverable.updated_at = now
             session.add(deliverable)
+        if relinked:
+            _replace_links(session, dc.key, links)
     session.flush()
+
+
+def deliverable_links(session: Session, keys: Sequence[str] | None = None) -> dict[str, dict[str, str]]:
+    """Deliverable key -> the items it is declared to be (link kind -> id there)."""
+    stmt = select(DeliverableLink)
+    if keys is not None:
+        stmt = stmt.where(col(DeliverableLink.deliverable_key).in_(list(keys)))
+    found: dict[str, dict[str, str]] = {}
+    for link in session.exec(stmt):
+        found.setdefault(link.deliverable_key, {})[link.kind] = link.ref
+    return found
+
+
+def _replace_links(session: Session, key: str, links: dict[str, str]) -> None:
+    session.execute(delete(DeliverableLink).where(col(DeliverableLink.deliverable_key) == key))
+    for kind, ref in sorted(links.items()):
+        session.add(DeliverableLink(deliverable_key=key, kind=kind, ref=ref))
 
 
 # -- sync batches ---------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def _section(config: Any) -> TrackerConfig:
 
 plugin = SourcePlugin(
     name=NAME,
-    label="The tracker",
+    label="Tracker",
     config_model=TrackerConfig,
     section=_section,
     credentials=lambda settings: Credentials(token="local", base_url="https://tracker.test", variable="TRACKER_TOKEN"),

@@ -4,7 +4,7 @@ finding DMed to the deliverable's owner over the Slack sandbox."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -76,6 +76,18 @@ def test_a_source_package_goes_from_sync_to_a_dm(tmp_path: Path, tracker_registe
         again = pipeline.run_once(rt)  # nothing new: no second DM
         assert [r.observations for r in again.syncs if r.source == "tracker"] == [2]
         assert len([m for m in sandbox.posted_messages() if m.get("user") == "U01"]) == 1
+
+        # the item the deliverable is linked to goes away in the tracker: its owner hears of it
+        config.write_text(CONFIG.replace('  { id = "F-1", status = "on_track", due = "2026-01-10", author = "alice@acme.test" },\n', ""))
+        later = pipeline.load_runtime(settings=settings, config_path=config, clock=lambda: NOW + timedelta(hours=1))
+        pipeline.run_once(later)
+        with session_scope(rt.engine) as session:
+            found = session.exec(select(Conflict).where(Conflict.deliverable_key == "billing-export")).all()
+            states = {c.kind: (c.state, c.summary) for c in found}
+        assert states["source_deleted"] == (
+            "open", "The Tracker item behind Billing export (F-1) is gone since 2026-02-02 13:00 UTC: deleted, or "
+            "moved out of the synced projects")
+        assert states["overdue"][0] == "resolved"
 
 
 def test_a_bad_section_of_a_registered_source_is_one_line(tmp_path: Path, tracker_registered: None) -> None:
