@@ -8,10 +8,10 @@ source packages depend on nothing above `connectors`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -63,6 +63,56 @@ class RequestLimits:
 
 
 @dataclass(frozen=True)
+class WriteTarget:
+    """One place a decision is written back to: `ref` names it in its source (a Slack channel
+    with `thread_ts`, an Asana task); `action` says what is done there (`reply in thread`)."""
+
+    source: str
+    ref: str
+    label: str
+    permalink: str | None = None
+    thread_ts: str | None = None
+    action: str = "comment on"
+
+    def describe(self) -> str:
+        return f"{self.label}: {self.action} {self.permalink or '(no permalink)'}"
+
+
+class Evidence(Protocol):
+    """A stored claim as write-back reads it."""
+
+    source: str
+    source_ref: str
+    permalink: str | None
+    partition: str | None
+
+
+class Writer(Protocol):
+    def write(self, target: WriteTarget, text: str, *, mark: str) -> str:
+        """Write `text` once (`mark` names this decision's write, to find one whose answer was
+        lost); the id of what was written. A failure is a one-line ConnectorError."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class WriteBack:
+    """How a decision is written back to a source. targets: the places the source's evidence
+    names (and notes on evidence that takes no write). writer: a client, built on first use.
+    audit / place: a target as an audit event's details, and back (`Place`), so a retry never
+    writes twice. result_key: the details key of the written id. markup: how text is escaped
+    for the source (`plain`, `slack_mrkdwn`)."""
+
+    targets: Callable[[Sequence[Evidence]], tuple[list[WriteTarget], list[str]]]
+    writer: Callable[[Credentials, RateLimiter, float], Writer]
+    audit: Callable[[WriteTarget], dict[str, Any]]
+    place: Callable[[Mapping[str, Any]], tuple[str, str | None]]
+    result_key: str
+    markup: str = "plain"
+
+
+@dataclass(frozen=True)
 class SourcePlugin:
     """One source. `name` is the source value observations, cursors and findings carry.
 
@@ -96,6 +146,8 @@ class SourcePlugin:
     ref_kind: Callable[[str], str] = lambda source_ref: "item"
     person_id_attribute: str | None = None
     """The `people` attribute holding the person's id in this source (`slack_id`), if any."""
+    writeback: WriteBack | None = None
+    """How a decision is written back where this source's evidence lives; None: it is not."""
 
 
 PROJECT_REF = "project"
@@ -145,6 +197,10 @@ class SourceRegistry:
     def ref_kind(self, source: str, source_ref: str) -> str:
         plugin = self._plugins.get(str(source))
         return plugin.ref_kind(source_ref) if plugin is not None else "item"
+
+    def audit_target(self, details: Mapping[str, Any]) -> SourcePlugin | None:
+        """The source a write-back audit event's details name (`target`)."""
+        return self._plugins.get(str(details.get("target")))
 
     def with_plugin(self, plugin: SourcePlugin) -> SourceRegistry:
         return SourceRegistry([*self, plugin])

@@ -24,7 +24,6 @@ from connectors.base import (
     PersonRecord,
     Source,
 )
-from connectors.asana.source import STATUS_UPDATE_PREFIX
 from connectors.config import AsanaConfig
 
 Record = Mapping[str, Any]
@@ -84,6 +83,9 @@ SECTION_STORIES = frozenset({"section_changed"})
 ASSIGN_STORIES = frozenset({"assigned"})
 DUE_STORIES = frozenset({"due_date_changed", "due_date_removed", "dates_changed"})
 DEPENDENCY_STORIES = frozenset({"dependency_added", "dependency_removed"})
+
+
+STATUS_UPDATE_PREFIX = "status_update:"  # the ref of a project's status update claims
 
 
 def status_update_ref(project_gid: str) -> str:

@@ -7,10 +7,11 @@ from typing import Any
 
 from connectors.base import Connector, Source
 from connectors.config import AsanaConfig
+from connectors.asana.mapping import STATUS_UPDATE_PREFIX
+from connectors.asana.writeback import writeback
 from connectors.plugin import PROJECT_REF, BuildContext, Credentials, RequestLimits, RequestRate, SourcePlugin
 
 NAME = Source.ASANA
-STATUS_UPDATE_PREFIX = "status_update:"  # the ref of a project status update (see mapping.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,7 @@ plugin = SourcePlugin(
     item_noun="task",
     ref_kind=_ref_kind,
     person_id_attribute="asana_gid",
+    writeback=writeback,
 )
 
 __all__ = ["AsanaLimits", "plugin"]

@@ -8,6 +8,7 @@ from typing import Any
 from connectors.base import Connector, Source
 from connectors.config import SlackConfig
 from connectors.plugin import BuildContext, Credentials, RequestLimits, RequestRate, SourcePlugin
+from connectors.slack.writeback import writeback
 
 NAME = Source.SLACK
 
@@ -102,4 +103,5 @@ plugin = SourcePlugin(
     partitions_at_once=lambda section: CHANNELS_AT_ONCE,
     item_noun="message",
     person_id_attribute="slack_id",
+    writeback=writeback,
 )
