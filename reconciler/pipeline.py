@@ -33,7 +33,7 @@ from connectors.base import (
     UnreachableError,
 )
 from connectors.plugin import BuildContext, Credentials, SourcePlugin, SourceRegistry
-from connectors.registry import load_sources
+from connectors.registry import current_sources
 from reconciler import store
 from reconciler.db import DatabaseError, describe_url, engine_for, migrate, session_scope
 from reconciler.protocol import Config, load_config
@@ -66,7 +66,7 @@ class Runtime:
     clock: Callable[[], datetime] = utcnow
     rate_limiter: RateLimiter = field(default_factory=NoRateLimit)
     rules_read_at: datetime | None = None  # when `deliverable_rules` were last resolved
-    sources: SourceRegistry = field(default_factory=load_sources)
+    sources: SourceRegistry = field(default_factory=current_sources)  # the process-wide registry
 
     def now(self) -> datetime:
         return self.clock()
@@ -111,11 +111,10 @@ def load_runtime(
     config_path: Path | None = None,
     clock: Callable[[], datetime] = utcnow,
     rate_limiter: RateLimiter | None = None,
-    sources: SourceRegistry | None = None,
 ) -> Runtime:
     settings = settings or get_settings()
     config = load_config(config_path or settings.reconciler_config)
-    sources = sources or load_sources()
+    sources = current_sources()
     check_source_sections(sources, config, origin=str(config_path or settings.reconciler_config))
     engine = open_store(settings.database_url)
     return Runtime(
