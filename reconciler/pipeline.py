@@ -37,7 +37,7 @@ from connectors.registry import current_sources
 from reconciler import store
 from reconciler.db import DatabaseError, describe_url, engine_for, migrate, session_scope
 from reconciler.protocol import Config, load_config
-from reconciler.settings import Settings, get_settings, scrub
+from reconciler.settings import MIN_SECRET_LENGTH, Settings, get_settings, scrub
 
 if TYPE_CHECKING:
     from connectors.slack.connector import SlackConnector
@@ -72,7 +72,7 @@ class Runtime:
         return self.clock()
 
     def scrub(self, text: str) -> str:
-        return scrub(text, self.settings.secrets())
+        return scrub(text, [*self.settings.secrets(), *source_secrets(self.sources, self.settings)])
 
 
 @dataclass
@@ -92,6 +92,12 @@ class SyncReport:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def source_secrets(sources: SourceRegistry, settings: Settings) -> list[str]:
+    """The tokens registered sources read from their own settings, to scrub like the others."""
+    tokens = (p.credentials(settings).token for p in sources)
+    return [t for t in tokens if t and len(t) >= MIN_SECRET_LENGTH]
 
 
 def open_store(database_url: str) -> Engine:

@@ -1,5 +1,6 @@
 """The tracker's plugin and connector: one partition (`board`), one state-like status and
-target-date claim per item linked to a deliverable (`[[deliverables]] links.tracker`)."""
+target-date claim per item linked to a deliverable (`[[deliverables]] links.tracker`); its token
+from its own environment variable (TRACKER_TOKEN)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.base import CanonicalStatus, ClaimKind, Connector, DeliverableIndex, Field, Observation, SyncBatch
 from connectors.plugin import BuildContext, Credentials, RequestLimits, RequestRate, SourcePlugin
@@ -72,6 +74,21 @@ def _limits(section: TrackerConfig) -> Callable[[str], RequestLimits]:
     return lambda rest: RequestLimits((RequestRate("requests", section.requests_per_minute),))
 
 
+class TrackerSettings(BaseSettings):
+    """The tracker's own environment: TRACKER_TOKEN, TRACKER_URL."""
+
+    model_config = SettingsConfigDict(env_prefix="TRACKER_", extra="ignore")
+
+    token: SecretStr | None = None
+    url: str = "https://tracker.test"
+
+
+def _credentials(settings: Any) -> Credentials:
+    own = TrackerSettings()
+    token = own.token.get_secret_value() if own.token else None
+    return Credentials(token=token, base_url=own.url, variable="TRACKER_TOKEN")
+
+
 def _section(config: Any) -> TrackerConfig:
     return TrackerConfig.model_validate(config.sources.get(NAME, {}))
 
@@ -81,7 +98,7 @@ plugin = SourcePlugin(
     label="Tracker",
     config_model=TrackerConfig,
     section=_section,
-    credentials=lambda settings: Credentials(token="local", base_url="https://tracker.test", variable="TRACKER_TOKEN"),
+    credentials=_credentials,
     build=_build,
     partitions=lambda config: [PARTITION],
     limits=_limits,

@@ -49,6 +49,7 @@ items = [
 @pytest.fixture
 def tracker_registered(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RECONCILER_SOURCES", "tests.fake_source:plugin")
+    monkeypatch.setenv("TRACKER_TOKEN", "tracker-test-token")
 
 
 def test_a_source_package_goes_from_sync_to_a_dm(tmp_path: Path, tracker_registered: None) -> None:
@@ -104,3 +105,22 @@ def test_a_section_of_a_source_not_registered_is_refused(tmp_path: Path) -> None
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'store.db'}")
     with pytest.raises(ConfigError, match="sources.tracker: no source named 'tracker' is registered"):
         pipeline.load_runtime(settings=settings, config_path=config)
+
+
+def test_a_registered_sources_token_is_scrubbed_like_the_others(tmp_path: Path, tracker_registered: None) -> None:
+    config = tmp_path / "reconciler.toml"
+    config.write_text(CONFIG)
+    rt = pipeline.load_runtime(settings=Settings(database_url=f"sqlite:///{tmp_path / 'store.db'}"), config_path=config)
+    token = rt.sources.get("tracker").credentials(rt.settings).token
+    assert token and rt.scrub(f"tracker said 401 for {token}") == "tracker said 401 for ***"
+
+
+def test_a_registered_source_without_its_token_fails_its_sync_in_one_line(
+    tmp_path: Path, tracker_registered: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TRACKER_TOKEN")
+    config = tmp_path / "reconciler.toml"
+    config.write_text(CONFIG)
+    rt = pipeline.load_runtime(settings=Settings(database_url=f"sqlite:///{tmp_path / 'store.db'}"), config_path=config)
+    [report] = pipeline.sync_all(rt, sources=["tracker"])
+    assert (report.ok, report.error) == (False, "tracker: no token configured (set TRACKER_TOKEN)")
