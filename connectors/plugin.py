@@ -116,22 +116,21 @@ class WriteBack:
 class SourcePlugin:
     """One source. `name` is the source value observations, cursors and findings carry.
 
-    config_model / section: the config file's section for the source and how to read it from
-    the loaded config. credentials: the token and address from the settings. build: a
-    connector. partitions: the partitions to sync that cost no request; when
-    `needs_expansion(section)`, `expand(connector, config)` asks the source for the full list.
-    limits(section): the rate-limiter budget of one request key (given the part after
-    `<name>:`). partitions_at_once / requests_in_flight: how many partitions sync side by side,
-    and the cap on requests in flight across them (None: no cap). link_kind: the deliverable link (`[[deliverables]] links.<kind>`)
-    naming the item a deliverable is in this source. ref_kind: what a claim's source ref names,
-    as data the rules read (`item` by default; `project` for claims that speak for a whole
-    project). label / item_noun: how findings name the source and its items.
+    config_model: the model of its config file section (read by `section`). credentials: the
+    token and address from the settings. build: a connector. partitions: the partitions to sync
+    that cost no request; when `needs_expansion(section)`, `expand(connector, config)` asks the
+    source for the full list. limits(section): the rate-limiter budget of one request key
+    (given the part after `<name>:`). partitions_at_once / requests_in_flight: how many
+    partitions sync side by side, and the cap on requests in flight across them (None: no cap).
+    link_kind: the deliverable link (`[[deliverables]] links.<kind>`) naming the item a
+    deliverable is in this source. ref_kind: what a claim's source ref names, as data the rules
+    read (`item` by default; `project` for claims that speak for a whole project). label /
+    item_noun: how findings name the source and its items.
     """
 
     name: str
     label: str
     config_model: type[BaseModel]
-    section: Callable[[Any], Any]
     credentials: Callable[[Any], Credentials]
     build: Callable[[BuildContext], Connector]
     partitions: Callable[[Any], list[str]]
@@ -148,6 +147,14 @@ class SourcePlugin:
     """The `people` attribute holding the person's id in this source (`slack_id`), if any."""
     writeback: WriteBack | None = None
     """How a decision is written back where this source's evidence lives; None: it is not."""
+    section: Callable[[Any], Any] | None = None
+    """Reads the source's section from the loaded config; default: `[sources.<name>]` validated
+    with `config_model` (the built-in sources have sections of their own, `[asana]`)."""
+
+    def __post_init__(self) -> None:
+        if self.section is None:
+            model, name = self.config_model, self.name
+            object.__setattr__(self, "section", lambda config: model.model_validate(config.sources.get(name, {})))
 
 
 PROJECT_REF = "project"

@@ -134,8 +134,9 @@ def load_runtime(
 
 
 def check_source_sections(sources: SourceRegistry, config: Config, *, origin: str) -> None:
-    """Every registered source's config section reads (one `ConfigError` line if not), and no
-    `[sources.<name>]` names a source that is not registered."""
+    """Every registered source's config section reads (one `ConfigError` line if not), no
+    `[sources.<name>]` names a source that is not registered, and every deliverable's `links`
+    name a kind a registered source links by."""
     from pydantic import ValidationError
 
     from reconciler.protocol import ConfigError
@@ -150,6 +151,12 @@ def check_source_sections(sources: SourceRegistry, config: Config, *, origin: st
             item = exc.errors(include_input=False, include_url=False)[0]
             where = ".".join(str(p) for p in ("sources", plugin.name, *item["loc"]))
             raise ConfigError(f"{origin}: {where}: {item['msg']}") from None
+    kinds = {p.link_kind for p in sources if p.link_kind}
+    for i, deliverable in enumerate(config.deliverables):
+        for kind in deliverable.links:
+            if kind not in kinds:
+                known = ", ".join(sorted(kinds)) or "none"
+                raise ConfigError(f"{origin}: deliverables[{i}].links.{kind}: no source links deliverables by {kind!r} (known: {known})")
 
 
 def apply_config(rt: Runtime) -> None:

@@ -89,15 +89,10 @@ def _credentials(settings: Any) -> Credentials:
     return Credentials(token=token, base_url=own.url, variable="TRACKER_TOKEN")
 
 
-def _section(config: Any) -> TrackerConfig:
-    return TrackerConfig.model_validate(config.sources.get(NAME, {}))
-
-
 plugin = SourcePlugin(
     name=NAME,
     label="Tracker",
     config_model=TrackerConfig,
-    section=_section,
     credentials=_credentials,
     build=_build,
     partitions=lambda config: [PARTITION],

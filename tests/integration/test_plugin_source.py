@@ -99,6 +99,15 @@ def test_a_bad_section_of_a_registered_source_is_one_line(tmp_path: Path, tracke
         pipeline.load_runtime(settings=settings, config_path=config)
 
 
+def test_a_link_to_a_source_not_registered_is_one_line(tmp_path: Path, tracker_registered: None) -> None:
+    config = tmp_path / "reconciler.toml"
+    config.write_text(CONFIG.replace('links = { tracker = "F-1" }', 'links = { jira = "F-1" }'))
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    with pytest.raises(ConfigError, match=r"deliverables\[0\]\.links\.jira: no source links deliverables by 'jira' "
+                                          r"\(known: asana, tracker\)"):
+        pipeline.load_runtime(settings=settings, config_path=config)
+
+
 def test_a_section_of_a_source_not_registered_is_refused(tmp_path: Path) -> None:
     config = tmp_path / "reconciler.toml"
     config.write_text(CONFIG)
