@@ -46,7 +46,7 @@ from pydantic import SecretStr  # noqa: E402
 
 from connectors.base import ClaimKind, Field, Observation, Source, SyncBatch  # noqa: E402
 from connectors.sandbox import Sandbox, parse_scenario  # noqa: E402
-from connectors.slack_client import make_web_client  # noqa: E402
+from connectors.slack.client import make_web_client  # noqa: E402
 from reconciler import pipeline, store  # noqa: E402
 from reconciler.db import session_scope  # noqa: E402
 from reconciler.pipeline import Runtime, open_store  # noqa: E402
@@ -242,7 +242,7 @@ def day_of_traffic(channels: int, messages: int, start: datetime, seed: int = 7)
 
 
 def requests_of_a_day(channels: int, messages: int, *, events: bool) -> dict[str, Any]:
-    from connectors.slack_events import message_change  # noqa: F401 - the intake maps the events
+    from connectors.slack.events import message_change  # noqa: F401 - the intake maps the events
     from reconciler.slackapp.events import SlackEventIntake
 
     start = datetime(2026, 11, 16, 0, 0, tzinfo=timezone.utc)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.asana_webhooks import create_webhook, delete_webhook, list_webhooks, signature_ok
+from connectors.asana.webhooks import create_webhook, delete_webhook, list_webhooks, signature_ok
 from connectors.base import ConnectorError, Source
 from reconciler import pipeline
 from reconciler.due_alarm import DueAlarm

@@ -42,7 +42,7 @@ def slack_app(
     HTTP with --http. Shares the store with the workers."""
     from slack_bolt.error import BoltError
     from slack_sdk.errors import SlackApiError
-    from workers.logging import configure_logging
+    from reconciler.compose import configure_logging
 
     from reconciler import pipeline
     from reconciler.slackapp.app import build_app, follow_changes, http_server, socket_mode_handler

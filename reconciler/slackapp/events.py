@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors.base import ConnectorError, Source
-from connectors.slack import ChannelCursor, SlackConnector
-from connectors.slack_events import message_change
+from connectors.slack.connector import ChannelCursor, SlackConnector
+from connectors.slack.events import message_change
 from reconciler import pipeline, store
 from reconciler.db import session_scope
 from reconciler.due_alarm import DueAlarm

@@ -23,7 +23,7 @@ from sqlmodel import select
 from connectors.base import Source
 from connectors.sandbox import Sandbox, parse_scenario
 from connectors.sandbox.asana_api import Webhook
-from connectors.slack_client import make_web_client
+from connectors.slack.client import make_web_client
 from reconciler import pipeline
 from reconciler.asana_push import HEARTBEAT_MISSING, AsanaWebhookReceiver
 from reconciler.db import session_scope

@@ -4,7 +4,7 @@ guessed where Slack's answer is not known."""
 
 from __future__ import annotations
 
-from connectors.slack import ChannelCursor, WatchedThread
+from connectors.slack.connector import ChannelCursor, WatchedThread
 
 PARENT = "1795500000.000100"
 SEEN = "1795500100.000100"  # the newest reply the poller read

@@ -105,14 +105,14 @@ from connectors.base import (
     SyncBatch,
 )
 from connectors.config import SlackConfig, parse_duration
-from connectors.slack_client import (
+from connectors.slack.client import (
     DEFAULT_SLACK_BASE_URL,
     describe_transport_error,
     make_web_client,
     take_throttled,
     rate_limit_key,
 )
-from connectors.slack_links import (
+from connectors.slack.links import (
     DeliverableLinker,
     message_permalink,
     subject_keys,
