@@ -81,15 +81,15 @@ class Watch:
         with self.lock:
             if self.result is not None:
                 return
-            if report.source.value == "slack":
+            if str(report.source) == "slack":
                 self._slack(report)
             self._check()
 
     def on_done(self, report: Any, _started: float) -> None:
         with self.lock:
-            if report.source.value == "asana" and report.ok:
+            if str(report.source) == "asana" and report.ok:
                 self.projects.add(report.partition)
-            if report.source.value == "slack" and report.ok:
+            if str(report.source) == "slack" and report.ok:
                 self.ready.add(report.partition)
             if self.result is None:
                 self._check()
@@ -194,7 +194,7 @@ def run(*, scale: float = 1.0, seed: int = 1, days: int = 7, data: Path | None =
         "days": days,
         "counts": manifest["counts"],
         "planted": len(manifest["planted"]),
-        "errors": [f"{r.source.value} {r.partition}: {r.error}" for r in reports if r.error],
+        "errors": [f"{str(r.source)} {r.partition}: {r.error}" for r in reports if r.error],
         "full": {"requests": sum(counts.values()), "by_endpoint": counts,
                  "simulated_minutes": simulated_minutes(counts), "wall_seconds_unthrottled": round(t["seconds"], 1)},
         "first_reconcile": watch.result,

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.base import Source
+from connectors.base import Source, SourceName
 from connectors.config import AsanaConfig, SlackConfig
 
 # conversations.history / conversations.replies per minute (mirrors workers/ratelimit.py's tiers)
@@ -26,7 +26,7 @@ SLACK_READS_PER_MINUTE = {"internal": 50, "marketplace_limited": 1}
 
 @dataclass(frozen=True)
 class PartitionProgress:
-    source: Source
+    source: SourceName
     partition: str
     requests: int
     first_read: bool  # it had no cursor, or its connector is still reading its whole history
@@ -61,26 +61,32 @@ class Estimate:
         }
 
 
-def requests_per_minute(source: Source, *, asana: AsanaConfig, slack: SlackConfig) -> float:
-    if source is Source.ASANA:
+def requests_per_minute(source: SourceName, *, asana: AsanaConfig, slack: SlackConfig) -> float | None:
+    """The budget of a source's first read; None for a source without a known one."""
+    if source == Source.ASANA:
         return float(asana.requests_per_minute)
-    return float(SLACK_READS_PER_MINUTE[slack.budget])
+    if source == Source.SLACK:
+        return float(SLACK_READS_PER_MINUTE[slack.budget])
+    return None
 
 
 def estimate(parts: Iterable[PartitionProgress], *, asana: AsanaConfig, slack: SlackConfig) -> Estimate:
     """The requests and seconds left for `parts` under the budget; the seconds are those of the
     partitions that can say (and None only if none of the unfinished ones can)."""
     done = 0
-    left: dict[Source, int] = {}
+    left: dict[SourceName, int] = {}
     unknown: list[str] = []
     for part in parts:
         done += part.requests
         remaining = part.requests_left()
+        if remaining and requests_per_minute(part.source, asana=asana, slack=slack) is None:
+            remaining = None  # a source whose budget is not known here
         if remaining is None:
-            unknown.append(f"{part.source.value} {part.partition}")
+            unknown.append(f"{part.source} {part.partition}")
             continue
         left[part.source] = left.get(part.source, 0) + remaining
-    known = [n / requests_per_minute(source, asana=asana, slack=slack) * 60.0 for source, n in left.items()]
+    known = [n / (requests_per_minute(source, asana=asana, slack=slack) or 1.0) * 60.0
+             for source, n in left.items() if n]
     seconds = max(known, default=0.0) if known or not unknown else None
     total_left = None if unknown else sum(left.values())
     return Estimate(done, total_left, seconds, tuple(unknown))
@@ -102,7 +108,7 @@ class Tracker:
 
     def __init__(self, *, asana: AsanaConfig, slack: SlackConfig):
         self._asana, self._slack = asana, slack
-        self._parts: dict[tuple[Source, str], PartitionProgress] = {}
+        self._parts: dict[tuple[SourceName, str], PartitionProgress] = {}
         self._lock = threading.Lock()
 
     def update(self, report: Any) -> None:

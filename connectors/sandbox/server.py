@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .asana_api import (
+    DELETE_ENDPOINT_PATTERNS,
     ENDPOINT_PATTERNS,
     POST_ENDPOINT_PATTERNS,
     AsanaError,
@@ -42,6 +43,7 @@ ASANA_MESSAGES = {400: "Bad Request", 401: "Not Authorized", 402: "Payment Requi
 SLACK_METHODS = tuple(SlackState.METHODS) + tuple(SlackAppState.METHODS)
 ENDPOINT_KEYS = tuple([f"asana GET {p}" for p in ENDPOINT_PATTERNS]
                       + [f"asana POST {p}" for p in POST_ENDPOINT_PATTERNS]
+                      + [f"asana DELETE {p}" for p in DELETE_ENDPOINT_PATTERNS]
                       + [f"slack {m}" for m in SLACK_METHODS])
 
 
@@ -376,9 +378,11 @@ class Sandbox:
         self._send(h, status, payload, truncate=truncate)
 
     def _asana_routes(self, method: str = "GET") -> list[Any]:
-        """The routes of one HTTP method (GET reads, POST writes; no others)."""
+        """The routes of one HTTP method (GET reads, POST writes, DELETE webhooks; no others)."""
         if method == "POST":
             return self.asana.post_routes()
+        if method == "DELETE":
+            return self.asana.delete_routes()
         if method != "GET":
             return []
         routes = getattr(self, "_routes_cache", None)

@@ -170,7 +170,7 @@ def progress_reporter(enabled: bool, *, summary: Callable[[], str | None] | None
         summary_task: list[Any] = []
 
         def update(report: Any) -> None:
-            key = (report.source.value, report.partition)
+            key = (str(report.source), report.partition)
             text = f"{key[0]} {key[1]}: {report.observations} claims, {report.requests} requests"
             if getattr(report, "progress", None) is not None:
                 text += f", {report.progress:.0%} of its history"

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
-from connectors.asana import AsanaConnector, AsanaCursor, CrawlProgress
+from connectors.asana.connector import AsanaConnector, AsanaCursor, CrawlProgress
 from connectors.base import CanonicalStatus, Source
 from connectors.sandbox import Sandbox
 from reconciler import store

@@ -17,7 +17,8 @@ from reconciler.cli import app
 from reconciler.cli import conflicts as conflicts_cli
 from reconciler.models import Observation
 from reconciler.settings import get_settings
-from reconciler.writeback import asana_targets, slack_targets
+from connectors.asana.writeback import asana_targets
+from connectors.slack.writeback import slack_targets
 from tests.conftest import demo_scenario, demo_ts, write_demo_config
 
 pytestmark = pytest.mark.demo  # runs again with the clock moved ahead (test_demo.py)
@@ -223,7 +224,7 @@ def _obs(source: str, ref: str, permalink: str | None = None, partition: str | N
 
 def test_targets_group_threads_and_skip_status_updates() -> None:
     reply = "https://acme.slack.com/archives/C01/p1700000005000100?thread_ts=1700000000.000100&cid=C01"
-    slack = slack_targets([
+    slack, _ = slack_targets([
         _obs("slack", "C01:1700000000.000100", "https://acme.slack.com/archives/C01/p1700000000000100", "launches"),
         _obs("slack", "C01:1700000005.000100", reply, "launches"),
         _obs("slack", "C09:1700000009.000100", None, "C09"),
@@ -232,7 +233,7 @@ def test_targets_group_threads_and_skip_status_updates() -> None:
         ("C01", "1700000000.000100", "Slack #launches (C01)"),
         ("C09", "1700000009.000100", "Slack channel C09"),
     ]
-    only_reply = slack_targets([_obs("slack", "C01:1700000005.000100", reply, "launches")])
+    only_reply, _ = slack_targets([_obs("slack", "C01:1700000005.000100", reply, "launches")])
     assert only_reply[0].permalink == "https://acme.slack.com/archives/C01/p1700000000000100"
     assert only_reply[0].thread_ts == "1700000000.000100"
     asana, skipped = asana_targets([
@@ -381,7 +382,7 @@ def test_a_comment_whose_answer_is_lost_is_written_once(env: Env, fault: str, mo
 def test_a_comment_posted_by_a_run_that_died_is_not_posted_again(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     """The comment went out, the process died before recording it: the next run finds it among
     the task's stories and records it instead of commenting twice."""
-    from connectors.asana import AsanaHttp
+    from connectors.asana.connector import AsanaHttp
 
     cid = env.conflict()
     real_add = AsanaHttp.add_comment

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from connectors.base import Source
 from connectors.config import AsanaConfig, SlackConfig
-from connectors.slack import Crawl
+from connectors.slack.connector import Crawl
 from reconciler.progress import PartitionProgress, Tracker, estimate, format_duration
 
 DAY = 86_400

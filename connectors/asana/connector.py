@@ -62,7 +62,7 @@ import urllib3
 from asana.rest import ApiException
 from urllib3.util.retry import Retry
 
-from connectors import asana_mapping as mapping
+from connectors.asana import mapping
 from connectors.base import (
     ConnectorError,
     DeliverableIndex,
@@ -512,7 +512,7 @@ def config_fingerprint(config: AsanaConfig, index: DeliverableIndex, tz: str) ->
         "status_update_map": {k.lower(): str(v) for k, v in config.status_update_map.items()},
         "completed_status": str(config.completed_status),
         "timezone": tz,
-        "index": sorted(index.by_asana_gid.items()),
+        "index": sorted(index.linked("asana").items()),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -588,7 +588,7 @@ class AsanaConnector:
         injectable for tests.
         """
         self._config = config
-        self._index = dict(index.by_asana_gid)
+        self._index = dict(index.linked("asana"))
         self._tz = ZoneInfo(timezone)
         self._use_events = use_events
         self._full_crawl_every = full_crawl_every
