@@ -38,7 +38,7 @@ from sqlmodel import select
 
 from connectors.base import NoRateLimit, RateLimiter
 from connectors.sandbox import Sandbox
-from reconciler import pipeline
+from reconciler import compose, pipeline
 from reconciler.db import session_scope
 from reconciler.models import Conflict, Notification, Observation, Person
 from reconciler.notify import NOTIFICATION_EVENT
@@ -75,7 +75,7 @@ def sb() -> Iterator[Sandbox]:
 
 
 def settings_for(sb: Sandbox, database_url: str, **overrides: Any) -> Settings:
-    return pipeline.pointed_at_sandbox(Settings(), sb, database_url=database_url, http_timeout=HTTP_TIMEOUT, **overrides)
+    return compose.pointed_at_sandbox(Settings(), sb, database_url=database_url, http_timeout=HTTP_TIMEOUT, **overrides)
 
 
 def runtime(sb: Sandbox, database_url: str, config: Path, clock: Clock, *,
@@ -98,7 +98,7 @@ def settle(rt: pipeline.Runtime, clock: Clock, *, store_errors: list[str] | None
             store_errors.append(type(exc.orig).__name__)
             problem = f"store error {type(exc.orig).__name__}"
         else:
-            problem = str([s.error for s in report.syncs if not s.ok])
+            problem = str([s.error for s in report.syncs if not s.ok]); print("TURN", turn, [(s.source, s.partition, s.ok, s.error) for s in report.syncs])
             if report.ok and not waiting(rt.engine):
                 return turn
         clock.now += TURN
@@ -298,7 +298,7 @@ def test_a_redis_restart_mid_sync(sb: Sandbox, tmp_path: Path, calm: dict[str, A
         config = write_demo_config(tmp_path)
         database_url = f"sqlite:///{tmp_path / 'redis.db'}"
         plain = runtime(sb, database_url, config, clock, redis_url=redis_server.url)
-        shared = rate_limiter_for(plain.settings, asana=plain.config.asana, slack=plain.config.slack,
+        shared = rate_limiter_for(plain.settings, sources=plain.sources, config=plain.config,
                                   prefix=f"faults-{redis_server.port}")
         assert not isinstance(shared, NoRateLimit), "the budget is not shared through Redis"
 
