@@ -98,7 +98,7 @@ def settle(rt: pipeline.Runtime, clock: Clock, *, store_errors: list[str] | None
             store_errors.append(type(exc.orig).__name__)
             problem = f"store error {type(exc.orig).__name__}"
         else:
-            problem = str([s.error for s in report.syncs if not s.ok]); print("TURN", turn, [(s.source, s.partition, s.ok, s.error) for s in report.syncs])
+            problem = str([s.error for s in report.syncs if not s.ok])
             if report.ok and not waiting(rt.engine):
                 return turn
         clock.now += TURN
