@@ -130,11 +130,11 @@ def test_planning_twice_writes_nothing_and_delivering_twice_sends_once(engine: E
     assert len(plan(engine, config, T0).notices) == 3
     assert plan(engine, config, T0).notices == []
     assert plan(engine, config, T0 + 5 * S).notices == []
-    before = [(r.id, r.idempotency_key, r.text) for r in outbox(engine)]
+    before = [(r.id, r.idempotency_key, r.message_view) for r in outbox(engine)]
     assert len(deliver(engine, slack, T0 + H).sent) == 3
     assert deliver(engine, slack, T0 + H).messages == []
     assert plan(engine, config, T0 + H).notices == []
-    assert [(r.id, r.idempotency_key, r.text) for r in outbox(engine)] == before
+    assert [(r.id, r.idempotency_key, r.message_view) for r in outbox(engine)] == before
     assert len(slack.posts()) == 3
     # no owner: the role's lead hears about onboarding
     assert sorted(r.recipient_key for r in outbox(engine)) == ["alice", "bob", "carol"]
@@ -417,7 +417,7 @@ def test_concurrent_planners_write_each_notice_once(
     # Both planners would read the same due conflicts before either writes, were they not
     # serialised; with the lock the second waits (the barrier times out) and finds nothing due.
     meet = threading.Barrier(2)
-    read_due = notify._due_conflicts
+    read_due = notify.plan._due_conflicts
 
     def slow_read(*args, **kwargs):  # type: ignore[no-untyped-def]
         found = read_due(*args, **kwargs)
@@ -427,7 +427,7 @@ def test_concurrent_planners_write_each_notice_once(
             pass
         return found
 
-    monkeypatch.setattr(notify, "_due_conflicts", slow_read)
+    monkeypatch.setattr(notify.plan, "_due_conflicts", slow_read)
     errors: list[BaseException] = []
 
     def planner(now) -> None:  # type: ignore[no-untyped-def]
