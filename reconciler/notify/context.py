@@ -45,6 +45,7 @@ class Planner:
     snoozes: list[Snooze]
     inhibitors: dict[int, silences.Inhibitor]
     told: dict[int, list[TellingRecord]] = field(default_factory=dict)  # conflict id -> DMs, oldest first
+    unsent: dict[int, list[tuple[NotificationConflict, Notification]]] = field(default_factory=dict)  # closed ones
     report: PlanReport = field(default_factory=PlanReport)
     windows: dict[str, Notification] = field(default_factory=dict)
     window_created: set[int] = field(default_factory=set)

@@ -192,7 +192,6 @@ def link(p: Planner, notification_id: int, conflict_id: int, *, level: int) -> N
     if conflict_id in linked:
         return
     p.session.add(NotificationConflict(notification_id=notification_id, conflict_id=conflict_id, level=level, created_at=p.now))
-    p.session.flush()
     linked.add(conflict_id)
 
 

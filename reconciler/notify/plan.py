@@ -55,6 +55,7 @@ def plan_notifications(session: Session, *, config: Config, now: datetime) -> Pl
         snoozes=silences.active_snoozes(session, now=now),
         inhibitors=silences.inhibition_map(session) if conflicts else {},
         told=telling_history(session, [c.id for c in conflicts if c.id is not None]) if conflicts else {},
+        unsent=_unsent_links(session, conflicts),
     )
     for conflict in conflicts:
         if conflict.state in CLOSED_CONFLICT_STATES:
@@ -289,18 +290,32 @@ def _plan_closed(p: Planner, conflict: Conflict) -> None:
 
 
 def _withdraw(p: Planner, conflict: Conflict) -> None:
-    """Take a closed conflict out of DMs that have not gone out yet (one query for its links)."""
-    stmt = (
-        select(NotificationConflict, Notification)
-        .join(Notification, col(NotificationConflict.notification_id) == col(Notification.id))
-        .where(NotificationConflict.conflict_id == conflict.id, Notification.status == NotificationStatus.PENDING)
-        .with_for_update(of=Notification)
-    )
-    for link, row in list(p.session.exec(stmt)):
-        assert row.id is not None and conflict.id is not None
+    """Take a closed conflict out of DMs that have not gone out yet."""
+    assert conflict.id is not None
+    for link, row in p.unsent.get(conflict.id, []):
+        assert row.id is not None
         p.session.delete(link)
         p.linked.get(row.id, set()).discard(conflict.id)
         p.touched[row.id] = row
         if conflict.id not in p.report.withdrawn:
             p.report.withdrawn.append(conflict.id)
-    p.session.flush()
+
+
+def _unsent_links(session: Session, conflicts: Sequence[Conflict]) -> dict[int, list[tuple[NotificationConflict, Notification]]]:
+    """The links of closed conflicts to rows still pending (locked), read once for the sweep."""
+    closed = sorted(c.id for c in conflicts if c.id is not None and c.state in CLOSED_CONFLICT_STATES)
+    found: dict[int, list[tuple[NotificationConflict, Notification]]] = {}
+    for start in range(0, len(closed), 500):
+        stmt = (
+            select(NotificationConflict, Notification)
+            .join(Notification, col(NotificationConflict.notification_id) == col(Notification.id))
+            .where(
+                col(NotificationConflict.conflict_id).in_(closed[start : start + 500]),
+                Notification.status == NotificationStatus.PENDING,
+            )
+            .order_by(col(NotificationConflict.id))
+            .with_for_update(of=Notification)
+        )
+        for link, row in session.exec(stmt):
+            found.setdefault(link.conflict_id, []).append((link, row))
+    return found
