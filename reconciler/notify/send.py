@@ -13,9 +13,9 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from slack_sdk import WebClient
 from sqlalchemy import Engine
 from sqlmodel import col, select
-from slack_sdk import WebClient
 
 from reconciler.db import session_scope
 from reconciler.messages import MessageView
