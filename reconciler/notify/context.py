@@ -76,17 +76,24 @@ def telling_history(session: Session, conflict_ids: Iterable[int]) -> dict[int, 
     found: dict[int, list[TellingRecord]] = {}
     for start in range(0, len(wanted), _CHUNK):
         stmt = (
-            select(NotificationConflict, Notification)
+            select(
+                NotificationConflict.conflict_id,
+                NotificationConflict.created_at,
+                Notification.id,
+                Notification.recipient_key,
+                Notification.parent_id,
+                Notification.status,
+            )
             .join(Notification, col(NotificationConflict.notification_id) == col(Notification.id))
             .where(col(NotificationConflict.conflict_id).in_(wanted[start : start + _CHUNK]))
             .order_by(col(Notification.id))
         )
-        for link, row in session.exec(stmt):
-            assert row.id is not None
-            found.setdefault(link.conflict_id, []).append(
+        # columns, not rows: a row's stored view can be large, and only these are needed
+        for conflict_id, linked_at, row_id, recipient_key, parent_id, status in session.exec(stmt):
+            found.setdefault(conflict_id, []).append(
                 TellingRecord(
-                    conflict_id=link.conflict_id, notification_id=row.id, recipient_key=row.recipient_key,
-                    first_id=row.parent_id or row.id, status=row.status, linked_at=link.created_at,
+                    conflict_id=conflict_id, notification_id=row_id, recipient_key=recipient_key,
+                    first_id=parent_id or row_id, status=status, linked_at=linked_at,
                 )
             )
     return found
