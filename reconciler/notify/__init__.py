@@ -40,7 +40,7 @@ from reconciler.notify.channels import (
     RetryableError,
     Sent,
 )
-from reconciler.notify.channels.slack import SlackDM
+from reconciler.notify.channels.slack import NOTIFICATION_EVENT, SlackDM
 from reconciler.notify.model import (
     AlertTiming,
     DeliveredMessage,
@@ -55,7 +55,7 @@ from reconciler.notify.status import notification_status
 
 __all__ = [
     "Address", "AlertTiming", "BACKOFF_BASE", "BACKOFF_CAP", "Channel", "DeliverReport", "DeliveredMessage",
-    "DeliveryError", "LEASE_RENEW_EVERY", "MAX_ATTEMPTS", "Payload", "PermanentError", "PlanReport",
+    "DeliveryError", "LEASE_RENEW_EVERY", "MAX_ATTEMPTS", "NOTIFICATION_EVENT", "Payload", "PermanentError", "PlanReport",
     "PlannedNotice", "Receipt", "RetryableError", "SENDING_LEASE", "Sent", "SlackDM", "deliver_pending",
     "notification_status", "plan_notifications",
 ]

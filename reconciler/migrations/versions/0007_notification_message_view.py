@@ -1,7 +1,7 @@
 """notification.message_view: the outbox keeps a channel-neutral view, rendered when sent
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-04 10:30:00
 
 Rows planned before this revision keep their stored text and blocks and are sent as they are.
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0007'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

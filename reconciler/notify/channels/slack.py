@@ -17,7 +17,7 @@ from typing import Any, NoReturn, TypeVar
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from connectors.slack_client import describe_slack_error, outcome_unknown
+from connectors.slack.client import describe_slack_error, outcome_unknown
 from reconciler import messages, untrusted
 from reconciler.messages import MessageView
 from reconciler.notify.channels.base import Address, Payload, PermanentError, Receipt, RetryableError, Sent
