@@ -38,7 +38,7 @@ from sqlmodel import select
 
 from connectors.base import NoRateLimit, RateLimiter
 from connectors.sandbox import Sandbox
-from reconciler import pipeline
+from reconciler import compose, pipeline
 from reconciler.db import session_scope
 from reconciler.models import Conflict, Notification, Observation, Person
 from reconciler.notify import NOTIFICATION_EVENT
@@ -75,7 +75,7 @@ def sb() -> Iterator[Sandbox]:
 
 
 def settings_for(sb: Sandbox, database_url: str, **overrides: Any) -> Settings:
-    return pipeline.pointed_at_sandbox(Settings(), sb, database_url=database_url, http_timeout=HTTP_TIMEOUT, **overrides)
+    return compose.pointed_at_sandbox(Settings(), sb, database_url=database_url, http_timeout=HTTP_TIMEOUT, **overrides)
 
 
 def runtime(sb: Sandbox, database_url: str, config: Path, clock: Clock, *,
