@@ -160,6 +160,7 @@ class RedisRateLimiter:
         max_wait: float = 300.0,
         poll: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
+        outage_grace: float = 5.0,
     ) -> None:
         self.client = client
         self.policy = policy or RatePolicy()
@@ -169,6 +170,7 @@ class RedisRateLimiter:
         self.max_wait = max_wait
         self.poll = poll
         self._sleep = sleep
+        self.outage_grace = outage_grace
         self._bucket = client.register_script(TOKEN_BUCKET_LUA)
         self._semaphore = client.register_script(SEMAPHORE_LUA)
         self._leases: dict[str, list[str]] = defaultdict(list)
@@ -212,10 +214,18 @@ class RedisRateLimiter:
         return wait_ms / 1000.0
 
     def _call(self, script: redis.commands.core.Script, keys: list[str], args: list[float]) -> int:
-        try:
-            return int(script(keys=keys, args=args))
-        except _REDIS_DOWN as exc:
-            raise TransientError(f"rate limiter: Redis unavailable ({type(exc).__name__})") from None
+        """One script call; Redis away for less than `outage_grace` (a restart, a failover) is
+        waited out, longer is a `TransientError` for the partition."""
+        waited, pause = 0.0, 0.1
+        while True:
+            try:
+                return int(script(keys=keys, args=args))
+            except _REDIS_DOWN as exc:
+                if waited >= self.outage_grace:
+                    raise TransientError(f"rate limiter: Redis unavailable ({type(exc).__name__})") from None
+            self._sleep(pause)
+            waited += pause
+            pause = min(1.0, pause * 2)
 
     # -- the RateLimiter protocol -----------------------------------------------------------
 

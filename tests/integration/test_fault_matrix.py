@@ -98,7 +98,7 @@ def settle(rt: pipeline.Runtime, clock: Clock, *, store_errors: list[str] | None
             store_errors.append(type(exc.orig).__name__)
             problem = f"store error {type(exc.orig).__name__}"
         else:
-            problem = str([s.error for s in report.syncs if not s.ok])
+            problem = str([s.error for s in report.syncs if not s.ok]); print("TURN", turn, [(s.source, s.partition, s.ok, s.error) for s in report.syncs])
             if report.ok and not waiting(rt.engine):
                 return turn
         clock.now += TURN
@@ -298,7 +298,7 @@ def test_a_redis_restart_mid_sync(sb: Sandbox, tmp_path: Path, calm: dict[str, A
         config = write_demo_config(tmp_path)
         database_url = f"sqlite:///{tmp_path / 'redis.db'}"
         plain = runtime(sb, database_url, config, clock, redis_url=redis_server.url)
-        shared = rate_limiter_for(plain.settings, asana=plain.config.asana, slack=plain.config.slack,
+        shared = rate_limiter_for(plain.settings, sources=plain.sources, config=plain.config,
                                   prefix=f"faults-{redis_server.port}")
         assert not isinstance(shared, NoRateLimit), "the budget is not shared through Redis"
 

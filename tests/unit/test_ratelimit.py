@@ -179,12 +179,30 @@ def test_policy_maps_slack_methods_to_tiers_and_config() -> None:
     assert limited.limits_for("asana").concurrency == 5
 
 
-def test_redis_down_is_a_transient_error(prefix: str) -> None:
+def test_redis_down_is_a_transient_error_after_the_grace(prefix: str) -> None:
     dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
-    rl = RedisRateLimiter(dead, prefix=prefix)
+    slept: list[float] = []
+    rl = RedisRateLimiter(dead, prefix=prefix, sleep=slept.append, outage_grace=3.0)
     with pytest.raises(TransientError, match="Redis unavailable") as caught:
         rl.acquire("asana")
     assert "127.0.0.1" not in str(caught.value)
+    assert 3.0 <= sum(slept) < 4.5 and max(slept) == 1.0  # backed off, then gave up
+
+
+def test_a_redis_restart_shorter_than_the_grace_is_waited_out(redis_client: redis.Redis, prefix: str) -> None:
+    down = {"calls": 2}
+    rl = RedisRateLimiter(redis_client, prefix=prefix, sleep=lambda _s: None)
+    script = rl._bucket
+
+    def flaky(**kwargs: object) -> object:
+        if down["calls"]:
+            down["calls"] -= 1
+            raise redis.ConnectionError("restarting")
+        return script(**kwargs)
+
+    rl._bucket = flaky  # type: ignore[assignment]
+    rl.acquire("slack:users.list")
+    assert down["calls"] == 0
 
 
 def test_no_redis_configured_means_no_shared_limit() -> None:
