@@ -219,7 +219,8 @@ class Notification(SQLModel, table=True):
     last_error: str | None = None
     not_before: datetime | None = _ts(index=True)
     claimed_at: datetime | None = _ts()
-    text: str = ""
+    message_view: dict[str, Any] = _json(dict)  # channel-neutral, rendered when sent (reconciler.notify.views)
+    text: str = ""  # the payload that went out (set when sent; the Slack app and close() rewrite it)
     blocks: list[dict[str, Any]] = _json(list)
     slack_channel: str | None = None
     slack_ts: str | None = None

@@ -157,8 +157,8 @@ def test_a_live_sender_renews_its_claim_while_slack_is_slow(
 ) -> None:
     """A second sender does not take a row whose sender is alive but waiting on Slack longer
     than the lease: the claim is renewed in the background."""
-    monkeypatch.setattr(notify, "SENDING_LEASE", timedelta(seconds=0.4))
-    monkeypatch.setattr(notify, "LEASE_RENEW_EVERY", 0.05)
+    monkeypatch.setattr(notify.outbox, "SENDING_LEASE", timedelta(seconds=0.4))
+    monkeypatch.setattr(notify.outbox, "LEASE_RENEW_EVERY", 0.05)
     config = make_config()
     open_conflict(engine, "checkout-v2")
     plan(engine, config, T0)
