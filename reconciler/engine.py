@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import hashlib
 import logging
 import sys
 import threading
@@ -140,6 +141,18 @@ def reconcile_all(
     url = _parallel_url(session) if workers > 1 and len(keys) >= parallel_min else None
     session.execute(update(_D).where(_IS_DIRTY).values(dirty=False))
     return _run(session, keys, config=config, now=now, parallel=(url, workers) if url else None)
+
+
+def rules_fingerprint(config: Config) -> str:
+    """What evaluation reads of the configuration (the rules' settings, the time zone, people's
+    names) and the rules' version: when it changes, every deliverable is due a full pass."""
+    read = {
+        "version": rules.RULES_VERSION,
+        "rules": config.rules.model_dump(mode="json"),
+        "timezone": config.timezone,
+        "people": sorted((p.key, p.name) for p in config.people),
+    }
+    return hashlib.sha256(orjson.dumps(read, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _run(

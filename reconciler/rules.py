@@ -78,6 +78,9 @@ class Rule(StrEnum):
 DEPENDENCY_RULES = frozenset(
     {Rule.DEPENDENCY_CASCADE, Rule.SCHEDULED_BEFORE_READY, Rule.DEPENDENCY_VIOLATION, Rule.DEPENDENCY_CYCLE}
 )
+# Raise it when a rule finds something else for the same facts: the next sweep then reconciles
+# every deliverable once (see `engine.rules_fingerprint`).
+RULES_VERSION = 1
 MAX_DEPENDENCY_DEPTH = 8  # how far down a chain the cascade looks; deeper chains are cut there
 
 
@@ -966,16 +969,19 @@ class DependencyCascadeRule(FindingRule):
         return dependency_cascade(context.facts, context.canonical, context.policy, today=context.today(now), tz=context.tz)
 
     def next_check(self, context: RuleContext, now: datetime) -> datetime | None:
-        """When it comes within the horizon, or a dependency down the chain becomes overdue."""
+        """When it comes within the horizon; once within it (or done), when a dependency down
+        the chain becomes overdue."""
         facts, canonical = context.facts, context.canonical
         if not facts.depends_on:
             return None
         today = context.today(now)
-        days: list[date] = []
-        if canonical.status in (None, CanonicalStatus.ON_TRACK, CanonicalStatus.NOT_STARTED) and canonical.target_date:
-            days.append(canonical.target_date - timedelta(days=context.policy.dependency_horizon_days))
-        days += _dependency_due_days([dep for _, dep in _walk(facts)])
-        return _first_after(context, today, days)
+        if not _exposed(canonical, context.policy, today):
+            if canonical.status not in (None, CanonicalStatus.ON_TRACK, CanonicalStatus.NOT_STARTED):
+                return None  # at risk, blocked or cancelled: only a new claim changes that
+            if canonical.target_date is None:
+                return None  # never exposed until it has a date
+            return _first_after(context, today, [canonical.target_date - timedelta(days=context.policy.dependency_horizon_days)])
+        return _first_after(context, today, _dependency_due_days([dep for _, dep in _walk(facts)]))
 
 
 class ScheduledBeforeReadyRule(FindingRule):
@@ -1064,23 +1070,19 @@ class StaleRule(FindingRule):
         return stale(context.facts, context.canonical, context.policy, tz=context.tz)
 
     def next_check(self, context: RuleContext, now: datetime) -> datetime | None:
-        """When it comes due within `stale_due_within_days`, when the silence reaches
-        `stale_after`, and the day after its date (past it, it is overdue instead)."""
+        """When it becomes a check-in (due within `stale_due_within_days` and silent for
+        `stale_after`, whichever comes later) and the day after its date (past it, it is overdue
+        instead)."""
         policy, canonical = context.policy, context.canonical
         due = canonical.target_date
         if policy.stale_after is None or due is None or canonical.status in _CLOSED:
             return None
-        today = context.today(now)
-        if due < today:
-            return None
-        moments = [
-            context.start_of(due - timedelta(days=policy.stale_due_within_days)),
-            context.start_of(due + timedelta(days=1)),
-        ]
         _, last_heard = _last_heard(context.facts, canonical)
-        if last_heard is not None:
-            moments.append(last_heard + policy.stale_after)
-        return min((m for m in moments if m > now), default=None)
+        if last_heard is None or due < context.today(now):
+            return None
+        starts = max(context.start_of(due - timedelta(days=policy.stale_due_within_days)), last_heard + policy.stale_after)
+        ends = context.start_of(due + timedelta(days=1))
+        return min((m for m in (starts, ends) if m > now), default=None)
 
 
 def _dependency_due_days(dependencies: Iterable[DependencyFacts]) -> list[date]:
