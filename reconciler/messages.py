@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reconciler import message_actions, untrusted
+from reconciler import message_actions, rules, untrusted
 
 MAX_CONFLICTS_IN_BLOCKS = 10  # 50 blocks per message: header, note, 4 per conflict, "more"
 MAX_EXCERPT = 200
@@ -114,23 +114,23 @@ def reason_line(conflict: ConflictView, reason: str, tz: str) -> str:
     return reason
 
 
-_DECIDED_BY_VALUE = frozenset({"dependency_cascade", "scheduled_before_ready", "dependency_violation", "overdue"})
-
-
 def resolve_commands(conflict: ConflictView) -> list[str]:
     """The commands that settle a finding, the way that makes sense for its kind; the last one
     acknowledges it."""
     cid, key = conflict.id, conflict.deliverable_key
-    if conflict.kind == "no_owner":  # naming an owner resolves it by itself on the next pass
+    rule = rules.rule_for(conflict.kind)
+    settled_by = rule.settled_by if rule is not None else rules.Settlement.ACCEPT_SOURCE
+    lines: list[str] = []
+    if settled_by is rules.Settlement.NAME_OWNER:  # naming an owner resolves it by itself on the next pass
         lines = [f'reconciler conflicts resolve {cid} --owner PERSON -c "..."']
-    elif conflict.kind == "stale":  # a check-in: say where it stands, or not now
+    elif settled_by is rules.Settlement.CHECK_IN:  # say where it stands, or not now
         lines = [
             f'reconciler claim {key} --status STATUS [--date YYYY-MM-DD] --by YOU -c "..."',
-            f'reconciler snooze add deliverable={key} kind=stale -d 3d -c "..."',
+            f'reconciler snooze add deliverable={key} kind={conflict.kind} -d 3d -c "..."',
         ]
-    elif conflict.kind in _DECIDED_BY_VALUE:
+    elif settled_by is rules.Settlement.GIVE_VALUE:
         lines = [f'reconciler conflicts resolve {cid} --status STATUS | --date YYYY-MM-DD -c "..."']
-    else:
+    elif settled_by is rules.Settlement.ACCEPT_SOURCE:
         sources = conflict.sources or tuple(dict.fromkeys(e.source for e in conflict.evidence))
         lines = [f'reconciler conflicts resolve {cid} --accept {s} -c "..."' for s in sources]
     if not lines:

@@ -909,6 +909,16 @@ class RuleContext:
         return datetime.combine(day, time(), tzinfo=self.tz).astimezone(timezone.utc)
 
 
+class Settlement(StrEnum):
+    """How a person settles a finding (what its DM suggests)."""
+
+    ACCEPT_SOURCE = "accept_source"  # accept what one source says (or give the value)
+    GIVE_VALUE = "give_value"  # give the status or date that holds now
+    NAME_OWNER = "name_owner"
+    CHECK_IN = "check_in"  # say where it stands (a claim), or snooze the check-in
+    COMMENT = "comment"  # close it with a comment
+
+
 class FindingRule:
     """One rule: the kind of finding it raises and what is known about that kind.
 
@@ -921,6 +931,7 @@ class FindingRule:
     accepts_source: bool = False  # settled by accepting one source's value
     value_optional: bool = False  # a resolution may be just a comment
     inhibits: frozenset[str] = frozenset()  # kinds of finding it mutes while active (see snoozes)
+    settled_by: Settlement = Settlement.COMMENT
     silent_when_gone: bool = False  # says nothing once the deliverable's source record is gone
     auto_resolved_because: str = "its finding no longer holds"
 
@@ -942,6 +953,7 @@ class StatusContradictionRule(FindingRule):
     kind = Rule.STATUS_CONTRADICTION
     fields = frozenset({STATUS})
     accepts_source = True
+    settled_by = Settlement.ACCEPT_SOURCE
     auto_resolved_because = "the sources agree again"
 
     def evaluate(self, context: RuleContext, now: datetime) -> list[Finding]:
@@ -952,6 +964,7 @@ class DateContradictionRule(FindingRule):
     kind = Rule.DATE_CONTRADICTION
     fields = frozenset({TARGET_DATE})
     accepts_source = True
+    settled_by = Settlement.ACCEPT_SOURCE
     auto_resolved_because = "the dates agree again"
 
     def evaluate(self, context: RuleContext, now: datetime) -> list[Finding]:
@@ -963,6 +976,7 @@ class DependencyCascadeRule(FindingRule):
     fields = _STATUS_AND_DATE
     value_optional = True
     inhibits = _CONTRADICTION_KINDS
+    settled_by = Settlement.GIVE_VALUE
     auto_resolved_because = "what it depends on is no longer broken, or it is no longer due soon"
 
     def evaluate(self, context: RuleContext, now: datetime) -> list[Finding]:
@@ -988,6 +1002,7 @@ class ScheduledBeforeReadyRule(FindingRule):
     kind = Rule.SCHEDULED_BEFORE_READY
     fields = _STATUS_AND_DATE
     inhibits = _CONTRADICTION_KINDS
+    settled_by = Settlement.GIVE_VALUE
     auto_resolved_because = "its date no longer comes before what it depends on"
 
     def evaluate(self, context: RuleContext, now: datetime) -> list[Finding]:
@@ -998,6 +1013,7 @@ class DependencyViolationRule(FindingRule):
     kind = Rule.DEPENDENCY_VIOLATION
     fields = _STATUS_AND_DATE
     inhibits = _CONTRADICTION_KINDS
+    settled_by = Settlement.GIVE_VALUE
     auto_resolved_because = "the dependencies no longer contradict it"
 
     def evaluate(self, context: RuleContext, now: datetime) -> list[Finding]:
@@ -1024,6 +1040,7 @@ class DependencyCycleRule(FindingRule):
 class NoOwnerRule(FindingRule):
     kind = Rule.NO_OWNER
     value_optional = True  # settled by naming an owner (`conflicts.resolve(owner=...)`)
+    settled_by = Settlement.NAME_OWNER
     auto_resolved_because = "it has a decision owner now"
 
     def evaluate(self, context: RuleContext, now: datetime) -> list[Finding]:
@@ -1043,6 +1060,7 @@ class SourceDeletedRule(FindingRule):
 class OverdueRule(FindingRule):
     kind = Rule.OVERDUE
     fields = _STATUS_AND_DATE
+    settled_by = Settlement.GIVE_VALUE
     silent_when_gone = True  # with its task gone, leftover claims say nothing about time running out
     auto_resolved_because = "it is done, or has a new date"
 
@@ -1063,6 +1081,7 @@ class StaleRule(FindingRule):
     kind = Rule.STALE
     fields = _STATUS_AND_DATE
     value_optional = True
+    settled_by = Settlement.CHECK_IN
     silent_when_gone = True
     auto_resolved_because = "a source has said something about it again"
 
