@@ -42,6 +42,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from enum import StrEnum
 from itertools import combinations
@@ -433,11 +434,10 @@ def evaluate(
     context = RuleContext(facts, current, canonical, policy, tz)
     now = facts.now
     findings: list[Finding] = []
-    next_check: datetime | None = None
-    for rule in RULES:
-        if facts.gone and rule.silent_when_gone:
-            continue
+    for rule in _WHEN_GONE if facts.gone else RULES:
         findings += rule.evaluate(context, now)
+    next_check: datetime | None = None
+    for rule in _TIMED_WHEN_GONE if facts.gone else _TIMED:
         when = rule.next_check(context, now)
         if when is not None and (next_check is None or when < next_check):
             next_check = when
@@ -890,23 +890,34 @@ def _last_heard(facts: DeliverableFacts, canonical: CanonicalState) -> tuple[Cla
 # deliverable must be looked at again because time alone can change the finding.
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class RuleContext:
     """What every rule reads of one deliverable: its facts, the claims that still count, its
-    canonical state, the policy and the team's time zone."""
+    canonical state, the policy and the team's time zone. Treated as immutable, not frozen
+    (built once per deliverable; see `ClaimView`)."""
 
     facts: DeliverableFacts
     current: CurrentClaims
     canonical: CanonicalState
     policy: Policy
     tz: tzinfo = timezone.utc
+    _today: date | None = None  # of `facts.now`, worked out once
 
     def today(self, now: datetime) -> date:
+        if now is self.facts.now:
+            if self._today is None:
+                self._today = now.astimezone(self.tz).date()
+            return self._today
         return now.astimezone(self.tz).date()
 
     def start_of(self, day: date) -> datetime:
         """Midnight at the start of `day` in the team's time zone, in UTC."""
-        return datetime.combine(day, time(), tzinfo=self.tz).astimezone(timezone.utc)
+        return _start_of(day, self.tz)
+
+
+@lru_cache(maxsize=4096)
+def _start_of(day: date, tz: tzinfo) -> datetime:
+    return datetime.combine(day, time(), tzinfo=tz).astimezone(timezone.utc)
 
 
 class Settlement(StrEnum):
@@ -946,6 +957,7 @@ class FindingRule:
 
 
 _STATUS_AND_DATE = frozenset({STATUS, TARGET_DATE})
+_ONE_DAY = timedelta(days=1)
 _CONTRADICTION_KINDS = frozenset({Rule.STATUS_CONTRADICTION.value, Rule.DATE_CONTRADICTION.value})
 
 
@@ -1072,9 +1084,11 @@ class OverdueRule(FindingRule):
         due, status = context.canonical.target_date, context.canonical.status
         if due is None or status in _CLOSED:
             return None
+        today = context.today(now)
+        if due >= today:
+            return context.start_of(due + _ONE_DAY)
         medium_from, high_from = context.policy.overdue_severity_days
-        days = [due + timedelta(days=1), due + timedelta(days=medium_from), due + timedelta(days=high_from)]
-        return _first_after(context, context.today(now), days)
+        return _first_after(context, today, [due + timedelta(days=medium_from), due + timedelta(days=high_from)])
 
 
 class StaleRule(FindingRule):
@@ -1096,10 +1110,15 @@ class StaleRule(FindingRule):
         due = canonical.target_date
         if policy.stale_after is None or due is None or canonical.status in _CLOSED:
             return None
-        _, last_heard = _last_heard(context.facts, canonical)
-        if last_heard is None or due < context.today(now):
+        if due < context.today(now):
             return None
-        starts = max(context.start_of(due - timedelta(days=policy.stale_due_within_days)), last_heard + policy.stale_after)
+        window = context.start_of(due - timedelta(days=policy.stale_due_within_days))
+        if window > now:
+            return window  # looked at again then, when the silence is known
+        _, last_heard = _last_heard(context.facts, canonical)
+        if last_heard is None:
+            return None
+        starts = max(window, last_heard + policy.stale_after)
         ends = context.start_of(due + timedelta(days=1))
         return min((m for m in (starts, ends) if m > now), default=None)
 
@@ -1132,6 +1151,9 @@ RULES: tuple[FindingRule, ...] = (
     OverdueRule(),
     StaleRule(),
 )
+_WHEN_GONE = tuple(rule for rule in RULES if not rule.silent_when_gone)
+_TIMED = tuple(rule for rule in RULES if type(rule).next_check is not FindingRule.next_check)  # evaluate's hot loop
+_TIMED_WHEN_GONE = tuple(rule for rule in _TIMED if not rule.silent_when_gone)
 _BY_KIND: dict[str, FindingRule] = {rule.kind.value: rule for rule in RULES}
 INHIBITED_KINDS: frozenset[str] = frozenset(kind for rule in RULES for kind in rule.inhibits)
 INHIBITING_KINDS: frozenset[str] = frozenset(rule.kind.value for rule in RULES if rule.inhibits)
