@@ -39,12 +39,13 @@ results. Semantics (see DESIGN.md, "Semantics that decide whether people trust i
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from enum import StrEnum
+from functools import lru_cache
 from itertools import combinations
 from typing import Any
 
@@ -1100,7 +1101,8 @@ class StaleRule(FindingRule):
     auto_resolved_because = "a source has said something about it again"
 
     def evaluate(self, context: RuleContext, now: datetime) -> list[Finding]:
-        return stale(context.facts, context.canonical, context.policy, tz=context.tz)
+        facts = context.facts if now is context.facts.now else dataclasses.replace(context.facts, now=now)
+        return stale(facts, context.canonical, context.policy, tz=context.tz)
 
     def next_check(self, context: RuleContext, now: datetime) -> datetime | None:
         """When it becomes a check-in (due within `stale_due_within_days` and silent for
