@@ -37,7 +37,7 @@ from sqlmodel import SQLModel
 
 from reconciler import engine as reconciler_engine
 from reconciler.db import make_engine, migrate, session_scope
-from reconciler.models import AuditEvent, Conflict, Deliverable, Observation, Person
+from reconciler.models import AuditEvent, Conflict, Deliverable, DeliverableLink, Observation, Person
 from reconciler.protocol import Config, DeliverableConfig, PersonConfig
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
@@ -64,13 +64,16 @@ def generate(
         deps = sorted(rng.sample(keys[:i], k=min(i, rng.choice([1, 2]))) if i and rng.random() < 0.2 else [])
         rows.append({
             "key": key, "title": f"Deliverable {i}", "decisions": {}, "owner_key": f"p{i % PEOPLE}" if rng.random() < 0.95 else None,
-            "owner_set_by": "config", "role": "engineering", "asana_gid": str(10_000 + i), "permalink": None,
+            "owner_set_by": "config", "role": "engineering", "permalink": None,
             "aliases": [], "depends_on": deps, "conditions": {}, "dirty": True, "updated_at": NOW,
         })
     with engine.begin() as connection:
         connection.execute(insert(_table(Person)), people)
         for start in range(0, len(rows), BATCH):
             connection.execute(insert(_table(Deliverable)), rows[start : start + BATCH])
+        links = [{"deliverable_key": key, "kind": "asana", "ref": str(10_000 + i)} for i, key in enumerate(keys)]
+        for start in range(0, len(links), BATCH):
+            connection.execute(insert(_table(DeliverableLink)), links[start : start + BATCH])
     with engine.begin() as connection:
         batch: list[dict[str, Any]] = []
         for obs in _observations(keys, observations, rng, disagreement):

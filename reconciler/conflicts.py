@@ -17,6 +17,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from connectors.base import CanonicalStatus
+from connectors.registry import ref_scope
 from reconciler import lifecycle, rules, store
 from reconciler.models import Conflict, Deliverable, Observation
 
@@ -260,6 +261,7 @@ def claim_view(row: Observation) -> rules.ClaimView:
         id=row.id, source=row.source, source_ref=row.source_ref, field=row.field, value=row.value,
         kind=row.kind, author=row.author, stated_at=row.stated_at, excerpt=row.excerpt,
         permalink=row.permalink, edited_at=row.edited_at, recorded_at=row.updated_at,
+        scope=ref_scope(row.source, row.source_ref),
     )
 
 

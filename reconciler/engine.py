@@ -38,6 +38,8 @@ from psycopg.types.json import Json
 from sqlalchemy import JSON, Date, Table, and_, select, true, update
 from sqlmodel import Session
 
+from connectors.base import ClaimKind
+from connectors.registry import current_sources
 from reconciler import lifecycle, rules, store
 from reconciler.models import (
     AuditEvent,
@@ -49,6 +51,8 @@ from reconciler.models import (
 from reconciler.protocol import Config
 
 log = logging.getLogger(__name__)
+
+_STATE_KIND = ClaimKind.STATE.value
 
 CHUNK = 1000
 WORKERS = 2  # at most, reconcile_all's planning processes (this one included)
@@ -517,13 +521,9 @@ class _DeliverableRow:
     conditions: dict[str, Any]
     decisions: dict[str, Any]
     updated_at: datetime | None
-    asana_gid: str | None = None
     next_check_at: datetime | None = None
-
-    @property
-    def links(self) -> dict[str, str]:
-        """The source records this deliverable is declared to be (source -> ref)."""
-        return {"asana": self.asana_gid} if self.asana_gid else {}
+    links: dict[str, str] = dataclasses.field(default_factory=dict)
+    """The source records this deliverable is declared to be (link kind, its source -> ref)."""
 
 
 @dataclass(slots=True)
@@ -546,13 +546,14 @@ class _ConflictRow:
 
 _DELIVERABLES_SQL = (
     "SELECT id, key, title, owner_key, role, depends_on, canonical_status, canonical_status_source,"
-    " target_date, target_date_source, conditions, decisions, updated_at, asana_gid, next_check_at"
+    " target_date, target_date_source, conditions, decisions, updated_at, next_check_at"
     " FROM deliverable WHERE key IN ({keys})"
 )
+_LINKS_SQL = "SELECT deliverable_key, kind, ref FROM deliverable_link WHERE deliverable_key IN ({keys})"
 # when each declared source record of a deliverable was last retracted (see `_gone_links`)
 _RETRACTED_SQL = (
     "SELECT deliverable_key, source, source_ref, MAX(deleted_at) FROM observation"
-    " WHERE source = 'asana' AND source_ref IN ({keys}) AND deleted_at IS NOT NULL"
+    " WHERE source = {first} AND source_ref IN ({keys}) AND deleted_at IS NOT NULL"
     " GROUP BY deliverable_key, source, source_ref"
 )
 _CLAIMS_SQL = (
@@ -575,13 +576,17 @@ _DEPENDENTS_SQL = "SELECT dependent_key FROM deliverable_dependency WHERE depend
 _IDS_SQL = "SELECT fingerprint, id FROM conflict WHERE fingerprint IN ({keys})"
 
 
-def _fetch(session: Session, sql: str, keys: Sequence[str]) -> list[tuple[Any, ...]]:
-    """Run `sql` with `{keys}` bound to `keys`, in the session's transaction, as DB-API rows."""
+def _fetch(session: Session, sql: str, keys: Sequence[str], *, first: str | None = None) -> list[tuple[Any, ...]]:
+    """Run `sql` with `{keys}` bound to `keys` (and `{first}`, when given, to `first`), in the
+    session's transaction, as DB-API rows."""
     connection = session.connection()
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     cursor = connection.connection.cursor()
     try:
-        cursor.execute(sql.format(keys=",".join([mark] * len(keys))), tuple(keys))
+        if first is None:
+            cursor.execute(sql.format(keys=",".join([mark] * len(keys))), tuple(keys))
+        else:
+            cursor.execute(sql.format(first=mark, keys=",".join([mark] * len(keys))), (first, *keys))
         return list(cursor.fetchall())
     finally:
         cursor.close()
@@ -624,12 +629,15 @@ def _load_deliverables(session: Session, keys: Sequence[str]) -> dict[str, _Deli
     found = {}
     for row in _fetch(session, _DELIVERABLES_SQL, keys):
         (id_, key, title, owner, role, depends_on, status, status_source, target_date, date_source,
-         conditions, decisions, updated_at, asana_gid, next_check_at) = row
+         conditions, decisions, updated_at, next_check_at) = row
         found[key] = _DeliverableRow(
             id_, key, title, owner, role, _json(depends_on) or [], status, status_source,
             _day(target_date), date_source, _json(conditions) or {}, _json(decisions) or {}, _ts(updated_at),
-            asana_gid, _ts(next_check_at),
+            _ts(next_check_at),
         )
+    if found:
+        for key, kind, ref in _fetch(session, _LINKS_SQL, list(found)):
+            found[key].links[kind] = ref
     return found
 
 
@@ -651,6 +659,7 @@ def _load_claims(
         groups = iter(grouped.items())
     found: dict[str, list[rules.ClaimView]] = {}
     view = rules.ClaimView
+    scope_of = current_sources().ref_kind  # the plugins say what their refs name
     times: dict[Any, datetime | None] = {None: None}  # a sync stamps many claims alike: parse once
     ts = _ts
     for key, claims in groups:
@@ -662,7 +671,7 @@ def _load_claims(
             views.append(view(
                 id_, source, ref, field_name, value, kind, author, ts(stated_at), "", None,  # type: ignore[arg-type]
                 None if edited_at is None else ts(edited_at), names.get((source, author)) if author else None,
-                recorded,
+                recorded, scope_of(source, ref) if kind == _STATE_KIND else "item",
             ))
     return found
 
@@ -760,11 +769,16 @@ def _gone_links(
 ) -> dict[str, tuple[rules.GoneLink, ...]]:
     """Declared source records whose every claim was retracted: the task was deleted or moved
     out of what is synced."""
-    refs = sorted({ref for row in deliverables.values() for ref in row.links.values()})
-    if not refs:
+    by_source: dict[str, set[str]] = defaultdict(set)
+    for row in deliverables.values():
+        for source, ref in row.links.items():
+            by_source[source].add(ref)
+    if not by_source:
         return {}
+    retracted = [found for source, refs in sorted(by_source.items())
+                 for found in _fetch(session, _RETRACTED_SQL, sorted(refs), first=source)]
     gone: dict[str, list[rules.GoneLink]] = defaultdict(list)
-    for key, source, ref, retracted_at in _fetch(session, _RETRACTED_SQL, refs):
+    for key, source, ref, retracted_at in retracted:
         row = deliverables.get(key)
         if row is None or row.links.get(source) != ref:
             continue

@@ -85,6 +85,18 @@ class Person(SQLModel, table=True):
     updated_at: datetime | None = _ts()
 
 
+class DeliverableLink(SQLModel, table=True):
+    """The item a deliverable is declared to be in a source: `kind` (the source plugin's link
+    kind, e.g. `asana`) and its id there (`ref`). One row per deliverable and kind."""
+
+    __tablename__ = "deliverable_link"
+    __table_args__ = (Index("ix_deliverable_link_ref", "kind", "ref"),)
+
+    deliverable_key: str = Field(primary_key=True)
+    kind: str = Field(primary_key=True)
+    ref: str
+
+
 class Deliverable(SQLModel, table=True):
     __tablename__ = "deliverable"
     # The dirty ones, in key order: a few at a time in a large table whose statistics lag
@@ -100,7 +112,6 @@ class Deliverable(SQLModel, table=True):
     owner_key: str | None = None
     owner_set_by: str | None = None
     role: str | None = None
-    asana_gid: str | None = Field(default=None, index=True)
     permalink: str | None = None
     aliases: list[str] = _json(list)
     depends_on: list[str] = _json(list)

@@ -46,7 +46,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import Engine, func, or_, text, update
 from sqlmodel import Session, col, select
 
-from connectors.slack_client import describe_slack_error, outcome_unknown
+from connectors.slack.client import describe_slack_error, outcome_unknown
 from reconciler import messages, store
 from reconciler.conflicts import apply_transition
 from reconciler import snoozes as silences

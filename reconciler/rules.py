@@ -12,8 +12,8 @@ results. Semantics (see DESIGN.md, "Semantics that decide whether people trust i
 - **Superseding.** An event claim older than a newer, different value of a current state claim
   of the same field has been answered by that change: it is no longer current. A newer event
   that disagrees with an unchanged state claim is current and can contradict it.
-- **Specificity.** A project-level claim (a project's newest status update, ref prefix
-  `status_update:`) speaks for every deliverable in the project but is less specific than what is
+- **Specificity.** A project-level claim (a project's newest status update: its
+  `scope` is "project", as the source's plugin says of its ref) speaks for every deliverable in the project but is less specific than what is
   said about the deliverable itself: its task's own field (a task-level state claim) or a message
   about it (an event claim).
   - It supersedes an event claim only when the deliverable has no current task-level state claim
@@ -51,6 +51,7 @@ from typing import Any
 
 from connectors.base import CanonicalStatus, ClaimKind
 from connectors.base import Field as ClaimField
+from connectors.registry import current_sources
 from reconciler.protocol import RulesConfig
 
 STATUS = ClaimField.STATUS.value
@@ -61,7 +62,18 @@ _STATE = ClaimKind.STATE.value
 _STATUSES = frozenset(s.value for s in CanonicalStatus)
 _CLOSED = frozenset({CanonicalStatus.DONE.value, CanonicalStatus.CANCELLED.value})
 _SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
-_SOURCE_LABEL = {"asana": "Asana", "slack": "Slack", "manual": "A manual entry"}
+_MANUAL_LABEL = "A manual entry"
+
+
+def source_label(source: str) -> str:
+    """How a finding names a source: its plugin's label (`SourcePlugin.label`)."""
+    plugin = current_sources().find(source)
+    return plugin.label if plugin is not None else _MANUAL_LABEL if source == "manual" else source.title()
+
+
+def _item_noun(source: str) -> str:
+    plugin = current_sources().find(source)
+    return plugin.item_noun if plugin is not None else "record"
 
 
 class Rule(StrEnum):
@@ -110,6 +122,7 @@ class ClaimView:
     edited_at: datetime | None = None
     author_name: str | None = None
     recorded_at: datetime | None = None  # when the store last learned of this version
+    scope: str = "item"  # what the claim's ref names, as its source says (`SourcePlugin.ref_kind`)
 
     @property
     def at(self) -> datetime:
@@ -247,7 +260,7 @@ class Policy:
 
 CurrentClaims = Mapping[str, list[ClaimView]]  # field -> claims that still count, oldest first
 
-PROJECT_REF_PREFIX = "status_update:"
+PROJECT_SCOPE = "project"  # a claim's `scope` when it speaks for a whole project (connectors.plugin.PROJECT_REF)
 
 _DONE, _CANCELLED = CanonicalStatus.DONE.value, CanonicalStatus.CANCELLED.value
 _ACTIVE = frozenset(s.value for s in CanonicalStatus) - {_DONE, _CANCELLED}
@@ -268,12 +281,12 @@ table's call (`RulesConfig.status_conflicts`)."""
 
 def is_project_level(claim: ClaimView) -> bool:
     """A claim about the whole project (its newest status update), not about the deliverable."""
-    return claim.kind == _STATE and claim.source_ref.startswith(PROJECT_REF_PREFIX)
+    return claim.kind == _STATE and claim.scope == PROJECT_SCOPE
 
 
 def _specific(claims: list[ClaimView]) -> list[ClaimView]:
     """The claims that speak for the deliverable itself; all of them when none does."""
-    specific = [c for c in claims if c.kind != _STATE or not c.source_ref.startswith(PROJECT_REF_PREFIX)]
+    specific = [c for c in claims if c.kind != _STATE or c.scope != PROJECT_SCOPE]
     return specific or claims
 
 # -- current claims -------------------------------------------------------------------------
@@ -809,7 +822,7 @@ def source_deleted(facts: DeliverableFacts, *, tz: tzinfo = timezone.utc) -> lis
             fingerprint=fingerprint(facts.key, Rule.SOURCE_DELETED.value, (link.source,)),
             severity="medium",
             summary=(
-                f"The {_SOURCE_LABEL.get(link.source, link.source.title())} task behind {facts.label} "
+                f"The {source_label(link.source)} {_item_noun(link.source)} behind {facts.label} "
                 f"({link.ref}) is gone since {_when(link.since, tz)}: deleted, or moved out of the synced projects"
             ),
             evidence=(),
@@ -825,7 +838,7 @@ def gone_reason(gone: Sequence[GoneLink]) -> str | None:
     """Why a deliverable's other findings closed when its source record went away."""
     if not gone:
         return None
-    names = " and ".join(f"the {_SOURCE_LABEL.get(g.source, g.source.title())} task {g.ref}" for g in gone)
+    names = " and ".join(f"the {source_label(g.source)} {_item_noun(g.source)} {g.ref}" for g in gone)
     return f"{names} behind it is gone (deleted, or moved out of the synced projects)"
 
 
@@ -1225,7 +1238,7 @@ def _condition(previous: dict[str, Any] | None, now: str, status: bool, reason: 
 def _says(claim: ClaimView, tz: tzinfo) -> str:
     value = claim.value or ""
     what = _status_words(value) if claim.field == STATUS else f"due {value}"
-    return f"{_SOURCE_LABEL.get(claim.source, claim.source.title())} says {what} ({claim.who}, {_when(claim.at, tz)})"
+    return f"{source_label(claim.source)} says {what} ({claim.who}, {_when(claim.at, tz)})"
 
 
 def _status_words(value: str | None) -> str:

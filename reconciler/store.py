@@ -16,10 +16,12 @@ from sqlalchemy import ARRAY, Row, String, any_, bindparam, cast, delete, func, 
 from sqlmodel import Session, col, select
 
 from connectors.base import Observation as Claim
-from connectors.base import PersonRecord, Source, SyncBatch
+from connectors.base import PersonRecord, Source, SourceName, SyncBatch
+from connectors.registry import current_sources
 from reconciler.models import (
     AuditEvent,
     Deliverable,
+    DeliverableLink,
     MessageVersion,
     Observation,
     PeriodicRun,
@@ -77,6 +79,7 @@ def sync_config(session: Session, config: Config, *, now: datetime) -> None:
     session.flush()
 
     existing = {d.key: d for d in session.exec(select(Deliverable)).all()}
+    stored_links = deliverable_links(session)
     talked_about = partitions_of(session, [dc.key for dc in config.deliverables])
     for dc in config.deliverables:
         if config.rules_unresolved and dc.asana_task is None and dc.key in existing:
@@ -90,21 +93,41 @@ def sync_config(session: Session, config: Config, *, now: datetime) -> None:
         wanted: dict[str, Any] = {
             "title": dc.title or dc.key,
             "role": role.name if role else None,
-            "asana_gid": dc.asana_task,
             "aliases": list(dc.aliases),
             "depends_on": list(dc.depends_on),
         }
         if deliverable.owner_set_by in (None, *FILE_OWNER_ORIGINS):
             wanted["owner_key"] = dc.owner
             wanted["owner_set_by"] = config.owner_origin(dc.key)
-        changed = deliverable.id is None or any(getattr(deliverable, k) != v for k, v in wanted.items())
+        links = dc.source_links()
+        relinked = stored_links.get(dc.key, {}) != links
+        changed = deliverable.id is None or relinked or any(getattr(deliverable, k) != v for k, v in wanted.items())
         if changed:
             for k, v in wanted.items():
                 setattr(deliverable, k, v)
             deliverable.dirty = True
             deliverable.updated_at = now
             session.add(deliverable)
+        if relinked:
+            _replace_links(session, dc.key, links)
     session.flush()
+
+
+def deliverable_links(session: Session, keys: Sequence[str] | None = None) -> dict[str, dict[str, str]]:
+    """Deliverable key -> the items it is declared to be (link kind -> id there)."""
+    stmt = select(DeliverableLink)
+    if keys is not None:
+        stmt = stmt.where(col(DeliverableLink.deliverable_key).in_(list(keys)))
+    found: dict[str, dict[str, str]] = {}
+    for link in session.exec(stmt):
+        found.setdefault(link.deliverable_key, {})[link.kind] = link.ref
+    return found
+
+
+def _replace_links(session: Session, key: str, links: dict[str, str]) -> None:
+    session.execute(delete(DeliverableLink).where(col(DeliverableLink.deliverable_key) == key))
+    for kind, ref in sorted(links.items()):
+        session.add(DeliverableLink(deliverable_key=key, kind=kind, ref=ref))
 
 
 # -- sync batches ---------------------------------------------------------------------------
@@ -180,7 +203,7 @@ def partitions_of(session: Session, keys: Sequence[str]) -> dict[str, dict[str, 
 
 
 def _claim_key(claim: Claim) -> ClaimKey:
-    return (claim.source.value, claim.source_ref, claim.field.value, claim.deliverable_key)
+    return (str(claim.source), claim.source_ref, claim.field.value, claim.deliverable_key)
 
 
 def _claim_values(claim: Claim) -> dict[str, Any]:
@@ -218,7 +241,7 @@ def _differs(row: Row[Any], values: dict[str, Any]) -> bool:
 
 
 def apply_batch(
-    session: Session, *, source: Source, partition: str, batch: SyncBatch, now: datetime
+    session: Session, *, source: SourceName, partition: str, batch: SyncBatch, now: datetime
 ) -> BatchResult:
     """Apply one batch and its cursor in the caller's transaction.
 
@@ -229,7 +252,7 @@ def apply_batch(
     result = BatchResult()
     wanted: dict[ClaimKey, Claim] = {_claim_key(c): c for c in batch.observations}
     refs = sorted({c.source_ref for c in batch.observations} | {r.source_ref for r in batch.retractions})
-    existing = _existing_claims(session, source.value, refs)
+    existing = _existing_claims(session, str(source), refs)
 
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -241,7 +264,7 @@ def apply_batch(
                 {
                     **values,
                     "deliverable_key": claim.deliverable_key,
-                    "source": claim.source.value,
+                    "source": str(claim.source),
                     "source_ref": claim.source_ref,
                     "field": claim.field.value,
                     "partition": partition,
@@ -274,10 +297,10 @@ def apply_batch(
     result.dirty.update(row.deliverable_key for row in retracted)
 
     if batch.live_refs is not None:
-        _retract_vanished(session, source.value, partition, batch.live_refs, result, now=now)
+        _retract_vanished(session, str(source), partition, batch.live_refs, result, now=now)
     upsert_people(session, batch.people, now=now)
     mark_dirty(session, result.dirty)
-    _advance_cursor(session, source=source.value, partition=partition, batch=batch, now=now)
+    _advance_cursor(session, source=str(source), partition=partition, batch=batch, now=now)
     session.flush()
     return result
 
@@ -325,27 +348,27 @@ def _advance_cursor(
     session.add(row)
 
 
-def get_cursor(session: Session, source: Source, partition: str) -> str | None:
+def get_cursor(session: Session, source: SourceName, partition: str) -> str | None:
     row = session.exec(
-        select(SyncCursor).where(SyncCursor.source == source.value, SyncCursor.partition == partition)
+        select(SyncCursor).where(SyncCursor.source == str(source), SyncCursor.partition == partition)
     ).first()
     return row.cursor if row else None
 
 
-def reset_cursor(session: Session, source: Source, partition: str) -> None:
-    row = _cursor_row(session, source.value, partition)
+def reset_cursor(session: Session, source: SourceName, partition: str) -> None:
+    row = _cursor_row(session, str(source), partition)
     row.cursor = None
     session.add(row)
 
 
-def record_sync_start(session: Session, source: Source, partition: str, *, now: datetime) -> None:
+def record_sync_start(session: Session, source: SourceName, partition: str, *, now: datetime) -> None:
     """A sync of the partition is under way (cleared by its success or its error)."""
     row = _cursor_row(session, source, partition)
     row.sync_started_at = now
     session.add(row)
 
 
-def record_sync_stop(session: Session, source: Source, partition: str) -> None:
+def record_sync_stop(session: Session, source: SourceName, partition: str) -> None:
     """The sync under way stopped without an outcome (cut short; it goes on later)."""
     row = _cursor_row(session, source, partition)
     if row.id is not None:
@@ -376,8 +399,8 @@ def keys_claimed_in(session: Session, keys: Sequence[str], partitions: Sequence[
     return found
 
 
-def record_sync_success(session: Session, source: Source, partition: str, *, now: datetime) -> None:
-    row = _cursor_row(session, source.value, partition)
+def record_sync_success(session: Session, source: SourceName, partition: str, *, now: datetime) -> None:
+    row = _cursor_row(session, str(source), partition)
     row.last_attempt_at = now
     row.last_success_at = now
     row.last_error = None
@@ -385,19 +408,19 @@ def record_sync_success(session: Session, source: Source, partition: str, *, now
     session.add(row)
 
 
-def all_synced_last_time(session: Session, source: Source, partitions: list[str]) -> bool:
+def all_synced_last_time(session: Session, source: SourceName, partitions: list[str]) -> bool:
     """Every one of `partitions` has synced, and its last sync succeeded."""
     rows = session.exec(
-        select(SyncCursor).where(SyncCursor.source == source.value, SyncCursor.partition.in_(partitions))  # type: ignore[attr-defined]
+        select(SyncCursor).where(SyncCursor.source == str(source), SyncCursor.partition.in_(partitions))  # type: ignore[attr-defined]
     ).all()
     healthy = {r.partition for r in rows if r.last_success_at is not None and r.last_error is None}
     return healthy >= set(partitions)
 
 
 def record_sync_error(
-    session: Session, source: Source, partition: str, message: str, *, now: datetime
+    session: Session, source: SourceName, partition: str, message: str, *, now: datetime
 ) -> None:
-    row = _cursor_row(session, source.value, partition)
+    row = _cursor_row(session, str(source), partition)
     row.last_attempt_at = now
     row.last_error = message[:1000]
     row.last_error_at = now
@@ -452,15 +475,18 @@ def sync_cursors(session: Session) -> list[SyncCursor]:
 # -- people ---------------------------------------------------------------------------------
 
 
-_SOURCE_ID_COLUMN = {Source.SLACK: "slack_id", Source.ASANA: "asana_gid"}
+def _source_id_columns() -> dict[str, str]:
+    """Source -> the `Person` column holding a person's id there, as each source's plugin says
+    (`SourcePlugin.person_id_attribute`); sources without one join people by email only."""
+    return {p.name: p.person_id_attribute for p in current_sources() if p.person_id_attribute}
 
 
 def _known_people(session: Session, records: Sequence[PersonRecord]) -> list[Person]:
     """Everyone a batch's records may be: by email or by their id in the record's source."""
     emails = sorted({r.email.lower() for r in records if r.email})
     clauses = [col(Person.email).in_(chunk) for chunk in _chunks(emails)]
-    for source, column in _SOURCE_ID_COLUMN.items():
-        ids = sorted({r.source_id for r in records if r.source is source})
+    for source, column in _source_id_columns().items():
+        ids = sorted({r.source_id for r in records if r.source == source})
         clauses += [col(getattr(Person, column)).in_(chunk) for chunk in _chunks(ids)]
     return list(session.exec(select(Person).where(or_(*clauses)))) if clauses else []
 
@@ -474,10 +500,11 @@ def upsert_people(session: Session, records: Sequence[PersonRecord], *, now: dat
     if not records:
         return
     known = _known_people(session, records)
+    id_columns = _source_id_columns()
     by_email = {p.email.lower(): p for p in known if p.email}
-    by_id = {(column, getattr(p, column)): p for p in known for column in _SOURCE_ID_COLUMN.values() if getattr(p, column)}
+    by_id = {(column, getattr(p, column)): p for p in known for column in id_columns.values() if getattr(p, column)}
     for record in records:
-        column = _SOURCE_ID_COLUMN.get(record.source)
+        column = id_columns.get(record.source)
         email = record.email.lower() if record.email else None
         person = (by_email.get(email) if email else None) or (by_id.get((column, record.source_id)) if column else None)
         if person is None:
@@ -505,8 +532,8 @@ def _merge_person(person: Person, record: PersonRecord, column: str | None) -> b
     return changed
 
 
-def person_by_source_id(session: Session, source: Source, source_id: str) -> Person | None:
-    id_column = _SOURCE_ID_COLUMN.get(source)
+def person_by_source_id(session: Session, source: SourceName, source_id: str) -> Person | None:
+    id_column = _source_id_columns().get(source)
     if id_column is None:
         return session.exec(select(Person).where(Person.key == source_id)).first()
     return session.exec(select(Person).where(getattr(Person, id_column) == source_id)).first()
@@ -516,14 +543,17 @@ def author_names(session: Session) -> dict[tuple[str, str], str]:
     """(source, author id as that source names it) -> the person's name. Slack names authors by
     user id, Asana by gid or email, manual claims by person key."""
     names: dict[tuple[str, str], str] = {}
+    id_columns = _source_id_columns()
+    sources = [Source.MANUAL.value, *(p.name for p in current_sources())]
     for person in session.exec(select(Person)):
         names[(Source.MANUAL.value, person.key)] = person.name
-        for source, ident in ((Source.SLACK, person.slack_id), (Source.ASANA, person.asana_gid)):
+        for source, column in id_columns.items():
+            ident = getattr(person, column)
             if ident:
-                names[(source.value, ident)] = person.name
+                names[(str(source), ident)] = person.name
         if person.email:
-            for source in Source:
-                names.setdefault((source.value, person.email), person.name)
+            for source in sources:
+                names.setdefault((str(source), person.email), person.name)
     return names
 
 
@@ -651,13 +681,13 @@ def take_event(session: Session, event_id: str, *, now: datetime) -> None:
     session.add(PushedEvent(event_id=event_id, received_at=now))
 
 
-def message_version(session: Session, source: Source, source_ref: str) -> MessageVersion | None:
-    return session.get(MessageVersion, (source.value, source_ref))
+def message_version(session: Session, source: SourceName, source_ref: str) -> MessageVersion | None:
+    return session.get(MessageVersion, (str(source), source_ref))
 
 
-def newest_edit(session: Session, source: Source, source_ref: str) -> datetime | None:
+def newest_edit(session: Session, source: SourceName, source_ref: str) -> datetime | None:
     """The newest edit time among the stored claims of a ref (whoever stored them: the poller too)."""
-    stmt = select(func.max(_OBS.c.edited_at)).where(_OBS.c.source == source.value, _OBS.c.source_ref == source_ref)
+    stmt = select(func.max(_OBS.c.edited_at)).where(_OBS.c.source == str(source), _OBS.c.source_ref == source_ref)
     value = session.execute(stmt).scalar()
     if isinstance(value, datetime) and value.tzinfo is None:  # SQLite's aggregate skips the column type
         value = value.replace(tzinfo=timezone.utc)
@@ -665,10 +695,10 @@ def newest_edit(session: Session, source: Source, source_ref: str) -> datetime |
 
 
 def record_message_version(
-    session: Session, source: Source, source_ref: str, version: str, *, deleted: bool, now: datetime
+    session: Session, source: SourceName, source_ref: str, version: str, *, deleted: bool, now: datetime
 ) -> None:
     row = message_version(session, source, source_ref) or MessageVersion(
-        source=source.value, source_ref=source_ref, version=version, updated_at=now
+        source=str(source), source_ref=source_ref, version=version, updated_at=now
     )
     row.version, row.deleted, row.updated_at = version, deleted, now
     session.add(row)
@@ -691,7 +721,7 @@ def last_periodic(session: Session, name: str) -> datetime | None:
     return row.last_run_at if row else None
 
 
-def last_successes(session: Session, source: Source) -> dict[str, datetime]:
+def last_successes(session: Session, source: SourceName) -> dict[str, datetime]:
     """When each partition of a source last synced without error."""
-    stmt = select(SyncCursor.partition, SyncCursor.last_success_at).where(SyncCursor.source == source.value)
+    stmt = select(SyncCursor.partition, SyncCursor.last_success_at).where(SyncCursor.source == str(source))
     return {partition: at for partition, at in session.exec(stmt) if at is not None}

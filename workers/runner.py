@@ -20,7 +20,7 @@ from types import FrameType
 
 from sqlalchemy.exc import DBAPIError
 
-from connectors.base import ConnectorError, NoRateLimit, Source
+from connectors.base import ConnectorError, NoRateLimit, SourceName
 from reconciler import pipeline
 from reconciler.db import DatabaseError
 from reconciler.pipeline import PollPace, RunReport, Runtime, SyncReport
@@ -64,7 +64,7 @@ def with_shared_limiter(rt: Runtime) -> Runtime:
     if not isinstance(rt.rate_limiter, NoRateLimit):
         return rt
     prefix = get_worker_settings().redis_key_prefix
-    limiter = rate_limiter_for(rt.settings, asana=rt.config.asana, slack=rt.config.slack, prefix=prefix)
+    limiter = rate_limiter_for(rt.settings, sources=rt.sources, config=rt.config, prefix=prefix)
     if isinstance(limiter, NoRateLimit):
         log.debug("no reachable Redis: rate limits are per process")
         return rt
@@ -88,7 +88,7 @@ def sync_step(
     """Every partition, or with `pace` (the loop) those due, concurrently as `pipeline.sync_all`
     does (a source that gives no answer is given up on for the run); a stop is honoured before
     each partition starts."""
-    sources: list[Source] | None = None
+    sources: list[SourceName] | None = None
     names: list[str] | None = None
     if pace is not None:
         pipeline.apply_config(rt)
@@ -97,8 +97,8 @@ def sync_step(
             return []
         sources, names = sorted({s for s, _ in due}), [p for _, p in due]
 
-    def checkpoint(source: Source, partition: str) -> None:
-        _checkpoint(stop, f"sync of {source.value}:{partition}")
+    def checkpoint(source: SourceName, partition: str) -> None:
+        _checkpoint(stop, f"sync of {source}:{partition}")
 
     def done(report: SyncReport, started: float) -> None:
         log_step("sync", started, **report_fields(report))

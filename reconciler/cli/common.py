@@ -168,7 +168,7 @@ def progress_reporter(enabled: bool) -> Iterator[Callable[[Any], None]]:
         tasks: dict[tuple[str, str], Any] = {}
 
         def update(report: Any) -> None:
-            key = (report.source.value, report.partition)
+            key = (str(report.source), report.partition)
             text = f"{key[0]} {key[1]}: {report.observations} claims, {report.requests} requests"
             if key not in tasks:
                 tasks[key] = progress.add_task(text, total=None)

@@ -38,7 +38,7 @@ def _sync_table(reports: list[pipeline.SyncReport]) -> Table:
     for r in reports:
         result = "ok" if r.ok else "[red]failed[/] (below)"
         table.add_row(
-            r.source.value, lit(r.partition), str(r.observations), str(r.inserted), str(r.updated),
+            str(r.source), lit(r.partition), str(r.observations), str(r.inserted), str(r.updated),
             str(r.retracted), str(r.requests), result,
         )
     return table
@@ -50,13 +50,13 @@ def _print_sync(reports: list[pipeline.SyncReport]) -> None:
     console.print(_sync_table(reports))
     for r in reports:
         if not r.ok:
-            console.print(f"{r.source.value} {r.partition} failed: {r.error}", markup=False, soft_wrap=True, style="red")
+            console.print(f"{r.source} {r.partition} failed: {r.error}", markup=False, soft_wrap=True, style="red")
 
 
 def _sync_json(reports: list[pipeline.SyncReport]) -> list[dict[str, Any]]:
     return [
         {
-            "source": r.source.value,
+            "source": str(r.source),
             "partition": r.partition,
             "observations": r.observations,
             "inserted": r.inserted,
@@ -72,20 +72,22 @@ def _sync_json(reports: list[pipeline.SyncReport]) -> list[dict[str, Any]]:
 
 @handle_errors
 def sync(
-    source: Annotated[Source | None, typer.Argument(help="asana or slack (default: both).")] = None,
-    partition: Annotated[str | None, typer.Argument(help="One Asana project gid or Slack channel.")] = None,
+    source: Annotated[str | None, typer.Argument(help="A source: asana or slack (default: every source).")] = None,
+    partition: Annotated[str | None, typer.Argument(help="One partition: an Asana project gid or Slack channel.")] = None,
     output: OutputOption = OutputFormat.TABLE,
     json_flag: JsonFlag = False,
     config: ConfigOption = None,
 ) -> None:
     """Pull new claims from Asana and Slack into the store."""
-    if source is Source.MANUAL:
+    if source == Source.MANUAL:
         raise UserError("manual claims are recorded with `reconciler claim`, not synced")
     as_json = wants_json(output, json_flag)
     with runtime(config, talks_to_apis=True) as rt, progress_reporter(not as_json) as on_batch:
+        if source is not None and source not in rt.sources:
+            raise UserError(f"{source!r} is not a source (sources: {', '.join(rt.sources.names())})")
         known = {p for _, p in pipeline.configured_partitions(rt, [source] if source else None)}
         if partition and partition not in known:
-            raise UserError(f"{partition!r} is not a configured {source.value if source else ''} partition".replace("  ", " "))
+            raise UserError(f"{partition!r} is not a configured {source or ''} partition".replace("  ", " "))
         reports = pipeline.sync_all(
             rt, sources=[source] if source else None, partitions=[partition] if partition else None, on_batch=on_batch
         )
@@ -184,15 +186,11 @@ def run(
     config: ConfigOption = None,
 ) -> None:
     """Sync, reconcile and notify in a loop, in this process (no broker needed)."""
-    from workers.logging import configure_logging
-    from reconciler.pipeline import PollPace
-    from workers.runner import run_loop
-    from workers.settings import get_worker_settings
+    from reconciler.compose import configure_logging, poll_pace, run_loop
 
     configure_logging(get_settings(), level="INFO")
     with runtime(config, talks_to_apis=True) as rt, progress_reporter(True) as on_batch:
-        ws = get_worker_settings()
-        pace = PollPace(interval, ws.slack_events_sync_interval, ws.asana_sync_interval)
+        pace = poll_pace(interval)
         reports = run_loop(rt, once=once, interval=interval, dry_run=dry_run, on_batch=on_batch, pace=pace)
     if once and reports:
         last = reports[-1]
@@ -208,14 +206,12 @@ def demo(
     serve: Annotated[bool, typer.Option("--serve", help="Then show the board of the demo store until Ctrl-C.")] = False,
 ) -> None:
     """Run the whole pipeline on a bundled scenario against the local sandbox."""
-    from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
     from reconciler.cli.conflicts import conflict_summary
+    from reconciler.compose import pointed_at_sandbox, sandbox as bundled_sandbox
 
-    with tempfile.TemporaryDirectory(prefix="reconciler-demo-") as tmp, Sandbox(
-        load_scenario(bundled_scenario_path("demo")), port=0
-    ) as sandbox:
+    with tempfile.TemporaryDirectory(prefix="reconciler-demo-") as tmp, bundled_sandbox() as sandbox:
         database = keep or Path(tmp) / "demo.db"
-        settings = pipeline.pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{database}")
+        settings = pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{database}")
         rt = pipeline.load_runtime(settings=settings, config_path=pipeline.EXAMPLE_CONFIG)
         # A demo shows the DMs now: no group_wait, no quiet hours (both on by default).
         send_now = rt.config.alerts.model_copy(update={"group_wait": "0s", "quiet_hours": None})

@@ -22,7 +22,7 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 
 from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
-from connectors.slack_client import make_web_client
+from connectors.slack.client import make_web_client
 from reconciler import notify
 from tests.unit.test_notify_support import T0, make_config, open_conflict, outbox, plan, seed
 
@@ -105,7 +105,7 @@ KILLED_SENDER = textwrap.dedent(
     """
     import os, signal, sys
     from datetime import datetime
-    from connectors.slack_client import make_web_client
+    from connectors.slack.client import make_web_client
     from reconciler.db import make_engine
     from reconciler.notify import deliver_pending
 

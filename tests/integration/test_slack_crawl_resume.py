@@ -13,9 +13,9 @@ from sqlmodel import select
 
 from connectors.base import Source
 from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
-from connectors.slack import SlackConnector
-from connectors.slack_client import make_web_client
-from reconciler import pipeline, store
+from connectors.slack.connector import SlackConnector
+from connectors.slack.client import make_web_client
+from reconciler import compose, pipeline, store
 from reconciler.db import session_scope
 from reconciler.models import Observation
 from reconciler.settings import Settings
@@ -59,7 +59,7 @@ class FailsOnce:
 
 
 def runtime(sb: Sandbox, tmp_path: Path, name: str) -> pipeline.Runtime:
-    settings = pipeline.pointed_at_sandbox(Settings(), sb, database_url=f"sqlite:///{tmp_path / name}")
+    settings = compose.pointed_at_sandbox(Settings(), sb, database_url=f"sqlite:///{tmp_path / name}")
     rt = pipeline.load_runtime(settings=settings, config_path=pipeline.EXAMPLE_CONFIG)
     pipeline.apply_config(rt)
     return rt

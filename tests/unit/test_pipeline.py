@@ -10,9 +10,10 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from connectors import slack_client
+from connectors.slack import client as slack_client
+from connectors.slack import source as slack_source
 from connectors.sandbox import Sandbox
-from reconciler import pipeline, store
+from reconciler import compose, pipeline, store
 from reconciler.db import session_scope
 from reconciler.models import SyncCursor
 from reconciler.pipeline import Runtime
@@ -105,7 +106,7 @@ class MeetingLimiter:
 def test_sources_and_partitions_are_synced_at_the_same_time(tmp_path: Path, sandbox: Sandbox) -> None:
     config = tmp_path / "reconciler.toml"
     config.write_text(DEMO.read_text().replace('channels = ["launches", "eng"]', 'channels = ["launches", "eng", "random"]'))
-    settings = pipeline.pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    settings = compose.pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{tmp_path / 'store.db'}")
     limiter = MeetingLimiter()
     rt = pipeline.load_runtime(settings=settings, config_path=config, rate_limiter=limiter)
 
@@ -148,7 +149,7 @@ def test_first_reads_of_a_source_go_a_few_at_a_time(
     config.write_text(DEMO.read_text().replace(
         'channels = ["launches", "eng"]', 'channels = ["launches", "eng", "random", "C01", "C02"]'
     ))
-    settings = pipeline.pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    settings = compose.pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{tmp_path / 'store.db'}")
     rt = pipeline.load_runtime(settings=settings, config_path=config)
     lock = threading.Lock()
     inside = {"now": 0, "most": 0, "entered": 0}
@@ -170,7 +171,7 @@ def test_first_reads_of_a_source_go_a_few_at_a_time(
                 inside["now"] -= 1
 
     monkeypatch.setattr(pipeline, "sync_partition", counted)
-    monkeypatch.setattr(pipeline, "SLACK_CHANNELS_AT_ONCE", 8)
+    monkeypatch.setattr(slack_source, "CHANNELS_AT_ONCE", 8)
     reports = pipeline.sync_all(rt, sources=[pipeline.Source.SLACK])
 
     assert len(reports) == 5 and not pair.broken

@@ -2,7 +2,7 @@
 the last full reconcile ran with
 
 Revision ID: 0006b
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-04 10:30:00
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 import reconciler.models
 
 revision = '0006b'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

@@ -14,6 +14,8 @@ Cursor (JSON, owned here)::
      "threads": {"<parent ts>": {"latest": "<latest_reply>", "replies": 3,
                                  "keys": ["checkout-v2"]}},   # watched threads
      "checked": {"<parent ts>": 1795509000},        # when each was last read (epoch seconds)
+     "pushed": {"<parent ts>": {"latest": "<ts>", "replies": 4,
+                                "seen": ["<reply ts>"]}},  # a watched thread as events left it
      "claimed": {"<ts>": {"thread": "<parent ts>"|null,
                           "permalink": "https://…"}},       # permalink only if it was fetched
      "people": {"U01": "2026-11-25"},               # authors looked up, and on which day
@@ -29,7 +31,13 @@ is read again when its parent, in the history page the run reads anyway, shows a
 in the window; a quiet one (`checked` older than `slack.thread_recheck`, default 6h) is read
 again once per thread_recheck, which is what sees edits and deletions of its replies and new
 replies to a parent older than the window (history shows only parents inside it). Trade-off:
-those three are seen within thread_recheck, not on the next run. `claimed` holds the messages in
+those three are seen within thread_recheck, not on the next run. `pushed` is a thread as pushed events (the Slack app) left it: its
+`latest_reply` and `reply_count` if every reply since the run last read it came by event (the
+replies in `seen`, each counted once; a deleted one uncounted; a thread not watched yet counts
+from its parent with none). A thread whose parent shows exactly that has nothing the events did
+not deliver and is not read for it; any other count (a reply missed in a disconnect) reads it as
+before. A reply with claims that came by event is listed in `claimed` too, so a read that finds
+it gone retracts it. `claimed` holds the messages in
 the window that carried claims: what may need a retraction when they vanish. `people` keeps
 the author look-up to once a day per author; `channel` is the id a name resolved to.
 
@@ -50,8 +58,8 @@ its excerpt is the sentence or roundup line the claim was read in (`evidence_of`
 Requests: auth.test at most once a day per cursor (and once per connector); conversations.list
 once per connector when a channel given by name has no cursor yet, or (daily, with auth.test)
 when one given by id has its default keyed by name; per run, conversations.history per page
-from min(newest seen, now - lookback), conversations.replies per thread that is new, moved or is
-due by thread_recheck, and each claim author once a day: users.info for the first
+from min(newest seen, now - lookback), conversations.replies per thread that is new, moved (past
+what events delivered, see `pushed`) or is due by thread_recheck, and each claim author once a day: users.info for the first
 PEOPLE_BY_INFO of a connector, then (or at once on a first read) users.list pages of 200. An
 idle run right after another costs one request: the history page of the window.
 
@@ -97,14 +105,14 @@ from connectors.base import (
     SyncBatch,
 )
 from connectors.config import SlackConfig, parse_duration
-from connectors.slack_client import (
+from connectors.slack.client import (
     DEFAULT_SLACK_BASE_URL,
     describe_transport_error,
     make_web_client,
     take_throttled,
     rate_limit_key,
 )
-from connectors.slack_links import (
+from connectors.slack.links import (
     DeliverableLinker,
     message_permalink,
     subject_keys,
@@ -170,6 +178,18 @@ class WatchedThread:
     replies: int
     keys: list[str] = field(default_factory=list)
     checked: int | None = None  # when (epoch seconds) the thread was last read; None: due now
+
+
+@dataclass
+class PushedThread:
+    """A watched thread as events left it (see `pushed` in the module docstring)."""
+
+    latest: str
+    replies: int
+    seen: list[str] = field(default_factory=list)  # replies counted, newer than the watched `latest`
+
+
+PUSHED_SEEN_KEPT = 200  # replies remembered per thread; past that the thread is simply read again
 
 
 @dataclass
@@ -246,6 +266,7 @@ class ChannelCursor:
     auth: Identity | None = None
     name: str | None = None  # the channel's name ("" none found), looked up with `auth`
     crawl: Crawl | None = None  # a first read in progress (see the module docstring)
+    pushed: dict[str, PushedThread] = field(default_factory=dict)  # watched threads as events left them
 
     def dumps(self) -> str:
         data: dict[str, Any] = {
@@ -274,6 +295,9 @@ class ChannelCursor:
             data["name"] = self.name
         if self.crawl is not None:
             data["crawl"] = self.crawl.to_json()
+        if self.pushed:
+            data["pushed"] = {ts: {"latest": p.latest, "replies": p.replies, "seen": p.seen}
+                              for ts, p in sorted(self.pushed.items(), key=lambda kv: ts_key(kv[0]))}
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -304,10 +328,49 @@ class ChannelCursor:
             auth = Identity.from_json(data.get("auth"))
             name = data.get("name")
             crawl = Crawl.from_json(data.get("crawl")) if newest is None else None
+            pushed = {str(ts): PushedThread(str(p["latest"]), int(p["replies"]), [str(r) for r in p.get("seen", [])])
+                      for ts, p in (data.get("pushed") or {}).items()}
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("unreadable Slack cursor, reading the channel again", extra={"channel": channel, "error": str(exc)})
             return cls(channel)
-        return cls(channel, newest, threads, claimed, people, auth, str(name) if name is not None else None, crawl)
+        return cls(channel, newest, threads, claimed, people, auth, str(name) if name is not None else None, crawl,
+                   pushed)
+
+    def note_pushed_reply(self, parent: str, reply: str, *, deleted: bool, window_start: str) -> bool:
+        """A reply of thread `parent` came by event (posted, or `deleted`): what the thread's
+        parent should now show if no other reply was missed. A thread not watched counts from
+        its parent with no replies (a run that saw it saw none), if the parent is in the window
+        the next run reads. False: nothing to note (a parent older than that window; an edit; a
+        repeat; the deletion of the reply the run saw last, after which Slack's `latest_reply`
+        is not known here)."""
+        watched = self.threads.get(parent)
+        if watched is None:
+            if ts_key(parent) < ts_key(window_start):
+                return False
+            watched = WatchedThread(parent, 0)
+        pushed = self.pushed.get(parent) or PushedThread(watched.latest, watched.replies)
+        newer = ts_key(reply) > ts_key(watched.latest)
+        if not deleted:
+            if not newer or reply in pushed.seen or len(pushed.seen) >= PUSHED_SEEN_KEPT:
+                return False
+            pushed.seen.append(reply)
+            pushed.replies += 1
+            pushed.latest = _newer(pushed.latest, reply)
+        elif reply in pushed.seen:
+            pushed.seen.remove(reply)
+            pushed.replies -= 1
+            pushed.latest = max([watched.latest, *pushed.seen], key=ts_key)
+        elif not newer and reply != watched.latest:
+            pushed.replies -= 1
+        else:
+            return False
+        self.pushed[parent] = pushed
+        return True
+
+    def pushed_matches(self, parent: str, latest: str, replies: int) -> bool:
+        """Whether the parent's `latest_reply` and `reply_count` are what events delivered."""
+        pushed = self.pushed.get(parent)
+        return pushed is not None and (pushed.latest, pushed.replies) == (latest, replies)
 
     @staticmethod
     def auth_of(raw: str | None) -> Identity | None:
@@ -421,6 +484,27 @@ class SlackConnector:
         batch.requests = self.take_requests()
         batch.throttled = self.take_throttled()
         return run.channel, batch
+
+    def cursor_after_reply(self, raw_cursor: str | None, channel: str, *, parent: str, reply: str,
+                           deleted: bool, claims: bool) -> str | None:
+        """The stored cursor with a reply that came by event noted on its thread (see `pushed`),
+        so the next run does not read the thread for it, and, when it carries `claims`, listed
+        in `claimed` (a run that later finds it gone retracts it, as if it had read it); None:
+        unchanged. Only those entries change: `newest`, the history window and the rest are the
+        run's."""
+        state = ChannelCursor.loads(raw_cursor, channel) if raw_cursor else None
+        if state is None or state.channel != channel or state.newest is None:  # no cursor, or a first read under way
+            return None
+        window_start = datetime_to_ts(self.clock() - self.lookback)
+        noted = state.note_pushed_reply(parent, reply, deleted=deleted, window_start=window_start)
+        listed = state.claimed.get(reply)
+        if claims and not deleted and listed is None:
+            state.claimed[reply] = ClaimedMessage(None, parent)
+        elif (deleted or not claims) and listed is not None and listed.thread == parent:
+            del state.claimed[reply]  # a retraction stored by this event: nothing left to retract
+        else:
+            return state.dumps() if noted else None
+        return state.dumps()
 
     def _parent_keys(self, run: _ChannelRun, thread: str) -> list[str]:
         key = (run.channel, thread)
@@ -708,23 +792,34 @@ class _ChannelRun:
         # replies to a parent older than the window, which history does not show)
         # A broadcast reply moves its thread when it is news: a thread not watched yet, or a reply
         # newer than the last one seen in it.
+        # (A reply that came by event is no news: see `pushed`.)
         broadcast_moved = {
             ts
             for ts, messages in broadcasts.items()
             if ts not in state.threads
-            or any(ts_key(str(m["ts"])) > ts_key(state.threads[ts].latest) for m in messages)
+            or any(ts_key(str(m["ts"])) > ts_key(state.threads[ts].latest)
+                   and str(m["ts"]) not in (state.pushed[ts].seen if ts in state.pushed else ())
+                   for m in messages)
         }
         reads: dict[str, _ThreadRead] = {}
+        settled: set[str] = set()  # threads whose history shows just what events delivered
         for ts, message in parents.items():
             prev = state.threads.get(ts)
             latest = str(message.get("latest_reply") or ts)
             replies = int(message.get("reply_count") or 0)
+            moved = prev is not None and (prev.latest, prev.replies) != (latest, replies)
+            if (moved or (prev is None and replies)) and state.pushed_matches(ts, latest, replies):
+                # every reply since the last read (of a new thread: every reply) came by event and
+                # is stored: nothing to read for it
+                moved = False
+                settled.add(ts)
+                keys, checked = (prev.keys, prev.checked) if prev else (self.parent_keys(message, None), self.now_s)
+                state.threads[ts] = prev = WatchedThread(latest, replies, keys, checked)
             if prev is None:
                 if replies or ts in broadcast_moved:
                     reads[ts] = _ThreadRead(ts, None)
             elif (
-                prev.latest != latest
-                or prev.replies != replies
+                moved
                 or ts in broadcast_moved
                 or self.parent_keys(message, prev) != prev.keys  # the parent was edited
                 or self.recheck_due(prev)
@@ -753,6 +848,10 @@ class _ChannelRun:
         for read in reads.values():
             self.read_thread(read, parents.get(read.parent))
             yield from self.flush(force=False)
+        # what events delivered is kept only until history has shown it or the thread was read;
+        # a thread not watched whose parent history did not show is gone or out of the window
+        state.pushed = {ts: p for ts, p in state.pushed.items()
+                        if ts not in reads and ts not in settled and (ts in state.threads or ts in seen_top)}
 
         # 3. top-level messages that carried claims, were in the window and are gone
         for ts, claimed in list(state.claimed.items()):
