@@ -106,6 +106,7 @@ class SyncBatch:
     cursor: str | None = None
     requests: int = 0
     throttled: int = 0  # of those requests, answers that were 429 (rate limited) and waited for
+    progress: float | None = None  # the share of a first (full) read done after it, if known
     live_refs: frozenset[str] | None = None
     """Set on the last batch of a full crawl: every source ref still alive in the partition.
     Stored claims of the partition whose ref is not in it are retracted (deleted tasks)."""

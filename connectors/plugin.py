@@ -138,6 +138,9 @@ class SourcePlugin:
     limits: Callable[[Any], Callable[[str], RequestLimits]]
     partitions_at_once: Callable[[Any], int] = lambda section: 4
     requests_in_flight: Callable[[Any], int | None] = lambda section: None
+    first_reads_at_once: int | None = 2
+    """Partitions reading their whole history for the first time side by side at most (each is
+    bound by the API budget, not by waiting); None: as many as `partitions_at_once`."""
     expand: Callable[[Connector, Any], list[str]] | None = None
     needs_expansion: Callable[[Any], bool] = lambda section: False
     link_kind: str | None = None

@@ -36,6 +36,7 @@ from connectors.plugin import BuildContext, Credentials, SourcePlugin, SourceReg
 from connectors.registry import current_sources
 from reconciler import store
 from reconciler.db import DatabaseError, describe_url, engine_for, migrate, session_scope
+from reconciler.progress import PartitionProgress
 from reconciler.protocol import Config, load_config
 from reconciler.settings import MIN_SECRET_LENGTH, Settings, get_settings, scrub
 
@@ -88,10 +89,16 @@ class SyncReport:
     error: str | None = None
     transient: bool = False
     unreachable: bool = False  # the API gave no answer at all
+    first_read: bool = False  # no cursor when it started, or its connector still reads the whole history
+    progress: float | None = None  # share of that first read done, when the connector says
+    finished: bool = False  # it ended without an error
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def progress_view(self) -> PartitionProgress:
+        return PartitionProgress(self.source, self.partition, self.requests, self.first_read, self.progress, self.finished)
 
 
 def source_secrets(sources: SourceRegistry, settings: Settings) -> list[str]:
@@ -294,6 +301,7 @@ def sync_partition(
             store.record_sync_start(session, source, partition, now=rt.now())
         with session_scope(rt.engine) as session:
             cursor = store.get_cursor(session, source, partition)
+        report.first_read = cursor is None
         for batch in connector.pull(partition, cursor):
             with _storing(rt.engine), session_scope(rt.engine) as session:
                 result = store.apply_batch(
@@ -305,6 +313,8 @@ def sync_partition(
             report.updated += result.updated
             report.retracted += result.retracted
             report.requests += batch.requests
+            if batch.progress is not None:
+                report.first_read, report.progress = True, batch.progress
             log.debug(
                 "batch stored",
                 extra={"source": str(source), "partition": partition, "batch": report.batches,
@@ -322,6 +332,7 @@ def sync_partition(
         return report
     with _storing(rt.engine), session_scope(rt.engine) as session:
         store.record_sync_success(session, source, partition, now=rt.now())
+    report.finished = True
     log.info(
         "synced",
         extra={"source": str(source), "partition": partition, "observations": report.observations},
@@ -336,9 +347,8 @@ def sync_stopped(rt: Runtime, source: SourceName, partition: str) -> None:
         store.record_sync_stop(session, source, partition)
 
 
-# First (full) reads of a source at the same time at most: each holds a whole history's threads
-# in memory until it reads them, and is bound by the API budget rather than by waiting.
-FIRST_READS_AT_ONCE = 2
+# how often the findings of first reads under way are looked for (seconds; the runner)
+WHILE_CRAWLING_EVERY = 60.0
 
 SyncDone = Callable[[SyncReport, float], None]
 
@@ -351,27 +361,35 @@ def sync_all(
     on_batch: Callable[[SyncReport], None] | None = None,
     before_partition: Callable[[SourceName, str], None] | None = None,
     on_done: SyncDone | None = None,
+    while_crawling: Callable[[frozenset[tuple[str, str]]], None] | None = None,
+    while_crawling_every: float = WHILE_CRAWLING_EVERY,
 ) -> list[SyncReport]:
     """Sync every configured partition (or those named), concurrently; the reports come in
     the configured order. The sources go side by side. Within one, the first partition goes
     alone until the source has answered (its first batch is stored, or it ends), unless every
     partition of it synced last time; then the others go together, up to
     the source plugin's `partitions_at_once` (`[asana] concurrent_requests` projects, 20 Slack
-    channels; of which FIRST_READS_AT_ONCE first reads), the requests in flight capped at its
-    `requests_in_flight` across them (Asana: `concurrent_requests`). Once a source's API gives
+    channels; of which its `first_reads_at_once` first reads: 2 Asana projects, every channel), the
+    requests in flight capped at its `requests_in_flight` across them (Asana:
+    `concurrent_requests`). Once a source's API gives
     no answer at all for a partition, its partitions not started yet are skipped for this run
     (and say so), instead of each spending its own retries on the same outage.
 
     `before_partition(source, partition)` runs before each (the embedded runner stops there);
-    `on_done(report, started)` after each, with its `time.monotonic()` start."""
+    `on_done(report, started)` after each, with its `time.monotonic()` start.
+    `while_crawling(partitions)` runs every `while_crawling_every` seconds while first reads
+    are under way, with those (source, partition) pairs: the runner reconciles and notifies there
+    (`reconcile_while_crawling`), so a first sync that takes hours gives its findings as it goes."""
     apply_config(rt)
     wanted = [(s, p) for s, p in configured_partitions(rt, sources) if not partitions or p in partitions]
     by_source: dict[SourceName, list[str]] = {}
     for source, partition in wanted:
         by_source.setdefault(source, []).append(partition)
     capped = replace(rt, rate_limiter=InFlightCap(rt.rate_limiter, in_flight_caps(rt)))
-    hooks = _SyncHooks(on_batch, before_partition, on_done)
-    with ThreadPoolExecutor(max_workers=max(1, len(by_source)), thread_name_prefix="sync") as pool:
+    crawling = _Crawling(on_batch, on_done)
+    hooks = _SyncHooks(crawling.on_batch, before_partition, crawling.on_done)
+    with ThreadPoolExecutor(max_workers=max(1, len(by_source)), thread_name_prefix="sync") as pool, \
+            crawling.calling(while_crawling, every=while_crawling_every):
         runs = [pool.submit(_sync_source, capped, source, names, hooks) for source, names in by_source.items()]
         done = {(r.source, r.partition): r for run in runs for r in run.result()}
     return [done[key] for key in wanted]
@@ -380,6 +398,57 @@ def sync_all(
 def in_flight_caps(rt: Runtime) -> dict[str, int]:
     caps = {p.name: p.requests_in_flight(p.section(rt.config)) for p in rt.sources}
     return {name: cap for name, cap in caps.items() if cap is not None}
+
+
+class _Crawling:
+    """The first reads under way in a `sync_all`, and the thread that calls `while_crawling`."""
+
+    def __init__(self, on_batch: Callable[[SyncReport], None] | None, on_done: SyncDone | None):
+        self._on_batch, self._on_done = on_batch, on_done
+        self._now: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def on_batch(self, report: SyncReport) -> None:
+        if report.first_read:
+            with self._lock:
+                self._now.add((str(report.source), report.partition))
+        if self._on_batch is not None:
+            self._on_batch(report)
+
+    def on_done(self, report: SyncReport, started: float) -> None:
+        with self._lock:
+            self._now.discard((str(report.source), report.partition))
+        if self._on_done is not None:
+            self._on_done(report, started)
+
+    def under_way(self) -> frozenset[tuple[str, str]]:
+        with self._lock:
+            return frozenset(self._now)
+
+    @contextmanager
+    def calling(self, call: Callable[[frozenset[tuple[str, str]]], None] | None, *, every: float) -> Iterator[None]:
+        if call is None:
+            yield
+            return
+        finished = threading.Event()
+
+        def loop() -> None:
+            while not finished.wait(every):
+                partitions = self.under_way()
+                if not partitions:
+                    continue
+                try:
+                    call(partitions)
+                except Exception:  # the sync goes on; the pass after it reconciles what is left
+                    log.exception("reconcile during the first sync failed")
+
+        thread = threading.Thread(target=loop, name="sync-while-crawling", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            finished.set()
+            thread.join()
 
 
 @dataclass(frozen=True)
@@ -398,7 +467,9 @@ def _sync_source(rt: Runtime, source: SourceName, names: list[str], hooks: _Sync
         return [SyncReport(source=source, partition=p, error=rt.scrub(str(exc))) for p in names]
     outage: list[SyncReport] = []  # the first partition the API gave no answer for
     answered = threading.Event()
-    first_reads = threading.BoundedSemaphore(FIRST_READS_AT_ONCE)
+    plugin = rt.sources.get(source)
+    at_once = plugin.partitions_at_once(plugin.section(rt.config))
+    first_reads = threading.BoundedSemaphore(max(1, plugin.first_reads_at_once or at_once))
     with session_scope(rt.engine) as session:
         if store.all_synced_last_time(session, source, names):
             answered.set()  # it answered every partition last time: no need to wait for it first
@@ -423,8 +494,6 @@ def _sync_source(rt: Runtime, source: SourceName, names: list[str], hooks: _Sync
             hooks.on_batch(report)
         answered.set()
 
-    plugin = rt.sources.get(source)
-    at_once = plugin.partitions_at_once(plugin.section(rt.config))
     with ThreadPoolExecutor(max_workers=max(1, at_once), thread_name_prefix=f"sync-{source}") as pool:
         first = pool.submit(one, names[0], first_batch)
         first.add_done_callback(lambda _f: answered.set())
@@ -435,7 +504,7 @@ def _sync_source(rt: Runtime, source: SourceName, names: list[str], hooks: _Sync
 
 @contextmanager
 def _first_read_turn(rt: Runtime, source: SourceName, partition: str, turns: threading.BoundedSemaphore) -> Iterator[None]:
-    """Waits for one of the source's FIRST_READS_AT_ONCE turns if the partition has no cursor yet."""
+    """Waits for one of the source's first-read turns if the partition has no cursor yet."""
     with session_scope(rt.engine) as session:
         first = store.get_cursor(session, source, partition) is None
     if not first:
@@ -508,6 +577,24 @@ def reconcile_dirty(rt: Runtime, *, limit: int | None = None) -> ReconcileReport
         report = engine.reconcile_dirty(session, config=rt.config, now=now, limit=limit, hold=syncing)
         store.record_run(session, store.DIRTY_RECONCILE, now=now, seconds=time.monotonic() - started)
         return report
+
+
+def reconcile_while_crawling(rt: Runtime, crawling: frozenset[tuple[str, str]]) -> ReconcileReport:
+    """Reconcile what changed while first reads are under way: their deliverables too (a first
+    read stores the newest first, so what it has stored is current), not those of ordinary
+    syncs under way (held as `reconcile_dirty` holds them)."""
+    from reconciler import engine
+
+    started = time.monotonic()
+    with _storing(rt.engine), session_scope(rt.engine) as session:
+        now = rt.now()
+        syncing = store.partitions_syncing(session, now=now, within=WHOLE_SYNC_WAIT)
+        hold = [p for p in syncing if (p[0], p[1]) not in crawling]
+        report = engine.reconcile_dirty(session, config=rt.config, now=now, hold=hold)
+        store.record_run(session, store.DIRTY_RECONCILE, now=now, seconds=time.monotonic() - started)
+    log.info("reconciled during the first sync", extra={"reconciled": report.reconciled,
+                                                         "opened": len(report.opened)})
+    return report
 
 
 def reconcile_all(rt: Runtime) -> ReconcileReport:

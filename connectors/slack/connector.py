@@ -23,7 +23,8 @@ Cursor (JSON, owned here)::
               "team": "Acme", "team_id": "T1", "at": 1795509000, "key": "<fingerprint>"},
      "name": "launches",                            # only for an id with a default keyed by name
      "crawl": {"top": "<ts>", "before": "<ts>",     # only while a first (full) read is unfinished
-               "threads": ["<parent ts>"], "history_done": false}}
+               "threads": ["<parent ts>"], "history_done": false,
+               "created": 1790000000}}                # the channel's creation (for progress)
 
 `threads` holds threads with replies whose last activity is within the watch horizon. A thread
 is read again when its parent, in the history page the run reads anyway, shows another
@@ -57,9 +58,11 @@ its excerpt is the sentence or roundup line the claim was read in (`evidence_of`
 
 Requests: auth.test at most once a day per cursor (and once per connector); conversations.list
 once per connector when a channel given by name has no cursor yet, or (daily, with auth.test)
-when one given by id has its default keyed by name; per run, conversations.history per page
-from min(newest seen, now - lookback), conversations.replies per thread that is new, moved (past
-what events delivered, see `pushed`) or is due by thread_recheck, and each claim author once a day: users.info for the first
+when one given by id has its default keyed by name; conversations.info once per first read of
+a channel given by id (when it was created: the first read's progress); per run,
+conversations.history per page from min(newest seen, now - lookback), conversations.replies per
+thread that is new, moved (past what events delivered, see `pushed`) or is due by
+thread_recheck, and each claim author once a day: users.info for the first
 PEOPLE_BY_INFO of a connector, then (or at once on a first read) users.list pages of 200. An
 idle run right after another costs one request: the history page of the window.
 
@@ -67,13 +70,19 @@ Batches: one per history page and per few threads (cursor None, safe to apply tw
 last one with the people, the retractions of vanished messages and the new cursor. A failed
 request raises before that last batch, so the stored cursor never moves past a failure.
 
-A first read of a channel (no cursor: its whole history) can outlast a run: it checkpoints. Each
-history page and each thread read ends in a batch with a cursor carrying `crawl`: the newest
-top-level ts seen (`top`, the cursor's `newest` once done), the oldest one read (`before`:
-history is read on below it, newest first), the threads found and not read yet, and whether the
-history is done. A run that fails or is killed resumes there; messages newer than `top` are read
-by the first ordinary run after the crawl, as its window starts at `top` at the latest. Nothing
-is retracted while crawling (every message read is new to the store).
+A first read of a channel (no cursor: its whole history) can outlast a run: it checkpoints, and
+it goes newest first: each history page, then the threads found on it, then the next (older)
+page, so what is current is stored (and can be reconciled) first, and only one page's threads
+wait in memory. Each history page and each thread read ends in a batch with a cursor carrying
+`crawl`: the newest top-level ts seen (`top`, the cursor's `newest` once done), the oldest one
+read (`before`: history is read on below it), the last page's threads not read yet, whether the
+history is done, and when the channel was created (from conversations.list for a channel given
+by name, else conversations.info, once per first read; 0 if Slack does not say): each of those batches says the share read
+(`SyncBatch.progress`, the time from now back to `before` against the channel's life). A run
+that fails or is killed resumes there; messages newer than `top` are read by the first ordinary
+run after the crawl, as its window starts at `top` at the latest. Nothing is retracted while
+crawling (every message read is new to the store). Trade-off: a new reply to a thread started
+long ago is read with its parent's (older) page, not with the newest.
 """
 
 from __future__ import annotations
@@ -206,10 +215,11 @@ class Crawl:
     before: str | None = None  # history is read on below this ts (exclusive); None: from the start
     threads: list[str] = field(default_factory=list)  # parents whose threads are still to read
     history_done: bool = False
+    created: int | None = None  # when the channel was created (epoch seconds; 0 unknown): for progress
 
     def to_json(self) -> dict[str, Any]:
         return {"top": self.top, "before": self.before, "threads": list(self.threads),
-                "history_done": self.history_done}
+                "history_done": self.history_done, "created": self.created}
 
     @classmethod
     def from_json(cls, data: Any) -> Crawl | None:
@@ -222,7 +232,19 @@ class Crawl:
         threads = [str(t) for t in data.get("threads") or []]
         for ts in threads:
             ts_key(ts)
-        return cls(str(top) if top else None, str(before) if before else None, threads, bool(data.get("history_done")))
+        created = int(data["created"]) if data.get("created") is not None else None
+        return cls(str(top) if top else None, str(before) if before else None, threads,
+                   bool(data.get("history_done")), created)
+
+    def progress(self, now_s: int) -> float | None:
+        """The share of the channel's history read: the time from now back to `before` against
+        the time since the channel was created (even activity assumed), 1.0 once done."""
+        if self.history_done and not self.threads:
+            return 1.0
+        if not self.created or self.before is None or now_s <= self.created:
+            return None if not self.created else 0.0
+        covered = now_s - ts_key(self.before)[0]
+        return max(0.0, min(0.99, covered / (now_s - self.created)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,6 +469,7 @@ class SlackConnector:
         self._auth_key = hashlib.sha256(f"{base_url}\n{token}".encode()).hexdigest()[:16]
         self._channel_ids: dict[str, str] | None = None  # name -> id
         self._channel_names: dict[str, str] = {}  # id -> name
+        self._channel_created: dict[str, int] = {}  # id -> created (epoch seconds), from the directory
         self._people: dict[str, PersonRecord | None] = {}
         self._directory: dict[str, PersonRecord] | None = None  # users.list, once read
         self._people_asked = 0  # users.info calls so far
@@ -628,6 +651,8 @@ class SlackConnector:
                     if channel.get("name") and channel.get("id"):
                         ids[str(channel["name"]).lower()] = str(channel["id"])
                         self._channel_names[str(channel["id"])] = str(channel["name"])
+                        if isinstance(channel.get("created"), int):
+                            self._channel_created[str(channel["id"])] = int(channel["created"])
                 page = _next_cursor(answer)
                 if not page:
                     break
@@ -868,12 +893,22 @@ class _ChannelRun:
         yield from self.flush(force=True)
 
     def crawl(self, crawl: Crawl) -> Iterator[SyncBatch]:
-        """The whole history, newest first, then every thread found, each step ending in a
-        batch whose cursor says where to go on (`crawl`), so no failure or kill loses a page."""
+        """The whole history, newest first, page by page, each page's threads read right after
+        it (so what is current is stored first, and the threads waiting are one page's); every
+        step ends in a batch whose cursor says where to go on (`crawl`), so no failure or kill
+        loses a page."""
         c, state = self.c, self.state
         state.crawl = crawl
+        if crawl.created is None:
+            crawl.created = self.channel_created()
         parents: dict[str, dict[str, Any]] = {}
-        while not crawl.history_done:
+        while True:
+            for parent in list(crawl.threads):  # the last page's (or those a stopped run left)
+                self.read_thread(_ThreadRead(parent, None), parents.pop(parent, None))
+                crawl.threads.remove(parent)
+                yield from self.flush(force=True)
+            if crawl.history_done:
+                break
             # each page asks for what is older than the oldest ts read (not Slack's cursor, which
             # belongs to one run's query): the same request goes on after a failure or a kill
             answer = c.call(
@@ -885,7 +920,7 @@ class _ChannelRun:
                 limit=c.page_size,
             )
             messages = answer.get("messages") or []
-            found = list(dict.fromkeys(crawl.threads))
+            found: list[str] = []
             for message in messages:
                 ts = str(message.get("ts") or "")
                 if not ts:
@@ -900,12 +935,9 @@ class _ChannelRun:
                     parents[ts] = message
                     found.append(ts)
                 self.state_message(message, parent_keys=None, thread=None)
-            crawl.threads = list(dict.fromkeys(found))
+            # a thread read already (from a broadcast reply on a newer page) is not read again
+            crawl.threads = [t for t in dict.fromkeys(found) if t not in state.threads]
             crawl.history_done = not messages or not (answer.get("has_more") or _next_cursor(answer))
-            yield from self.flush(force=True)
-        for parent in list(crawl.threads):
-            self.read_thread(_ThreadRead(parent, None), parents.get(parent))
-            crawl.threads.remove(parent)
             yield from self.flush(force=True)
         state.newest = crawl.top
         state.crawl = None
@@ -914,7 +946,23 @@ class _ChannelRun:
         for ts in [ts for ts in state.claimed if ts_key(ts) < keep_from]:
             del state.claimed[ts]
         state.people = {u: day for u, day in state.people.items() if day == self.today}
+        self.pending.progress = 1.0
         yield from self.flush(force=True)
+
+    def channel_created(self) -> int:
+        """When the channel was created, for the crawl's progress: from the channel directory
+        if it was read (a channel given by name), else conversations.info (once per first
+        read); 0 when Slack does not say."""
+        if self.channel in self.c._channel_created:
+            return self.c._channel_created[self.channel]
+        answer = self.c.call(
+            "conversations.info", self.where, tolerate=frozenset({"missing_scope", "channel_not_found"}),
+            channel=self.channel,
+        )
+        try:
+            return int(((answer or {}).get("channel") or {}).get("created") or 0)
+        except (TypeError, ValueError):
+            return 0
 
     def recheck_due(self, prev: WatchedThread) -> bool:
         """A thread that did not move is read again once per thread_recheck (never when off)."""
@@ -1082,6 +1130,8 @@ class _ChannelRun:
         batch.throttled = self.c.take_throttled()
         if force:
             batch.cursor = self.state.dumps()
+            if self.state.crawl is not None:
+                batch.progress = self.state.crawl.progress(int(self.c.clock().timestamp()))
         self.pending = SyncBatch()
         yield batch
 

@@ -101,6 +101,8 @@ plugin = SourcePlugin(
     partitions=lambda config: list(config.slack.channels),
     limits=SlackLimits.for_section,
     partitions_at_once=lambda section: CHANNELS_AT_ONCE,
+    # a first read goes newest first, one page's threads in memory: all channels' last days first
+    first_reads_at_once=None,
     item_noun="message",
     person_id_attribute="slack_id",
     writeback=writeback,

@@ -53,7 +53,7 @@ def _print_sync(reports: list[pipeline.SyncReport]) -> None:
             console.print(f"{r.source} {r.partition} failed: {r.error}", markup=False, soft_wrap=True, style="red")
 
 
-def _sync_json(reports: list[pipeline.SyncReport]) -> list[dict[str, Any]]:
+def _sync_json(reports: list[pipeline.SyncReport], rt: pipeline.Runtime) -> list[dict[str, Any]]:
     return [
         {
             "source": str(r.source),
@@ -65,9 +65,46 @@ def _sync_json(reports: list[pipeline.SyncReport]) -> list[dict[str, Any]]:
             "requests": r.requests,
             "ok": r.ok,
             "error": r.error,
+            # a first read cut short (an error): how far it got and what is left under the budget
+            "first_read": r.first_read,
+            "progress": r.progress,
+            **_left(r, rt),
         }
         for r in reports
     ]
+
+
+def _left(report: pipeline.SyncReport, rt: pipeline.Runtime) -> dict[str, Any]:
+    from reconciler.progress import estimate
+
+    found = estimate([report.progress_view()], asana=rt.config.asana, slack=rt.config.slack)
+    return {"requests_left": found.requests_left, "seconds_left": found.to_json()["seconds_left"]}
+
+
+class _JsonProgress:
+    """With --json: one JSON line on stderr per PROGRESS_EVERY seconds while a first read goes
+    on (`{"progress": {...estimate}, "partitions": [...]}`); stdout keeps the final report."""
+
+    PROGRESS_EVERY = 5.0
+
+    def __init__(self, tracker: Any):
+        self._tracker = tracker
+        self._last = 0.0
+
+    def __call__(self, report: pipeline.SyncReport) -> None:
+        import json
+        import sys
+        import time
+
+        now = time.monotonic()
+        if now - self._last < self.PROGRESS_EVERY or not self._tracker.crawling():
+            return
+        self._last = now
+        line = {"progress": self._tracker.estimate().to_json(),
+                "partition": {"source": str(report.source), "partition": report.partition,
+                              "requests": report.requests, "progress": report.progress}}
+        sys.stderr.write(json.dumps(line) + "\n")
+        sys.stderr.flush()
 
 
 @handle_errors
@@ -81,18 +118,28 @@ def sync(
     """Pull new claims from Asana and Slack into the store."""
     if source == Source.MANUAL:
         raise UserError("manual claims are recorded with `reconciler claim`, not synced")
+    from reconciler.progress import Tracker
+
     as_json = wants_json(output, json_flag)
-    with runtime(config, talks_to_apis=True) as rt, progress_reporter(not as_json) as on_batch:
-        if source is not None and source not in rt.sources:
-            raise UserError(f"{source!r} is not a source (sources: {', '.join(rt.sources.names())})")
-        known = {p for _, p in pipeline.configured_partitions(rt, [source] if source else None)}
-        if partition and partition not in known:
-            raise UserError(f"{partition!r} is not a configured {source or ''} partition".replace("  ", " "))
-        reports = pipeline.sync_all(
-            rt, sources=[source] if source else None, partitions=[partition] if partition else None, on_batch=on_batch
-        )
+    with runtime(config, talks_to_apis=True) as rt:
+        tracker = Tracker(asana=rt.config.asana, slack=rt.config.slack)
+        with progress_reporter(not as_json, summary=tracker.summary) as show:
+            if source is not None and source not in rt.sources:
+                raise UserError(f"{source!r} is not a source (sources: {', '.join(rt.sources.names())})")
+            known = {p for _, p in pipeline.configured_partitions(rt, [source] if source else None)}
+            if partition and partition not in known:
+                raise UserError(f"{partition!r} is not a configured {source or ''} partition".replace("  ", " "))
+            told = _JsonProgress(tracker) if as_json else show
+
+            def on_batch(report: pipeline.SyncReport) -> None:
+                tracker.update(report)
+                told(report)
+
+            reports = pipeline.sync_all(
+                rt, sources=[source] if source else None, partitions=[partition] if partition else None, on_batch=on_batch
+            )
     if as_json:
-        print_json(_sync_json(reports))
+        print_json(_sync_json(reports, rt))
     else:
         _print_sync(reports)
     failed = [r for r in reports if not r.ok]
@@ -187,11 +234,19 @@ def run(
 ) -> None:
     """Sync, reconcile and notify in a loop, in this process (no broker needed)."""
     from reconciler.compose import configure_logging, poll_pace, run_loop
+    from reconciler.progress import Tracker
 
     configure_logging(get_settings(), level="INFO")
-    with runtime(config, talks_to_apis=True) as rt, progress_reporter(True) as on_batch:
-        pace = poll_pace(interval)
-        reports = run_loop(rt, once=once, interval=interval, dry_run=dry_run, on_batch=on_batch, pace=pace)
+    with runtime(config, talks_to_apis=True) as rt:
+        tracker = Tracker(asana=rt.config.asana, slack=rt.config.slack)
+        with progress_reporter(True, summary=tracker.summary) as show:
+
+            def on_batch(report: pipeline.SyncReport) -> None:
+                tracker.update(report)
+                show(report)
+
+            pace = poll_pace(interval)
+            reports = run_loop(rt, once=once, interval=interval, dry_run=dry_run, on_batch=on_batch, pace=pace)
     if once and reports:
         last = reports[-1]
         _print_sync(last.syncs)
