@@ -561,8 +561,8 @@ WHOLE_SYNC_WAIT = timedelta(minutes=10)
 
 def reconcile_dirty(rt: Runtime, *, limit: int | None = None) -> ReconcileReport:
     """Reconcile what changed and what is due for its next check (a date passing, a check-in
-    falling due); everything once on a new store, after an upgrade and after the rules'
-    configuration changed."""
+    falling due); everything once on a new store (or one last checked before next checks
+    existed) and after the rules' configuration changed."""
     from reconciler import engine
 
     started = time.monotonic()
