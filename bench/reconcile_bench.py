@@ -7,7 +7,8 @@ Generates N deliverables with M claims between them (Asana status/date fields, S
 from several people that mostly agree, some dependencies), then times:
 - `reconcile_all` on the fresh store (every deliverable and conflict is written: the cold run),
 - `reconcile_all` again (nothing changes: the steady state),
-- `reconcile_dirty` after a new Slack message on each of `--dirty` deliverables.
+- `reconcile_dirty` after a new Slack message on each of `--dirty` deliverables,
+- `reconcile_dirty` a day later, with nothing changed: the deliverables whose time check came.
 Prints one JSON object: wall seconds and CPU seconds of this process and its workers (the box may
 be shared).
 Goals on a 2-core box: 100k/1M in <= 10 s, 100 dirty in <= 0.2 s.
@@ -251,6 +252,11 @@ def _bench(args: argparse.Namespace, url: str, where: str) -> None:
     dirty_s, dirty = timed(engine, lambda s: reconciler_engine.reconcile_dirty(s, config=cfg, now=NOW + timedelta(minutes=6)))
     dirty_cpu = _cpu() - cpu
 
+    # the next day's first sweep: nothing changed, the deliverables whose time check came are due
+    cpu = _cpu()
+    due_s, due = timed(engine, lambda s: reconciler_engine.reconcile_dirty(s, config=cfg, now=NOW + timedelta(days=1)))
+    due_cpu = _cpu() - cpu
+
     print(json.dumps({
         "database": where,
         "deliverables": args.deliverables,
@@ -264,6 +270,9 @@ def _bench(args: argparse.Namespace, url: str, where: str) -> None:
         "reconcile_dirty": {
             **figures(dirty_s, dirty.reconciled, len(dirty_keys), dirty, cpu_seconds=dirty_cpu),
             "dirty_keys": len(dirty_keys),
+        },
+        "reconcile_due_next_day": {
+            **figures(due_s, due.reconciled, 0, due, cpu_seconds=due_cpu), "due": due.due,
         },
         "conflicts": count(engine, Conflict),
         "audit_events": count(engine, AuditEvent),

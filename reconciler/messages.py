@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reconciler import message_actions, untrusted
+from reconciler import message_actions, rules, untrusted
 
 MAX_CONFLICTS_IN_BLOCKS = 10  # 50 blocks per message: header, note, 4 per conflict, "more"
 MAX_EXCERPT = 200
@@ -127,6 +127,29 @@ def decide_line(conflict: ConflictView) -> str:
 def _label(element: dict[str, Any]) -> str:
     text = element.get("text") or element.get("placeholder") or {}
     return str(text.get("text", ""))
+
+
+def resolve_commands(cid: int, key: str, kind: str, sources: tuple[str, ...]) -> list[str]:
+    """The CLI commands that settle a finding, the way that makes sense for its kind (for
+    `conflicts show`); the last one acknowledges it."""
+    rule = rules.rule_for(kind)
+    settled_by = rule.settled_by if rule is not None else rules.Settlement.ACCEPT_SOURCE
+    lines: list[str] = []
+    if settled_by is rules.Settlement.NAME_OWNER:  # naming an owner resolves it by itself on the next pass
+        lines = [f'reconciler conflicts resolve {cid} --owner PERSON -c "..."']
+    elif settled_by is rules.Settlement.CHECK_IN:  # say where it stands, or not now
+        lines = [
+            f'reconciler claim {key} --status STATUS [--date YYYY-MM-DD] --by YOU -c "..."',
+            f'reconciler snooze add deliverable={key} kind={kind} -d 3d -c "..."',
+        ]
+    elif settled_by is rules.Settlement.GIVE_VALUE:
+        lines = [f'reconciler conflicts resolve {cid} --status STATUS | --date YYYY-MM-DD -c "..."']
+    elif settled_by is rules.Settlement.ACCEPT_SOURCE:
+        lines = [f'reconciler conflicts resolve {cid} --accept {s} -c "..."' for s in sources]
+    if not lines:
+        lines = [f'reconciler conflicts resolve {cid} -c "..."']
+    lines.append(f"reconciler conflicts ack {cid}")
+    return lines
 
 
 # -- plain text -----------------------------------------------------------------------------

@@ -126,6 +126,9 @@ class Deliverable(SQLModel, table=True):
     dirty: bool = True
     reconciled_at: datetime | None = _ts()
     updated_at: datetime | None = _ts()
+    # When time alone may change its findings (a date passing, a check-in falling due): the
+    # sweep reconciles it again then. None: only a new claim or decision can.
+    next_check_at: datetime | None = _ts(index=True)
 
 
 class Observation(SQLModel, table=True):
@@ -289,13 +292,14 @@ class DeliverableDependency(SQLModel, table=True):
 
 
 class PeriodicRun(SQLModel, table=True):
-    """When a periodic job last ran (e.g. the full reconcile the clock-driven rules need)."""
+    """When a periodic job last ran (e.g. the full reconcile, and with which rule configuration)."""
 
     __tablename__ = "periodic_run"
 
     name: str = Field(primary_key=True)
     last_run_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     seconds: float | None = None  # how long it took
+    fingerprint: str | None = None  # of what it ran with (the full reconcile: the rules' configuration)
 
 
 class PushedEvent(SQLModel, table=True):

@@ -554,23 +554,25 @@ def _skip_unreachable(rt: Runtime, source: SourceName, partition: str, first: Sy
 # -- reconcile and notify -------------------------------------------------------------------
 
 
-FULL_RECONCILE_EVERY = timedelta(hours=1)
 # how long a sweep leaves the deliverables of a partition being synced alone (a sync that died
 # is not waited for longer; a first crawl that takes hours is reconciled as it goes after that)
 WHOLE_SYNC_WAIT = timedelta(minutes=10)
 
 
 def reconcile_dirty(rt: Runtime, *, limit: int | None = None) -> ReconcileReport:
-    """Reconcile what changed; every FULL_RECONCILE_EVERY everything, for the clock-driven rules."""
+    """Reconcile what changed and what is due for its next check (a date passing, a check-in
+    falling due); everything once on a new store (or one last checked before next checks
+    existed) and after the rules' configuration changed."""
     from reconciler import engine
 
     started = time.monotonic()
     with session_scope(rt.engine) as session:
         now = rt.now()
         syncing = store.partitions_syncing(session, now=now, within=WHOLE_SYNC_WAIT)
-        if limit is None and not syncing and store.full_pass_due(session, now=now, every=FULL_RECONCILE_EVERY):
+        fingerprint = engine.rules_fingerprint(rt.config)
+        if limit is None and not syncing and store.full_pass_due(session, fingerprint=fingerprint):
             report = engine.reconcile_all(session, config=rt.config, now=now)
-            store.record_full_pass(session, now=now, seconds=time.monotonic() - started)
+            store.record_full_pass(session, now=now, seconds=time.monotonic() - started, fingerprint=fingerprint)
             return report
         report = engine.reconcile_dirty(session, config=rt.config, now=now, limit=limit, hold=syncing)
         store.record_run(session, store.DIRTY_RECONCILE, now=now, seconds=time.monotonic() - started)
@@ -602,7 +604,8 @@ def reconcile_all(rt: Runtime) -> ReconcileReport:
     started = time.monotonic()
     with session_scope(rt.engine) as session:
         report = engine.reconcile_all(session, config=rt.config, now=rt.now())
-        store.record_full_pass(session, now=rt.now(), seconds=time.monotonic() - started)
+        store.record_full_pass(session, now=rt.now(), seconds=time.monotonic() - started,
+                               fingerprint=engine.rules_fingerprint(rt.config))
         return report
 
 
@@ -738,8 +741,9 @@ def _drop_stale(rt: Runtime, change: MessageChange, event_id: str | None) -> Pus
 
 
 def reconcile_and_notify(rt: Runtime) -> tuple[ReconcileReport, PlanReport, DeliverReport]:
-    """Reconcile the dirty deliverables (and their dependents; never the hourly full pass, which
-    the periodic pipeline keeps), then plan and deliver what is due."""
+    """Reconcile the dirty deliverables (and their dependents, and those due for their next
+    check; never a full pass, which the periodic pipeline makes when the rules' configuration
+    changed), then plan and deliver what is due."""
     from reconciler import engine
 
     with session_scope(rt.engine) as session:

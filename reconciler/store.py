@@ -506,26 +506,32 @@ def last_full_pass(session: Session) -> datetime | None:
     return row.last_run_at if row else None
 
 
-def full_pass_due(session: Session, *, now: datetime, every: timedelta) -> bool:
-    """Whether a full reconcile is due: rules that depend on the clock (stale) change without
-    any new claim, so the dirty set alone never sees them."""
-    last = last_full_pass(session)
-    return last is None or now - last >= every
+def full_pass_due(session: Session, *, fingerprint: str) -> bool:
+    """Whether a full reconcile is due: none ran yet, or the last one ran with another rule
+    configuration (`fingerprint`). Time-driven findings need none: each deliverable's
+    `next_check_at` brings it back when due."""
+    row = session.get(PeriodicRun, FULL_RECONCILE)
+    return row is None or row.fingerprint != fingerprint
 
 
-def record_full_pass(session: Session, *, now: datetime, seconds: float | None = None) -> None:
-    record_run(session, FULL_RECONCILE, now=now, seconds=seconds)
+def record_full_pass(
+    session: Session, *, now: datetime, seconds: float | None = None, fingerprint: str | None = None
+) -> None:
+    row = record_run(session, FULL_RECONCILE, now=now, seconds=seconds)
+    if fingerprint is not None:
+        row.fingerprint = fingerprint
 
 
 DIRTY_RECONCILE = "dirty_reconcile"
 
 
-def record_run(session: Session, name: str, *, now: datetime, seconds: float | None = None) -> None:
+def record_run(session: Session, name: str, *, now: datetime, seconds: float | None = None) -> PeriodicRun:
     """A periodic job ran at `now` and took `seconds` (for the board's /metrics)."""
     row = session.get(PeriodicRun, name) or PeriodicRun(name=name, last_run_at=now)
     row.last_run_at = now
     row.seconds = seconds
     session.add(row)
+    return row
 
 
 def periodic_runs(session: Session) -> list[PeriodicRun]:

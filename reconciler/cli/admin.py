@@ -184,7 +184,7 @@ def status(
         if p["last_error"]:
             when = relative_time(p["last_error_at"], now=now)
             console.print(f"{p['source']} {p['partition']} ({when}): {p['last_error']}", markup=False, soft_wrap=True)
-    console.print(f"Full reconcile (clock-driven rules): {relative_time(data['last_full_reconcile'], now=now)}")
+    console.print(f"Full reconcile (first run, or rules changed): {relative_time(data['last_full_reconcile'], now=now)}")
     console.print(f"Queue depth: {data['queue_depth']}")
     counts = data["notifications"]
     console.print(

@@ -160,6 +160,7 @@ def reconcile(
         report = pipeline.reconcile_all(rt) if everything else pipeline.reconcile_dirty(rt)
     data = {
         "reconciled": report.reconciled,
+        "due": report.due,  # of those, reconciled because their next time check had come
         "opened": report.opened,
         "updated": report.updated,
         "auto_resolved": report.auto_resolved,

@@ -16,7 +16,7 @@ from connectors.sandbox import Sandbox
 from reconciler import compose, pipeline, store
 from reconciler.db import session_scope
 from reconciler.models import SyncCursor
-from reconciler.pipeline import FULL_RECONCILE_EVERY, Runtime
+from reconciler.pipeline import Runtime
 from reconciler.protocol import load_config
 from reconciler.settings import Settings
 
@@ -30,7 +30,9 @@ def runtime_at(engine: Engine, clock: list[datetime]) -> Runtime:
     return Runtime(settings=Settings(), config=load_config(DEMO), engine=engine, clock=lambda: clock[0])
 
 
-def test_clock_driven_rules_get_a_full_pass_every_interval(sqlite_engine: Engine) -> None:
+def test_a_full_pass_runs_once_and_again_only_when_the_rules_configuration_changes(sqlite_engine: Engine) -> None:
+    """Time-driven findings come back through each deliverable's next check, so the sweep
+    passes over everything only on a new store and after the rules' configuration changed."""
     clock = [T0]
     rt = runtime_at(sqlite_engine, clock)
     pipeline.apply_config(rt)
@@ -38,12 +40,14 @@ def test_clock_driven_rules_get_a_full_pass_every_interval(sqlite_engine: Engine
     with session_scope(sqlite_engine) as session:
         (full,) = store.periodic_runs(session)
         assert full.name == store.FULL_RECONCILE and full.seconds is not None and full.seconds >= 0
+        assert full.fingerprint
 
-    clock[0] = T0 + FULL_RECONCILE_EVERY / 2
+    clock[0] = T0 + timedelta(days=3)
     assert pipeline.reconcile_dirty(rt).reconciled == 0  # nothing changed, nothing due
 
-    clock[0] = T0 + FULL_RECONCILE_EVERY + timedelta(seconds=1)
-    assert pipeline.reconcile_dirty(rt).reconciled == 6  # stale and overdue need the clock
+    stricter = rt.config.rules.model_copy(update={"stale_after_days": 3})
+    rt.config = rt.config.model_copy(update={"rules": stricter})
+    assert pipeline.reconcile_dirty(rt).reconciled == 6  # the rules read other settings now
     assert pipeline.reconcile_dirty(rt).reconciled == 0
 
 
