@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.generate import ADJECTIVES, NOUNS, Scale, generate  # noqa: E402
 from connectors.base import DeliverableIndex, DeliverableRef  # noqa: E402
-from connectors.slack_links import DeliverableLinker  # noqa: E402
+from connectors.slack.links import DeliverableLinker  # noqa: E402
 
 
 def workspace(messages: int) -> tuple[list[str], list[DeliverableRef]]:

@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connectors.asana import AsanaConnector
+from connectors.asana.connector import AsanaConnector
 from connectors.base import DeliverableIndex, DeliverableRef
 from connectors.config import AsanaConfig
 from connectors.sandbox import Sandbox, parse_scenario
@@ -128,7 +128,7 @@ def generate(projects: int, tasks: int, linked_share: float, seed: int) -> tuple
             )
             if is_linked:
                 linked_in_project.append(task_gid)
-                refs.append(DeliverableRef(key=f"d-{task_gid}", asana_task_gid=task_gid))
+                refs.append(DeliverableRef(key=f"d-{task_gid}", links={"asana": task_gid}))
     return scenario, refs
 
 
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     projects = [p["gid"] for p in data["asana"]["projects"]]
     config = AsanaConfig(projects=projects, concurrent_requests=args.concurrency)
     linked_per_project = Counter(
-        t["projects"][0] for t in data["asana"]["tasks"] if t["gid"] in index.by_asana_gid
+        t["projects"][0] for t in data["asana"]["tasks"] if t["gid"] in index.linked("asana")
     )
     pages = args.projects * math.ceil(args.tasks / 100)
     linked = sum(linked_per_project.values())
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         for gid in changed:
             sb.asana.update_task(gid, custom_fields={STATUS_FIELD: rng.choice(OPTIONS[:3])},
                                  due_on=(datetime(2026, 12, 1) + timedelta(days=rng.randrange(60))).date())
-        changed_linked = sum(1 for g in changed if g in index.by_asana_gid)
+        changed_linked = sum(1 for g in changed if g in index.linked("asana"))
         results["changed"] = run_sync(sb, conn, cursors)
         results["changed"]["tasks_changed"] = len(changed)
         results["changed"]["linked_changed"] = changed_linked

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/claims_categories.py [--json] [--repeat N] [--errors dev]
 
-Reads every labelled message the way the Slack connector does (`connectors.slack.message_claims`,
+Reads every labelled message the way the Slack connector does (`connectors.slack.connector.message_claims`,
 scored by `connectors.claims_scoring`) and prints, for the development set (tests/data/
 claims_dev.jsonl + the older single-label tests/data/status_corpus.jsonl) and the blind holdout
 (tests/data/claims_holdout.jsonl), a table by category: status precision/recall, date

@@ -415,7 +415,10 @@ def generate(spec: Scale) -> tuple[dict[str, Any], str, dict[str, Any]]:
                  "profile": {"email": p["email"], "real_name": p["name"]}}
                 for p in people
             ],
-            "channels": [{"id": cid, "name": f"team-{c:02d}", "is_member": True} for c, cid in enumerate(channel_ids)],
+            # created when the history starts (what the first read's progress is measured against)
+            "channels": [{"id": cid, "name": f"team-{c:02d}", "is_member": True,
+                          "created": int((anchor - timedelta(days=HISTORY_DAYS)).timestamp())}
+                         for c, cid in enumerate(channel_ids)],
             "messages": messages,
         },
     }

@@ -12,7 +12,7 @@ sandbox answers every request after `--latency` seconds and three passes are tim
   is the goal's yardstick (idle pass <= 2x the slowest single partition's round trip), their sum
   what a pass costs when partitions go one after the other.
 
-`--asana-concurrency` overrides `[asana] concurrent_requests` (default 10) in the config.
+`--asana-concurrency` overrides `[asana] concurrent_requests` (default 50) in the config.
 """
 
 from __future__ import annotations
@@ -85,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         config = out / f"reconciler-c{args.asana_concurrency}.toml"
         text = re.sub(r"(?m)^\[asana\]$", f"[asana]\nconcurrent_requests = {args.asana_concurrency}", text, count=1)
         config.write_text(text)
-    result: dict[str, Any] = {"latency_s": args.latency, "asana_concurrency": args.asana_concurrency or 10}
+    from connectors.config import AsanaConfig
+
+    default = AsanaConfig().concurrent_requests
+    result: dict[str, Any] = {"latency_s": args.latency, "asana_concurrency": args.asana_concurrency or default}
     with common.SandboxProcess(out / "scenario.json") as sandbox, common.database("sqlite") as url:
         settings = Settings(
             asana_token=SecretStr("bench-asana-token"), slack_bot_token=SecretStr("xoxb-bench-token"),

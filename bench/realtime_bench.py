@@ -9,9 +9,12 @@ naming one of 200 deliverables as blocked while a manual claim says on track, an
 `message` event to the Slack app (the real slack-bolt; Socket Mode, or signed HTTP posts to the
 app's WSGI server). The app states it, stores it (SQLite), reconciles and runs the notifier,
 which DMs the owner. Latency is the DM's ts minus the message's ts, both stamped by the sandbox's
-clock. One message every `--pace` seconds (default 0.25), owners round robin over 20 people.
-Notifier: group_wait and group_interval 0 (the defaults, 30 s and 5 min, hold a first DM for
-30 s by design: grouping, not pipeline latency), quiet hours off.
+clock. One message every `--pace` seconds (default 0.25), owners round robin over `--owners`
+people (default 200: every message is its owner's first notice). Notifier: the default timing
+(group_wait 3 s, group_interval 5 min; the DM planned by the event is sent by the intake's alarm
+when its window opens), quiet hours off. With fewer owners than messages, an owner's later
+findings wait for group_interval after their previous DM, by design (batched, not late); the
+run then waits for them and reports first notices and batched ones apart.
 
 Requests: a simulated day (clock injected, messages posted with their ts) of `--channels`
 channels and `--messages` messages, a third of them thread replies (some to threads older than
@@ -43,7 +46,7 @@ from pydantic import SecretStr  # noqa: E402
 
 from connectors.base import ClaimKind, Field, Observation, Source, SyncBatch  # noqa: E402
 from connectors.sandbox import Sandbox, parse_scenario  # noqa: E402
-from connectors.slack_client import make_web_client  # noqa: E402
+from connectors.slack.client import make_web_client  # noqa: E402
 from reconciler import pipeline, store  # noqa: E402
 from reconciler.db import session_scope  # noqa: E402
 from reconciler.pipeline import Runtime, open_store  # noqa: E402
@@ -57,13 +60,13 @@ APP_TOKEN = "xapp-bench-token"
 SECRET = "bench-signing-secret"
 
 
-def config_text(channels: list[str]) -> str:
+def config_text(channels: list[str], owners: int = OWNERS) -> str:
     people = "\n".join(
-        f'[[people]]\nkey = "p{i:02d}"\nname = "Person {i}"\nemail = "p{i:02d}@bench.test"\nslack_id = "U{100 + i}"\n'
-        for i in range(OWNERS)
+        f'[[people]]\nkey = "p{i:03d}"\nname = "Person {i}"\nemail = "p{i:03d}@bench.test"\nslack_id = "U{1000 + i}"\n'
+        for i in range(owners)
     )
     deliverables = "\n".join(
-        f'[[deliverables]]\nkey = "feat-{i:03d}"\ntitle = "Feature {i:03d}"\nowner = "p{i % OWNERS:02d}"\n'
+        f'[[deliverables]]\nkey = "feat-{i:03d}"\ntitle = "Feature {i:03d}"\nowner = "p{i % owners:03d}"\n'
         for i in range(DELIVERABLES)
     )
     zone = json.dumps(channels)
@@ -74,27 +77,29 @@ channels = {zone}
 {people}
 [[roles]]
 name = "engineering"
-lead = "p00"
-head = "p01"
+lead = "p000"
+head = "p001"
 zones = {{ slack_channels = {zone} }}
 escalation = [{{ after = "0h", to = "owner", when = "always" }}]
 {deliverables}"""
 
 
-def scenario(channels: int, *, messages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    users = [{"id": f"U{100 + i}", "name": f"p{i:02d}", "real_name": f"Person {i}",
-              "profile": {"email": f"p{i:02d}@bench.test"}} for i in range(OWNERS)]
+def scenario(channels: int, *, messages: list[dict[str, Any]] | None = None, owners: int = OWNERS) -> dict[str, Any]:
+    users = [{"id": f"U{1000 + i}", "name": f"p{i:03d}", "real_name": f"Person {i}",
+              "profile": {"email": f"p{i:03d}@bench.test"}} for i in range(owners)]
     return {"slack": {"team": {"id": "T1", "domain": "bench"}, "bot": {"user_id": "U0BOT", "bot_id": "B0BOT"},
                       "users": users,
                       "channels": [{"id": f"C{i:03d}", "name": f"ch{i:03d}"} for i in range(channels)],
                       "messages": messages or []}}
 
 
-def runtime(sandbox: Sandbox, db: Path, channels: list[str], *, clock: Any = None) -> Runtime:
+def runtime(sandbox: Sandbox, db: Path, channels: list[str], *, clock: Any = None, owners: int = OWNERS,
+            default_timing: bool = False) -> Runtime:
     path = db / "config.toml"
-    path.write_text(config_text(channels))
+    path.write_text(config_text(channels, owners))
     config = load_config(path)
-    alerts = config.alerts.model_copy(update={"group_wait": "0s", "group_interval": "0s", "quiet_hours": None})
+    timing = {} if default_timing else {"group_wait": "0s", "group_interval": "0s"}
+    alerts = config.alerts.model_copy(update={**timing, "quiet_hours": None})
     config = config.model_copy(update={"alerts": alerts})
     settings = Settings(slack_bot_token=SecretStr(TOKEN), slack_base_url=sandbox.slack_base_url)
     engine = open_store(f"sqlite:///{db / 'bench.db'}")
@@ -105,7 +110,7 @@ def runtime(sandbox: Sandbox, db: Path, channels: list[str], *, clock: Any = Non
 
 def seed_on_track(rt: Runtime, now: datetime) -> None:
     claims = [Observation(f"feat-{i:03d}", Source.MANUAL, f"manual:{i}", Field.STATUS, "on_track",
-                          now - timedelta(days=1), ClaimKind.STATE, author="p00") for i in range(DELIVERABLES)]
+                          now - timedelta(days=1), ClaimKind.STATE, author="p000") for i in range(DELIVERABLES)]
     with session_scope(rt.engine) as session:
         store.apply_batch(session, source=Source.MANUAL, partition="manual", batch=SyncBatch(observations=claims), now=now)
 
@@ -118,12 +123,14 @@ def _ts(value: str) -> float:
 # -- latency -----------------------------------------------------------------------------------
 
 
-def latency(mode: str, messages: int, pace: float) -> dict[str, Any]:
+def latency(mode: str, messages: int, pace: float, owners: int) -> dict[str, Any]:
+    from reconciler.protocol import parse_duration
     from reconciler.slackapp.app import build_app, http_server, socket_mode_handler
     from reconciler.slackapp.events import SlackEventIntake
 
-    with tempfile.TemporaryDirectory() as tmp, Sandbox(parse_scenario(scenario(1)), port=0) as sandbox:
-        rt = runtime(sandbox, Path(tmp), ["C000"])
+    with tempfile.TemporaryDirectory() as tmp, Sandbox(parse_scenario(scenario(1, owners=owners)), port=0) as sandbox:
+        rt = runtime(sandbox, Path(tmp), ["C000"], owners=owners, default_timing=True)
+        timing = {"group_wait": rt.config.alerts.group_wait, "group_interval": rt.config.alerts.group_interval}
         seed_on_track(rt, datetime.now(timezone.utc))
         for report in pipeline.sync_all(rt, sources=[Source.SLACK]):
             assert report.ok, report.error
@@ -147,14 +154,20 @@ def latency(mode: str, messages: int, pace: float) -> dict[str, Any]:
                 f"http://127.0.0.1:{server.server_address[1]}/slack/events", signing_secret=SECRET)
             stop = server.shutdown
         posted: dict[str, float] = {}  # deliverable title -> message ts
+        first_notice: set[str] = set()  # titles whose message was its owner's first finding
+        told: set[int] = set()
         try:
             for i in range(messages):
                 key = i % DELIVERABLES
-                ts, _ = sandbox.slack_app.post_and_emit("C000", f"U{100 + (i + 7) % OWNERS}",
+                ts, _ = sandbox.slack_app.post_and_emit("C000", f"U{1000 + (i + 7) % owners}",
                                                         f"feat-{key:03d} is blocked on the vendor")
                 posted[f"Feature {key:03d}"] = _ts(ts)
+                if key % owners not in told:
+                    told.add(key % owners)
+                    first_notice.add(f"Feature {key:03d}")
                 time.sleep(pace)
-            deadline = time.monotonic() + 60
+            batched = len(posted) > len(first_notice)
+            deadline = time.monotonic() + 60 + (parse_duration(timing["group_interval"]).total_seconds() if batched else 0)
             found: dict[str, float] = {}
             while time.monotonic() < deadline and len(found) < len(posted):
                 for dm in sandbox.posted_messages():
@@ -167,14 +180,25 @@ def latency(mode: str, messages: int, pace: float) -> dict[str, Any]:
                 time.sleep(0.2)
         finally:
             stop()
+            intake.alarm.stop()
         seconds = sorted(found.values())
+        firsts = sorted(v for k, v in found.items() if k in first_notice)
+        later = sorted(v for k, v in found.items() if k not in first_notice)
         return {
-            "mode": mode, "messages": messages, "dms": len(seconds), "pace_s": pace,
-            "p50_s": round(statistics.median(seconds), 3) if seconds else None,
-            "p95_s": round(seconds[max(0, int(len(seconds) * 0.95) - 1)], 3) if seconds else None,
-            "max_s": round(seconds[-1], 3) if seconds else None,
+            "mode": mode, "messages": messages, "owners": owners, "pace_s": pace, **timing,
+            "dms_found": len(seconds), **_figures("", seconds),
+            "first_notices": len(firsts), **(_figures("first_", firsts) if later else {}),
+            "batched": len(later), **_figures("batched_", later),
             "counts": vars(intake.counts),
         }
+
+
+def _figures(prefix: str, seconds: list[float]) -> dict[str, float]:
+    if not seconds:
+        return {}
+    return {f"{prefix}p50_s": round(statistics.median(seconds), 3),
+            f"{prefix}p95_s": round(seconds[max(0, int(len(seconds) * 0.95) - 1)], 3),
+            f"{prefix}max_s": round(seconds[-1], 3)}
 
 
 # -- requests of a day -------------------------------------------------------------------------
@@ -192,7 +216,7 @@ def day_of_traffic(channels: int, messages: int, start: datetime, seed: int = 7)
     for c in range(channels):
         for k in range(3):
             ts = f"{int((start - timedelta(days=30)).timestamp()) + c * 10 + k}.000100"
-            old.append({"channel": f"C{c:03d}", "ts": ts, "user": "U100", "text": f"feat-{(c * 3 + k) % DELIVERABLES:03d} rollout thread"})
+            old.append({"channel": f"C{c:03d}", "ts": ts, "user": "U1000", "text": f"feat-{(c * 3 + k) % DELIVERABLES:03d} rollout thread"})
     actions: list[tuple] = []
     parents: dict[str, list[str]] = {f"C{c:03d}": [m["ts"] for m in old if m["channel"] == f"C{c:03d}"] for c in range(channels)}
     step = 86400 / messages
@@ -206,7 +230,7 @@ def day_of_traffic(channels: int, messages: int, start: datetime, seed: int = 7)
         if rng.random() < 1 / 3 and parents[channel]:
             # mostly recent threads, one in ten an old one
             thread = rng.choice(parents[channel][:3]) if rng.random() < 0.1 else rng.choice(parents[channel][-5:])
-        actions.append(("post", channel, f"U{100 + rng.randrange(OWNERS)}", text, thread, ts))
+        actions.append(("post", channel, f"U{1000 + rng.randrange(OWNERS)}", text, thread, ts))
         if thread is None:
             parents[channel].append(ts)
         if rng.random() < 0.03:
@@ -218,7 +242,7 @@ def day_of_traffic(channels: int, messages: int, start: datetime, seed: int = 7)
 
 
 def requests_of_a_day(channels: int, messages: int, *, events: bool) -> dict[str, Any]:
-    from connectors.slack_events import message_change  # noqa: F401 - the intake maps the events
+    from connectors.slack.events import message_change  # noqa: F401 - the intake maps the events
     from reconciler.slackapp.events import SlackEventIntake
 
     start = datetime(2026, 11, 16, 0, 0, tzinfo=timezone.utc)
@@ -292,13 +316,14 @@ def main() -> None:
     lat.add_argument("--messages", type=int, default=200)
     lat.add_argument("--pace", type=float, default=0.25)
     lat.add_argument("--mode", choices=["socket", "http", "both"], default="both")
+    lat.add_argument("--owners", type=int, default=DELIVERABLES)
     req = sub.add_parser("requests")
     req.add_argument("--channels", type=int, default=20)
     req.add_argument("--messages", type=int, default=2000)
     args = parser.parse_args()
     if args.what == "latency":
         for mode in (["socket", "http"] if args.mode == "both" else [args.mode]):
-            print(json.dumps(latency(mode, args.messages, args.pace)), flush=True)
+            print(json.dumps(latency(mode, args.messages, args.pace, args.owners)), flush=True)
     else:
         for events in (False, True):
             print(json.dumps(requests_of_a_day(args.channels, args.messages, events=events)), flush=True)

@@ -7,7 +7,8 @@ Generates N deliverables with M claims between them (Asana status/date fields, S
 from several people that mostly agree, some dependencies), then times:
 - `reconcile_all` on the fresh store (every deliverable and conflict is written: the cold run),
 - `reconcile_all` again (nothing changes: the steady state),
-- `reconcile_dirty` after a new Slack message on each of `--dirty` deliverables.
+- `reconcile_dirty` after a new Slack message on each of `--dirty` deliverables,
+- `reconcile_dirty` a day later, with nothing changed: the deliverables whose time check came.
 Prints one JSON object: wall seconds and CPU seconds of this process and its workers (the box may
 be shared).
 Goals on a 2-core box: 100k/1M in <= 10 s, 100 dirty in <= 0.2 s.
@@ -36,7 +37,7 @@ from sqlmodel import SQLModel
 
 from reconciler import engine as reconciler_engine
 from reconciler.db import make_engine, migrate, session_scope
-from reconciler.models import AuditEvent, Conflict, Deliverable, Observation, Person
+from reconciler.models import AuditEvent, Conflict, Deliverable, DeliverableLink, Observation, Person
 from reconciler.protocol import Config, DeliverableConfig, PersonConfig
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
@@ -63,13 +64,16 @@ def generate(
         deps = sorted(rng.sample(keys[:i], k=min(i, rng.choice([1, 2]))) if i and rng.random() < 0.2 else [])
         rows.append({
             "key": key, "title": f"Deliverable {i}", "decisions": {}, "owner_key": f"p{i % PEOPLE}" if rng.random() < 0.95 else None,
-            "owner_set_by": "config", "role": "engineering", "asana_gid": str(10_000 + i), "permalink": None,
+            "owner_set_by": "config", "role": "engineering", "permalink": None,
             "aliases": [], "depends_on": deps, "conditions": {}, "dirty": True, "updated_at": NOW,
         })
     with engine.begin() as connection:
         connection.execute(insert(_table(Person)), people)
         for start in range(0, len(rows), BATCH):
             connection.execute(insert(_table(Deliverable)), rows[start : start + BATCH])
+        links = [{"deliverable_key": key, "kind": "asana", "ref": str(10_000 + i)} for i, key in enumerate(keys)]
+        for start in range(0, len(links), BATCH):
+            connection.execute(insert(_table(DeliverableLink)), links[start : start + BATCH])
     with engine.begin() as connection:
         batch: list[dict[str, Any]] = []
         for obs in _observations(keys, observations, rng, disagreement):
@@ -248,6 +252,11 @@ def _bench(args: argparse.Namespace, url: str, where: str) -> None:
     dirty_s, dirty = timed(engine, lambda s: reconciler_engine.reconcile_dirty(s, config=cfg, now=NOW + timedelta(minutes=6)))
     dirty_cpu = _cpu() - cpu
 
+    # the next day's first sweep: nothing changed, the deliverables whose time check came are due
+    cpu = _cpu()
+    due_s, due = timed(engine, lambda s: reconciler_engine.reconcile_dirty(s, config=cfg, now=NOW + timedelta(days=1)))
+    due_cpu = _cpu() - cpu
+
     print(json.dumps({
         "database": where,
         "deliverables": args.deliverables,
@@ -261,6 +270,9 @@ def _bench(args: argparse.Namespace, url: str, where: str) -> None:
         "reconcile_dirty": {
             **figures(dirty_s, dirty.reconciled, len(dirty_keys), dirty, cpu_seconds=dirty_cpu),
             "dirty_keys": len(dirty_keys),
+        },
+        "reconcile_due_next_day": {
+            **figures(due_s, due.reconciled, 0, due, cpu_seconds=due_cpu), "due": due.due,
         },
         "conflicts": count(engine, Conflict),
         "audit_events": count(engine, AuditEvent),

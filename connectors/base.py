@@ -15,9 +15,15 @@ from typing import Protocol
 
 
 class Source(StrEnum):
+    """The sources built in. Any registered plugin's name (connectors/registry.py) is a source
+    too: code that handles every source takes a `SourceName`."""
+
     ASANA = "asana"
     SLACK = "slack"
     MANUAL = "manual"
+
+
+SourceName = str
 
 
 class Field(StrEnum):
@@ -58,7 +64,7 @@ class Observation:
     """
 
     deliverable_key: str
-    source: Source
+    source: SourceName
     source_ref: str
     field: Field
     value: str | None
@@ -74,7 +80,7 @@ class Observation:
 class Retraction:
     """Every claim a source ref made is withdrawn (a deleted message, a task removed)."""
 
-    source: Source
+    source: SourceName
     source_ref: str
 
 
@@ -82,7 +88,7 @@ class Retraction:
 class PersonRecord:
     """What a source knows about a person; joined to other sources by email."""
 
-    source: Source
+    source: SourceName
     source_id: str
     name: str | None = None
     email: str | None = None
@@ -100,6 +106,7 @@ class SyncBatch:
     cursor: str | None = None
     requests: int = 0
     throttled: int = 0  # of those requests, answers that were 429 (rate limited) and waited for
+    progress: float | None = None  # the share of a first (full) read done after it, if known
     live_refs: frozenset[str] | None = None
     """Set on the last batch of a full crawl: every source ref still alive in the partition.
     Stored claims of the partition whose ref is not in it are retracted (deleted tasks)."""
@@ -107,8 +114,11 @@ class SyncBatch:
 
 @dataclass(frozen=True, slots=True)
 class DeliverableRef:
+    """A deliverable as connectors see it: its key, the item it is in each source (`links`:
+    link kind, e.g. `asana`, -> the id there) and the names it goes by."""
+
     key: str
-    asana_task_gid: str | None = None
+    links: Mapping[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
 
 
@@ -116,7 +126,7 @@ class DeliverableRef:
 class DeliverableIndex:
     """How connectors link what they read to deliverable keys, built from configuration."""
 
-    by_asana_gid: Mapping[str, str]
+    links: Mapping[str, Mapping[str, str]]
     by_alias: Mapping[str, str]
     channel_defaults: Mapping[str, str]
 
@@ -127,12 +137,20 @@ class DeliverableIndex:
         *,
         channel_defaults: Mapping[str, str] | None = None,
     ) -> DeliverableIndex:
-        by_gid = {d.asana_task_gid: d.key for d in deliverables if d.asana_task_gid}
+        links: dict[str, dict[str, str]] = {}
+        for d in deliverables:
+            for kind, ident in d.links.items():
+                if ident:
+                    links.setdefault(kind, {})[ident] = d.key
         by_alias: dict[str, str] = {}
         for d in deliverables:
             for alias in (d.key, *d.aliases):
                 by_alias[alias.lower()] = d.key
-        return cls(by_gid, by_alias, dict(channel_defaults or {}))
+        return cls(links, by_alias, dict(channel_defaults or {}))
+
+    def linked(self, kind: str) -> Mapping[str, str]:
+        """The deliverables linked to an item of `kind`: the item's id -> the deliverable key."""
+        return self.links.get(kind, {})
 
 
 class ConnectorError(Exception):
@@ -150,7 +168,7 @@ class UnreachableError(TransientError):
 
 
 class Connector(Protocol):
-    source: Source
+    source: SourceName
 
     def partitions(self) -> list[str]:
         """The partition ids this connector syncs, from configuration."""

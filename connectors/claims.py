@@ -936,7 +936,7 @@ class _DateCand:
 
 
 class MentionLike(Protocol):
-    """A deliverable named in the text (`connectors.slack_links.Mention` is one)."""
+    """A deliverable named in the text (`connectors.slack.links.Mention` is one)."""
 
     @property
     def key(self) -> str: ...

@@ -15,7 +15,7 @@ single-label format (`status`/`target_date` at the top, tests/data/status_corpus
 as one label on the channel's default deliverable, with no aliases, so every claim there goes to
 the channel.
 
-Every message is scored through `connectors.slack.message_claims`, the function the connector
+Every message is scored through `connectors.slack.connector.message_claims`, the function the connector
 itself calls (thread replies through `thread_keys` of their parent's text, as the connector does).
 A message posted without a configured default is posted in a channel whose default is
 `CHANNEL_KEY`, never labelled: a claim the parser makes about no deliverable the text names is
@@ -37,8 +37,8 @@ from typing import Any
 
 from connectors.base import CanonicalStatus, DeliverableIndex, DeliverableRef, Field
 from connectors.claims import ClaimParser
-from connectors.slack import message_claims, thread_keys
-from connectors.slack_links import DeliverableLinker
+from connectors.slack.connector import message_claims, thread_keys
+from connectors.slack.links import DeliverableLinker
 
 CHANNEL_KEY = "#channel"
 STATUSES = frozenset(s.value for s in CanonicalStatus)
@@ -47,7 +47,7 @@ STATUSES = frozenset(s.value for s in CanonicalStatus)
 def load_catalogue(path: str | Path) -> list[DeliverableRef]:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     return [
-        DeliverableRef(d["key"], d.get("asana_task_gid"), tuple(d.get("aliases", ())))
+        DeliverableRef(d["key"], {"asana": d["asana_task_gid"]} if d.get("asana_task_gid") else {}, tuple(d.get("aliases", ())))
         for d in data["deliverables"]
     ]
 

@@ -84,7 +84,7 @@ class AsanaConfig(StrictModel):
     )
     completed_status: CanonicalStatus = CanonicalStatus.DONE
     requests_per_minute: int = Field(default=150, ge=1)
-    concurrent_requests: int = Field(default=10, ge=1)
+    concurrent_requests: int = Field(default=50, ge=1)  # Asana: 50 concurrent reads per token
     use_events: bool = True
     full_crawl_every: Duration | None = "24h"
 

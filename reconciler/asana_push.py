@@ -2,8 +2,10 @@
 
 The service creates one webhook per synced Asana project, delivering to
 `{ASANA_WEBHOOK_URL}/asana/webhooks/{project}`, and answers the handshake only for a project whose
-webhook it is creating. Secrets stay in memory: after a restart the webhooks are created again
-(the old ones, whose deliveries are now refused, are dropped by Asana after its retries). A
+webhook it is creating. Secrets stay in memory: on start the service lists the token's webhooks
+and deletes those delivering under its own URL that it did not create (an earlier run's, whose
+secret is gone, or a project no longer synced), then creates them again; a webhook re-created
+because it went silent has its predecessor deleted. Webhooks delivering elsewhere are left. A
 delivery whose `X-Hook-Signature` checks out triggers the project's incremental sync (its
 `/events` read says what changed), then the reconcile and the notifier; deliveries that arrive
 while that sync runs fold into one more. A project that has heard nothing (not even Asana's
@@ -20,9 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.asana_webhooks import create_webhook, signature_ok
+from connectors.asana.webhooks import create_webhook, delete_webhook, list_webhooks, signature_ok
 from connectors.base import ConnectorError, Source
 from reconciler import pipeline
+from reconciler.due_alarm import DueAlarm
 from reconciler.pipeline import Runtime
 
 log = logging.getLogger(__name__)
@@ -37,13 +40,17 @@ class PushCounts:
     heartbeats: int = 0
     refused: int = 0
     syncs: int = 0
+    deleted: int = 0  # stale webhooks removed
 
 
 class AsanaWebhookReceiver:
-    def __init__(self, rt: Runtime, *, public_url: str) -> None:
+    def __init__(self, rt: Runtime, *, public_url: str, alarm: DueAlarm | None = None) -> None:
         self.rt = rt
         self.public_url = public_url.rstrip("/")
+        # DMs planned after a delivery go out when due (group_wait); share the Slack intake's alarm
+        self.alarm = alarm or DueAlarm(now=rt.now, deliver=lambda: pipeline.deliver_notifications(rt))
         self._secrets: dict[str, str] = {}
+        self._gids: dict[str, str] = {}  # project -> gid of the webhook this process created
         self._expecting: set[str] = set()
         self._heard: dict[str, datetime] = {}  # project -> last delivery, heartbeat or creation
         self._running: dict[str, bool] = {}  # project -> whether another sync is wanted after this one
@@ -78,17 +85,54 @@ class AsanaWebhookReceiver:
                 with self._lock:
                     self._expecting.discard(project)
             self._heard[project] = self.rt.now()
+            self._gids[project] = gid
             log.info("asana webhook created", extra={"project": project, "webhook": gid})
         return errors
 
+    def clean_up(self) -> list[str]:
+        """Delete the webhooks delivering under this service's URL that this process did not
+        create: an earlier run's (their secret is gone, so their deliveries would be refused) and
+        those of projects no longer synced. Returns one line per failure."""
+        token = self.rt.settings.asana_token
+        if token is None:
+            return ["asana: no token configured (set ASANA_TOKEN)"]
+        ours = f"{self.public_url}{PATH_PREFIX}"
+        try:
+            registered = list_webhooks(token=token.get_secret_value(), base_url=self.rt.settings.asana_base_url,
+                                       workspace=self.rt.config.asana.workspace, timeout=self.rt.settings.http_timeout)
+        except ConnectorError as exc:
+            return [self.rt.scrub(str(exc))]
+        current = set(self._gids.values())
+        stale = [h for h in registered if h.target.startswith(ours) and h.gid not in current]
+        return [error for h in stale if (error := self._delete(h.gid, project=h.resource, why="stale"))]
+
     def renew_silent(self) -> list[str]:
-        """Webhooks that have not been heard from for HEARTBEAT_MISSING are created again."""
+        """Webhooks that have not been heard from for HEARTBEAT_MISSING are created again (the
+        silent one deleted first)."""
         now = self.rt.now()
         silent = [p for p, at in self._heard.items() if now - at >= HEARTBEAT_MISSING]
+        errors: list[str] = []
         with self._lock:
             for project in silent:
                 self._secrets.pop(project, None)
-        return self.ensure(silent) if silent else []
+        for project in silent:
+            gid = self._gids.pop(project, None)
+            if gid is not None and (error := self._delete(gid, project=project, why="silent")):
+                errors.append(error)
+        return errors + (self.ensure(silent) if silent else [])
+
+    def _delete(self, gid: str, *, project: str, why: str) -> str | None:
+        token = self.rt.settings.asana_token
+        assert token is not None
+        try:
+            deleted = delete_webhook(token=token.get_secret_value(), base_url=self.rt.settings.asana_base_url,
+                                     gid=gid, timeout=self.rt.settings.http_timeout)
+        except ConnectorError as exc:
+            return self.rt.scrub(str(exc))
+        if deleted:
+            self.counts.deleted += 1
+            log.info("asana webhook deleted", extra={"project": project, "webhook": gid, "reason": why})
+        return None
 
     # -- HTTP ----------------------------------------------------------------------------------
 
@@ -136,7 +180,8 @@ class AsanaWebhookReceiver:
                 report = pipeline.sync_partition(self.rt, Source.ASANA, project)
                 self.counts.syncs += 1
                 if report.ok:
-                    pipeline.reconcile_and_notify(self.rt)
+                    _, plan, _ = pipeline.reconcile_and_notify(self.rt)
+                    self.alarm.expect(plan)
             except Exception as exc:  # noqa: BLE001 - the poller is the safety net
                 log.warning("asana push sync failed: %s: %s", type(exc).__name__, self.rt.scrub(str(exc)))
             with self._lock:
@@ -150,12 +195,13 @@ RENEW_CHECK_EVERY = 3600.0  # seconds between looks for silent webhooks
 
 
 def watch_webhooks(receiver: AsanaWebhookReceiver, *, stop: threading.Event) -> threading.Thread:
-    """A thread that creates the webhooks (once the HTTP server serves: the handshake arrives
-    while each is created) and, every hour, creates again those that have gone silent."""
+    """A thread that deletes what an earlier run left, creates the webhooks (once the HTTP server
+    serves: the handshake arrives while each is created) and, every hour, creates again those
+    that have gone silent."""
 
     def loop() -> None:
         stop.wait(0.5)  # let serve_forever start
-        for error in receiver.ensure():
+        for error in receiver.clean_up() + receiver.ensure():
             log.warning("asana webhook: %s", error)
         while not stop.wait(RENEW_CHECK_EVERY):
             for error in receiver.renew_silent():

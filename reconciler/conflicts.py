@@ -17,93 +17,32 @@ from typing import Any
 from sqlmodel import Session, select
 
 from connectors.base import CanonicalStatus
-from reconciler import rules, store
-from reconciler.models import Conflict, ConflictState, Deliverable, Observation
+from connectors.registry import ref_scope
+from reconciler import lifecycle, rules, store
+from reconciler.models import Conflict, Deliverable, Observation
 
-OPEN, ACKNOWLEDGED = ConflictState.OPEN.value, ConflictState.ACKNOWLEDGED.value
-RESOLVED, DISMISSED = ConflictState.RESOLVED.value, ConflictState.DISMISSED.value
-ACTIVE = frozenset({OPEN, ACKNOWLEDGED})
-CLOSED = frozenset({RESOLVED, DISMISSED})
-
-CLOSED_RESET: dict[str, Any] = {
-    "resolved_at": None,
-    "resolved_by": None,
-    "resolution_value": None,
-    "resolution_source": None,
-    "resolution_comment": None,
-}
-# A reopened conflict is open and undecided again. Alerting bookkeeping (escalation level,
-# notified times, suppressed_by) is the notifier's: it starts a new episode on its own.
-REOPEN_RESET: dict[str, Any] = {**CLOSED_RESET, "acknowledged_at": None, "acknowledged_by": None}
-
-# Which values a resolution of each kind may set; `accept_source` only where sources disagree.
-_VALUE_FIELDS: dict[str, frozenset[str]] = {
-    rules.Rule.STATUS_CONTRADICTION: frozenset({rules.STATUS}),
-    rules.Rule.DATE_CONTRADICTION: frozenset({rules.TARGET_DATE}),
-    rules.Rule.DEPENDENCY_VIOLATION: frozenset({rules.STATUS, rules.TARGET_DATE}),
-    rules.Rule.DEPENDENCY_CASCADE: frozenset({rules.STATUS, rules.TARGET_DATE}),
-    rules.Rule.SCHEDULED_BEFORE_READY: frozenset({rules.STATUS, rules.TARGET_DATE}),
-    rules.Rule.OVERDUE: frozenset({rules.STATUS, rules.TARGET_DATE}),
-    rules.Rule.STALE: frozenset({rules.STATUS, rules.TARGET_DATE}),
-    rules.Rule.DEPENDENCY_CYCLE: frozenset(),
-    rules.Rule.NO_OWNER: frozenset(),
-    rules.Rule.SOURCE_DELETED: frozenset({rules.STATUS}),
-}
-_VALUE_OPTIONAL = frozenset(
-    {rules.Rule.STALE.value, rules.Rule.NO_OWNER.value, rules.Rule.DEPENDENCY_CYCLE.value,
-     rules.Rule.DEPENDENCY_CASCADE.value, rules.Rule.SOURCE_DELETED.value}
-)
-
-
-# Every state change a conflict can make: acknowledge / an acknowledgement lapses, resolve or
-# dismiss an active one, reopen a closed one.
-_TRANSITIONS = frozenset({
-    (OPEN, ACKNOWLEDGED), (ACKNOWLEDGED, OPEN),
-    (OPEN, RESOLVED), (ACKNOWLEDGED, RESOLVED), (OPEN, DISMISSED), (ACKNOWLEDGED, DISMISSED),
-    (RESOLVED, OPEN), (DISMISSED, OPEN),
-})
-
-
-def transition(
-    current: str, target: str, *, now: datetime, by: str | None = None, comment: str | None = None
-) -> dict[str, Any]:
-    """The one definition of a conflict's state change: the column values that take a conflict
-    from `current` to `target`. Every writer of a conflict's state applies them: the operations
-    below (through `reconciler.decisions`), the reconciler reopening or closing a finding by
-    itself (its bulk writes), and the notifier when an acknowledgement lapses."""
-    if (current, target) not in _TRANSITIONS:
-        raise InvalidTransition(f"a conflict cannot go from {current} to {target}")
-    if target == ACKNOWLEDGED:
-        return {"state": target, "acknowledged_at": now, "acknowledged_by": by}
-    if target in CLOSED:
-        return {**CLOSED_RESET, "state": target, "resolved_at": now, "resolved_by": by, "resolution_comment": comment}
-    if current == ACKNOWLEDGED:  # the acknowledgement lapsed: open, undecided, nobody on it
-        return {"state": OPEN, "acknowledged_at": None, "acknowledged_by": None}
-    return {**REOPEN_RESET, "state": OPEN}
-
-
-def apply_transition(conflict: Conflict, target: str, *, now: datetime, by: str | None = None,
-                     comment: str | None = None) -> Conflict:
-    for name, value in transition(conflict.state, target, now=now, by=by, comment=comment).items():
-        setattr(conflict, name, value)
-    return conflict
+# The lifecycle's vocabulary and its one transition function, as this module's callers know them.
+OPEN, ACKNOWLEDGED, RESOLVED, DISMISSED = lifecycle.OPEN, lifecycle.ACKNOWLEDGED, lifecycle.RESOLVED, lifecycle.DISMISSED
+ACTIVE, CLOSED = lifecycle.ACTIVE, lifecycle.CLOSED
+CLOSED_RESET, REOPEN_RESET = lifecycle.CLOSED_RESET, lifecycle.REOPEN_RESET
+InvalidTransition = lifecycle.InvalidTransition
+transition = lifecycle.transition
+apply_transition = lifecycle.apply_transition
 
 
 def value_fields(kind: str) -> frozenset[str]:
     """The fields (status, target_date) a resolution of this kind of conflict may set."""
-    return _VALUE_FIELDS.get(kind, frozenset())  # type: ignore[call-overload]
+    rule = rules.rule_for(kind)
+    return rule.fields if rule is not None else frozenset()
 
 
 def value_optional(kind: str) -> bool:
     """Whether a resolution of this kind may be just a comment."""
-    return kind in _VALUE_OPTIONAL
+    rule = rules.rule_for(kind)
+    return rule is not None and rule.value_optional
 
 
 class ConflictNotFound(LookupError):
-    pass
-
-
-class InvalidTransition(ValueError):
     pass
 
 
@@ -153,14 +92,11 @@ def resolve(
             raise InvalidTransition(f"conflict {conflict_id} is a missing owner: name one (--owner PERSON)")
         raise InvalidTransition(f"conflict {conflict_id} ({conflict.kind}) is not about the owner")
     if owner is not None:
-        _close(conflict, RESOLVED, actor=actor, comment=comment, now=now)
-        conflict.resolution_value = owner
+        _close(conflict, RESOLVED, actor=actor, comment=comment, now=now, value=owner)
         return _record(session, conflict, "resolved", actor=actor, comment=comment, now=now,
                        details={"field": "owner", "value": owner, **(context or {})})
     field_name, value = _decided_value(session, conflict, accept_source, status, target_date)
-    _close(conflict, RESOLVED, actor=actor, comment=comment, now=now)
-    conflict.resolution_value = value
-    conflict.resolution_source = accept_source
+    _close(conflict, RESOLVED, actor=actor, comment=comment, now=now, value=value, source=accept_source)
     if field_name and value:
         decision = {"value": value, "source": accept_source, "at": now.isoformat(), "by": conflict.resolved_by,
                     "conflict_id": conflict.id}
@@ -239,8 +175,11 @@ def _comment(comment: str | None, verb: str, conflict_id: int) -> str:
     return comment.strip()
 
 
-def _close(conflict: Conflict, state: str, *, actor: str, comment: str, now: datetime) -> None:
-    apply_transition(conflict, state, now=now, by=_actor(actor), comment=comment)
+def _close(
+    conflict: Conflict, state: str, *, actor: str, comment: str, now: datetime,
+    value: str | None = None, source: str | None = None,
+) -> None:
+    apply_transition(conflict, state, now=now, by=_actor(actor), comment=comment, value=value, source=source)
 
 
 def _decided_value(
@@ -252,11 +191,11 @@ def _decided_value(
 ) -> tuple[str | None, str | None]:
     """(field, value) the resolution decides, validated against the conflict's kind."""
     given = [name for name, v in (("source", accept_source), ("status", status), ("date", target_date)) if v]
-    allowed = _VALUE_FIELDS.get(conflict.kind, frozenset())
+    allowed = value_fields(conflict.kind)
     if len(given) > 1:
         raise ValueError("give one of: a source to accept, a status, a date")
     if not given:
-        if conflict.kind in _VALUE_OPTIONAL:
+        if value_optional(conflict.kind):
             return None, None
         raise ValueError(f"conflict {conflict.id}: say which source to accept, or give the {_nouns(allowed)}")
     if accept_source is not None:
@@ -279,11 +218,10 @@ def _checked(conflict: Conflict, field_name: str, allowed: frozenset[str]) -> st
 
 
 def _accepted_value(session: Session, conflict: Conflict, source: str) -> tuple[str, str]:
-    field_name = {rules.Rule.STATUS_CONTRADICTION: rules.STATUS, rules.Rule.DATE_CONTRADICTION: rules.TARGET_DATE}.get(
-        conflict.kind  # type: ignore[call-overload]
-    )
-    if field_name is None:
+    rule = rules.rule_for(conflict.kind)
+    if rule is None or not rule.accepts_source or len(rule.fields) != 1:
         raise InvalidTransition(f"conflict {conflict.id} ({conflict.kind}) has no sources to accept; give the value")
+    (field_name,) = rule.fields
     if source not in conflict.sources:
         known = ", ".join(conflict.sources)
         raise InvalidTransition(f"conflict {conflict.id} has no claim from {source!r} (its sources: {known})")
@@ -323,6 +261,7 @@ def claim_view(row: Observation) -> rules.ClaimView:
         id=row.id, source=row.source, source_ref=row.source_ref, field=row.field, value=row.value,
         kind=row.kind, author=row.author, stated_at=row.stated_at, excerpt=row.excerpt,
         permalink=row.permalink, edited_at=row.edited_at, recorded_at=row.updated_at,
+        scope=ref_scope(row.source, row.source_ref),
     )
 
 

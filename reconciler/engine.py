@@ -8,19 +8,18 @@ twice changes nothing. A large `reconcile_all` (from `PARALLEL_MIN` deliverables
 caller's transaction has not written yet) reads and evaluates in `WORKERS` processes and writes
 their plans here in key order: the same store as the serial run (see `_run_parallel`).
 
-Conflict lifecycle (states open, acknowledged, resolved, dismissed; keyed by fingerprint):
-- a finding without a conflict opens one; an open or acknowledged conflict follows its finding
-  (a moved date updates it) and resolves itself (`resolved_by="auto"`) when the finding is gone;
-- a conflict a person resolved or dismissed reopens only on evidence newer than that decision
-  (said after it, or first stored after it); one the reconciler closed itself reopens as soon as
-  its finding holds again, because closing it was no judgement about the evidence;
-- every state change, and every change of an active conflict's finding, is an audit event.
+The conflict lifecycle (what opens, follows, reopens or closes a conflict) is
+`reconciler.lifecycle`'s; this module reads, evaluates the rules and writes what they decide.
+Each deliverable's `next_check_at` is the earliest moment a rule says time alone may change its
+findings; `reconcile_dirty` takes those whose moment has passed along with the dirty ones, so no
+periodic pass over everything is needed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gc
+import hashlib
 import logging
 import sys
 import threading
@@ -39,12 +38,12 @@ from psycopg.types.json import Json
 from sqlalchemy import JSON, Date, Table, and_, select, true, update
 from sqlmodel import Session
 
-from reconciler import rules, store
-from reconciler.conflicts import ACTIVE, transition
+from connectors.base import ClaimKind
+from connectors.registry import current_sources
+from reconciler import lifecycle, rules, store
 from reconciler.models import (
     AuditEvent,
     Conflict,
-    ConflictState,
     Deliverable,
     DeliverableDependency,
     UTCDateTime,
@@ -53,8 +52,8 @@ from reconciler.protocol import Config
 
 log = logging.getLogger(__name__)
 
-ACTOR = "reconciler"
-AUTO = "auto"
+_STATE_KIND = ClaimKind.STATE.value
+
 CHUNK = 1000
 WORKERS = 2  # at most, reconcile_all's planning processes (this one included)
 PARALLEL_MIN = 20_000  # deliverables; below this starting the workers costs more than it saves
@@ -65,20 +64,6 @@ _E: Table = DeliverableDependency.__table__  # type: ignore[attr-defined]
 _A: Table = AuditEvent.__table__  # type: ignore[attr-defined]
 _IS_DIRTY = _D.c.dirty == true()  # "= true", not "IS true": the form the partial index matches
 
-_CONTENT = ("severity", "summary", "evidence", "details", "sources", "newest_evidence_at")
-_AUTO_COMMENTS = {
-    rules.Rule.STATUS_CONTRADICTION.value: "the sources agree again",
-    rules.Rule.DATE_CONTRADICTION.value: "the dates agree again",
-    rules.Rule.DEPENDENCY_VIOLATION.value: "the dependencies no longer contradict it",
-    rules.Rule.DEPENDENCY_CASCADE.value: "what it depends on is no longer broken, or it is no longer due soon",
-    rules.Rule.SCHEDULED_BEFORE_READY.value: "its date no longer comes before what it depends on",
-    rules.Rule.DEPENDENCY_CYCLE.value: "the dependency cycle is broken",
-    rules.Rule.OVERDUE.value: "it is done, or has a new date",
-    rules.Rule.NO_OWNER.value: "it has a decision owner now",
-    rules.Rule.SOURCE_DELETED.value: "its source record is back",
-    rules.Rule.STALE.value: "a source has said something about it again",
-}
-
 
 @dataclass
 class ReconcileReport:
@@ -87,6 +72,7 @@ class ReconcileReport:
     updated: list[int] = field(default_factory=list)
     auto_resolved: list[int] = field(default_factory=list)
     reopened: list[int] = field(default_factory=list)
+    due: int = 0  # of those reconciled, how many because their next check had come
     worker_cpu_seconds: float = field(default=0.0, compare=False)  # of worker processes, if any
     chunks_by_workers: int = field(default=0, compare=False)  # chunks planned by worker processes
 
@@ -94,6 +80,7 @@ class ReconcileReport:
         self.worker_cpu_seconds += other.worker_cpu_seconds
         self.chunks_by_workers += other.chunks_by_workers
         self.reconciled += other.reconciled
+        self.due += other.due
         self.opened += other.opened
         self.updated += other.updated
         self.auto_resolved += other.auto_resolved
@@ -117,18 +104,33 @@ def reconcile_dirty(
     hold: Sequence[tuple[str, str]] = (),
 ) -> ReconcileReport:
     """Reconcile deliverables marked dirty (at most `limit` of them) and everything depending on
-    them, and clear their flags. Flags are cleared before anything is read, so a sync committing
-    meanwhile leaves its deliverables dirty for the next pass instead of being lost. Deliverables
-    with claims from a partition in `hold` ((source, partition) with a sync under way) stay dirty
-    for the pass after that sync: half a sync opens findings the whole one would not."""
+    them, and those whose next check has come (at most `limit` more), and clear the flags.
+    Flags are cleared before anything is read, so a sync committing meanwhile leaves its
+    deliverables dirty for the next pass instead of being lost. Deliverables with claims from a
+    partition in `hold` ((source, partition) with a sync under way) stay dirty (or due) for the
+    pass after that sync: half a sync opens findings the whole one would not.
+
+    A deliverable due for its check is reconciled on its own: what its dependents read of it
+    (its canonical state) does not change with time; their own next checks cover their dates."""
     stmt = select(_D.c.key).where(_IS_DIRTY).order_by(_D.c.key)
     dirty = list(session.execute(stmt if limit is None else stmt.limit(limit)).scalars())
-    held = store.keys_claimed_in(session, dirty, hold)
+    due = due_for_check(session, now=now, limit=limit)
+    held = store.keys_claimed_in(session, sorted(set(dirty) | set(due)), hold)
     dirty = [key for key in dirty if key not in held]
     for chunk in _chunks(dirty):
         _clear_dirty(session, chunk)
-    keys = (set(dirty) | _dependents(session, dirty)) - held
-    return _run(session, sorted(keys), config=config, now=now)
+    keys = (set(dirty) | _dependents(session, dirty) | set(due)) - held
+    report = _run(session, sorted(keys), config=config, now=now)
+    report.due = len(set(due) - held)
+    return report
+
+
+def due_for_check(session: Session, *, now: datetime, limit: int | None = None) -> list[str]:
+    """Deliverables whose next check (`next_check_at`) has come (the `limit` longest due), in
+    key order. Ordered by the checked column, not the key: SQLite would otherwise walk the key
+    index through the whole table instead of searching `ix_deliverable_next_check_at`."""
+    stmt = select(_D.c.key).where(_D.c.next_check_at <= now).order_by(_D.c.next_check_at)
+    return sorted(session.execute(stmt if limit is None else stmt.limit(limit)).scalars())
 
 
 def reconcile_all(
@@ -145,6 +147,18 @@ def reconcile_all(
     url = _parallel_url(session) if workers > 1 and len(keys) >= parallel_min else None
     session.execute(update(_D).where(_IS_DIRTY).values(dirty=False))
     return _run(session, keys, config=config, now=now, parallel=(url, workers) if url else None)
+
+
+def rules_fingerprint(config: Config) -> str:
+    """What evaluation reads of the configuration (the rules' settings, the time zone, people's
+    names) and the rules' version: when it changes, every deliverable is due a full pass."""
+    read = {
+        "version": rules.RULES_VERSION,
+        "rules": config.rules.model_dump(mode="json"),
+        "timezone": config.timezone,
+        "people": sorted((p.key, p.name) for p in config.people),
+    }
+    return hashlib.sha256(orjson.dumps(read, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _run(
@@ -507,12 +521,9 @@ class _DeliverableRow:
     conditions: dict[str, Any]
     decisions: dict[str, Any]
     updated_at: datetime | None
-    asana_gid: str | None = None
-
-    @property
-    def links(self) -> dict[str, str]:
-        """The source records this deliverable is declared to be (source -> ref)."""
-        return {"asana": self.asana_gid} if self.asana_gid else {}
+    next_check_at: datetime | None = None
+    links: dict[str, str] = dataclasses.field(default_factory=dict)
+    """The source records this deliverable is declared to be (link kind, its source -> ref)."""
 
 
 @dataclass(slots=True)
@@ -535,13 +546,14 @@ class _ConflictRow:
 
 _DELIVERABLES_SQL = (
     "SELECT id, key, title, owner_key, role, depends_on, canonical_status, canonical_status_source,"
-    " target_date, target_date_source, conditions, decisions, updated_at, asana_gid"
+    " target_date, target_date_source, conditions, decisions, updated_at, next_check_at"
     " FROM deliverable WHERE key IN ({keys})"
 )
+_LINKS_SQL = "SELECT deliverable_key, kind, ref FROM deliverable_link WHERE deliverable_key IN ({keys})"
 # when each declared source record of a deliverable was last retracted (see `_gone_links`)
 _RETRACTED_SQL = (
     "SELECT deliverable_key, source, source_ref, MAX(deleted_at) FROM observation"
-    " WHERE source = 'asana' AND source_ref IN ({keys}) AND deleted_at IS NOT NULL"
+    " WHERE source = {first} AND source_ref IN ({keys}) AND deleted_at IS NOT NULL"
     " GROUP BY deliverable_key, source, source_ref"
 )
 _CLAIMS_SQL = (
@@ -564,13 +576,17 @@ _DEPENDENTS_SQL = "SELECT dependent_key FROM deliverable_dependency WHERE depend
 _IDS_SQL = "SELECT fingerprint, id FROM conflict WHERE fingerprint IN ({keys})"
 
 
-def _fetch(session: Session, sql: str, keys: Sequence[str]) -> list[tuple[Any, ...]]:
-    """Run `sql` with `{keys}` bound to `keys`, in the session's transaction, as DB-API rows."""
+def _fetch(session: Session, sql: str, keys: Sequence[str], *, first: str | None = None) -> list[tuple[Any, ...]]:
+    """Run `sql` with `{keys}` bound to `keys` (and `{first}`, when given, to `first`), in the
+    session's transaction, as DB-API rows."""
     connection = session.connection()
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     cursor = connection.connection.cursor()
     try:
-        cursor.execute(sql.format(keys=",".join([mark] * len(keys))), tuple(keys))
+        if first is None:
+            cursor.execute(sql.format(keys=",".join([mark] * len(keys))), tuple(keys))
+        else:
+            cursor.execute(sql.format(first=mark, keys=",".join([mark] * len(keys))), (first, *keys))
         return list(cursor.fetchall())
     finally:
         cursor.close()
@@ -613,12 +629,15 @@ def _load_deliverables(session: Session, keys: Sequence[str]) -> dict[str, _Deli
     found = {}
     for row in _fetch(session, _DELIVERABLES_SQL, keys):
         (id_, key, title, owner, role, depends_on, status, status_source, target_date, date_source,
-         conditions, decisions, updated_at, asana_gid) = row
+         conditions, decisions, updated_at, next_check_at) = row
         found[key] = _DeliverableRow(
             id_, key, title, owner, role, _json(depends_on) or [], status, status_source,
             _day(target_date), date_source, _json(conditions) or {}, _json(decisions) or {}, _ts(updated_at),
-            asana_gid,
+            _ts(next_check_at),
         )
+    if found:
+        for key, kind, ref in _fetch(session, _LINKS_SQL, list(found)):
+            found[key].links[kind] = ref
     return found
 
 
@@ -640,6 +659,7 @@ def _load_claims(
         groups = iter(grouped.items())
     found: dict[str, list[rules.ClaimView]] = {}
     view = rules.ClaimView
+    scope_of = current_sources().ref_kind  # the plugins say what their refs name
     times: dict[Any, datetime | None] = {None: None}  # a sync stamps many claims alike: parse once
     ts = _ts
     for key, claims in groups:
@@ -651,7 +671,7 @@ def _load_claims(
             views.append(view(
                 id_, source, ref, field_name, value, kind, author, ts(stated_at), "", None,  # type: ignore[arg-type]
                 None if edited_at is None else ts(edited_at), names.get((source, author)) if author else None,
-                recorded,
+                recorded, scope_of(source, ref) if kind == _STATE_KIND else "item",
             ))
     return found
 
@@ -749,11 +769,16 @@ def _gone_links(
 ) -> dict[str, tuple[rules.GoneLink, ...]]:
     """Declared source records whose every claim was retracted: the task was deleted or moved
     out of what is synced."""
-    refs = sorted({ref for row in deliverables.values() for ref in row.links.values()})
-    if not refs:
+    by_source: dict[str, set[str]] = defaultdict(set)
+    for row in deliverables.values():
+        for source, ref in row.links.items():
+            by_source[source].add(ref)
+    if not by_source:
         return {}
+    retracted = [found for source, refs in sorted(by_source.items())
+                 for found in _fetch(session, _RETRACTED_SQL, sorted(refs), first=source)]
     gone: dict[str, list[rules.GoneLink]] = defaultdict(list)
-    for key, source, ref, retracted_at in _fetch(session, _RETRACTED_SQL, refs):
+    for key, source, ref, retracted_at in retracted:
         row = deliverables.get(key)
         if row is None or row.links.get(source) != ref:
             continue
@@ -805,11 +830,8 @@ def _decisions(row: _DeliverableRow) -> tuple[rules.Resolution, ...]:
 class _Plan:
     """Everything one chunk writes, flushed in bulk at its end."""
 
-    inserts: list[dict[str, Any]] = field(default_factory=list)
-    insert_events: list[dict[str, Any]] = field(default_factory=list)  # one per insert, same order
-    conflict_updates: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: lifecycle.ConflictChanges = field(default_factory=lifecycle.ConflictChanges)
     deliverable_updates: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
     edges_added: list[dict[str, str]] = field(default_factory=list)
     edges_removed: list[tuple[str, str]] = field(default_factory=list)
     report: ReconcileReport = field(default_factory=ReconcileReport)
@@ -828,9 +850,12 @@ def _plan_chunk(session: Session, keys: Sequence[str], context: _Context, now: d
         evaluation = rules.evaluate(facts, context.policy, tz=context.tz, current=snap.current[key], canonical=canonical)
         _plan_deliverable(plan, row, evaluation, now)
         _plan_edges(plan, key, snap.edges.get(key, set()), facts.depends_on)
-        _plan_conflicts(plan, key, snap.conflicts.get(key, []), evaluation.findings, now,
-                        closing_reason=rules.gone_reason(facts.gone))
+        lifecycle.follow_findings(plan.conflicts, key, snap.conflicts.get(key, []), evaluation.findings, now,  # type: ignore[arg-type]
+                                  closing_reason=rules.gone_reason(facts.gone))
         plan.report.reconciled += 1
+    plan.report.updated += plan.conflicts.updated
+    plan.report.reopened += plan.conflicts.reopened
+    plan.report.auto_resolved += plan.conflicts.auto_resolved
     context.forget(keys)
     return _seal(plan, context.sql)
 
@@ -878,8 +903,10 @@ def _plan_deliverable(plan: _Plan, row: _DeliverableRow, evaluation: rules.Evalu
         "target_date": state.target_date,
         "target_date_source": state.target_date_source,
         "conditions": evaluation.conditions,
+        "next_check_at": evaluation.next_check,
     }
-    stored = (row.canonical_status, row.canonical_status_source, row.target_date, row.target_date_source, row.conditions)
+    stored = (row.canonical_status, row.canonical_status_source, row.target_date, row.target_date_source, row.conditions,
+              row.next_check_at)
     if stored != tuple(wanted.values()):
         plan.deliverable_updates.append({"id": row.id, **wanted, "reconciled_at": now})
 
@@ -888,107 +915,6 @@ def _plan_edges(plan: _Plan, key: str, stored: set[str], wanted: Iterable[str]) 
     target = set(wanted)
     plan.edges_added += [{"dependent_key": key, "dependency_key": d} for d in sorted(target - stored)]
     plan.edges_removed += [(key, d) for d in sorted(stored - target)]
-
-
-def _plan_conflicts(
-    plan: _Plan, key: str, existing: list[_ConflictRow], findings: list[rules.Finding], now: datetime,
-    *, closing_reason: str | None = None,
-) -> None:
-    by_fingerprint = {c.fingerprint: c for c in existing}
-    for finding in findings:
-        row = by_fingerprint.pop(finding.fingerprint, None)
-        if row is None:
-            _open(plan, key, finding, now)
-        elif row.state in ACTIVE:
-            _follow(plan, row, finding, now)
-        elif _reopens(row, finding):
-            _reopen(plan, row, finding, now)
-    for row in by_fingerprint.values():
-        if row.state in ACTIVE:
-            _auto_resolve(plan, row, now, reason=closing_reason)
-
-
-def _content(finding: rules.Finding) -> dict[str, Any]:
-    return {
-        "severity": finding.severity,
-        "summary": finding.summary,
-        "evidence": list(finding.evidence),
-        "details": finding.details,
-        "sources": list(finding.sources),
-        "newest_evidence_at": finding.newest_evidence_at,
-    }
-
-
-def _open(plan: _Plan, key: str, finding: rules.Finding, now: datetime) -> None:
-    plan.inserts.append({
-        **_content(finding),
-        "fingerprint": finding.fingerprint,
-        "deliverable_key": key,
-        "kind": finding.kind,
-        "state": ConflictState.OPEN.value,
-        "opened_at": now,
-        "last_seen_at": now,
-        "escalation_level": 0,
-    })
-    plan.insert_events.append(_event("opened", key, now, details={
-        "kind": finding.kind, "severity": finding.severity, "summary": finding.summary,
-    }))
-
-
-def _follow(plan: _Plan, row: _ConflictRow, finding: rules.Finding, now: datetime) -> None:
-    content = _content(finding)
-    changed = [name for name in _CONTENT if _differs(getattr(row, name), content[name])]
-    if not changed:
-        return
-    plan.conflict_updates.append({"id": row.id, **content, "last_seen_at": now})
-    plan.events.append(_event("updated", row.deliverable_key, now, conflict_id=row.id, details={
-        "changed": changed, "summary": finding.summary, "previous_summary": row.summary,
-    }))
-    plan.report.updated.append(row.id)
-
-
-def _reopens(row: _ConflictRow, finding: rules.Finding) -> bool:
-    if row.resolved_by == AUTO or row.resolved_at is None:
-        return True
-    return any(t is not None and t > row.resolved_at for t in (finding.newest_evidence_at, finding.evidence_recorded_at))
-
-
-def _reopen(plan: _Plan, row: _ConflictRow, finding: rules.Finding, now: datetime) -> None:
-    plan.conflict_updates.append({
-        "id": row.id, **transition(row.state, ConflictState.OPEN.value, now=now), **_content(finding), "last_seen_at": now,
-    })
-    why = "its finding holds again" if row.resolved_by == AUTO else "newer evidence"
-    plan.events.append(_event("reopened", row.deliverable_key, now, conflict_id=row.id, details={
-        "previous_state": row.state, "closed_by": row.resolved_by, "why": why, "summary": finding.summary,
-        **({"resolution_value": row.resolution_value} if row.resolution_value else {}),
-    }))
-    plan.report.reopened.append(row.id)
-
-
-def _auto_resolve(plan: _Plan, row: _ConflictRow, now: datetime, *, reason: str | None = None) -> None:
-    comment = reason or _AUTO_COMMENTS.get(row.kind, "its finding no longer holds")
-    plan.conflict_updates.append({
-        "id": row.id, **transition(row.state, ConflictState.RESOLVED.value, now=now, by=AUTO, comment=comment),
-    })
-    plan.events.append(_event("auto_resolved", row.deliverable_key, now, conflict_id=row.id,
-                              comment=comment, details={"previous_state": row.state}))
-    plan.report.auto_resolved.append(row.id)
-
-
-def _differs(stored: Any, wanted: Any) -> bool:
-    if isinstance(wanted, (dict, list)):
-        return bool(_json(stored) != wanted)  # SQLite hands back JSON text, PostgreSQL decoded JSON
-    return bool(stored != wanted)
-
-
-def _event(
-    action: str, key: str, now: datetime, *, conflict_id: int | None = None,
-    comment: str | None = None, details: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    return {
-        "at": now, "actor": ACTOR, "action": action, "conflict_id": conflict_id,
-        "deliverable_key": key, "comment": comment, "details": details or {},
-    }
 
 
 # -- writing --------------------------------------------------------------------------------
@@ -1013,19 +939,20 @@ class _Writes:
 
 
 def _seal(plan: _Plan, sql: _Sql) -> _Writes:
+    conflicts = plan.conflicts
     opened_events = None
-    if plan.insert_events:
-        names = [n for n in plan.insert_events[0] if n != "conflict_id"] + ["conflict_id"]
-        opened_events = sql.insert(_A, plan.insert_events, names)
+    if conflicts.insert_events:
+        names = [n for n in conflicts.insert_events[0] if n != "conflict_id"] + ["conflict_id"]
+        opened_events = sql.insert(_A, conflicts.insert_events, names)
     statements = [
-        *sql.updates(_C, plan.conflict_updates),
+        *sql.updates(_C, conflicts.updates),
         *sql.updates(_D, plan.deliverable_updates),
         *sql.deletes(_E, ("dependent_key", "dependency_key"), plan.edges_removed),
         *sql.inserts(_E, plan.edges_added),
-        *sql.inserts(_A, plan.events),
+        *sql.inserts(_A, conflicts.events),
     ]
     return _Writes(
-        sql.inserts(_C, plan.inserts), [row["fingerprint"] for row in plan.inserts], opened_events,
+        sql.inserts(_C, conflicts.inserts), [row["fingerprint"] for row in conflicts.inserts], opened_events,
         statements, plan.report,
     )
 

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from reconciler import rules
+
 if TYPE_CHECKING:
     from reconciler.messages import ConflictView
 
@@ -20,8 +22,8 @@ Block = dict[str, Any]
 BLOCK_PREFIX = "reconciler-actions:"
 ACTION_PREFIX = "reconciler."
 ACCEPT, SET_VALUE, ACK, SNOOZE, PICK_OWNER = "accept", "set_value", "ack", "snooze", "pick_owner"
-ACCEPTING_KINDS = frozenset({"status_contradiction", "date_contradiction"})
-NO_OWNER = "no_owner"
+ACCEPTING_KINDS = frozenset(rule.kind.value for rule in rules.RULES if rule.accepts_source)
+NO_OWNER = rules.Rule.NO_OWNER.value
 MAX_BUTTON_TEXT = 75
 
 

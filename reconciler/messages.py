@@ -2,7 +2,9 @@
 
 Pure functions over small views, so the notifier, `notify --dry-run` and the tests render the
 same thing. Each conflict shows its deliverable, what each source says (source, author, time,
-excerpt, permalink), the reason it is being sent, and the exact commands that resolve it.
+excerpt, permalink), the reason it is being sent, and the buttons that decide it; the plain-text
+fallback (what a notification or a client without blocks shows) names those buttons and the team
+board instead of CLI commands.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reconciler import message_actions, untrusted
+from reconciler import message_actions, rules, untrusted
 
 MAX_CONFLICTS_IN_BLOCKS = 10  # 50 blocks per message: header, note, 4 per conflict, "more"
 MAX_EXCERPT = 200
@@ -114,24 +116,35 @@ def reason_line(conflict: ConflictView, reason: str, tz: str) -> str:
     return reason
 
 
-_DECIDED_BY_VALUE = frozenset({"dependency_cascade", "scheduled_before_ready", "dependency_violation", "overdue"})
+def decide_line(conflict: ConflictView) -> str:
+    """Where the finding is decided: the buttons under it in the DM, named as they read, or the
+    team board."""
+    labels = [_label(element) for element in message_actions.actions_block(conflict)["elements"]]
+    buttons = " ".join(f"[{label}]" for label in labels if label)
+    return f"Decide with the buttons under it in this DM: {buttons}; or on the team board."
 
 
-def resolve_commands(conflict: ConflictView) -> list[str]:
-    """The commands that settle a finding, the way that makes sense for its kind; the last one
-    acknowledges it."""
-    cid, key = conflict.id, conflict.deliverable_key
-    if conflict.kind == "no_owner":  # naming an owner resolves it by itself on the next pass
+def _label(element: dict[str, Any]) -> str:
+    text = element.get("text") or element.get("placeholder") or {}
+    return str(text.get("text", ""))
+
+
+def resolve_commands(cid: int, key: str, kind: str, sources: tuple[str, ...]) -> list[str]:
+    """The CLI commands that settle a finding, the way that makes sense for its kind (for
+    `conflicts show`); the last one acknowledges it."""
+    rule = rules.rule_for(kind)
+    settled_by = rule.settled_by if rule is not None else rules.Settlement.ACCEPT_SOURCE
+    lines: list[str] = []
+    if settled_by is rules.Settlement.NAME_OWNER:  # naming an owner resolves it by itself on the next pass
         lines = [f'reconciler conflicts resolve {cid} --owner PERSON -c "..."']
-    elif conflict.kind == "stale":  # a check-in: say where it stands, or not now
+    elif settled_by is rules.Settlement.CHECK_IN:  # say where it stands, or not now
         lines = [
             f'reconciler claim {key} --status STATUS [--date YYYY-MM-DD] --by YOU -c "..."',
-            f'reconciler snooze add deliverable={key} kind=stale -d 3d -c "..."',
+            f'reconciler snooze add deliverable={key} kind={kind} -d 3d -c "..."',
         ]
-    elif conflict.kind in _DECIDED_BY_VALUE:
+    elif settled_by is rules.Settlement.GIVE_VALUE:
         lines = [f'reconciler conflicts resolve {cid} --status STATUS | --date YYYY-MM-DD -c "..."']
-    else:
-        sources = conflict.sources or tuple(dict.fromkeys(e.source for e in conflict.evidence))
+    elif settled_by is rules.Settlement.ACCEPT_SOURCE:
         lines = [f'reconciler conflicts resolve {cid} --accept {s} -c "..."' for s in sources]
     if not lines:
         lines = [f'reconciler conflicts resolve {cid} -c "..."']
@@ -155,10 +168,7 @@ def _conflict_text(c: ConflictView, reason: str, tz: str) -> list[str]:
     lines.extend(_evidence_text(e, tz) for e in c.evidence)
     lines.append(f"  {reason_line(c, reason, tz)}")
     if reason != "resolved":
-        commands = resolve_commands(c)
-        lines.append(f"  Resolve: {commands[0]}")
-        lines.extend(f"           {cmd}" for cmd in commands[1:-1])
-        lines.append(f"  Acknowledge: {commands[-1]}")
+        lines.append(f"  {decide_line(c)}")
     return lines
 
 
@@ -231,7 +241,7 @@ def render_blocks(view: MessageView) -> list[Block]:
             {
                 "type": "context",
                 "elements": [
-                    {"type": "mrkdwn", "text": f"…and {hidden} more: `reconciler conflicts list`"}
+                    {"type": "mrkdwn", "text": f"…and {hidden} more on the team board"}
                 ],
             }
         )

@@ -85,6 +85,18 @@ class Person(SQLModel, table=True):
     updated_at: datetime | None = _ts()
 
 
+class DeliverableLink(SQLModel, table=True):
+    """The item a deliverable is declared to be in a source: `kind` (the source plugin's link
+    kind, e.g. `asana`) and its id there (`ref`). One row per deliverable and kind."""
+
+    __tablename__ = "deliverable_link"
+    __table_args__ = (Index("ix_deliverable_link_ref", "kind", "ref"),)
+
+    deliverable_key: str = Field(primary_key=True)
+    kind: str = Field(primary_key=True)
+    ref: str
+
+
 class Deliverable(SQLModel, table=True):
     __tablename__ = "deliverable"
     # The dirty ones, in key order: a few at a time in a large table whose statistics lag
@@ -100,7 +112,6 @@ class Deliverable(SQLModel, table=True):
     owner_key: str | None = None
     owner_set_by: str | None = None
     role: str | None = None
-    asana_gid: str | None = Field(default=None, index=True)
     permalink: str | None = None
     aliases: list[str] = _json(list)
     depends_on: list[str] = _json(list)
@@ -115,6 +126,9 @@ class Deliverable(SQLModel, table=True):
     dirty: bool = True
     reconciled_at: datetime | None = _ts()
     updated_at: datetime | None = _ts()
+    # When time alone may change its findings (a date passing, a check-in falling due): the
+    # sweep reconciles it again then. None: only a new claim or decision can.
+    next_check_at: datetime | None = _ts(index=True)
 
 
 class Observation(SQLModel, table=True):
@@ -208,7 +222,8 @@ class Notification(SQLModel, table=True):
     last_error: str | None = None
     not_before: datetime | None = _ts(index=True)
     claimed_at: datetime | None = _ts()
-    text: str = ""
+    message_view: dict[str, Any] = _json(dict)  # channel-neutral, rendered when sent (reconciler.notify.views)
+    text: str = ""  # the payload that went out (set when sent; the Slack app and close() rewrite it)
     blocks: list[dict[str, Any]] = _json(list)
     slack_channel: str | None = None
     slack_ts: str | None = None
@@ -277,13 +292,14 @@ class DeliverableDependency(SQLModel, table=True):
 
 
 class PeriodicRun(SQLModel, table=True):
-    """When a periodic job last ran (e.g. the full reconcile the clock-driven rules need)."""
+    """When a periodic job last ran (e.g. the full reconcile, and with which rule configuration)."""
 
     __tablename__ = "periodic_run"
 
     name: str = Field(primary_key=True)
     last_run_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     seconds: float | None = None  # how long it took
+    fingerprint: str | None = None  # of what it ran with (the full reconcile: the rules' configuration)
 
 
 class PushedEvent(SQLModel, table=True):

@@ -27,21 +27,24 @@ from connectors.base import (
     NoRateLimit,
     RateLimiter,
     Source,
+    SourceName,
     SyncBatch,
     TransientError,
     UnreachableError,
 )
+from connectors.plugin import BuildContext, Credentials, SourcePlugin, SourceRegistry
+from connectors.registry import current_sources
 from reconciler import store
 from reconciler.db import DatabaseError, describe_url, engine_for, migrate, session_scope
+from reconciler.progress import PartitionProgress
 from reconciler.protocol import Config, load_config
-from reconciler.settings import Settings, get_settings, scrub
+from reconciler.settings import MIN_SECRET_LENGTH, Settings, get_settings, scrub
 
 if TYPE_CHECKING:
-    from connectors.slack import SlackConnector
-    from connectors.slack_events import MessageChange
+    from connectors.slack.connector import SlackConnector
+    from connectors.slack.events import MessageChange
     from slack_sdk import WebClient
 
-    from connectors.sandbox import Sandbox
     from reconciler.engine import ReconcileReport
     from reconciler.notify import DeliverReport, PlanReport
 
@@ -64,17 +67,18 @@ class Runtime:
     clock: Callable[[], datetime] = utcnow
     rate_limiter: RateLimiter = field(default_factory=NoRateLimit)
     rules_read_at: datetime | None = None  # when `deliverable_rules` were last resolved
+    sources: SourceRegistry = field(default_factory=current_sources)  # the process-wide registry
 
     def now(self) -> datetime:
         return self.clock()
 
     def scrub(self, text: str) -> str:
-        return scrub(text, self.settings.secrets())
+        return scrub(text, [*self.settings.secrets(), *source_secrets(self.sources, self.settings)])
 
 
 @dataclass
 class SyncReport:
-    source: Source
+    source: SourceName
     partition: str
     batches: int = 0
     observations: int = 0
@@ -85,10 +89,22 @@ class SyncReport:
     error: str | None = None
     transient: bool = False
     unreachable: bool = False  # the API gave no answer at all
+    first_read: bool = False  # no cursor when it started, or its connector still reads the whole history
+    progress: float | None = None  # share of that first read done, when the connector says
+    finished: bool = False  # it ended without an error
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def progress_view(self) -> PartitionProgress:
+        return PartitionProgress(self.source, self.partition, self.requests, self.first_read, self.progress, self.finished)
+
+
+def source_secrets(sources: SourceRegistry, settings: Settings) -> list[str]:
+    """The tokens registered sources read from their own settings, to scrub like the others."""
+    tokens = (p.credentials(settings).token for p in sources)
+    return [t for t in tokens if t and len(t) >= MIN_SECRET_LENGTH]
 
 
 def open_store(database_url: str) -> Engine:
@@ -111,6 +127,8 @@ def load_runtime(
 ) -> Runtime:
     settings = settings or get_settings()
     config = load_config(config_path or settings.reconciler_config)
+    sources = current_sources()
+    check_source_sections(sources, config, origin=str(config_path or settings.reconciler_config))
     engine = open_store(settings.database_url)
     return Runtime(
         settings=settings,
@@ -118,7 +136,34 @@ def load_runtime(
         engine=engine,
         clock=clock,
         rate_limiter=rate_limiter or NoRateLimit(),
+        sources=sources,
     )
+
+
+def check_source_sections(sources: SourceRegistry, config: Config, *, origin: str) -> None:
+    """Every registered source's config section reads (one `ConfigError` line if not), no
+    `[sources.<name>]` names a source that is not registered, and every deliverable's `links`
+    name a kind a registered source links by."""
+    from pydantic import ValidationError
+
+    from reconciler.protocol import ConfigError
+
+    for name in config.sources:
+        if name not in sources:
+            raise ConfigError(f"{origin}: sources.{name}: no source named {name!r} is registered")
+    for plugin in sources:
+        try:
+            plugin.section(config)
+        except ValidationError as exc:
+            item = exc.errors(include_input=False, include_url=False)[0]
+            where = ".".join(str(p) for p in ("sources", plugin.name, *item["loc"]))
+            raise ConfigError(f"{origin}: {where}: {item['msg']}") from None
+    kinds = {p.link_kind for p in sources if p.link_kind}
+    for i, deliverable in enumerate(config.deliverables):
+        for kind in deliverable.links:
+            if kind not in kinds:
+                known = ", ".join(sorted(kinds)) or "none"
+                raise ConfigError(f"{origin}: deliverables[{i}].links.{kind}: no source links deliverables by {kind!r} (known: {known})")
 
 
 def apply_config(rt: Runtime) -> None:
@@ -161,82 +206,69 @@ def resolve_deliverable_rules(rt: Runtime) -> None:
 
 def rule_projects(config: Config) -> list[str]:
     """The projects `deliverable_rules` read (synced like `[asana] projects`)."""
-    return list(dict.fromkeys(p for rule in config.deliverable_rules for p in rule.projects))
+    return config.rule_projects()
 
 
 # -- sync -----------------------------------------------------------------------------------
 
 
-def _required_token(rt: Runtime, source: Source) -> str:
-    secret = rt.settings.asana_token if source is Source.ASANA else rt.settings.slack_bot_token
-    if secret is None or not secret.get_secret_value():
-        variable = "ASANA_TOKEN" if source is Source.ASANA else "SLACK_BOT_TOKEN"
-        raise ConnectorError(f"{source.value}: no token configured (set {variable})")
-    return secret.get_secret_value()
+def credentials(rt: Runtime, source: SourceName) -> Credentials:
+    """The source's token and address; a one-line ConnectorError when its token is not set."""
+    found = rt.sources.get(source).credentials(rt.settings)
+    if not found.token:
+        raise ConnectorError(f"{source}: no token configured (set {found.variable})")
+    return found
 
 
-def build_connector(rt: Runtime, source: Source) -> Connector:
+def build_connector(rt: Runtime, source: SourceName) -> Connector:
     resolve_deliverable_rules(rt)  # a worker that only syncs sees new rule-made deliverables too
-    index = rt.config.deliverable_index()
-    token = _required_token(rt, source)
-    if source is Source.ASANA:
-        from connectors.asana import AsanaConnector
-
-        return AsanaConnector(
-            token=token,
-            base_url=rt.settings.asana_base_url,
-            config=rt.config.asana,
-            index=index,
+    plugin = rt.sources.get(source)
+    found = credentials(rt, source)
+    return plugin.build(
+        BuildContext(
+            token=found.token or "",
+            base_url=found.base_url,
+            section=plugin.section(rt.config),
+            index=rt.config.deliverable_index(),
             rate_limiter=rt.rate_limiter,
             timezone=rt.config.timezone,
-            use_events=rt.config.asana.use_events,
-            full_crawl_every=rt.config.asana.full_crawl_interval(),
             clock=rt.clock,
             timeout=rt.settings.http_timeout,
         )
-    if source is Source.SLACK:
-        from connectors.slack import SlackConnector
-
-        return SlackConnector(
-            token=token,
-            base_url=rt.settings.slack_base_url,
-            config=rt.config.slack,
-            index=index,
-            rate_limiter=rt.rate_limiter,
-            timezone=rt.config.timezone,
-            clock=rt.clock,
-            client=slack_client(rt),
-        )
-    raise ConnectorError(f"{source.value} is not a source that can be synced")
+    )
 
 
-def configured_partitions(rt: Runtime, sources: list[Source] | None = None) -> list[tuple[Source, str]]:
-    """Every partition to sync. Asana: the configured projects, plus those of the configured
-    portfolios and teams, each once. Only that expansion asks Asana (reused for
-    `[asana] expand_every` within the process, see `AsanaConnector.partitions`); a plain project
-    list costs no request. A portfolio or team that cannot be expanded (or no token) stays as
-    `portfolio:<gid>` / `team:<gid>`, whose sync then fails with the one-line reason."""
-    wanted = sources or [Source.ASANA, Source.SLACK]
-    partitions: list[tuple[Source, str]] = []
-    asana = rt.config.asana
-    if Source.ASANA in wanted and not asana.portfolios and not asana.teams:
-        partitions += [(Source.ASANA, p) for p in dict.fromkeys([*asana.projects, *rule_projects(rt.config)])]
-    elif Source.ASANA in wanted:
-        try:
-            connector = build_connector(rt, Source.ASANA)
-        except ConnectorError:  # no token: syncing each partition reports it
-            names = [*asana.projects, *(f"portfolio:{g}" for g in asana.portfolios), *(f"team:{g}" for g in asana.teams)]
-        else:
-            try:
-                names = connector.partitions()
-            finally:
-                close = getattr(connector, "close", None)
-                if close is not None:
-                    close()
-        partitions += [(Source.ASANA, p) for p in dict.fromkeys([*names, *rule_projects(rt.config)])]
-    if Source.SLACK in wanted:
-        partitions += [(Source.SLACK, c) for c in rt.config.slack.channels]
+def configured_partitions(
+    rt: Runtime, sources: list[SourceName] | None = None
+) -> list[tuple[SourceName, str]]:
+    """Every partition to sync, source by source in the registry's order. Each plugin lists
+    those that cost no request; one whose config needs the source asked (Asana portfolios and
+    teams, reused for `[asana] expand_every` within the process, see
+    `AsanaConnector.partitions`) builds a connector and expands them. One that cannot be
+    expanded (or no token) stays as the plugin listed it (`portfolio:<gid>` / `team:<gid>`),
+    whose sync then fails with the one-line reason."""
+    partitions: list[tuple[SourceName, str]] = []
+    for plugin in rt.sources:
+        if sources and plugin.name not in sources:
+            continue
+        partitions += [(plugin.name, p) for p in _plugin_partitions(rt, plugin)]
     return partitions
+
+
+def _plugin_partitions(rt: Runtime, plugin: SourcePlugin) -> list[str]:
+    listed = plugin.partitions(rt.config)
+    if plugin.expand is None or not plugin.needs_expansion(plugin.section(rt.config)):
+        return listed
+    try:
+        connector = build_connector(rt, plugin.name)
+    except ConnectorError:  # no token: syncing each partition reports it
+        return listed
+    try:
+        return list(dict.fromkeys(plugin.expand(connector, rt.config)))
+    finally:
+        close = getattr(connector, "close", None)
+        if close is not None:
+            close()
 
 
 _SQLITE_WRITES = threading.Lock()
@@ -251,7 +283,7 @@ def _storing(engine: Engine) -> AbstractContextManager[object]:
 
 def sync_partition(
     rt: Runtime,
-    source: Source,
+    source: SourceName,
     partition: str,
     *,
     connector: Connector | None = None,
@@ -269,6 +301,7 @@ def sync_partition(
             store.record_sync_start(session, source, partition, now=rt.now())
         with session_scope(rt.engine) as session:
             cursor = store.get_cursor(session, source, partition)
+        report.first_read = cursor is None
         for batch in connector.pull(partition, cursor):
             with _storing(rt.engine), session_scope(rt.engine) as session:
                 result = store.apply_batch(
@@ -280,9 +313,11 @@ def sync_partition(
             report.updated += result.updated
             report.retracted += result.retracted
             report.requests += batch.requests
+            if batch.progress is not None:
+                report.first_read, report.progress = True, batch.progress
             log.debug(
                 "batch stored",
-                extra={"source": source.value, "partition": partition, "batch": report.batches,
+                extra={"source": str(source), "partition": partition, "batch": report.batches,
                        "observations": len(batch.observations), "inserted": result.inserted},
             )
             if on_batch is not None:
@@ -293,30 +328,27 @@ def sync_partition(
         report.unreachable = isinstance(exc, UnreachableError)
         with _storing(rt.engine), session_scope(rt.engine) as session:
             store.record_sync_error(session, source, partition, report.error, now=rt.now())
-        log.warning("sync failed", extra={"source": source.value, "partition": partition, "error": report.error})
+        log.warning("sync failed", extra={"source": str(source), "partition": partition, "error": report.error})
         return report
     with _storing(rt.engine), session_scope(rt.engine) as session:
         store.record_sync_success(session, source, partition, now=rt.now())
+    report.finished = True
     log.info(
         "synced",
-        extra={"source": source.value, "partition": partition, "observations": report.observations},
+        extra={"source": str(source), "partition": partition, "observations": report.observations},
     )
     return report
 
 
-def sync_stopped(rt: Runtime, source: Source, partition: str) -> None:
+def sync_stopped(rt: Runtime, source: SourceName, partition: str) -> None:
     """A sync was cut short (a time limit) and will go on from its cursor: it is no longer
     under way, so sweeps take its deliverables again."""
     with _storing(rt.engine), session_scope(rt.engine) as session:
         store.record_sync_stop(session, source, partition)
 
 
-# Slack channels synced at the same time at most (Asana projects: `[asana] concurrent_requests`).
-# Each mostly waits on its API; the rate limiter keeps the budget.
-SLACK_CHANNELS_AT_ONCE = 20
-# First (full) reads of a source at the same time at most: each holds a whole history's threads
-# in memory until it reads them, and is bound by the API budget rather than by waiting.
-FIRST_READS_AT_ONCE = 2
+# how often the findings of first reads under way are looked for (seconds; the runner)
+WHILE_CRAWLING_EVERY = 60.0
 
 SyncDone = Callable[[SyncReport, float], None]
 
@@ -324,45 +356,109 @@ SyncDone = Callable[[SyncReport, float], None]
 def sync_all(
     rt: Runtime,
     *,
-    sources: list[Source] | None = None,
+    sources: list[SourceName] | None = None,
     partitions: list[str] | None = None,
     on_batch: Callable[[SyncReport], None] | None = None,
-    before_partition: Callable[[Source, str], None] | None = None,
+    before_partition: Callable[[SourceName, str], None] | None = None,
     on_done: SyncDone | None = None,
+    while_crawling: Callable[[frozenset[tuple[str, str]]], None] | None = None,
+    while_crawling_every: float = WHILE_CRAWLING_EVERY,
 ) -> list[SyncReport]:
     """Sync every configured partition (or those named), concurrently; the reports come in
     the configured order. The sources go side by side. Within one, the first partition goes
     alone until the source has answered (its first batch is stored, or it ends), unless every
     partition of it synced last time; then the others go together, up to
-    `[asana] concurrent_requests` projects or SLACK_CHANNELS_AT_ONCE channels at once (of which
-    FIRST_READS_AT_ONCE first reads), Asana's requests in flight capped at `concurrent_requests`
-    across them. Once a source's API gives
+    the source plugin's `partitions_at_once` (`[asana] concurrent_requests` projects, 20 Slack
+    channels; of which its `first_reads_at_once` first reads: 2 Asana projects, every channel), the
+    requests in flight capped at its `requests_in_flight` across them (Asana:
+    `concurrent_requests`). Once a source's API gives
     no answer at all for a partition, its partitions not started yet are skipped for this run
     (and say so), instead of each spending its own retries on the same outage.
 
     `before_partition(source, partition)` runs before each (the embedded runner stops there);
-    `on_done(report, started)` after each, with its `time.monotonic()` start."""
+    `on_done(report, started)` after each, with its `time.monotonic()` start.
+    `while_crawling(partitions)` runs every `while_crawling_every` seconds while first reads
+    are under way, with those (source, partition) pairs: the runner reconciles and notifies there
+    (`reconcile_while_crawling`), so a first sync that takes hours gives its findings as it goes."""
     apply_config(rt)
     wanted = [(s, p) for s, p in configured_partitions(rt, sources) if not partitions or p in partitions]
-    by_source: dict[Source, list[str]] = {}
+    by_source: dict[SourceName, list[str]] = {}
     for source, partition in wanted:
         by_source.setdefault(source, []).append(partition)
-    capped = replace(rt, rate_limiter=InFlightCap(rt.rate_limiter, {"asana": rt.config.asana.concurrent_requests}))
-    hooks = _SyncHooks(on_batch, before_partition, on_done)
-    with ThreadPoolExecutor(max_workers=max(1, len(by_source)), thread_name_prefix="sync") as pool:
+    capped = replace(rt, rate_limiter=InFlightCap(rt.rate_limiter, in_flight_caps(rt)))
+    crawling = _Crawling(on_batch, on_done)
+    hooks = _SyncHooks(crawling.on_batch, before_partition, crawling.on_done)
+    with ThreadPoolExecutor(max_workers=max(1, len(by_source)), thread_name_prefix="sync") as pool, \
+            crawling.calling(while_crawling, every=while_crawling_every):
         runs = [pool.submit(_sync_source, capped, source, names, hooks) for source, names in by_source.items()]
         done = {(r.source, r.partition): r for run in runs for r in run.result()}
     return [done[key] for key in wanted]
 
 
+def in_flight_caps(rt: Runtime) -> dict[str, int]:
+    caps = {p.name: p.requests_in_flight(p.section(rt.config)) for p in rt.sources}
+    return {name: cap for name, cap in caps.items() if cap is not None}
+
+
+class _Crawling:
+    """The first reads under way in a `sync_all`, and the thread that calls `while_crawling`."""
+
+    def __init__(self, on_batch: Callable[[SyncReport], None] | None, on_done: SyncDone | None):
+        self._on_batch, self._on_done = on_batch, on_done
+        self._now: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def on_batch(self, report: SyncReport) -> None:
+        if report.first_read:
+            with self._lock:
+                self._now.add((str(report.source), report.partition))
+        if self._on_batch is not None:
+            self._on_batch(report)
+
+    def on_done(self, report: SyncReport, started: float) -> None:
+        with self._lock:
+            self._now.discard((str(report.source), report.partition))
+        if self._on_done is not None:
+            self._on_done(report, started)
+
+    def under_way(self) -> frozenset[tuple[str, str]]:
+        with self._lock:
+            return frozenset(self._now)
+
+    @contextmanager
+    def calling(self, call: Callable[[frozenset[tuple[str, str]]], None] | None, *, every: float) -> Iterator[None]:
+        if call is None:
+            yield
+            return
+        finished = threading.Event()
+
+        def loop() -> None:
+            while not finished.wait(every):
+                partitions = self.under_way()
+                if not partitions:
+                    continue
+                try:
+                    call(partitions)
+                except Exception:  # the sync goes on; the pass after it reconciles what is left
+                    log.exception("reconcile during the first sync failed")
+
+        thread = threading.Thread(target=loop, name="sync-while-crawling", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            finished.set()
+            thread.join()
+
+
 @dataclass(frozen=True)
 class _SyncHooks:
     on_batch: Callable[[SyncReport], None] | None
-    before_partition: Callable[[Source, str], None] | None
+    before_partition: Callable[[SourceName, str], None] | None
     on_done: SyncDone | None
 
 
-def _sync_source(rt: Runtime, source: Source, names: list[str], hooks: _SyncHooks) -> list[SyncReport]:
+def _sync_source(rt: Runtime, source: SourceName, names: list[str], hooks: _SyncHooks) -> list[SyncReport]:
     """One source's partitions: the first alone until the source answered (unless all synced
     last time), and the rest together."""
     try:
@@ -371,7 +467,9 @@ def _sync_source(rt: Runtime, source: Source, names: list[str], hooks: _SyncHook
         return [SyncReport(source=source, partition=p, error=rt.scrub(str(exc))) for p in names]
     outage: list[SyncReport] = []  # the first partition the API gave no answer for
     answered = threading.Event()
-    first_reads = threading.BoundedSemaphore(FIRST_READS_AT_ONCE)
+    plugin = rt.sources.get(source)
+    at_once = plugin.partitions_at_once(plugin.section(rt.config))
+    first_reads = threading.BoundedSemaphore(max(1, plugin.first_reads_at_once or at_once))
     with session_scope(rt.engine) as session:
         if store.all_synced_last_time(session, source, names):
             answered.set()  # it answered every partition last time: no need to wait for it first
@@ -396,8 +494,7 @@ def _sync_source(rt: Runtime, source: Source, names: list[str], hooks: _SyncHook
             hooks.on_batch(report)
         answered.set()
 
-    at_once = rt.config.asana.concurrent_requests if source is Source.ASANA else SLACK_CHANNELS_AT_ONCE
-    with ThreadPoolExecutor(max_workers=max(1, at_once), thread_name_prefix=f"sync-{source.value}") as pool:
+    with ThreadPoolExecutor(max_workers=max(1, at_once), thread_name_prefix=f"sync-{source}") as pool:
         first = pool.submit(one, names[0], first_batch)
         first.add_done_callback(lambda _f: answered.set())
         answered.wait()
@@ -406,8 +503,8 @@ def _sync_source(rt: Runtime, source: Source, names: list[str], hooks: _SyncHook
 
 
 @contextmanager
-def _first_read_turn(rt: Runtime, source: Source, partition: str, turns: threading.BoundedSemaphore) -> Iterator[None]:
-    """Waits for one of the source's FIRST_READS_AT_ONCE turns if the partition has no cursor yet."""
+def _first_read_turn(rt: Runtime, source: SourceName, partition: str, turns: threading.BoundedSemaphore) -> Iterator[None]:
+    """Waits for one of the source's first-read turns if the partition has no cursor yet."""
     with session_scope(rt.engine) as session:
         first = store.get_cursor(session, source, partition) is None
     if not first:
@@ -446,38 +543,58 @@ class InFlightCap:
                 slots.release()
 
 
-def _skip_unreachable(rt: Runtime, source: Source, partition: str, first: SyncReport) -> SyncReport:
-    error = f"skipped: {source.value} gave no answer this run (for {first.partition}: {first.error})"
+def _skip_unreachable(rt: Runtime, source: SourceName, partition: str, first: SyncReport) -> SyncReport:
+    error = f"skipped: {source} gave no answer this run (for {first.partition}: {first.error})"
     with _storing(rt.engine), session_scope(rt.engine) as session:
         store.record_sync_error(session, source, partition, error, now=rt.now())
-    log.warning("sync skipped", extra={"source": source.value, "partition": partition, "error": error})
+    log.warning("sync skipped", extra={"source": str(source), "partition": partition, "error": error})
     return SyncReport(source=source, partition=partition, error=error, transient=True, unreachable=True)
 
 
 # -- reconcile and notify -------------------------------------------------------------------
 
 
-FULL_RECONCILE_EVERY = timedelta(hours=1)
 # how long a sweep leaves the deliverables of a partition being synced alone (a sync that died
 # is not waited for longer; a first crawl that takes hours is reconciled as it goes after that)
 WHOLE_SYNC_WAIT = timedelta(minutes=10)
 
 
 def reconcile_dirty(rt: Runtime, *, limit: int | None = None) -> ReconcileReport:
-    """Reconcile what changed; every FULL_RECONCILE_EVERY everything, for the clock-driven rules."""
+    """Reconcile what changed and what is due for its next check (a date passing, a check-in
+    falling due); everything once on a new store (or one last checked before next checks
+    existed) and after the rules' configuration changed."""
     from reconciler import engine
 
     started = time.monotonic()
     with session_scope(rt.engine) as session:
         now = rt.now()
         syncing = store.partitions_syncing(session, now=now, within=WHOLE_SYNC_WAIT)
-        if limit is None and not syncing and store.full_pass_due(session, now=now, every=FULL_RECONCILE_EVERY):
+        fingerprint = engine.rules_fingerprint(rt.config)
+        if limit is None and not syncing and store.full_pass_due(session, fingerprint=fingerprint):
             report = engine.reconcile_all(session, config=rt.config, now=now)
-            store.record_full_pass(session, now=now, seconds=time.monotonic() - started)
+            store.record_full_pass(session, now=now, seconds=time.monotonic() - started, fingerprint=fingerprint)
             return report
         report = engine.reconcile_dirty(session, config=rt.config, now=now, limit=limit, hold=syncing)
         store.record_run(session, store.DIRTY_RECONCILE, now=now, seconds=time.monotonic() - started)
         return report
+
+
+def reconcile_while_crawling(rt: Runtime, crawling: frozenset[tuple[str, str]]) -> ReconcileReport:
+    """Reconcile what changed while first reads are under way: their deliverables too (a first
+    read stores the newest first, so what it has stored is current), not those of ordinary
+    syncs under way (held as `reconcile_dirty` holds them)."""
+    from reconciler import engine
+
+    started = time.monotonic()
+    with _storing(rt.engine), session_scope(rt.engine) as session:
+        now = rt.now()
+        syncing = store.partitions_syncing(session, now=now, within=WHOLE_SYNC_WAIT)
+        hold = [p for p in syncing if (p[0], p[1]) not in crawling]
+        report = engine.reconcile_dirty(session, config=rt.config, now=now, hold=hold)
+        store.record_run(session, store.DIRTY_RECONCILE, now=now, seconds=time.monotonic() - started)
+    log.info("reconciled during the first sync", extra={"reconciled": report.reconciled,
+                                                         "opened": len(report.opened)})
+    return report
 
 
 def reconcile_all(rt: Runtime) -> ReconcileReport:
@@ -487,15 +604,16 @@ def reconcile_all(rt: Runtime) -> ReconcileReport:
     started = time.monotonic()
     with session_scope(rt.engine) as session:
         report = engine.reconcile_all(session, config=rt.config, now=rt.now())
-        store.record_full_pass(session, now=rt.now(), seconds=time.monotonic() - started)
+        store.record_full_pass(session, now=rt.now(), seconds=time.monotonic() - started,
+                               fingerprint=engine.rules_fingerprint(rt.config))
         return report
 
 
 def slack_client(rt: Runtime) -> WebClient:
-    from connectors.slack_client import make_web_client
+    from connectors.slack.client import make_web_client
 
-    token = _required_token(rt, Source.SLACK)
-    return make_web_client(token, rt.settings.slack_base_url, timeout=rt.settings.http_timeout)
+    found = credentials(rt, Source.SLACK)
+    return make_web_client(found.token or "", found.base_url, timeout=rt.settings.http_timeout)
 
 
 def plan_notifications(rt: Runtime) -> PlanReport:
@@ -533,33 +651,6 @@ def run_once(rt: Runtime, *, dry_run: bool = False, on_batch: Callable[[SyncRepo
     return RunReport(syncs=syncs, reconcile=reconciled, plan=plan, delivery=delivery)
 
 
-def pointed_at_sandbox(settings: Settings, sandbox: Sandbox, **overrides: object) -> Settings:
-    """`settings` with both sources served by `sandbox` (placeholder tokens it accepts)."""
-    from pydantic import SecretStr
-
-    return settings.model_copy(
-        update={
-            "asana_token": SecretStr("sandbox-asana-token"),
-            "slack_bot_token": SecretStr("xoxb-sandbox-token"),
-            "asana_base_url": sandbox.asana_base_url,
-            "slack_base_url": sandbox.slack_base_url,
-            **overrides,
-        }
-    )
-
-
-@contextmanager
-def sandbox_if_no_tokens(settings: Settings) -> Iterator[Settings]:
-    """With neither token set, start the bundled sandbox and point both sources at it."""
-    if settings.asana_token is not None or settings.slack_bot_token is not None:
-        yield settings
-        return
-    from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
-
-    with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as sandbox:
-        yield pointed_at_sandbox(settings, sandbox)
-
-
 # -- pushed events ------------------------------------------------------------------------------
 
 
@@ -590,7 +681,8 @@ def apply_slack_message(
     deliver: bool = True,
 ) -> PushReport:
     """One pushed Slack message event, in one short step: stated as the poller states it (same
-    claim identity, so the two never double count), stored without moving the poller's cursor,
+    claim identity, so the two never double count), stored without moving the poller's cursor
+    (a reply only noted on its watched thread, so the next poll does not read the thread for it),
     then the deliverables it touched reconciled and the notifier run. A repeated event id, and a
     version older than one already stored (an edit before its message, an old edit after a newer
     one, anything after a deletion), change nothing."""
@@ -613,6 +705,10 @@ def apply_slack_message(
             return PushReport("duplicate", ref)
         if _stale(session, change):
             return _drop_stale(rt, change, event_id)
+        if change.thread is not None:  # the poller's watched thread learns of the reply (read afresh, in this transaction)
+            batch.cursor = connector.cursor_after_reply(
+                store.get_cursor(session, Source.SLACK, partition), change.channel,
+                parent=change.thread, reply=change.ts, deleted=change.deleted, claims=bool(batch.observations))
         result = store.apply_batch(session, source=Source.SLACK, partition=partition, batch=batch, now=now)
         store.record_message_version(session, Source.SLACK, ref, change.version, deleted=change.deleted, now=now)
         if event_id:
@@ -625,7 +721,7 @@ def apply_slack_message(
 
 
 def _stale(session: Session, change: MessageChange) -> bool:
-    from connectors.slack import ts_key, ts_to_datetime
+    from connectors.slack.connector import ts_key, ts_to_datetime
 
     known = store.message_version(session, Source.SLACK, change.source_ref)
     if known is not None and (known.deleted or (not change.deleted and ts_key(change.version) < ts_key(known.version))):
@@ -645,8 +741,9 @@ def _drop_stale(rt: Runtime, change: MessageChange, event_id: str | None) -> Pus
 
 
 def reconcile_and_notify(rt: Runtime) -> tuple[ReconcileReport, PlanReport, DeliverReport]:
-    """Reconcile the dirty deliverables (and their dependents; never the hourly full pass, which
-    the periodic pipeline keeps), then plan and deliver what is due."""
+    """Reconcile the dirty deliverables (and their dependents, and those due for their next
+    check; never a full pass, which the periodic pipeline makes when the rules' configuration
+    changed), then plan and deliver what is due."""
     from reconciler import engine
 
     with session_scope(rt.engine) as session:
@@ -695,7 +792,9 @@ class PollPace:
         return min(self.every, self.asana or self.every)
 
 
-def partitions_due(rt: Runtime, partitions: list[tuple[Source, str]], pace: PollPace) -> list[tuple[Source, str]]:
+def partitions_due(
+    rt: Runtime, partitions: list[tuple[SourceName, str]], pace: PollPace
+) -> list[tuple[SourceName, str]]:
     """The partitions whose interval (see `PollPace`) has passed since their last success. A
     partition is due half a tick early, so one whose interval is the tick is polled on every
     tick despite jitter. Slack events missed in a disconnect or a restart are caught up from the
@@ -707,12 +806,12 @@ def partitions_due(rt: Runtime, partitions: list[tuple[Source, str]], pace: Poll
     if all(intervals[source] <= pace.tick for source, _ in partitions if source in intervals):
         return partitions
     now = rt.now()
-    last: dict[Source, dict[str, datetime]] = {}
+    last: dict[SourceName, dict[str, datetime]] = {}
     with session_scope(rt.engine) as session:
         for source in {source for source, _ in partitions}:
             last[source] = store.last_successes(session, source)
 
-    def due(source: Source, partition: str) -> bool:
+    def due(source: SourceName, partition: str) -> bool:
         at = last[source].get(partition)
         every = intervals.get(source, pace.tick)
         return at is None or (now - at).total_seconds() >= every - pace.tick / 2

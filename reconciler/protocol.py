@@ -135,8 +135,14 @@ class DeliverableConfig(StrictModel):
     owner: str | None = None
     role: str | None = None
     asana_task: str | None = None
+    links: dict[str, str] = {}
+    """The item this deliverable is in other sources: link kind (a source's
+    `SourcePlugin.link_kind`) -> the id there. `asana_task` is `links.asana`."""
     aliases: list[str] = []
     depends_on: list[str] = []
+
+    def source_links(self) -> dict[str, str]:
+        return {**({"asana": self.asana_task} if self.asana_task else {}), **self.links}
 
     @field_validator("key")
     @classmethod
@@ -165,7 +171,10 @@ class DeliverableRuleConfig(StrictModel):
 
 
 class AlertsConfig(StrictModel):
-    group_wait: Duration = "30s"
+    # A first notice waits only long enough to gather what one change brings (a message naming
+    # several deliverables, a sync's batch); later ones to the same person are batched by
+    # group_interval. With events flowing, a first DM reaches its owner within seconds.
+    group_wait: Duration = "3s"
     group_interval: Duration = "5m"
     repeat_interval: Duration = "24h"
     ack_timeout: Duration = "48h"
@@ -256,6 +265,9 @@ class Config(StrictModel):
     timezone: str = "UTC"
     asana: AsanaConfig = AsanaConfig()
     slack: SlackConfig = SlackConfig()
+    sources: dict[str, dict[str, Any]] = {}
+    """`[sources.<name>]`: the section of a source registered besides the built-in ones, read
+    by its plugin (`SourcePlugin.section`)."""
     people: list[PersonConfig] = []
     roles: list[RoleConfig] = []
     deliverables: list[DeliverableConfig] = []
@@ -317,6 +329,10 @@ class Config(StrictModel):
         """Where a deliverable's owner in this config comes from: `asana:assignee` or `config`."""
         return "asana:assignee" if key in self._assignee_owned else "config"
 
+    def rule_projects(self) -> list[str]:
+        """The projects `deliverable_rules` read (synced like `[asana] projects`)."""
+        return list(dict.fromkeys(p for rule in self.deliverable_rules for p in rule.projects))
+
     def derived_from_rule(self, key: str) -> bool:
         return key in self._derived_keys
 
@@ -373,7 +389,7 @@ class Config(StrictModel):
 
     def deliverable_index(self) -> DeliverableIndex:
         refs = [
-            DeliverableRef(key=d.key, asana_task_gid=d.asana_task, aliases=tuple(d.aliases))
+            DeliverableRef(key=d.key, links=d.source_links(), aliases=tuple(d.aliases))
             for d in self.deliverables
         ]
         return DeliverableIndex.build(refs, channel_defaults=self.slack.channel_defaults)

@@ -12,8 +12,8 @@ results. Semantics (see DESIGN.md, "Semantics that decide whether people trust i
 - **Superseding.** An event claim older than a newer, different value of a current state claim
   of the same field has been answered by that change: it is no longer current. A newer event
   that disagrees with an unchanged state claim is current and can contradict it.
-- **Specificity.** A project-level claim (a project's newest status update, ref prefix
-  `status_update:`) speaks for every deliverable in the project but is less specific than what is
+- **Specificity.** A project-level claim (a project's newest status update: its
+  `scope` is "project", as the source's plugin says of its ref) speaks for every deliverable in the project but is less specific than what is
   said about the deliverable itself: its task's own field (a task-level state claim) or a message
   about it (an event claim).
   - It supersedes an event claim only when the deliverable has no current task-level state claim
@@ -39,16 +39,19 @@ results. Semantics (see DESIGN.md, "Semantics that decide whether people trust i
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from enum import StrEnum
+from functools import lru_cache
 from itertools import combinations
 from typing import Any
 
 from connectors.base import CanonicalStatus, ClaimKind
 from connectors.base import Field as ClaimField
+from connectors.registry import current_sources
 from reconciler.protocol import RulesConfig
 
 STATUS = ClaimField.STATUS.value
@@ -59,7 +62,18 @@ _STATE = ClaimKind.STATE.value
 _STATUSES = frozenset(s.value for s in CanonicalStatus)
 _CLOSED = frozenset({CanonicalStatus.DONE.value, CanonicalStatus.CANCELLED.value})
 _SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
-_SOURCE_LABEL = {"asana": "Asana", "slack": "Slack", "manual": "A manual entry"}
+_MANUAL_LABEL = "A manual entry"
+
+
+def source_label(source: str) -> str:
+    """How a finding names a source: its plugin's label (`SourcePlugin.label`)."""
+    plugin = current_sources().find(source)
+    return plugin.label if plugin is not None else _MANUAL_LABEL if source == "manual" else source.title()
+
+
+def _item_noun(source: str) -> str:
+    plugin = current_sources().find(source)
+    return plugin.item_noun if plugin is not None else "record"
 
 
 class Rule(StrEnum):
@@ -78,6 +92,9 @@ class Rule(StrEnum):
 DEPENDENCY_RULES = frozenset(
     {Rule.DEPENDENCY_CASCADE, Rule.SCHEDULED_BEFORE_READY, Rule.DEPENDENCY_VIOLATION, Rule.DEPENDENCY_CYCLE}
 )
+# Raise it when a rule finds something else for the same facts: the next sweep then reconciles
+# every deliverable once (see `engine.rules_fingerprint`).
+RULES_VERSION = 1
 MAX_DEPENDENCY_DEPTH = 8  # how far down a chain the cascade looks; deeper chains are cut there
 
 
@@ -105,6 +122,7 @@ class ClaimView:
     edited_at: datetime | None = None
     author_name: str | None = None
     recorded_at: datetime | None = None  # when the store last learned of this version
+    scope: str = "item"  # what the claim's ref names, as its source says (`SourcePlugin.ref_kind`)
 
     @property
     def at(self) -> datetime:
@@ -203,6 +221,9 @@ class Evaluation:
     findings: list[Finding]
     canonical: CanonicalState
     conditions: dict[str, dict[str, Any]]
+    # when a time-driven finding (overdue, stale, a dependency's date passing, the cascade's
+    # horizon) may change without any new claim: the deliverable must be evaluated again then
+    next_check: datetime | None = None
 
 
 def fingerprint(key: str, rule: str, sources: Iterable[str]) -> str:
@@ -239,7 +260,7 @@ class Policy:
 
 CurrentClaims = Mapping[str, list[ClaimView]]  # field -> claims that still count, oldest first
 
-PROJECT_REF_PREFIX = "status_update:"
+PROJECT_SCOPE = "project"  # a claim's `scope` when it speaks for a whole project (connectors.plugin.PROJECT_REF)
 
 _DONE, _CANCELLED = CanonicalStatus.DONE.value, CanonicalStatus.CANCELLED.value
 _ACTIVE = frozenset(s.value for s in CanonicalStatus) - {_DONE, _CANCELLED}
@@ -260,12 +281,12 @@ table's call (`RulesConfig.status_conflicts`)."""
 
 def is_project_level(claim: ClaimView) -> bool:
     """A claim about the whole project (its newest status update), not about the deliverable."""
-    return claim.kind == _STATE and claim.source_ref.startswith(PROJECT_REF_PREFIX)
+    return claim.kind == _STATE and claim.scope == PROJECT_SCOPE
 
 
 def _specific(claims: list[ClaimView]) -> list[ClaimView]:
     """The claims that speak for the deliverable itself; all of them when none does."""
-    specific = [c for c in claims if c.kind != _STATE or not c.source_ref.startswith(PROJECT_REF_PREFIX)]
+    specific = [c for c in claims if c.kind != _STATE or c.scope != PROJECT_SCOPE]
     return specific or claims
 
 # -- current claims -------------------------------------------------------------------------
@@ -417,27 +438,27 @@ def evaluate(
     current: CurrentClaims | None = None,
     canonical: CanonicalState | None = None,
 ) -> Evaluation:
-    """Every rule over one deliverable. `current` and `canonical` may be passed when the
-    caller already computed them from the same facts."""
+    """Every rule over one deliverable at `facts.now`, and when to evaluate it again. `current`
+    and `canonical` may be passed when the caller already computed them from the same facts."""
     policy = config if isinstance(config, Policy) else Policy.of(config)
     if current is None:
         current = current_by_field(facts.claims)
     if canonical is None:
         canonical = canonical_state(current, facts.resolutions)
-    today = facts.now.astimezone(tz).date()
-    findings = [
-        *status_contradictions(facts, current, policy, tz=tz),
-        *date_contradictions(facts, current, policy, tz=tz),
-        *dependency_cascade(facts, canonical, policy, today=today, tz=tz),
-        *scheduled_before_ready(facts, canonical),
-        *dependency_violations(facts, canonical, today=today),
-        *dependency_cycle(facts),
-        *no_owner(facts),
-        *source_deleted(facts, tz=tz),
-    ]
-    if not facts.gone:  # with its task gone, leftover claims say nothing about time running out
-        findings += [*overdue(facts, canonical, policy, today=today, tz=tz), *stale(facts, canonical, policy, tz=tz)]
-    return Evaluation(findings=findings, canonical=canonical, conditions=conditions(facts, current, canonical, findings))
+    context = RuleContext(facts, current, canonical, policy, tz)
+    now = facts.now
+    findings: list[Finding] = []
+    for rule in _WHEN_GONE if facts.gone else RULES:
+        findings += rule.evaluate(context, now)
+    next_check: datetime | None = None
+    for rule in _TIMED_WHEN_GONE if facts.gone else _TIMED:
+        when = rule.next_check(context, now)
+        if when is not None and (next_check is None or when < next_check):
+            next_check = when
+    return Evaluation(
+        findings=findings, canonical=canonical, conditions=conditions(facts, current, canonical, findings),
+        next_check=next_check,
+    )
 
 
 def status_contradictions(
@@ -801,7 +822,7 @@ def source_deleted(facts: DeliverableFacts, *, tz: tzinfo = timezone.utc) -> lis
             fingerprint=fingerprint(facts.key, Rule.SOURCE_DELETED.value, (link.source,)),
             severity="medium",
             summary=(
-                f"The {_SOURCE_LABEL.get(link.source, link.source.title())} task behind {facts.label} "
+                f"The {source_label(link.source)} {_item_noun(link.source)} behind {facts.label} "
                 f"({link.ref}) is gone since {_when(link.since, tz)}: deleted, or moved out of the synced projects"
             ),
             evidence=(),
@@ -817,7 +838,7 @@ def gone_reason(gone: Sequence[GoneLink]) -> str | None:
     """Why a deliverable's other findings closed when its source record went away."""
     if not gone:
         return None
-    names = " and ".join(f"the {_SOURCE_LABEL.get(g.source, g.source.title())} task {g.ref}" for g in gone)
+    names = " and ".join(f"the {source_label(g.source)} {_item_noun(g.source)} {g.ref}" for g in gone)
     return f"{names} behind it is gone (deleted, or moved out of the synced projects)"
 
 
@@ -850,9 +871,7 @@ def stale(
     days_left = (canonical.target_date - today).days
     if days_left < 0 or days_left > policy.stale_due_within_days:
         return []  # past its date it is overdue, a finding of its own
-    last = max(facts.claims, key=_order, default=None)
-    decided = [r.at for r in (canonical.status_resolution, canonical.date_resolution) if r is not None]
-    last_heard = _latest([last.at if last else None, *decided])
+    last, last_heard = _last_heard(facts, canonical)
     if last_heard is None or facts.now - last_heard < policy.stale_after:
         return []
     return [
@@ -869,6 +888,295 @@ def stale(
             details={"target_date": _iso(canonical.target_date), "last_heard_at": last_heard.isoformat()},
         )
     ]
+
+
+def _last_heard(facts: DeliverableFacts, canonical: CanonicalState) -> tuple[ClaimView | None, datetime | None]:
+    """The newest claim, and when anyone last said something about it (a claim or a decision)."""
+    last = max(facts.claims, key=_order, default=None)
+    decided = [r.at for r in (canonical.status_resolution, canonical.date_resolution) if r is not None]
+    return last, _latest([last.at if last else None, *decided])
+
+
+# -- rules as objects -----------------------------------------------------------------------
+# What the rest of the system knows about each kind of finding lives on its rule: the fields it
+# concerns (what a resolution may set), whether it can be settled by accepting a source, which
+# kinds it inhibits, what the reconciler says when it closes one by itself, and when a
+# deliverable must be looked at again because time alone can change the finding.
+
+
+@dataclass(slots=True, eq=False)
+class RuleContext:
+    """What every rule reads of one deliverable: its facts, the claims that still count, its
+    canonical state, the policy and the team's time zone. Treated as immutable, not frozen
+    (built once per deliverable; see `ClaimView`)."""
+
+    facts: DeliverableFacts
+    current: CurrentClaims
+    canonical: CanonicalState
+    policy: Policy
+    tz: tzinfo = timezone.utc
+    _today: date | None = None  # of `facts.now`, worked out once
+
+    def today(self, now: datetime) -> date:
+        if now is self.facts.now:
+            if self._today is None:
+                self._today = now.astimezone(self.tz).date()
+            return self._today
+        return now.astimezone(self.tz).date()
+
+    def start_of(self, day: date) -> datetime:
+        """Midnight at the start of `day` in the team's time zone, in UTC."""
+        return _start_of(day, self.tz)
+
+
+@lru_cache(maxsize=4096)
+def _start_of(day: date, tz: tzinfo) -> datetime:
+    return datetime.combine(day, time(), tzinfo=tz).astimezone(timezone.utc)
+
+
+class Settlement(StrEnum):
+    """How a person settles a finding (what its DM suggests)."""
+
+    ACCEPT_SOURCE = "accept_source"  # accept what one source says (or give the value)
+    GIVE_VALUE = "give_value"  # give the status or date that holds now
+    NAME_OWNER = "name_owner"
+    CHECK_IN = "check_in"  # say where it stands (a claim), or snooze the check-in
+    COMMENT = "comment"  # close it with a comment
+
+
+class FindingRule:
+    """One rule: the kind of finding it raises and what is known about that kind.
+
+    `evaluate` is pure; `next_check` says when time alone may change what `evaluate` finds (a
+    date passing, a check-in falling due), or None when only a new claim or decision can. An
+    early answer only costs an evaluation; a late one would miss a finding."""
+
+    kind: Rule
+    fields: frozenset[str] = frozenset()  # the deliverable fields it concerns (what a resolution may set)
+    accepts_source: bool = False  # settled by accepting one source's value
+    value_optional: bool = False  # a resolution may be just a comment
+    inhibits: frozenset[str] = frozenset()  # kinds of finding it mutes while active (see snoozes)
+    settled_by: Settlement = Settlement.COMMENT
+    silent_when_gone: bool = False  # says nothing once the deliverable's source record is gone
+    auto_resolved_because: str = "its finding no longer holds"
+
+    def evaluate(self, context: RuleContext, now: datetime) -> list[Finding]:
+        raise NotImplementedError
+
+    def next_check(self, context: RuleContext, now: datetime) -> datetime | None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"<rule {self.kind.value}>"
+
+
+_STATUS_AND_DATE = frozenset({STATUS, TARGET_DATE})
+_ONE_DAY = timedelta(days=1)
+_CONTRADICTION_KINDS = frozenset({Rule.STATUS_CONTRADICTION.value, Rule.DATE_CONTRADICTION.value})
+
+
+class StatusContradictionRule(FindingRule):
+    kind = Rule.STATUS_CONTRADICTION
+    fields = frozenset({STATUS})
+    accepts_source = True
+    settled_by = Settlement.ACCEPT_SOURCE
+    auto_resolved_because = "the sources agree again"
+
+    def evaluate(self, context: RuleContext, now: datetime) -> list[Finding]:
+        return status_contradictions(context.facts, context.current, context.policy, tz=context.tz)
+
+
+class DateContradictionRule(FindingRule):
+    kind = Rule.DATE_CONTRADICTION
+    fields = frozenset({TARGET_DATE})
+    accepts_source = True
+    settled_by = Settlement.ACCEPT_SOURCE
+    auto_resolved_because = "the dates agree again"
+
+    def evaluate(self, context: RuleContext, now: datetime) -> list[Finding]:
+        return date_contradictions(context.facts, context.current, context.policy, tz=context.tz)
+
+
+class DependencyCascadeRule(FindingRule):
+    kind = Rule.DEPENDENCY_CASCADE
+    fields = _STATUS_AND_DATE
+    value_optional = True
+    inhibits = _CONTRADICTION_KINDS
+    settled_by = Settlement.GIVE_VALUE
+    auto_resolved_because = "what it depends on is no longer broken, or it is no longer due soon"
+
+    def evaluate(self, context: RuleContext, now: datetime) -> list[Finding]:
+        return dependency_cascade(context.facts, context.canonical, context.policy, today=context.today(now), tz=context.tz)
+
+    def next_check(self, context: RuleContext, now: datetime) -> datetime | None:
+        """When it comes within the horizon; once within it (or done), when a dependency down
+        the chain becomes overdue."""
+        facts, canonical = context.facts, context.canonical
+        if not facts.depends_on:
+            return None
+        today = context.today(now)
+        if not _exposed(canonical, context.policy, today):
+            if canonical.status not in (None, CanonicalStatus.ON_TRACK, CanonicalStatus.NOT_STARTED):
+                return None  # at risk, blocked or cancelled: only a new claim changes that
+            if canonical.target_date is None:
+                return None  # never exposed until it has a date
+            return _first_after(context, today, [canonical.target_date - timedelta(days=context.policy.dependency_horizon_days)])
+        return _first_after(context, today, _dependency_due_days([dep for _, dep in _walk(facts)]))
+
+
+class ScheduledBeforeReadyRule(FindingRule):
+    kind = Rule.SCHEDULED_BEFORE_READY
+    fields = _STATUS_AND_DATE
+    inhibits = _CONTRADICTION_KINDS
+    settled_by = Settlement.GIVE_VALUE
+    auto_resolved_because = "its date no longer comes before what it depends on"
+
+    def evaluate(self, context: RuleContext, now: datetime) -> list[Finding]:
+        return scheduled_before_ready(context.facts, context.canonical)
+
+
+class DependencyViolationRule(FindingRule):
+    kind = Rule.DEPENDENCY_VIOLATION
+    fields = _STATUS_AND_DATE
+    inhibits = _CONTRADICTION_KINDS
+    settled_by = Settlement.GIVE_VALUE
+    auto_resolved_because = "the dependencies no longer contradict it"
+
+    def evaluate(self, context: RuleContext, now: datetime) -> list[Finding]:
+        return dependency_violations(context.facts, context.canonical, today=context.today(now))
+
+    def next_check(self, context: RuleContext, now: datetime) -> datetime | None:
+        """Done while a dependency is not: when that dependency becomes overdue it is a cascade."""
+        facts = context.facts
+        if context.canonical.status != _DONE or not facts.depends_on:
+            return None
+        direct = [facts.dependencies.get(key) or _unknown(key) for key in facts.depends_on]
+        return _first_after(context, context.today(now), _dependency_due_days(direct))
+
+
+class DependencyCycleRule(FindingRule):
+    kind = Rule.DEPENDENCY_CYCLE
+    value_optional = True
+    auto_resolved_because = "the dependency cycle is broken"
+
+    def evaluate(self, context: RuleContext, now: datetime) -> list[Finding]:
+        return dependency_cycle(context.facts)
+
+
+class NoOwnerRule(FindingRule):
+    kind = Rule.NO_OWNER
+    value_optional = True  # settled by naming an owner (`conflicts.resolve(owner=...)`)
+    settled_by = Settlement.NAME_OWNER
+    auto_resolved_because = "it has a decision owner now"
+
+    def evaluate(self, context: RuleContext, now: datetime) -> list[Finding]:
+        return no_owner(context.facts)
+
+
+class SourceDeletedRule(FindingRule):
+    kind = Rule.SOURCE_DELETED
+    fields = frozenset({STATUS})
+    value_optional = True
+    auto_resolved_because = "its source record is back"
+
+    def evaluate(self, context: RuleContext, now: datetime) -> list[Finding]:
+        return source_deleted(context.facts, tz=context.tz)
+
+
+class OverdueRule(FindingRule):
+    kind = Rule.OVERDUE
+    fields = _STATUS_AND_DATE
+    settled_by = Settlement.GIVE_VALUE
+    silent_when_gone = True  # with its task gone, leftover claims say nothing about time running out
+    auto_resolved_because = "it is done, or has a new date"
+
+    def evaluate(self, context: RuleContext, now: datetime) -> list[Finding]:
+        return overdue(context.facts, context.canonical, context.policy, today=context.today(now), tz=context.tz)
+
+    def next_check(self, context: RuleContext, now: datetime) -> datetime | None:
+        """The day after its date, then the days its severity rises."""
+        due, status = context.canonical.target_date, context.canonical.status
+        if due is None or status in _CLOSED:
+            return None
+        today = context.today(now)
+        if due >= today:
+            return context.start_of(due + _ONE_DAY)
+        medium_from, high_from = context.policy.overdue_severity_days
+        return _first_after(context, today, [due + timedelta(days=medium_from), due + timedelta(days=high_from)])
+
+
+class StaleRule(FindingRule):
+    kind = Rule.STALE
+    fields = _STATUS_AND_DATE
+    value_optional = True
+    settled_by = Settlement.CHECK_IN
+    silent_when_gone = True
+    auto_resolved_because = "a source has said something about it again"
+
+    def evaluate(self, context: RuleContext, now: datetime) -> list[Finding]:
+        facts = context.facts if now is context.facts.now else dataclasses.replace(context.facts, now=now)
+        return stale(facts, context.canonical, context.policy, tz=context.tz)
+
+    def next_check(self, context: RuleContext, now: datetime) -> datetime | None:
+        """When it becomes a check-in (due within `stale_due_within_days` and silent for
+        `stale_after`, whichever comes later) and the day after its date (past it, it is overdue
+        instead)."""
+        policy, canonical = context.policy, context.canonical
+        due = canonical.target_date
+        if policy.stale_after is None or due is None or canonical.status in _CLOSED:
+            return None
+        if due < context.today(now):
+            return None
+        window = context.start_of(due - timedelta(days=policy.stale_due_within_days))
+        if window > now:
+            return window  # looked at again then, when the silence is known
+        _, last_heard = _last_heard(context.facts, canonical)
+        if last_heard is None:
+            return None
+        starts = max(window, last_heard + policy.stale_after)
+        ends = context.start_of(due + timedelta(days=1))
+        return min((m for m in (starts, ends) if m > now), default=None)
+
+
+def _dependency_due_days(dependencies: Iterable[DependencyFacts]) -> list[date]:
+    """The days after which each open dependency with a date is overdue (a broken link)."""
+    return [
+        dep.canonical.target_date + timedelta(days=1)
+        for dep in dependencies
+        if dep.canonical.target_date is not None and dep.canonical.status not in _CLOSED
+    ]
+
+
+def _first_after(context: RuleContext, today: date, days: Iterable[date]) -> datetime | None:
+    """The start of the earliest of `days` after today, if any."""
+    later = [day for day in days if day > today]
+    return context.start_of(min(later)) if later else None
+
+
+# Evaluated in this order (it is the order findings are opened in).
+RULES: tuple[FindingRule, ...] = (
+    StatusContradictionRule(),
+    DateContradictionRule(),
+    DependencyCascadeRule(),
+    ScheduledBeforeReadyRule(),
+    DependencyViolationRule(),
+    DependencyCycleRule(),
+    NoOwnerRule(),
+    SourceDeletedRule(),
+    OverdueRule(),
+    StaleRule(),
+)
+_WHEN_GONE = tuple(rule for rule in RULES if not rule.silent_when_gone)
+_TIMED = tuple(rule for rule in RULES if type(rule).next_check is not FindingRule.next_check)  # evaluate's hot loop
+_TIMED_WHEN_GONE = tuple(rule for rule in _TIMED if not rule.silent_when_gone)
+_BY_KIND: dict[str, FindingRule] = {rule.kind.value: rule for rule in RULES}
+INHIBITED_KINDS: frozenset[str] = frozenset(kind for rule in RULES for kind in rule.inhibits)
+INHIBITING_KINDS: frozenset[str] = frozenset(rule.kind.value for rule in RULES if rule.inhibits)
+
+
+def rule_for(kind: str) -> FindingRule | None:
+    """The rule that raises findings of `kind` (None for a kind no rule raises any more)."""
+    return _BY_KIND.get(kind)
 
 
 # -- conditions -----------------------------------------------------------------------------
@@ -930,7 +1238,7 @@ def _condition(previous: dict[str, Any] | None, now: str, status: bool, reason: 
 def _says(claim: ClaimView, tz: tzinfo) -> str:
     value = claim.value or ""
     what = _status_words(value) if claim.field == STATUS else f"due {value}"
-    return f"{_SOURCE_LABEL.get(claim.source, claim.source.title())} says {what} ({claim.who}, {_when(claim.at, tz)})"
+    return f"{source_label(claim.source)} says {what} ({claim.who}, {_when(claim.at, tz)})"
 
 
 def _status_words(value: str | None) -> str:

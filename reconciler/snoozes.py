@@ -21,15 +21,15 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from reconciler import store
+from reconciler import rules, store
 from reconciler.choices import FINDING_KINDS, check_choice
 from reconciler.models import ACTIVE_CONFLICT_STATES, Conflict, Deliverable, Snooze
 
 SNOOZE_MATCHER_KEYS = ("deliverable", "kind", "owner")
 
-# Inhibition: these conflict kinds mute the status/date conflicts they cause.
-INHIBITING_KINDS = frozenset({"dependency_violation", "dependency_cascade", "scheduled_before_ready"})
-INHIBITED_KIND_PREFIXES = ("status", "date", "target_date")
+# Inhibition: each rule names the kinds it mutes (`FindingRule.inhibits`): the dependency rules
+# mute the status and date contradictions they cause.
+INHIBITING_KINDS = rules.INHIBITING_KINDS
 
 
 class SnoozeState(StrEnum):
@@ -195,7 +195,7 @@ def active_snooze_for(
 
 
 def is_inhibitable(kind: str) -> bool:
-    return kind.startswith(INHIBITED_KIND_PREFIXES)
+    return kind in rules.INHIBITED_KINDS
 
 
 @dataclass(frozen=True, slots=True)

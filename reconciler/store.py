@@ -6,6 +6,7 @@ Every function takes an open session and leaves committing to the caller, so one
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,10 +17,12 @@ from sqlalchemy import ARRAY, Row, String, any_, bindparam, cast, delete, func, 
 from sqlmodel import Session, col, select
 
 from connectors.base import Observation as Claim
-from connectors.base import PersonRecord, Source, SyncBatch
+from connectors.base import PersonRecord, Source, SourceName, SyncBatch
+from connectors.registry import current_sources
 from reconciler.models import (
     AuditEvent,
     Deliverable,
+    DeliverableLink,
     MessageVersion,
     Observation,
     PeriodicRun,
@@ -77,6 +80,7 @@ def sync_config(session: Session, config: Config, *, now: datetime) -> None:
     session.flush()
 
     existing = {d.key: d for d in session.exec(select(Deliverable)).all()}
+    stored_links = deliverable_links(session)
     talked_about = partitions_of(session, [dc.key for dc in config.deliverables])
     for dc in config.deliverables:
         if config.rules_unresolved and dc.asana_task is None and dc.key in existing:
@@ -90,21 +94,41 @@ def sync_config(session: Session, config: Config, *, now: datetime) -> None:
         wanted: dict[str, Any] = {
             "title": dc.title or dc.key,
             "role": role.name if role else None,
-            "asana_gid": dc.asana_task,
             "aliases": list(dc.aliases),
             "depends_on": list(dc.depends_on),
         }
         if deliverable.owner_set_by in (None, *FILE_OWNER_ORIGINS):
             wanted["owner_key"] = dc.owner
             wanted["owner_set_by"] = config.owner_origin(dc.key)
-        changed = deliverable.id is None or any(getattr(deliverable, k) != v for k, v in wanted.items())
+        links = dc.source_links()
+        relinked = stored_links.get(dc.key, {}) != links
+        changed = deliverable.id is None or relinked or any(getattr(deliverable, k) != v for k, v in wanted.items())
         if changed:
             for k, v in wanted.items():
                 setattr(deliverable, k, v)
             deliverable.dirty = True
             deliverable.updated_at = now
             session.add(deliverable)
+        if relinked:
+            _replace_links(session, dc.key, links)
     session.flush()
+
+
+def deliverable_links(session: Session, keys: Sequence[str] | None = None) -> dict[str, dict[str, str]]:
+    """Deliverable key -> the items it is declared to be (link kind -> id there)."""
+    stmt = select(DeliverableLink)
+    if keys is not None:
+        stmt = stmt.where(col(DeliverableLink.deliverable_key).in_(list(keys)))
+    found: dict[str, dict[str, str]] = {}
+    for link in session.exec(stmt):
+        found.setdefault(link.deliverable_key, {})[link.kind] = link.ref
+    return found
+
+
+def _replace_links(session: Session, key: str, links: dict[str, str]) -> None:
+    session.execute(delete(DeliverableLink).where(col(DeliverableLink.deliverable_key) == key))
+    for kind, ref in sorted(links.items()):
+        session.add(DeliverableLink(deliverable_key=key, kind=kind, ref=ref))
 
 
 # -- sync batches ---------------------------------------------------------------------------
@@ -123,7 +147,7 @@ _UPDATE_CLAIM = (
 )
 
 
-# On PostgreSQL a batch's new and changed claims go in one statement each, whatever their number:
+# On PostgreSQL a batch's new and changed claims go in one statement, whatever their number:
 # one array parameter per column, unnested server side. (A multi-row VALUES has a parameter per
 # cell that the server parses anew for every batch; an executemany UPDATE is a statement per row.)
 _PG_TYPES = {"value": "VARCHAR", "kind": "VARCHAR", "author": "VARCHAR", "excerpt": "VARCHAR",
@@ -136,28 +160,45 @@ _PG_INSERT_COLUMNS = (*_CLAIM_FIELDS, "deliverable_key", "source", "source_ref",
 _PG_UPDATE_COLUMNS = ("_id", *_CLAIM_FIELDS, "deleted_at", "updated_at")
 
 
-def _unnest(columns: Sequence[str]) -> str:
-    return ", ".join(f"CAST(:{c} AS {_PG_TYPES[c]}[])" for c in columns)
+def _unnest(columns: Sequence[str], prefix: str = "") -> str:
+    return ", ".join(f"CAST(:{prefix}{c} AS {_PG_TYPES[c]}[])" for c in columns)
 
 
-_PG_INSERT_CLAIMS = text(
-    f"INSERT INTO observation ({', '.join(_PG_INSERT_COLUMNS)}) SELECT * FROM unnest({_unnest(_PG_INSERT_COLUMNS)})"
+# The whole write of a batch in one statement on PostgreSQL (a round trip and a parse instead of
+# four): new claims, changed claims, the deliverables they make dirty and the partition's cursor.
+# Data-modifying CTEs all run, on the same snapshot; they touch different rows.
+_PG_WRITE_BATCH_SQL = (
+    f"WITH inserted AS (INSERT INTO observation ({', '.join(_PG_INSERT_COLUMNS)}) "
+    f"SELECT * FROM unnest({_unnest(_PG_INSERT_COLUMNS)})), "
+    f"updated AS (UPDATE observation AS o SET {', '.join(f'{c} = v.{c}' for c in _PG_UPDATE_COLUMNS if c != '_id')} "
+    f"FROM unnest({_unnest(_PG_UPDATE_COLUMNS, 'changed_')}) AS v({', '.join(_PG_UPDATE_COLUMNS)}) "
+    "WHERE o.id = v._id), "
+    "dirtied AS (UPDATE deliverable SET dirty = true "
+    "WHERE key = ANY(CAST(:dirty_keys AS VARCHAR[])) AND dirty IS NOT TRUE), "
+    "cursor AS (INSERT INTO sync_cursor (source, partition, cursor, items_synced, requests_made, throttled, "
+    "last_attempt_at) VALUES (:cursor_source, :cursor_partition, :cursor_value, :items, :requests, :throttled, "
+    "CAST(:attempt_at AS TIMESTAMPTZ)) ON CONFLICT (source, partition) DO UPDATE SET "
+    "cursor = COALESCE(EXCLUDED.cursor, sync_cursor.cursor), "
+    "items_synced = sync_cursor.items_synced + EXCLUDED.items_synced, "
+    "requests_made = sync_cursor.requests_made + EXCLUDED.requests_made, "
+    "throttled = sync_cursor.throttled + EXCLUDED.throttled, last_attempt_at = EXCLUDED.last_attempt_at) "
+    "SELECT 1"
 )
-_PG_UPDATE_CLAIMS = text(
-    f"UPDATE observation AS o SET {', '.join(f'{c} = v.{c}' for c in _PG_UPDATE_COLUMNS if c != '_id')} "
-    f"FROM unnest({_unnest(_PG_UPDATE_COLUMNS)}) AS v({', '.join(_PG_UPDATE_COLUMNS)}) WHERE o.id = v._id"
-)
+# sent by psycopg itself in binary: its text format quotes every array element with a regex,
+# a third of the client's CPU in a batch
+_PG_WRITE_BATCH = re.sub(r":(\w+)", r"%(\1)s", _PG_WRITE_BATCH_SQL)
 _UTC = UTCDateTime()
 
 
-def _as_arrays(rows: list[dict[str, Any]], columns: Sequence[str]) -> dict[str, list[Any]]:
-    """Rows as one list per column, datetimes checked and in UTC as the column type stores them."""
+def _as_arrays(rows: list[dict[str, Any]], columns: Sequence[str], prefix: str = "") -> dict[str, list[Any]]:
+    """Rows as one list per column (named `prefix` + column), datetimes checked and in UTC as the
+    column type stores them."""
     arrays: dict[str, list[Any]] = {}
     for column in columns:
         values = [row[column] for row in rows]
         if _PG_TYPES[column] == "TIMESTAMPTZ":
             values = [_UTC.process_bind_param(v, None) for v in values]
-        arrays[column] = values
+        arrays[prefix + column] = values
     return arrays
 
 
@@ -180,7 +221,7 @@ def partitions_of(session: Session, keys: Sequence[str]) -> dict[str, dict[str, 
 
 
 def _claim_key(claim: Claim) -> ClaimKey:
-    return (claim.source.value, claim.source_ref, claim.field.value, claim.deliverable_key)
+    return (str(claim.source), claim.source_ref, claim.field.value, claim.deliverable_key)
 
 
 def _claim_values(claim: Claim) -> dict[str, Any]:
@@ -197,10 +238,35 @@ def _claim_values(claim: Claim) -> dict[str, Any]:
 
 def _existing_claims(session: Session, source: str, refs: list[str]) -> dict[ClaimKey, Row[Any]]:
     """The stored claims of these refs as plain rows (the hot path of every sync: no ORM)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _pg_existing_claims(session, source, refs)
     rows: dict[ClaimKey, Row[Any]] = {}
     for chunk in _chunks(refs):
         stmt = select(*_STORED_COLUMNS).where(_OBS.c.source == source, _one_of(session, _OBS.c.source_ref, chunk))
         for row in session.execute(stmt):
+            rows[(source, row.source_ref, row.field, row.deliverable_key)] = row
+    return rows
+
+
+_PG_EXISTING_CLAIMS = (
+    f"SELECT {', '.join(c.name for c in _STORED_COLUMNS)} FROM observation "
+    "WHERE source = %(source)s AND source_ref = ANY(CAST(%(refs)s AS VARCHAR[]))"
+)
+
+
+def _pg_existing_claims(session: Session, source: str, refs: list[str]) -> dict[ClaimKey, Any]:
+    """`_existing_claims` on PostgreSQL, the refs sent in binary (see `_PG_WRITE_BATCH`); times
+    in UTC as `UTCDateTime` gives them."""
+    from psycopg.rows import namedtuple_row
+
+    session.flush()  # psycopg's own cursor does not autoflush what the session holds
+    driver = session.connection().connection.driver_connection
+    rows: dict[ClaimKey, Any] = {}
+    with driver.cursor(row_factory=namedtuple_row) as cursor:
+        cursor.execute(_PG_EXISTING_CLAIMS, {"source": source, "refs": refs}, binary=True)
+        for row in cursor:
+            row = row._replace(**{name: _UTC.process_result_value(getattr(row, name), None)
+                                  for name in ("deleted_at", "stated_at", "edited_at")})
             rows[(source, row.source_ref, row.field, row.deliverable_key)] = row
     return rows
 
@@ -218,7 +284,7 @@ def _differs(row: Row[Any], values: dict[str, Any]) -> bool:
 
 
 def apply_batch(
-    session: Session, *, source: Source, partition: str, batch: SyncBatch, now: datetime
+    session: Session, *, source: SourceName, partition: str, batch: SyncBatch, now: datetime
 ) -> BatchResult:
     """Apply one batch and its cursor in the caller's transaction.
 
@@ -229,7 +295,7 @@ def apply_batch(
     result = BatchResult()
     wanted: dict[ClaimKey, Claim] = {_claim_key(c): c for c in batch.observations}
     refs = sorted({c.source_ref for c in batch.observations} | {r.source_ref for r in batch.retractions})
-    existing = _existing_claims(session, source.value, refs)
+    existing = _existing_claims(session, str(source), refs)
 
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -241,7 +307,7 @@ def apply_batch(
                 {
                     **values,
                     "deliverable_key": claim.deliverable_key,
-                    "source": claim.source.value,
+                    "source": str(claim.source),
                     "source_ref": claim.source_ref,
                     "field": claim.field.value,
                     "partition": partition,
@@ -259,27 +325,54 @@ def apply_batch(
     retracted = [row for key, row in existing.items() if key not in wanted and row.deleted_at is None]
 
     postgres = session.get_bind().dialect.name == "postgresql"
-    if inserts:
-        if postgres:
-            session.execute(_PG_INSERT_CLAIMS, _as_arrays(inserts, _PG_INSERT_COLUMNS))
-        else:
-            session.execute(insert(_OBS), inserts)
-    if updates:
-        if postgres:
-            session.execute(_PG_UPDATE_CLAIMS, _as_arrays(updates, _PG_UPDATE_COLUMNS))
-        else:
-            session.execute(_UPDATE_CLAIM, updates)
-    _retract(session, [row.id for row in retracted], now=now)
     result.inserted, result.updated, result.retracted = len(inserts), len(updates), len(retracted)
+    if postgres:
+        _retract(session, [row.id for row in retracted], now=now)
+        result.dirty.update(row.deliverable_key for row in retracted)
+        if batch.live_refs is not None:
+            _retract_vanished(session, source.value, partition, batch.live_refs, result, now=now)
+        upsert_people(session, batch.people, now=now)
+        _pg_write_batch(session, inserts, updates, result.dirty, source=source.value, partition=partition,
+                        batch=batch, now=now)
+        return result
+    if inserts:
+        session.execute(insert(_OBS), inserts)
+    if updates:
+        session.execute(_UPDATE_CLAIM, updates)
+    _retract(session, [row.id for row in retracted], now=now)
     result.dirty.update(row.deliverable_key for row in retracted)
 
     if batch.live_refs is not None:
-        _retract_vanished(session, source.value, partition, batch.live_refs, result, now=now)
+        _retract_vanished(session, str(source), partition, batch.live_refs, result, now=now)
     upsert_people(session, batch.people, now=now)
     mark_dirty(session, result.dirty)
-    _advance_cursor(session, source=source.value, partition=partition, batch=batch, now=now)
+    _advance_cursor(session, source=str(source), partition=partition, batch=batch, now=now)
     session.flush()
     return result
+
+
+def _pg_write_batch(
+    session: Session, inserts: list[dict[str, Any]], updates: list[dict[str, Any]], dirty: set[str], *,
+    source: str, partition: str, batch: SyncBatch, now: datetime,
+) -> None:
+    """`_PG_WRITE_BATCH`: what `apply_batch` writes after reading, as `mark_dirty` and
+    `_advance_cursor` would write it. A cursor row this session holds is expired so it is read
+    back as written."""
+    params: dict[str, Any] = {
+        **_as_arrays(inserts, _PG_INSERT_COLUMNS),
+        **_as_arrays(updates, _PG_UPDATE_COLUMNS, "changed_"),
+        "dirty_keys": sorted(dirty),
+        "cursor_source": source, "cursor_partition": partition, "cursor_value": batch.cursor,
+        "items": len(batch.observations), "requests": batch.requests, "throttled": batch.throttled,
+        "attempt_at": _UTC.process_bind_param(now, None),
+    }
+    session.flush()  # psycopg's own cursor does not autoflush what the session holds
+    driver = session.connection().connection.driver_connection
+    with driver.cursor() as cursor:
+        cursor.execute(_PG_WRITE_BATCH, params, binary=True)
+    for held in list(session.identity_map.values()):
+        if isinstance(held, SyncCursor) and held.source == source and held.partition == partition:
+            session.expire(held)
 
 
 def _retract(session: Session, ids: list[int], *, now: datetime) -> None:
@@ -325,27 +418,27 @@ def _advance_cursor(
     session.add(row)
 
 
-def get_cursor(session: Session, source: Source, partition: str) -> str | None:
+def get_cursor(session: Session, source: SourceName, partition: str) -> str | None:
     row = session.exec(
-        select(SyncCursor).where(SyncCursor.source == source.value, SyncCursor.partition == partition)
+        select(SyncCursor).where(SyncCursor.source == str(source), SyncCursor.partition == partition)
     ).first()
     return row.cursor if row else None
 
 
-def reset_cursor(session: Session, source: Source, partition: str) -> None:
-    row = _cursor_row(session, source.value, partition)
+def reset_cursor(session: Session, source: SourceName, partition: str) -> None:
+    row = _cursor_row(session, str(source), partition)
     row.cursor = None
     session.add(row)
 
 
-def record_sync_start(session: Session, source: Source, partition: str, *, now: datetime) -> None:
+def record_sync_start(session: Session, source: SourceName, partition: str, *, now: datetime) -> None:
     """A sync of the partition is under way (cleared by its success or its error)."""
     row = _cursor_row(session, source, partition)
     row.sync_started_at = now
     session.add(row)
 
 
-def record_sync_stop(session: Session, source: Source, partition: str) -> None:
+def record_sync_stop(session: Session, source: SourceName, partition: str) -> None:
     """The sync under way stopped without an outcome (cut short; it goes on later)."""
     row = _cursor_row(session, source, partition)
     if row.id is not None:
@@ -376,8 +469,8 @@ def keys_claimed_in(session: Session, keys: Sequence[str], partitions: Sequence[
     return found
 
 
-def record_sync_success(session: Session, source: Source, partition: str, *, now: datetime) -> None:
-    row = _cursor_row(session, source.value, partition)
+def record_sync_success(session: Session, source: SourceName, partition: str, *, now: datetime) -> None:
+    row = _cursor_row(session, str(source), partition)
     row.last_attempt_at = now
     row.last_success_at = now
     row.last_error = None
@@ -385,19 +478,19 @@ def record_sync_success(session: Session, source: Source, partition: str, *, now
     session.add(row)
 
 
-def all_synced_last_time(session: Session, source: Source, partitions: list[str]) -> bool:
+def all_synced_last_time(session: Session, source: SourceName, partitions: list[str]) -> bool:
     """Every one of `partitions` has synced, and its last sync succeeded."""
     rows = session.exec(
-        select(SyncCursor).where(SyncCursor.source == source.value, SyncCursor.partition.in_(partitions))  # type: ignore[attr-defined]
+        select(SyncCursor).where(SyncCursor.source == str(source), SyncCursor.partition.in_(partitions))  # type: ignore[attr-defined]
     ).all()
     healthy = {r.partition for r in rows if r.last_success_at is not None and r.last_error is None}
     return healthy >= set(partitions)
 
 
 def record_sync_error(
-    session: Session, source: Source, partition: str, message: str, *, now: datetime
+    session: Session, source: SourceName, partition: str, message: str, *, now: datetime
 ) -> None:
-    row = _cursor_row(session, source.value, partition)
+    row = _cursor_row(session, str(source), partition)
     row.last_attempt_at = now
     row.last_error = message[:1000]
     row.last_error_at = now
@@ -413,26 +506,32 @@ def last_full_pass(session: Session) -> datetime | None:
     return row.last_run_at if row else None
 
 
-def full_pass_due(session: Session, *, now: datetime, every: timedelta) -> bool:
-    """Whether a full reconcile is due: rules that depend on the clock (stale) change without
-    any new claim, so the dirty set alone never sees them."""
-    last = last_full_pass(session)
-    return last is None or now - last >= every
+def full_pass_due(session: Session, *, fingerprint: str) -> bool:
+    """Whether a full reconcile is due: none ran yet, or the last one ran with another rule
+    configuration (`fingerprint`). Time-driven findings need none: each deliverable's
+    `next_check_at` brings it back when due."""
+    row = session.get(PeriodicRun, FULL_RECONCILE)
+    return row is None or row.fingerprint != fingerprint
 
 
-def record_full_pass(session: Session, *, now: datetime, seconds: float | None = None) -> None:
-    record_run(session, FULL_RECONCILE, now=now, seconds=seconds)
+def record_full_pass(
+    session: Session, *, now: datetime, seconds: float | None = None, fingerprint: str | None = None
+) -> None:
+    row = record_run(session, FULL_RECONCILE, now=now, seconds=seconds)
+    if fingerprint is not None:
+        row.fingerprint = fingerprint
 
 
 DIRTY_RECONCILE = "dirty_reconcile"
 
 
-def record_run(session: Session, name: str, *, now: datetime, seconds: float | None = None) -> None:
+def record_run(session: Session, name: str, *, now: datetime, seconds: float | None = None) -> PeriodicRun:
     """A periodic job ran at `now` and took `seconds` (for the board's /metrics)."""
     row = session.get(PeriodicRun, name) or PeriodicRun(name=name, last_run_at=now)
     row.last_run_at = now
     row.seconds = seconds
     session.add(row)
+    return row
 
 
 def periodic_runs(session: Session) -> list[PeriodicRun]:
@@ -446,15 +545,18 @@ def sync_cursors(session: Session) -> list[SyncCursor]:
 # -- people ---------------------------------------------------------------------------------
 
 
-_SOURCE_ID_COLUMN = {Source.SLACK: "slack_id", Source.ASANA: "asana_gid"}
+def _source_id_columns() -> dict[str, str]:
+    """Source -> the `Person` column holding a person's id there, as each source's plugin says
+    (`SourcePlugin.person_id_attribute`); sources without one join people by email only."""
+    return {p.name: p.person_id_attribute for p in current_sources() if p.person_id_attribute}
 
 
 def _known_people(session: Session, records: Sequence[PersonRecord]) -> list[Person]:
     """Everyone a batch's records may be: by email or by their id in the record's source."""
     emails = sorted({r.email.lower() for r in records if r.email})
     clauses = [col(Person.email).in_(chunk) for chunk in _chunks(emails)]
-    for source, column in _SOURCE_ID_COLUMN.items():
-        ids = sorted({r.source_id for r in records if r.source is source})
+    for source, column in _source_id_columns().items():
+        ids = sorted({r.source_id for r in records if r.source == source})
         clauses += [col(getattr(Person, column)).in_(chunk) for chunk in _chunks(ids)]
     return list(session.exec(select(Person).where(or_(*clauses)))) if clauses else []
 
@@ -468,10 +570,11 @@ def upsert_people(session: Session, records: Sequence[PersonRecord], *, now: dat
     if not records:
         return
     known = _known_people(session, records)
+    id_columns = _source_id_columns()
     by_email = {p.email.lower(): p for p in known if p.email}
-    by_id = {(column, getattr(p, column)): p for p in known for column in _SOURCE_ID_COLUMN.values() if getattr(p, column)}
+    by_id = {(column, getattr(p, column)): p for p in known for column in id_columns.values() if getattr(p, column)}
     for record in records:
-        column = _SOURCE_ID_COLUMN.get(record.source)
+        column = id_columns.get(record.source)
         email = record.email.lower() if record.email else None
         person = (by_email.get(email) if email else None) or (by_id.get((column, record.source_id)) if column else None)
         if person is None:
@@ -499,8 +602,8 @@ def _merge_person(person: Person, record: PersonRecord, column: str | None) -> b
     return changed
 
 
-def person_by_source_id(session: Session, source: Source, source_id: str) -> Person | None:
-    id_column = _SOURCE_ID_COLUMN.get(source)
+def person_by_source_id(session: Session, source: SourceName, source_id: str) -> Person | None:
+    id_column = _source_id_columns().get(source)
     if id_column is None:
         return session.exec(select(Person).where(Person.key == source_id)).first()
     return session.exec(select(Person).where(getattr(Person, id_column) == source_id)).first()
@@ -510,14 +613,17 @@ def author_names(session: Session) -> dict[tuple[str, str], str]:
     """(source, author id as that source names it) -> the person's name. Slack names authors by
     user id, Asana by gid or email, manual claims by person key."""
     names: dict[tuple[str, str], str] = {}
+    id_columns = _source_id_columns()
+    sources = [Source.MANUAL.value, *(p.name for p in current_sources())]
     for person in session.exec(select(Person)):
         names[(Source.MANUAL.value, person.key)] = person.name
-        for source, ident in ((Source.SLACK, person.slack_id), (Source.ASANA, person.asana_gid)):
+        for source, column in id_columns.items():
+            ident = getattr(person, column)
             if ident:
-                names[(source.value, ident)] = person.name
+                names[(str(source), ident)] = person.name
         if person.email:
-            for source in Source:
-                names.setdefault((source.value, person.email), person.name)
+            for source in sources:
+                names.setdefault((str(source), person.email), person.name)
     return names
 
 
@@ -645,13 +751,13 @@ def take_event(session: Session, event_id: str, *, now: datetime) -> None:
     session.add(PushedEvent(event_id=event_id, received_at=now))
 
 
-def message_version(session: Session, source: Source, source_ref: str) -> MessageVersion | None:
-    return session.get(MessageVersion, (source.value, source_ref))
+def message_version(session: Session, source: SourceName, source_ref: str) -> MessageVersion | None:
+    return session.get(MessageVersion, (str(source), source_ref))
 
 
-def newest_edit(session: Session, source: Source, source_ref: str) -> datetime | None:
+def newest_edit(session: Session, source: SourceName, source_ref: str) -> datetime | None:
     """The newest edit time among the stored claims of a ref (whoever stored them: the poller too)."""
-    stmt = select(func.max(_OBS.c.edited_at)).where(_OBS.c.source == source.value, _OBS.c.source_ref == source_ref)
+    stmt = select(func.max(_OBS.c.edited_at)).where(_OBS.c.source == str(source), _OBS.c.source_ref == source_ref)
     value = session.execute(stmt).scalar()
     if isinstance(value, datetime) and value.tzinfo is None:  # SQLite's aggregate skips the column type
         value = value.replace(tzinfo=timezone.utc)
@@ -659,10 +765,10 @@ def newest_edit(session: Session, source: Source, source_ref: str) -> datetime |
 
 
 def record_message_version(
-    session: Session, source: Source, source_ref: str, version: str, *, deleted: bool, now: datetime
+    session: Session, source: SourceName, source_ref: str, version: str, *, deleted: bool, now: datetime
 ) -> None:
     row = message_version(session, source, source_ref) or MessageVersion(
-        source=source.value, source_ref=source_ref, version=version, updated_at=now
+        source=str(source), source_ref=source_ref, version=version, updated_at=now
     )
     row.version, row.deleted, row.updated_at = version, deleted, now
     session.add(row)
@@ -685,7 +791,7 @@ def last_periodic(session: Session, name: str) -> datetime | None:
     return row.last_run_at if row else None
 
 
-def last_successes(session: Session, source: Source) -> dict[str, datetime]:
+def last_successes(session: Session, source: SourceName) -> dict[str, datetime]:
     """When each partition of a source last synced without error."""
-    stmt = select(SyncCursor.partition, SyncCursor.last_success_at).where(SyncCursor.source == source.value)
+    stmt = select(SyncCursor.partition, SyncCursor.last_success_at).where(SyncCursor.source == str(source))
     return {partition: at for partition, at in session.exec(stmt) if at is not None}

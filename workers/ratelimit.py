@@ -1,6 +1,8 @@
 """One API budget shared by every process: token buckets and a concurrency semaphore in Redis.
 
-Implements `connectors.base.RateLimiter`. Connectors name what they are about to call:
+Implements `connectors.base.RateLimiter`. Connectors name what they are about to call as
+`<source>:<what>`; the source's plugin says which buckets and how many requests in flight that
+takes (`SourcePlugin.limits`), for example:
 
 - `asana` (or `asana:<anything>`): Asana requests per minute plus at most N requests in flight
   (a semaphore whose leases expire, so a crashed process frees its slots);
@@ -21,13 +23,14 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 
 from connectors.base import NoRateLimit, RateLimiter, TransientError
-from connectors.config import AsanaConfig, SlackConfig
+from connectors.plugin import RequestLimits, SourceRegistry
 from reconciler.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -81,28 +84,6 @@ local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return math.max(1, tonumber(first[2]) - now)
 """
 
-SLACK_TIERS: dict[str, int] = {"tier1": 1, "tier2": 20, "tier3": 50, "tier4": 100}
-
-SLACK_METHOD_TIERS: dict[str, str] = {
-    "auth.test": "tier4",
-    "conversations.history": "tier3",
-    "conversations.replies": "tier3",
-    "conversations.info": "tier3",
-    "conversations.list": "tier2",
-    "conversations.members": "tier4",
-    "conversations.open": "tier3",
-    "chat.update": "tier3",
-    "chat.delete": "tier3",
-    "chat.getPermalink": "tier4",
-    "users.info": "tier4",
-    "users.list": "tier2",
-    "users.lookupByEmail": "tier3",
-}
-
-# Non-Marketplace apps created after May 2025: history and replies at 1 request per minute.
-MARKETPLACE_LIMITED = {"conversations.history": 1, "conversations.replies": 1}
-
-
 @dataclass(frozen=True, slots=True)
 class Rate:
     """`limit` requests per `period` seconds, with bursts of up to `burst` (default: `limit`)."""
@@ -129,47 +110,29 @@ class Limits:
     concurrency: int | None = None
 
 
+ServiceLimits = Callable[[str], RequestLimits]
+
+
 @dataclass(frozen=True)
 class RatePolicy:
-    """Which limits apply to which key; built from the config file by `for_config`."""
+    """Which limits apply to which key `<service>:<rest>`: each source's plugin says for its
+    service (`SourcePlugin.limits`); a key of no known service gets `default_per_minute`."""
 
-    asana_per_minute: int = 150
-    asana_concurrency: int = 10
-    slack_tiers: dict[str, int] = field(default_factory=lambda: dict(SLACK_TIERS))
-    slack_method_tiers: dict[str, str] = field(default_factory=lambda: dict(SLACK_METHOD_TIERS))
-    slack_method_overrides: dict[str, int] = field(default_factory=dict)
-    slack_default_tier: str = "tier3"
-    post_per_channel_per_second: float = 1.0
+    services: Mapping[str, ServiceLimits] = field(default_factory=dict)
+    default_per_minute: int = 60
 
     @classmethod
-    def for_config(cls, asana: AsanaConfig, slack: SlackConfig) -> RatePolicy:
-        overrides = dict(MARKETPLACE_LIMITED) if slack.budget == "marketplace_limited" else {}
-        return cls(
-            asana_per_minute=asana.requests_per_minute,
-            asana_concurrency=asana.concurrent_requests,
-            slack_method_overrides=overrides,
-        )
+    def for_sources(cls, sources: SourceRegistry, config: Any) -> RatePolicy:
+        return cls({plugin.name: plugin.limits(plugin.section(config)) for plugin in sources})
 
     def limits_for(self, key: str) -> Limits:
         service, _, rest = key.partition(":")
-        if service == "asana":
-            return Limits("asana", (("requests", Rate(self.asana_per_minute, 60.0)),), self.asana_concurrency)
-        if service == "slack":
-            return self._slack(rest)
-        return Limits(service or "default", ((f"key:{rest}", Rate(60, 60.0)),))
-
-    def _slack(self, rest: str) -> Limits:
-        method, _, scope = rest.partition(":")
-        method = method or "unknown"
-        if method == "chat.postMessage":
-            per_second = self.post_per_channel_per_second
-            rate = Rate(max(1, round(per_second)), max(1, round(per_second)) / per_second)
-            return Limits("slack", ((f"chat.postMessage:{scope or '-'}", rate),))
-        per_minute = self.slack_method_overrides.get(method)
-        if per_minute is None:
-            tier = self.slack_method_tiers.get(method, self.slack_default_tier)
-            per_minute = self.slack_tiers.get(tier, self.slack_tiers[self.slack_default_tier])
-        return Limits("slack", ((f"method:{method}", Rate(per_minute, 60.0)),))
+        limits = self.services.get(service)
+        if limits is None:
+            return Limits(service or "default", ((f"key:{rest}", Rate(self.default_per_minute, 60.0)),))
+        wanted = limits(rest)
+        buckets = tuple((r.bucket, Rate(r.limit, r.period, r.burst)) for r in wanted.rates)
+        return Limits(service, buckets, wanted.concurrency)
 
 
 def token_hash(token: str | None) -> str:
@@ -197,6 +160,7 @@ class RedisRateLimiter:
         max_wait: float = 300.0,
         poll: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
+        outage_grace: float = 5.0,
     ) -> None:
         self.client = client
         self.policy = policy or RatePolicy()
@@ -206,6 +170,7 @@ class RedisRateLimiter:
         self.max_wait = max_wait
         self.poll = poll
         self._sleep = sleep
+        self.outage_grace = outage_grace
         self._bucket = client.register_script(TOKEN_BUCKET_LUA)
         self._semaphore = client.register_script(SEMAPHORE_LUA)
         self._leases: dict[str, list[str]] = defaultdict(list)
@@ -249,10 +214,18 @@ class RedisRateLimiter:
         return wait_ms / 1000.0
 
     def _call(self, script: redis.commands.core.Script, keys: list[str], args: list[float]) -> int:
-        try:
-            return int(script(keys=keys, args=args))
-        except _REDIS_DOWN as exc:
-            raise TransientError(f"rate limiter: Redis unavailable ({type(exc).__name__})") from None
+        """One script call; Redis away for less than `outage_grace` (a restart, a failover) is
+        waited out, longer is a `TransientError` for the partition."""
+        waited, pause = 0.0, 0.1
+        while True:
+            try:
+                return int(script(keys=keys, args=args))
+            except _REDIS_DOWN as exc:
+                if waited >= self.outage_grace:
+                    raise TransientError(f"rate limiter: Redis unavailable ({type(exc).__name__})") from None
+            self._sleep(pause)
+            waited += pause
+            pause = min(1.0, pause * 2)
 
     # -- the RateLimiter protocol -----------------------------------------------------------
 
@@ -294,19 +267,17 @@ def shared_rate_limiter(
     settings: Settings,
     client: redis.Redis,
     *,
-    asana: AsanaConfig,
-    slack: SlackConfig,
+    sources: SourceRegistry,
+    config: Any,
     prefix: str = "reconciler",
 ) -> RedisRateLimiter:
-    tokens = {
-        "asana": settings.asana_token.get_secret_value() if settings.asana_token else None,
-        "slack": settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None,
-    }
-    return RedisRateLimiter(client, policy=RatePolicy.for_config(asana, slack), tokens=tokens, prefix=prefix)
+    """The Redis limiter for every registered source, with each source's budget from `config`."""
+    tokens = {plugin.name: plugin.credentials(settings).token for plugin in sources}
+    return RedisRateLimiter(client, policy=RatePolicy.for_sources(sources, config), tokens=tokens, prefix=prefix)
 
 
 def rate_limiter_for(
-    settings: Settings, *, asana: AsanaConfig, slack: SlackConfig, prefix: str = "reconciler"
+    settings: Settings, *, sources: SourceRegistry, config: Any, prefix: str = "reconciler"
 ) -> RateLimiter:
     """The shared Redis limiter when REDIS_URL is set and answers, else `NoRateLimit`."""
     from workers.connections import reachable_redis
@@ -314,4 +285,4 @@ def rate_limiter_for(
     client = reachable_redis(settings)
     if client is None:
         return NoRateLimit()
-    return shared_rate_limiter(settings, client, asana=asana, slack=slack, prefix=prefix)
+    return shared_rate_limiter(settings, client, sources=sources, config=config, prefix=prefix)

@@ -20,7 +20,7 @@ from types import FrameType
 
 from sqlalchemy.exc import DBAPIError
 
-from connectors.base import ConnectorError, NoRateLimit, Source
+from connectors.base import ConnectorError, NoRateLimit, SourceName
 from reconciler import pipeline
 from reconciler.db import DatabaseError
 from reconciler.pipeline import PollPace, RunReport, Runtime, SyncReport
@@ -64,7 +64,7 @@ def with_shared_limiter(rt: Runtime) -> Runtime:
     if not isinstance(rt.rate_limiter, NoRateLimit):
         return rt
     prefix = get_worker_settings().redis_key_prefix
-    limiter = rate_limiter_for(rt.settings, asana=rt.config.asana, slack=rt.config.slack, prefix=prefix)
+    limiter = rate_limiter_for(rt.settings, sources=rt.sources, config=rt.config, prefix=prefix)
     if isinstance(limiter, NoRateLimit):
         log.debug("no reachable Redis: rate limits are per process")
         return rt
@@ -83,12 +83,13 @@ KEEP_REPORTS = 20
 
 
 def sync_step(
-    rt: Runtime, stop: threading.Event, *, on_batch: BatchHook | None = None, pace: PollPace | None = None
+    rt: Runtime, stop: threading.Event, *, on_batch: BatchHook | None = None, pace: PollPace | None = None,
+    dry_run: bool = False,
 ) -> list[SyncReport]:
     """Every partition, or with `pace` (the loop) those due, concurrently as `pipeline.sync_all`
     does (a source that gives no answer is given up on for the run); a stop is honoured before
     each partition starts."""
-    sources: list[Source] | None = None
+    sources: list[SourceName] | None = None
     names: list[str] | None = None
     if pace is not None:
         pipeline.apply_config(rt)
@@ -97,14 +98,28 @@ def sync_step(
             return []
         sources, names = sorted({s for s, _ in due}), [p for _, p in due]
 
-    def checkpoint(source: Source, partition: str) -> None:
-        _checkpoint(stop, f"sync of {source.value}:{partition}")
+    def checkpoint(source: SourceName, partition: str) -> None:
+        _checkpoint(stop, f"sync of {source}:{partition}")
 
     def done(report: SyncReport, started: float) -> None:
         log_step("sync", started, **report_fields(report))
 
+    def while_crawling(partitions: frozenset[tuple[str, str]]) -> None:
+        """A first sync takes hours under the API budget: what it stored (newest first) is
+        reconciled and notified as it goes."""
+        started = time.monotonic()
+        reconciled = pipeline.reconcile_while_crawling(rt, partitions)
+        log_step("reconcile", started, during_first_read=len(partitions), **summarize(reconciled))
+        if stop.is_set():
+            return
+        started = time.monotonic()
+        planned = pipeline.plan_notifications(rt)
+        log_step("plan", started, **summarize(planned))
+        _deliver(rt, dry_run=dry_run)
+
     return pipeline.sync_all(
-        rt, sources=sources, partitions=names, on_batch=on_batch, before_partition=checkpoint, on_done=done
+        rt, sources=sources, partitions=names, on_batch=on_batch, before_partition=checkpoint, on_done=done,
+        while_crawling=while_crawling,
     )
 
 
@@ -124,7 +139,7 @@ def run_iteration(
     pace: PollPace | None = None,
 ) -> RunReport:
     """One pass of the pipeline; raises Stopped if a stop was asked for between steps."""
-    syncs = sync_step(rt, stop, on_batch=on_batch, pace=pace)
+    syncs = sync_step(rt, stop, on_batch=on_batch, pace=pace, dry_run=dry_run)
     _checkpoint(stop, "reconcile")
     started = time.monotonic()
     reconciled = pipeline.reconcile_dirty(rt)

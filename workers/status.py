@@ -74,7 +74,7 @@ def collect_status(rt: Runtime, *, ws: WorkerSettings | None = None) -> dict[str
     """partitions: one dict each (source, partition, configured, cursor, last_success_at,
     last_error, failing, last_error_at, lag_seconds); queue: {queue, waiting, unacked} or "unavailable";
     queue_depth: the waiting count or "unavailable"; notifications: notify.notification_status;
-    last_full_reconcile: when every deliverable was last reconciled (the clock-driven rules)."""
+    last_full_reconcile: when every deliverable was last reconciled (a new store, or the rules changed)."""
     from reconciler import notify
 
     with session_scope(rt.engine) as session:

@@ -58,7 +58,7 @@ def sync_counts(reports: list[SyncReport]) -> dict[str, int]:
 
 def report_fields(report: SyncReport) -> dict[str, Any]:
     fields: dict[str, Any] = {
-        "source": report.source.value,
+        "source": str(report.source),
         "partition": report.partition,
         "batches": report.batches,
         "observations": report.observations,

@@ -20,7 +20,7 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import DBAPIError
 
-from connectors.base import ConnectorError, Source
+from connectors.base import ConnectorError, SourceName
 from reconciler import pipeline
 from reconciler.db import DatabaseError
 from reconciler.pipeline import Runtime
@@ -54,7 +54,7 @@ def context() -> WorkerContext:
     client = redis_client(settings.redis_url)
     rt = pipeline.load_runtime(settings=settings)
     rt.rate_limiter = shared_rate_limiter(
-        settings, client, asana=rt.config.asana, slack=rt.config.slack, prefix=ws.redis_key_prefix
+        settings, client, sources=rt.sources, config=rt.config, prefix=ws.redis_key_prefix
     )
     ctx = WorkerContext(rt=rt, redis=client, ws=ws)
     apply_config(ctx)
@@ -96,7 +96,7 @@ def fan_out(self: Task) -> dict[str, Any]:
         raise _retry(self, exc, ctx.ws) from None
     partitions = pipeline.partitions_due(ctx.rt, pipeline.configured_partitions(ctx.rt), ctx.ws.pace())
     for source, partition in partitions:
-        sync_partition.apply_async((source.value, partition), expires=ctx.ws.pace().tick)
+        sync_partition.apply_async((str(source), partition), expires=ctx.ws.pace().tick)
     log.info("fanned out", extra={"partitions": len(partitions)})
     return {"partitions": len(partitions)}
 
@@ -109,20 +109,19 @@ def sync_partition(self: Task, source: str, partition: str) -> dict[str, Any]:
     """Sync one partition under its lock; a worker that loses the race skips."""
     ctx = context()
     fields = {"source": source, "partition": partition}
-    try:
-        src = Source(source)
-    except ValueError:
+    src = ctx.rt.sources.find(source)
+    if src is None:
         log.error("unknown source; dropping the task", extra=fields)
         return {"skipped": "unknown source"}
-    if (src, partition) not in pipeline.configured_partitions(ctx.rt):
+    if (src.name, partition) not in pipeline.configured_partitions(ctx.rt, [src.name]):
         log.warning("partition is not configured; dropping the task", extra=fields)
         return {"skipped": "not configured"}
     try:
-        report = _locked_sync(ctx, src, partition)
+        report = _locked_sync(ctx, src.name, partition)
     except SoftTimeLimitExceeded:
         # a long crawl keeps its progress page by page: a new task goes on from the cursor
         log.warning("sync reached its time limit; it goes on in a new task from where it stopped", extra=fields)
-        pipeline.sync_stopped(ctx.rt, src, partition)
+        pipeline.sync_stopped(ctx.rt, src.name, partition)
         sync_partition.apply_async((source, partition))
         return {"requeued": "time limit"}
     except RETRYABLE as exc:
@@ -137,9 +136,9 @@ def sync_partition(self: Task, source: str, partition: str) -> dict[str, Any]:
     return report_fields(report)
 
 
-def _locked_sync(ctx: WorkerContext, source: Source, partition: str) -> pipeline.SyncReport | None:
-    name = partition_lock_name(ctx.ws.redis_key_prefix, source.value, partition)
-    fields = {"source": source.value, "partition": partition}
+def _locked_sync(ctx: WorkerContext, source: SourceName, partition: str) -> pipeline.SyncReport | None:
+    name = partition_lock_name(ctx.ws.redis_key_prefix, source, partition)
+    fields = {"source": source, "partition": partition}
     with held_lock(ctx.redis, name, ttl=ctx.ws.partition_lock_ttl) as lock:
         if lock is None:
             log.info("sync skipped: another worker holds the partition lock", extra=fields)

@@ -1286,6 +1286,7 @@ class AsanaState:
             ("/status_updates", self.get_status_updates),
             ("/status_updates/{gid}", self.get_status_update),
             ("/events", self.get_events),
+            ("/webhooks", self.get_webhooks),
             ("/workspaces/{gid}/teams", self.get_workspace_teams),
             ("/portfolios", self.get_portfolios),
             ("/portfolios/{gid}", self.get_portfolio),
@@ -1307,6 +1308,9 @@ class AsanaState:
     def post_routes(self) -> list[tuple[str, re.Pattern[str], Callable[..., dict[str, Any]]]]:
         return [("/tasks/{gid}/stories", re.compile(r"^/tasks/([^/]+)/stories$"), self.create_task_story),
                 ("/webhooks", re.compile(r"^/webhooks$"), self.create_webhook)]
+
+    def delete_routes(self) -> list[tuple[str, re.Pattern[str], Callable[..., dict[str, Any]]]]:
+        return [("/webhooks/{gid}", re.compile(r"^/webhooks/([^/]+)$"), self.delete_webhook)]
 
     # ----------------------------------------------------------------- webhooks
     def create_webhook(self, req: Request) -> dict[str, Any]:
@@ -1330,6 +1334,30 @@ class AsanaState:
         self.webhooks[hook.gid] = hook
         return {"data": {"gid": hook.gid, "resource_type": "webhook", "active": True, "target": target,
                          "resource": self._project_compact(resource)}, "X-Hook-Secret": secret}
+
+    def get_webhooks(self, req: Request) -> dict[str, Any]:
+        """GET /webhooks?workspace=W[&resource=R]: the token's webhooks in the workspace, compact
+        (gid, resource, target, active), paginated like every list."""
+        workspace = req.query.get("workspace")
+        if not workspace:
+            raise AsanaError(400, "workspace: Missing input")
+        if workspace != self.workspace.gid:
+            raise AsanaError(404, f"workspace: Unknown object: {workspace}")
+        resource = req.query.get("resource")
+        hooks = [h for h in self.webhooks.values() if resource is None or h.resource == resource]
+        return paginate(req, hooks, render=lambda h: self._webhook_compact(h))
+
+    def delete_webhook(self, req: Request, gid: str) -> dict[str, Any]:
+        """DELETE /webhooks/{gid}: no more deliveries (one already under way may still arrive)."""
+        hook = self.webhooks.pop(gid, None)
+        if hook is None:
+            raise AsanaError(404, f"webhook: Unknown object: {gid}")
+        hook.active = False
+        return {"data": {}}
+
+    def _webhook_compact(self, hook: Webhook) -> dict[str, Any]:
+        return {"gid": hook.gid, "resource_type": "webhook", "active": hook.active, "target": hook.target,
+                "resource": self._project_compact(hook.resource)}
 
     def webhook_heartbeat(self) -> None:
         with self._lock:
@@ -1360,6 +1388,7 @@ class AsanaState:
 
 ENDPOINT_PATTERNS = [p for p, _, _ in AsanaState(AsanaScenario()).routes()]
 POST_ENDPOINT_PATTERNS = [p for p, _, _ in AsanaState(AsanaScenario()).post_routes()]
+DELETE_ENDPOINT_PATTERNS = [p for p, _, _ in AsanaState(AsanaScenario()).delete_routes()]
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str]]:

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .asana_api import (
+    DELETE_ENDPOINT_PATTERNS,
     ENDPOINT_PATTERNS,
     POST_ENDPOINT_PATTERNS,
     AsanaError,
@@ -33,12 +34,16 @@ log = logging.getLogger("connectors.sandbox")
 
 SLACK_PREFIX = "/slack/api/"
 FAULT_KINDS = ("429", "500", "502", "503", "reset", "bad_json", "slow", "timeout")
+TRANSPORT_KINDS = ("reset", "bad_json", "slow", "timeout", "html")
+EXTRA_KINDS = ("html",)  # asked for by name only (the default mix stays as it was)
+GATEWAY_PAGE = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
 ASANA_MESSAGES = {400: "Bad Request", 401: "Not Authorized", 402: "Payment Required", 403: "Forbidden",
                   404: "Not Found", 429: "Rate Limited", 500: "Server Error", 502: "Bad Gateway",
                   503: "Service Unavailable", 504: "Gateway Timeout"}
 SLACK_METHODS = tuple(SlackState.METHODS) + tuple(SlackAppState.METHODS)
 ENDPOINT_KEYS = tuple([f"asana GET {p}" for p in ENDPOINT_PATTERNS]
                       + [f"asana POST {p}" for p in POST_ENDPOINT_PATTERNS]
+                      + [f"asana DELETE {p}" for p in DELETE_ENDPOINT_PATTERNS]
                       + [f"slack {m}" for m in SLACK_METHODS])
 
 
@@ -188,14 +193,15 @@ class Sandbox:
         a bare Slack method ('conversations.history'), 'GET /tasks/{gid}', or '*', 'asana *', 'slack *'.
         status: HTTP status, default 500; for Slack with slack_error and no status the answer is
         HTTP 200 {"ok": false, "error": slack_error}. 429 always carries Retry-After (retry_after, default 1).
-        kind: instead of an error answer, a transport fault: reset, bad_json, slow or timeout.
+        kind: instead of an error answer, a transport fault: reset, bad_json, slow, timeout, or
+        html (a proxy's 502 page in HTML, as a gateway in front of the API answers).
         """
         key = normalize_key(endpoint)
         if times is not None and times < 1:
             raise ValueError("times must be >= 1 (or None for until cleared)")
         if kind is not None:  # a transport fault instead of an error answer
-            if kind not in ("reset", "bad_json", "slow", "timeout"):
-                raise ValueError(f"kind: use reset, bad_json, slow or timeout, not {kind!r}")
+            if kind not in TRANSPORT_KINDS:
+                raise ValueError(f"kind: use reset, bad_json, slow, timeout or html, not {kind!r}")
             with self._lock:
                 self._faults[key] = Fault(kind, times=times)
             return
@@ -222,10 +228,10 @@ class Sandbox:
     def fault_rate(self, rate: float, *, kinds: Iterable[str] = FAULT_KINDS, seed: int = 0) -> None:
         """Inject random faults into ``rate`` (0..1) of all requests; rate 0 turns it off."""
         kinds = tuple(kinds)
-        bad = [k for k in kinds if k not in FAULT_KINDS]
+        bad = [k for k in kinds if k not in FAULT_KINDS + EXTRA_KINDS]
         if bad or not kinds:
             raise ValueError(f"kinds: unknown fault kind {bad[0] if bad else '(none)'}; "
-                             f"use {', '.join(FAULT_KINDS)}")
+                             f"use {', '.join(FAULT_KINDS + EXTRA_KINDS)}")
         if not 0.0 <= rate <= 1.0:
             raise ValueError("rate must be between 0 and 1")
         with self._lock:
@@ -247,7 +253,7 @@ class Sandbox:
                     return f
             if self._rate > 0 and self._rng.random() < self._rate:
                 kind = self._rng.choice(self._rate_kinds)
-                if kind in ("reset", "bad_json", "slow", "timeout"):
+                if kind in TRANSPORT_KINDS:
                     return Fault(kind)
                 return Fault("status", int(kind), retry_after=self._rng.choice((0, 1)) if kind == "429" else None)
         return None
@@ -293,8 +299,8 @@ class Sandbox:
         h.wfile.flush()
 
     def _transport_fault(self, h: BaseHTTPRequestHandler, fault: Fault) -> str | None:
-        """Play a fault below HTTP, the same for both APIs: "dropped" (reset or timeout: nothing
-        more is sent), "truncate" (answer with cut-off JSON), None (answer normally after a
+        """Play a fault below HTTP, the same for both APIs: "dropped" (reset, timeout or the
+        HTML gateway page: nothing more is sent), "truncate" (answer with cut-off JSON), None (answer normally after a
         `slow` pause, or render the error status the caller knows the shape of)."""
         if fault.kind == "reset":
             self._reset(h)
@@ -302,6 +308,14 @@ class Sandbox:
         if fault.kind == "timeout":
             self._hang_up(h)
             return "dropped"
+        if fault.kind == "html":
+            h.send_response(502)
+            h.send_header("Content-Type", "text/html")
+            h.send_header("Content-Length", str(len(GATEWAY_PAGE)))
+            h.end_headers()
+            h.wfile.write(GATEWAY_PAGE)
+            h.wfile.flush()
+            return "dropped"  # answered: nothing more to send
         if fault.kind == "slow":
             time.sleep(0.2)
         return "truncate" if fault.kind == "bad_json" else None
@@ -364,9 +378,11 @@ class Sandbox:
         self._send(h, status, payload, truncate=truncate)
 
     def _asana_routes(self, method: str = "GET") -> list[Any]:
-        """The routes of one HTTP method (GET reads, POST writes; no others)."""
+        """The routes of one HTTP method (GET reads, POST writes, DELETE webhooks; no others)."""
         if method == "POST":
             return self.asana.post_routes()
+        if method == "DELETE":
+            return self.asana.delete_routes()
         if method != "GET":
             return []
         routes = getattr(self, "_routes_cache", None)

@@ -26,7 +26,7 @@ def _configure(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every step to stderr.")] = False,
 ) -> None:
     """Structured logs (JSON when stderr is not a terminal), tokens scrubbed from every line."""
-    from workers.logging import configure_logging
+    from reconciler.compose import configure_logging
 
     configure_logging(get_settings(), level="INFO" if verbose else "WARNING")
 

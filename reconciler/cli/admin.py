@@ -135,9 +135,9 @@ def sandbox_serve(
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0 = any free port).")] = 8765,
 ) -> None:
     """Serve the sandbox until Ctrl-C; point ASANA_BASE_URL and SLACK_BASE_URL at it."""
-    from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
+    from reconciler.compose import sandbox as serve_sandbox
 
-    with Sandbox(load_scenario(scenario or bundled_scenario_path("demo")), port=port) as sandbox:
+    with serve_sandbox(scenario, port=port) as sandbox:
         console.print(f"ASANA_BASE_URL={sandbox.asana_base_url}")
         console.print(f"SLACK_BASE_URL={sandbox.slack_base_url}")
         console.print("Serving; Ctrl-C to stop.")
@@ -155,7 +155,7 @@ def status(
     config: ConfigOption = None,
 ) -> None:
     """Health: each partition's last sync and error, queue depth, notifications pending/failed."""
-    from workers.status import collect_status
+    from reconciler.compose import collect_status
 
     with runtime(config) as rt:
         data = collect_status(rt)
@@ -184,7 +184,7 @@ def status(
         if p["last_error"]:
             when = relative_time(p["last_error_at"], now=now)
             console.print(f"{p['source']} {p['partition']} ({when}): {p['last_error']}", markup=False, soft_wrap=True)
-    console.print(f"Full reconcile (clock-driven rules): {relative_time(data['last_full_reconcile'], now=now)}")
+    console.print(f"Full reconcile (first run, or rules changed): {relative_time(data['last_full_reconcile'], now=now)}")
     console.print(f"Queue depth: {data['queue_depth']}")
     counts = data["notifications"]
     console.print(

@@ -155,8 +155,9 @@ def local_time(when: datetime | None) -> str:
 
 
 @contextmanager
-def progress_reporter(enabled: bool) -> Iterator[Callable[[Any], None]]:
-    """A live line per partition on a terminal; nothing when piped (logs carry the detail)."""
+def progress_reporter(enabled: bool, *, summary: Callable[[], str | None] | None = None) -> Iterator[Callable[[Any], None]]:
+    """A live line per partition on a terminal, and `summary()` (when it says something) on one
+    more; nothing when piped (logs carry the detail)."""
     if not enabled or not err_console.is_terminal:
         yield lambda _report: None
         return
@@ -166,12 +167,20 @@ def progress_reporter(enabled: bool) -> Iterator[Callable[[Any], None]]:
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True
     ) as progress:
         tasks: dict[tuple[str, str], Any] = {}
+        summary_task: list[Any] = []
 
         def update(report: Any) -> None:
-            key = (report.source.value, report.partition)
+            key = (str(report.source), report.partition)
             text = f"{key[0]} {key[1]}: {report.observations} claims, {report.requests} requests"
+            if getattr(report, "progress", None) is not None:
+                text += f", {report.progress:.0%} of its history"
             if key not in tasks:
                 tasks[key] = progress.add_task(text, total=None)
             progress.update(tasks[key], description=text)
+            line = summary() if summary is not None else None
+            if line is not None and not summary_task:
+                summary_task.append(progress.add_task(line, total=None))
+            elif line is not None:
+                progress.update(summary_task[0], description=line)
 
         yield update

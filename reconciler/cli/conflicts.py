@@ -270,10 +270,11 @@ def _print_conflict(conflict: Conflict, evidence: list[dict[str, Any]], timeline
         for event in timeline:
             comment = f" — {event['comment']}" if event["comment"] else ""
             console.print(f"  {local_time(event['at'])}  {event['actor']}  {event['action']}{comment}", markup=False)
-    console.print(
-        f"\nDecide: reconciler conflicts resolve {conflict.id} --accept SOURCE -c \"why\"  |  "
-        f"reconciler conflicts ack {conflict.id}"
-    )
+    from reconciler.messages import resolve_commands
+
+    sources = tuple(dict.fromkeys(str(e["source"]) for e in evidence))
+    commands = resolve_commands(conflict.id or 0, conflict.deliverable_key, conflict.kind, sources)
+    console.print("\nDecide:\n" + "\n".join(f"  {command}" for command in commands), markup=False)
 
 
 def _apply_to_each(ids: list[int], action: str, apply: Any, config: Any) -> None:

@@ -7,7 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from reconciler.cli.common import err_console
-from reconciler.pipeline import EXAMPLE_CONFIG, Runtime, load_runtime, sandbox_if_no_tokens
+from reconciler.compose import sandbox_if_no_tokens
+from reconciler.pipeline import EXAMPLE_CONFIG, Runtime, load_runtime
 from reconciler.settings import Settings, get_settings
 
 

@@ -38,7 +38,7 @@ def _sync_table(reports: list[pipeline.SyncReport]) -> Table:
     for r in reports:
         result = "ok" if r.ok else "[red]failed[/] (below)"
         table.add_row(
-            r.source.value, lit(r.partition), str(r.observations), str(r.inserted), str(r.updated),
+            str(r.source), lit(r.partition), str(r.observations), str(r.inserted), str(r.updated),
             str(r.retracted), str(r.requests), result,
         )
     return table
@@ -50,13 +50,13 @@ def _print_sync(reports: list[pipeline.SyncReport]) -> None:
     console.print(_sync_table(reports))
     for r in reports:
         if not r.ok:
-            console.print(f"{r.source.value} {r.partition} failed: {r.error}", markup=False, soft_wrap=True, style="red")
+            console.print(f"{r.source} {r.partition} failed: {r.error}", markup=False, soft_wrap=True, style="red")
 
 
-def _sync_json(reports: list[pipeline.SyncReport]) -> list[dict[str, Any]]:
+def _sync_json(reports: list[pipeline.SyncReport], rt: pipeline.Runtime) -> list[dict[str, Any]]:
     return [
         {
-            "source": r.source.value,
+            "source": str(r.source),
             "partition": r.partition,
             "observations": r.observations,
             "inserted": r.inserted,
@@ -65,32 +65,81 @@ def _sync_json(reports: list[pipeline.SyncReport]) -> list[dict[str, Any]]:
             "requests": r.requests,
             "ok": r.ok,
             "error": r.error,
+            # a first read cut short (an error): how far it got and what is left under the budget
+            "first_read": r.first_read,
+            "progress": r.progress,
+            **_left(r, rt),
         }
         for r in reports
     ]
 
 
+def _left(report: pipeline.SyncReport, rt: pipeline.Runtime) -> dict[str, Any]:
+    from reconciler.progress import estimate
+
+    found = estimate([report.progress_view()], asana=rt.config.asana, slack=rt.config.slack)
+    return {"requests_left": found.requests_left, "seconds_left": found.to_json()["seconds_left"]}
+
+
+class _JsonProgress:
+    """With --json: one JSON line on stderr per PROGRESS_EVERY seconds while a first read goes
+    on (`{"progress": {...estimate}, "partitions": [...]}`); stdout keeps the final report."""
+
+    PROGRESS_EVERY = 5.0
+
+    def __init__(self, tracker: Any):
+        self._tracker = tracker
+        self._last = 0.0
+
+    def __call__(self, report: pipeline.SyncReport) -> None:
+        import json
+        import sys
+        import time
+
+        now = time.monotonic()
+        if now - self._last < self.PROGRESS_EVERY or not self._tracker.crawling():
+            return
+        self._last = now
+        line = {"progress": self._tracker.estimate().to_json(),
+                "partition": {"source": str(report.source), "partition": report.partition,
+                              "requests": report.requests, "progress": report.progress}}
+        sys.stderr.write(json.dumps(line) + "\n")
+        sys.stderr.flush()
+
+
 @handle_errors
 def sync(
-    source: Annotated[Source | None, typer.Argument(help="asana or slack (default: both).")] = None,
-    partition: Annotated[str | None, typer.Argument(help="One Asana project gid or Slack channel.")] = None,
+    source: Annotated[str | None, typer.Argument(help="A source: asana or slack (default: every source).")] = None,
+    partition: Annotated[str | None, typer.Argument(help="One partition: an Asana project gid or Slack channel.")] = None,
     output: OutputOption = OutputFormat.TABLE,
     json_flag: JsonFlag = False,
     config: ConfigOption = None,
 ) -> None:
     """Pull new claims from Asana and Slack into the store."""
-    if source is Source.MANUAL:
+    if source == Source.MANUAL:
         raise UserError("manual claims are recorded with `reconciler claim`, not synced")
+    from reconciler.progress import Tracker
+
     as_json = wants_json(output, json_flag)
-    with runtime(config, talks_to_apis=True) as rt, progress_reporter(not as_json) as on_batch:
-        known = {p for _, p in pipeline.configured_partitions(rt, [source] if source else None)}
-        if partition and partition not in known:
-            raise UserError(f"{partition!r} is not a configured {source.value if source else ''} partition".replace("  ", " "))
-        reports = pipeline.sync_all(
-            rt, sources=[source] if source else None, partitions=[partition] if partition else None, on_batch=on_batch
-        )
+    with runtime(config, talks_to_apis=True) as rt:
+        tracker = Tracker(asana=rt.config.asana, slack=rt.config.slack)
+        with progress_reporter(not as_json, summary=tracker.summary) as show:
+            if source is not None and source not in rt.sources:
+                raise UserError(f"{source!r} is not a source (sources: {', '.join(rt.sources.names())})")
+            known = {p for _, p in pipeline.configured_partitions(rt, [source] if source else None)}
+            if partition and partition not in known:
+                raise UserError(f"{partition!r} is not a configured {source or ''} partition".replace("  ", " "))
+            told = _JsonProgress(tracker) if as_json else show
+
+            def on_batch(report: pipeline.SyncReport) -> None:
+                tracker.update(report)
+                told(report)
+
+            reports = pipeline.sync_all(
+                rt, sources=[source] if source else None, partitions=[partition] if partition else None, on_batch=on_batch
+            )
     if as_json:
-        print_json(_sync_json(reports))
+        print_json(_sync_json(reports, rt))
     else:
         _print_sync(reports)
     failed = [r for r in reports if not r.ok]
@@ -111,6 +160,7 @@ def reconcile(
         report = pipeline.reconcile_all(rt) if everything else pipeline.reconcile_dirty(rt)
     data = {
         "reconciled": report.reconciled,
+        "due": report.due,  # of those, reconciled because their next time check had come
         "opened": report.opened,
         "updated": report.updated,
         "auto_resolved": report.auto_resolved,
@@ -183,16 +233,20 @@ def run(
     config: ConfigOption = None,
 ) -> None:
     """Sync, reconcile and notify in a loop, in this process (no broker needed)."""
-    from workers.logging import configure_logging
-    from reconciler.pipeline import PollPace
-    from workers.runner import run_loop
-    from workers.settings import get_worker_settings
+    from reconciler.compose import configure_logging, poll_pace, run_loop
+    from reconciler.progress import Tracker
 
     configure_logging(get_settings(), level="INFO")
-    with runtime(config, talks_to_apis=True) as rt, progress_reporter(True) as on_batch:
-        ws = get_worker_settings()
-        pace = PollPace(interval, ws.slack_events_sync_interval, ws.asana_sync_interval)
-        reports = run_loop(rt, once=once, interval=interval, dry_run=dry_run, on_batch=on_batch, pace=pace)
+    with runtime(config, talks_to_apis=True) as rt:
+        tracker = Tracker(asana=rt.config.asana, slack=rt.config.slack)
+        with progress_reporter(True, summary=tracker.summary) as show:
+
+            def on_batch(report: pipeline.SyncReport) -> None:
+                tracker.update(report)
+                show(report)
+
+            pace = poll_pace(interval)
+            reports = run_loop(rt, once=once, interval=interval, dry_run=dry_run, on_batch=on_batch, pace=pace)
     if once and reports:
         last = reports[-1]
         _print_sync(last.syncs)
@@ -207,14 +261,12 @@ def demo(
     serve: Annotated[bool, typer.Option("--serve", help="Then show the board of the demo store until Ctrl-C.")] = False,
 ) -> None:
     """Run the whole pipeline on a bundled scenario against the local sandbox."""
-    from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
     from reconciler.cli.conflicts import conflict_summary
+    from reconciler.compose import pointed_at_sandbox, sandbox as bundled_sandbox
 
-    with tempfile.TemporaryDirectory(prefix="reconciler-demo-") as tmp, Sandbox(
-        load_scenario(bundled_scenario_path("demo")), port=0
-    ) as sandbox:
+    with tempfile.TemporaryDirectory(prefix="reconciler-demo-") as tmp, bundled_sandbox() as sandbox:
         database = keep or Path(tmp) / "demo.db"
-        settings = pipeline.pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{database}")
+        settings = pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{database}")
         rt = pipeline.load_runtime(settings=settings, config_path=pipeline.EXAMPLE_CONFIG)
         # A demo shows the DMs now: no group_wait, no quiet hours (both on by default).
         send_now = rt.config.alerts.model_copy(update={"group_wait": "0s", "quiet_hours": None})

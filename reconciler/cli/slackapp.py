@@ -42,7 +42,7 @@ def slack_app(
     HTTP with --http. Shares the store with the workers."""
     from slack_bolt.error import BoltError
     from slack_sdk.errors import SlackApiError
-    from workers.logging import configure_logging
+    from reconciler.compose import configure_logging
 
     from reconciler import pipeline
     from reconciler.slackapp.app import build_app, follow_changes, http_server, socket_mode_handler
@@ -70,7 +70,8 @@ def slack_app(
             raise UserError("Slack refused SLACK_BOT_TOKEN (auth.test failed): check the bot token") from None
         follow_changes(_service, every=FOLLOW_EVERY, stop=threading.Event())
         if http:
-            asana = AsanaWebhookReceiver(rt, public_url=asana_webhook_url) if asana_webhook_url else None
+            asana = (AsanaWebhookReceiver(rt, public_url=asana_webhook_url, alarm=intake.alarm)
+                     if asana_webhook_url else None)
             server = http_server(app, host=host, port=port, asana=asana)
             err_console.print(f"Slack app listening on http://{host}:{port}/slack/events", markup=False)
             if asana is not None:

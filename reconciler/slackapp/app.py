@@ -46,6 +46,40 @@ class _ClientTokenNotice(logging.Filter):
         return "`token` will be unused" not in record.getMessage()
 
 
+class _NoRequestBodies(logging.Filter):
+    """Bolt logs a refused request's raw body at INFO (its signature check) and request bodies in
+    some warnings (a middleware that did not call next, an unhandled request). A body carries
+    what people wrote and, in form posts, a verification token: the message keeps what happened
+    and drops the body. Bolt's own debug lines (DEBUG only) are left as they are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.INFO:
+            return True
+        message = record.getMessage()
+        cut = _body_start(message)
+        if cut is not None:
+            record.msg, record.args = message[:cut].rstrip(" ,(:") + " (request body not logged)", ()
+        return True
+
+
+def _body_start(message: str) -> int | None:
+    """Where a request body starts in one of Bolt's messages (None: the message has none)."""
+    if message.startswith("Invalid request signature detected"):
+        return message.find("(") if "(" in message else len(message)
+    found = [i for i in (message.find("{'"), message.find('{"')) if i >= 0]
+    return min(found) if found else None
+
+
+def _guard_bolt_loggers() -> None:
+    """Every logger Bolt has made so far (the app's and one per middleware) gets the filter;
+    logger filters do not apply to a child's records, so each needs its own."""
+    names = [n for n in logging.Logger.manager.loggerDict if n == "slack_bolt" or n.startswith("slack_bolt.")]
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoRequestBodies) for f in logger.filters):
+            logger.addFilter(_NoRequestBodies())
+
+
 def build_app(
     rt: Runtime, client: WebClient, *, signing_secret: str | None = None, events: SlackEventIntake | None = None
 ) -> tuple[App, SlackDecisions]:
@@ -55,6 +89,7 @@ def build_app(
     if not any(isinstance(f, _ClientTokenNotice) for f in bolt_log.filters):
         bolt_log.addFilter(_ClientTokenNotice())
     app = App(client=client, signing_secret=signing_secret or "", process_before_response=False, name="reconciler")
+    _guard_bolt_loggers()
     service = SlackDecisions(rt=rt, client=client)
     register(app, service, events or SlackEventIntake(rt))
     return app, service

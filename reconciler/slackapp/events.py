@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors.base import ConnectorError, Source
-from connectors.slack import ChannelCursor, SlackConnector
-from connectors.slack_events import message_change
+from connectors.slack.connector import ChannelCursor, SlackConnector
+from connectors.slack.events import message_change
 from reconciler import pipeline, store
 from reconciler.db import session_scope
+from reconciler.due_alarm import DueAlarm
 from reconciler.pipeline import PushReport, Runtime
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ class SlackEventIntake:
         self._connector = connector
         self._channels: dict[str, str] | None = None  # channel id -> configured partition
         self._lock = threading.Lock()
+        # a DM planned by an event goes out when its window opens (group_wait), not at the next sweep
+        self.alarm = DueAlarm(now=rt.now, deliver=lambda: pipeline.deliver_notifications(rt), exclusive=self._lock)
         self.counts = IntakeCounts()
         self._beat_at = 0.0  # time.monotonic() of the last heartbeat written
         self._pruned_at: float | None = None  # time.monotonic() of the last clean-up
@@ -110,6 +113,7 @@ class SlackEventIntake:
                 log.warning("event not stored: %s", self.rt.scrub(str(exc)), extra={"ref": change.source_ref})
                 return None
         setattr(self.counts, report.outcome, getattr(self.counts, report.outcome) + 1)
+        self.alarm.expect(report.plan)
         return report
 
     def beat(self, *, force: bool = False) -> None:
@@ -140,7 +144,8 @@ class SlackEventIntake:
             return None
         report = pipeline.sync_partition(self.rt, Source.SLACK, partition)
         if report.ok:
-            pipeline.reconcile_and_notify(self.rt)
+            _, plan, _ = pipeline.reconcile_and_notify(self.rt)
+            self.alarm.expect(plan)
         return report
 
 

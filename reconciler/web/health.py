@@ -52,11 +52,11 @@ def partitions(rt: Runtime, now: datetime) -> list[dict[str, Any]]:
 
 def broker_and_workers(rt: Runtime) -> tuple[dict[str, Any], dict[str, Any]]:
     """Redis and the Celery workers, when REDIS_URL is set; otherwise "not configured"."""
-    from workers.connections import reachable_redis, redis_configured
+    from reconciler.compose import redis_configured, redis_reachable
 
     if not redis_configured(rt.settings):
         return {"configured": False}, {"configured": False}
-    if reachable_redis(rt.settings) is None:
+    if not redis_reachable(rt.settings):
         return {"configured": True, "ok": False}, {"configured": True, "ok": False, "workers": 0}
     try:
         replies = _ping_workers(rt.settings.redis_url)
@@ -69,11 +69,10 @@ def _ping_workers(redis_url: str, *, timeout: float = 0.5) -> list[Any]:
     """The workers that answer a broadcast ping on this broker within `timeout` seconds."""
     from celery import Celery
 
-    from workers.celery_app import celery_config
-    from workers.settings import get_worker_settings
+    from reconciler.compose import celery_config
 
     app = Celery("reconciler-board", set_as_current=False)
-    app.conf.update(celery_config(redis_url, get_worker_settings()))
+    app.conf.update(celery_config(redis_url))
     try:
         return list(app.control.ping(timeout=timeout) or [])
     finally:

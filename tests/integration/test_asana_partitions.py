@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from connectors.asana import AsanaConnector, clear_expansion_cache
+from connectors.asana.connector import AsanaConnector, clear_expansion_cache
 from connectors.base import Source
 from tests.conftest import DEMO_ANCHOR
 from connectors.sandbox import Sandbox, bundled_scenario_path, parse_scenario

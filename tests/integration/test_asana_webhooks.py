@@ -22,7 +22,8 @@ from sqlmodel import select
 
 from connectors.base import Source
 from connectors.sandbox import Sandbox, parse_scenario
-from connectors.slack_client import make_web_client
+from connectors.sandbox.asana_api import Webhook
+from connectors.slack.client import make_web_client
 from reconciler import pipeline
 from reconciler.asana_push import HEARTBEAT_MISSING, AsanaWebhookReceiver
 from reconciler.db import session_scope
@@ -42,7 +43,8 @@ SCENARIO: dict[str, Any] = {
         "users": [{"gid": "501", "name": "Alice Ng", "email": "alice@acme.test"}],
         "custom_fields": [{"gid": "700", "name": "Status", "type": "enum", "enum_options": [
             {"gid": "701", "name": "On track"}, {"gid": "703", "name": "Blocked"}]}],
-        "projects": [{"gid": "2001", "name": "Launches", "sections": [{"gid": "2101", "name": "Doing"}]}],
+        "projects": [{"gid": "2001", "name": "Launches", "sections": [{"gid": "2101", "name": "Doing"}]},
+                 {"gid": "2002", "name": "Archived launches"}],
         "tasks": [{"gid": "3001", "name": "Checkout v2", "projects": ["2001"], "assignee": "501",
                    "custom_fields": {"700": "701"}, "created_at": "2026-11-01T00:00:00Z",
                    "modified_at": "2026-11-10T12:00:00Z"}],
@@ -86,6 +88,7 @@ def world(sqlite_engine: Engine) -> Iterator[World]:
         w = World(sandbox, sqlite_engine)
         yield w
         w.server.shutdown()
+        w.receiver.alarm.stop()  # a DM it was waiting to send would go to a sandbox that is gone
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> int:
@@ -108,7 +111,8 @@ def test_a_change_in_asana_reaches_the_store_by_webhook_and_heartbeats_are_watch
     world.sandbox.asana.update_task("3001", custom_fields={"700": "703"})
     wait_for(lambda: world.asana_status() == ["blocked"], message="the change read after the webhook")
     assert hook.wait_delivered(1)[0][0] == 200
-    assert world.receiver.counts.deliveries >= 1 and world.receiver.counts.syncs >= 1
+    assert world.receiver.counts.deliveries >= 1
+    wait_for(lambda: world.receiver.counts.syncs >= 1, message="the sync counted")  # counted after it stored
 
     world.sandbox.asana.webhook_heartbeat()
     wait_for(lambda: world.receiver.counts.heartbeats == 1, message="the heartbeat")
@@ -116,13 +120,62 @@ def test_a_change_in_asana_reaches_the_store_by_webhook_and_heartbeats_are_watch
     assert len(world.sandbox.asana.webhooks) == 1
 
     world.receiver._heard["2001"] = world.rt.now() - HEARTBEAT_MISSING  # silent for too long
+    delivered_before = len(hook.deliveries)
     assert world.receiver.renew_silent() == []
-    assert len(world.sandbox.asana.webhooks) == 2  # a new one, with a new secret
-    renewed = next(h for h in world.sandbox.asana.webhooks.values() if h.gid != hook.gid)
+    (renewed,) = world.sandbox.asana.webhooks.values()  # a new one, with a new secret; the silent one deleted
+    assert renewed.gid != hook.gid and not hook.active and world.receiver.counts.deleted == 1
     world.sandbox.asana.update_task("3001", custom_fields={"700": "701"})
     wait_for(lambda: world.asana_status() == ["on_track"], message="a change after the renewal")
     assert renewed.wait_delivered(1)[0][0] == 200
-    wait_for(lambda: any(status == 401 for status, _ in hook.deliveries), message="the old webhook refused")
+    assert len(hook.deliveries) == delivered_before  # the deleted one delivers nothing more
+
+
+def test_a_restart_deletes_the_webhooks_an_earlier_run_left_and_only_those(world: World) -> None:
+    """Secrets live in memory: the webhooks of the run before a restart can never be verified
+    again. The new run lists the token's webhooks, deletes those under its own URL that it did
+    not create (and those of projects no longer synced), and leaves webhooks delivering elsewhere."""
+    asana, rt = world.sandbox.asana, world.rt
+    app, _ = build_app(rt, make_web_client("xoxb-webhook-test", world.sandbox.slack_base_url), signing_secret=SECRET)
+
+    def serve(receiver: AsanaWebhookReceiver, port: int = 0) -> Any:
+        server = http_server(app, host="127.0.0.1", port=port, asana=receiver)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+    before = AsanaWebhookReceiver(rt, public_url="http://127.0.0.1:0", alarm=world.receiver.alarm)
+    server = serve(before)
+    port = server.server_address[1]
+    before.public_url = f"http://127.0.0.1:{port}"
+    assert before.clean_up() == [] and before.ensure() == [] and before.counts.deleted == 0
+    (old,) = asana.webhooks.values()
+    # what else the token has registered: a project this service no longer syncs, under its URL,
+    # and another service's webhook on the synced project
+    gone = Webhook(asana._new_gid(), "2002", before.target("2002"), "old-secret")
+    foreign = Webhook(asana._new_gid(), "2001", "https://elsewhere.example/hooks/2001", "their-secret")
+    asana.webhooks.update({gone.gid: gone, foreign.gid: foreign})
+    server.shutdown()
+    server.server_close()
+
+    after = AsanaWebhookReceiver(rt, public_url=f"http://127.0.0.1:{port}", alarm=world.receiver.alarm)  # restarted
+    server = serve(after, port)
+    try:
+        world.sandbox.reset_counts()
+        assert after.clean_up() == [] and after.ensure() == []
+        counts = world.sandbox.request_counts()
+        assert counts.get("asana GET /webhooks") == 1  # the workspace is configured: no /workspaces
+        assert counts.get("asana DELETE /webhooks/{gid}") == 2 and after.counts.deleted == 2
+        (new,) = [h for h in asana.webhooks.values() if h.gid != foreign.gid]
+        assert (new.resource, new.target) == ("2001", after.target("2001")) and new.gid != old.gid
+        assert foreign.gid in asana.webhooks and old.gid not in asana.webhooks and gone.gid not in asana.webhooks
+
+        asana.update_task("3001", custom_fields={"700": "703"})
+        wait_for(lambda: world.asana_status() == ["blocked"], message="the change read after the new webhook")
+        assert new.wait_delivered(1)[0][0] == 200
+        assert all(status == 200 for status, _ in old.deliveries)  # the old one refused nothing: it is gone
+        assert after.clean_up() == [] and len(asana.webhooks) == 2  # its own webhook is kept
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_forged_deliveries_and_unexpected_handshakes_are_refused(world: World) -> None:

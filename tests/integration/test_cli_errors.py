@@ -62,3 +62,10 @@ def test_a_failed_partition_reads_in_full(sandbox: Sandbox) -> None:
     assert invoke("sync", "slack")[0] == 0
     code, out = invoke("status")
     assert code == 0 and REASON not in out
+
+
+def test_sync_of_a_source_not_registered_is_one_line(sandbox: Sandbox) -> None:
+    result = CliRunner().invoke(app, ["sync", "jira"])
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines() == ["error: 'jira' is not a source (sources: asana, slack)"]
+    assert invoke("sync", "manual")[0] != 0

@@ -68,7 +68,7 @@ def test_planted_contradiction_reaches_its_owner_once_and_is_resolved(cli, sandb
     checkout = next(c for c in conflicts if c["deliverable"] == "checkout-v2" and c["kind"] == "status_contradiction")
     to_alice = [m for m in sandbox.posted_messages() if m.get("user") == "U01"]
     assert len(to_alice) == 1
-    assert f"conflicts resolve {checkout['id']}" in to_alice[0]["text"]
+    assert f"#{checkout['id']} Checkout v2" in to_alice[0]["text"] and "[Accept slack: blocked]" in to_alice[0]["text"]
 
     shown = as_json(cli("conflicts", "show", str(checkout["id"]), "--json"))
     assert {e["source"] for e in shown["evidence"]} == {"asana", "slack"}

@@ -22,7 +22,7 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 
 from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
-from connectors.slack_client import make_web_client
+from connectors.slack.client import make_web_client
 from reconciler import notify
 from tests.unit.test_notify_support import T0, make_config, open_conflict, outbox, plan, seed
 
@@ -105,7 +105,7 @@ KILLED_SENDER = textwrap.dedent(
     """
     import os, signal, sys
     from datetime import datetime
-    from connectors.slack_client import make_web_client
+    from connectors.slack.client import make_web_client
     from reconciler.db import make_engine
     from reconciler.notify import deliver_pending
 
@@ -157,8 +157,8 @@ def test_a_live_sender_renews_its_claim_while_slack_is_slow(
 ) -> None:
     """A second sender does not take a row whose sender is alive but waiting on Slack longer
     than the lease: the claim is renewed in the background."""
-    monkeypatch.setattr(notify, "SENDING_LEASE", timedelta(seconds=0.4))
-    monkeypatch.setattr(notify, "LEASE_RENEW_EVERY", 0.05)
+    monkeypatch.setattr(notify.outbox, "SENDING_LEASE", timedelta(seconds=0.4))
+    monkeypatch.setattr(notify.outbox, "LEASE_RENEW_EVERY", 0.05)
     config = make_config()
     open_conflict(engine, "checkout-v2")
     plan(engine, config, T0)

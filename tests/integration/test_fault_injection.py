@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 
 from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
-from reconciler import pipeline
+from reconciler import compose, pipeline
 from reconciler.db import session_scope
 from reconciler.models import Observation, Person
 from reconciler.settings import Settings
@@ -34,7 +34,7 @@ def synced_store(tmp_path: Path, name: str, *, fault_rate: float) -> tuple[pipel
     with Sandbox(load_scenario(bundled_scenario_path("demo")), port=0) as sandbox:
         sandbox.fault_rate(fault_rate, seed=7)
         sandbox.hang_seconds = 1.5
-        settings = pipeline.pointed_at_sandbox(
+        settings = compose.pointed_at_sandbox(
             Settings(), sandbox, database_url=f"sqlite:///{tmp_path / name}", http_timeout=0.5
         )
         rt = pipeline.load_runtime(settings=settings, config_path=pipeline.EXAMPLE_CONFIG)
@@ -65,7 +65,7 @@ def requests_of_a_sync(tmp_path: Path, name: str, *, hang: str | None) -> dict[s
         sandbox.hang_seconds = 1.0
         if hang:
             sandbox.fail(hang, kind="timeout", times=1)
-        settings = pipeline.pointed_at_sandbox(
+        settings = compose.pointed_at_sandbox(
             Settings(), sandbox, database_url=f"sqlite:///{tmp_path / name}", http_timeout=0.3
         )
         rt = pipeline.load_runtime(settings=settings, config_path=pipeline.EXAMPLE_CONFIG)

@@ -30,7 +30,7 @@ WORKER = textwrap.dedent(
     """
     import json, sys, time
     from datetime import datetime, timezone
-    from connectors.slack_client import make_web_client
+    from connectors.slack.client import make_web_client
     from reconciler.db import make_engine
     from reconciler.notify import deliver_pending
 

@@ -5,6 +5,7 @@ owner. Repeats, out-of-order edits and a disconnect change nothing the poller wo
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -18,9 +19,10 @@ from sqlmodel import select
 
 from connectors.base import ClaimKind, Field, Observation, Source
 from connectors.sandbox import Sandbox, parse_scenario
-from connectors.slack_client import make_web_client
+from connectors.slack.client import make_web_client
 from reconciler import pipeline
 from reconciler.db import session_scope
+from reconciler.models import Notification
 from reconciler.models import Observation as StoredClaim
 from reconciler.pipeline import Runtime
 from reconciler.protocol import load_config
@@ -56,9 +58,10 @@ def scenario() -> dict[str, Any]:
 class World:
     """The sandbox, a store the poller has synced once, and the Slack app with its event intake."""
 
-    def __init__(self, sandbox: Sandbox, engine: Engine) -> None:
+    def __init__(self, sandbox: Sandbox, engine: Engine, *, timing: dict[str, Any] | None = None) -> None:
         config = load_config(DEMO)
-        alerts = config.alerts.model_copy(update={"group_wait": "0s", "group_interval": "0s", "quiet_hours": None})
+        timing = {"group_wait": "0s", "group_interval": "0s"} if timing is None else timing
+        alerts = config.alerts.model_copy(update={**timing, "quiet_hours": None})
         self.config = config.model_copy(update={"alerts": alerts})
         settings = Settings(slack_bot_token=SecretStr(TOKEN), slack_base_url=sandbox.slack_base_url)
         self.rt = Runtime(settings=settings, config=self.config, engine=engine)
@@ -115,6 +118,7 @@ def world(slack_sandbox: Sandbox, store_engine: Engine) -> Iterator[World]:
     w.handler = handler  # type: ignore[attr-defined]
     yield w
     w.handler.close()  # type: ignore[attr-defined]  # a test may have replaced it with a reconnected one
+    w.intake.alarm.stop()
 
 
 def taken(w: World) -> int:
@@ -133,6 +137,28 @@ def test_a_posted_message_reaches_the_owner_as_the_same_claim_the_poller_makes(w
     (poll,) = pipeline.sync_all(world.rt, sources=[Source.SLACK], partitions=["launches"])
     assert poll.ok and (poll.inserted, poll.updated, poll.retracted) == (0, 0, 0)  # the poller agrees
     assert world.claims(f"C01:{ts}") == [("checkout-v2", "blocked", True)]
+
+
+def test_with_the_default_grouping_the_first_dm_goes_out_when_its_window_opens(
+    slack_sandbox: Sandbox, store_engine: Engine
+) -> None:
+    w = World(slack_sandbox, store_engine, timing={})  # group_wait and group_interval as shipped
+    handler = socket_mode_handler(w.app, app_token=APP_TOKEN, client=w.client)
+    handler.connect()
+    try:
+        w.app_state.socket_mode.wait_connected()
+        ts, _ = w.app_state.post_and_emit("C01", "U02", "checkout is blocked on the card vendor")
+        w.settled(lambda: w.intake.counts.stored, 1)
+        # planned by the event, due group_wait later: the intake's alarm sends it then, no sweep needed
+        wait_for(lambda: any("Checkout v2" in t for t in w.dms_to("U01")), message="the owner's DM")
+        assert w.intake.alarm.waiting == []
+        with session_scope(w.engine) as session:
+            (row,) = session.exec(select(Notification).where(Notification.recipient_key == "alice")).all()
+        assert row.status == "sent" and row.not_before is not None and row.sent_at is not None
+        assert row.not_before - row.created_at == timedelta(seconds=3) and row.sent_at >= row.not_before
+    finally:
+        handler.close()
+        w.intake.alarm.stop()
 
 
 def test_replies_and_broadcast_replies_by_event_are_what_the_poller_reads_too(world: World) -> None:
@@ -164,6 +190,50 @@ def test_a_reply_in_a_thirty_day_old_thread_reaches_the_owner(world: World) -> N
     wait_for(lambda: world.claims(f"C01:{ts}") == [("checkout-v2", "on_track", True)], message="the edit")
     world.app_state.delete_and_emit("C01", ts)
     wait_for(lambda: world.claims(f"C01:{ts}") == [("checkout-v2", "on_track", False)], message="the deletion")
+
+
+def test_a_poll_does_not_read_a_thread_again_for_replies_that_came_by_event(world: World) -> None:
+    app, slack = world.app_state, world.sandbox.slack
+    parent = slack.post("C01", "U02", "payments rollout thread")
+    slack.post("C01", "U03", "kicking off", thread_ts=parent)
+    (poll,) = pipeline.sync_all(world.rt, sources=[Source.SLACK], partitions=["launches"])
+    assert poll.ok  # the thread is watched now
+
+    first, _ = app.post_and_emit("C01", "U03", "blocked on the bank's sandbox", thread_ts=parent)
+    second, _ = app.post_and_emit("C01", "U04", "fyi, looking into it", thread_ts=parent)
+    world.settled(lambda: world.intake.counts.stored, 2)
+    app.delete_and_emit("C01", second)
+    world.settled(lambda: world.intake.counts.stored, 3)
+    assert world.claims(f"C01:{first}") == [("payments-api", "blocked", True)]
+
+    # a new thread: its parent and its replies, all by event
+    fresh, _ = app.post_and_emit("C01", "U02", "search relevance rollout")
+    reply, _ = app.post_and_emit("C01", "U03", "we are blocked on the ranking data", thread_ts=fresh)
+    world.settled(lambda: world.intake.counts.stored, 5)
+    assert world.claims(f"C01:{reply}") == [("search", "blocked", True)]
+
+    world.sandbox.reset_counts()
+    (poll,) = pipeline.sync_all(world.rt, sources=[Source.SLACK], partitions=["launches"])
+    assert poll.ok and (poll.inserted, poll.updated, poll.retracted) == (0, 0, 0)
+    counts = world.sandbox.request_counts()
+    assert counts.get("slack conversations.replies", 0) == 0  # the events delivered every reply
+    assert counts.get("slack conversations.history") == 1
+
+    # a reply that came by event and vanished unannounced is retracted once the thread is read
+    slack.delete("C01", reply)
+    slack.post("C01", "U04", "ok", thread_ts=fresh)  # the thread moves: the poll reads it
+    (poll,) = pipeline.sync_all(world.rt, sources=[Source.SLACK], partitions=["launches"])
+    assert poll.ok and world.claims(f"C01:{reply}") == [("search", "blocked", False)]
+
+    # a reply the events missed (the app was away) moves the thread past what they delivered
+    missed = slack.post("C01", "U02", "payments is at risk again", thread_ts=parent)
+    world.sandbox.reset_counts()
+    (poll,) = pipeline.sync_all(world.rt, sources=[Source.SLACK], partitions=["launches"])
+    assert poll.ok and world.sandbox.request_counts().get("slack conversations.replies") == 1
+    assert world.claims(f"C01:{missed}") == [("payments-api", "at_risk", True)]
+    world.sandbox.reset_counts()
+    (poll,) = pipeline.sync_all(world.rt, sources=[Source.SLACK], partitions=["launches"])
+    assert poll.ok and world.sandbox.request_counts().get("slack conversations.replies", 0) == 0
 
 
 def test_a_retry_or_a_repeated_event_id_changes_nothing(world: World) -> None:
@@ -250,7 +320,10 @@ def test_the_bot_joining_a_synced_channel_reads_it_and_a_rename_keeps_events_flo
     wait_for(lambda: world.claims(f"C02:{before}") == [("search", "at_risk", True)], message="the channel read on join")
 
 
-def test_signed_http_events_store_and_notify_and_a_bad_signature_is_refused(clock: None, sqlite_engine: Engine) -> None:
+def test_signed_http_events_store_and_notify_and_a_bad_signature_is_refused(
+    clock: None, sqlite_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
     with Sandbox(parse_scenario(scenario()), port=0) as sandbox:
         w = World(sandbox, sqlite_engine)
         server = http_server(w.app, host="127.0.0.1", port=0)
@@ -267,8 +340,15 @@ def test_signed_http_events_store_and_notify_and_a_bad_signature_is_refused(cloc
             assert sandbox.slack_app.emit(event, event_id="EvHTTP", retry_num=2) == "200"
             w.settled(lambda: w.intake.counts.duplicate, 1)
             sandbox.slack_app.deliver_events_over_http(url, signing_secret="not-the-secret")
-            forged = sandbox.slack.post("C01", "U09" if "U09" in sandbox.slack.users else "U02", "search is blocked")
+            forged = sandbox.slack.post("C01", "U09" if "U09" in sandbox.slack.users else "U02",
+                                        "search is blocked, call me on 555-0199")
             assert sandbox.slack_app.emit(sandbox.slack_app.message_event("C01", forged)) == "401"
             assert w.claims(f"C01:{forged}") == []
+            # the refusal is logged, the request's body (what people wrote, ids, tokens) is not
+            refusals = [r for r in caplog.records if "Invalid request signature" in r.getMessage()]
+            assert refusals and all(r.levelno >= logging.INFO for r in refusals)
+            logged = "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.INFO)
+            assert "555-0199" not in logged and forged not in logged and "event_callback" not in logged
         finally:
             server.shutdown()
+            w.intake.alarm.stop()

@@ -22,7 +22,7 @@ from sqlmodel import select
 from connectors.base import ClaimKind, Field, Observation, Source
 from connectors.sandbox import Sandbox, parse_scenario
 from connectors.sandbox.slack_app_api import post_signed
-from connectors.slack_client import make_web_client
+from connectors.slack.client import make_web_client
 from reconciler import notify
 from reconciler.db import session_scope
 from reconciler.models import AuditEvent, Conflict, Deliverable, Notification, Snooze

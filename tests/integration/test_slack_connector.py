@@ -12,7 +12,7 @@ import pytest
 from slack_sdk.http_retry import builtin_handlers
 from slack_sdk.http_retry import handler as retry_handler
 
-from connectors import slack as slack_module
+from connectors.slack import connector as slack_module
 from connectors.base import (
     ConnectorError,
     DeliverableIndex,
@@ -23,14 +23,14 @@ from connectors.base import (
 )
 from connectors.config import SlackConfig
 from connectors.sandbox import Sandbox, parse_scenario
-from connectors.slack import ChannelCursor, SlackConnector, ts_to_datetime
+from connectors.slack.connector import ChannelCursor, SlackConnector, ts_to_datetime
 
 INDEX = DeliverableIndex.build(
     [
-        DeliverableRef("checkout-v2", "3001", ("#checkout", "checkout")),
-        DeliverableRef("payments-api", "3002", ("payments",)),
-        DeliverableRef("search", "3003", ("#search",)),
-        DeliverableRef("onboarding", "3004", ("onboarding flow",)),
+        DeliverableRef("checkout-v2", {"asana": "3001"}, ("#checkout", "checkout")),
+        DeliverableRef("payments-api", {"asana": "3002"}, ("payments",)),
+        DeliverableRef("search", {"asana": "3003"}, ("#search",)),
+        DeliverableRef("onboarding", {"asana": "3004"}, ("onboarding flow",)),
     ],
     channel_defaults={"eng": "search"},
 )

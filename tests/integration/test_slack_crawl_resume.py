@@ -5,7 +5,7 @@ Real store (SQLite), real slack-sdk over HTTP against the sandbox."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,9 +13,9 @@ from sqlmodel import select
 
 from connectors.base import Source
 from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
-from connectors.slack import SlackConnector
-from connectors.slack_client import make_web_client
-from reconciler import pipeline, store
+from connectors.slack.connector import SlackConnector
+from connectors.slack.client import make_web_client
+from reconciler import compose, pipeline, store
 from reconciler.db import session_scope
 from reconciler.models import Observation
 from reconciler.settings import Settings
@@ -47,10 +47,12 @@ class FailsOnce:
     def __init__(self, sb: Sandbox, method: str | None = None, nth: int = 0) -> None:
         self.sb, self.method, self.nth = sb, method, nth
         self.calls: dict[str, int] = {}
+        self.order: list[str] = []  # the methods called, in order
 
     def acquire(self, key: str) -> None:
         method = key.removeprefix("slack:")
         self.calls[method] = self.calls.get(method, 0) + 1
+        self.order.append(method)
         if method == self.method and self.calls[method] == self.nth:
             self.sb.fail(method, slack_error="internal_error", times=1)
 
@@ -59,19 +61,22 @@ class FailsOnce:
 
 
 def runtime(sb: Sandbox, tmp_path: Path, name: str) -> pipeline.Runtime:
-    settings = pipeline.pointed_at_sandbox(Settings(), sb, database_url=f"sqlite:///{tmp_path / name}")
+    settings = compose.pointed_at_sandbox(Settings(), sb, database_url=f"sqlite:///{tmp_path / name}")
     rt = pipeline.load_runtime(settings=settings, config_path=pipeline.EXAMPLE_CONFIG)
     pipeline.apply_config(rt)
     return rt
 
 
-def crawl(rt: pipeline.Runtime, sb: Sandbox, limiter: FailsOnce, *, timeout: float = 5) -> pipeline.SyncReport:
+def crawl(
+    rt: pipeline.Runtime, sb: Sandbox, limiter: FailsOnce, *, timeout: float = 5,
+    on_batch: Callable[[pipeline.SyncReport], None] | None = None,
+) -> pipeline.SyncReport:
     connector = SlackConnector(
         token="xoxb-sandbox-token", base_url=sb.slack_base_url, config=rt.config.slack,
         index=rt.config.deliverable_index(), rate_limiter=limiter, timezone=rt.config.timezone, page_size=PAGE,
         client=make_web_client("xoxb-sandbox-token", sb.slack_base_url, timeout=timeout, backoff_factor=0.01),
     )
-    return pipeline.sync_partition(rt, Source.SLACK, "launches", connector=connector)
+    return pipeline.sync_partition(rt, Source.SLACK, "launches", connector=connector, on_batch=on_batch)
 
 
 def claims(rt: pipeline.Runtime) -> set[tuple[str, str, str, str | None]]:
@@ -106,7 +111,11 @@ def test_a_crawl_failing_on_a_history_page_resumes_there(sb: Sandbox, tmp_path: 
     second = FailsOnce(sb)
     assert crawl(rt, sb, second).ok
     assert second.calls["conversations.history"] == pages - 3  # from the failed page on
-    assert second.calls["conversations.replies"] == calm_limiter.calls["conversations.replies"]
+    # the threads of the three pages kept were read with them; the rest now
+    assert 0 < first.calls["conversations.replies"] < calm_limiter.calls["conversations.replies"]
+    assert first.calls["conversations.replies"] + second.calls["conversations.replies"] == (
+        calm_limiter.calls["conversations.replies"]
+    )
     assert claims(rt) == claims(calm_rt) and stored_crawl(rt) is None
 
 
@@ -118,15 +127,40 @@ def test_a_crawl_failing_on_a_thread_resumes_with_the_threads_left(sb: Sandbox, 
     assert threads >= THREADS
 
     rt = runtime(sb, tmp_path, "resumed.db")
-    assert not crawl(rt, sb, FailsOnce(sb, "conversations.replies", nth=3)).ok
+    first = FailsOnce(sb, "conversations.replies", nth=3)
+    assert not crawl(rt, sb, first).ok
     checkpoint = stored_crawl(rt)
-    assert checkpoint is not None and checkpoint["history_done"] and len(checkpoint["threads"]) == threads - 2
+    assert checkpoint is not None and checkpoint["threads"]  # the failed thread (and its page's others)
 
     second = FailsOnce(sb)
     assert crawl(rt, sb, second).ok
-    assert "conversations.history" not in second.calls  # the history was done
+    assert second.order[0] == "conversations.replies"  # the page's threads left, before more history
+    # no history page is read twice, no thread read before the failure is read again
+    assert first.calls["conversations.history"] + second.calls["conversations.history"] == (
+        calm_limiter.calls["conversations.history"]
+    )
     assert second.calls["conversations.replies"] == threads - 2
     assert claims(rt) == claims(calm_rt)
+
+
+def test_a_first_read_goes_newest_first_with_threads_and_says_how_far_it_is(sb: Sandbox, tmp_path: Path) -> None:
+    """Each history page's threads are read right after it (not after the whole history), and
+    every batch of the crawl says the share of the channel's life read, ending at 1."""
+    oldest = min(float(ts) for ts in sb.slack.messages["C01"])
+    sb.slack.channels["C01"].created = int(oldest) - 60  # its life: from just before its first message
+    rt = runtime(sb, tmp_path, "order.db")
+    limiter = FailsOnce(sb)
+    seen: list[float | None] = []
+    assert crawl(rt, sb, limiter, on_batch=lambda r: seen.append(r.progress)).ok
+    history = [i for i, m in enumerate(limiter.order) if m == "conversations.history"]
+    replies = [i for i, m in enumerate(limiter.order) if m == "conversations.replies"]
+    assert len(history) >= 7 and len(replies) >= THREADS
+    assert replies[0] < history[-1]  # threads came before the oldest history page
+    # the channel's creation: from the directory read to resolve the name, no conversations.info
+    assert "conversations.info" not in limiter.calls and limiter.calls["conversations.list"] == 1
+    known = [p for p in seen if p is not None]
+    # the fixture's messages are seconds old, the demo's days: the share grows as those are read
+    assert known == sorted(known) and known[-1] == 1.0 and any(0 < p < 1 for p in known)
 
 
 def test_a_channel_with_one_request_in_ten_failing_completes_its_crawl(sb: Sandbox, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from connectors.base import ClaimKind, Field, Observation, Source, SyncBatch
 from connectors.sandbox import Sandbox
-from reconciler import pipeline, store
+from reconciler import compose, pipeline, store
 from reconciler.db import session_scope
 from reconciler.pipeline import Runtime
 from reconciler.settings import Settings
@@ -56,7 +56,7 @@ def page(browser: Browser) -> Iterator[Page]:
 @pytest.fixture
 def rt(sandbox: Sandbox, config_path: Path, tmp_path: Path) -> Iterator[Runtime]:
     """The demo team's store after one sync and reconcile against the sandbox."""
-    settings = pipeline.pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{tmp_path / 'board.db'}")
+    settings = compose.pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{tmp_path / 'board.db'}")
     runtime = pipeline.load_runtime(settings=settings, config_path=config_path)
     sync_and_reconcile(runtime)
     yield runtime

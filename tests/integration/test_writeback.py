@@ -17,7 +17,8 @@ from reconciler.cli import app
 from reconciler.cli import conflicts as conflicts_cli
 from reconciler.models import Observation
 from reconciler.settings import get_settings
-from reconciler.writeback import asana_targets, slack_targets
+from connectors.asana.writeback import asana_targets
+from connectors.slack.writeback import slack_targets
 from tests.conftest import demo_scenario, demo_ts, write_demo_config
 
 pytestmark = pytest.mark.demo  # runs again with the clock moved ahead (test_demo.py)
@@ -223,7 +224,7 @@ def _obs(source: str, ref: str, permalink: str | None = None, partition: str | N
 
 def test_targets_group_threads_and_skip_status_updates() -> None:
     reply = "https://acme.slack.com/archives/C01/p1700000005000100?thread_ts=1700000000.000100&cid=C01"
-    slack = slack_targets([
+    slack, _ = slack_targets([
         _obs("slack", "C01:1700000000.000100", "https://acme.slack.com/archives/C01/p1700000000000100", "launches"),
         _obs("slack", "C01:1700000005.000100", reply, "launches"),
         _obs("slack", "C09:1700000009.000100", None, "C09"),
@@ -232,7 +233,7 @@ def test_targets_group_threads_and_skip_status_updates() -> None:
         ("C01", "1700000000.000100", "Slack #launches (C01)"),
         ("C09", "1700000009.000100", "Slack channel C09"),
     ]
-    only_reply = slack_targets([_obs("slack", "C01:1700000005.000100", reply, "launches")])
+    only_reply, _ = slack_targets([_obs("slack", "C01:1700000005.000100", reply, "launches")])
     assert only_reply[0].permalink == "https://acme.slack.com/archives/C01/p1700000000000100"
     assert only_reply[0].thread_ts == "1700000000.000100"
     asana, skipped = asana_targets([
@@ -336,3 +337,100 @@ def test_a_reply_posted_by_a_run_that_died_is_not_posted_again(env: Env, monkeyp
     assert sorted(m["channel"] for m in env.bot_replies()) == ["C01", "C02"]
     (launches,) = [e for e in env.audit(cid, "writeback") if e["details"].get("channel") == "C01"]
     assert launches["details"]["ts"] == env.bot_replies()[0]["ts"]
+
+
+def _comments(env: Env) -> list[str]:
+    return [s["text"] for s in env.sb.asana.created_stories()]
+
+
+@pytest.mark.parametrize("fault", ["bad_json", "reset_after"])
+def test_a_comment_whose_answer_is_lost_is_written_once(env: Env, fault: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asana took the comment and the answer was lost (cut off half way, or the connection
+    dropped after the server handled it): the task's stories are read back before any retry,
+    the comment found there is recorded, and it is not posted again."""
+    cid = env.conflict()
+    if fault == "bad_json":
+        env.sb.fail("POST /tasks/{gid}/stories", kind="bad_json", times=1)
+    else:
+        from connectors.sandbox.asana_api import AsanaState
+
+        real = AsanaState.create_task_story
+        calls = {"n": 0}
+
+        def create_then_fail(self: AsanaState, req: Any, gid: str) -> dict[str, Any]:
+            answer = real(self, req, gid)
+            calls["n"] += 1
+            if calls["n"] == 1:  # made, and then the server falls over before answering
+                from connectors.sandbox.asana_api import AsanaError
+
+                raise AsanaError(502, "Bad Gateway")
+            return answer
+
+        monkeypatch.setattr(AsanaState, "create_task_story", create_then_fail)
+    result = env.resolve(cid, "--apply", "--yes")
+    assert result.exit_code == 0, result.output
+    text = TEXT.format(id=cid)
+    assert _comments(env) == [text]
+    assert env.sb.request_counts()["asana POST /tasks/{gid}/stories"] == 1
+    (asana,) = [e for e in env.audit(cid, "writeback") if e["details"]["target"] == "asana"]
+    assert asana["details"]["story_gid"] == env.sb.asana.created_stories()[0]["gid"]
+    assert env.audit(cid, "writeback_failed") == []
+    done = env.run("conflicts", "writeback", str(cid), "--yes")
+    assert "Nothing left to write back." in done.stdout and _comments(env) == [text]
+
+
+def test_a_comment_posted_by_a_run_that_died_is_not_posted_again(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The comment went out, the process died before recording it: the next run finds it among
+    the task's stories and records it instead of commenting twice."""
+    from connectors.asana.connector import AsanaHttp
+
+    cid = env.conflict()
+    real_add = AsanaHttp.add_comment
+
+    def add_then_die(self: AsanaHttp, task_gid: str, text: str, **kwargs: Any) -> dict[str, Any]:
+        real_add(self, task_gid, text, **kwargs)
+        raise SystemExit("killed after Asana answered")
+
+    monkeypatch.setattr(AsanaHttp, "add_comment", add_then_die)
+    died = env.resolve(cid, "--apply", "--yes")
+    assert isinstance(died.exception, SystemExit) and len(_comments(env)) == 1
+    monkeypatch.setattr(AsanaHttp, "add_comment", real_add)
+    again = env.run("conflicts", "writeback", str(cid), "--yes")
+    assert again.exit_code == 0, again.output
+    assert _comments(env) == [TEXT.format(id=cid)]
+    (asana,) = [e for e in env.audit(cid, "writeback") if e["details"]["target"] == "asana"]
+    assert asana["details"]["story_gid"] == env.sb.asana.created_stories()[0]["gid"]
+
+
+def test_a_comment_that_cannot_be_confirmed_is_not_sent_again(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asana took the comment, the answer was cut off, and the stories cannot be read to check:
+    the target fails with one line, nothing is posted blindly a second time, and the next
+    write-back finds the comment and records it."""
+    from connectors.sandbox.asana_api import AsanaState
+
+    cid = env.conflict()
+    real = AsanaState.create_task_story
+
+    def create_then_hide_stories(self: AsanaState, req: Any, gid: str) -> dict[str, Any]:
+        env.sb.fail("GET /tasks/{gid}/stories", status=403)
+        return real(self, req, gid)
+
+    monkeypatch.setattr(AsanaState, "create_task_story", create_then_hide_stories)
+    env.sb.fail("POST /tasks/{gid}/stories", kind="bad_json", times=1)
+    result = env.resolve(cid, "--apply", "--yes")
+    assert result.exit_code == 1
+    message = result.stderr.strip()
+    assert message.startswith("error: Asana task 3001: forbidden (403)") and "\n" not in message, message
+    assert env.sb.request_counts()["asana POST /tasks/{gid}/stories"] == 1
+    (failed,) = env.audit(cid, "writeback_failed")
+    assert failed["details"]["task"] == "3001" and "403" in failed["details"]["error"]
+    assert _comments(env) == [TEXT.format(id=cid)]
+
+    monkeypatch.setattr(AsanaState, "create_task_story", real)
+    env.sb.clear_faults()
+    again = env.run("conflicts", "writeback", str(cid), "--yes")
+    assert again.exit_code == 0, again.output
+    assert _comments(env) == [TEXT.format(id=cid)]
+    assert env.sb.request_counts()["asana POST /tasks/{gid}/stories"] == 1
+    (asana,) = [e for e in env.audit(cid, "writeback") if e["details"]["target"] == "asana"]
+    assert asana["details"]["story_gid"] == env.sb.asana.created_stories()[0]["gid"]

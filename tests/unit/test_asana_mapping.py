@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from connectors.asana import AsanaCursor, config_fingerprint
-from connectors.asana_mapping import (
+from connectors.asana.connector import AsanaCursor, config_fingerprint
+from connectors.asana.mapping import (
     compact_status_update,
     newest_status_update,
     read_status,
@@ -242,12 +242,12 @@ def test_project_and_section_events() -> None:
 
 
 def test_fingerprint_changes_with_mapping_and_links_only() -> None:
-    index = DeliverableIndex.build([DeliverableRef("checkout-v2", "3001")])
+    index = DeliverableIndex.build([DeliverableRef("checkout-v2", {"asana": "3001"})])
     base = config_fingerprint(CONFIG, index, "UTC")
     assert base == config_fingerprint(CONFIG.model_copy(update={"requests_per_minute": 1500}), index, "UTC")
     assert base != config_fingerprint(CONFIG.model_copy(update={"status_field": "Health"}), index, "UTC")
     assert base != config_fingerprint(CONFIG, index, "Europe/Berlin")
-    moved = DeliverableIndex.build([DeliverableRef("checkout-v2", "3009")])
+    moved = DeliverableIndex.build([DeliverableRef("checkout-v2", {"asana": "3009"})])
     assert base != config_fingerprint(CONFIG, moved, "UTC")
 
 

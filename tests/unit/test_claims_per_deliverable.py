@@ -13,17 +13,17 @@ import pytest
 from connectors.base import DeliverableIndex, DeliverableRef, Field
 from connectors.claims import ClaimParser
 from connectors.config import SlackConfig
-from connectors.slack import message_claims, thread_keys
-from connectors.slack_links import DeliverableLinker
+from connectors.slack.connector import message_claims, thread_keys
+from connectors.slack.links import DeliverableLinker
 
 # Thursday 3 Dec 2026, 10:15 in Berlin
 THU = datetime(2026, 12, 3, 9, 15, tzinfo=UTC)
 INDEX = DeliverableIndex.build([
-    DeliverableRef("checkout", "3001", ("checkout", "checkout v2")),
-    DeliverableRef("payments", "3002", ("payments", "payments api")),
-    DeliverableRef("search", "3003", ("search",)),
-    DeliverableRef("audit-log", "3004", ("audit log", "audit-log")),
-    DeliverableRef("onboarding", None, ("onboarding",)),
+    DeliverableRef("checkout", {"asana": "3001"}, ("checkout", "checkout v2")),
+    DeliverableRef("payments", {"asana": "3002"}, ("payments", "payments api")),
+    DeliverableRef("search", {"asana": "3003"}, ("search",)),
+    DeliverableRef("audit-log", {"asana": "3004"}, ("audit log", "audit-log")),
+    DeliverableRef("onboarding", {}, ("onboarding",)),
 ])
 LINKER = DeliverableLinker(INDEX)
 PARSER = ClaimParser(timezone="Europe/Berlin")
@@ -206,7 +206,7 @@ def test_languages_come_from_the_config() -> None:
 
 
 def test_the_connector_quotes_the_sentence_as_evidence() -> None:
-    from connectors.slack import EVIDENCE_MAX, evidence_of
+    from connectors.slack.connector import EVIDENCE_MAX, evidence_of
 
     text = "Morning all! Weekly roundup:\n- checkout: done\n- payments: blocked (PCI)"
     got = dict(PARSER.read(text, stated_at=THU, mentions=LINKER.mentions(text)))

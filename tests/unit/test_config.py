@@ -21,7 +21,7 @@ def test_demo_config_is_valid() -> None:
     assert config.role_for(config.deliverable("launch-campaign")).name == "marketing"
     assert config.role_for(config.deliverable("search")).name == "engineering"
     index = config.deliverable_index()
-    assert index.by_asana_gid["3001"] == "checkout-v2"
+    assert index.linked("asana")["3001"] == "checkout-v2"
     assert index.by_alias["#checkout"] == "checkout-v2"
 
 

@@ -89,4 +89,4 @@ def test_declared_deliverables_override_derived_ones() -> None:
     ]
     assert merged.declared is config and not merged.rules_unresolved and config.rules_unresolved
     assert merged.with_derived(derived, assignee_owned=owned).deliverables == merged.deliverables
-    assert merged.deliverable_index().by_asana_gid == {"12": "checkout-v2", "14": "payments", "11": "search", "15": "docs"}
+    assert merged.deliverable_index().linked("asana") == {"12": "checkout-v2", "14": "payments", "11": "search", "15": "docs"}

@@ -81,3 +81,33 @@ def test_read_commands_load_neither_alembic_nor_the_api_clients(tmp_path: Path) 
     ran = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr
     assert ran.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_0006_moves_deliverable_asana_gids_into_link_rows_and_back(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from reconciler.db import alembic_config, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+
+    def to(revision: str, *, down: bool = False) -> None:
+        with engine.begin() as connection:
+            config = alembic_config(engine)
+            config.attributes["connection"] = connection
+            (command.downgrade if down else command.upgrade)(config, revision)
+
+    to("0005")
+    with engine.begin() as connection:
+        for key, gid in (("checkout", "3001"), ("docs", None)):
+            connection.execute(text(
+                "INSERT INTO deliverable (key, title, asana_gid, aliases, depends_on, conditions, decisions, dirty)"
+                " VALUES (:key, :key, :gid, '[]', '[]', '{}', '{}', 0)"), {"key": key, "gid": gid})
+    to("0006")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT deliverable_key, kind, ref FROM deliverable_link")).all() == [
+            ("checkout", "asana", "3001")]
+    to("0005", down=True)
+    with engine.connect() as connection:
+        assert dict(connection.execute(text("SELECT key, asana_gid FROM deliverable")).all()) == {
+            "checkout": "3001", "docs": None}

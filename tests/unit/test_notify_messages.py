@@ -35,10 +35,12 @@ def test_new_dm_carries_every_fact_in_text_and_blocks() -> None:
     assert text.splitlines()[0] == "1 new conflict on Checkout v2 needs your decision"
     for fact in (
         "#42 Checkout v2 (checkout-v2)", "asana, Alice Ng, Tue 24 Nov 10:00 CET", '"Status: Done"',
-        "slack, Bob Okafor", "https://acme.slack.test/p1", 'reconciler conflicts resolve 42 --accept asana -c "..."',
-        'reconciler conflicts resolve 42 --accept slack -c "..."', "reconciler conflicts ack 42",
+        "slack, Bob Okafor", "https://acme.slack.test/p1", "New: opened Tue 24 Nov 10:00 CET.",
+        "Decide with the buttons under it in this DM: [Accept asana: done] [Accept slack: blocked] "
+        "[Set the value…] [Acknowledge] [Snooze…]; or on the team board.",
     ):
         assert fact in text, fact
+    assert "reconciler " not in text  # owners decide in Slack, not at the CLI
     flat = json.dumps(blocks)
     assert blocks[0]["type"] == "header"
     assert "&lt;payments&gt; &amp; auth" in flat and "<payments>" not in flat  # mrkdwn escaped
@@ -89,7 +91,10 @@ def test_mark_closed_rewrites_the_earlier_dm_once() -> None:
     assert again_text == closed_text and again_blocks == closed_blocks
 
 
-def test_a_missing_owner_is_fixed_by_naming_one() -> None:
-    commands = messages.resolve_commands(conflict(7, kind="no_owner", sources=(), evidence=()))
-    assert commands[0] == 'reconciler conflicts resolve 7 --owner PERSON -c "..."'
-    assert commands[-1] == "reconciler conflicts ack 7"
+def test_the_fallback_names_the_buttons_each_kind_gets() -> None:
+    no_owner = conflict(7, kind="no_owner", sources=(), evidence=())
+    assert messages.decide_line(no_owner) == (
+        "Decide with the buttons under it in this DM: [Pick the owner] [Acknowledge] [Snooze…]; or on the team board."
+    )
+    overdue = messages.render_text(MessageView("reminder", "Bob", "UTC", (conflict(8, kind="overdue"),)))
+    assert "[Resolve…] [Acknowledge] [Snooze…]" in overdue and "reconciler " not in overdue

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
-from connectors.slack_client import make_web_client
+from connectors.slack.client import make_web_client
 from reconciler import notify, snoozes
 from reconciler.db import session_scope
 from reconciler.models import Person

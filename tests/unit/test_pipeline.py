@@ -10,12 +10,13 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from connectors import slack_client
+from connectors.slack import client as slack_client
+from connectors.slack import source as slack_source
 from connectors.sandbox import Sandbox
-from reconciler import pipeline, store
+from reconciler import compose, pipeline, store
 from reconciler.db import session_scope
 from reconciler.models import SyncCursor
-from reconciler.pipeline import FULL_RECONCILE_EVERY, Runtime
+from reconciler.pipeline import Runtime
 from reconciler.protocol import load_config
 from reconciler.settings import Settings
 
@@ -29,7 +30,9 @@ def runtime_at(engine: Engine, clock: list[datetime]) -> Runtime:
     return Runtime(settings=Settings(), config=load_config(DEMO), engine=engine, clock=lambda: clock[0])
 
 
-def test_clock_driven_rules_get_a_full_pass_every_interval(sqlite_engine: Engine) -> None:
+def test_a_full_pass_runs_once_and_again_only_when_the_rules_configuration_changes(sqlite_engine: Engine) -> None:
+    """Time-driven findings come back through each deliverable's next check, so the sweep
+    passes over everything only on a new store and after the rules' configuration changed."""
     clock = [T0]
     rt = runtime_at(sqlite_engine, clock)
     pipeline.apply_config(rt)
@@ -37,12 +40,14 @@ def test_clock_driven_rules_get_a_full_pass_every_interval(sqlite_engine: Engine
     with session_scope(sqlite_engine) as session:
         (full,) = store.periodic_runs(session)
         assert full.name == store.FULL_RECONCILE and full.seconds is not None and full.seconds >= 0
+        assert full.fingerprint
 
-    clock[0] = T0 + FULL_RECONCILE_EVERY / 2
+    clock[0] = T0 + timedelta(days=3)
     assert pipeline.reconcile_dirty(rt).reconciled == 0  # nothing changed, nothing due
 
-    clock[0] = T0 + FULL_RECONCILE_EVERY + timedelta(seconds=1)
-    assert pipeline.reconcile_dirty(rt).reconciled == 6  # stale and overdue need the clock
+    stricter = rt.config.rules.model_copy(update={"stale_after_days": 3})
+    rt.config = rt.config.model_copy(update={"rules": stricter})
+    assert pipeline.reconcile_dirty(rt).reconciled == 6  # the rules read other settings now
     assert pipeline.reconcile_dirty(rt).reconciled == 0
 
 
@@ -101,7 +106,7 @@ class MeetingLimiter:
 def test_sources_and_partitions_are_synced_at_the_same_time(tmp_path: Path, sandbox: Sandbox) -> None:
     config = tmp_path / "reconciler.toml"
     config.write_text(DEMO.read_text().replace('channels = ["launches", "eng"]', 'channels = ["launches", "eng", "random"]'))
-    settings = pipeline.pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    settings = compose.pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{tmp_path / 'store.db'}")
     limiter = MeetingLimiter()
     rt = pipeline.load_runtime(settings=settings, config_path=config, rate_limiter=limiter)
 
@@ -135,20 +140,21 @@ def test_in_flight_cap_holds_requests_of_a_service_to_its_cap() -> None:
     waiter.join()
 
 
-def test_first_reads_of_a_source_go_a_few_at_a_time(
+def test_first_reads_of_slack_channels_go_together(
     tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Four channels never synced (a name and an id for two of them: separate partitions): after
-    the first, at most FIRST_READS_AT_ONCE read their whole history at the same time."""
+    the first, all read their whole history at the same time (newest first, so the last days of
+    every channel come before any older history; only Asana's first reads wait for a turn)."""
     config = tmp_path / "reconciler.toml"
     config.write_text(DEMO.read_text().replace(
         'channels = ["launches", "eng"]', 'channels = ["launches", "eng", "random", "C01", "C02"]'
     ))
-    settings = pipeline.pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    settings = compose.pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{tmp_path / 'store.db'}")
     rt = pipeline.load_runtime(settings=settings, config_path=config)
     lock = threading.Lock()
     inside = {"now": 0, "most": 0, "entered": 0}
-    pair = threading.Barrier(2, timeout=10)  # the 2nd and 3rd to start meet: they overlap
+    pair = threading.Barrier(4, timeout=10)  # the four after the first meet: they overlap
     real = pipeline.sync_partition
 
     def counted(rt: Runtime, source: object, partition: str, **kwargs: object) -> pipeline.SyncReport:
@@ -156,7 +162,7 @@ def test_first_reads_of_a_source_go_a_few_at_a_time(
             inside["entered"] += 1
             inside["now"] += 1
             inside["most"] = max(inside["most"], inside["now"])
-            meet = inside["entered"] in (2, 3)  # the two after the first, launches
+            meet = inside["entered"] in (2, 3, 4, 5)  # all after the first, launches
         try:
             if meet:
                 pair.wait()
@@ -166,8 +172,39 @@ def test_first_reads_of_a_source_go_a_few_at_a_time(
                 inside["now"] -= 1
 
     monkeypatch.setattr(pipeline, "sync_partition", counted)
-    monkeypatch.setattr(pipeline, "SLACK_CHANNELS_AT_ONCE", 8)
+    monkeypatch.setattr(slack_source, "CHANNELS_AT_ONCE", 8)
     reports = pipeline.sync_all(rt, sources=[pipeline.Source.SLACK])
 
     assert len(reports) == 5 and not pair.broken
-    assert inside["most"] == pipeline.FIRST_READS_AT_ONCE
+    assert inside["most"] >= 4  # the four after the first met at the barrier: no turns to wait for
+
+
+def test_first_reads_are_reconciled_while_they_go_on(tmp_path: Path, sandbox: Sandbox) -> None:
+    """`while_crawling` runs during the sync with the partitions reading their whole history;
+    `reconcile_while_crawling` then reconciles what they stored (not held as a sync under way)."""
+    settings = compose.pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    rt = pipeline.load_runtime(settings=settings, config_path=DEMO)
+    called = threading.Event()
+    seen: list[frozenset[tuple[str, str]]] = []
+    left_dirty: list[set[str]] = []
+
+    def while_crawling(partitions: frozenset[tuple[str, str]]) -> None:
+        seen.append(partitions)
+        pipeline.reconcile_while_crawling(rt, partitions)
+        with session_scope(rt.engine) as session:  # what launches stored so far was reconciled
+            dirty = store.dirty_deliverable_keys(session)
+            left_dirty.append(store.keys_claimed_in(session, dirty, [("slack", "launches")]))
+        called.set()
+
+    def on_batch(report: pipeline.SyncReport) -> None:
+        if report.source is pipeline.Source.SLACK and report.partition == "launches" and report.first_read:
+            assert called.wait(10)  # hold this first read until the reconcile ran once
+
+    reports = pipeline.sync_all(
+        rt, sources=[pipeline.Source.SLACK], partitions=["launches"], on_batch=on_batch,
+        while_crawling=while_crawling, while_crawling_every=0.01,
+    )
+    assert [(r.ok, r.first_read, r.finished) for r in reports] == [(True, True, True)]
+    assert seen[0] == {("slack", "launches")} and left_dirty[0] == set()
+    with session_scope(rt.engine) as session:
+        assert store.partitions_syncing(session, now=rt.now(), within=pipeline.WHOLE_SYNC_WAIT) == []

@@ -8,12 +8,16 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 import redis
 
 from connectors.base import NoRateLimit, TransientError
+from connectors.asana.source import AsanaLimits
 from connectors.config import AsanaConfig, SlackConfig
+from connectors.registry import load_sources
+from connectors.slack.source import SlackLimits
 from reconciler.settings import Settings
 from tests.conftest import REDIS_URL
 from workers.ratelimit import (
@@ -24,6 +28,14 @@ from workers.ratelimit import (
     shared_rate_limiter,
     token_hash,
 )
+
+
+DEFAULTS = SimpleNamespace(asana=AsanaConfig(), slack=SlackConfig())
+
+
+def built_in_policy(*, asana: AsanaLimits | None = None, slack: SlackLimits | None = None) -> RatePolicy:
+    """The built-in sources' budgets (their defaults unless given)."""
+    return RatePolicy({"asana": asana or AsanaLimits(), "slack": slack or SlackLimits()})
 
 
 @pytest.fixture
@@ -39,7 +51,7 @@ def limiter(redis_client: redis.Redis, prefix: str, policy: RatePolicy, **kwargs
 
 
 def test_bucket_allows_a_burst_then_refills_at_the_rate(redis_client: redis.Redis, prefix: str) -> None:
-    rl = limiter(redis_client, prefix, RatePolicy(slack_method_overrides={"slow.method": 6, "fast.method": 120}))
+    rl = limiter(redis_client, prefix, built_in_policy(slack=SlackLimits(method_overrides={"slow.method": 6, "fast.method": 120})))
     assert all(rl.try_take_token("slack:slow.method") == 0 for _ in range(6))
     assert 9.0 < rl.try_take_token("slack:slow.method") <= 10.0  # 6/min: one token per 10 s
     taken = 0
@@ -52,7 +64,7 @@ def test_bucket_allows_a_burst_then_refills_at_the_rate(redis_client: redis.Redi
 
 
 def test_acquire_blocks_until_a_token_is_due(redis_client: redis.Redis, prefix: str) -> None:
-    policy = RatePolicy(post_per_channel_per_second=5)  # burst of 5, then one per 0.2 s
+    policy = built_in_policy(slack=SlackLimits(post_per_channel_per_second=5))  # burst of 5, then one per 0.2 s
     rl = limiter(redis_client, prefix, policy)
     started = time.monotonic()
     for _ in range(8):
@@ -62,7 +74,7 @@ def test_acquire_blocks_until_a_token_is_due(redis_client: redis.Redis, prefix: 
 
 
 def test_the_check_and_take_is_atomic_across_threads(redis_client: redis.Redis, prefix: str) -> None:
-    rl = limiter(redis_client, prefix, RatePolicy(asana_per_minute=30, asana_concurrency=100))
+    rl = limiter(redis_client, prefix, built_in_policy(asana=AsanaLimits(30, 100)))
     granted: list[int] = []
 
     def worker() -> None:
@@ -80,7 +92,7 @@ def test_the_check_and_take_is_atomic_across_threads(redis_client: redis.Redis, 
 
 def _hammer(prefix: str, count: int, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     c = redis.Redis.from_url(REDIS_URL)
-    rl = RedisRateLimiter(c, policy=RatePolicy(slack_tiers={"tier1": 1, "tier2": 20, "tier3": 1200, "tier4": 100}),
+    rl = RedisRateLimiter(c, policy=built_in_policy(slack=SlackLimits(tiers={"tier1": 1, "tier2": 20, "tier3": 1200, "tier4": 100})),
                           tokens={"slack": "tok-s"}, prefix=prefix)
     for _ in range(count):
         rl.acquire("slack:conversations.history")
@@ -90,7 +102,7 @@ def _hammer(prefix: str, count: int, out: multiprocessing.Queue) -> None:  # typ
 def test_processes_share_one_budget(prefix: str) -> None:
     """Two processes, 1200/min (20/s, burst 1200 drained first): 2 x 30 more take ~3 s."""
     c = redis.Redis.from_url(REDIS_URL)
-    rl = RedisRateLimiter(c, policy=RatePolicy(slack_tiers={"tier1": 1, "tier2": 20, "tier3": 1200, "tier4": 100}),
+    rl = RedisRateLimiter(c, policy=built_in_policy(slack=SlackLimits(tiers={"tier1": 1, "tier2": 20, "tier3": 1200, "tier4": 100})),
                           tokens={"slack": "tok-s"}, prefix=prefix)
     while rl.try_take_token("slack:conversations.history") == 0:
         pass
@@ -108,7 +120,7 @@ def test_processes_share_one_budget(prefix: str) -> None:
 
 
 def test_semaphore_limits_requests_in_flight(redis_client: redis.Redis, prefix: str) -> None:
-    rl = limiter(redis_client, prefix, RatePolicy(asana_per_minute=6000, asana_concurrency=2), max_wait=5)
+    rl = limiter(redis_client, prefix, built_in_policy(asana=AsanaLimits(6000, 2)), max_wait=5)
     rl.acquire("asana")
     rl.acquire("asana")
     assert rl.try_take_slot("asana") > 0
@@ -121,23 +133,23 @@ def test_semaphore_limits_requests_in_flight(redis_client: redis.Redis, prefix: 
 
 
 def test_a_crashed_holders_lease_expires(redis_client: redis.Redis, prefix: str) -> None:
-    crashed = limiter(redis_client, prefix, RatePolicy(asana_per_minute=6000, asana_concurrency=1), lease_seconds=0.4)
+    crashed = limiter(redis_client, prefix, built_in_policy(asana=AsanaLimits(6000, 1)), lease_seconds=0.4)
     crashed.acquire("asana")  # never released: the process "died"
-    other = limiter(redis_client, prefix, RatePolicy(asana_per_minute=6000, asana_concurrency=1), max_wait=5)
+    other = limiter(redis_client, prefix, built_in_policy(asana=AsanaLimits(6000, 1)), max_wait=5)
     started = time.monotonic()
     other.acquire("asana")
     assert 0.3 <= time.monotonic() - started < 2
 
 
 def test_acquire_gives_up_after_max_wait(redis_client: redis.Redis, prefix: str) -> None:
-    rl = limiter(redis_client, prefix, RatePolicy(slack_method_overrides={"conversations.history": 1}), max_wait=0.2)
+    rl = limiter(redis_client, prefix, built_in_policy(slack=SlackLimits(method_overrides={"conversations.history": 1})), max_wait=0.2)
     rl.acquire("slack:conversations.history")
     with pytest.raises(RateLimitTimeout):
         rl.acquire("slack:conversations.history")
 
 
 def test_keys_hash_the_token_and_separate_buckets(redis_client: redis.Redis, prefix: str) -> None:
-    rl = limiter(redis_client, prefix, RatePolicy())
+    rl = limiter(redis_client, prefix, built_in_policy())
     for key in ("asana", "slack:conversations.history", "slack:users.list",
                 "slack:chat.postMessage:C1", "slack:chat.postMessage:C2"):
         rl.acquire(key)
@@ -151,7 +163,7 @@ def test_keys_hash_the_token_and_separate_buckets(redis_client: redis.Redis, pre
 
 
 def test_policy_maps_slack_methods_to_tiers_and_config() -> None:
-    policy = RatePolicy()
+    policy = built_in_policy()
     assert policy.limits_for("slack:users.list").buckets[0][1].limit == 20
     assert policy.limits_for("slack:conversations.history").buckets[0][1].limit == 50
     assert policy.limits_for("slack:users.info").buckets[0][1].limit == 100
@@ -160,27 +172,46 @@ def test_policy_maps_slack_methods_to_tiers_and_config() -> None:
     assert (post.limit, post.period) == (1, 1.0)
     asana = policy.limits_for("asana:GET /tasks")
     assert (asana.buckets[0][1].limit, asana.concurrency) == (150, 10)
-    limited = RatePolicy.for_config(AsanaConfig(requests_per_minute=1500, concurrent_requests=5),
-                                    SlackConfig(budget="marketplace_limited"))
+    config = SimpleNamespace(asana=AsanaConfig(requests_per_minute=1500, concurrent_requests=5),
+                             slack=SlackConfig(budget="marketplace_limited"))
+    limited = RatePolicy.for_sources(load_sources([]), config)
     assert limited.limits_for("slack:conversations.history").buckets[0][1].limit == 1
     assert limited.limits_for("asana").concurrency == 5
 
 
-def test_redis_down_is_a_transient_error(prefix: str) -> None:
+def test_redis_down_is_a_transient_error_after_the_grace(prefix: str) -> None:
     dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
-    rl = RedisRateLimiter(dead, prefix=prefix)
+    slept: list[float] = []
+    rl = RedisRateLimiter(dead, prefix=prefix, sleep=slept.append, outage_grace=3.0)
     with pytest.raises(TransientError, match="Redis unavailable") as caught:
         rl.acquire("asana")
     assert "127.0.0.1" not in str(caught.value)
+    assert 3.0 <= sum(slept) < 4.5 and max(slept) == 1.0  # backed off, then gave up
+
+
+def test_a_redis_restart_shorter_than_the_grace_is_waited_out(redis_client: redis.Redis, prefix: str) -> None:
+    down = {"calls": 2}
+    rl = RedisRateLimiter(redis_client, prefix=prefix, sleep=lambda _s: None)
+    script = rl._bucket
+
+    def flaky(**kwargs: object) -> object:
+        if down["calls"]:
+            down["calls"] -= 1
+            raise redis.ConnectionError("restarting")
+        return script(**kwargs)
+
+    rl._bucket = flaky  # type: ignore[assignment]
+    rl.acquire("slack:users.list")
+    assert down["calls"] == 0
 
 
 def test_no_redis_configured_means_no_shared_limit() -> None:
-    assert isinstance(rate_limiter_for(Settings(), asana=AsanaConfig(), slack=SlackConfig()), NoRateLimit)
+    assert isinstance(rate_limiter_for(Settings(), sources=load_sources([]), config=DEFAULTS), NoRateLimit)
     unreachable = Settings(redis_url="redis://127.0.0.1:1/0")
-    assert isinstance(rate_limiter_for(unreachable, asana=AsanaConfig(), slack=SlackConfig()), NoRateLimit)
+    assert isinstance(rate_limiter_for(unreachable, sources=load_sources([]), config=DEFAULTS), NoRateLimit)
     reachable = Settings(redis_url=REDIS_URL, asana_token="secret-a")
-    shared = rate_limiter_for(reachable, asana=AsanaConfig(), slack=SlackConfig())
+    shared = rate_limiter_for(reachable, sources=load_sources([]), config=DEFAULTS)
     assert isinstance(shared, RedisRateLimiter)
     assert shared.bucket_keys("asana")[0].split(":")[3] == token_hash("secret-a")
     assert isinstance(shared_rate_limiter(reachable, redis.Redis.from_url(REDIS_URL),
-                                          asana=AsanaConfig(), slack=SlackConfig()), RedisRateLimiter)
+                                          sources=load_sources([]), config=DEFAULTS), RedisRateLimiter)

@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from connectors.base import Source
-from connectors.slack_events import message_change
+from connectors.slack.events import message_change
 from reconciler import pipeline, store
 from reconciler.db import session_scope
 from reconciler.pipeline import EVENTS_ALIVE_FOR, PollPace, Runtime

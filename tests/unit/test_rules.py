@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from connectors.registry import ref_scope
 from reconciler import rules
 from reconciler.protocol import RulesConfig
 from reconciler.rules import (
@@ -44,10 +45,12 @@ def claim(
 ) -> ClaimView:
     default = _DEFAULTS[source]
     claim_id = next(_ids)
+    source_ref = ref or default["ref"] or f"C1:{claim_id}"
     return ClaimView(
         id=claim_id,
         source=source,
-        source_ref=ref or default["ref"] or f"C1:{claim_id}",
+        source_ref=source_ref,
+        scope=ref_scope(source, source_ref),  # as the source's plugin reads its refs
         field=field,
         value=value,
         kind=kind or default["kind"],

@@ -18,7 +18,7 @@ from connectors.base import (
     UnreachableError,
 )
 from connectors.claims import ClaimParser
-from connectors.slack import (
+from connectors.slack.connector import (
     ChannelCursor,
     ClaimedMessage,
     Identity,
@@ -29,21 +29,21 @@ from connectors.slack import (
     ts_key,
     ts_to_datetime,
 )
-from connectors.slack_client import (
+from connectors.slack.client import (
     describe_slack_error,
     describe_transport_error,
     rate_limit_key,
 )
-from connectors.slack_links import DeliverableLinker, message_permalink, plain_text, subject_keys
+from connectors.slack.links import DeliverableLinker, message_permalink, plain_text, subject_keys
 
 INDEX = DeliverableIndex.build(
     [
-        DeliverableRef("checkout-v2", "3001", ("#checkout", "checkout")),
-        DeliverableRef("payments-api", "3002", ("payments",)),
-        DeliverableRef("search", "3003", ("#search",)),
-        DeliverableRef("onboarding", "3004", ("onboarding flow",)),
-        DeliverableRef("onboarding-emails", None, ("onboarding flow emails",)),
-        DeliverableRef("launch-campaign", "3005", ("#launch",)),
+        DeliverableRef("checkout-v2", {"asana": "3001"}, ("#checkout", "checkout")),
+        DeliverableRef("payments-api", {"asana": "3002"}, ("payments",)),
+        DeliverableRef("search", {"asana": "3003"}, ("#search",)),
+        DeliverableRef("onboarding", {"asana": "3004"}, ("onboarding flow",)),
+        DeliverableRef("onboarding-emails", {}, ("onboarding flow emails",)),
+        DeliverableRef("launch-campaign", {"asana": "3005"}, ("#launch",)),
     ],
     channel_defaults={"eng": "search"},
 )
@@ -133,7 +133,7 @@ def test_a_claim_is_about_the_deliverables_named_before_it(text: str, claim: str
 
 
 def test_linker_without_aliases() -> None:
-    linker = DeliverableLinker(DeliverableIndex.build([DeliverableRef("x", "1")]))
+    linker = DeliverableLinker(DeliverableIndex.build([DeliverableRef("x", {"asana": "1"})]))
     assert linker.keys("https://app.asana.com/0/0/1 and x") == ["x"]
     assert DeliverableLinker(DeliverableIndex({}, {}, {})).keys("anything") == []
 
@@ -255,7 +255,7 @@ def _regex_reference(aliases: list[str], text: str) -> list[tuple[int, int, str]
     ],
 )
 def test_alias_table_finds_what_the_regex_of_every_alias_finds(text: str) -> None:
-    from connectors.slack_links import AliasTable
+    from connectors.slack.links import AliasTable
 
     found = [(s, e, a.lower()) for s, e, a in AliasTable(TRICKY_ALIASES).find(text)]
     assert found == _regex_reference(TRICKY_ALIASES, text)
@@ -264,7 +264,7 @@ def test_alias_table_finds_what_the_regex_of_every_alias_finds(text: str) -> Non
 def test_alias_table_agrees_with_the_regex_on_generated_text() -> None:
     import random
 
-    from connectors.slack_links import AliasTable
+    from connectors.slack.links import AliasTable
 
     rng = random.Random(7)
     pieces = [*TRICKY_ALIASES, " ", "  ", "-", ",", ".", "x", "re", "#", "\n", "_", "B"]
@@ -276,8 +276,8 @@ def test_alias_table_agrees_with_the_regex_on_generated_text() -> None:
 
 
 def test_linker_finds_a_mention_among_thousands_of_aliases() -> None:
-    refs = [DeliverableRef(f"item-{i:05d}", None, (f"#it{i}",)) for i in range(5000)]
-    linker = DeliverableLinker(DeliverableIndex.build([*refs, DeliverableRef("checkout-v2", "3001", ("checkout",))]))
+    refs = [DeliverableRef(f"item-{i:05d}", {}, (f"#it{i}",)) for i in range(5000)]
+    linker = DeliverableLinker(DeliverableIndex.build([*refs, DeliverableRef("checkout-v2", {"asana": "3001"}, ("checkout",))]))
     assert linker.keys("#it4999 is blocked, item-00007 and checkout ship Friday") == [
         "item-04999", "item-00007", "checkout-v2",
     ]
@@ -303,7 +303,7 @@ def test_plain_text_keeps_escaped_markup_and_cut_links_as_text() -> None:
 
 def test_stored_excerpt_is_plain_text() -> None:
     """What the connector stores as a claim's excerpt: the sentence it was read in, rendered."""
-    linker = DeliverableLinker(DeliverableIndex.build([DeliverableRef("audit-log", None, ("audit-log",))]))
+    linker = DeliverableLinker(DeliverableIndex.build([DeliverableRef("audit-log", {}, ("audit-log",))]))
     text = "fyi <@U01>, <#C0AUDIT|audit-log> is done &amp; shipped. Other news."
     chosen = message_claims(ClaimParser(), linker, text, datetime(2026, 12, 2, tzinfo=UTC), [])
     claim = chosen[("audit-log", Field.STATUS)]

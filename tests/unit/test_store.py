@@ -182,3 +182,21 @@ def test_a_large_batch_stores_and_updates_every_claim_exactly(store_engine: Engi
         assert (row.value, row.author, row.permalink, row.edited_at) == (c.value, c.author, None, c.edited_at)
         assert row.stated_at == c.stated_at and row.stated_at.utcoffset() == timedelta(0)
         assert row.first_seen_at == T0 and row.deleted_at is None and row.partition == "C01"
+
+
+def test_a_batch_counts_its_items_requests_and_throttles_on_the_cursor(store_engine: Engine) -> None:
+    """What `apply_batch` writes after reading (one statement on PostgreSQL) adds up per batch, and
+    a cursor row the session already held is read back as written."""
+    seed(store_engine)
+    apply(store_engine, SyncBatch(observations=[claim("C01:1", "blocked")], cursor="c1", requests=3, throttled=1))
+    with session_scope(store_engine) as session:
+        held = session.exec(select(store.SyncCursor)).one()
+        assert (held.cursor, held.items_synced, held.requests_made, held.throttled) == ("c1", 1, 3, 1)
+        updated = store.apply_batch(
+            session, source=Source.SLACK, partition="C01", now=T0 + timedelta(minutes=1),
+            batch=SyncBatch(observations=[claim("C01:1", "done"), claim("C01:2", "done", key="search")], requests=2),
+        )
+        assert (updated.inserted, updated.updated, updated.dirty) == (1, 1, {"checkout-v2", "search"})
+        assert (held.cursor, held.items_synced, held.requests_made, held.throttled) == ("c1", 3, 5, 1)
+        assert held.last_attempt_at == T0 + timedelta(minutes=1)
+        assert set(store.dirty_deliverable_keys(session)) == {"checkout-v2", "search"}

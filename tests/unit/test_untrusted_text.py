@@ -12,7 +12,7 @@ from sqlalchemy import Engine, update
 from typer.testing import CliRunner
 
 from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
-from connectors.slack_client import make_web_client
+from connectors.slack.client import make_web_client
 from reconciler import notify
 from reconciler.cli import app
 from reconciler.db import session_scope

@@ -14,6 +14,8 @@ Cursor (JSON, owned here)::
      "threads": {"<parent ts>": {"latest": "<latest_reply>", "replies": 3,
                                  "keys": ["checkout-v2"]}},   # watched threads
      "checked": {"<parent ts>": 1795509000},        # when each was last read (epoch seconds)
+     "pushed": {"<parent ts>": {"latest": "<ts>", "replies": 4,
+                                "seen": ["<reply ts>"]}},  # a watched thread as events left it
      "claimed": {"<ts>": {"thread": "<parent ts>"|null,
                           "permalink": "https://…"}},       # permalink only if it was fetched
      "people": {"U01": "2026-11-25"},               # authors looked up, and on which day
@@ -21,7 +23,8 @@ Cursor (JSON, owned here)::
               "team": "Acme", "team_id": "T1", "at": 1795509000, "key": "<fingerprint>"},
      "name": "launches",                            # only for an id with a default keyed by name
      "crawl": {"top": "<ts>", "before": "<ts>",     # only while a first (full) read is unfinished
-               "threads": ["<parent ts>"], "history_done": false}}
+               "threads": ["<parent ts>"], "history_done": false,
+               "created": 1790000000}}                # the channel's creation (for progress)
 
 `threads` holds threads with replies whose last activity is within the watch horizon. A thread
 is read again when its parent, in the history page the run reads anyway, shows another
@@ -29,7 +32,13 @@ is read again when its parent, in the history page the run reads anyway, shows a
 in the window; a quiet one (`checked` older than `slack.thread_recheck`, default 6h) is read
 again once per thread_recheck, which is what sees edits and deletions of its replies and new
 replies to a parent older than the window (history shows only parents inside it). Trade-off:
-those three are seen within thread_recheck, not on the next run. `claimed` holds the messages in
+those three are seen within thread_recheck, not on the next run. `pushed` is a thread as pushed events (the Slack app) left it: its
+`latest_reply` and `reply_count` if every reply since the run last read it came by event (the
+replies in `seen`, each counted once; a deleted one uncounted; a thread not watched yet counts
+from its parent with none). A thread whose parent shows exactly that has nothing the events did
+not deliver and is not read for it; any other count (a reply missed in a disconnect) reads it as
+before. A reply with claims that came by event is listed in `claimed` too, so a read that finds
+it gone retracts it. `claimed` holds the messages in
 the window that carried claims: what may need a retraction when they vanish. `people` keeps
 the author look-up to once a day per author; `channel` is the id a name resolved to.
 
@@ -49,9 +58,11 @@ its excerpt is the sentence or roundup line the claim was read in (`evidence_of`
 
 Requests: auth.test at most once a day per cursor (and once per connector); conversations.list
 once per connector when a channel given by name has no cursor yet, or (daily, with auth.test)
-when one given by id has its default keyed by name; per run, conversations.history per page
-from min(newest seen, now - lookback), conversations.replies per thread that is new, moved or is
-due by thread_recheck, and each claim author once a day: users.info for the first
+when one given by id has its default keyed by name; conversations.info once per first read of
+a channel given by id (when it was created: the first read's progress); per run,
+conversations.history per page from min(newest seen, now - lookback), conversations.replies per
+thread that is new, moved (past what events delivered, see `pushed`) or is due by
+thread_recheck, and each claim author once a day: users.info for the first
 PEOPLE_BY_INFO of a connector, then (or at once on a first read) users.list pages of 200. An
 idle run right after another costs one request: the history page of the window.
 
@@ -59,13 +70,19 @@ Batches: one per history page and per few threads (cursor None, safe to apply tw
 last one with the people, the retractions of vanished messages and the new cursor. A failed
 request raises before that last batch, so the stored cursor never moves past a failure.
 
-A first read of a channel (no cursor: its whole history) can outlast a run: it checkpoints. Each
-history page and each thread read ends in a batch with a cursor carrying `crawl`: the newest
-top-level ts seen (`top`, the cursor's `newest` once done), the oldest one read (`before`:
-history is read on below it, newest first), the threads found and not read yet, and whether the
-history is done. A run that fails or is killed resumes there; messages newer than `top` are read
-by the first ordinary run after the crawl, as its window starts at `top` at the latest. Nothing
-is retracted while crawling (every message read is new to the store).
+A first read of a channel (no cursor: its whole history) can outlast a run: it checkpoints, and
+it goes newest first: each history page, then the threads found on it, then the next (older)
+page, so what is current is stored (and can be reconciled) first, and only one page's threads
+wait in memory. Each history page and each thread read ends in a batch with a cursor carrying
+`crawl`: the newest top-level ts seen (`top`, the cursor's `newest` once done), the oldest one
+read (`before`: history is read on below it), the last page's threads not read yet, whether the
+history is done, and when the channel was created (from conversations.list for a channel given
+by name, else conversations.info, once per first read; 0 if Slack does not say): each of those batches says the share read
+(`SyncBatch.progress`, the time from now back to `before` against the channel's life). A run
+that fails or is killed resumes there; messages newer than `top` are read by the first ordinary
+run after the crawl, as its window starts at `top` at the latest. Nothing is retracted while
+crawling (every message read is new to the store). Trade-off: a new reply to a thread started
+long ago is read with its parent's (older) page, not with the newest.
 """
 
 from __future__ import annotations
@@ -97,14 +114,14 @@ from connectors.base import (
     SyncBatch,
 )
 from connectors.config import SlackConfig, parse_duration
-from connectors.slack_client import (
+from connectors.slack.client import (
     DEFAULT_SLACK_BASE_URL,
     describe_transport_error,
     make_web_client,
     take_throttled,
     rate_limit_key,
 )
-from connectors.slack_links import (
+from connectors.slack.links import (
     DeliverableLinker,
     message_permalink,
     plain_text,
@@ -174,6 +191,18 @@ class WatchedThread:
 
 
 @dataclass
+class PushedThread:
+    """A watched thread as events left it (see `pushed` in the module docstring)."""
+
+    latest: str
+    replies: int
+    seen: list[str] = field(default_factory=list)  # replies counted, newer than the watched `latest`
+
+
+PUSHED_SEEN_KEPT = 200  # replies remembered per thread; past that the thread is simply read again
+
+
+@dataclass
 class ClaimedMessage:
     permalink: str | None  # only one chat.getPermalink gave (no workspace URL); else built
     thread: str | None = None  # the parent's ts for a reply
@@ -187,10 +216,11 @@ class Crawl:
     before: str | None = None  # history is read on below this ts (exclusive); None: from the start
     threads: list[str] = field(default_factory=list)  # parents whose threads are still to read
     history_done: bool = False
+    created: int | None = None  # when the channel was created (epoch seconds; 0 unknown): for progress
 
     def to_json(self) -> dict[str, Any]:
         return {"top": self.top, "before": self.before, "threads": list(self.threads),
-                "history_done": self.history_done}
+                "history_done": self.history_done, "created": self.created}
 
     @classmethod
     def from_json(cls, data: Any) -> Crawl | None:
@@ -203,7 +233,19 @@ class Crawl:
         threads = [str(t) for t in data.get("threads") or []]
         for ts in threads:
             ts_key(ts)
-        return cls(str(top) if top else None, str(before) if before else None, threads, bool(data.get("history_done")))
+        created = int(data["created"]) if data.get("created") is not None else None
+        return cls(str(top) if top else None, str(before) if before else None, threads,
+                   bool(data.get("history_done")), created)
+
+    def progress(self, now_s: int) -> float | None:
+        """The share of the channel's history read: the time from now back to `before` against
+        the time since the channel was created (even activity assumed), 1.0 once done."""
+        if self.history_done and not self.threads:
+            return 1.0
+        if not self.created or self.before is None or now_s <= self.created:
+            return None if not self.created else 0.0
+        covered = now_s - ts_key(self.before)[0]
+        return max(0.0, min(0.99, covered / (now_s - self.created)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +289,7 @@ class ChannelCursor:
     auth: Identity | None = None
     name: str | None = None  # the channel's name ("" none found), looked up with `auth`
     crawl: Crawl | None = None  # a first read in progress (see the module docstring)
+    pushed: dict[str, PushedThread] = field(default_factory=dict)  # watched threads as events left them
 
     def dumps(self) -> str:
         data: dict[str, Any] = {
@@ -275,6 +318,9 @@ class ChannelCursor:
             data["name"] = self.name
         if self.crawl is not None:
             data["crawl"] = self.crawl.to_json()
+        if self.pushed:
+            data["pushed"] = {ts: {"latest": p.latest, "replies": p.replies, "seen": p.seen}
+                              for ts, p in sorted(self.pushed.items(), key=lambda kv: ts_key(kv[0]))}
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -305,10 +351,49 @@ class ChannelCursor:
             auth = Identity.from_json(data.get("auth"))
             name = data.get("name")
             crawl = Crawl.from_json(data.get("crawl")) if newest is None else None
+            pushed = {str(ts): PushedThread(str(p["latest"]), int(p["replies"]), [str(r) for r in p.get("seen", [])])
+                      for ts, p in (data.get("pushed") or {}).items()}
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("unreadable Slack cursor, reading the channel again", extra={"channel": channel, "error": str(exc)})
             return cls(channel)
-        return cls(channel, newest, threads, claimed, people, auth, str(name) if name is not None else None, crawl)
+        return cls(channel, newest, threads, claimed, people, auth, str(name) if name is not None else None, crawl,
+                   pushed)
+
+    def note_pushed_reply(self, parent: str, reply: str, *, deleted: bool, window_start: str) -> bool:
+        """A reply of thread `parent` came by event (posted, or `deleted`): what the thread's
+        parent should now show if no other reply was missed. A thread not watched counts from
+        its parent with no replies (a run that saw it saw none), if the parent is in the window
+        the next run reads. False: nothing to note (a parent older than that window; an edit; a
+        repeat; the deletion of the reply the run saw last, after which Slack's `latest_reply`
+        is not known here)."""
+        watched = self.threads.get(parent)
+        if watched is None:
+            if ts_key(parent) < ts_key(window_start):
+                return False
+            watched = WatchedThread(parent, 0)
+        pushed = self.pushed.get(parent) or PushedThread(watched.latest, watched.replies)
+        newer = ts_key(reply) > ts_key(watched.latest)
+        if not deleted:
+            if not newer or reply in pushed.seen or len(pushed.seen) >= PUSHED_SEEN_KEPT:
+                return False
+            pushed.seen.append(reply)
+            pushed.replies += 1
+            pushed.latest = _newer(pushed.latest, reply)
+        elif reply in pushed.seen:
+            pushed.seen.remove(reply)
+            pushed.replies -= 1
+            pushed.latest = max([watched.latest, *pushed.seen], key=ts_key)
+        elif not newer and reply != watched.latest:
+            pushed.replies -= 1
+        else:
+            return False
+        self.pushed[parent] = pushed
+        return True
+
+    def pushed_matches(self, parent: str, latest: str, replies: int) -> bool:
+        """Whether the parent's `latest_reply` and `reply_count` are what events delivered."""
+        pushed = self.pushed.get(parent)
+        return pushed is not None and (pushed.latest, pushed.replies) == (latest, replies)
 
     @staticmethod
     def auth_of(raw: str | None) -> Identity | None:
@@ -385,6 +470,7 @@ class SlackConnector:
         self._auth_key = hashlib.sha256(f"{base_url}\n{token}".encode()).hexdigest()[:16]
         self._channel_ids: dict[str, str] | None = None  # name -> id
         self._channel_names: dict[str, str] = {}  # id -> name
+        self._channel_created: dict[str, int] = {}  # id -> created (epoch seconds), from the directory
         self._people: dict[str, PersonRecord | None] = {}
         self._directory: dict[str, PersonRecord] | None = None  # users.list, once read
         self._people_asked = 0  # users.info calls so far
@@ -422,6 +508,27 @@ class SlackConnector:
         batch.requests = self.take_requests()
         batch.throttled = self.take_throttled()
         return run.channel, batch
+
+    def cursor_after_reply(self, raw_cursor: str | None, channel: str, *, parent: str, reply: str,
+                           deleted: bool, claims: bool) -> str | None:
+        """The stored cursor with a reply that came by event noted on its thread (see `pushed`),
+        so the next run does not read the thread for it, and, when it carries `claims`, listed
+        in `claimed` (a run that later finds it gone retracts it, as if it had read it); None:
+        unchanged. Only those entries change: `newest`, the history window and the rest are the
+        run's."""
+        state = ChannelCursor.loads(raw_cursor, channel) if raw_cursor else None
+        if state is None or state.channel != channel or state.newest is None:  # no cursor, or a first read under way
+            return None
+        window_start = datetime_to_ts(self.clock() - self.lookback)
+        noted = state.note_pushed_reply(parent, reply, deleted=deleted, window_start=window_start)
+        listed = state.claimed.get(reply)
+        if claims and not deleted and listed is None:
+            state.claimed[reply] = ClaimedMessage(None, parent)
+        elif (deleted or not claims) and listed is not None and listed.thread == parent:
+            del state.claimed[reply]  # a retraction stored by this event: nothing left to retract
+        else:
+            return state.dumps() if noted else None
+        return state.dumps()
 
     def _parent_keys(self, run: _ChannelRun, thread: str) -> list[str]:
         key = (run.channel, thread)
@@ -545,6 +652,8 @@ class SlackConnector:
                     if channel.get("name") and channel.get("id"):
                         ids[str(channel["name"]).lower()] = str(channel["id"])
                         self._channel_names[str(channel["id"])] = str(channel["name"])
+                        if isinstance(channel.get("created"), int):
+                            self._channel_created[str(channel["id"])] = int(channel["created"])
                 page = _next_cursor(answer)
                 if not page:
                     break
@@ -715,23 +824,34 @@ class _ChannelRun:
         # replies to a parent older than the window, which history does not show)
         # A broadcast reply moves its thread when it is news: a thread not watched yet, or a reply
         # newer than the last one seen in it.
+        # (A reply that came by event is no news: see `pushed`.)
         broadcast_moved = {
             ts
             for ts, messages in broadcasts.items()
             if ts not in state.threads
-            or any(ts_key(str(m["ts"])) > ts_key(state.threads[ts].latest) for m in messages)
+            or any(ts_key(str(m["ts"])) > ts_key(state.threads[ts].latest)
+                   and str(m["ts"]) not in (state.pushed[ts].seen if ts in state.pushed else ())
+                   for m in messages)
         }
         reads: dict[str, _ThreadRead] = {}
+        settled: set[str] = set()  # threads whose history shows just what events delivered
         for ts, message in parents.items():
             prev = state.threads.get(ts)
             latest = str(message.get("latest_reply") or ts)
             replies = int(message.get("reply_count") or 0)
+            moved = prev is not None and (prev.latest, prev.replies) != (latest, replies)
+            if (moved or (prev is None and replies)) and state.pushed_matches(ts, latest, replies):
+                # every reply since the last read (of a new thread: every reply) came by event and
+                # is stored: nothing to read for it
+                moved = False
+                settled.add(ts)
+                keys, checked = (prev.keys, prev.checked) if prev else (self.parent_keys(message, None), self.now_s)
+                state.threads[ts] = prev = WatchedThread(latest, replies, keys, checked)
             if prev is None:
                 if replies or ts in broadcast_moved:
                     reads[ts] = _ThreadRead(ts, None)
             elif (
-                prev.latest != latest
-                or prev.replies != replies
+                moved
                 or ts in broadcast_moved
                 or self.parent_keys(message, prev) != prev.keys  # the parent was edited
                 or self.recheck_due(prev)
@@ -760,6 +880,10 @@ class _ChannelRun:
         for read in reads.values():
             self.read_thread(read, parents.get(read.parent))
             yield from self.flush(force=False)
+        # what events delivered is kept only until history has shown it or the thread was read;
+        # a thread not watched whose parent history did not show is gone or out of the window
+        state.pushed = {ts: p for ts, p in state.pushed.items()
+                        if ts not in reads and ts not in settled and (ts in state.threads or ts in seen_top)}
 
         # 3. top-level messages that carried claims, were in the window and are gone
         for ts, claimed in list(state.claimed.items()):
@@ -776,12 +900,22 @@ class _ChannelRun:
         yield from self.flush(force=True)
 
     def crawl(self, crawl: Crawl) -> Iterator[SyncBatch]:
-        """The whole history, newest first, then every thread found, each step ending in a
-        batch whose cursor says where to go on (`crawl`), so no failure or kill loses a page."""
+        """The whole history, newest first, page by page, each page's threads read right after
+        it (so what is current is stored first, and the threads waiting are one page's); every
+        step ends in a batch whose cursor says where to go on (`crawl`), so no failure or kill
+        loses a page."""
         c, state = self.c, self.state
         state.crawl = crawl
+        if crawl.created is None:
+            crawl.created = self.channel_created()
         parents: dict[str, dict[str, Any]] = {}
-        while not crawl.history_done:
+        while True:
+            for parent in list(crawl.threads):  # the last page's (or those a stopped run left)
+                self.read_thread(_ThreadRead(parent, None), parents.pop(parent, None))
+                crawl.threads.remove(parent)
+                yield from self.flush(force=True)
+            if crawl.history_done:
+                break
             # each page asks for what is older than the oldest ts read (not Slack's cursor, which
             # belongs to one run's query): the same request goes on after a failure or a kill
             answer = c.call(
@@ -793,7 +927,7 @@ class _ChannelRun:
                 limit=c.page_size,
             )
             messages = answer.get("messages") or []
-            found = list(dict.fromkeys(crawl.threads))
+            found: list[str] = []
             for message in messages:
                 ts = str(message.get("ts") or "")
                 if not ts:
@@ -808,12 +942,9 @@ class _ChannelRun:
                     parents[ts] = message
                     found.append(ts)
                 self.state_message(message, parent_keys=None, thread=None)
-            crawl.threads = list(dict.fromkeys(found))
+            # a thread read already (from a broadcast reply on a newer page) is not read again
+            crawl.threads = [t for t in dict.fromkeys(found) if t not in state.threads]
             crawl.history_done = not messages or not (answer.get("has_more") or _next_cursor(answer))
-            yield from self.flush(force=True)
-        for parent in list(crawl.threads):
-            self.read_thread(_ThreadRead(parent, None), parents.get(parent))
-            crawl.threads.remove(parent)
             yield from self.flush(force=True)
         state.newest = crawl.top
         state.crawl = None
@@ -822,7 +953,23 @@ class _ChannelRun:
         for ts in [ts for ts in state.claimed if ts_key(ts) < keep_from]:
             del state.claimed[ts]
         state.people = {u: day for u, day in state.people.items() if day == self.today}
+        self.pending.progress = 1.0
         yield from self.flush(force=True)
+
+    def channel_created(self) -> int:
+        """When the channel was created, for the crawl's progress: from the channel directory
+        if it was read (a channel given by name), else conversations.info (once per first
+        read); 0 when Slack does not say."""
+        if self.channel in self.c._channel_created:
+            return self.c._channel_created[self.channel]
+        answer = self.c.call(
+            "conversations.info", self.where, tolerate=frozenset({"missing_scope", "channel_not_found"}),
+            channel=self.channel,
+        )
+        try:
+            return int(((answer or {}).get("channel") or {}).get("created") or 0)
+        except (TypeError, ValueError):
+            return 0
 
     def recheck_due(self, prev: WatchedThread) -> bool:
         """A thread that did not move is read again once per thread_recheck (never when off)."""
@@ -990,6 +1137,8 @@ class _ChannelRun:
         batch.throttled = self.c.take_throttled()
         if force:
             batch.cursor = self.state.dumps()
+            if self.state.crawl is not None:
+                batch.progress = self.state.crawl.progress(int(self.c.clock().timestamp()))
         self.pending = SyncBatch()
         yield batch
 

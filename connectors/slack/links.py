@@ -74,7 +74,7 @@ class DeliverableLinker:
         found: list[Mention] = []
         for match in ASANA_TASK_URL.finditer(text):
             gid = match.group("task0") or match.group("task1")
-            key = self.index.by_asana_gid.get(gid)
+            key = self.index.linked("asana").get(gid)
             if key is not None:
                 found.append(Mention(key, match.start(), match.end(), "asana_url"))
         if self._aliases:

@@ -6,8 +6,13 @@ What one `pull(project, cursor)` does:
   re-crawl): ask `/events` for a fresh sync token (the 412 answer carries one), then crawl the
   project's tasks in pages with every field a claim needs (`opt_fields`), fetch stories only for
   tasks linked to a deliverable, and finish with the project's newest status update. Each page is
-  one batch without a cursor; the last batch carries `live_refs` (every task still in the project)
-  and the cursor. A crawl that dies half-way leaves the old cursor, so the next run crawls again.
+  one batch whose cursor is a checkpoint (`mode: "crawl"`: the sync token, the next page's
+  offset, the linked tasks read): a crawl that fails, is killed or hits a time limit resumes at
+  the page after the last one stored. The last batch carries `live_refs` (every task still in the
+  project; after a resumed crawl from one gid-only listing, and a linked task the shifted pages
+  missed is read then) and the events or poll cursor. A resumed offset Asana refuses (400)
+  starts the crawl over. Asana cannot list a project's tasks newest first: pages go in project
+  order.
 * **Events cursor**: one `/events?sync=` request (more only while `has_more`). Linked tasks named
   by an event are fetched again (task + stories); `deleted`/`removed` retract their claims.
   An idle project costs exactly one request.
@@ -44,7 +49,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -57,7 +62,7 @@ import urllib3
 from asana.rest import ApiException
 from urllib3.util.retry import Retry
 
-from connectors import asana_mapping as mapping
+from connectors.asana import mapping
 from connectors.base import (
     ConnectorError,
     DeliverableIndex,
@@ -248,11 +253,23 @@ class AsanaHttp:
         method: Callable[..., Any],
         *args: Any,
         expect: Sequence[int] = (),
+        confirm: Callable[[], dict[str, Any] | None] | None = None,
     ) -> tuple[dict[str, Any], Mapping[str, str]]:
-        """One API call (`method(*args)` of an SDK Api object): the JSON body and the headers."""
+        """One API call (`method(*args)` of an SDK Api object): the JSON body and the headers.
+
+        `confirm` makes a write exactly-once: after an attempt whose outcome is unknown (a 5xx,
+        a dropped connection, a cut-off answer: Asana may have done it) it is asked, before any
+        retry and before giving up, for what the write made; what it finds is the answer
+        (`{"data": found}`), and the write is not sent again."""
         problem = "no attempt made"
         answered = False  # by an HTTP response, in any attempt
+        unknown = False  # the last attempt may have been carried out
         for attempt in range(self._max_retries + 1):
+            if unknown and confirm is not None:
+                found = confirm()
+                if found is not None:
+                    return {"data": found}, {}
+            unknown = False
             delay: float | None = None
             self._limiter.acquire(LIMITER_KEY)
             try:
@@ -276,16 +293,19 @@ class AsanaHttp:
                     delay = _retry_after(exc.headers)
                 elif status >= 500:
                     problem = f"server error ({status})"
+                    unknown = True
                 elif status == 0:
                     raise ConnectorError(f"{where}: TLS error talking to Asana ({exc.reason})") from None
                 else:
                     raise self._fatal(where, status, exc.body) from None
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 problem = f"connection failed ({type(exc).__name__})"
+                unknown = True
             else:
                 if isinstance(body, dict):
                     return body, headers or {}
                 answered = True
+                unknown = True
                 problem = "unreadable answer (not JSON)"
             finally:
                 self._limiter.release(LIMITER_KEY)
@@ -294,6 +314,10 @@ class AsanaHttp:
             wait = self._delay(attempt) if delay is None else delay
             log.info("asana retry", extra={"where": where, "problem": problem, "attempt": attempt + 1, "wait": wait})
             self._sleep(wait)
+        if unknown and confirm is not None:
+            found = confirm()
+            if found is not None:
+                return {"data": found}, {}
         attempts = self._max_retries + 1
         error = TransientError if answered else UnreachableError
         raise error(f"{where}: {problem}; gave up after {attempts} attempt{'s' if attempts > 1 else ''}")
@@ -301,20 +325,41 @@ class AsanaHttp:
     def add_comment(self, task_gid: str, text: str, *, count: RequestCount | None = None) -> dict[str, Any]:
         """Post a comment story on a task (POST /tasks/{gid}/stories); the new story (its `gid`).
 
-        The only write: task fields are never changed. Retried like every call, so a lost answer
-        to a comment that was made can, rarely, post it twice (at least once, as the notifier)."""
+        The only write: task fields are never changed. Exactly once: an attempt whose outcome is
+        unknown is followed by a look at the task's comments (`find_comment`) before any retry,
+        and a comment with this text found there is the answer."""
+        count = count or RequestCount()
         body, _ = self.call(
-            count or RequestCount(),
+            count,
             f"Asana task {task_gid}",
             self.stories.create_story_for_task,
             {"data": {"text": text}},
             task_gid,
             {"opt_fields": "gid,created_at,text"},
+            confirm=lambda: self.find_comment(task_gid, text, count=count),
         )
         story = body.get("data")
         if not isinstance(story, dict) or not story.get("gid"):
             raise ConnectorError(f"Asana task {task_gid}: the answer names no story")
         return story
+
+    def find_comment(self, task_gid: str, text: str, *, count: RequestCount | None = None) -> dict[str, Any] | None:
+        """The task's newest comment whose text is `text` (whitespace aside), or None. Reads every
+        page of the task's stories (Asana lists them oldest first and cannot reverse the order)."""
+        wanted = " ".join(text.split())
+        found: dict[str, Any] | None = None
+        for stories, _ in self.pages(
+            count or RequestCount(),
+            f"Asana task {task_gid}",
+            self.stories.get_stories_for_task,
+            task_gid,
+            opts={"opt_fields": "gid,created_at,text,type,resource_subtype"},
+        ):
+            for story in stories:
+                is_comment = story.get("resource_subtype") == "comment_added" or story.get("type") == "comment"
+                if is_comment and story.get("gid") and " ".join(str(story.get("text") or "").split()) == wanted:
+                    found = story
+        return found
 
     @staticmethod
     def _fatal(where: str, status: int, body: Any) -> ConnectorError:
@@ -342,14 +387,30 @@ class AsanaHttp:
     ) -> Iterator[tuple[list[dict[str, Any]], Mapping[str, str]]]:
         """Every page of a list endpoint, following `next_page.offset` (one call per page).
         `limit=False` for endpoints that take no `limit` (they answer in pages of their own)."""
-        offset: str | None = None
+        for data, headers, _ in self.pages_from(count, where, method, *args, opts=opts, expect=expect, limit=limit):
+            yield data, headers
+
+    def pages_from(
+        self,
+        count: RequestCount,
+        where: str,
+        method: Callable[..., Any],
+        *args: Any,
+        opts: Mapping[str, Any],
+        expect: Sequence[int] = (),
+        limit: bool = True,
+        start: str | None = None,
+    ) -> Iterator[tuple[list[dict[str, Any]], Mapping[str, str], str | None]]:
+        """`pages` from the offset `start` on, each page with the offset of the next (None: the
+        last page), so a caller can keep its place between runs."""
+        offset = start
         while True:
             query: dict[str, Any] = {**opts, "limit": self.page_size} if limit else dict(opts)
             if offset:
                 query["offset"] = offset
             body, headers = self.call(count, where, method, *args, query, expect=expect)
-            yield list(body.get("data") or []), headers
-            offset = (body.get("next_page") or {}).get("offset")
+            offset = (body.get("next_page") or {}).get("offset") or None
+            yield list(body.get("data") or []), headers, offset
             if not offset:
                 return
 
@@ -358,19 +419,36 @@ class AsanaHttp:
 
 
 @dataclass
+class CrawlProgress:
+    """A full crawl that has not finished (kept after every page of tasks): where it goes on."""
+
+    mode: str  # the mode its cursor ends in: "events" or "poll"
+    sync: str | None  # events: the sync token asked for before the crawl began
+    offset: str | None  # the next page of tasks (Asana's offset); None with tasks_done
+    tasks_done: bool  # every page of tasks is read; the status update is what is left
+    seen: list[str] = field(default_factory=list)  # linked tasks read so far
+    gone: list[str] = field(default_factory=list)  # linked tasks found deleted or out of the project
+    open: list[str] = field(default_factory=list)  # linked, not completed tasks seen so far
+
+
+@dataclass
 class AsanaCursor:
     """What the store keeps per project between runs (a JSON string)."""
 
-    mode: str  # "events" or "poll"
+    mode: str  # "events" or "poll"; "crawl" while a full crawl is unfinished (`crawl` says where)
     crawled_at: str  # server time the last full crawl began
     config: str  # fingerprint of the mapping config and the deliverable index
     sync: str | None = None  # events: the sync token to read from
     since: str | None = None  # poll: modified_since for the next run
     open: list[str] = field(default_factory=list)  # linked, not completed tasks in the project
     status: dict[str, Any] | None = None  # the current status update (what its claims need)
+    crawl: CrawlProgress | None = None
 
     def dump(self) -> str:
-        return json.dumps({"v": CURSOR_VERSION, **asdict(self)}, sort_keys=True, separators=(",", ":"))
+        data = asdict(self)
+        if data["crawl"] is None:
+            del data["crawl"]  # the cursor of a finished crawl reads as before
+        return json.dumps({"v": CURSOR_VERSION, **data}, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def load(cls, raw: str | None) -> AsanaCursor | None:
@@ -381,9 +459,15 @@ class AsanaCursor:
             data = json.loads(raw)
             if not isinstance(data, dict) or data.pop("v", None) != CURSOR_VERSION:
                 return None
-            cursor = cls(**data)
+            crawl = data.pop("crawl", None)
+            cursor = cls(**data, crawl=CrawlProgress(**crawl) if crawl is not None else None)
         except (TypeError, ValueError):
             return None
+        if cursor.mode == "crawl":
+            progress = cursor.crawl
+            if progress is None or progress.mode not in ("events", "poll") or (progress.mode == "events" and not progress.sync):
+                return None
+            return cursor if progress.offset or progress.tasks_done else None
         if cursor.mode not in ("events", "poll") or (cursor.mode == "events" and not cursor.sync):
             return None
         if cursor.mode == "poll" and not cursor.since:
@@ -428,7 +512,7 @@ def config_fingerprint(config: AsanaConfig, index: DeliverableIndex, tz: str) ->
         "status_update_map": {k.lower(): str(v) for k, v in config.status_update_map.items()},
         "completed_status": str(config.completed_status),
         "timezone": tz,
-        "index": sorted(index.by_asana_gid.items()),
+        "index": sorted(index.linked("asana").items()),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -504,7 +588,7 @@ class AsanaConnector:
         injectable for tests.
         """
         self._config = config
-        self._index = dict(index.by_asana_gid)
+        self._index = dict(index.linked("asana"))
         self._tz = ZoneInfo(timezone)
         self._use_events = use_events
         self._full_crawl_every = full_crawl_every
@@ -624,6 +708,9 @@ class AsanaConnector:
         if reason is not None:
             log.info("asana full crawl", extra={"project": partition, "reason": reason})
             batches = self._full_crawl(partition, count)
+        elif state is not None and state.crawl is not None:
+            log.info("asana full crawl resumed", extra={"project": partition, "tasks_done": state.crawl.tasks_done})
+            batches = self._full_crawl(partition, count, resume=state)
         elif state is not None and state.mode == "events":
             batches = self._events_sync(partition, state, count)
         elif state is not None:
@@ -639,8 +726,10 @@ class AsanaConnector:
             return "no cursor"
         if state.config != self._fingerprint:
             return "mapping config or deliverables changed"
-        if state.mode == "events" and not self._use_events:
+        if (state.crawl.mode if state.crawl else state.mode) == "events" and not self._use_events:
             return "events switched off"
+        if state.crawl is not None:
+            return None  # an unfinished crawl goes on where it stopped
         if self._full_crawl_every is not None:
             crawled = mapping.parse_time(state.crawled_at)
             if crawled is None or self._clock() - crawled >= self._full_crawl_every:
@@ -658,39 +747,67 @@ class AsanaConnector:
     # -- full crawl -------------------------------------------------------------------------
 
     def _full_crawl(
-        self, project: str, count: RequestCount, *, sync: str | None = None, mode: str | None = None
+        self,
+        project: str,
+        count: RequestCount,
+        *,
+        sync: str | None = None,
+        mode: str | None = None,
+        resume: AsanaCursor | None = None,
     ) -> Iterator[SyncBatch]:
-        mode = mode or ("events" if self._use_events else "poll")
-        if mode == "events" and sync is None:
-            sync = self._fresh_sync_token(project, count)
-            if sync is None:
-                mode = "poll"
-        if self._config.workspace and self._config.workspace_users and self._take_people_turn():
-            applied = False
+        """Every task page, then the status update; each page's batch carries a `crawl` cursor
+        (`CrawlProgress`), so a failure, kill or time limit resumes at the next page (`resume`).
+        Asana lists a project's tasks in the project's own order (no newest-first)."""
+        progress = resume.crawl if resume is not None else None
+        if progress is not None:
+            mode, sync = progress.mode, progress.sync
+        else:
+            mode = mode or ("events" if self._use_events else "poll")
+            if mode == "events" and sync is None:
+                sync = self._fresh_sync_token(project, count)
+                if sync is None:
+                    mode = "poll"
+            yield from self._people_batch(count)
+        live: set[str] = set()  # every task seen in this run
+        seen: set[str] = set(progress.seen) if progress else set()
+        gone: set[str] = set(progress.gone) if progress else set()
+        open_linked: set[str] = set(progress.open) if progress else set()
+        started: datetime | None = mapping.parse_time(resume.crawled_at) if resume is not None else None
+
+        def checkpoint(offset: str | None) -> str:
+            assert started is not None and mode is not None
+            crawl = CrawlProgress(mode, sync, offset, offset is None, sorted(seen), sorted(gone), sorted(open_linked))
+            return AsanaCursor(mode="crawl", crawled_at=_iso(started), config=self._fingerprint, crawl=crawl).dump()
+
+        if progress is None or not progress.tasks_done:
             try:
-                yield SyncBatch(people=self._workspace_people(self._config.workspace, count), requests=count.take())
-                applied = True  # the store applied the batch: no other partition sends them
-            finally:
-                if not applied:
-                    with self._people_lock:
-                        self._people_taken = False
-        live: set[str] = set()
-        open_linked: set[str] = set()
-        started: datetime | None = None
-        for tasks, headers in self._http.pages(
-            count,
-            f"Asana project {project}",
-            self._http.tasks.get_tasks_for_project,
-            project,
-            opts={"opt_fields": mapping.TASK_OPT_FIELDS},
-        ):
-            started = started or _server_time(headers) or self._clock()
-            live.update(str(t["gid"]) for t in tasks)
-            result = self._task_claims(project, [t for t in tasks if str(t["gid"]) in self._index], count)
-            live -= result.gone
-            open_linked |= result.open
-            result.people = {**mapping.people_in(t.get("assignee") for t in tasks), **result.people}
-            yield result.batch(count.take())
+                for tasks, headers, offset in self._http.pages_from(
+                    count,
+                    f"Asana project {project}",
+                    self._http.tasks.get_tasks_for_project,
+                    project,
+                    opts={"opt_fields": mapping.TASK_OPT_FIELDS},
+                    start=progress.offset if progress else None,
+                    expect=(400,) if progress else (),
+                ):
+                    started = started or _server_time(headers) or self._clock()
+                    live.update(str(t["gid"]) for t in tasks)
+                    linked = [t for t in tasks if str(t["gid"]) in self._index]
+                    result = self._task_claims(project, linked, count)
+                    seen.update(str(t["gid"]) for t in linked)
+                    live -= result.gone
+                    gone |= result.gone
+                    open_linked = (open_linked - result.gone) | result.open
+                    result.people = {**mapping.people_in(t.get("assignee") for t in tasks), **result.people}
+                    batch = result.batch(count.take())
+                    batch.cursor = checkpoint(offset)
+                    yield batch
+            except _Status as refused:  # a resumed crawl's offset Asana no longer takes
+                log.info("asana full crawl restarted", extra={"project": project, "reason": _asana_message(refused.body)})
+                yield from self._full_crawl(project, count)
+                return
+        if progress is not None:
+            live = yield from self._relist(project, seen, gone, open_linked, count)
 
         started = started or self._clock()
         update = self._newest_status_update(project, count)
@@ -708,6 +825,49 @@ class AsanaConnector:
         ).dump()
         final.requests = count.take()
         yield final
+
+    def _people_batch(self, count: RequestCount) -> Iterator[SyncBatch]:
+        """The workspace's users, once per connector (when configured)."""
+        if self._config.workspace and self._config.workspace_users and self._take_people_turn():
+            applied = False
+            try:
+                yield SyncBatch(people=self._workspace_people(self._config.workspace, count), requests=count.take())
+                applied = True  # the store applied the batch: no other partition sends them
+            finally:
+                if not applied:
+                    with self._people_lock:
+                        self._people_taken = False
+
+    def _relist(
+        self, project: str, seen: set[str], gone: set[str], open_linked: set[str], count: RequestCount
+    ) -> Generator[SyncBatch, None, set[str]]:
+        """The end of a crawl spread over runs: its pages were read by offset at different times,
+        and tasks added or moved in between shift them. The project's task gids are listed again
+        in one go (100 a request, nothing else asked) for what is live; a linked task the pages
+        missed is read now (its claims, in one more batch), so nothing live is retracted."""
+        live: set[str] = set()
+        for tasks, _ in self._http.pages(
+            count,
+            f"Asana project {project}",
+            self._http.tasks.get_tasks_for_project,
+            project,
+            opts={"opt_fields": "gid", "limit": 100},  # the largest page: nothing else is asked
+            limit=False,
+        ):
+            live.update(str(t["gid"]) for t in tasks)
+        live -= gone
+        open_linked.intersection_update(live)
+        missed = sorted(g for g in live if g in self._index and g not in seen)
+        if missed:
+            fetched = self._map(lambda gid: self._get_task(project, gid, count), missed)
+            result = self._task_claims(project, [t for t in fetched if t is not None], count)
+            gone_now = result.gone | {gid for gid, task in zip(missed, fetched) if task is None}
+            live -= gone_now
+            open_linked.difference_update(gone_now)
+            open_linked.update(result.open)
+            result.retractions += [Retraction(Source.ASANA, gid) for gid, task in zip(missed, fetched) if task is None]
+            yield result.batch(count.take())
+        return live
 
     def _workspace_people(self, workspace: str, count: RequestCount) -> list[PersonRecord]:
         """The workspace's users as person records (the endpoint takes no `limit`: up to 2,000

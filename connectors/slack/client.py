@@ -40,7 +40,7 @@ _ACTIONABLE = {
 _NON_JSON = "Received a response in a non-JSON format"
 _TRANSIENT = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 # Methods whose repeat is a second effect (a second message): never retried blindly once the
-# request may have arrived; the caller looks for the message instead (reconciler/notify.py).
+# request may have arrived; the caller looks for the message instead (reconciler/notify/channels/slack.py).
 _NOT_REPEATABLE = frozenset({"chat.postMessage", "chat.postEphemeral", "chat.scheduleMessage"})
 # 502/504 come from Slack's edge as an HTML page; ServerErrorRetryHandler retries only 500/503.
 RETRIED_STATUSES = frozenset({500, 502, 503, 504})

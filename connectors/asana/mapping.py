@@ -85,8 +85,11 @@ DUE_STORIES = frozenset({"due_date_changed", "due_date_removed", "dates_changed"
 DEPENDENCY_STORIES = frozenset({"dependency_added", "dependency_removed"})
 
 
+STATUS_UPDATE_PREFIX = "status_update:"  # the ref of a project's status update claims
+
+
 def status_update_ref(project_gid: str) -> str:
-    return f"status_update:{project_gid}"
+    return f"{STATUS_UPDATE_PREFIX}{project_gid}"
 
 
 # -- small readers ----------------------------------------------------------------------------

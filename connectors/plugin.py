@@ -1,0 +1,216 @@
+"""What a source package exports: one `SourcePlugin` the rest of the system reads instead of
+naming the source. A registry (connectors/registry.py) lists the plugins; the pipeline, the
+config, the settings and the rate limiter ask it.
+
+Plugins read the config and settings objects by attribute (duck-typed), so this module and the
+source packages depend on nothing above `connectors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from connectors.base import Connector, ConnectorError, DeliverableIndex, RateLimiter
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """How to reach a source: its token (None: not configured) and API address. `variable` is
+    the environment variable a user sets to configure the token (named in errors)."""
+
+    token: str | None
+    base_url: str
+    variable: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuildContext:
+    """Everything `SourcePlugin.build` may use; `token` is set (checked by the caller)."""
+
+    token: str
+    base_url: str
+    section: Any  # the plugin's config section (an instance of its `config_model`)
+    index: DeliverableIndex
+    rate_limiter: RateLimiter
+    timezone: str
+    clock: Callable[[], datetime]
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRate:
+    """`limit` requests per `period` seconds with bursts of `burst` (default `limit`), counted
+    in the bucket named `bucket`."""
+
+    bucket: str
+    limit: int
+    period: float = 60.0
+    burst: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLimits:
+    """What one rate-limiter key of the source must get: a token of every rate, and a slot
+    out of `concurrency` requests in flight when set."""
+
+    rates: tuple[RequestRate, ...]
+    concurrency: int | None = None
+
+
+@dataclass(frozen=True)
+class WriteTarget:
+    """One place a decision is written back to: `ref` names it in its source (a Slack channel
+    with `thread_ts`, an Asana task); `action` says what is done there (`reply in thread`)."""
+
+    source: str
+    ref: str
+    label: str
+    permalink: str | None = None
+    thread_ts: str | None = None
+    action: str = "comment on"
+
+    def describe(self) -> str:
+        return f"{self.label}: {self.action} {self.permalink or '(no permalink)'}"
+
+
+class Evidence(Protocol):
+    """A stored claim as write-back reads it."""
+
+    source: str
+    source_ref: str
+    permalink: str | None
+    partition: str | None
+
+
+class Writer(Protocol):
+    def write(self, target: WriteTarget, text: str, *, mark: str) -> str:
+        """Write `text` once (`mark` names this decision's write, to find one whose answer was
+        lost); the id of what was written. A failure is a one-line ConnectorError."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class WriteBack:
+    """How a decision is written back to a source. targets: the places the source's evidence
+    names (and notes on evidence that takes no write). writer: a client, built on first use.
+    audit / place: a target as an audit event's details, and back (`Place`), so a retry never
+    writes twice. result_key: the details key of the written id. markup: how text is escaped
+    for the source (`plain`, `slack_mrkdwn`)."""
+
+    targets: Callable[[Sequence[Evidence]], tuple[list[WriteTarget], list[str]]]
+    writer: Callable[[Credentials, RateLimiter, float], Writer]
+    audit: Callable[[WriteTarget], dict[str, Any]]
+    place: Callable[[Mapping[str, Any]], tuple[str, str | None]]
+    result_key: str
+    markup: str = "plain"
+
+
+@dataclass(frozen=True)
+class SourcePlugin:
+    """One source. `name` is the source value observations, cursors and findings carry.
+
+    config_model: the model of its config file section (read by `section`). credentials: the
+    token and address from the settings. build: a connector. partitions: the partitions to sync
+    that cost no request; when `needs_expansion(section)`, `expand(connector, config)` asks the
+    source for the full list. limits(section): the rate-limiter budget of one request key
+    (given the part after `<name>:`). partitions_at_once / requests_in_flight: how many
+    partitions sync side by side, and the cap on requests in flight across them (None: no cap).
+    link_kind: the deliverable link (`[[deliverables]] links.<kind>`) naming the item a
+    deliverable is in this source. ref_kind: what a claim's source ref names, as data the rules
+    read (`item` by default; `project` for claims that speak for a whole project). label /
+    item_noun: how findings name the source and its items.
+    """
+
+    name: str
+    label: str
+    config_model: type[BaseModel]
+    credentials: Callable[[Any], Credentials]
+    build: Callable[[BuildContext], Connector]
+    partitions: Callable[[Any], list[str]]
+    """From the whole config: the partitions to sync that cost no request."""
+    limits: Callable[[Any], Callable[[str], RequestLimits]]
+    partitions_at_once: Callable[[Any], int] = lambda section: 4
+    requests_in_flight: Callable[[Any], int | None] = lambda section: None
+    first_reads_at_once: int | None = 2
+    """Partitions reading their whole history for the first time side by side at most (each is
+    bound by the API budget, not by waiting); None: as many as `partitions_at_once`."""
+    expand: Callable[[Connector, Any], list[str]] | None = None
+    needs_expansion: Callable[[Any], bool] = lambda section: False
+    link_kind: str | None = None
+    item_noun: str = "item"
+    ref_kind: Callable[[str], str] = lambda source_ref: "item"
+    person_id_attribute: str | None = None
+    """The `people` attribute holding the person's id in this source (`slack_id`), if any."""
+    writeback: WriteBack | None = None
+    """How a decision is written back where this source's evidence lives; None: it is not."""
+    section: Callable[[Any], Any] | None = None
+    """Reads the source's section from the loaded config; default: `[sources.<name>]` validated
+    with `config_model` (the built-in sources have sections of their own, `[asana]`)."""
+
+    def __post_init__(self) -> None:
+        if self.section is None:
+            model, name = self.config_model, self.name
+            object.__setattr__(self, "section", lambda config: model.model_validate(config.sources.get(name, {})))
+
+
+PROJECT_REF = "project"
+"""`SourcePlugin.ref_kind` of a claim that speaks for a whole project (less specific than the
+item's own claims)."""
+
+
+class UnknownSource(ConnectorError):
+    pass
+
+
+class SourceRegistry:
+    """The registered sources, in the order they sync and are listed."""
+
+    def __init__(self, plugins: Iterable[SourcePlugin]):
+        self._plugins: dict[str, SourcePlugin] = {}
+        for plugin in plugins:
+            if plugin.name in self._plugins:
+                raise ValueError(f"two sources named {plugin.name!r}")
+            self._plugins[plugin.name] = plugin
+
+    def __iter__(self) -> Iterator[SourcePlugin]:
+        return iter(self._plugins.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._plugins
+
+    def names(self) -> list[str]:
+        return list(self._plugins)
+
+    def get(self, name: str) -> SourcePlugin:
+        plugin = self._plugins.get(str(name))
+        if plugin is None:
+            known = ", ".join(self._plugins) or "none"
+            raise UnknownSource(f"{name} is not a source that can be synced (known: {known})")
+        return plugin
+
+    def find(self, name: str) -> SourcePlugin | None:
+        return self._plugins.get(str(name))
+
+    def labels(self) -> Mapping[str, str]:
+        return {p.name: p.label for p in self}
+
+    def item_nouns(self) -> Mapping[str, str]:
+        return {p.name: p.item_noun for p in self}
+
+    def ref_kind(self, source: str, source_ref: str) -> str:
+        plugin = self._plugins.get(str(source))
+        return plugin.ref_kind(source_ref) if plugin is not None else "item"
+
+    def audit_target(self, details: Mapping[str, Any]) -> SourcePlugin | None:
+        """The source a write-back audit event's details name (`target`)."""
+        return self._plugins.get(str(details.get("target")))
+
+    def with_plugin(self, plugin: SourcePlugin) -> SourceRegistry:
+        return SourceRegistry([*self, plugin])

@@ -1,0 +1,109 @@
+"""The Slack source: channels as partitions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.base import Connector, Source
+from connectors.config import SlackConfig
+from connectors.plugin import BuildContext, Credentials, RequestLimits, RequestRate, SourcePlugin
+from connectors.slack.writeback import writeback
+
+NAME = Source.SLACK
+
+# Channels synced at the same time at most. Each mostly waits on its API; the rate limiter
+# keeps the budget.
+CHANNELS_AT_ONCE = 20
+
+TIERS: dict[str, int] = {"tier1": 1, "tier2": 20, "tier3": 50, "tier4": 100}
+
+METHOD_TIERS: dict[str, str] = {
+    "auth.test": "tier4",
+    "conversations.history": "tier3",
+    "conversations.replies": "tier3",
+    "conversations.info": "tier3",
+    "conversations.list": "tier2",
+    "conversations.members": "tier4",
+    "conversations.open": "tier3",
+    "chat.update": "tier3",
+    "chat.delete": "tier3",
+    "chat.getPermalink": "tier4",
+    "users.info": "tier4",
+    "users.list": "tier2",
+    "users.lookupByEmail": "tier3",
+}
+
+# Non-Marketplace apps created after May 2025: history and replies at 1 request per minute.
+MARKETPLACE_LIMITED = {"conversations.history": 1, "conversations.replies": 1}
+
+
+@dataclass(frozen=True)
+class SlackLimits:
+    """Slack's budget for a key `<method>` (the method's tier; unknown methods count as
+    `default_tier`) or `chat.postMessage:<channel>` (one message per second per channel)."""
+
+    tiers: dict[str, int] = field(default_factory=lambda: dict(TIERS))
+    method_tiers: dict[str, str] = field(default_factory=lambda: dict(METHOD_TIERS))
+    method_overrides: dict[str, int] = field(default_factory=dict)
+    default_tier: str = "tier3"
+    post_per_channel_per_second: float = 1.0
+
+    @classmethod
+    def for_section(cls, section: SlackConfig) -> SlackLimits:
+        return cls(method_overrides=dict(MARKETPLACE_LIMITED) if section.budget == "marketplace_limited" else {})
+
+    def __call__(self, rest: str) -> RequestLimits:
+        method, _, scope = rest.partition(":")
+        method = method or "unknown"
+        if method == "chat.postMessage":
+            per_second = self.post_per_channel_per_second
+            burst = max(1, round(per_second))
+            return RequestLimits((RequestRate(f"chat.postMessage:{scope or '-'}", burst, period=burst / per_second),))
+        per_minute = self.method_overrides.get(method)
+        if per_minute is None:
+            tier = self.method_tiers.get(method, self.default_tier)
+            per_minute = self.tiers.get(tier, self.tiers[self.default_tier])
+        return RequestLimits((RequestRate(f"method:{method}", per_minute),))
+
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None and value.get_secret_value() else None
+
+
+def _credentials(settings: Any) -> Credentials:
+    return Credentials(_secret(settings.slack_bot_token), settings.slack_base_url, "SLACK_BOT_TOKEN")
+
+
+def _build(ctx: BuildContext) -> Connector:
+    from connectors.slack.client import make_web_client
+    from connectors.slack.connector import SlackConnector
+
+    return SlackConnector(
+        token=ctx.token,
+        base_url=ctx.base_url,
+        config=ctx.section,
+        index=ctx.index,
+        rate_limiter=ctx.rate_limiter,
+        timezone=ctx.timezone,
+        clock=ctx.clock,
+        client=make_web_client(ctx.token, ctx.base_url, timeout=ctx.timeout),
+    )
+
+
+plugin = SourcePlugin(
+    name=NAME,
+    label="Slack",
+    config_model=SlackConfig,
+    section=lambda config: config.slack,
+    credentials=_credentials,
+    build=_build,
+    partitions=lambda config: list(config.slack.channels),
+    limits=SlackLimits.for_section,
+    partitions_at_once=lambda section: CHANNELS_AT_ONCE,
+    # a first read goes newest first, one page's threads in memory: all channels' last days first
+    first_reads_at_once=None,
+    item_noun="message",
+    person_id_attribute="slack_id",
+    writeback=writeback,
+)

@@ -1,0 +1,107 @@
+"""The composition root: the one module of `reconciler` that names the workers and the
+sandbox. The CLI, the Slack app and the board get them from here; sources come from the
+registry (connectors/registry.py). The import-linter contracts in pyproject.toml hold everything
+else to the layering (tests/unit/test_layering.py runs them).
+
+Imports are inside the functions: a CLI command loads only what it uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reconciler.settings import Settings
+
+if TYPE_CHECKING:
+    from connectors.sandbox import Sandbox
+    from reconciler.pipeline import PollPace, RunReport, Runtime
+
+
+# -- workers ------------------------------------------------------------------------------------
+
+
+def configure_logging(settings: Settings, *, level: str) -> None:
+    from workers.logging import configure_logging as configure
+
+    configure(settings, level=level)
+
+
+def poll_pace(interval: float) -> PollPace:
+    """The embedded loop's pace: `interval`, with the workers' settings for the event-driven
+    sources."""
+    from reconciler.pipeline import PollPace
+    from workers.settings import get_worker_settings
+
+    ws = get_worker_settings()
+    return PollPace(interval, ws.slack_events_sync_interval, ws.asana_sync_interval)
+
+
+def run_loop(rt: Runtime, **options: Any) -> list[RunReport]:
+    from workers.runner import run_loop as loop
+
+    return loop(rt, **options)
+
+
+def collect_status(rt: Runtime) -> dict[str, Any]:
+    from workers.status import collect_status as collect
+
+    return collect(rt)
+
+
+def redis_configured(settings: Settings) -> bool:
+    from workers.connections import redis_configured as configured
+
+    return configured(settings)
+
+
+def redis_reachable(settings: Settings) -> bool:
+    from workers.connections import reachable_redis
+
+    return reachable_redis(settings) is not None
+
+
+def celery_config(redis_url: str) -> dict[str, Any]:
+    from workers.celery_app import celery_config as config
+    from workers.settings import get_worker_settings
+
+    return config(redis_url, get_worker_settings())
+
+
+# -- the sandbox ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def sandbox(scenario: Path | None = None, *, port: int = 0) -> Iterator[Sandbox]:
+    """The local Asana + Slack stand-in serving `scenario` (default: the bundled demo)."""
+    from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
+
+    with Sandbox(load_scenario(scenario or bundled_scenario_path("demo")), port=port) as served:
+        yield served
+
+
+def pointed_at_sandbox(settings: Settings, sandbox: Sandbox, **overrides: object) -> Settings:
+    """`settings` with both sources served by `sandbox` (placeholder tokens it accepts)."""
+    from pydantic import SecretStr
+
+    return settings.model_copy(
+        update={
+            "asana_token": SecretStr("sandbox-asana-token"),
+            "slack_bot_token": SecretStr("xoxb-sandbox-token"),
+            "asana_base_url": sandbox.asana_base_url,
+            "slack_base_url": sandbox.slack_base_url,
+            **overrides,
+        }
+    )
+
+
+@contextmanager
+def sandbox_if_no_tokens(settings: Settings) -> Iterator[Settings]:
+    """With neither token set, start the bundled sandbox and point both sources at it."""
+    if settings.asana_token is not None or settings.slack_bot_token is not None:
+        yield settings
+        return
+    with sandbox() as served:
+        yield pointed_at_sandbox(settings, served)

@@ -1,0 +1,101 @@
+"""What the notifier's stages report, its timing settings, and the constants they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from reconciler.models import ConflictState, NotificationStatus
+from reconciler.protocol import AlertsConfig, parse_duration
+
+ACTOR = "notifier"
+AUTO_RESOLVER = "auto"  # Conflict.resolved_by when the sources agreed again
+CLOSED_CONFLICT_STATES = (ConflictState.RESOLVED, ConflictState.DISMISSED)
+TOLD_STATUSES = (NotificationStatus.PENDING, NotificationStatus.SENDING, NotificationStatus.SENT)
+DELIVERED_STATUSES = (NotificationStatus.SENDING, NotificationStatus.SENT)
+CHECK_IN_KIND = "stale"  # findings that are check-ins: a daily digest, no escalation
+SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
+
+
+# -- reports --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedNotice:
+    notification_id: int
+    recipient: str
+    reason: str
+    conflict_ids: tuple[int, ...]
+    not_before: datetime | None
+    appended: bool = False  # added to a window's DM that was already waiting
+
+
+@dataclass(slots=True)
+class PlanReport:
+    notices: list[PlannedNotice] = field(default_factory=list)
+    suppressed: dict[int, str] = field(default_factory=dict)  # conflict id -> suppressed_by
+    ack_timeouts: list[int] = field(default_factory=list)
+    withdrawn: list[int] = field(default_factory=list)  # closed before their pending DM went out
+
+    @property
+    def written(self) -> int:
+        return len(self.notices)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveredMessage:
+    notification_id: int
+    recipient: str
+    reason: str
+    conflict_ids: tuple[int, ...]
+    text: str
+    sent: bool
+    status: str
+    not_before: datetime | None = None
+    channel: str | None = None
+    ts: str | None = None
+    thread_ts: str | None = None
+    error: str | None = None
+    found_in_slack: bool = False  # its outcome was unknown, and Slack showed it had been posted
+
+
+@dataclass(slots=True)
+class DeliverReport:
+    """What one delivery pass did. With `dry_run`, `messages` is what would be sent (every
+    pending row, due now or later, with its `not_before`), and nothing was marked."""
+
+    dry_run: bool = False
+    messages: list[DeliveredMessage] = field(default_factory=list)
+    reclaimed: int = 0
+    aborted: str | None = None
+
+    @property
+    def sent(self) -> list[DeliveredMessage]:
+        return [m for m in self.messages if m.sent]
+
+    @property
+    def failed(self) -> list[DeliveredMessage]:
+        return [m for m in self.messages if m.error is not None]
+
+    @property
+    def skipped(self) -> list[DeliveredMessage]:
+        return [m for m in self.messages if m.status == NotificationStatus.SKIPPED]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertTiming:
+    group_wait: timedelta
+    group_interval: timedelta
+    repeat_interval: timedelta
+    ack_timeout: timedelta
+    quiet_hours: str | None
+
+    @classmethod
+    def from_config(cls, alerts: AlertsConfig) -> AlertTiming:
+        return cls(
+            group_wait=parse_duration(alerts.group_wait),
+            group_interval=parse_duration(alerts.group_interval),
+            repeat_interval=parse_duration(alerts.repeat_interval),
+            ack_timeout=parse_duration(alerts.ack_timeout),
+            quiet_hours=alerts.quiet_hours,
+        )
