@@ -580,16 +580,17 @@ def reconcile_dirty(rt: Runtime, *, limit: int | None = None) -> ReconcileReport
 
 
 def reconcile_while_crawling(rt: Runtime, crawling: frozenset[tuple[str, str]]) -> ReconcileReport:
-    """Reconcile what changed while first reads are under way: their deliverables too (a first
-    read stores the newest first, so what it has stored is current), not those of ordinary
-    syncs under way (held as `reconcile_dirty` holds them)."""
+    """Reconcile what changed while first reads are under way: the deliverables of first reads
+    that store the newest first (what they have stored is current) too, not those of ordinary
+    syncs under way nor of first reads in another order (held as `reconcile_dirty` holds them)."""
     from reconciler import engine
 
     started = time.monotonic()
+    current = {(source, partition) for source, partition in crawling if rt.sources.get(source).first_read_newest_first}
     with _storing(rt.engine), session_scope(rt.engine) as session:
         now = rt.now()
         syncing = store.partitions_syncing(session, now=now, within=WHOLE_SYNC_WAIT)
-        hold = [p for p in syncing if (p[0], p[1]) not in crawling]
+        hold = [p for p in syncing if (p[0], p[1]) not in current]
         report = engine.reconcile_dirty(session, config=rt.config, now=now, hold=hold)
         store.record_run(session, store.DIRTY_RECONCILE, now=now, seconds=time.monotonic() - started)
     log.info("reconciled during the first sync", extra={"reconciled": report.reconciled,

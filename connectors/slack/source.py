@@ -103,6 +103,7 @@ plugin = SourcePlugin(
     partitions_at_once=lambda section: CHANNELS_AT_ONCE,
     # a first read goes newest first, one page's threads in memory: all channels' last days first
     first_reads_at_once=None,
+    first_read_newest_first=True,
     item_noun="message",
     person_id_attribute="slack_id",
     writeback=writeback,

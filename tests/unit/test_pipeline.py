@@ -208,3 +208,32 @@ def test_first_reads_are_reconciled_while_they_go_on(tmp_path: Path, sandbox: Sa
     assert seen[0] == {("slack", "launches")} and left_dirty[0] == set()
     with session_scope(rt.engine) as session:
         assert store.partitions_syncing(session, now=rt.now(), within=pipeline.WHOLE_SYNC_WAIT) == []
+
+
+def test_a_first_read_in_project_order_is_held_until_it_ends(tmp_path: Path, sandbox: Sandbox) -> None:
+    """An Asana first read goes in the project's order, not newest first: what it stored so far
+    may lack a dependency, so its deliverables wait for the read to finish."""
+    settings = compose.pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    rt = pipeline.load_runtime(settings=settings, config_path=DEMO)
+    called = threading.Event()
+    held: list[set[str]] = []
+
+    def claimed_and_dirty(partitions: frozenset[tuple[str, str]]) -> set[str]:
+        with session_scope(rt.engine) as session:
+            return store.keys_claimed_in(session, store.dirty_deliverable_keys(session), list(partitions))
+
+    def while_crawling(partitions: frozenset[tuple[str, str]]) -> None:
+        before = claimed_and_dirty(partitions)
+        pipeline.reconcile_while_crawling(rt, partitions)
+        if before:
+            held.append(before - claimed_and_dirty(partitions))
+            called.set()
+
+    def on_batch(report: pipeline.SyncReport) -> None:
+        if report.first_read and claimed_and_dirty(frozenset({(report.source.value, report.partition)})):
+            assert called.wait(10)  # hold the read until a reconcile ran with its claims stored
+
+    reports = pipeline.sync_all(rt, sources=[pipeline.Source.ASANA], on_batch=on_batch,
+                                while_crawling=while_crawling, while_crawling_every=0.01)
+    assert [(r.ok, r.first_read) for r in reports] == [(True, True)]
+    assert held and held[0] == set(), "the Asana first read's deliverables were reconciled before it ended"
