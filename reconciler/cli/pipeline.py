@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import tempfile
+import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -247,12 +249,36 @@ def run(
 
             pace = poll_pace(interval)
             reports = run_loop(rt, once=once, interval=interval, dry_run=dry_run, on_batch=on_batch, pace=pace)
+        late = _deliver_what_falls_due_shortly(rt) if once and reports and not dry_run else None
     if once and reports:
         last = reports[-1]
         _print_sync(last.syncs)
+        if late is not None:
+            last.delivery.messages.extend(late.messages)
         _print_delivery(last.delivery, as_json=False, dry_run=dry_run, rt=rt)
         if not last.ok:
             raise typer.Exit(1)
+
+
+ONCE_WAITS_AT_MOST = timedelta(seconds=15)
+
+
+def _deliver_what_falls_due_shortly(rt: pipeline.Runtime) -> Any:
+    """`run --once` sends the DMs its pass planned when their group_wait (3 s by default) ends
+    within ONCE_WAITS_AT_MOST, instead of leaving them to a next pass that may never come."""
+    from reconciler.notify import next_pending_at
+
+    with session_scope(rt.engine) as session:
+        due = next_pending_at(session)
+    if due is None:
+        return None
+    wait = (due - rt.now()).total_seconds()
+    if wait > ONCE_WAITS_AT_MOST.total_seconds():
+        return None
+    if wait > 0:
+        console.print(f"Sending the DMs when their group_wait ends, in {wait:.0f} s…")
+        time.sleep(wait)
+    return pipeline.deliver_notifications(rt)
 
 
 @handle_errors

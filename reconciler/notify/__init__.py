@@ -51,11 +51,11 @@ from reconciler.notify.model import (
 from reconciler.notify.outbox import BACKOFF_BASE, BACKOFF_CAP, LEASE_RENEW_EVERY, MAX_ATTEMPTS, SENDING_LEASE
 from reconciler.notify.plan import plan_notifications
 from reconciler.notify.send import deliver_pending
-from reconciler.notify.status import notification_status
+from reconciler.notify.status import next_pending_at, notification_status
 
 __all__ = [
     "Address", "AlertTiming", "BACKOFF_BASE", "BACKOFF_CAP", "Channel", "DeliverReport", "DeliveredMessage",
     "DeliveryError", "LEASE_RENEW_EVERY", "MAX_ATTEMPTS", "NOTIFICATION_EVENT", "Payload", "PermanentError", "PlanReport",
     "PlannedNotice", "Receipt", "RetryableError", "SENDING_LEASE", "Sent", "SlackDM", "deliver_pending",
-    "notification_status", "plan_notifications",
+    "next_pending_at", "notification_status", "plan_notifications",
 ]

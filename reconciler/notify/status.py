@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
@@ -38,6 +39,18 @@ def notification_status(session: Session) -> dict[str, Any]:
         "last_errors": [{**_row_summary(r), "error": r.last_error} for r in errors],
         "suppressed_conflicts": int(suppressed),
     }
+
+
+def next_pending_at(session: Session) -> datetime | None:
+    """When the earliest pending DM may go out (its `not_before`; a row without one is due now
+    and comes back as its creation time), or None when nothing waits."""
+    earliest = session.exec(
+        select(Notification.not_before, Notification.created_at)
+        .where(Notification.status == NotificationStatus.PENDING)
+        .order_by(func.coalesce(Notification.not_before, Notification.created_at))
+        .limit(1)
+    ).first()
+    return None if earliest is None else earliest[0] or earliest[1]
 
 
 def _row_summary(row: Notification) -> dict[str, Any]:

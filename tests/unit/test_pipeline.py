@@ -237,3 +237,20 @@ def test_a_first_read_in_project_order_is_held_until_it_ends(tmp_path: Path, san
                                 while_crawling=while_crawling, while_crawling_every=0.01)
     assert [(r.ok, r.first_read) for r in reports] == [(True, True)]
     assert held and held[0] == set(), "the Asana first read's deliverables were reconciled before it ended"
+
+
+@pytest.mark.parametrize(("group_wait", "sent"), [("1s", 4), ("1h", 0)])
+def test_run_once_sends_what_its_group_wait_lets_go_within_seconds(
+    tmp_path: Path, sandbox: Sandbox, group_wait: str, sent: int
+) -> None:
+    """`run --once` waits out a short group_wait (not an hour's) and sends the DMs its pass planned."""
+    from reconciler.cli.pipeline import _deliver_what_falls_due_shortly
+
+    settings = compose.pointed_at_sandbox(Settings(), sandbox, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    rt = pipeline.load_runtime(settings=settings, config_path=DEMO)
+    alerts = rt.config.alerts.model_copy(update={"group_wait": group_wait, "quiet_hours": None})
+    rt.config = rt.config.model_copy(update={"alerts": alerts})
+    report = pipeline.run_once(rt)
+    assert report.plan.written == 4 and report.delivery.sent == []
+    late = _deliver_what_falls_due_shortly(rt)
+    assert (len(late.sent) if late else 0) == sent
