@@ -141,6 +141,9 @@ class SourcePlugin:
     first_reads_at_once: int | None = 2
     """Partitions reading their whole history for the first time side by side at most (each is
     bound by the API budget, not by waiting); None: as many as `partitions_at_once`."""
+    first_read_per_minute: Callable[[Any], float | None] = lambda section: None
+    """From its config section: the requests a minute a first read may spend (its slowest
+    budget), for the time-left estimate; None: not known."""
     first_read_newest_first: bool = False
     """Its first read stores the newest items first, so what a first read has stored so far is
     current and may be reconciled before the read ends; otherwise (Asana's project order) a

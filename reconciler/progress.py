@@ -3,9 +3,9 @@
 A first (full) read reports the share of its partition done after each batch (`SyncBatch.progress`;
 the Slack connector measures it by how far back in the channel's life it has read). What is left
 of a partition is its requests so far scaled by what remains (`requests × (1 − p) / p`), and the
-time left is that, per source, over the source's budget: Asana `[asana] requests_per_minute`,
-Slack the 50 requests a minute of its history and replies methods (Tier 3; 1 a minute with
-`budget = "marketplace_limited"`). The sources are read side by side, so the estimate is the
+time left is that, per source, over the budget its plugin names (`first_read_per_minute`: Asana
+`[asana] requests_per_minute`, Slack the 50 requests a minute of its history and replies methods,
+Tier 3; 1 a minute with `budget = "marketplace_limited"`). The sources are read side by side, so the estimate is the
 longest of them. Slack's history and replies have a budget each; counting them as one
 overestimates a crawl by its share of history pages (about 3 % on a busy workspace).
 """
@@ -13,15 +13,19 @@ overestimates a crawl by its share of history pages (about 3 % on a busy workspa
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.base import Source, SourceName
-from connectors.config import AsanaConfig, SlackConfig
+from connectors.base import SourceName
+from connectors.plugin import SourceRegistry
 
-# conversations.history / conversations.replies per minute (mirrors workers/ratelimit.py's tiers)
-SLACK_READS_PER_MINUTE = {"internal": 50, "marketplace_limited": 1}
+Budgets = Mapping[str, float | None]  # source name -> requests a minute a first read may spend
+
+
+def first_read_budgets(sources: SourceRegistry, config: Any) -> dict[str, float | None]:
+    """Each registered source's first-read budget under `config`."""
+    return {plugin.name: plugin.first_read_per_minute(plugin.section(config)) for plugin in sources}
 
 
 @dataclass(frozen=True)
@@ -61,16 +65,7 @@ class Estimate:
         }
 
 
-def requests_per_minute(source: SourceName, *, asana: AsanaConfig, slack: SlackConfig) -> float | None:
-    """The budget of a source's first read; None for a source without a known one."""
-    if source == Source.ASANA:
-        return float(asana.requests_per_minute)
-    if source == Source.SLACK:
-        return float(SLACK_READS_PER_MINUTE[slack.budget])
-    return None
-
-
-def estimate(parts: Iterable[PartitionProgress], *, asana: AsanaConfig, slack: SlackConfig) -> Estimate:
+def estimate(parts: Iterable[PartitionProgress], *, budgets: Budgets) -> Estimate:
     """The requests and seconds left for `parts` under the budget; the seconds are those of the
     partitions that can say (and None only if none of the unfinished ones can)."""
     done = 0
@@ -79,14 +74,13 @@ def estimate(parts: Iterable[PartitionProgress], *, asana: AsanaConfig, slack: S
     for part in parts:
         done += part.requests
         remaining = part.requests_left()
-        if remaining and requests_per_minute(part.source, asana=asana, slack=slack) is None:
+        if remaining and not budgets.get(str(part.source)):
             remaining = None  # a source whose budget is not known here
         if remaining is None:
             unknown.append(f"{part.source} {part.partition}")
             continue
         left[part.source] = left.get(part.source, 0) + remaining
-    known = [n / (requests_per_minute(source, asana=asana, slack=slack) or 1.0) * 60.0
-             for source, n in left.items() if n]
+    known = [n / (budgets.get(str(source)) or 1.0) * 60.0 for source, n in left.items() if n]
     seconds = max(known, default=0.0) if known or not unknown else None
     total_left = None if unknown else sum(left.values())
     return Estimate(done, total_left, seconds, tuple(unknown))
@@ -106,8 +100,8 @@ def format_duration(seconds: float) -> str:
 class Tracker:
     """The latest report of each partition of a sync (fed from the sync threads' batch hooks)."""
 
-    def __init__(self, *, asana: AsanaConfig, slack: SlackConfig):
-        self._asana, self._slack = asana, slack
+    def __init__(self, *, budgets: Budgets):
+        self._budgets = budgets
         self._parts: dict[tuple[SourceName, str], PartitionProgress] = {}
         self._lock = threading.Lock()
 
@@ -120,7 +114,7 @@ class Tracker:
     def estimate(self) -> Estimate:
         with self._lock:
             parts = list(self._parts.values())
-        return estimate(parts, asana=self._asana, slack=self._slack)
+        return estimate(parts, budgets=self._budgets)
 
     def crawling(self) -> bool:
         with self._lock:

@@ -81,6 +81,7 @@ plugin = SourcePlugin(
     limits=lambda section: AsanaLimits(section.requests_per_minute, section.concurrent_requests),
     partitions_at_once=lambda section: section.concurrent_requests,
     requests_in_flight=lambda section: section.concurrent_requests,
+    first_read_per_minute=lambda section: float(section.requests_per_minute),
     link_kind=NAME,
     item_noun="task",
     ref_kind=_ref_kind,

@@ -67,6 +67,13 @@ class SlackLimits:
         return RequestLimits((RequestRate(f"method:{method}", per_minute),))
 
 
+def _reads_per_minute(section: SlackConfig) -> float:
+    """What a first read may spend: conversations.history and .replies each have this budget
+    (Tier 3, 50 a minute; 1 with `budget = "marketplace_limited"`)."""
+    (rate,) = SlackLimits.for_section(section)("conversations.replies").rates
+    return rate.limit * 60.0 / rate.period
+
+
 def _secret(value: Any) -> str | None:
     return value.get_secret_value() if value is not None and value.get_secret_value() else None
 
@@ -104,6 +111,7 @@ plugin = SourcePlugin(
     # a first read goes newest first, one page's threads in memory: all channels' last days first
     first_reads_at_once=None,
     first_read_newest_first=True,
+    first_read_per_minute=lambda section: _reads_per_minute(section),
     item_noun="message",
     person_id_attribute="slack_id",
     writeback=writeback,

@@ -77,9 +77,9 @@ def _sync_json(reports: list[pipeline.SyncReport], rt: pipeline.Runtime) -> list
 
 
 def _left(report: pipeline.SyncReport, rt: pipeline.Runtime) -> dict[str, Any]:
-    from reconciler.progress import estimate
+    from reconciler.progress import estimate, first_read_budgets
 
-    found = estimate([report.progress_view()], asana=rt.config.asana, slack=rt.config.slack)
+    found = estimate([report.progress_view()], budgets=first_read_budgets(rt.sources, rt.config))
     return {"requests_left": found.requests_left, "seconds_left": found.to_json()["seconds_left"]}
 
 
@@ -120,11 +120,11 @@ def sync(
     """Pull new claims from Asana and Slack into the store."""
     if source == Source.MANUAL:
         raise UserError("manual claims are recorded with `reconciler claim`, not synced")
-    from reconciler.progress import Tracker
+    from reconciler.progress import Tracker, first_read_budgets
 
     as_json = wants_json(output, json_flag)
     with runtime(config, talks_to_apis=True) as rt:
-        tracker = Tracker(asana=rt.config.asana, slack=rt.config.slack)
+        tracker = Tracker(budgets=first_read_budgets(rt.sources, rt.config))
         with progress_reporter(not as_json, summary=tracker.summary) as show:
             if source is not None and source not in rt.sources:
                 raise UserError(f"{source!r} is not a source (sources: {', '.join(rt.sources.names())})")
@@ -236,11 +236,11 @@ def run(
 ) -> None:
     """Sync, reconcile and notify in a loop, in this process (no broker needed)."""
     from reconciler.compose import configure_logging, poll_pace, run_loop
-    from reconciler.progress import Tracker
+    from reconciler.progress import Tracker, first_read_budgets
 
     configure_logging(get_settings(), level="INFO")
     with runtime(config, talks_to_apis=True) as rt:
-        tracker = Tracker(asana=rt.config.asana, slack=rt.config.slack)
+        tracker = Tracker(budgets=first_read_budgets(rt.sources, rt.config))
         with progress_reporter(True, summary=tracker.summary) as show:
 
             def on_batch(report: pipeline.SyncReport) -> None:

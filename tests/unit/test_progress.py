@@ -3,13 +3,21 @@ the share of a Slack channel's history a first read has covered."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from connectors.base import Source
 from connectors.config import AsanaConfig, SlackConfig
 from connectors.slack.connector import Crawl
-from reconciler.progress import PartitionProgress, Tracker, estimate, format_duration
+from connectors.registry import load_sources
+from reconciler.progress import PartitionProgress, Tracker, estimate, first_read_budgets, format_duration
 
 DAY = 86_400
 NOW = 1_800_000_000
+
+
+def budgets(asana: AsanaConfig, slack: SlackConfig) -> dict[str, float | None]:
+    """The budgets the source plugins name for these sections (what `sync` and `run` use)."""
+    return first_read_budgets(load_sources([]), SimpleNamespace(asana=asana, slack=slack))
 
 
 def part(source: Source, name: str, requests: int, progress: float | None, *, first: bool = True,
@@ -21,7 +29,7 @@ def test_what_is_left_is_scaled_from_what_was_done_over_each_sources_budget() ->
     found = estimate(
         [part(Source.SLACK, "C1", 100, 0.25), part(Source.SLACK, "C2", 50, 0.5),
          part(Source.ASANA, "P1", 10, None, first=False)],  # an ordinary sync: a handful of requests
-        asana=AsanaConfig(), slack=SlackConfig(),
+        budgets=budgets(AsanaConfig(), SlackConfig()),
     )
     assert found.requests_done == 160 and found.requests_left == 300 + 50
     assert found.seconds_left == 350 / 50 * 60  # Slack's 50 reads a minute
@@ -31,22 +39,22 @@ def test_what_is_left_is_scaled_from_what_was_done_over_each_sources_budget() ->
 def test_the_sources_go_side_by_side_so_the_longest_one_counts() -> None:
     found = estimate(
         [part(Source.SLACK, "C1", 50, 0.5), part(Source.ASANA, "P1", 300, 0.1)],
-        asana=AsanaConfig(requests_per_minute=1500), slack=SlackConfig(budget="marketplace_limited"),
+        budgets=budgets(AsanaConfig(requests_per_minute=1500), SlackConfig(budget="marketplace_limited")),
     )
     assert found.seconds_left == 50 * 60.0  # Slack at 1 a minute outlasts Asana's 2,700 at 1,500
 
 
 def test_a_first_read_that_cannot_say_how_far_it_is_is_named_not_guessed() -> None:
     found = estimate([part(Source.ASANA, "P1", 30, None), part(Source.SLACK, "C1", 10, 0.5)],
-                     asana=AsanaConfig(), slack=SlackConfig())
+                     budgets=budgets(AsanaConfig(), SlackConfig()))
     assert found.requests_left is None and found.unknown == ("asana P1",)
     assert found.seconds_left == 10 / 50 * 60  # what can be said
-    alone = estimate([part(Source.ASANA, "P1", 30, None)], asana=AsanaConfig(), slack=SlackConfig())
+    alone = estimate([part(Source.ASANA, "P1", 30, None)], budgets=budgets(AsanaConfig(), SlackConfig()))
     assert alone.seconds_left is None
 
 
 def test_finished_partitions_have_nothing_left() -> None:
-    found = estimate([part(Source.SLACK, "C1", 700, 0.4, finished=True)], asana=AsanaConfig(), slack=SlackConfig())
+    found = estimate([part(Source.SLACK, "C1", 700, 0.4, finished=True)], budgets=budgets(AsanaConfig(), SlackConfig()))
     assert found.requests_left == 0 and found.seconds_left == 0.0
 
 
@@ -69,7 +77,7 @@ def test_the_terminal_line_names_the_time_left_only_while_a_first_read_goes_on()
         def progress_view(self) -> PartitionProgress:
             return self.view
 
-    tracker = Tracker(asana=AsanaConfig(), slack=SlackConfig())
+    tracker = Tracker(budgets=budgets(AsanaConfig(), SlackConfig()))
     tracker.update(Report(part(Source.SLACK, "C1", 1_000, None, first=False)))
     assert tracker.summary() is None
     tracker.update(Report(part(Source.SLACK, "C2", 1_000, 0.2)))
