@@ -208,9 +208,6 @@ class SourceRegistry:
     def labels(self) -> Mapping[str, str]:
         return {p.name: p.label for p in self}
 
-    def item_nouns(self) -> Mapping[str, str]:
-        return {p.name: p.item_noun for p in self}
-
     def ref_kind(self, source: str, source_ref: str) -> str:
         plugin = self._plugins.get(str(source))
         return plugin.ref_kind(source_ref) if plugin is not None else "item"
@@ -218,6 +215,3 @@ class SourceRegistry:
     def audit_target(self, details: Mapping[str, Any]) -> SourcePlugin | None:
         """The source a write-back audit event's details name (`target`)."""
         return self._plugins.get(str(details.get("target")))
-
-    def with_plugin(self, plugin: SourcePlugin) -> SourceRegistry:
-        return SourceRegistry([*self, plugin])
