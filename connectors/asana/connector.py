@@ -46,21 +46,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from zoneinfo import ZoneInfo
 
 import asana
 import urllib3
 from asana.rest import ApiException
-from urllib3.util.retry import Retry
+from pydantic import BaseModel
+from urllib3.util.retry import Retry as Urllib3Retry
 
 from connectors.asana import mapping
 from connectors.base import (
@@ -74,9 +75,21 @@ from connectors.base import (
     Source,
     SyncBatch,
     TransientError,
-    UnreachableError,
 )
 from connectors.config import AsanaConfig
+from connectors.toolkit import (
+    Backoff,
+    CallPolicy,
+    CursorModel,
+    Fatal,
+    Ok,
+    OffsetPaginator,
+    RequestCount,
+    Retry,
+    RetryAfter,
+    Verdict,
+    call,
+)
 
 log = logging.getLogger(__name__)
 
@@ -152,39 +165,46 @@ def _server_time(headers: Mapping[str, str] | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-class RequestCount:
-    """Requests made for one pull (every attempt, retries included), thread-safe."""
+def _refusal(where: str, status: int, body: Any) -> ConnectorError:
+    message = _asana_message(body)
+    if status == 401:
+        return ConnectorError(f"{where}: not authorised (401) — check ASANA_TOKEN")
+    if status == 402:
+        return ConnectorError(f"{where}: needs a paid Asana plan (402)")
+    if status == 403:
+        return ConnectorError(f"{where}: forbidden (403) — the token's user cannot see it")
+    if status == 404:
+        return ConnectorError(f"{where}: not found (404) — check the gid in the config")
+    detail = f": {message}" if message else ""
+    return ConnectorError(f"{where}: rejected by Asana ({status}){detail}")
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._total = 0
-        self._taken = 0
-        self._throttled = 0
 
-    def add(self) -> None:
-        with self._lock:
-            self._total += 1
-
-    def throttle(self) -> None:
-        """One answer was 429: rate limited."""
-        with self._lock:
-            self._throttled += 1
-
-    def take_throttled(self) -> int:
-        """429 answers since the last take."""
-        with self._lock:
-            fresh, self._throttled = self._throttled, 0
-            return fresh
-
-    @property
-    def total(self) -> int:
-        return self._total
-
-    def take(self) -> int:
-        """Requests since the last take (what the next batch reports)."""
-        with self._lock:
-            fresh, self._taken = self._total - self._taken, self._total
-            return fresh
+def classify_answer(answer: Any, *, where: str, expect: Sequence[int] = ()) -> Verdict[tuple[dict[str, Any], Mapping[str, str]]]:
+    """What one SDK attempt's outcome means: 429 waits `Retry-After`; 5xx, connection failures
+    and bodies that are not JSON are retried (the request may have been carried out); a status
+    the caller `expect`s ends in `_Status` when its body is readable (retried when cut off);
+    other 4xx end in a one-line `ConnectorError` naming `where`."""
+    if isinstance(answer, ApiException):
+        status = int(answer.status or 0)
+        if status in expect and _body_json(answer.body):
+            return Fatal(_Status(status, answer.body))
+        if status in expect:  # a truncated answer the caller would have to read
+            return Retry(f"unreadable answer ({status})")
+        if status == 429:
+            return RetryAfter(_retry_after(answer.headers))
+        if status >= 500:
+            return Retry(f"server error ({status})", outcome_unknown=True)
+        if status == 0:
+            return Fatal(ConnectorError(f"{where}: TLS error talking to Asana ({answer.reason})"))
+        return Fatal(_refusal(where, status, answer.body))
+    if isinstance(answer, (urllib3.exceptions.HTTPError, OSError)):
+        return Retry(f"connection failed ({type(answer).__name__})", answered=False, outcome_unknown=True)
+    if isinstance(answer, Exception):
+        return Fatal(answer)
+    body, _status, headers = answer
+    if isinstance(body, dict):
+        return Ok((body, headers or {}))
+    return Retry("unreadable answer (not JSON)", outcome_unknown=True)
 
 
 class AsanaHttp:
@@ -213,7 +233,7 @@ class AsanaHttp:
         configuration = asana.Configuration()
         configuration.host = base_url.rstrip("/")
         configuration.access_token = token
-        configuration.retry_strategy = Retry(total=False)  # we retry, under the caller's limiter
+        configuration.retry_strategy = Urllib3Retry(total=False)  # we retry, under the caller's limiter
         configuration.connection_pool_maxsize = max(1, pool_size)
         self._client = asana.ApiClient(configuration)
         self.tasks = asana.TasksApi(self._client)
@@ -226,11 +246,15 @@ class AsanaHttp:
         self.sections = asana.SectionsApi(self._client)
         self.workspaces = asana.WorkspacesApi(self._client)
         self.teams = asana.TeamsApi(self._client)
-        self._limiter = rate_limiter
-        self._max_retries = max(0, max_retries)
-        self._backoff = backoff
-        self._max_backoff = max_backoff
-        self._sleep = sleep
+        self._policy = CallPolicy(
+            limiter=rate_limiter,
+            limiter_key=LIMITER_KEY,
+            max_retries=max(0, max_retries),
+            backoff=Backoff(backoff, max_backoff),
+            sleep=sleep,
+            name="asana",
+            logger=log,
+        )
         # the SDK takes an int (total) or a (connect, read) pair and silently ignores a float
         self._timeout = timeout if isinstance(timeout, tuple) else (float(timeout), float(timeout))
         self.page_size = min(100, max(1, page_size))
@@ -241,10 +265,6 @@ class AsanaHttp:
             pool.close()
             pool.join()
             del self._client.pool
-
-    def _delay(self, attempt: int) -> float:
-        ceiling = min(self._max_backoff, self._backoff * (2**attempt))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def call(
         self,
@@ -261,66 +281,22 @@ class AsanaHttp:
         a dropped connection, a cut-off answer: Asana may have done it) it is asked, before any
         retry and before giving up, for what the write made; what it finds is the answer
         (`{"data": found}`), and the write is not sent again."""
-        problem = "no attempt made"
-        answered = False  # by an HTTP response, in any attempt
-        unknown = False  # the last attempt may have been carried out
-        for attempt in range(self._max_retries + 1):
-            if unknown and confirm is not None:
-                found = confirm()
-                if found is not None:
-                    return {"data": found}, {}
-            unknown = False
-            delay: float | None = None
-            self._limiter.acquire(LIMITER_KEY)
-            try:
-                count.add()
-                body, _status, headers = method(
-                    *args,
-                    full_payload=True,
-                    _return_http_data_only=False,
-                    _request_timeout=self._timeout,
-                )
-            except ApiException as exc:
-                status = int(exc.status or 0)
-                answered = answered or status > 0
-                if status in expect and _body_json(exc.body):
-                    raise _Status(status, exc.body) from None
-                if status in expect:  # a truncated answer the caller would have to read
-                    problem = f"unreadable answer ({status})"
-                elif status == 429:
-                    count.throttle()
-                    problem = "rate limited (429)"
-                    delay = _retry_after(exc.headers)
-                elif status >= 500:
-                    problem = f"server error ({status})"
-                    unknown = True
-                elif status == 0:
-                    raise ConnectorError(f"{where}: TLS error talking to Asana ({exc.reason})") from None
-                else:
-                    raise self._fatal(where, status, exc.body) from None
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                problem = f"connection failed ({type(exc).__name__})"
-                unknown = True
-            else:
-                if isinstance(body, dict):
-                    return body, headers or {}
-                answered = True
-                unknown = True
-                problem = "unreadable answer (not JSON)"
-            finally:
-                self._limiter.release(LIMITER_KEY)
-            if attempt == self._max_retries:
-                break
-            wait = self._delay(attempt) if delay is None else delay
-            log.info("asana retry", extra={"where": where, "problem": problem, "attempt": attempt + 1, "wait": wait})
-            self._sleep(wait)
-        if unknown and confirm is not None:
-            found = confirm()
-            if found is not None:
-                return {"data": found}, {}
-        attempts = self._max_retries + 1
-        error = TransientError if answered else UnreachableError
-        raise error(f"{where}: {problem}; gave up after {attempts} attempt{'s' if attempts > 1 else ''}")
+
+        def send() -> Any:
+            return method(*args, full_payload=True, _return_http_data_only=False, _request_timeout=self._timeout)
+
+        def confirmed() -> tuple[dict[str, Any], Mapping[str, str]] | None:
+            found = confirm() if confirm is not None else None
+            return ({"data": found}, {}) if found is not None else None
+
+        return call(
+            send,
+            partial(classify_answer, where=where, expect=expect),
+            policy=self._policy,
+            count=count,
+            where=where,
+            confirm=confirmed if confirm is not None else None,
+        )
 
     def add_comment(self, task_gid: str, text: str, *, count: RequestCount | None = None) -> dict[str, Any]:
         """Post a comment story on a task (POST /tasks/{gid}/stories); the new story (its `gid`).
@@ -361,19 +337,28 @@ class AsanaHttp:
                     found = story
         return found
 
-    @staticmethod
-    def _fatal(where: str, status: int, body: Any) -> ConnectorError:
-        message = _asana_message(body)
-        if status == 401:
-            return ConnectorError(f"{where}: not authorised (401) — check ASANA_TOKEN")
-        if status == 402:
-            return ConnectorError(f"{where}: needs a paid Asana plan (402)")
-        if status == 403:
-            return ConnectorError(f"{where}: forbidden (403) — the token's user cannot see it")
-        if status == 404:
-            return ConnectorError(f"{where}: not found (404) — check the gid in the config")
-        detail = f": {message}" if message else ""
-        return ConnectorError(f"{where}: rejected by Asana ({status}){detail}")
+    def paginator(
+        self,
+        count: RequestCount,
+        where: str,
+        method: Callable[..., Any],
+        *args: Any,
+        opts: Mapping[str, Any],
+        expect: Sequence[int] = (),
+        limit: bool = True,
+        start: str | None = None,
+    ) -> OffsetPaginator[tuple[dict[str, Any], Mapping[str, str]]]:
+        """The pages of a list endpoint from the offset `start` on, following `next_page.offset`
+        (one call per page; the paginator's `position` is where to go on). `limit=False` for
+        endpoints that take no `limit` (they answer in pages of their own)."""
+
+        def fetch(offset: str | None) -> tuple[dict[str, Any], Mapping[str, str]]:
+            query: dict[str, Any] = {**opts, "limit": self.page_size} if limit else dict(opts)
+            if offset:
+                query["offset"] = offset
+            return self.call(count, where, method, *args, query, expect=expect)
+
+        return OffsetPaginator(fetch, start=start, body=lambda answer: answer[0])
 
     def pages(
         self,
@@ -385,10 +370,9 @@ class AsanaHttp:
         expect: Sequence[int] = (),
         limit: bool = True,
     ) -> Iterator[tuple[list[dict[str, Any]], Mapping[str, str]]]:
-        """Every page of a list endpoint, following `next_page.offset` (one call per page).
-        `limit=False` for endpoints that take no `limit` (they answer in pages of their own)."""
-        for data, headers, _ in self.pages_from(count, where, method, *args, opts=opts, expect=expect, limit=limit):
-            yield data, headers
+        """Every page of a list endpoint (`paginator`): its items and headers."""
+        for page in self.paginator(count, where, method, *args, opts=opts, expect=expect, limit=limit):
+            yield page.items, page.answer[1]
 
     def pages_from(
         self,
@@ -403,76 +387,50 @@ class AsanaHttp:
     ) -> Iterator[tuple[list[dict[str, Any]], Mapping[str, str], str | None]]:
         """`pages` from the offset `start` on, each page with the offset of the next (None: the
         last page), so a caller can keep its place between runs."""
-        offset = start
-        while True:
-            query: dict[str, Any] = {**opts, "limit": self.page_size} if limit else dict(opts)
-            if offset:
-                query["offset"] = offset
-            body, headers = self.call(count, where, method, *args, query, expect=expect)
-            offset = (body.get("next_page") or {}).get("offset") or None
-            yield list(body.get("data") or []), headers, offset
-            if not offset:
-                return
+        for page in self.paginator(count, where, method, *args, opts=opts, expect=expect, limit=limit, start=start):
+            yield page.items, page.answer[1], page.next
 
 
 # -- cursor ----------------------------------------------------------------------------------
 
 
-@dataclass
-class CrawlProgress:
+class CrawlProgress(BaseModel):
     """A full crawl that has not finished (kept after every page of tasks): where it goes on."""
 
     mode: str  # the mode its cursor ends in: "events" or "poll"
     sync: str | None  # events: the sync token asked for before the crawl began
     offset: str | None  # the next page of tasks (Asana's offset); None with tasks_done
     tasks_done: bool  # every page of tasks is read; the status update is what is left
-    seen: list[str] = field(default_factory=list)  # linked tasks read so far
-    gone: list[str] = field(default_factory=list)  # linked tasks found deleted or out of the project
-    open: list[str] = field(default_factory=list)  # linked, not completed tasks seen so far
+    seen: list[str] = []  # linked tasks read so far
+    gone: list[str] = []  # linked tasks found deleted or out of the project
+    open: list[str] = []  # linked, not completed tasks seen so far
 
 
-@dataclass
-class AsanaCursor:
-    """What the store keeps per project between runs (a JSON string)."""
+class AsanaCursor(CursorModel):
+    """What the store keeps per project between runs (a JSON string, `dump()`; `load()` gives
+    None for anything unusable, which starts a full crawl)."""
+
+    VERSION: ClassVar[int] = CURSOR_VERSION
+    OMIT_WHEN_NONE: ClassVar[frozenset[str]] = frozenset({"crawl"})  # a finished crawl's cursor reads as before
 
     mode: str  # "events" or "poll"; "crawl" while a full crawl is unfinished (`crawl` says where)
     crawled_at: str  # server time the last full crawl began
     config: str  # fingerprint of the mapping config and the deliverable index
     sync: str | None = None  # events: the sync token to read from
     since: str | None = None  # poll: modified_since for the next run
-    open: list[str] = field(default_factory=list)  # linked, not completed tasks in the project
+    open: list[str] = []  # linked, not completed tasks in the project
     status: dict[str, Any] | None = None  # the current status update (what its claims need)
     crawl: CrawlProgress | None = None
 
-    def dump(self) -> str:
-        data = asdict(self)
-        if data["crawl"] is None:
-            del data["crawl"]  # the cursor of a finished crawl reads as before
-        return json.dumps({"v": CURSOR_VERSION, **data}, sort_keys=True, separators=(",", ":"))
-
-    @classmethod
-    def load(cls, raw: str | None) -> AsanaCursor | None:
-        """The stored cursor, or None when there is none or it is not one of ours (-> crawl)."""
-        if not raw:
-            return None
-        try:
-            data = json.loads(raw)
-            if not isinstance(data, dict) or data.pop("v", None) != CURSOR_VERSION:
-                return None
-            crawl = data.pop("crawl", None)
-            cursor = cls(**data, crawl=CrawlProgress(**crawl) if crawl is not None else None)
-        except (TypeError, ValueError):
-            return None
-        if cursor.mode == "crawl":
-            progress = cursor.crawl
+    def usable(self) -> bool:
+        if self.mode == "crawl":
+            progress = self.crawl
             if progress is None or progress.mode not in ("events", "poll") or (progress.mode == "events" and not progress.sync):
-                return None
-            return cursor if progress.offset or progress.tasks_done else None
-        if cursor.mode not in ("events", "poll") or (cursor.mode == "events" and not cursor.sync):
-            return None
-        if cursor.mode == "poll" and not cursor.since:
-            return None
-        return cursor
+                return False
+            return bool(progress.offset or progress.tasks_done)
+        if self.mode not in ("events", "poll") or (self.mode == "events" and not self.sync):
+            return False
+        return not (self.mode == "poll" and not self.since)
 
 
 class _SyncExpired(Exception):
@@ -776,7 +734,10 @@ class AsanaConnector:
 
         def checkpoint(offset: str | None) -> str:
             assert started is not None and mode is not None
-            crawl = CrawlProgress(mode, sync, offset, offset is None, sorted(seen), sorted(gone), sorted(open_linked))
+            crawl = CrawlProgress(
+                mode=mode, sync=sync, offset=offset, tasks_done=offset is None,
+                seen=sorted(seen), gone=sorted(gone), open=sorted(open_linked),
+            )
             return AsanaCursor(mode="crawl", crawled_at=_iso(started), config=self._fingerprint, crawl=crawl).dump()
 
         if progress is None or not progress.tasks_done:
@@ -930,7 +891,7 @@ class AsanaConnector:
         else:
             final = SyncBatch()
         final.retractions = pending.retractions + final.retractions
-        final.cursor = replace(state, sync=token, open=sorted(open_linked), status=snapshot).dump()
+        final.cursor = state.replace(sync=token, open=sorted(open_linked), status=snapshot).dump()
         final.requests = count.take()
         yield final
 
@@ -1001,8 +962,8 @@ class AsanaConnector:
             final = self._status_batch(project, snapshot, open_linked)
         else:
             final = SyncBatch()
-        final.cursor = replace(
-            state, since=_iso(started - self._poll_overlap), open=sorted(open_linked), status=snapshot
+        final.cursor = state.replace(
+            since=_iso(started - self._poll_overlap), open=sorted(open_linked), status=snapshot
         ).dump()
         final.requests = count.take()
         yield final

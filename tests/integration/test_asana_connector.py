@@ -4,7 +4,6 @@ real SQLite store through `reconciler.pipeline.sync_partition`."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -601,9 +600,11 @@ def test_cursor_is_ours_or_ignored() -> None:
     cursor = AsanaCursor(mode="events", crawled_at="2026-11-25T10:00:00.000Z", config="abc", sync="tok")
     assert AsanaCursor.load(cursor.dump()) == cursor
     assert "crawl" not in json.loads(cursor.dump())
-    crawl = CrawlProgress("events", "tok", "next-page", False, ["3001"], [], ["3001"])
+    crawl = CrawlProgress(mode="events", sync="tok", offset="next-page", tasks_done=False, seen=["3001"], open=["3001"])
     unfinished = AsanaCursor(mode="crawl", crawled_at="2026-11-25T10:00:00.000Z", config="abc", crawl=crawl)
     assert AsanaCursor.load(unfinished.dump()) == unfinished
-    for broken in (replace(crawl, offset=None), replace(crawl, mode="events", sync=None), replace(crawl, mode="x")):
-        assert AsanaCursor.load(replace(unfinished, crawl=broken).dump()) is None
-    assert AsanaCursor.load(replace(unfinished, crawl=replace(crawl, offset=None, tasks_done=True)).dump()) is not None
+    broken_ones = ({"offset": None}, {"mode": "events", "sync": None}, {"mode": "x"})
+    for broken in (crawl.model_copy(update=changes) for changes in broken_ones):
+        assert AsanaCursor.load(unfinished.replace(crawl=broken).dump()) is None
+    done = crawl.model_copy(update={"offset": None, "tasks_done": True})
+    assert AsanaCursor.load(unfinished.replace(crawl=done).dump()) is not None
