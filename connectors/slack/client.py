@@ -22,6 +22,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from connectors.base import ConnectorError, TransientError, UnreachableError
+from connectors.toolkit import RequestCount
 
 DEFAULT_SLACK_BASE_URL = "https://slack.com/api/"
 
@@ -105,13 +106,18 @@ class CountingRateLimitRetryHandler(RateLimitErrorRetryHandler):
         super().__init__(**kwargs)
         self._waited = threading.local()
 
+    def _count(self) -> RequestCount:
+        count: RequestCount | None = getattr(self._waited, "count", None)
+        if count is None:
+            count = self._waited.count = RequestCount()
+        return count
+
     def prepare_for_next_attempt(self, **kwargs: Any) -> None:
-        self._waited.count = getattr(self._waited, "count", 0) + 1
+        self._count().throttle()
         super().prepare_for_next_attempt(**kwargs)
 
     def take(self) -> int:
-        count, self._waited.count = getattr(self._waited, "count", 0), 0
-        return count
+        return self._count().take_throttled()
 
 
 def take_throttled(client: Any) -> int:

@@ -128,6 +128,7 @@ from connectors.slack.links import (
     subject_keys,
     unique_keys,
 )
+from connectors.toolkit import CursorPaginator, RequestCount
 
 log = logging.getLogger(__name__)
 
@@ -553,7 +554,7 @@ class SlackConnector:
         An `ok: false` answer whose error code is in `tolerate` returns None instead."""
         key = rate_limit_key(method)
         self.rate_limiter.acquire(key)
-        self._counted.requests = getattr(self._counted, "requests", 0) + 1
+        self._requests().add()
         try:
             return getattr(self._client, method.replace(".", "_"))(**params)
         except SlackApiError as exc:
@@ -572,9 +573,24 @@ class SlackConnector:
         finally:
             self.rate_limiter.release(key)
 
+    def pages(
+        self, method: str, where: str, items_key: str, *, tolerate: frozenset[str] = frozenset(), **params: Any
+    ) -> CursorPaginator[Any]:
+        """The pages of a list method (`call` per page), following `response_metadata.next_cursor`;
+        a tolerated error ends the pages with `missing` set."""
+        return CursorPaginator(
+            lambda cursor: self.call(method, where, tolerate=tolerate, **params, cursor=cursor), items_key=items_key
+        )
+
     def take_requests(self) -> int:
         """The requests this thread made since it last asked."""
-        count, self._counted.requests = getattr(self._counted, "requests", 0), 0
+        return self._requests().take()
+
+    def _requests(self) -> RequestCount:
+        """This thread's request count (channels of one run may be read at the same time)."""
+        count: RequestCount | None = getattr(self._counted, "count", None)
+        if count is None:
+            count = self._counted.count = RequestCount()
         return count
 
     def take_throttled(self) -> int:
@@ -638,25 +654,17 @@ class SlackConnector:
     def _read_channel_directory(self, where: str) -> dict[str, str]:
         if self._channel_ids is None:
             ids: dict[str, str] = {}
-            page: str | None = None
-            while True:
-                answer = self.call(
-                    "conversations.list",
-                    where,
-                    types="public_channel,private_channel",
-                    exclude_archived=False,
-                    limit=1000,
-                    cursor=page,
-                )
-                for channel in answer.get("channels") or []:
+            listing = self.pages(
+                "conversations.list", where, "channels",
+                types="public_channel,private_channel", exclude_archived=False, limit=1000,
+            )
+            for page in listing:
+                for channel in page.items:
                     if channel.get("name") and channel.get("id"):
                         ids[str(channel["name"]).lower()] = str(channel["id"])
                         self._channel_names[str(channel["id"])] = str(channel["name"])
                         if isinstance(channel.get("created"), int):
                             self._channel_created[str(channel["id"])] = int(channel["created"])
-                page = _next_cursor(answer)
-                if not page:
-                    break
             self._channel_ids = ids
         return self._channel_ids
 
@@ -688,16 +696,12 @@ class SlackConnector:
     def _read_directory(self, where: str) -> dict[str, PersonRecord]:
         """Every member of the workspace by id (users.list, pages of INTERNAL_PAGE_SIZE)."""
         directory: dict[str, PersonRecord] = {}
-        page: str | None = None
-        while True:
-            answer = self.call("users.list", f"{where}, people", limit=INTERNAL_PAGE_SIZE, cursor=page)
-            for member in answer.get("members") or []:
+        for page in self.pages("users.list", f"{where}, people", "members", limit=INTERNAL_PAGE_SIZE):
+            for member in page.items:
                 record = _person_record(member)
                 if record is not None:
                     directory[record.source_id] = record
-            page = _next_cursor(answer)
-            if not page:
-                return directory
+        return directory
 
     def fetch_permalink(self, channel: str, ts: str, where: str) -> str | None:
         """chat.getPermalink: only when auth.test gave no workspace URL to build links from."""
@@ -789,18 +793,17 @@ class _ChannelRun:
         broadcasts: dict[str, list[dict[str, Any]]] = {}  # thread ts -> its replies sent to the channel
         seen_top: set[str] = set()
         newest = state.newest
-        page: str | None = None
-        while True:
-            answer = c.call(
-                "conversations.history",
-                self.where,
-                channel=self.channel,
-                oldest=self.since,
-                inclusive=True if self.since else None,
-                limit=c.page_size,
-                cursor=page,
-            )
-            for message in answer.get("messages") or []:
+        history = c.pages(
+            "conversations.history",
+            self.where,
+            "messages",
+            channel=self.channel,
+            oldest=self.since,
+            inclusive=True if self.since else None,
+            limit=c.page_size,
+        )
+        for page in history:
+            for message in page.items:
                 ts = str(message.get("ts") or "")
                 if not ts:
                     continue
@@ -814,9 +817,6 @@ class _ChannelRun:
                     parents[ts] = message
                 self.state_message(message, parent_keys=None, thread=None)
             yield from self.flush(force=False)
-            page = _next_cursor(answer)
-            if not page:
-                break
 
         # 2. threads: new ones, those that moved (their parent's latest_reply or reply_count in
         # the history page), were broadcast to or had their parent edited, and the watched ones
@@ -983,30 +983,26 @@ class _ChannelRun:
         prev = state.threads.get(read.parent)
         parent = parent_from_history
         replies: list[dict[str, Any]] = []
-        page: str | None = None
-        while True:
-            answer = c.call(
-                "conversations.replies",
-                self.where,
-                tolerate=frozenset({"thread_not_found"}),
-                channel=self.channel,
-                ts=read.parent,
-                oldest=read.oldest,
-                limit=c.page_size,
-                cursor=page,
-            )
-            if answer is None:  # the parent was deleted and had no replies left
-                self.thread_gone(read.parent)
-                return
-            for message in answer.get("messages") or []:
+        thread = c.pages(
+            "conversations.replies",
+            self.where,
+            "messages",
+            tolerate=frozenset({"thread_not_found"}),
+            channel=self.channel,
+            ts=read.parent,
+            oldest=read.oldest,
+            limit=c.page_size,
+        )
+        for page in thread:
+            for message in page.items:
                 ts = str(message.get("ts") or "")
                 if ts == read.parent:
                     parent = message
                 elif ts:
                     replies.append(message)
-            page = _next_cursor(answer)
-            if not page:
-                break
+        if thread.missing:  # the parent was deleted and had no replies left
+            self.thread_gone(read.parent)
+            return
         keys = self.parent_keys(parent, prev)
         latest = read.parent
         seen: set[str] = set()
