@@ -95,8 +95,9 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
+from pydantic import ConfigDict
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -128,7 +129,7 @@ from connectors.slack.links import (
     subject_keys,
     unique_keys,
 )
-from connectors.toolkit import CursorPaginator, RequestCount
+from connectors.toolkit import CursorModel, CursorPaginator, RequestCount
 
 log = logging.getLogger(__name__)
 
@@ -280,21 +281,42 @@ class Identity:
         return cls(text("user"), text("bot"), text("url"), text("team"), text("team_id"), at, str(data.get("key") or ""))
 
 
-@dataclass
-class ChannelCursor:
+class ChannelCursor(CursorModel):
+    """What the store keeps per channel (the JSON layout in the module docstring): `dumps()`,
+    and `loads()`, which gives a fresh cursor (a full read) for one it cannot use."""
+
+    model_config = ConfigDict(extra="ignore")  # the layout is read key by key (`upgrade`)
+    VERSION: ClassVar[int] = CURSOR_VERSION
+
     channel: str
     newest: str | None = None
-    threads: dict[str, WatchedThread] = field(default_factory=dict)
-    claimed: dict[str, ClaimedMessage] = field(default_factory=dict)
-    people: dict[str, str] = field(default_factory=dict)  # user id -> ISO day fetched
+    threads: dict[str, WatchedThread] = {}
+    claimed: dict[str, ClaimedMessage] = {}
+    people: dict[str, str] = {}  # user id -> ISO day fetched
     auth: Identity | None = None
     name: str | None = None  # the channel's name ("" none found), looked up with `auth`
     crawl: Crawl | None = None  # a first read in progress (see the module docstring)
-    pushed: dict[str, PushedThread] = field(default_factory=dict)  # watched threads as events left them
+    pushed: dict[str, PushedThread] = {}  # watched threads as events left them
 
-    def dumps(self) -> str:
+    def __init__(
+        self,
+        channel: str,
+        newest: str | None = None,
+        threads: dict[str, WatchedThread] | None = None,
+        claimed: dict[str, ClaimedMessage] | None = None,
+        people: dict[str, str] | None = None,
+        auth: Identity | None = None,
+        name: str | None = None,
+        crawl: Crawl | None = None,
+        pushed: dict[str, PushedThread] | None = None,
+    ) -> None:
+        super().__init__(
+            channel=channel, newest=newest, threads=threads or {}, claimed=claimed or {}, people=people or {},
+            auth=auth, name=name, crawl=crawl, pushed=pushed or {},
+        )
+
+    def wire(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "v": CURSOR_VERSION,
             "channel": self.channel,
             "newest": self.newest,
             "threads": {
@@ -322,7 +344,42 @@ class ChannelCursor:
         if self.pushed:
             data["pushed"] = {ts: {"latest": p.latest, "replies": p.replies, "seen": p.seen}
                               for ts, p in sorted(self.pushed.items(), key=lambda kv: ts_key(kv[0]))}
-        return json.dumps(data, separators=(",", ":"))
+        return data
+
+    def dumps(self) -> str:
+        return self.dump()
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any], version: Any) -> dict[str, Any] | None:
+        """The stored layout as fields; ValueError, TypeError or KeyError for one that is broken."""
+        if version != CURSOR_VERSION:
+            return None
+        newest = data.get("newest")
+        if newest is not None:
+            ts_key(newest)
+        checked = {str(ts): int(at) for ts, at in (data.get("checked") or {}).items()}
+        name = data.get("name")
+        return {
+            "channel": data.get("channel"),
+            "newest": newest,
+            "threads": {
+                str(ts): WatchedThread(
+                    str(t["latest"]), int(t["replies"]), [str(k) for k in t.get("keys", [])], checked.get(str(ts))
+                )
+                for ts, t in data.get("threads", {}).items()
+            },
+            "claimed": {
+                str(ts): ClaimedMessage(c.get("permalink"), c.get("thread")) for ts, c in data.get("claimed", {}).items()
+            },
+            "people": {str(u): str(day) for u, day in data.get("people", {}).items()},
+            "auth": Identity.from_json(data.get("auth")),
+            "name": str(name) if name is not None else None,
+            "crawl": Crawl.from_json(data.get("crawl")) if newest is None else None,
+            "pushed": {
+                str(ts): PushedThread(str(p["latest"]), int(p["replies"]), [str(r) for r in p.get("seen", [])])
+                for ts, p in (data.get("pushed") or {}).items()
+            },
+        }
 
     @classmethod
     def loads(cls, raw: str | None, channel: str) -> ChannelCursor:
@@ -331,34 +388,13 @@ class ChannelCursor:
         if not raw:
             return cls(channel)
         try:
-            data = json.loads(raw)
-            if data.get("v") != CURSOR_VERSION or data.get("channel") != channel:
+            cursor = cls.parse(raw)
+            if cursor.channel != channel:
                 raise ValueError("cursor is for another channel or version")
-            newest = data.get("newest")
-            if newest is not None:
-                ts_key(newest)
-            checked = {str(ts): int(at) for ts, at in (data.get("checked") or {}).items()}
-            threads = {
-                str(ts): WatchedThread(
-                    str(t["latest"]), int(t["replies"]), [str(k) for k in t.get("keys", [])], checked.get(str(ts))
-                )
-                for ts, t in data.get("threads", {}).items()
-            }
-            claimed = {
-                str(ts): ClaimedMessage(c.get("permalink"), c.get("thread"))
-                for ts, c in data.get("claimed", {}).items()
-            }
-            people = {str(u): str(day) for u, day in data.get("people", {}).items()}
-            auth = Identity.from_json(data.get("auth"))
-            name = data.get("name")
-            crawl = Crawl.from_json(data.get("crawl")) if newest is None else None
-            pushed = {str(ts): PushedThread(str(p["latest"]), int(p["replies"]), [str(r) for r in p.get("seen", [])])
-                      for ts, p in (data.get("pushed") or {}).items()}
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        except ValueError as exc:
             log.warning("unreadable Slack cursor, reading the channel again", extra={"channel": channel, "error": str(exc)})
             return cls(channel)
-        return cls(channel, newest, threads, claimed, people, auth, str(name) if name is not None else None, crawl,
-                   pushed)
+        return cursor
 
     def note_pushed_reply(self, parent: str, reply: str, *, deleted: bool, window_start: str) -> bool:
         """A reply of thread `parent` came by event (posted, or `deleted`): what the thread's
