@@ -49,18 +49,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from functools import partial
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import Any, ClassVar, TypeVar
 from zoneinfo import ZoneInfo
 
 import asana
 import urllib3
 from asana.rest import ApiException
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from urllib3.util.retry import Retry as Urllib3Retry
 
 from connectors.asana import mapping
@@ -179,7 +179,9 @@ def _refusal(where: str, status: int, body: Any) -> ConnectorError:
     return ConnectorError(f"{where}: rejected by Asana ({status}){detail}")
 
 
-def classify_answer(answer: Any, *, where: str, expect: Sequence[int] = ()) -> Verdict[tuple[dict[str, Any], Mapping[str, str]]]:
+def classify_answer(
+    answer: Any, *, where: str, expect: Sequence[int] = ()
+) -> Verdict[tuple[dict[str, Any], Mapping[str, str]]]:
     """What one SDK attempt's outcome means: 429 waits `Retry-After`; 5xx, connection failures
     and bodies that are not JSON are retried (the request may have been carried out); a status
     the caller `expect`s ends in `_Status` when its body is readable (retried when cut off);
@@ -396,6 +398,8 @@ class AsanaHttp:
 
 class CrawlProgress(BaseModel):
     """A full crawl that has not finished (kept after every page of tasks): where it goes on."""
+
+    model_config = ConfigDict(extra="forbid")
 
     mode: str  # the mode its cursor ends in: "events" or "poll"
     sync: str | None  # events: the sync token asked for before the crawl began
