@@ -14,9 +14,10 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from connectors.asana.connector import AsanaHttp, RequestCount
+from connectors.asana.connector import AsanaHttp
 from connectors.base import ConnectorError, NoRateLimit
 from connectors.slack.client import describe_transport_error, make_web_client
+from connectors.toolkit import RequestCount
 
 # What the bot needs (README "Connect your workspace"); private channels add the groups:* pair.
 SLACK_SCOPES = ("channels:history", "channels:read", "users:read", "users:read.email", "chat:write", "im:write")
