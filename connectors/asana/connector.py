@@ -35,7 +35,8 @@ People: every batch carries the assignees and story authors it saw. With `worksp
 in a batch of their own before the task pages, so people are joined by email to Slack and the
 config. Incremental syncs never ask, so an idle project still costs one request.
 
-Requests go through the official SDK with urllib3's own retries switched off: this module waits
+Requests go through the official SDK with urllib3's own retries switched off, under the
+toolkit's call loop (connectors/toolkit; `classify_answer` says what an answer means): it waits
 for the caller's rate limiter around every request, honours `Retry-After` on 429, backs off with
 jitter on 5xx, timeouts and resets, and ends in a one-line `ConnectorError` (or `TransientError`
 once retries are exhausted) that names the project or task and never the token.
