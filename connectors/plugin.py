@@ -153,8 +153,6 @@ class SourcePlugin:
     link_kind: str | None = None
     item_noun: str = "item"
     ref_kind: Callable[[str], str] = lambda source_ref: "item"
-    person_id_attribute: str | None = None
-    """The `people` attribute holding the person's id in this source (`slack_id`), if any."""
     writeback: WriteBack | None = None
     """How a decision is written back where this source's evidence lives; None: it is not."""
     section: Callable[[Any], Any] | None = None

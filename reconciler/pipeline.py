@@ -164,6 +164,23 @@ def check_source_sections(sources: SourceRegistry, config: Config, *, origin: st
             if kind not in kinds:
                 known = ", ".join(sorted(kinds)) or "none"
                 raise ConfigError(f"{origin}: deliverables[{i}].links.{kind}: no source links deliverables by {kind!r} (known: {known})")
+    check_people_ids(sources, config, origin=origin)
+
+
+def check_people_ids(sources: SourceRegistry, config: Config, *, origin: str) -> None:
+    """Every `[[people]] ids.<source>` names a registered source, and no two people share an id
+    in one source (one `ConfigError` line if not)."""
+    from reconciler.protocol import ConfigError
+
+    owner_of: dict[tuple[str, str], str] = {}
+    for i, person in enumerate(config.people):
+        for source, external_id in person.ids.items():
+            if source not in sources:
+                known = ", ".join(sources.names()) or "none"
+                raise ConfigError(f"{origin}: people[{i}].ids.{source}: no source named {source!r} is registered (known: {known})")
+            other = owner_of.setdefault((source, external_id), person.key)
+            if other != person.key:
+                raise ConfigError(f"{origin}: people[{i}].ids.{source}: {external_id!r} is already {other}'s id")
 
 
 def apply_config(rt: Runtime) -> None:

@@ -85,7 +85,6 @@ plugin = SourcePlugin(
     link_kind=NAME,
     item_noun="task",
     ref_kind=_ref_kind,
-    person_id_attribute="asana_gid",
     writeback=writeback,
 )
 

@@ -113,6 +113,5 @@ plugin = SourcePlugin(
     first_read_newest_first=True,
     first_read_per_minute=lambda section: _reads_per_minute(section),
     item_noun="message",
-    person_id_attribute="slack_id",
     writeback=writeback,
 )

@@ -111,14 +111,14 @@ def test_people_join_by_email(store_engine: Engine) -> None:
     apply(store_engine, SyncBatch(people=records))
     with session_scope(store_engine) as session:
         alice = session.exec(select(Person).where(Person.key == "alice")).one()
-        assert alice.slack_id == "U01" and alice.timezone == "Europe/Berlin"
-        zoe = store.person_by_source_id(session, Source.SLACK, "U77")
+        assert alice.identity("slack") == "U01" and alice.timezone == "Europe/Berlin"
+        zoe = store.person_by_identity(session, Source.SLACK, "U77")
         assert zoe is not None and zoe.email == "zoe@acme.test" and not zoe.from_config
 
 
 def test_config_sync_keeps_what_a_source_taught_where_the_file_says_nothing(store_engine: Engine) -> None:
     demo = load_config(DEMO)
-    people = [p.model_copy(update={"slack_id": None, "timezone": None}) if p.key == "dan" else p for p in demo.people]
+    people = [p.model_copy(update={"ids": {}, "timezone": None}) if p.key == "dan" else p for p in demo.people]
     config = demo.model_copy(update={"people": people})
     with session_scope(store_engine) as session:
         store.sync_config(session, config, now=T0)
@@ -128,7 +128,7 @@ def test_config_sync_keeps_what_a_source_taught_where_the_file_says_nothing(stor
         store.sync_config(session, config, now=T0 + timedelta(minutes=5))
     with session_scope(store_engine) as session:
         dan = session.exec(select(Person).where(Person.key == "dan")).one()
-        assert (dan.slack_id, dan.timezone, dan.name) == ("U04", "America/Chicago", "Dan Weber")
+        assert (dan.identity("slack"), dan.timezone, dan.name) == ("U04", "America/Chicago", "Dan Weber")
 
 
 def test_timestamps_come_back_timezone_aware(store_engine: Engine) -> None:

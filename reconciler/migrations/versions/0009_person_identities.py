@@ -1,0 +1,54 @@
+"""person identities as rows: a person's id in each source (was person.slack_id, person.asana_gid)
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-04 13:10:00
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0009'
+down_revision = '0008'
+branch_labels = None
+depends_on = None
+
+# the columns this revision turns into rows, and the source each one named
+LEGACY_COLUMNS = (('slack_id', 'slack'), ('asana_gid', 'asana'))
+
+
+def upgrade() -> None:
+    op.create_table('person_identity',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.Column('source', sa.String(), nullable=False),
+    sa.Column('external_id', sa.String(), nullable=False),
+    sa.ForeignKeyConstraint(['person_id'], ['person.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('person_id', 'source', name='uq_person_identity_person_source'),
+    sa.UniqueConstraint('source', 'external_id', name='uq_person_identity_external_id')
+    )
+    for column, source in LEGACY_COLUMNS:
+        # the columns were not unique: an id two people shared goes to the older row
+        op.execute(
+            f"INSERT INTO person_identity (person_id, source, external_id)"
+            f" SELECT MIN(id), '{source}', {column} FROM person WHERE {column} IS NOT NULL GROUP BY {column}"
+        )
+    with op.batch_alter_table('person', schema=None) as batch_op:
+        for column, _ in LEGACY_COLUMNS:
+            batch_op.drop_index(batch_op.f(f'ix_person_{column}'))
+            batch_op.drop_column(column)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('person', schema=None) as batch_op:
+        for column, _ in LEGACY_COLUMNS:
+            batch_op.add_column(sa.Column(column, sa.String(), nullable=True))
+            batch_op.create_index(batch_op.f(f'ix_person_{column}'), [column], unique=False)
+    for column, source in LEGACY_COLUMNS:
+        op.execute(
+            f"UPDATE person SET {column} = (SELECT external_id FROM person_identity"
+            f" WHERE person_identity.person_id = person.id AND person_identity.source = '{source}')"
+        )
+    op.drop_table('person_identity')
