@@ -95,7 +95,7 @@ class PersonConfig(StrictModel):
     def _ids_shape(cls, ids: dict[str, str]) -> dict[str, str]:
         for source, external_id in ids.items():
             if not source or not external_id.strip():
-                raise ValueError(f"ids.{source}: give a non-empty id")
+                raise ValueError(f"{source!r}: give a non-empty id")
         return ids
 
     def identity(self, source: str) -> str | None:

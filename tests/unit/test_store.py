@@ -131,6 +131,69 @@ def test_config_sync_keeps_what_a_source_taught_where_the_file_says_nothing(stor
         assert (dan.identity("slack"), dan.timezone, dan.name) == ("U04", "America/Chicago", "Dan Weber")
 
 
+def test_a_person_without_email_is_joined_by_their_id_in_the_source(store_engine: Engine) -> None:
+    seed(store_engine)  # alice is U01 in Slack and 501 in Asana
+    apply(store_engine, SyncBatch(people=[PersonRecord(Source.SLACK, "U01", name="alice", timezone="Asia/Tokyo"),
+                                          PersonRecord("tracker", "T-9", name="nobody knows")]))
+    with session_scope(store_engine) as session:
+        alice = store.person_by_identity(session, Source.SLACK, "U01")
+        assert alice is not None and (alice.key, alice.name) == ("alice", "Alice Ng")
+        assert alice.external_ids() == {"slack": "U01", "asana": "501"}
+        assert store.person_by_identity(session, "tracker", "T-9") is None  # no email, no id: nobody to join
+
+
+def test_an_id_goes_to_the_person_whose_email_says_so(store_engine: Engine) -> None:
+    seed(store_engine)
+    apply(store_engine, SyncBatch(people=[PersonRecord("tracker", "T-1", email="zoe@acme.test")]))
+    apply(store_engine, SyncBatch(people=[PersonRecord("tracker", "T-1", email="bob@acme.test")]))  # T-1 is Bob's now
+    with session_scope(store_engine) as session:
+        assert store.people_by_identity(session, "tracker", ["T-1"])["T-1"].key == "bob"
+        assert store.identities_of_keys(session, ["bob", "zoe@acme.test"], "tracker") == {"bob": "T-1"}
+
+
+def test_the_config_file_takes_an_id_a_source_gave_someone_else(store_engine: Engine) -> None:
+    seed(store_engine)
+    apply(store_engine, SyncBatch(people=[PersonRecord(Source.SLACK, "U99", email="zoe@acme.test")]))
+    demo = load_config(DEMO)
+    people = [p.model_copy(update={"ids": {"slack": "U99"}}) if p.key == "dan" else p for p in demo.people]
+    with session_scope(store_engine) as session:
+        store.sync_config(session, demo.model_copy(update={"people": people}), now=T0 + timedelta(minutes=5))
+    with session_scope(store_engine) as session:
+        assert store.identities_of_keys(session, ["dan", "zoe@acme.test"], Source.SLACK) == {"dan": "U99"}
+
+
+def test_a_learned_id_is_added_only_where_none_is_known(store_engine: Engine) -> None:
+    seed(store_engine)
+    with session_scope(store_engine) as session:
+        assert not store.add_identity_if_missing(session, "alice", Source.SLACK, "U55")  # alice has U01
+        assert store.add_identity_if_missing(session, "bob", "tracker", "T-1")
+        assert not store.add_identity_if_missing(session, "carol", "tracker", "T-1")  # T-1 is bob's
+        assert not store.add_identity_if_missing(session, "nobody", "tracker", "T-2")
+    with session_scope(store_engine) as session:
+        assert store.identities_of_keys(session, ["alice", "bob", "carol"], "tracker") == {"bob": "T-1"}
+        assert store.identities_of_keys(session, ["alice"], Source.SLACK) == {"alice": "U01"}
+
+
+def test_people_come_with_their_identities_in_one_more_query(store_engine: Engine) -> None:
+    from sqlalchemy import event
+
+    seed(store_engine)
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    with session_scope(store_engine) as session:
+        event.listen(store_engine, "before_cursor_execute", count)
+        try:
+            people = store.people_by_key(session)
+            ids = {key: person.external_ids() for key, person in people.items()}
+        finally:
+            event.remove(store_engine, "before_cursor_execute", count)
+    assert len(people) == 6 and ids["fay"] == {"slack": "U06", "asana": "506"}
+    assert len(statements) == 2
+
+
 def test_timestamps_come_back_timezone_aware(store_engine: Engine) -> None:
     seed(store_engine)
     apply(store_engine, SyncBatch(observations=[claim("C01:1", "done", at=T0 + timedelta(hours=1))]))
