@@ -125,7 +125,9 @@ class SourcePlugin:
     link_kind: the deliverable link (`[[deliverables]] links.<kind>`) naming the item a
     deliverable is in this source. ref_kind: what a claim's source ref names, as data the rules
     read (`item` by default; `project` for claims that speak for a whole project). label /
-    item_noun: how findings name the source and its items.
+    item_noun: how findings name the source and its items. The people a connector reports
+    (`SyncBatch.people`, `PersonRecord.source` = `name`) are joined to the others by email and
+    their id kept as the person's identity in `name`: no attribute here, no column in the store.
     """
 
     name: str
