@@ -627,7 +627,7 @@ def add_identity_if_missing(session: Session, person_key: str, source: SourceNam
     return True
 
 
-def _known_people(session: Session, records: Sequence[PersonRecord]) -> list[Person]:
+def _known_people(session: Session, records: Sequence[PersonRecord], *, fresh: bool = False) -> list[Person]:
     """Everyone a batch's records may be: by email or by their id in the record's source."""
     emails = sorted({r.email.lower() for r in records if r.email})
     clauses = [col(Person.email).in_(chunk) for chunk in _chunks(emails)]
@@ -640,7 +640,9 @@ def _known_people(session: Session, records: Sequence[PersonRecord]) -> list[Per
                 PersonIdentity.source == source, col(PersonIdentity.external_id).in_(chunk)
             )
             clauses.append(col(Person.id).in_(held))
-    return list(session.exec(select(Person).where(or_(*clauses)))) if clauses else []
+    if not clauses:
+        return []
+    return list(session.exec(select(Person).where(or_(*clauses)).execution_options(populate_existing=fresh)))
 
 
 def upsert_people(session: Session, records: Sequence[PersonRecord], *, now: datetime) -> None:
@@ -653,7 +655,21 @@ def upsert_people(session: Session, records: Sequence[PersonRecord], *, now: dat
     """
     if not records:
         return
-    known = _known_people(session, records)
+    if session.get_bind().dialect.name != "postgresql":
+        _upsert_people(session, records, now=now, fresh=False)  # SQLite has one writer at a time
+        return
+    try:
+        with session.begin_nested():
+            _upsert_people(session, records, now=now, fresh=False)
+    except IntegrityError:
+        # another sync (a partition of the same source) joined the same person or id at the
+        # same moment and committed first: read them again, once
+        with session.begin_nested():
+            _upsert_people(session, records, now=now, fresh=True)
+
+
+def _upsert_people(session: Session, records: Sequence[PersonRecord], *, now: datetime, fresh: bool) -> None:
+    known = _known_people(session, records, fresh=fresh)
     by_email = {p.email.lower(): p for p in known if p.email}
     holders = _holders(known)
     for record in records:
