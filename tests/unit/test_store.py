@@ -263,3 +263,46 @@ def test_a_batch_counts_its_items_requests_and_throttles_on_the_cursor(store_eng
         assert (held.cursor, held.items_synced, held.requests_made, held.throttled) == ("c1", 3, 5, 1)
         assert held.last_attempt_at == T0 + timedelta(minutes=1)
         assert set(store.dirty_deliverable_keys(session)) == {"checkout-v2", "search"}
+
+
+def test_two_syncs_joining_the_same_person_at_once_both_succeed(postgres_engine: Engine) -> None:
+    """The second sync's insert waits on the first's uncommitted identity row, fails on its
+    commit, and is applied again against what the first wrote."""
+    import threading
+    import time
+
+    from sqlalchemy import text
+    from sqlmodel import Session
+
+    demo = load_config(DEMO)
+    people = [p.model_copy(update={"ids": {}}) if p.key == "dan" else p for p in demo.people]
+    with session_scope(postgres_engine) as session:
+        store.sync_config(session, demo.model_copy(update={"people": people}), now=T0)
+    record = PersonRecord(Source.SLACK, "U04", name="Dan", email="dan@acme.test")
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with session_scope(postgres_engine) as other:
+                store.upsert_people(other, [record], now=T0)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    first = Session(postgres_engine, expire_on_commit=False)
+    try:
+        store.upsert_people(first, [record], now=T0)  # flushed, not committed
+        thread = threading.Thread(target=second)
+        thread.start()
+        with postgres_engine.connect() as watcher:
+            while thread.is_alive() and not watcher.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )).scalar():
+                watcher.rollback()
+                time.sleep(0.005)
+        first.commit()
+    finally:
+        first.close()
+    thread.join()
+    assert errors == []
+    with session_scope(postgres_engine) as session:
+        assert store.identities_of_keys(session, ["dan"], Source.SLACK) == {"dan": "U04"}
