@@ -166,6 +166,10 @@ class SourcePlugin:
             model, name = self.config_model, self.name
             object.__setattr__(self, "section", lambda config: model.model_validate(config.sources.get(name, {})))
 
+    def lists_without_requests(self, config: Any) -> bool:
+        """Whether `partitions(config)` is the whole list (no `expand` asking the source)."""
+        return self.expand is None or not self.needs_expansion(self.section(config))  # type: ignore[misc]
+
 
 PROJECT_REF = "project"
 """`SourcePlugin.ref_kind` of a claim that speaks for a whole project (less specific than the

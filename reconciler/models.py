@@ -11,6 +11,9 @@ from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint, text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+# their home is states.py (the CLI's quick reads know them without the ORM); imported from here too
+from reconciler.states import ACTIVE_CONFLICT_STATES, ConflictState, NotificationStatus  # noqa: F401
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -43,24 +46,6 @@ def _ts(*, nullable: bool = True, index: bool = False) -> Any:
 
 def _json(default: Any) -> Any:
     return Field(default_factory=default, sa_column=Column(JSON, nullable=False))
-
-
-class ConflictState(StrEnum):
-    OPEN = "open"
-    ACKNOWLEDGED = "acknowledged"
-    RESOLVED = "resolved"
-    DISMISSED = "dismissed"
-
-
-ACTIVE_CONFLICT_STATES = (ConflictState.OPEN, ConflictState.ACKNOWLEDGED)
-
-
-class NotificationStatus(StrEnum):
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    SKIPPED = "skipped"
 
 
 class NotificationReason(StrEnum):

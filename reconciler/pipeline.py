@@ -37,7 +37,7 @@ from connectors.registry import current_sources
 from reconciler import store
 from reconciler.db import DatabaseError, describe_url, engine_for, migrate, session_scope
 from reconciler.progress import PartitionProgress
-from reconciler.protocol import Config, load_config
+from reconciler.protocol import EXAMPLE_CONFIG, Config, check_source_sections, load_config  # noqa: F401  (pipeline.EXAMPLE_CONFIG too)
 from reconciler.settings import MIN_SECRET_LENGTH, Settings, get_settings, scrub
 
 if TYPE_CHECKING:
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EXAMPLE_CONFIG = Path(__file__).parent / "examples" / "demo.toml"
 
 
 def utcnow() -> datetime:
@@ -138,32 +137,6 @@ def load_runtime(
         rate_limiter=rate_limiter or NoRateLimit(),
         sources=sources,
     )
-
-
-def check_source_sections(sources: SourceRegistry, config: Config, *, origin: str) -> None:
-    """Every registered source's config section reads (one `ConfigError` line if not), no
-    `[sources.<name>]` names a source that is not registered, and every deliverable's `links`
-    name a kind a registered source links by."""
-    from pydantic import ValidationError
-
-    from reconciler.protocol import ConfigError
-
-    for name in config.sources:
-        if name not in sources:
-            raise ConfigError(f"{origin}: sources.{name}: no source named {name!r} is registered")
-    for plugin in sources:
-        try:
-            plugin.section(config)
-        except ValidationError as exc:
-            item = exc.errors(include_input=False, include_url=False)[0]
-            where = ".".join(str(p) for p in ("sources", plugin.name, *item["loc"]))
-            raise ConfigError(f"{origin}: {where}: {item['msg']}") from None
-    kinds = {p.link_kind for p in sources if p.link_kind}
-    for i, deliverable in enumerate(config.deliverables):
-        for kind in deliverable.links:
-            if kind not in kinds:
-                known = ", ".join(sorted(kinds)) or "none"
-                raise ConfigError(f"{origin}: deliverables[{i}].links.{kind}: no source links deliverables by {kind!r} (known: {known})")
 
 
 def apply_config(rt: Runtime) -> None:
@@ -257,7 +230,7 @@ def configured_partitions(
 
 def _plugin_partitions(rt: Runtime, plugin: SourcePlugin) -> list[str]:
     listed = plugin.partitions(rt.config)
-    if plugin.expand is None or not plugin.needs_expansion(plugin.section(rt.config)):
+    if plugin.lists_without_requests(rt.config):
         return listed
     try:
         connector = build_connector(rt, plugin.name)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -36,6 +36,13 @@ __all__ = [
     "load_config",
     "parse_duration",
 ]
+
+
+if TYPE_CHECKING:
+    from connectors.plugin import SourceRegistry
+
+# The bundled demo team's config: what a first run without tokens or a config file uses.
+EXAMPLE_CONFIG = Path(__file__).parent / "examples" / "demo.toml"
 
 
 class ConfigError(Exception):
@@ -615,3 +622,25 @@ def read_config_data(path: Path) -> dict[str, object]:
 def load_config(path: Path) -> Config:
     """Read and validate the config file; any problem is one `ConfigError` line."""
     return parse_config(read_config_data(path), origin=str(path))
+
+
+def check_source_sections(sources: SourceRegistry, config: Config, *, origin: str) -> None:
+    """Every registered source's config section reads (one `ConfigError` line if not), no
+    `[sources.<name>]` names a source that is not registered, and every deliverable's `links`
+    name a kind a registered source links by."""
+    for name in config.sources:
+        if name not in sources:
+            raise ConfigError(f"{origin}: sources.{name}: no source named {name!r} is registered")
+    for plugin in sources:
+        try:
+            plugin.section(config)
+        except ValidationError as exc:
+            item = exc.errors(include_input=False, include_url=False)[0]
+            where = ".".join(str(p) for p in ("sources", plugin.name, *item["loc"]))
+            raise ConfigError(f"{origin}: {where}: {item['msg']}") from None
+    kinds = {p.link_kind for p in sources if p.link_kind}
+    for i, deliverable in enumerate(config.deliverables):
+        for kind in deliverable.links:
+            if kind not in kinds:
+                known = ", ".join(sorted(kinds)) or "none"
+                raise ConfigError(f"{origin}: deliverables[{i}].links.{kind}: no source links deliverables by {kind!r} (known: {known})")

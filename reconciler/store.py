@@ -32,6 +32,7 @@ from reconciler.models import (
     UTCDateTime,
 )
 from reconciler.protocol import Config
+from reconciler.states import FULL_RECONCILE_RUN
 
 ClaimKey = tuple[str, str, str, str]  # source, source_ref, field, deliverable_key
 
@@ -498,7 +499,7 @@ def record_sync_error(
     session.add(row)
 
 
-FULL_RECONCILE = "full_reconcile"
+FULL_RECONCILE = FULL_RECONCILE_RUN
 
 
 def last_full_pass(session: Session) -> datetime | None:
