@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -59,6 +59,7 @@ class QuickStore:
 
     connection: Any
     backend: str
+    driver_error: type[Exception]  # sqlite3.Error or psycopg.Error
 
     @property
     def mark(self) -> str:
@@ -72,8 +73,8 @@ class QuickStore:
             names = [d[0] for d in cursor.description]
             fetched = cursor.fetchall()
             cursor.close()
-        except Exception as exc:  # sqlite3.Error or psycopg.Error: the driver's own classes
-            raise StoreNotReady(f"{type(exc).__name__}") from None
+        except self.driver_error as exc:
+            raise StoreNotReady(type(exc).__name__) from None
         return [{n: _decoded(n, v) for n, v in zip(names, row)} for row in fetched]
 
 
@@ -125,7 +126,7 @@ def _connect_sqlite(path_text: str) -> QuickStore:
         connection = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=30)
     except sqlite3.Error:
         raise StoreNotReady("cannot open the SQLite file read-only") from None
-    return QuickStore(connection, "sqlite")
+    return QuickStore(connection, "sqlite", sqlite3.Error)
 
 
 def _connect_postgres(conninfo: str) -> QuickStore:
@@ -135,7 +136,7 @@ def _connect_postgres(conninfo: str) -> QuickStore:
         connection = psycopg.connect(conninfo, autocommit=True)
     except psycopg.Error:
         raise StoreNotReady("cannot connect to PostgreSQL") from None
-    return QuickStore(connection, "postgresql")
+    return QuickStore(connection, "postgresql", psycopg.Error)
 
 
 # -- `conflicts list` ---------------------------------------------------------------------------
@@ -177,6 +178,35 @@ def sync_cursors(store: QuickStore) -> dict[tuple[str, str], dict[str, Any]]:
     return {(r["source"], r["partition"]): r for r in rows}
 
 
+def partition_statuses(
+    wanted: Sequence[tuple[str, str]], cursors: Mapping[tuple[str, str], Mapping[str, Any]], now: datetime
+) -> list[dict[str, Any]]:
+    """Every configured partition (`wanted`), then any other with a cursor, as `status` shows
+    them (JSON-ready, lag in seconds); `cursors` holds `sync_cursor` rows by (source, partition)."""
+    keys = [*wanted, *sorted(k for k in cursors if k not in set(wanted))]
+    return [_partition_status(key, cursors.get(key), now, key in wanted) for key in keys]
+
+
+def _partition_status(
+    key: tuple[str, str], row: Mapping[str, Any] | None, now: datetime, configured: bool
+) -> dict[str, Any]:
+    success = row["last_success_at"] if row else None
+    error = row["last_error"] if row else None
+    error_at = row["last_error_at"] if row else None
+    return {
+        "source": key[0],
+        "partition": key[1],
+        "configured": configured,
+        "cursor": row["cursor"] if row else None,
+        "last_success_at": success.isoformat() if success else None,
+        "last_error": error,
+        # a success clears last_error: one that is set is the partition's latest outcome
+        "failing": configured and error is not None,
+        "last_error_at": error_at.isoformat() if error_at else None,
+        "lag_seconds": round((now - success).total_seconds()) if success else None,
+    }
+
+
 def last_full_pass(store: QuickStore) -> datetime | None:
     rows = store.rows("SELECT last_run_at FROM periodic_run WHERE name = {p}", [FULL_RECONCILE_RUN])
     return rows[0]["last_run_at"] if rows else None
@@ -208,13 +238,14 @@ def notification_status(store: QuickStore) -> dict[str, Any]:
     )
     return {
         **counts,
-        "oldest_pending": _notification_summary(oldest[0]) if oldest else None,
-        "last_errors": [{**_notification_summary(r), "error": r["last_error"]} for r in errors],
+        "oldest_pending": notification_summary(oldest[0]) if oldest else None,
+        "last_errors": [{**notification_summary(r), "error": r["last_error"]} for r in errors],
         "suppressed_conflicts": int(suppressed[0]["n"]),
     }
 
 
-def _notification_summary(row: dict[str, Any]) -> dict[str, Any]:
+def notification_summary(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A `notification` row as `status` shows it (JSON-ready)."""
     return {
         "id": row["id"],
         "recipient": row["recipient_key"],

@@ -14,9 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from reconciler.states import ACTIVE_CONFLICT_STATES, ConflictState
+
+if TYPE_CHECKING:
+    from reconciler.protocol import Config
+    from reconciler.quick_read import QuickStore
+    from reconciler.settings import Settings
+
+T = TypeVar("T")
 
 _OUTPUTS = ("table", "json")
 _STATE_NAMES = frozenset(s.value for s in ConflictState)
@@ -143,7 +150,9 @@ def _conflicts_list(tokens: list[str]) -> Callable[[], int] | None:
     return show
 
 
-def _list_rows(store: Any, states: list[str], deliverable: str | None, owner: str | None, role: str | None) -> Any:
+def _list_rows(
+    store: QuickStore, states: list[str], deliverable: str | None, owner: str | None, role: str | None
+) -> list[dict[str, Any]]:
     from reconciler.quick_read import conflict_summaries
 
     return conflict_summaries(store, states=states, deliverable=deliverable, owner=owner, role=role)
@@ -164,7 +173,7 @@ def _status(tokens: list[str]) -> Callable[[], int] | None:
     return show
 
 
-def _status_data(store: Any, settings: Any, config: Any) -> tuple[dict[str, Any], datetime] | None:
+def _status_data(store: QuickStore, settings: Settings, config: Config) -> tuple[dict[str, Any], datetime] | None:
     """What `collect_status` gathers, while no Redis is configured (with one, the full command
     asks it) and every partition is listed without asking a source."""
     from connectors.registry import current_sources
@@ -182,11 +191,7 @@ def _status_data(store: Any, settings: Any, config: Any) -> tuple[dict[str, Any]
         wanted += [(str(plugin.name), p) for p in plugin.partitions(config)]
     notifications = quick_read.notification_status(store)
     full_pass = quick_read.last_full_pass(store)
-    rows = quick_read.sync_cursors(store)
-    now = datetime.now(timezone.utc)
-    keys = wanted + sorted(k for k in rows if k not in set(wanted))
-    partitions = [_partition(source, partition, rows.get((source, partition)), now, (source, partition) in wanted)
-                  for source, partition in keys]
+    partitions = quick_read.partition_statuses(wanted, quick_read.sync_cursors(store), datetime.now(timezone.utc))
     data = {
         "partitions": partitions,
         "last_full_reconcile": full_pass.isoformat() if full_pass else None,
@@ -194,28 +199,10 @@ def _status_data(store: Any, settings: Any, config: Any) -> tuple[dict[str, Any]
         "queue_depth": "unavailable",
         "notifications": notifications,
     }
-    return data, now
+    return data, datetime.now(timezone.utc)
 
 
-def _partition(source: str, partition: str, row: dict[str, Any] | None, now: datetime, configured: bool) -> dict[str, Any]:
-    """One partition as workers.status shows it (`_one_partition`)."""
-    success = row["last_success_at"] if row else None
-    error = row["last_error"] if row else None
-    error_at = row["last_error_at"] if row else None
-    return {
-        "source": source,
-        "partition": partition,
-        "configured": configured,
-        "cursor": row["cursor"] if row else None,
-        "last_success_at": success.isoformat() if success else None,
-        "last_error": error,
-        "failing": configured and error is not None,
-        "last_error_at": error_at.isoformat() if error_at else None,
-        "lag_seconds": round((now - success).total_seconds()) if success else None,
-    }
-
-
-def _read_store(explicit_config: Path | None, read: Callable[[Any, Any, Any], Any]) -> Any:
+def _read_store(explicit_config: Path | None, read: Callable[[QuickStore, Settings, Config], T]) -> T | None:
     """`read(store, settings, config)` with the settings, config and store the full command's
     runtime would use (read-only, no sandbox: these commands talk to no API), or None when any
     of them has a problem the full command reports."""
