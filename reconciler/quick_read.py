@@ -25,7 +25,8 @@ from reconciler.states import ACTIVE_CONFLICT_STATES, FULL_RECONCILE_RUN, Notifi
 _SQLITE_PREFIX = "sqlite:///"
 _POSTGRES_PREFIXES = ("postgresql://", "postgresql+psycopg://")
 
-# conflict_summary's fields (reconciler/cli/conflicts.py) and the `conflict` columns they are
+# A conflict's JSON fields in `conflicts list` (cli/conflicts.py: conflict_summary), each with the
+# `conflict` column it comes from
 CONFLICT_SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "id"),
     ("deliverable", "deliverable_key"),

@@ -38,6 +38,7 @@ from reconciler.cli.views import claim_cells, claim_view
 from reconciler.db import session_scope
 from reconciler.models import ACTIVE_CONFLICT_STATES, Conflict, ConflictState, Deliverable
 from reconciler.pipeline import Runtime
+from reconciler.quick_read import CONFLICT_SUMMARY_COLUMNS
 from reconciler.untrusted import for_rich as lit
 
 app = typer.Typer(help="List, explain and decide conflicts.", no_args_is_help=True)
@@ -55,24 +56,8 @@ def _actor(session: Session, by: str | None) -> decisions.Actor:
 
 
 def conflict_summary(conflict: Conflict) -> dict[str, Any]:
-    return {
-        "id": conflict.id,
-        "deliverable": conflict.deliverable_key,
-        "kind": conflict.kind,
-        "state": conflict.state,
-        "severity": conflict.severity,
-        "sources": conflict.sources,
-        "summary": conflict.summary,
-        "opened_at": conflict.opened_at,
-        "last_seen_at": conflict.last_seen_at,
-        "resolved_at": conflict.resolved_at,
-        "resolved_by": conflict.resolved_by,
-        "resolution_value": conflict.resolution_value,
-        "resolution_source": conflict.resolution_source,
-        "resolution_comment": conflict.resolution_comment,
-        "escalation_level": conflict.escalation_level,
-        "suppressed_by": conflict.suppressed_by,
-    }
+    """A conflict's JSON in `conflicts list` and `show`: the fields the quick read selects too."""
+    return {name: getattr(conflict, column) for name, column in CONFLICT_SUMMARY_COLUMNS}
 
 
 MATCHER_KEYS = ("deliverable", "kind", "state", "severity", "owner", "role")
