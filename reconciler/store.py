@@ -184,9 +184,10 @@ _PG_WRITE_BATCH_SQL = (
     "throttled = sync_cursor.throttled + EXCLUDED.throttled, last_attempt_at = EXCLUDED.last_attempt_at) "
     "SELECT 1"
 )
-# sent by psycopg itself in binary: its text format quotes every array element with a regex,
-# a third of the client's CPU in a batch
-_PG_WRITE_BATCH = re.sub(r":(\w+)", r"%(\1)s", _PG_WRITE_BATCH_SQL)
+# sent by psycopg itself, every parameter in binary (`%(name)b`): its text format (what `%s`
+# picks for lists) quotes every array element with a regex and formats every datetime, 150 and
+# 450 us an array of 200 against 30 us in binary, half the client's CPU in a batch
+_PG_WRITE_BATCH = re.sub(r":(\w+)", r"%(\1)b", _PG_WRITE_BATCH_SQL)
 _UTC = UTCDateTime()
 
 
@@ -248,9 +249,16 @@ def _existing_claims(session: Session, source: str, refs: list[str]) -> dict[Cla
     return rows
 
 
+# One index look-up per ref, whatever the table's statistics say. The plain
+# `source = %s AND source_ref = ANY(%s)` is planned from statistics that lag behind a table
+# growing by a first sync (autovacuum analyses it a minute or more later): taking `source` for
+# selective, the planner reads the whole source and filters the refs, 12 ms a batch at 100,000
+# claims instead of 0.3 ms. The lateral subquery (kept apart by OFFSET 0) gives it no choice but
+# an index scan on (source, source_ref) per ref.
 _PG_EXISTING_CLAIMS = (
-    f"SELECT {', '.join(c.name for c in _STORED_COLUMNS)} FROM observation "
-    "WHERE source = %(source)s AND source_ref = ANY(CAST(%(refs)s AS VARCHAR[]))"
+    f"SELECT {', '.join('o.' + c.name for c in _STORED_COLUMNS)} "
+    "FROM unnest(CAST(%(refs)b AS VARCHAR[])) AS wanted(ref) CROSS JOIN LATERAL "
+    "(SELECT * FROM observation WHERE source = %(source)b AND source_ref = wanted.ref OFFSET 0) AS o"
 )
 
 

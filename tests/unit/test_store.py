@@ -200,3 +200,22 @@ def test_a_batch_counts_its_items_requests_and_throttles_on_the_cursor(store_eng
         assert (held.cursor, held.items_synced, held.requests_made, held.throttled) == ("c1", 3, 5, 1)
         assert held.last_attempt_at == T0 + timedelta(minutes=1)
         assert set(store.dirty_deliverable_keys(session)) == {"checkout-v2", "search"}
+
+
+def test_text_that_array_literals_quote_is_stored_as_given(store_engine: Engine) -> None:
+    """Claims and the refs looked up travel to PostgreSQL as binary arrays: braces, quotes, backslashes, commas, the word
+    NULL, blanks and non-ASCII come back exactly, and the same batch again changes nothing."""
+    from reconciler.models import Observation as Stored
+
+    seed(store_engine)
+    texts = ['{a,b}', 'say "blocked"', 'C:\\path\\', 'NULL', '', '  spaced  ', 'two\nlines', 'déjà vu 🚧', '\\"}{,']
+    claims = [dataclasses.replace(claim(f"C01:{n}:{text}", text), excerpt=text, author=text or None, permalink=text)
+              for n, text in enumerate(texts)]
+    assert apply(store_engine, SyncBatch(observations=claims)).inserted == len(texts)
+    again = apply(store_engine, SyncBatch(observations=claims))
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, len(texts))
+    with session_scope(store_engine) as session:
+        rows = {r.source_ref: r for r in session.exec(select(Stored))}
+    for n, text in enumerate(texts):
+        row = rows[f"C01:{n}:{text}"]
+        assert (row.value, row.excerpt, row.author, row.permalink) == (text, text, text or None, text)
