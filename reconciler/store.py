@@ -263,20 +263,16 @@ _PG_EXISTING_CLAIMS = (
 
 
 def _pg_existing_claims(session: Session, source: str, refs: list[str]) -> dict[ClaimKey, Any]:
-    """`_existing_claims` on PostgreSQL, the refs sent in binary (see `_PG_WRITE_BATCH`); times
-    in UTC as `UTCDateTime` gives them."""
+    """`_existing_claims` on PostgreSQL, the refs sent in binary (see `_PG_WRITE_BATCH`). Times
+    come in the connection's time zone: `apply_batch` only compares them, and aware datetimes
+    compare by instant."""
     from psycopg.rows import namedtuple_row
 
     session.flush()  # psycopg's own cursor does not autoflush what the session holds
     driver = session.connection().connection.driver_connection
-    rows: dict[ClaimKey, Any] = {}
     with driver.cursor(row_factory=namedtuple_row) as cursor:
         cursor.execute(_PG_EXISTING_CLAIMS, {"source": source, "refs": refs}, binary=True)
-        for row in cursor:
-            row = row._replace(**{name: _UTC.process_result_value(getattr(row, name), None)
-                                  for name in ("deleted_at", "stated_at", "edited_at")})
-            rows[(source, row.source_ref, row.field, row.deliverable_key)] = row
-    return rows
+        return {(source, row.source_ref, row.field, row.deliverable_key): row for row in cursor.fetchall()}
 
 
 def _one_of(session: Session, column: Any, values: Sequence[str]) -> Any:
