@@ -219,3 +219,18 @@ def test_text_that_array_literals_quote_is_stored_as_given(store_engine: Engine)
     for n, text in enumerate(texts):
         row = rows[f"C01:{n}:{text}"]
         assert (row.value, row.excerpt, row.author, row.permalink) == (text, text, text or None, text)
+
+
+def test_stored_claims_are_read_by_index_before_the_table_is_analysed(postgres_engine: Engine) -> None:
+    """A first sync grows the claim table faster than autovacuum analyses it. Planned without
+    statistics, `source = ... AND source_ref = ANY(...)` read every claim of the source and
+    filtered the refs; the read of a batch's stored claims must look each ref up in the index."""
+    seed(postgres_engine)
+    apply(postgres_engine, SyncBatch(observations=[claim(f"C01:{n}", "blocked") for n in range(1000)]))
+    refs = [f"C01:{n}" for n in range(0, 200, 2)]
+    with session_scope(postgres_engine) as session:
+        driver = session.connection().connection.driver_connection
+        plan = "\n".join(row[0] for row in driver.execute(
+            "EXPLAIN " + store._PG_EXISTING_CLAIMS, {"source": "slack", "refs": refs}))
+    assert "Seq Scan" not in plan and "Filter" not in plan, plan
+    assert "Index Cond: (((source)::text = 'slack'::text) AND ((source_ref)::text = (wanted.ref)::text))" in plan, plan
