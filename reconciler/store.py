@@ -152,12 +152,12 @@ _UPDATE_CLAIM = (
 # cell that the server parses anew for every batch; an executemany UPDATE is a statement per row.)
 _PG_TYPES = {"value": "VARCHAR", "kind": "VARCHAR", "author": "VARCHAR", "excerpt": "VARCHAR",
              "permalink": "VARCHAR", "stated_at": "TIMESTAMPTZ", "edited_at": "TIMESTAMPTZ",
-             "deleted_at": "TIMESTAMPTZ", "updated_at": "TIMESTAMPTZ", "first_seen_at": "TIMESTAMPTZ",
              "deliverable_key": "VARCHAR", "source": "VARCHAR", "source_ref": "VARCHAR", "field": "VARCHAR",
-             "partition": "VARCHAR", "_id": "INTEGER"}
-_PG_INSERT_COLUMNS = (*_CLAIM_FIELDS, "deliverable_key", "source", "source_ref", "field", "partition",
-                      "deleted_at", "first_seen_at", "updated_at")
-_PG_UPDATE_COLUMNS = ("_id", *_CLAIM_FIELDS, "deleted_at", "updated_at")
+             "_id": "INTEGER"}
+# what differs from claim to claim goes as arrays; the partition and the times written (the
+# batch's `now`, no retraction) go once
+_PG_INSERT_COLUMNS = (*_CLAIM_FIELDS, "deliverable_key", "source", "source_ref", "field")
+_PG_UPDATE_COLUMNS = ("_id", *_CLAIM_FIELDS)
 
 
 def _unnest(columns: Sequence[str], prefix: str = "") -> str:
@@ -168,16 +168,19 @@ def _unnest(columns: Sequence[str], prefix: str = "") -> str:
 # four): new claims, changed claims, the deliverables they make dirty and the partition's cursor.
 # Data-modifying CTEs all run, on the same snapshot; they touch different rows.
 _PG_WRITE_BATCH_SQL = (
-    f"WITH inserted AS (INSERT INTO observation ({', '.join(_PG_INSERT_COLUMNS)}) "
-    f"SELECT * FROM unnest({_unnest(_PG_INSERT_COLUMNS)})), "
-    f"updated AS (UPDATE observation AS o SET {', '.join(f'{c} = v.{c}' for c in _PG_UPDATE_COLUMNS if c != '_id')} "
+    f"WITH inserted AS (INSERT INTO observation ({', '.join(_PG_INSERT_COLUMNS)}, "
+    "partition, deleted_at, first_seen_at, updated_at) "
+    "SELECT v.*, CAST(:partition AS VARCHAR), NULL, CAST(:now AS TIMESTAMPTZ), CAST(:now AS TIMESTAMPTZ) "
+    f"FROM unnest({_unnest(_PG_INSERT_COLUMNS)}) AS v), "
+    f"updated AS (UPDATE observation AS o SET {', '.join(f'{c} = v.{c}' for c in _PG_UPDATE_COLUMNS if c != '_id')}, "
+    "deleted_at = NULL, updated_at = CAST(:now AS TIMESTAMPTZ) "
     f"FROM unnest({_unnest(_PG_UPDATE_COLUMNS, 'changed_')}) AS v({', '.join(_PG_UPDATE_COLUMNS)}) "
     "WHERE o.id = v._id), "
     "dirtied AS (UPDATE deliverable SET dirty = true "
     "WHERE key = ANY(CAST(:dirty_keys AS VARCHAR[])) AND dirty IS NOT TRUE), "
     "cursor AS (INSERT INTO sync_cursor (source, partition, cursor, items_synced, requests_made, throttled, "
-    "last_attempt_at) VALUES (:cursor_source, :cursor_partition, :cursor_value, :items, :requests, :throttled, "
-    "CAST(:attempt_at AS TIMESTAMPTZ)) ON CONFLICT (source, partition) DO UPDATE SET "
+    "last_attempt_at) VALUES (:cursor_source, :partition, :cursor_value, :items, :requests, :throttled, "
+    "CAST(:now AS TIMESTAMPTZ)) ON CONFLICT (source, partition) DO UPDATE SET "
     "cursor = COALESCE(EXCLUDED.cursor, sync_cursor.cursor), "
     "items_synced = sync_cursor.items_synced + EXCLUDED.items_synced, "
     "requests_made = sync_cursor.requests_made + EXCLUDED.requests_made, "
@@ -366,9 +369,9 @@ def _pg_write_batch(
         **_as_arrays(inserts, _PG_INSERT_COLUMNS),
         **_as_arrays(updates, _PG_UPDATE_COLUMNS, "changed_"),
         "dirty_keys": sorted(dirty),
-        "cursor_source": source, "cursor_partition": partition, "cursor_value": batch.cursor,
+        "cursor_source": source, "partition": partition, "cursor_value": batch.cursor,
         "items": len(batch.observations), "requests": batch.requests, "throttled": batch.throttled,
-        "attempt_at": _UTC.process_bind_param(now, None),
+        "now": _UTC.process_bind_param(now, None),
     }
     session.flush()  # psycopg's own cursor does not autoflush what the session holds
     driver = session.connection().connection.driver_connection
