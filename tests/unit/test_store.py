@@ -234,3 +234,22 @@ def test_stored_claims_are_read_by_index_before_the_table_is_analysed(postgres_e
             "EXPLAIN " + store._PG_EXISTING_CLAIMS, {"source": "slack", "refs": refs}))
     assert "Seq Scan" not in plan and "Filter" not in plan, plan
     assert "Index Cond: (((source)::text = 'slack'::text) AND ((source_ref)::text = (wanted.ref)::text))" in plan, plan
+
+
+def test_a_retracted_claim_stated_again_is_live_again(store_engine: Engine) -> None:
+    """The same claim after its retraction (an undone deletion, a ref that names the deliverable
+    again) is an update: live again, marked updated at that batch's time, its deliverable dirty."""
+    from reconciler.models import Observation as Stored
+
+    seed(store_engine)
+    apply(store_engine, SyncBatch(observations=[claim("C01:1", "blocked")]))
+    apply(store_engine, SyncBatch(retractions=[Retraction(Source.SLACK, "C01:1")]))
+    later = T0 + timedelta(hours=2)
+    with session_scope(store_engine) as session:
+        back = store.apply_batch(session, source=Source.SLACK, partition="C01",
+                                 batch=SyncBatch(observations=[claim("C01:1", "blocked")]), now=later)
+    assert (back.inserted, back.updated, back.dirty) == (0, 1, {"checkout-v2"})
+    with session_scope(store_engine) as session:
+        row = session.exec(select(Stored)).one()
+        assert (row.value, row.deleted_at, row.updated_at, row.first_seen_at) == ("blocked", None, later, T0)
+        assert [c.value for c in store.live_claims(session, ["checkout-v2"])["checkout-v2"]] == ["blocked"]
