@@ -157,14 +157,37 @@ class SourcePlugin:
     """The `people` attribute holding the person's id in this source (`slack_id`), if any."""
     writeback: WriteBack | None = None
     """How a decision is written back where this source's evidence lives; None: it is not."""
-    section: Callable[[Any], Any] | None = None
-    """Reads the source's section from the loaded config; default: `[sources.<name>]` validated
-    with `config_model` (the built-in sources have sections of their own, `[asana]`)."""
+    section: str | None = None
+    """The config file's key of its section, validated with `config_model` when the file is read
+    (`asana` for `[asana]`); default `sources.<name>` (`[sources.<name>]`). The loaded config
+    gives the validated section as `config.source(name)`."""
+    deliverable_refs: Callable[[Any], Mapping[str, str]] = lambda section: {}
+    """From its validated section: the deliverable keys it names, by the field path inside the
+    section (`channel_defaults.launches` -> `checkout`), checked like every other reference."""
+    partition_defaults: Callable[[Any], Mapping[str, str]] = lambda section: {}
+    """From its validated section: the deliverable a partition's items are about when they name
+    none (Slack's `channel_defaults`), for the deliverable index."""
+    poll: Callable[[Any], PollPlan] = lambda settings: PollPlan()
+    """From the worker settings (read by attribute): how often its partitions are polled."""
 
-    def __post_init__(self) -> None:
-        if self.section is None:
-            model, name = self.config_model, self.name
-            object.__setattr__(self, "section", lambda config: model.model_validate(config.sources.get(name, {})))
+    def section_path(self) -> tuple[str, ...]:
+        """Where its section is in the config file: (`asana`,) or (`sources`, `<name>`)."""
+        return (self.section,) if self.section else ("sources", self.name)
+
+    @property
+    def pushes_heartbeat(self) -> str:
+        """The periodic-run name its push listener touches while pushes reach the service."""
+        return f"{self.name}-events"
+
+
+@dataclass(frozen=True, slots=True)
+class PollPlan:
+    """How often a source's partitions are polled, in seconds. `interval`: as a rule (None: the
+    runner's interval); `while_pushed`: instead, while its pushes flow (its listener's heartbeat,
+    `SourcePlugin.pushes_heartbeat`, is fresh), None: pushes do not change the pace."""
+
+    interval: float | None = None
+    while_pushed: float | None = None
 
 
 PROJECT_REF = "project"

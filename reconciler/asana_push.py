@@ -99,7 +99,7 @@ class AsanaWebhookReceiver:
         ours = f"{self.public_url}{PATH_PREFIX}"
         try:
             registered = list_webhooks(token=token.get_secret_value(), base_url=self.rt.settings.asana_base_url,
-                                       workspace=self.rt.config.asana.workspace, timeout=self.rt.settings.http_timeout)
+                                       workspace=self.rt.config.source(Source.ASANA).workspace, timeout=self.rt.settings.http_timeout)
         except ConnectorError as exc:
             return [self.rt.scrub(str(exc))]
         current = set(self._gids.values())

@@ -141,23 +141,14 @@ def load_runtime(
 
 
 def check_source_sections(sources: SourceRegistry, config: Config, *, origin: str) -> None:
-    """Every registered source's config section reads (one `ConfigError` line if not), no
-    `[sources.<name>]` names a source that is not registered, and every deliverable's `links`
-    name a kind a registered source links by."""
-    from pydantic import ValidationError
-
+    """No `[sources.<name>]` names a source that is not registered, and every deliverable's
+    `links` name a kind a registered source links by (one `ConfigError` line if not). The
+    sections themselves were validated with the config (`Config.source`)."""
     from reconciler.protocol import ConfigError
 
     for name in config.sources:
         if name not in sources:
             raise ConfigError(f"{origin}: sources.{name}: no source named {name!r} is registered")
-    for plugin in sources:
-        try:
-            plugin.section(config)
-        except ValidationError as exc:
-            item = exc.errors(include_input=False, include_url=False)[0]
-            where = ".".join(str(p) for p in ("sources", plugin.name, *item["loc"]))
-            raise ConfigError(f"{origin}: {where}: {item['msg']}") from None
     kinds = {p.link_kind for p in sources if p.link_kind}
     for i, deliverable in enumerate(config.deliverables):
         for kind in deliverable.links:
@@ -181,7 +172,7 @@ def resolve_deliverable_rules(rt: Runtime) -> None:
     if not declared.deliverable_rules or rt.settings.asana_token is None:
         return
     now = rt.now()
-    if rt.rules_read_at is not None and now - rt.rules_read_at < declared.asana.expansion_ttl():
+    if rt.rules_read_at is not None and now - rt.rules_read_at < declared.source(Source.ASANA).expansion_ttl():
         return
     from connectors.workspace import AsanaWorkspaceReader
     from reconciler.deliverable_rules import derive_deliverables
@@ -228,7 +219,7 @@ def build_connector(rt: Runtime, source: SourceName) -> Connector:
         BuildContext(
             token=found.token or "",
             base_url=found.base_url,
-            section=plugin.section(rt.config),
+            section=rt.config.source(plugin.name),
             index=rt.config.deliverable_index(),
             rate_limiter=rt.rate_limiter,
             timezone=rt.config.timezone,
@@ -257,7 +248,7 @@ def configured_partitions(
 
 def _plugin_partitions(rt: Runtime, plugin: SourcePlugin) -> list[str]:
     listed = plugin.partitions(rt.config)
-    if plugin.expand is None or not plugin.needs_expansion(plugin.section(rt.config)):
+    if plugin.expand is None or not plugin.needs_expansion(rt.config.source(plugin.name)):
         return listed
     try:
         connector = build_connector(rt, plugin.name)
@@ -396,7 +387,7 @@ def sync_all(
 
 
 def in_flight_caps(rt: Runtime) -> dict[str, int]:
-    caps = {p.name: p.requests_in_flight(p.section(rt.config)) for p in rt.sources}
+    caps = {p.name: p.requests_in_flight(rt.config.source(p.name)) for p in rt.sources}
     return {name: cap for name, cap in caps.items() if cap is not None}
 
 
@@ -468,7 +459,7 @@ def _sync_source(rt: Runtime, source: SourceName, names: list[str], hooks: _Sync
     outage: list[SyncReport] = []  # the first partition the API gave no answer for
     answered = threading.Event()
     plugin = rt.sources.get(source)
-    at_once = plugin.partitions_at_once(plugin.section(rt.config))
+    at_once = plugin.partitions_at_once(rt.config.source(plugin.name))
     first_reads = threading.BoundedSemaphore(max(1, plugin.first_reads_at_once or at_once))
     with session_scope(rt.engine) as session:
         if store.all_synced_last_time(session, source, names):

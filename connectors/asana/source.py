@@ -9,7 +9,7 @@ from connectors.base import Connector, Source
 from connectors.config import AsanaConfig
 from connectors.asana.mapping import STATUS_UPDATE_PREFIX
 from connectors.asana.writeback import writeback
-from connectors.plugin import PROJECT_REF, BuildContext, Credentials, RequestLimits, RequestRate, SourcePlugin
+from connectors.plugin import PROJECT_REF, BuildContext, Credentials, PollPlan, RequestLimits, RequestRate, SourcePlugin
 
 NAME = Source.ASANA
 
@@ -54,7 +54,7 @@ def _build(ctx: BuildContext) -> Connector:
 def _partitions(config: Any) -> list[str]:
     """Projects, then portfolios and teams not expanded yet (`portfolio:<gid>`, `team:<gid>`:
     syncing one reports why it could not be expanded), then the projects rules read."""
-    section: AsanaConfig = config.asana
+    section: AsanaConfig = config.source(NAME)
     names = [*section.projects, *(f"portfolio:{g}" for g in section.portfolios), *(f"team:{g}" for g in section.teams)]
     return list(dict.fromkeys([*names, *config.rule_projects()]))
 
@@ -72,7 +72,7 @@ plugin = SourcePlugin(
     name=NAME,
     label="Asana",
     config_model=AsanaConfig,
-    section=lambda config: config.asana,
+    section=str(NAME),
     credentials=_credentials,
     build=_build,
     partitions=_partitions,
@@ -87,6 +87,8 @@ plugin = SourcePlugin(
     ref_kind=_ref_kind,
     person_id_attribute="asana_gid",
     writeback=writeback,
+    # a shorter interval reads each project's /events (one request when nothing changed)
+    poll=lambda settings: PollPlan(interval=settings.asana_sync_interval),
 )
 
 __all__ = ["AsanaLimits", "plugin"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from connectors.base import Connector, Source
 from connectors.config import SlackConfig
-from connectors.plugin import BuildContext, Credentials, RequestLimits, RequestRate, SourcePlugin
+from connectors.plugin import BuildContext, Credentials, PollPlan, RequestLimits, RequestRate, SourcePlugin
 from connectors.slack.writeback import writeback
 
 NAME = Source.SLACK
@@ -102,10 +102,10 @@ plugin = SourcePlugin(
     name=NAME,
     label="Slack",
     config_model=SlackConfig,
-    section=lambda config: config.slack,
+    section=str(NAME),
     credentials=_credentials,
     build=_build,
-    partitions=lambda config: list(config.slack.channels),
+    partitions=lambda config: list(config.source(NAME).channels),
     limits=SlackLimits.for_section,
     partitions_at_once=lambda section: CHANNELS_AT_ONCE,
     # a first read goes newest first, one page's threads in memory: all channels' last days first
@@ -115,4 +115,8 @@ plugin = SourcePlugin(
     item_noun="message",
     person_id_attribute="slack_id",
     writeback=writeback,
+    deliverable_refs=lambda section: {f"channel_defaults.{c}": key for c, key in section.channel_defaults.items()},
+    partition_defaults=lambda section: section.channel_defaults,
+    # while the Slack app hears message events, a channel's poll is only the safety net
+    poll=lambda settings: PollPlan(while_pushed=settings.slack_events_sync_interval),
 )

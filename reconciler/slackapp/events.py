@@ -70,7 +70,7 @@ class SlackEventIntake:
 
     def _channel_map(self) -> dict[str, str]:
         found: dict[str, str] = {}
-        for partition in self.rt.config.slack.channels:
+        for partition in self.rt.config.source(Source.SLACK).channels:
             with session_scope(self.rt.engine) as session:
                 remembered = ChannelCursor.channel_of(store.get_cursor(session, Source.SLACK, partition))
             try:

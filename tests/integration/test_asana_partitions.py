@@ -61,7 +61,7 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 def with_asana(config: Config, **update: Any) -> Config:
-    return config.model_copy(update={"asana": config.asana.model_copy(update=update)})
+    return config.with_source("asana", config.source("asana").model_copy(update=update))
 
 
 def expanded_config(**update: Any) -> Config:

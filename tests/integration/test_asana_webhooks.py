@@ -61,7 +61,7 @@ SCENARIO: dict[str, Any] = {
 class World:
     def __init__(self, sandbox: Sandbox, engine: Engine) -> None:
         config = load_config(DEMO)
-        config = config.model_copy(update={"slack": config.slack.model_copy(update={"channels": ["launches"]})})
+        config = config.with_source("slack", config.source("slack").model_copy(update={"channels": ["launches"]}))
         settings = Settings(asana_token=SecretStr("asana-webhook-test-token"), asana_base_url=sandbox.asana_base_url,
                             slack_bot_token=SecretStr("xoxb-webhook-test"), slack_base_url=sandbox.slack_base_url)
         self.rt = Runtime(settings=settings, config=config, engine=engine)
