@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
@@ -32,7 +32,7 @@ from connectors.base import (
     TransientError,
     UnreachableError,
 )
-from connectors.plugin import BuildContext, Credentials, SourcePlugin, SourceRegistry
+from connectors.plugin import BuildContext, Credentials, PollPlan, SourcePlugin, SourceRegistry
 from connectors.registry import current_sources
 from reconciler import store
 from reconciler.db import DatabaseError, describe_url, engine_for, migrate, session_scope
@@ -752,36 +752,51 @@ def prune_pushed_events(rt: Runtime) -> None:
 # -- polling as the safety net ------------------------------------------------------------------
 
 
-EVENTS_HEARTBEAT = "slack-events"  # the PeriodicRun the Slack app touches while events can reach it
-EVENTS_ALIVE_FOR = timedelta(minutes=2)  # a heartbeat older than this: poll at the usual pace again
+PUSHES_ALIVE_FOR = timedelta(minutes=2)  # a heartbeat older than this: poll at the usual pace again
 
 
-def note_events_alive(rt: Runtime) -> None:
-    """The Slack app is connected (Socket Mode) or has just received an event (HTTP)."""
+def note_pushes_alive(rt: Runtime, source: SourceName) -> None:
+    """The source's push listener is connected (Slack's Socket Mode) or has just received a push."""
     with session_scope(rt.engine) as session:
-        store.record_periodic(session, EVENTS_HEARTBEAT, now=rt.now())
+        store.record_periodic(session, rt.sources.get(source).pushes_heartbeat, now=rt.now())
 
 
-def events_flowing(rt: Runtime) -> bool:
+def pushes_flowing(rt: Runtime, source: SourceName) -> bool:
     with session_scope(rt.engine) as session:
-        last = store.last_periodic(session, EVENTS_HEARTBEAT)
-    return last is not None and rt.now() - last < EVENTS_ALIVE_FOR
+        last = store.last_periodic(session, rt.sources.get(source).pushes_heartbeat)
+    return last is not None and rt.now() - last < PUSHES_ALIVE_FOR
 
 
 @dataclass(frozen=True)
 class PollPace:
-    """How often partitions are polled (seconds): `every` as a rule; a Slack channel only every
-    `slack_with_events` while the Slack app's heartbeat says events flow; an Asana project every
-    `asana` when set (one /events request per project when nothing changed)."""
+    """How often partitions are polled (seconds): `every` as a rule, and each source's own
+    `PollPlan` (`SourcePlugin.poll`): its `interval` instead when set (Asana's /events, cheap
+    when nothing changed), its `while_pushed` while its pushes flow (a Slack channel while the
+    Slack app hears its events: polling is then only the safety net)."""
 
     every: float
-    slack_with_events: float = 1800.0
-    asana: float | None = None
+    plans: Mapping[SourceName, PollPlan] = field(default_factory=dict)
+
+    @classmethod
+    def for_sources(cls, every: float, sources: Iterable[SourcePlugin], settings: object) -> PollPace:
+        """The pace of `every` with each source's plan read from the worker `settings`."""
+        return cls(every, {plugin.name: plugin.poll(settings) for plugin in sources})
 
     @property
     def tick(self) -> float:
         """How often to look for due partitions: the shortest of the intervals in use."""
-        return min(self.every, self.asana or self.every)
+        return min([self.every, *(plan.interval for plan in self.plans.values() if plan.interval)])
+
+    def interval(self, source: SourceName, *, pushed: bool) -> float:
+        """The source's interval, `pushed` saying whether its pushes flow now."""
+        plan = self.plans.get(source, PollPlan())
+        if pushed and plan.while_pushed is not None:
+            return plan.while_pushed
+        return plan.interval or self.every
+
+    def push_paced(self, source: SourceName) -> bool:
+        """Whether the source's pace depends on its pushes flowing."""
+        return self.plans.get(source, PollPlan()).while_pushed is not None
 
 
 def partitions_due(
@@ -789,23 +804,23 @@ def partitions_due(
 ) -> list[tuple[SourceName, str]]:
     """The partitions whose interval (see `PollPace`) has passed since their last success. A
     partition is due half a tick early, so one whose interval is the tick is polled on every
-    tick despite jitter. Slack events missed in a disconnect or a restart are caught up from the
-    channel's cursor by the next poll: once the heartbeat is stale, at the usual pace."""
+    tick despite jitter. Pushes missed in a disconnect or a restart are caught up from the
+    partition's cursor by the next poll: once the source's heartbeat is stale, at the usual pace."""
+    sources = {source for source, _ in partitions}
     intervals = {
-        Source.SLACK: pace.slack_with_events if events_flowing(rt) else pace.every,
-        Source.ASANA: pace.asana or pace.every,
+        source: pace.interval(source, pushed=pace.push_paced(source) and pushes_flowing(rt, source))
+        for source in sources
     }
-    if all(intervals[source] <= pace.tick for source, _ in partitions if source in intervals):
+    if all(interval <= pace.tick for interval in intervals.values()):
         return partitions
     now = rt.now()
     last: dict[SourceName, dict[str, datetime]] = {}
     with session_scope(rt.engine) as session:
-        for source in {source for source, _ in partitions}:
+        for source in sources:
             last[source] = store.last_successes(session, source)
 
     def due(source: SourceName, partition: str) -> bool:
         at = last[source].get(partition)
-        every = intervals.get(source, pace.tick)
-        return at is None or (now - at).total_seconds() >= every - pace.tick / 2
+        return at is None or (now - at).total_seconds() >= intervals[source] - pace.tick / 2
 
     return [(source, partition) for source, partition in partitions if due(source, partition)]

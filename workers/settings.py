@@ -7,6 +7,7 @@ from functools import lru_cache
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connectors.registry import current_sources
 from reconciler.pipeline import PollPace
 from reconciler.settings import SettingsError, describe_settings_error
 
@@ -43,7 +44,9 @@ class WorkerSettings(BaseSettings):
         return self
 
     def pace(self) -> PollPace:
-        return PollPace(self.sync_interval, self.slack_events_sync_interval, self.asana_sync_interval)
+        """SYNC_INTERVAL, with each registered source's own plan (`SourcePlugin.poll`, read from
+        these settings)."""
+        return PollPace.for_sources(self.sync_interval, current_sources(), self)
 
     @property
     def sync_queue(self) -> str:

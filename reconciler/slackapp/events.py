@@ -27,7 +27,7 @@ from reconciler.pipeline import PushReport, Runtime
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_EVERY = 30.0  # seconds between heartbeats (pipeline.EVENTS_ALIVE_FOR is a few of them)
+HEARTBEAT_EVERY = 30.0  # seconds between heartbeats (pipeline.PUSHES_ALIVE_FOR is a few of them)
 PRUNE_EVERY = 3600.0  # seconds between clean-ups of old event ids and message versions
 
 
@@ -120,7 +120,7 @@ class SlackEventIntake:
         """Tell the pollers that events reach this app (at most once per HEARTBEAT_EVERY)."""
         if force or time.monotonic() - self._beat_at >= HEARTBEAT_EVERY:
             self._beat_at = time.monotonic()
-            pipeline.note_events_alive(self.rt)
+            pipeline.note_pushes_alive(self.rt, Source.SLACK)
         if self._pruned_at is None or time.monotonic() - self._pruned_at >= PRUNE_EVERY:
             self._pruned_at = time.monotonic()
             pipeline.prune_pushed_events(self.rt)
