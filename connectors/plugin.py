@@ -8,6 +8,7 @@ source packages depend on nothing above `connectors`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -113,6 +114,33 @@ class WriteBack:
 
 
 @dataclass(frozen=True)
+class PushContext:
+    """What a source's push receiver may use. `changed(partition)`: the source pushed that the
+    partition changed (the caller syncs it, then reconciles and notifies; it returns at once).
+    `partitions()`: the partitions to follow. `public_url`: where the service is reached."""
+
+    credentials: Credentials
+    section: Any
+    public_url: str
+    partitions: Callable[[], list[str]]
+    changed: Callable[[str], None]
+    clock: Callable[[], datetime]
+    scrub: Callable[[str], str]
+    timeout: float
+
+
+class PushReceiver(Protocol):
+    """Receives a source's pushes over HTTP on the service's public URL: every request under
+    `path_prefix` goes to `wsgi`; `watch` keeps the source's subscriptions (a thread)."""
+
+    path_prefix: str
+
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]: ...
+
+    def watch(self, stop: threading.Event) -> threading.Thread: ...
+
+
+@dataclass(frozen=True)
 class SourcePlugin:
     """One source. `name` is the source value observations, cursors and findings carry.
 
@@ -169,6 +197,11 @@ class SourcePlugin:
     none (Slack's `channel_defaults`), for the deliverable index."""
     poll: Callable[[Any], PollPlan] = lambda settings: PollPlan()
     """From the worker settings (read by attribute): how often its partitions are polled."""
+    push_receiver: Callable[[PushContext], PushReceiver] | None = None
+    """Receives the source's pushes over HTTP (Asana's webhooks); None: it pushes nothing."""
+    api_client: Callable[[Credentials, float], Any] | None = None
+    """A client of its API for the surfaces that speak to people there (the notifier's DM
+    channel, the Slack app), from its credentials and the request timeout; None: none."""
 
     def section_path(self) -> tuple[str, ...]:
         """Where its section is in the config file: (`asana`,) or (`sources`, `<name>`)."""

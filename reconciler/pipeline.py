@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
@@ -602,10 +602,17 @@ def reconcile_all(rt: Runtime) -> ReconcileReport:
 
 
 def slack_client(rt: Runtime) -> WebClient:
-    from connectors.slack.client import make_web_client
+    """The Slack Web API client the notifier's DM channel and the Slack app use, as the Slack
+    plugin builds it (`SourcePlugin.api_client`)."""
+    return api_client(rt, Source.SLACK)
 
-    found = credentials(rt, Source.SLACK)
-    return make_web_client(found.token or "", found.base_url, timeout=rt.settings.http_timeout)
+
+def api_client(rt: Runtime, source: SourceName) -> Any:
+    """A client of `source`'s API from its plugin; a one-line ConnectorError without a token."""
+    make = rt.sources.get(source).api_client
+    if make is None:
+        raise ConnectorError(f"{source}: the source has no API client for people to be reached through")
+    return make(credentials(rt, source), rt.settings.http_timeout)
 
 
 def plan_notifications(rt: Runtime) -> PlanReport:

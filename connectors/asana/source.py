@@ -9,7 +9,17 @@ from connectors.base import Connector, Source
 from connectors.config import AsanaConfig
 from connectors.asana.mapping import STATUS_UPDATE_PREFIX
 from connectors.asana.writeback import writeback
-from connectors.plugin import PROJECT_REF, BuildContext, Credentials, PollPlan, RequestLimits, RequestRate, SourcePlugin
+from connectors.plugin import (
+    PROJECT_REF,
+    BuildContext,
+    Credentials,
+    PollPlan,
+    PushContext,
+    PushReceiver,
+    RequestLimits,
+    RequestRate,
+    SourcePlugin,
+)
 
 NAME = Source.ASANA
 
@@ -64,6 +74,12 @@ def _expand(connector: Connector, config: Any) -> list[str]:
     return list(dict.fromkeys([*connector.partitions(), *config.rule_projects()]))
 
 
+def _push_receiver(ctx: PushContext) -> PushReceiver:
+    from connectors.asana.webhooks import AsanaWebhookReceiver
+
+    return AsanaWebhookReceiver(ctx)
+
+
 def _ref_kind(source_ref: str) -> str:
     return PROJECT_REF if source_ref.startswith(STATUS_UPDATE_PREFIX) else "item"
 
@@ -89,6 +105,7 @@ plugin = SourcePlugin(
     writeback=writeback,
     # a shorter interval reads each project's /events (one request when nothing changed)
     poll=lambda settings: PollPlan(interval=settings.asana_sync_interval),
+    push_receiver=_push_receiver,
 )
 
 __all__ = ["AsanaLimits", "plugin"]

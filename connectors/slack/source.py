@@ -82,6 +82,13 @@ def _credentials(settings: Any) -> Credentials:
     return Credentials(_secret(settings.slack_bot_token), settings.slack_base_url, "SLACK_BOT_TOKEN")
 
 
+def _api_client(credentials: Credentials, timeout: float) -> Any:
+    """A slack-sdk WebClient with the connector's retries (connectors/slack/client.py)."""
+    from connectors.slack.client import make_web_client
+
+    return make_web_client(credentials.token or "", credentials.base_url, timeout=timeout)
+
+
 def _build(ctx: BuildContext) -> Connector:
     from connectors.slack.client import make_web_client
     from connectors.slack.connector import SlackConnector
@@ -119,4 +126,5 @@ plugin = SourcePlugin(
     partition_defaults=lambda section: section.channel_defaults,
     # while the Slack app hears message events, a channel's poll is only the safety net
     poll=lambda settings: PollPlan(while_pushed=settings.slack_events_sync_interval),
+    api_client=_api_client,
 )
