@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from connectors.base import Connector, ConnectorError, DeliverableIndex, RateLimiter
+from connectors.base import Connector, ConnectorError, DeliverableIndex, RateLimiter, SyncBatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +129,39 @@ class PushContext:
     timeout: float
 
 
+@dataclass(frozen=True, slots=True)
+class PushedChange:
+    """One item as a source pushed it (a Slack message event): `place`, the id pushes name its
+    partition by (a channel id); `source_ref`, the item; `version`, which version of it (an older
+    one never replaces a newer one; a deletion is final); `item`, what the source says of it, for
+    the plugin's mapping alone."""
+
+    place: str
+    source_ref: str
+    version: str
+    deleted: bool
+    item: Any
+
+
+@dataclass(frozen=True)
+class PushMapping:
+    """How a source's pushed events become what its poller would store (`SourcePlugin.pushed`).
+
+    change: one event as a `PushedChange`, None for an event that states no item. place: the
+    id pushes name a partition by, from its stored cursor or asked of the connector (built on
+    first use by the callable given; a ConnectorError when it cannot be). batch: the change stated as a poll states it, claims or
+    a retraction, without moving the cursor. cursor_after: the stored cursor with the change
+    noted (so the next poll does not read it again; `claims`: the batch carries claims), None:
+    unchanged. version_key: a version as a sortable key; version_time: as a moment."""
+
+    change: Callable[[Mapping[str, Any]], PushedChange | None]
+    place: Callable[[Callable[[], Connector], str, str | None], str]
+    batch: Callable[[Connector, str, str | None, PushedChange], SyncBatch]
+    cursor_after: Callable[[Connector, str | None, PushedChange, bool], str | None]
+    version_key: Callable[[str], Any]
+    version_time: Callable[[str], datetime]
+
+
 class PushReceiver(Protocol):
     """Receives a source's pushes over HTTP on the service's public URL: every request under
     `path_prefix` goes to `wsgi`; `watch` keeps the source's subscriptions (a thread)."""
@@ -197,6 +230,9 @@ class SourcePlugin:
     none (Slack's `channel_defaults`), for the deliverable index."""
     poll: Callable[[Any], PollPlan] = lambda settings: PollPlan()
     """From the worker settings (read by attribute): how often its partitions are polled."""
+    pushed: PushMapping | None = None
+    """How events the source pushes to a listener of its own (the Slack app) are stored; None:
+    it pushes none."""
     push_receiver: Callable[[PushContext], PushReceiver] | None = None
     """Receives the source's pushes over HTTP (Asana's webhooks); None: it pushes nothing."""
     api_client: Callable[[Credentials, float], Any] | None = None

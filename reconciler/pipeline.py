@@ -32,7 +32,15 @@ from connectors.base import (
     TransientError,
     UnreachableError,
 )
-from connectors.plugin import BuildContext, Credentials, PollPlan, SourcePlugin, SourceRegistry
+from connectors.plugin import (
+    BuildContext,
+    Credentials,
+    PollPlan,
+    PushedChange,
+    PushMapping,
+    SourcePlugin,
+    SourceRegistry,
+)
 from connectors.registry import current_sources
 from reconciler import store
 from reconciler.db import DatabaseError, describe_url, engine_for, migrate, session_scope
@@ -41,8 +49,6 @@ from reconciler.protocol import Config, load_config
 from reconciler.settings import MIN_SECRET_LENGTH, Settings, get_settings, scrub
 
 if TYPE_CHECKING:
-    from connectors.slack.connector import SlackConnector
-    from connectors.slack.events import MessageChange
     from slack_sdk import WebClient
 
     from reconciler.engine import ReconcileReport
@@ -670,72 +676,89 @@ class PushReport:
     delivery: DeliverReport | None = None
 
 
-def apply_slack_message(
+def apply_push(
     rt: Runtime,
-    connector: SlackConnector,
+    source: SourceName,
+    connector: Connector,
     *,
     partition: str,
-    change: MessageChange,
+    change: PushedChange,
     event_id: str | None,
     deliver: bool = True,
 ) -> PushReport:
-    """One pushed Slack message event, in one short step: stated as the poller states it (same
-    claim identity, so the two never double count), stored without moving the poller's cursor
-    (a reply only noted on its watched thread, so the next poll does not read the thread for it),
-    then the deliverables it touched reconciled and the notifier run. A repeated event id, and a
-    version older than one already stored (an edit before its message, an old edit after a newer
-    one, anything after a deletion), change nothing."""
-    from connectors.base import Retraction
-
+    """One pushed event (a Slack message event), in one short step: stated as the poller
+    states it (its plugin's `PushMapping`, same claim identity, so the two never double count),
+    stored without moving the poller's cursor (a Slack reply only noted on its watched thread,
+    so the next poll does not read the thread for it), then the deliverables it touched
+    reconciled and the notifier run. A repeated event id, and a version older than one already
+    stored (an edit before its message, an old edit after a newer one, anything after a
+    deletion), change nothing."""
+    mapping = _push_mapping(rt, source)
     ref = change.source_ref
     with session_scope(rt.engine) as session:
         if event_id and store.event_taken(session, event_id):
             return PushReport("duplicate", ref)
-        if _stale(session, change):
-            return _drop_stale(rt, change, event_id)
-        cursor = store.get_cursor(session, Source.SLACK, partition)
-    if change.message is None:
-        batch = SyncBatch(retractions=[Retraction(Source.SLACK, ref)])
-    else:
-        _, batch = connector.message_batch(partition, cursor, change.message, thread=change.thread)
+        if _stale(session, source, mapping, change):
+            return _drop_stale(rt, source, change, event_id)
+        cursor = store.get_cursor(session, source, partition)
+    batch = mapping.batch(connector, partition, cursor, change)
     now = rt.now()
     with session_scope(rt.engine) as session:
         if event_id and store.event_taken(session, event_id):  # taken meanwhile by another listener
             return PushReport("duplicate", ref)
-        if _stale(session, change):
-            return _drop_stale(rt, change, event_id)
-        if change.thread is not None:  # the poller's watched thread learns of the reply (read afresh, in this transaction)
-            batch.cursor = connector.cursor_after_reply(
-                store.get_cursor(session, Source.SLACK, partition), change.channel,
-                parent=change.thread, reply=change.ts, deleted=change.deleted, claims=bool(batch.observations))
-        result = store.apply_batch(session, source=Source.SLACK, partition=partition, batch=batch, now=now)
-        store.record_message_version(session, Source.SLACK, ref, change.version, deleted=change.deleted, now=now)
+        if _stale(session, source, mapping, change):
+            return _drop_stale(rt, source, change, event_id)
+        # the poller's cursor learns of the change (read afresh, in this transaction)
+        batch.cursor = mapping.cursor_after(connector, store.get_cursor(session, source, partition), change,
+                                            bool(batch.observations))
+        result = store.apply_batch(session, source=source, partition=partition, batch=batch, now=now)
+        store.record_message_version(session, source, ref, change.version, deleted=change.deleted, now=now)
         if event_id:
             store.take_event(session, event_id, now=now)
     report = PushReport("stored", ref, dirty=set(result.dirty), requests=batch.requests)
-    log.info("event stored", extra={"source": "slack", "partition": partition, "ref": ref, "dirty": len(result.dirty)})
+    log.info("event stored", extra={"source": str(source), "partition": partition, "ref": ref, "dirty": len(result.dirty)})
     if report.dirty and deliver:
         report.reconcile, report.plan, report.delivery = reconcile_and_notify(rt)
     return report
 
 
-def _stale(session: Session, change: MessageChange) -> bool:
-    from connectors.slack.connector import ts_key, ts_to_datetime
+def _push_mapping(rt: Runtime, source: SourceName) -> PushMapping:
+    mapping = rt.sources.get(source).pushed
+    if mapping is None:
+        raise ConnectorError(f"{source}: the source pushes no events")
+    return mapping
 
-    known = store.message_version(session, Source.SLACK, change.source_ref)
-    if known is not None and (known.deleted or (not change.deleted and ts_key(change.version) < ts_key(known.version))):
+
+def pushed_change(rt: Runtime, source: SourceName, event: Mapping[str, Any]) -> PushedChange | None:
+    """The change one event the source pushed makes, None for one that states no item."""
+    return _push_mapping(rt, source).change(event)
+
+
+def push_place(rt: Runtime, source: SourceName, connect: Callable[[], Connector], partition: str) -> str:
+    """The id the source's pushes name `partition` by (a Slack channel id): the one its stored
+    cursor remembers, else asked of the source through `connect()` (a ConnectorError when it
+    cannot be)."""
+    with session_scope(rt.engine) as session:
+        cursor = store.get_cursor(session, source, partition)
+    return _push_mapping(rt, source).place(connect, partition, cursor)
+
+
+def _stale(session: Session, source: SourceName, mapping: PushMapping, change: PushedChange) -> bool:
+    known = store.message_version(session, source, change.source_ref)
+    if known is not None and (known.deleted or (
+            not change.deleted and mapping.version_key(change.version) < mapping.version_key(known.version))):
         return True
     if change.deleted:
         return False
-    edited = store.newest_edit(session, Source.SLACK, change.source_ref)  # a newer edit the poller stored
-    return edited is not None and edited > ts_to_datetime(change.version)
+    edited = store.newest_edit(session, source, change.source_ref)  # a newer edit the poller stored
+    return edited is not None and edited > mapping.version_time(change.version)
 
 
-def _drop_stale(rt: Runtime, change: MessageChange, event_id: str | None) -> PushReport:
+def _drop_stale(rt: Runtime, source: SourceName, change: PushedChange, event_id: str | None) -> PushReport:
     with session_scope(rt.engine) as session:
         if event_id and not store.event_taken(session, event_id):
             store.take_event(session, event_id, now=rt.now())
-    log.info("stale event dropped", extra={"source": "slack", "ref": change.source_ref, "version": change.version})
+    log.info("stale event dropped", extra={"source": str(source), "ref": change.source_ref, "version": change.version})
     return PushReport("stale", change.source_ref)
 
 

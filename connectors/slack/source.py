@@ -8,6 +8,7 @@ from typing import Any
 from connectors.base import Connector, Source
 from connectors.config import SlackConfig
 from connectors.plugin import BuildContext, Credentials, PollPlan, RequestLimits, RequestRate, SourcePlugin
+from connectors.slack.events import pushed_messages
 from connectors.slack.writeback import writeback
 
 NAME = Source.SLACK
@@ -127,4 +128,5 @@ plugin = SourcePlugin(
     # while the Slack app hears message events, a channel's poll is only the safety net
     poll=lambda settings: PollPlan(while_pushed=settings.slack_events_sync_interval),
     api_client=_api_client,
+    pushed=pushed_messages,
 )
