@@ -162,6 +162,17 @@ class PushMapping:
     version_time: Callable[[str], datetime]
 
 
+@dataclass(frozen=True)
+class ApiErrors:
+    """How a surface using a source's `api_client` reads its failures: `describe(exc, where)`,
+    one line naming `where` (a TransientError when a retry may help); `outcome_unknown(exc)`,
+    whether a failed call may still have taken effect (no answer, a cut-off one, a server
+    error after the request arrived), so a post is looked for before it is sent again."""
+
+    describe: Callable[[Exception, str], ConnectorError]
+    outcome_unknown: Callable[[BaseException], bool]
+
+
 class PushReceiver(Protocol):
     """Receives a source's pushes over HTTP on the service's public URL: every request under
     `path_prefix` goes to `wsgi`; `watch` keeps the source's subscriptions (a thread)."""
@@ -238,6 +249,8 @@ class SourcePlugin:
     api_client: Callable[[Credentials, float], Any] | None = None
     """A client of its API for the surfaces that speak to people there (the notifier's DM
     channel, the Slack app), from its credentials and the request timeout; None: none."""
+    api_errors: ApiErrors | None = None
+    """How the failures of `api_client`'s calls read."""
 
     def section_path(self) -> tuple[str, ...]:
         """Where its section is in the config file: (`asana`,) or (`sources`, `<name>`)."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.base import Connector, Source
+from connectors.base import Connector, ConnectorError, Source
 from connectors.config import SlackConfig
-from connectors.plugin import BuildContext, Credentials, PollPlan, RequestLimits, RequestRate, SourcePlugin
+from connectors.plugin import ApiErrors, BuildContext, Credentials, PollPlan, RequestLimits, RequestRate, SourcePlugin
 from connectors.slack.events import pushed_messages
 from connectors.slack.writeback import writeback
 
@@ -90,6 +90,22 @@ def _api_client(credentials: Credentials, timeout: float) -> Any:
     return make_web_client(credentials.token or "", credentials.base_url, timeout=timeout)
 
 
+def _describe_error(exc: Exception, where: str) -> ConnectorError:
+    from slack_sdk.errors import SlackApiError
+
+    from connectors.slack.client import describe_slack_error, describe_transport_error
+
+    if isinstance(exc, SlackApiError):
+        return describe_slack_error(exc, where=where)
+    return describe_transport_error(exc, where=where) or ConnectorError(f"Slack {where}: {type(exc).__name__}")
+
+
+def _outcome_unknown(exc: BaseException) -> bool:
+    from connectors.slack.client import outcome_unknown
+
+    return outcome_unknown(exc)
+
+
 def _build(ctx: BuildContext) -> Connector:
     from connectors.slack.client import make_web_client
     from connectors.slack.connector import SlackConnector
@@ -128,5 +144,6 @@ plugin = SourcePlugin(
     # while the Slack app hears message events, a channel's poll is only the safety net
     poll=lambda settings: PollPlan(while_pushed=settings.slack_events_sync_interval),
     api_client=_api_client,
+    api_errors=ApiErrors(describe=_describe_error, outcome_unknown=_outcome_unknown),
     pushed=pushed_messages,
 )
