@@ -28,7 +28,6 @@ from connectors.base import (
     RateLimiter,
     Source,
     SourceName,
-    SyncBatch,
     TransientError,
     UnreachableError,
 )
