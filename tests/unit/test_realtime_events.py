@@ -44,6 +44,20 @@ def test_a_post_a_reply_an_edit_and_a_deletion_each_name_one_message_and_its_ver
     assert gone is not None and (gone.ts, gone.version, gone.deleted) == ("100.000100", "400.000000", True)
 
 
+def test_the_slack_plugins_push_mapping_names_the_channel_the_message_and_its_version_order() -> None:
+    pushed = load_sources([]).get(Source.SLACK).pushed
+    assert pushed is not None
+    edit = pushed.change({"type": "message", "subtype": "message_changed", "channel": "C1", "ts": "300.0",
+                          "message": {"type": "message", "user": "U1", "text": "z", "ts": "100.000100",
+                                      "edited": {"user": "U1", "ts": "300.000000"}}})
+    assert edit is not None
+    assert (edit.place, edit.source_ref, edit.version, edit.deleted) == ("C1", "C1:100.000100", "300.000000", False)
+    assert pushed.version_key("99.000001") < pushed.version_key("100.000000")  # not string order
+    assert pushed.version_time("100.000100") == datetime(1970, 1, 1, 0, 1, 40, 100, tzinfo=timezone.utc)
+    assert pushed.change({"type": "app_home_opened", "user": "U1"}) is None
+    assert load_sources([]).get(Source.ASANA).pushed is None  # Asana pushes by webhook, to its receiver
+
+
 def test_events_that_state_no_message_are_ignored() -> None:
     assert message_change({"type": "app_home_opened", "user": "U1"}) is None
     assert message_change({"type": "message", "subtype": "message_replied", "channel": "C1", "ts": "1.0"}) is None
