@@ -31,13 +31,13 @@ def configure_logging(settings: Settings, *, level: str) -> None:
 
 
 def poll_pace(interval: float) -> PollPace:
-    """The embedded loop's pace: `interval`, with the workers' settings for the event-driven
-    sources."""
+    """The embedded loop's pace: `interval`, with each source's plan read from the workers'
+    settings."""
+    from connectors.registry import current_sources
     from reconciler.pipeline import PollPace
     from workers.settings import get_worker_settings
 
-    ws = get_worker_settings()
-    return PollPace(interval, ws.slack_events_sync_interval, ws.asana_sync_interval)
+    return PollPace.for_sources(interval, current_sources(), get_worker_settings())
 
 
 def run_loop(rt: Runtime, **options: Any) -> list[RunReport]:

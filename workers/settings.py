@@ -46,9 +46,12 @@ class WorkerSettings(BaseSettings):
         return self
 
     def pace(self) -> PollPace:
+        """SYNC_INTERVAL, with each registered source's own plan (`SourcePlugin.poll`, read from
+        these settings)."""
+        from connectors.registry import current_sources
         from reconciler.pipeline import PollPace
 
-        return PollPace(self.sync_interval, self.slack_events_sync_interval, self.asana_sync_interval)
+        return PollPace.for_sources(self.sync_interval, current_sources(), self)
 
     @property
     def sync_queue(self) -> str:

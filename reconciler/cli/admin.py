@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
+from connectors.base import Source
 from reconciler.cli.common import (
     ConfigOption,
     JsonFlag,
@@ -73,8 +74,8 @@ def config_check(
         f"{path}: ok — {len(loaded.people)} people, {len(loaded.roles)} roles, "
         f"{len(loaded.deliverables)} deliverables"
         + (f" (+ {len(loaded.deliverable_rules)} deliverable rules)" if loaded.deliverable_rules else "")
-        + f", {len(loaded.asana.projects)} Asana projects, "
-        f"{len(loaded.slack.channels)} Slack channels"
+        + f", {len(loaded.source(Source.ASANA).projects)} Asana projects, "
+        f"{len(loaded.source(Source.SLACK).channels)} Slack channels"
     )
     if unowned:
         console.print(f"without a decision owner: {', '.join(unowned)}")
