@@ -61,7 +61,7 @@ class Watch:
     def __init__(self, rt: Any, sandbox: common.SandboxProcess, manifest: dict[str, Any], days: int):
         now = datetime.now(UTC)
         self.rt, self.sandbox, self.manifest = rt, sandbox, manifest
-        self.channels = set(rt.config.slack.channels)
+        self.channels = set(rt.config.source("slack").channels)
         self.projects: set[str] = set()
         life = {cid: now.timestamp() - created for cid, created in self._created().items()}
         # the share of a channel's life read back once `days` are

@@ -10,6 +10,9 @@ times three passes on a fresh store:
 - unchanged: the same batches again (a re-read window, an idle re-crawl);
 - update: the same refs with new values and an edit time (edits).
 
+On PostgreSQL on this machine each pass also reports the CPU seconds of the server backend it
+used (from /proc): client + server CPU is about the wall time of an idle machine.
+
 Goal: >= 20,000 observations/s. `--profile FILE` profiles an insert pass under cProfile, on a
 fresh store of its own after the timed passes, and reports the own time per package and the
 cumulative time of each step of `apply_batch`.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 from datetime import UTC, datetime, timedelta
@@ -110,6 +114,44 @@ def _setup(url: str, deliverables: int) -> Any:
     return engine
 
 
+def _process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process on this machine, from /proc (None if not readable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class ServerCpu:
+    """CPU seconds the PostgreSQL backends serving `engine`'s connections spend from here on, when
+    the server runs on this machine and its /proc is readable (otherwise None): with the client's
+    CPU, what a pass costs on an idle machine, where it would take about the sum of the two."""
+
+    def __init__(self, engine: Any) -> None:
+        from sqlalchemy import event
+
+        self._start: dict[int, float | None] = {}
+        self._engine = engine
+        if engine.dialect.name == "postgresql":
+            event.listen(engine, "checkout", self._checked_out)
+
+    def _checked_out(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        pid = dbapi_connection.info.backend_pid
+        if pid not in self._start:
+            self._start[pid] = _process_cpu_seconds(pid)
+
+    def seconds(self) -> float | None:
+        from sqlalchemy import event
+
+        if self._engine.dialect.name == "postgresql":
+            event.remove(self._engine, "checkout", self._checked_out)
+        spent = [(_process_cpu_seconds(pid), start) for pid, start in self._start.items()]
+        if not spent or any(now is None or start is None for now, start in spent):
+            return None
+        return sum(now - start for now, start in spent)  # type: ignore[operator]
+
+
 def _pass(
     engine: Any, batches: list[Any], *, profile: Path | None = None, apply: Any = None
 ) -> tuple[dict[str, Any], Any]:
@@ -134,6 +176,7 @@ def _pass(
 
     observations = sum(len(b.observations) for b in batches)
     profiler = None
+    server = ServerCpu(engine)
     cpu = time.process_time()
     with common.stopwatch() as t:
         if profile is not None:
@@ -141,6 +184,7 @@ def _pass(
         else:
             apply_all()
     cpu = time.process_time() - cpu
+    server_cpu = server.seconds()
     return {
         "observations": observations,
         "batches": len(batches),
@@ -148,6 +192,10 @@ def _pass(
         "cpu_seconds": round(cpu, 2),
         "observations_per_s": round(observations / t["seconds"]),
         "observations_per_cpu_s": round(observations / cpu) if cpu else None,
+        "server_cpu_seconds": round(server_cpu, 2) if server_cpu is not None else None,
+        # client and server CPU together: the rate on an idle machine, round trips aside
+        "observations_per_client_and_server_cpu_s":
+            round(observations / (cpu + server_cpu)) if server_cpu is not None and cpu + server_cpu else None,
         **totals,
     }, profiler
 
@@ -196,8 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"store.apply_batch on {args.db}, batches of {args.batch} (goal {GOAL:,} obs/s)")
     for name in ("insert", "unchanged", "update"):
         r = result[name]
+        server = (f", server {r['server_cpu_seconds']} CPU s, {r['observations_per_client_and_server_cpu_s']:,} "
+                  "per client+server CPU s" if r["server_cpu_seconds"] is not None else "")
         print(f"  {name:9} {r['observations']:>7} obs in {r['seconds']:>6} s = {r['observations_per_s']:>7,} obs/s "
-              f"({r['observations_per_cpu_s']:,} per CPU s; +{r['inserted']} ~{r['updated']} ={r['unchanged']})")
+              f"({r['observations_per_cpu_s']:,} per CPU s{server}; +{r['inserted']} ~{r['updated']} ={r['unchanged']})")
     if "profile" in result:
         p = result["profile"]
         print(f"  profile of the insert pass ({p['total_seconds']} s own time):")

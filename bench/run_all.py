@@ -395,9 +395,13 @@ def details(results: dict[str, Any]) -> list[str]:
             continue
         out += [(f"#### Store ingest on {db} ({ing['insert']['observations']:,} observations per pass, batches of "
                   f"{ing['batch_size']})"), ""]
-        out += ["| pass | obs/s | obs per CPU second of this process |", "|---|---|---|"]
+        out += ["| pass | obs/s | obs per CPU second of this process | server CPU s | obs per client + server CPU s |",
+                "|---|---|---|---|---|"]
         for name in ("insert", "unchanged", "update"):
-            out.append(f"| {name} | {_n(ing[name]['observations_per_s'])} | {_n(ing[name].get('observations_per_cpu_s'))} |")
+            r = ing[name]
+            out.append(f"| {name} | {_n(r['observations_per_s'])} | {_n(r.get('observations_per_cpu_s'))} | "
+                       f"{r.get('server_cpu_seconds') if r.get('server_cpu_seconds') is not None else '—'} | "
+                       f"{_n(r.get('observations_per_client_and_server_cpu_s'))} |")
         if "profile" in ing:
             p = ing["profile"]
             out += ["", "Profile of the insert pass (own time per package): "

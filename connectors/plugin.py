@@ -8,6 +8,7 @@ source packages depend on nothing above `connectors`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +16,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from connectors.base import Connector, ConnectorError, DeliverableIndex, RateLimiter
+from connectors.base import Connector, ConnectorError, DeliverableIndex, RateLimiter, SyncBatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,77 @@ class WriteBack:
 
 
 @dataclass(frozen=True)
+class PushContext:
+    """What a source's push receiver may use. `changed(partition)`: the source pushed that the
+    partition changed (the caller syncs it, then reconciles and notifies; it returns at once).
+    `partitions()`: the partitions to follow. `public_url`: where the service is reached."""
+
+    credentials: Credentials
+    section: Any
+    public_url: str
+    partitions: Callable[[], list[str]]
+    changed: Callable[[str], None]
+    clock: Callable[[], datetime]
+    scrub: Callable[[str], str]
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class PushedChange:
+    """One item as a source pushed it (a Slack message event): `place`, the id pushes name its
+    partition by (a channel id); `source_ref`, the item; `version`, which version of it (an older
+    one never replaces a newer one; a deletion is final); `item`, what the source says of it, for
+    the plugin's mapping alone."""
+
+    place: str
+    source_ref: str
+    version: str
+    deleted: bool
+    item: Any
+
+
+@dataclass(frozen=True)
+class PushMapping:
+    """How a source's pushed events become what its poller would store (`SourcePlugin.pushed`).
+
+    change: one event as a `PushedChange`, None for an event that states no item. place: the
+    id pushes name a partition by, from its stored cursor or asked of the connector (built on
+    first use by the callable given; a ConnectorError when it cannot be). batch: the change stated as a poll states it, claims or
+    a retraction, without moving the cursor. cursor_after: the stored cursor with the change
+    noted (so the next poll does not read it again; `claims`: the batch carries claims), None:
+    unchanged. version_key: a version as a sortable key; version_time: as a moment."""
+
+    change: Callable[[Mapping[str, Any]], PushedChange | None]
+    place: Callable[[Callable[[], Connector], str, str | None], str]
+    batch: Callable[[Connector, str, str | None, PushedChange], SyncBatch]
+    cursor_after: Callable[[Connector, str | None, PushedChange, bool], str | None]
+    version_key: Callable[[str], Any]
+    version_time: Callable[[str], datetime]
+
+
+@dataclass(frozen=True)
+class ApiErrors:
+    """How a surface using a source's `api_client` reads its failures: `describe(exc, where)`,
+    one line naming `where` (a TransientError when a retry may help); `outcome_unknown(exc)`,
+    whether a failed call may still have taken effect (no answer, a cut-off one, a server
+    error after the request arrived), so a post is looked for before it is sent again."""
+
+    describe: Callable[[Exception, str], ConnectorError]
+    outcome_unknown: Callable[[BaseException], bool]
+
+
+class PushReceiver(Protocol):
+    """Receives a source's pushes over HTTP on the service's public URL: every request under
+    `path_prefix` goes to `wsgi`; `watch` keeps the source's subscriptions (a thread)."""
+
+    path_prefix: str
+
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]: ...
+
+    def watch(self, stop: threading.Event) -> threading.Thread: ...
+
+
+@dataclass(frozen=True)
 class SourcePlugin:
     """One source. `name` is the source value observations, cursors and findings carry.
 
@@ -157,14 +229,51 @@ class SourcePlugin:
     ref_kind: Callable[[str], str] = lambda source_ref: "item"
     writeback: WriteBack | None = None
     """How a decision is written back where this source's evidence lives; None: it is not."""
-    section: Callable[[Any], Any] | None = None
-    """Reads the source's section from the loaded config; default: `[sources.<name>]` validated
-    with `config_model` (the built-in sources have sections of their own, `[asana]`)."""
+    section: str | None = None
+    """The config file's key of its section, validated with `config_model` when the file is read
+    (`asana` for `[asana]`); default `sources.<name>` (`[sources.<name>]`). The loaded config
+    gives the validated section as `config.source(name)`."""
+    deliverable_refs: Callable[[Any], Mapping[str, str]] = lambda section: {}
+    """From its validated section: the deliverable keys it names, by the field path inside the
+    section (`channel_defaults.launches` -> `checkout`), checked like every other reference."""
+    partition_defaults: Callable[[Any], Mapping[str, str]] = lambda section: {}
+    """From its validated section: the deliverable a partition's items are about when they name
+    none (Slack's `channel_defaults`), for the deliverable index."""
+    poll: Callable[[Any], PollPlan] = lambda settings: PollPlan()
+    """From the worker settings (read by attribute): how often its partitions are polled."""
+    pushed: PushMapping | None = None
+    """How events the source pushes to a listener of its own (the Slack app) are stored; None:
+    it pushes none."""
+    push_receiver: Callable[[PushContext], PushReceiver] | None = None
+    """Receives the source's pushes over HTTP (Asana's webhooks); None: it pushes nothing."""
+    api_client: Callable[[Credentials, float], Any] | None = None
+    """A client of its API for the surfaces that speak to people there (the notifier's DM
+    channel, the Slack app), from its credentials and the request timeout; None: none."""
+    api_errors: ApiErrors | None = None
+    """How the failures of `api_client`'s calls read."""
 
-    def __post_init__(self) -> None:
-        if self.section is None:
-            model, name = self.config_model, self.name
-            object.__setattr__(self, "section", lambda config: model.model_validate(config.sources.get(name, {})))
+    def section_path(self) -> tuple[str, ...]:
+        """Where its section is in the config file: (`asana`,) or (`sources`, `<name>`)."""
+        return (self.section,) if self.section else ("sources", self.name)
+
+    @property
+    def pushes_heartbeat(self) -> str:
+        """The periodic-run name its push listener touches while pushes reach the service."""
+        return f"{self.name}-events"
+
+    def lists_without_requests(self, config: Any) -> bool:
+        """Whether `partitions(config)` is the whole list (no `expand` asking the source)."""
+        return self.expand is None or not self.needs_expansion(config.source(self.name))
+
+
+@dataclass(frozen=True, slots=True)
+class PollPlan:
+    """How often a source's partitions are polled, in seconds. `interval`: as a rule (None: the
+    runner's interval); `while_pushed`: instead, while its pushes flow (its listener's heartbeat,
+    `SourcePlugin.pushes_heartbeat`, is fresh), None: pushes do not change the pace."""
+
+    interval: float | None = None
+    while_pushed: float | None = None
 
 
 PROJECT_REF = "project"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.settings import Settings
+from reconciler.settings import redis_configured  # noqa: F401  (compose.redis_configured, for the board)
 
 if TYPE_CHECKING:
     from connectors.sandbox import Sandbox
@@ -30,13 +31,13 @@ def configure_logging(settings: Settings, *, level: str) -> None:
 
 
 def poll_pace(interval: float) -> PollPace:
-    """The embedded loop's pace: `interval`, with the workers' settings for the event-driven
-    sources."""
+    """The embedded loop's pace: `interval`, with each source's plan read from the workers'
+    settings."""
+    from connectors.registry import current_sources
     from reconciler.pipeline import PollPace
     from workers.settings import get_worker_settings
 
-    ws = get_worker_settings()
-    return PollPace(interval, ws.slack_events_sync_interval, ws.asana_sync_interval)
+    return PollPace.for_sources(interval, current_sources(), get_worker_settings())
 
 
 def run_loop(rt: Runtime, **options: Any) -> list[RunReport]:
@@ -51,10 +52,12 @@ def collect_status(rt: Runtime) -> dict[str, Any]:
     return collect(rt)
 
 
-def redis_configured(settings: Settings) -> bool:
-    from workers.connections import redis_configured as configured
+def check_worker_settings() -> None:
+    """A `SettingsError` when the workers' variables (SYNC_INTERVAL, CELERY_QUEUE, ...) are
+    unusable, as `collect_status` reads them."""
+    from workers.settings import get_worker_settings
 
-    return configured(settings)
+    get_worker_settings()
 
 
 def redis_reachable(settings: Settings) -> bool:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -14,13 +12,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from sqlmodel import Session
 
+from reconciler.migration_heads import MIGRATIONS_DIR, head_revisions  # noqa: F401  (db.head_revisions too)
+
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
-# `revision = "0002"` and `down_revision = "0001"` (or None, or a tuple for a merge)
-_REVISION_LINE = re.compile(r"^(down_)?revision\b[^=\n]*=(.*)$", re.MULTILINE)
 
 
 class DatabaseError(Exception):
@@ -89,17 +86,6 @@ def alembic_config(engine: Engine) -> AlembicConfig:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["engine"] = engine
     return config
-
-
-@lru_cache(maxsize=1)
-def head_revisions() -> frozenset[str]:
-    """The newest migration(s), read from the migration files (without loading alembic)."""
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        for down, value in _REVISION_LINE.findall(path.read_text()):
-            (parents if down else revisions).update(re.findall(r"['\"]([^'\"]+)['\"]", value))
-    return frozenset(revisions - parents)
 
 
 def schema_is_current(engine: Engine) -> bool:

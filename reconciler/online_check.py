@@ -72,7 +72,7 @@ def _check_asana(config: Config, asana: AsanaWorkspaceReader, report: OnlineRepo
     if not isinstance(me, AsanaUser):
         return  # nothing else can be asked without a working token
     report.checked.append(f"Asana token works (user {me.name})")
-    conf = config.asana
+    conf = config.source(Source.ASANA)
     users: list[AsanaUser] | None = None
     by_name: dict[str, str] = {}
     if conf.workspace:
@@ -151,18 +151,18 @@ def _check_rules(
 
 
 def _check_status_field(config: Config, project: AsanaProject, report: OnlineReport) -> None:
-    wanted = config.asana.status_field.strip().lower()
+    wanted = config.source(Source.ASANA).status_field.strip().lower()
     status_field = next((f for f in project.enum_fields if f.name.strip().lower() == wanted), None)
     if status_field is None:
         names = [f.name for f in project.enum_fields]
         listing = f"its enum fields: {', '.join(names)}" if names else "it has no enum custom field"
         report.problem(
             "asana.status_field",
-            f"no enum custom field {config.asana.status_field!r} in project {project.name!r} ({project.gid}); {listing}",
-            _closest(config.asana.status_field, names),
+            f"no enum custom field {config.source(Source.ASANA).status_field!r} in project {project.name!r} ({project.gid}); {listing}",
+            _closest(config.source(Source.ASANA).status_field, names),
         )
         return
-    unmapped = [o for o in status_field.options if config.asana.status_for_option(o) is None]
+    unmapped = [o for o in status_field.options if config.source(Source.ASANA).status_for_option(o) is None]
     for option in unmapped:
         report.problem(
             "asana.status_map",
@@ -176,7 +176,7 @@ def _check_sections(config: Config, projects: list[AsanaProject], report: Online
         return
     sections = {s for p in projects for s in p.sections}
     lowered = {s.strip().lower() for s in sections}
-    for name in config.asana.section_map:
+    for name in config.source(Source.ASANA).section_map:
         if name.strip().lower() not in lowered:
             report.problem(
                 f"asana.section_map.{name}", "no section of that name in the synced projects", _closest(name, sections)
@@ -185,7 +185,7 @@ def _check_sections(config: Config, projects: list[AsanaProject], report: Online
 
 def _check_tasks(config: Config, asana: AsanaWorkspaceReader, projects: list[AsanaProject], report: OnlineReport) -> None:
     synced = {p.gid for p in projects}
-    only_projects = not config.asana.portfolios and not config.asana.teams
+    only_projects = not config.source(Source.ASANA).portfolios and not config.source(Source.ASANA).teams
     reachable = 0
     for i, deliverable in enumerate(config.deliverables):
         if not deliverable.asana_task:
@@ -260,7 +260,7 @@ def _check_channels(config: Config, channels: list[SlackChannel], team: str, rep
     by_name = {c.name: c for c in channels}
     private = False
     readable = 0
-    for i, raw in enumerate(config.slack.channels):
+    for i, raw in enumerate(config.source(Source.SLACK).channels):
         where = f"slack.channels[{i}]"
         channel = by_id.get(raw) or by_name.get(raw.lstrip("#"))
         if channel is None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
@@ -28,21 +28,26 @@ from connectors.base import (
     RateLimiter,
     Source,
     SourceName,
-    SyncBatch,
     TransientError,
     UnreachableError,
 )
-from connectors.plugin import BuildContext, Credentials, SourcePlugin, SourceRegistry
+from connectors.plugin import (
+    BuildContext,
+    Credentials,
+    PollPlan,
+    PushedChange,
+    PushMapping,
+    SourcePlugin,
+    SourceRegistry,
+)
 from connectors.registry import current_sources
 from reconciler import store
 from reconciler.db import DatabaseError, describe_url, engine_for, migrate, session_scope
 from reconciler.progress import PartitionProgress
-from reconciler.protocol import Config, load_config
+from reconciler.protocol import EXAMPLE_CONFIG, Config, check_source_sections, load_config  # noqa: F401  (pipeline.EXAMPLE_CONFIG too)
 from reconciler.settings import MIN_SECRET_LENGTH, Settings, get_settings, scrub
 
 if TYPE_CHECKING:
-    from connectors.slack.connector import SlackConnector
-    from connectors.slack.events import MessageChange
     from slack_sdk import WebClient
 
     from reconciler.engine import ReconcileReport
@@ -50,7 +55,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EXAMPLE_CONFIG = Path(__file__).parent / "examples" / "demo.toml"
 
 
 def utcnow() -> datetime:
@@ -140,49 +144,6 @@ def load_runtime(
     )
 
 
-def check_source_sections(sources: SourceRegistry, config: Config, *, origin: str) -> None:
-    """Every registered source's config section reads (one `ConfigError` line if not), no
-    `[sources.<name>]` names a source that is not registered, and every deliverable's `links`
-    name a kind a registered source links by."""
-    from pydantic import ValidationError
-
-    from reconciler.protocol import ConfigError
-
-    for name in config.sources:
-        if name not in sources:
-            raise ConfigError(f"{origin}: sources.{name}: no source named {name!r} is registered")
-    for plugin in sources:
-        try:
-            plugin.section(config)
-        except ValidationError as exc:
-            item = exc.errors(include_input=False, include_url=False)[0]
-            where = ".".join(str(p) for p in ("sources", plugin.name, *item["loc"]))
-            raise ConfigError(f"{origin}: {where}: {item['msg']}") from None
-    kinds = {p.link_kind for p in sources if p.link_kind}
-    for i, deliverable in enumerate(config.deliverables):
-        for kind in deliverable.links:
-            if kind not in kinds:
-                known = ", ".join(sorted(kinds)) or "none"
-                raise ConfigError(f"{origin}: deliverables[{i}].links.{kind}: no source links deliverables by {kind!r} (known: {known})")
-    check_people_ids(sources, config, origin=origin)
-
-
-def check_people_ids(sources: SourceRegistry, config: Config, *, origin: str) -> None:
-    """Every `[[people]] ids.<source>` names a registered source, and no two people share an id
-    in one source (one `ConfigError` line if not)."""
-    from reconciler.protocol import ConfigError
-
-    owner_of: dict[tuple[str, str], str] = {}
-    for i, person in enumerate(config.people):
-        for source, external_id in person.ids.items():
-            if source not in sources:
-                known = ", ".join(sources.names()) or "none"
-                raise ConfigError(f"{origin}: people[{i}].ids.{source}: no source named {source!r} is registered (known: {known})")
-            other = owner_of.setdefault((source, external_id), person.key)
-            if other != person.key:
-                raise ConfigError(f"{origin}: people[{i}].ids.{source}: {external_id!r} is already {other}'s id")
-
-
 def apply_config(rt: Runtime) -> None:
     resolve_deliverable_rules(rt)
     with session_scope(rt.engine) as session:
@@ -198,7 +159,7 @@ def resolve_deliverable_rules(rt: Runtime) -> None:
     if not declared.deliverable_rules or rt.settings.asana_token is None:
         return
     now = rt.now()
-    if rt.rules_read_at is not None and now - rt.rules_read_at < declared.asana.expansion_ttl():
+    if rt.rules_read_at is not None and now - rt.rules_read_at < declared.source(Source.ASANA).expansion_ttl():
         return
     from connectors.workspace import AsanaWorkspaceReader
     from reconciler.deliverable_rules import derive_deliverables
@@ -245,7 +206,7 @@ def build_connector(rt: Runtime, source: SourceName) -> Connector:
         BuildContext(
             token=found.token or "",
             base_url=found.base_url,
-            section=plugin.section(rt.config),
+            section=rt.config.source(plugin.name),
             index=rt.config.deliverable_index(),
             rate_limiter=rt.rate_limiter,
             timezone=rt.config.timezone,
@@ -274,7 +235,7 @@ def configured_partitions(
 
 def _plugin_partitions(rt: Runtime, plugin: SourcePlugin) -> list[str]:
     listed = plugin.partitions(rt.config)
-    if plugin.expand is None or not plugin.needs_expansion(plugin.section(rt.config)):
+    if plugin.lists_without_requests(rt.config):
         return listed
     try:
         connector = build_connector(rt, plugin.name)
@@ -413,7 +374,7 @@ def sync_all(
 
 
 def in_flight_caps(rt: Runtime) -> dict[str, int]:
-    caps = {p.name: p.requests_in_flight(p.section(rt.config)) for p in rt.sources}
+    caps = {p.name: p.requests_in_flight(rt.config.source(p.name)) for p in rt.sources}
     return {name: cap for name, cap in caps.items() if cap is not None}
 
 
@@ -485,7 +446,7 @@ def _sync_source(rt: Runtime, source: SourceName, names: list[str], hooks: _Sync
     outage: list[SyncReport] = []  # the first partition the API gave no answer for
     answered = threading.Event()
     plugin = rt.sources.get(source)
-    at_once = plugin.partitions_at_once(plugin.section(rt.config))
+    at_once = plugin.partitions_at_once(rt.config.source(plugin.name))
     first_reads = threading.BoundedSemaphore(max(1, plugin.first_reads_at_once or at_once))
     with session_scope(rt.engine) as session:
         if store.all_synced_last_time(session, source, names):
@@ -628,10 +589,17 @@ def reconcile_all(rt: Runtime) -> ReconcileReport:
 
 
 def slack_client(rt: Runtime) -> WebClient:
-    from connectors.slack.client import make_web_client
+    """The Slack Web API client the notifier's DM channel and the Slack app use, as the Slack
+    plugin builds it (`SourcePlugin.api_client`)."""
+    return api_client(rt, Source.SLACK)
 
-    found = credentials(rt, Source.SLACK)
-    return make_web_client(found.token or "", found.base_url, timeout=rt.settings.http_timeout)
+
+def api_client(rt: Runtime, source: SourceName) -> Any:
+    """A client of `source`'s API from its plugin; a one-line ConnectorError without a token."""
+    make = rt.sources.get(source).api_client
+    if make is None:
+        raise ConnectorError(f"{source}: the source has no API client for people to be reached through")
+    return make(credentials(rt, source), rt.settings.http_timeout)
 
 
 def plan_notifications(rt: Runtime) -> PlanReport:
@@ -689,72 +657,89 @@ class PushReport:
     delivery: DeliverReport | None = None
 
 
-def apply_slack_message(
+def apply_push(
     rt: Runtime,
-    connector: SlackConnector,
+    source: SourceName,
+    connector: Connector,
     *,
     partition: str,
-    change: MessageChange,
+    change: PushedChange,
     event_id: str | None,
     deliver: bool = True,
 ) -> PushReport:
-    """One pushed Slack message event, in one short step: stated as the poller states it (same
-    claim identity, so the two never double count), stored without moving the poller's cursor
-    (a reply only noted on its watched thread, so the next poll does not read the thread for it),
-    then the deliverables it touched reconciled and the notifier run. A repeated event id, and a
-    version older than one already stored (an edit before its message, an old edit after a newer
-    one, anything after a deletion), change nothing."""
-    from connectors.base import Retraction
-
+    """One pushed event (a Slack message event), in one short step: stated as the poller
+    states it (its plugin's `PushMapping`, same claim identity, so the two never double count),
+    stored without moving the poller's cursor (a Slack reply only noted on its watched thread,
+    so the next poll does not read the thread for it), then the deliverables it touched
+    reconciled and the notifier run. A repeated event id, and a version older than one already
+    stored (an edit before its message, an old edit after a newer one, anything after a
+    deletion), change nothing."""
+    mapping = _push_mapping(rt, source)
     ref = change.source_ref
     with session_scope(rt.engine) as session:
         if event_id and store.event_taken(session, event_id):
             return PushReport("duplicate", ref)
-        if _stale(session, change):
-            return _drop_stale(rt, change, event_id)
-        cursor = store.get_cursor(session, Source.SLACK, partition)
-    if change.message is None:
-        batch = SyncBatch(retractions=[Retraction(Source.SLACK, ref)])
-    else:
-        _, batch = connector.message_batch(partition, cursor, change.message, thread=change.thread)
+        if _stale(session, source, mapping, change):
+            return _drop_stale(rt, source, change, event_id)
+        cursor = store.get_cursor(session, source, partition)
+    batch = mapping.batch(connector, partition, cursor, change)
     now = rt.now()
     with session_scope(rt.engine) as session:
         if event_id and store.event_taken(session, event_id):  # taken meanwhile by another listener
             return PushReport("duplicate", ref)
-        if _stale(session, change):
-            return _drop_stale(rt, change, event_id)
-        if change.thread is not None:  # the poller's watched thread learns of the reply (read afresh, in this transaction)
-            batch.cursor = connector.cursor_after_reply(
-                store.get_cursor(session, Source.SLACK, partition), change.channel,
-                parent=change.thread, reply=change.ts, deleted=change.deleted, claims=bool(batch.observations))
-        result = store.apply_batch(session, source=Source.SLACK, partition=partition, batch=batch, now=now)
-        store.record_message_version(session, Source.SLACK, ref, change.version, deleted=change.deleted, now=now)
+        if _stale(session, source, mapping, change):
+            return _drop_stale(rt, source, change, event_id)
+        # the poller's cursor learns of the change (read afresh, in this transaction)
+        batch.cursor = mapping.cursor_after(connector, store.get_cursor(session, source, partition), change,
+                                            bool(batch.observations))
+        result = store.apply_batch(session, source=source, partition=partition, batch=batch, now=now)
+        store.record_message_version(session, source, ref, change.version, deleted=change.deleted, now=now)
         if event_id:
             store.take_event(session, event_id, now=now)
     report = PushReport("stored", ref, dirty=set(result.dirty), requests=batch.requests)
-    log.info("event stored", extra={"source": "slack", "partition": partition, "ref": ref, "dirty": len(result.dirty)})
+    log.info("event stored", extra={"source": str(source), "partition": partition, "ref": ref, "dirty": len(result.dirty)})
     if report.dirty and deliver:
         report.reconcile, report.plan, report.delivery = reconcile_and_notify(rt)
     return report
 
 
-def _stale(session: Session, change: MessageChange) -> bool:
-    from connectors.slack.connector import ts_key, ts_to_datetime
+def _push_mapping(rt: Runtime, source: SourceName) -> PushMapping:
+    mapping = rt.sources.get(source).pushed
+    if mapping is None:
+        raise ConnectorError(f"{source}: the source pushes no events")
+    return mapping
 
-    known = store.message_version(session, Source.SLACK, change.source_ref)
-    if known is not None and (known.deleted or (not change.deleted and ts_key(change.version) < ts_key(known.version))):
+
+def pushed_change(rt: Runtime, source: SourceName, event: Mapping[str, Any]) -> PushedChange | None:
+    """The change one event the source pushed makes, None for one that states no item."""
+    return _push_mapping(rt, source).change(event)
+
+
+def push_place(rt: Runtime, source: SourceName, connect: Callable[[], Connector], partition: str) -> str:
+    """The id the source's pushes name `partition` by (a Slack channel id): the one its stored
+    cursor remembers, else asked of the source through `connect()` (a ConnectorError when it
+    cannot be)."""
+    with session_scope(rt.engine) as session:
+        cursor = store.get_cursor(session, source, partition)
+    return _push_mapping(rt, source).place(connect, partition, cursor)
+
+
+def _stale(session: Session, source: SourceName, mapping: PushMapping, change: PushedChange) -> bool:
+    known = store.message_version(session, source, change.source_ref)
+    if known is not None and (known.deleted or (
+            not change.deleted and mapping.version_key(change.version) < mapping.version_key(known.version))):
         return True
     if change.deleted:
         return False
-    edited = store.newest_edit(session, Source.SLACK, change.source_ref)  # a newer edit the poller stored
-    return edited is not None and edited > ts_to_datetime(change.version)
+    edited = store.newest_edit(session, source, change.source_ref)  # a newer edit the poller stored
+    return edited is not None and edited > mapping.version_time(change.version)
 
 
-def _drop_stale(rt: Runtime, change: MessageChange, event_id: str | None) -> PushReport:
+def _drop_stale(rt: Runtime, source: SourceName, change: PushedChange, event_id: str | None) -> PushReport:
     with session_scope(rt.engine) as session:
         if event_id and not store.event_taken(session, event_id):
             store.take_event(session, event_id, now=rt.now())
-    log.info("stale event dropped", extra={"source": "slack", "ref": change.source_ref, "version": change.version})
+    log.info("stale event dropped", extra={"source": str(source), "ref": change.source_ref, "version": change.version})
     return PushReport("stale", change.source_ref)
 
 
@@ -778,36 +763,51 @@ def prune_pushed_events(rt: Runtime) -> None:
 # -- polling as the safety net ------------------------------------------------------------------
 
 
-EVENTS_HEARTBEAT = "slack-events"  # the PeriodicRun the Slack app touches while events can reach it
-EVENTS_ALIVE_FOR = timedelta(minutes=2)  # a heartbeat older than this: poll at the usual pace again
+PUSHES_ALIVE_FOR = timedelta(minutes=2)  # a heartbeat older than this: poll at the usual pace again
 
 
-def note_events_alive(rt: Runtime) -> None:
-    """The Slack app is connected (Socket Mode) or has just received an event (HTTP)."""
+def note_pushes_alive(rt: Runtime, source: SourceName) -> None:
+    """The source's push listener is connected (Slack's Socket Mode) or has just received a push."""
     with session_scope(rt.engine) as session:
-        store.record_periodic(session, EVENTS_HEARTBEAT, now=rt.now())
+        store.record_periodic(session, rt.sources.get(source).pushes_heartbeat, now=rt.now())
 
 
-def events_flowing(rt: Runtime) -> bool:
+def pushes_flowing(rt: Runtime, source: SourceName) -> bool:
     with session_scope(rt.engine) as session:
-        last = store.last_periodic(session, EVENTS_HEARTBEAT)
-    return last is not None and rt.now() - last < EVENTS_ALIVE_FOR
+        last = store.last_periodic(session, rt.sources.get(source).pushes_heartbeat)
+    return last is not None and rt.now() - last < PUSHES_ALIVE_FOR
 
 
 @dataclass(frozen=True)
 class PollPace:
-    """How often partitions are polled (seconds): `every` as a rule; a Slack channel only every
-    `slack_with_events` while the Slack app's heartbeat says events flow; an Asana project every
-    `asana` when set (one /events request per project when nothing changed)."""
+    """How often partitions are polled (seconds): `every` as a rule, and each source's own
+    `PollPlan` (`SourcePlugin.poll`): its `interval` instead when set (Asana's /events, cheap
+    when nothing changed), its `while_pushed` while its pushes flow (a Slack channel while the
+    Slack app hears its events: polling is then only the safety net)."""
 
     every: float
-    slack_with_events: float = 1800.0
-    asana: float | None = None
+    plans: Mapping[SourceName, PollPlan] = field(default_factory=dict)
+
+    @classmethod
+    def for_sources(cls, every: float, sources: Iterable[SourcePlugin], settings: object) -> PollPace:
+        """The pace of `every` with each source's plan read from the worker `settings`."""
+        return cls(every, {plugin.name: plugin.poll(settings) for plugin in sources})
 
     @property
     def tick(self) -> float:
         """How often to look for due partitions: the shortest of the intervals in use."""
-        return min(self.every, self.asana or self.every)
+        return min([self.every, *(plan.interval for plan in self.plans.values() if plan.interval)])
+
+    def interval(self, source: SourceName, *, pushed: bool) -> float:
+        """The source's interval, `pushed` saying whether its pushes flow now."""
+        plan = self.plans.get(source, PollPlan())
+        if pushed and plan.while_pushed is not None:
+            return plan.while_pushed
+        return plan.interval or self.every
+
+    def push_paced(self, source: SourceName) -> bool:
+        """Whether the source's pace depends on its pushes flowing."""
+        return self.plans.get(source, PollPlan()).while_pushed is not None
 
 
 def partitions_due(
@@ -815,23 +815,23 @@ def partitions_due(
 ) -> list[tuple[SourceName, str]]:
     """The partitions whose interval (see `PollPace`) has passed since their last success. A
     partition is due half a tick early, so one whose interval is the tick is polled on every
-    tick despite jitter. Slack events missed in a disconnect or a restart are caught up from the
-    channel's cursor by the next poll: once the heartbeat is stale, at the usual pace."""
+    tick despite jitter. Pushes missed in a disconnect or a restart are caught up from the
+    partition's cursor by the next poll: once the source's heartbeat is stale, at the usual pace."""
+    sources = {source for source, _ in partitions}
     intervals = {
-        Source.SLACK: pace.slack_with_events if events_flowing(rt) else pace.every,
-        Source.ASANA: pace.asana or pace.every,
+        source: pace.interval(source, pushed=pace.push_paced(source) and pushes_flowing(rt, source))
+        for source in sources
     }
-    if all(intervals[source] <= pace.tick for source, _ in partitions if source in intervals):
+    if all(interval <= pace.tick for interval in intervals.values()):
         return partitions
     now = rt.now()
     last: dict[SourceName, dict[str, datetime]] = {}
     with session_scope(rt.engine) as session:
-        for source in {source for source, _ in partitions}:
+        for source in sources:
             last[source] = store.last_successes(session, source)
 
     def due(source: SourceName, partition: str) -> bool:
         at = last[source].get(partition)
-        every = intervals.get(source, pace.tick)
-        return at is None or (now - at).total_seconds() >= every - pace.tick / 2
+        return at is None or (now - at).total_seconds() >= intervals[source] - pace.tick / 2
 
     return [(source, partition) for source, partition in partitions if due(source, partition)]

@@ -25,7 +25,7 @@ Budgets = Mapping[str, float | None]  # source name -> requests a minute a first
 
 def first_read_budgets(sources: SourceRegistry, config: Any) -> dict[str, float | None]:
     """Each registered source's first-read budget under `config`."""
-    return {plugin.name: plugin.first_read_per_minute(plugin.section(config)) for plugin in sources}
+    return {plugin.name: plugin.first_read_per_minute(config.source(plugin.name)) for plugin in sources}
 
 
 @dataclass(frozen=True)

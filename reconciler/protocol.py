@@ -11,31 +11,40 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
 
 from connectors.base import CanonicalStatus, DeliverableIndex, DeliverableRef
-from connectors.config import (
-    AsanaConfig,
-    Duration,
-    SlackConfig,
-    StrictModel,
-    check_duration,
-    parse_duration,
-)
+from connectors.config import Duration, StrictModel, check_duration, parse_duration
+from connectors.plugin import SourcePlugin, SourceRegistry
+from connectors.registry import current_sources
 
 __all__ = [
-    "AsanaConfig",
     "Config",
     "ConfigError",
     "ConfigProblem",
-    "SlackConfig",
     "config_problems",
     "load_config",
     "parse_duration",
 ]
+
+
+if TYPE_CHECKING:
+    from connectors.plugin import SourceRegistry
+
+# The bundled demo team's config: what a first run without tokens or a config file uses.
+EXAMPLE_CONFIG = Path(__file__).parent / "examples" / "demo.toml"
 
 
 class ConfigError(Exception):
@@ -297,12 +306,15 @@ class SlackAppConfig(StrictModel):
 
 
 class Config(StrictModel):
+    """The config file. Each registered source's section (`[asana]`, `[slack]`,
+    `[sources.<name>]`, as its plugin's `section` says) is validated with the plugin's
+    `config_model` together with the rest, its errors located in the file like any other;
+    `source(name)` gives it."""
+
     timezone: str = "UTC"
-    asana: AsanaConfig = AsanaConfig()
-    slack: SlackConfig = SlackConfig()
     sources: dict[str, dict[str, Any]] = {}
-    """`[sources.<name>]`: the section of a source registered besides the built-in ones, read
-    by its plugin (`SourcePlugin.section`)."""
+    """`[sources.<name>]`: the section of a source registered besides the built-in ones, as
+    written (validated with its plugin's model, see `source`)."""
     people: list[PersonConfig] = []
     roles: list[RoleConfig] = []
     deliverables: list[DeliverableConfig] = []
@@ -319,12 +331,58 @@ class Config(StrictModel):
     _derived_keys: frozenset[str] = PrivateAttr(default=frozenset())
     _assignee_owned: frozenset[str] = PrivateAttr(default=frozenset())
     _declared: Config | None = PrivateAttr(default=None)
+    _sections: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
 
     _tz = field_validator("timezone")(_check_timezone)
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _with_source_sections(cls, data: Any, handler: ModelWrapValidatorHandler[Config]) -> Config:
+        """Validate every registered source's section with its plugin's model, besides the rest
+        of the file; one ValidationError lists the problems of both."""
+        if not isinstance(data, Mapping):
+            return handler(data)
+        plugins = list(current_sources())
+        top_level = {p.section_path()[0] for p in plugins if len(p.section_path()) == 1}
+        errors: list[InitErrorDetails] = []
+        config: Config | None = None
+        try:
+            config = handler({k: v for k, v in data.items() if k not in top_level})
+        except ValidationError as exc:
+            errors += [_relocated(e, ()) for e in exc.errors()]
+        sections: dict[str, BaseModel] = {}
+        for plugin in plugins:
+            try:
+                sections[plugin.name] = _validated_section(plugin, data)
+            except ValidationError as exc:
+                errors += [_relocated(e, plugin.section_path()) for e in exc.errors()]
+        if errors or config is None:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        config._sections = sections
+        keys = [d.key for d in config.deliverables]
+        problems = source_reference_problems(plugins, sections, keys)
+        if problems:
+            raise ValueError(problems[0].text)
+        return config
+
+    def source(self, name: str) -> Any:
+        """The validated config section of the registered source `name` (an instance of its
+        plugin's `config_model`; its defaults when the file has no such section)."""
+        found = self._sections.get(str(name))
+        if found is None:  # registered after this config was read: `[sources.<name>]` as written
+            found = _validated_section(current_sources().get(name), {"sources": self.sources})
+            self._sections[str(name)] = found
+        return found
+
+    def with_source(self, name: str, section: BaseModel) -> Config:
+        """A copy of this config whose section of source `name` is `section`."""
+        config = self.model_copy()
+        config._sections = {**self._sections, str(name): section}
+        return config
+
     @model_validator(mode="after")
     def _references_resolve(self) -> Config:
-        problems = reference_problems(self._references())
+        problems = reference_problems(self._references(), SourceRegistry(()))  # sources: see _with_source_sections
         if problems:
             raise ValueError(problems[0].text)
         return self
@@ -345,7 +403,6 @@ class Config(StrictModel):
             "deliverable_rules": [{"role": r.role} for r in self.deliverable_rules],
             "admins": list(self.admins),
             "default_role": self.default_role,
-            "slack": {"channel_defaults": self.slack.channel_defaults},
         }
 
     # -- deliverables derived from rules ---------------------------------------------------
@@ -427,7 +484,12 @@ class Config(StrictModel):
             DeliverableRef(key=d.key, links=d.source_links(), aliases=tuple(d.aliases))
             for d in self.deliverables
         ]
-        return DeliverableIndex.build(refs, channel_defaults=self.slack.channel_defaults)
+        defaults = {
+            partition: key
+            for plugin in current_sources()
+            for partition, key in plugin.partition_defaults(self.source(plugin.name)).items()
+        }
+        return DeliverableIndex.build(refs, channel_defaults=defaults)
 
 
 # -- every problem in one pass ---------------------------------------------------------------
@@ -482,8 +544,14 @@ def _field_problem(error: Any) -> ConfigProblem:
 
 
 def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The config model that holds the field at `loc` (list indexes skipped)."""
+    """The config model that holds the field at `loc` (list indexes skipped): a source's
+    section model for a field of its section."""
     model: type[BaseModel] = Config
+    for plugin in current_sources():
+        path = plugin.section_path()
+        if loc[: len(path)] == path:
+            model, loc = plugin.config_model, loc[len(path):]
+            break
     for part in loc:
         if isinstance(part, int):
             continue
@@ -526,9 +594,11 @@ def _keys(records: list[tuple[int, Mapping[str, Any]]], attr: str, section: str)
     return seen, problems
 
 
-def reference_problems(data: Mapping[str, object]) -> list[ConfigProblem]:
+def reference_problems(data: Mapping[str, object], sources: SourceRegistry | None = None) -> list[ConfigProblem]:
     """Every name in the file that should name a person, role or deliverable and does not.
-    Works on the raw data, so it runs even when other fields are invalid."""
+    Works on the raw data, so it runs even when other fields are invalid (a source's section
+    only when it is valid itself)."""
+    sources = sources if sources is not None else current_sources()
     people_records = _records(data, "people")
     role_records = _records(data, "roles")
     deliverable_records = _records(data, "deliverables")
@@ -561,12 +631,66 @@ def reference_problems(data: Mapping[str, object]) -> list[ConfigProblem]:
     for i, admin in enumerate(admins if isinstance(admins, list) else []):
         unknown(f"admins[{i}]", "person", admin, people)
     unknown("default_role", "role", data.get("default_role"), roles)
-    slack = data.get("slack")
-    defaults = slack.get("channel_defaults") if isinstance(slack, Mapping) else None
-    for channel, key in (defaults.items() if isinstance(defaults, Mapping) else []):
-        unknown(f"slack.channel_defaults.{channel}", "deliverable", key, deliverables)
+    problems += source_reference_problems(sources, _readable_sections(sources, data), deliverables)
     problems += _alias_problems(deliverable_records)
     return problems
+
+
+def source_reference_problems(
+    plugins: Iterable[SourcePlugin], sections: Mapping[str, BaseModel], deliverables: Sequence[str]
+) -> list[ConfigProblem]:
+    """Every deliverable a source's section names (`SourcePlugin.deliverable_refs`) that is not
+    one, located in the file (`slack.channel_defaults.launches`)."""
+    problems: list[ConfigProblem] = []
+    for plugin in plugins:
+        section = sections.get(plugin.name)
+        if section is None:
+            continue
+        where = ".".join(plugin.section_path())
+        for field, key in plugin.deliverable_refs(section).items():
+            if key not in deliverables:
+                problems.append(ConfigProblem(f"{where}.{field}", f"unknown deliverable {key!r}", _closest(key, deliverables)))
+    return problems
+
+
+def _validated_section(plugin: SourcePlugin, data: Mapping[str, Any]) -> BaseModel:
+    """The plugin's section of the file's `data`, validated with its model (its defaults when
+    the file has none); a ValidationError located inside the section."""
+    raw = _raw_section(plugin, data)
+    return plugin.config_model.model_validate({} if raw is None else raw)
+
+
+def _raw_section(plugin: SourcePlugin, data: Mapping[str, Any]) -> Any:
+    raw: Any = data
+    for part in plugin.section_path():
+        raw = raw.get(part) if isinstance(raw, Mapping) else None
+    return raw
+
+
+def _relocated(error: Any, prefix: tuple[str, ...]) -> InitErrorDetails:
+    """A validation error of a section, located from the top of the file."""
+    return InitErrorDetails(
+        type=error["type"], loc=(*prefix, *error["loc"]), input=error.get("input"), ctx=error.get("ctx", {})
+    )
+
+
+def _readable_sections(sources: SourceRegistry, data: Mapping[str, Any]) -> dict[str, BaseModel]:
+    """Each source's section, its invalid fields left out (so the references of the valid ones
+    are still checked); a section that is not a table at all is left out."""
+    readable: dict[str, BaseModel] = {}
+    for plugin in sources:
+        try:
+            readable[plugin.name] = _validated_section(plugin, data)
+        except ValidationError as exc:
+            raw = _raw_section(plugin, data)
+            wrong = {e["loc"][0] for e in exc.errors() if e["loc"]}
+            if not isinstance(raw, Mapping):
+                continue
+            try:
+                readable[plugin.name] = plugin.config_model.model_validate({k: v for k, v in raw.items() if k not in wrong})
+            except ValidationError:
+                continue
+    return readable
 
 
 def _alias_problems(records: list[tuple[int, Mapping[str, Any]]]) -> list[ConfigProblem]:
@@ -650,3 +774,33 @@ def read_config_data(path: Path) -> dict[str, object]:
 def load_config(path: Path) -> Config:
     """Read and validate the config file; any problem is one `ConfigError` line."""
     return parse_config(read_config_data(path), origin=str(path))
+
+
+def check_source_sections(sources: SourceRegistry, config: Config, *, origin: str) -> None:
+    """No `[sources.<name>]` names a source that is not registered, and every deliverable's
+    `links` name a kind a registered source links by (one `ConfigError` line if not). The
+    sections themselves were validated with the config (`Config.source`)."""
+    for name in config.sources:
+        if name not in sources:
+            raise ConfigError(f"{origin}: sources.{name}: no source named {name!r} is registered")
+    kinds = {p.link_kind for p in sources if p.link_kind}
+    for i, deliverable in enumerate(config.deliverables):
+        for kind in deliverable.links:
+            if kind not in kinds:
+                known = ", ".join(sorted(kinds)) or "none"
+                raise ConfigError(f"{origin}: deliverables[{i}].links.{kind}: no source links deliverables by {kind!r} (known: {known})")
+    check_people_ids(sources, config, origin=origin)
+
+
+def check_people_ids(sources: SourceRegistry, config: Config, *, origin: str) -> None:
+    """Every `[[people]] ids.<source>` names a registered source, and no two people share an id
+    in one source (one `ConfigError` line if not)."""
+    owner_of: dict[tuple[str, str], str] = {}
+    for i, person in enumerate(config.people):
+        for source, external_id in person.ids.items():
+            if source not in sources:
+                known = ", ".join(sources.names()) or "none"
+                raise ConfigError(f"{origin}: people[{i}].ids.{source}: no source named {source!r} is registered (known: {known})")
+            other = owner_of.setdefault((source, external_id), person.key)
+            if other != person.key:
+                raise ConfigError(f"{origin}: people[{i}].ids.{source}: {external_id!r} is already {other}'s id")

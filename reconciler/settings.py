@@ -102,6 +102,11 @@ def load_settings(**overrides: object) -> Settings:
         raise SettingsError(describe_settings_error(exc)) from None
 
 
+def redis_configured(settings: Settings) -> bool:
+    """True when REDIS_URL was set (environment or `.env`), not just defaulted."""
+    return "redis_url" in settings.model_fields_set
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return load_settings()

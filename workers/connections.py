@@ -8,7 +8,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from reconciler.settings import Settings
+from reconciler.settings import Settings, redis_configured
 
 
 def describe_redis_url(url: str) -> str:
@@ -28,11 +28,6 @@ def redis_client(url: str, *, timeout: float = 5.0) -> redis.Redis:
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
         health_check_interval=30,
     )
-
-
-def redis_configured(settings: Settings) -> bool:
-    """True when REDIS_URL was set (environment or `.env`), not just defaulted."""
-    return "redis_url" in settings.model_fields_set
 
 
 def reachable_redis(settings: Settings, *, timeout: float = 0.5) -> redis.Redis | None:

@@ -123,7 +123,7 @@ class RatePolicy:
 
     @classmethod
     def for_sources(cls, sources: SourceRegistry, config: Any) -> RatePolicy:
-        return cls({plugin.name: plugin.limits(plugin.section(config)) for plugin in sources})
+        return cls({plugin.name: plugin.limits(config.source(plugin.name)) for plugin in sources})
 
     def limits_for(self, key: str) -> Limits:
         service, _, rest = key.partition(":")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from reconciler.pipeline import PollPace
 from reconciler.settings import SettingsError, describe_settings_error
+
+if TYPE_CHECKING:  # the pipeline loads when a pace is asked for: `reconciler status` reads these settings too
+    from reconciler.pipeline import PollPace
 
 
 class WorkerSettings(BaseSettings):
@@ -43,7 +46,12 @@ class WorkerSettings(BaseSettings):
         return self
 
     def pace(self) -> PollPace:
-        return PollPace(self.sync_interval, self.slack_events_sync_interval, self.asana_sync_interval)
+        """SYNC_INTERVAL, with each registered source's own plan (`SourcePlugin.poll`, read from
+        these settings)."""
+        from connectors.registry import current_sources
+        from reconciler.pipeline import PollPace
+
+        return PollPace.for_sources(self.sync_interval, current_sources(), self)
 
     @property
     def sync_queue(self) -> str:

@@ -9,8 +9,8 @@ import redis
 
 from reconciler import pipeline, store
 from reconciler.db import session_scope
-from reconciler.models import SyncCursor
 from reconciler.pipeline import Runtime
+from reconciler.quick_read import partition_statuses
 from workers.connections import redis_configured
 from workers.settings import WorkerSettings, get_worker_settings
 
@@ -25,29 +25,10 @@ def _iso(value: datetime | None) -> str | None:
 def partition_status(rt: Runtime) -> list[dict[str, Any]]:
     """Every configured partition (and any other with a cursor), with lag in seconds."""
     with session_scope(rt.engine) as session:
-        rows = {(c.source, c.partition): c for c in store.sync_cursors(session)}
+        rows = {(c.source, c.partition): c.model_dump() for c in store.sync_cursors(session)}
     now = rt.now()
     wanted = [(s.value, p) for s, p in pipeline.configured_partitions(rt)]
-    keys = wanted + sorted(k for k in rows if k not in set(wanted))
-    return [_one_partition(source, partition, rows.get((source, partition)), now, (source, partition) in wanted)
-            for source, partition in keys]
-
-
-def _one_partition(source: str, partition: str, row: SyncCursor | None, now: datetime, configured: bool) -> dict[str, Any]:
-    success = row.last_success_at if row else None
-    error = row.last_error if row else None
-    return {
-        "source": source,
-        "partition": partition,
-        "configured": configured,
-        "cursor": row.cursor if row else None,
-        "last_success_at": _iso(success),
-        "last_error": error,
-        # a success clears last_error: one that is set is the partition's latest outcome
-        "failing": configured and error is not None,
-        "last_error_at": _iso(row.last_error_at if row else None),
-        "lag_seconds": round((now - success).total_seconds()) if success else None,
-    }
+    return partition_statuses(wanted, rows, now)
 
 
 def queue_status(redis_url: str, ws: WorkerSettings, *, timeout: float = 0.5) -> dict[str, Any] | str:

@@ -9,7 +9,17 @@ from connectors.base import Connector, Source
 from connectors.config import AsanaConfig
 from connectors.asana.mapping import STATUS_UPDATE_PREFIX
 from connectors.asana.writeback import writeback
-from connectors.plugin import PROJECT_REF, BuildContext, Credentials, RequestLimits, RequestRate, SourcePlugin
+from connectors.plugin import (
+    PROJECT_REF,
+    BuildContext,
+    Credentials,
+    PollPlan,
+    PushContext,
+    PushReceiver,
+    RequestLimits,
+    RequestRate,
+    SourcePlugin,
+)
 
 NAME = Source.ASANA
 
@@ -54,7 +64,7 @@ def _build(ctx: BuildContext) -> Connector:
 def _partitions(config: Any) -> list[str]:
     """Projects, then portfolios and teams not expanded yet (`portfolio:<gid>`, `team:<gid>`:
     syncing one reports why it could not be expanded), then the projects rules read."""
-    section: AsanaConfig = config.asana
+    section: AsanaConfig = config.source(NAME)
     names = [*section.projects, *(f"portfolio:{g}" for g in section.portfolios), *(f"team:{g}" for g in section.teams)]
     return list(dict.fromkeys([*names, *config.rule_projects()]))
 
@@ -62,6 +72,12 @@ def _partitions(config: Any) -> list[str]:
 def _expand(connector: Connector, config: Any) -> list[str]:
     """The projects of portfolios and teams asked of Asana, plus those rules read."""
     return list(dict.fromkeys([*connector.partitions(), *config.rule_projects()]))
+
+
+def _push_receiver(ctx: PushContext) -> PushReceiver:
+    from connectors.asana.webhooks import AsanaWebhookReceiver
+
+    return AsanaWebhookReceiver(ctx)
 
 
 def _ref_kind(source_ref: str) -> str:
@@ -72,7 +88,7 @@ plugin = SourcePlugin(
     name=NAME,
     label="Asana",
     config_model=AsanaConfig,
-    section=lambda config: config.asana,
+    section=str(NAME),
     credentials=_credentials,
     build=_build,
     partitions=_partitions,
@@ -86,6 +102,9 @@ plugin = SourcePlugin(
     item_noun="task",
     ref_kind=_ref_kind,
     writeback=writeback,
+    # a shorter interval reads each project's /events (one request when nothing changed)
+    poll=lambda settings: PollPlan(interval=settings.asana_sync_interval),
+    push_receiver=_push_receiver,
 )
 
 __all__ = ["AsanaLimits", "plugin"]

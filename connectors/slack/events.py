@@ -11,8 +11,13 @@ run would, so a pushed event and a poll of the same message give the same claims
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+from connectors.base import Connector, Retraction, Source, SyncBatch
+from connectors.plugin import PushedChange, PushMapping
 
 # subtypes that carry no message of their own to state (threads are read through their replies)
 _IGNORED = frozenset({"message_replied", "channel_topic", "channel_purpose", "channel_name", "pinned_item",
@@ -36,7 +41,7 @@ class MessageChange:
         return f"{self.channel}:{self.ts}"
 
 
-def message_change(event: dict[str, Any]) -> MessageChange | None:
+def message_change(event: Mapping[str, Any]) -> MessageChange | None:
     """The change a `message` event makes, or None for one that states no message."""
     if event.get("type") != "message":
         return None
@@ -61,3 +66,66 @@ def message_change(event: dict[str, Any]) -> MessageChange | None:
 def _thread_of(message: dict[str, Any], ts: str) -> str | None:
     thread = message.get("thread_ts")
     return str(thread) if thread and str(thread) != ts else None
+
+
+# -- the Slack plugin's push mapping (`SourcePlugin.pushed`) ----------------------------------------
+
+
+def _pushed(event: Mapping[str, Any]) -> PushedChange | None:
+    change = message_change(event)
+    if change is None:
+        return None
+    return PushedChange(change.channel, change.source_ref, change.version, change.deleted, change)
+
+
+def _place(connect: Callable[[], Connector], partition: str, cursor: str | None) -> str:
+    """The channel id: the one the poller's cursor remembers, else asked (conversations.list)."""
+    from connectors.slack.connector import ChannelCursor, SlackConnector
+
+    remembered = ChannelCursor.channel_of(cursor)
+    if remembered:
+        return remembered
+    connector = connect()
+    assert isinstance(connector, SlackConnector)
+    return connector.channel_id(partition)
+
+
+def _batch(connector: Connector, partition: str, cursor: str | None, pushed: PushedChange) -> SyncBatch:
+    from connectors.slack.connector import SlackConnector
+
+    assert isinstance(connector, SlackConnector)
+    change: MessageChange = pushed.item
+    if change.message is None:
+        return SyncBatch(retractions=[Retraction(Source.SLACK, change.source_ref)])
+    _, batch = connector.message_batch(partition, cursor, change.message, thread=change.thread)
+    return batch
+
+
+def _cursor_after(connector: Connector, cursor: str | None, pushed: PushedChange, claims: bool) -> str | None:
+    """A reply is noted on its watched thread, so the next poll does not read the thread for it."""
+    from connectors.slack.connector import SlackConnector
+
+    assert isinstance(connector, SlackConnector)
+    change: MessageChange = pushed.item
+    if change.thread is None:
+        return None
+    return connector.cursor_after_reply(cursor, change.channel, parent=change.thread, reply=change.ts,
+                                        deleted=change.deleted, claims=claims)
+
+
+def _version_key(version: str) -> tuple[int, int]:
+    from connectors.slack.connector import ts_key
+
+    return ts_key(version)
+
+
+def _version_time(version: str) -> datetime:
+    from connectors.slack.connector import ts_to_datetime
+
+    return ts_to_datetime(version)
+
+
+pushed_messages = PushMapping(
+    change=_pushed, place=_place, batch=_batch, cursor_after=_cursor_after,
+    version_key=_version_key, version_time=_version_time,
+)

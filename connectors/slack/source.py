@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.base import Connector, Source
+from connectors.base import Connector, ConnectorError, Source
 from connectors.config import SlackConfig
-from connectors.plugin import BuildContext, Credentials, RequestLimits, RequestRate, SourcePlugin
+from connectors.plugin import ApiErrors, BuildContext, Credentials, PollPlan, RequestLimits, RequestRate, SourcePlugin
+from connectors.slack.events import pushed_messages
 from connectors.slack.writeback import writeback
 
 NAME = Source.SLACK
@@ -82,6 +83,29 @@ def _credentials(settings: Any) -> Credentials:
     return Credentials(_secret(settings.slack_bot_token), settings.slack_base_url, "SLACK_BOT_TOKEN")
 
 
+def _api_client(credentials: Credentials, timeout: float) -> Any:
+    """A slack-sdk WebClient with the connector's retries (connectors/slack/client.py)."""
+    from connectors.slack.client import make_web_client
+
+    return make_web_client(credentials.token or "", credentials.base_url, timeout=timeout)
+
+
+def _describe_error(exc: Exception, where: str) -> ConnectorError:
+    from slack_sdk.errors import SlackApiError
+
+    from connectors.slack.client import describe_slack_error, describe_transport_error
+
+    if isinstance(exc, SlackApiError):
+        return describe_slack_error(exc, where=where)
+    return describe_transport_error(exc, where=where) or ConnectorError(f"Slack {where}: {type(exc).__name__}")
+
+
+def _outcome_unknown(exc: BaseException) -> bool:
+    from connectors.slack.client import outcome_unknown
+
+    return outcome_unknown(exc)
+
+
 def _build(ctx: BuildContext) -> Connector:
     from connectors.slack.client import make_web_client
     from connectors.slack.connector import SlackConnector
@@ -102,10 +126,10 @@ plugin = SourcePlugin(
     name=NAME,
     label="Slack",
     config_model=SlackConfig,
-    section=lambda config: config.slack,
+    section=str(NAME),
     credentials=_credentials,
     build=_build,
-    partitions=lambda config: list(config.slack.channels),
+    partitions=lambda config: list(config.source(NAME).channels),
     limits=SlackLimits.for_section,
     partitions_at_once=lambda section: CHANNELS_AT_ONCE,
     # a first read goes newest first, one page's threads in memory: all channels' last days first
@@ -114,4 +138,11 @@ plugin = SourcePlugin(
     first_read_per_minute=lambda section: _reads_per_minute(section),
     item_noun="message",
     writeback=writeback,
+    deliverable_refs=lambda section: {f"channel_defaults.{c}": key for c, key in section.channel_defaults.items()},
+    partition_defaults=lambda section: section.channel_defaults,
+    # while the Slack app hears message events, a channel's poll is only the safety net
+    poll=lambda settings: PollPlan(while_pushed=settings.slack_events_sync_interval),
+    api_client=_api_client,
+    api_errors=ApiErrors(describe=_describe_error, outcome_unknown=_outcome_unknown),
+    pushed=pushed_messages,
 )

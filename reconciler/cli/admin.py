@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
+from connectors.base import Source
 from reconciler.cli.common import (
     ConfigOption,
     JsonFlag,
@@ -19,14 +19,13 @@ from reconciler.cli.common import (
     err_console,
     handle_errors,
     print_json,
-    relative_time,
     wants_json,
 )
 from reconciler.cli.context import config_path_for, runtime
+from reconciler.cli.read_views import print_status
 from reconciler.pipeline import open_store
 from reconciler.protocol import Config, ConfigProblem, config_problems, load_config, read_config_data
 from reconciler.settings import Settings, get_settings, scrub
-from reconciler.untrusted import for_rich as lit
 
 if TYPE_CHECKING:  # the API clients load only for `config check --online`
     from reconciler.online_check import OnlineReport
@@ -75,8 +74,8 @@ def config_check(
         f"{path}: ok — {len(loaded.people)} people, {len(loaded.roles)} roles, "
         f"{len(loaded.deliverables)} deliverables"
         + (f" (+ {len(loaded.deliverable_rules)} deliverable rules)" if loaded.deliverable_rules else "")
-        + f", {len(loaded.asana.projects)} Asana projects, "
-        f"{len(loaded.slack.channels)} Slack channels"
+        + f", {len(loaded.source(Source.ASANA).projects)} Asana projects, "
+        f"{len(loaded.source(Source.SLACK).channels)} Slack channels"
     )
     if unowned:
         console.print(f"without a decision owner: {', '.join(unowned)}")
@@ -160,38 +159,6 @@ def status(
     with runtime(config) as rt:
         data = collect_status(rt)
         now = rt.now()
-    failing = [p for p in data["partitions"] if p["failing"]]
-    if wants_json(output, json_flag):
-        print_json(data)
-        if failing:
-            raise typer.Exit(1)
-        return
-    table = Table(title="Partitions", box=None, pad_edge=False)
-    for name in ("SOURCE", "PARTITION", "LAST SUCCESS", "LAG", "CURSOR", "LAST ERROR"):
-        table.add_column(name, overflow="fold")
-    for p in data["partitions"]:
-        lag = p.get("lag_seconds")
-        table.add_row(
-            p["source"],
-            lit(p["partition"]),
-            relative_time(p["last_success_at"], now=now),
-            "-" if lag is None else f"{lag}s",
-            "set" if p["cursor"] else "none",
-            "[red]failing[/] (below)" if p["failing"] else ("-" if not p["last_error"] else "old (below)"),
-        )
-    console.print(table)
-    for p in data["partitions"]:
-        if p["last_error"]:
-            when = relative_time(p["last_error_at"], now=now)
-            console.print(f"{p['source']} {p['partition']} ({when}): {p['last_error']}", markup=False, soft_wrap=True)
-    console.print(f"Full reconcile (first run, or rules changed): {relative_time(data['last_full_reconcile'], now=now)}")
-    console.print(f"Queue depth: {data['queue_depth']}")
-    counts = data["notifications"]
-    console.print(
-        "Notifications: "
-        + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("pending", "sending", "sent", "failed"))
-    )
-    for error in counts.get("last_errors") or []:
-        console.print(f"  last error: {error}", markup=False)
-    if failing:
-        raise typer.Exit(1)
+    code = print_status(data, as_json=wants_json(output, json_flag), now=now)
+    if code:
+        raise typer.Exit(code)

@@ -3,35 +3,30 @@ errors into one line and a non-zero exit."""
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
-from enum import StrEnum
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from connectors.base import ConnectorError
 from reconciler.db import DatabaseError
+from reconciler.cli.output import (  # noqa: F401  (commands import them from here)
+    OutputFormat,
+    console,
+    err_console,
+    print_json,
+    relative_time,
+    wants_json,
+)
 from reconciler.protocol import ConfigError
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
-
-
-class OutputFormat(StrEnum):
-    TABLE = "table"
-    JSON = "json"
-
 
 ConfigOption = Annotated[
     Path | None,
@@ -99,53 +94,6 @@ def parse_matchers(items: list[str]) -> dict[str, str]:
             raise UserError(f"matcher {item!r} is not KEY=VALUE (e.g. deliverable=checkout-v2)")
         matchers[key.strip()] = value.strip()
     return matchers
-
-
-def wants_json(output: OutputFormat, json_flag: bool) -> bool:
-    return json_flag or output is OutputFormat.JSON
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, StrEnum):
-        return value.value
-    if hasattr(value, "model_dump"):
-        return value.model_dump()
-    if hasattr(value, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        return asdict(value)
-    if isinstance(value, set | frozenset):
-        return sorted(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, default=_default, indent=2, sort_keys=False) + "\n")
-
-
-def relative_time(when: datetime | str | None, *, now: datetime | None = None) -> str:
-    """'3h ago', 'in 2d'; the absolute time is shown by `show` commands. Takes ISO strings too
-    (what JSON-ready reports carry)."""
-    if when is None:
-        return "-"
-    if isinstance(when, str):
-        when = datetime.fromisoformat(when)
-    now = now or datetime.now(timezone.utc)
-    seconds = (now - when).total_seconds()
-    future = seconds < 0
-    seconds = abs(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            amount = f"{int(seconds // size)}{unit}"
-            break
-    else:
-        amount = "now"
-        return amount
-    return f"in {amount}" if future else f"{amount} ago"
 
 
 def local_time(when: datetime | None) -> str:

@@ -29,15 +29,16 @@ from reconciler.cli.common import (
     local_time,
     parse_matchers,
     print_json,
-    relative_time,
     wants_json,
 )
 from reconciler.choices import CONFLICT_STATES, FINDING_KINDS, SEVERITIES, check_choice, closest
 from reconciler.cli.context import runtime
+from reconciler.cli.read_views import print_conflict_list
 from reconciler.cli.views import claim_cells, claim_view
 from reconciler.db import session_scope
 from reconciler.models import ACTIVE_CONFLICT_STATES, Conflict, ConflictState, Deliverable
 from reconciler.pipeline import Runtime
+from reconciler.quick_read import CONFLICT_SUMMARY_COLUMNS
 from reconciler.untrusted import for_rich as lit
 
 app = typer.Typer(help="List, explain and decide conflicts.", no_args_is_help=True)
@@ -55,24 +56,8 @@ def _actor(session: Session, by: str | None) -> decisions.Actor:
 
 
 def conflict_summary(conflict: Conflict) -> dict[str, Any]:
-    return {
-        "id": conflict.id,
-        "deliverable": conflict.deliverable_key,
-        "kind": conflict.kind,
-        "state": conflict.state,
-        "severity": conflict.severity,
-        "sources": conflict.sources,
-        "summary": conflict.summary,
-        "opened_at": conflict.opened_at,
-        "last_seen_at": conflict.last_seen_at,
-        "resolved_at": conflict.resolved_at,
-        "resolved_by": conflict.resolved_by,
-        "resolution_value": conflict.resolution_value,
-        "resolution_source": conflict.resolution_source,
-        "resolution_comment": conflict.resolution_comment,
-        "escalation_level": conflict.escalation_level,
-        "suppressed_by": conflict.suppressed_by,
-    }
+    """A conflict's JSON in `conflicts list` and `show`: the fields the quick read selects too."""
+    return {name: getattr(conflict, column) for name, column in CONFLICT_SUMMARY_COLUMNS}
 
 
 MATCHER_KEYS = ("deliverable", "kind", "state", "severity", "owner", "role")
@@ -175,27 +160,9 @@ def list_conflicts(
         )
         if wanted:
             rows = _matching(rows, wanted, store.deliverables_by_key(session, {r.deliverable_key for r in rows}))
-        if quiet:
-            for row in rows:
-                print(row.id)
-            return
-        if wants_json(output, json_flag):
-            print_json([conflict_summary(r) for r in rows])
-            return
-        if not rows:
-            console.print("No conflicts.")
-            return
-        now = rt.now()
-        table = Table(box=None, pad_edge=False)
-        for name in ("ID", "DELIVERABLE", "KIND", "STATE", "SUMMARY", "OPENED"):
-            table.add_column(name, overflow="fold" if name == "SUMMARY" else "ellipsis")
-        for row in rows:
-            state_text = row.state + (" (muted)" if row.suppressed_by else "")
-            table.add_row(
-                str(row.id), lit(row.deliverable_key), lit(row.kind), lit(state_text), lit(row.summary),
-                relative_time(row.opened_at, now=now),
-            )
-        console.print(table)
+        print_conflict_list(
+            [conflict_summary(r) for r in rows], quiet=quiet, as_json=wants_json(output, json_flag), now=rt.now()
+        )
 
 
 def _states(values: list[str] | None) -> list[str]:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from reconciler.cli.common import err_console
-from reconciler.compose import sandbox_if_no_tokens
-from reconciler.pipeline import EXAMPLE_CONFIG, Runtime, load_runtime
+from reconciler.cli.output import err_console
+from reconciler.protocol import EXAMPLE_CONFIG
 from reconciler.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # the pipeline (and the ORM) load when a runtime is built, not for quick reads
+    from reconciler.pipeline import Runtime
 
 
 def config_path_for(settings: Settings, explicit: Path | None) -> Path:
@@ -27,6 +30,9 @@ def uses_sandbox(settings: Settings, explicit: Path | None) -> bool:
 def runtime(config: Path | None, *, talks_to_apis: bool = False) -> Iterator[Runtime]:
     """The runtime for one command. Commands that call the APIs get the bundled sandbox and the
     demo config when no tokens and no config file are set, and say so."""
+    from reconciler.compose import sandbox_if_no_tokens
+    from reconciler.pipeline import load_runtime
+
     settings = get_settings()
     if not uses_sandbox(settings, config):
         yield load_runtime(settings=settings, config_path=config)

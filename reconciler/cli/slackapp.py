@@ -46,7 +46,7 @@ def slack_app(
 
     from reconciler import pipeline
     from reconciler.slackapp.app import build_app, follow_changes, http_server, socket_mode_handler
-    from reconciler.asana_push import AsanaWebhookReceiver, watch_webhooks
+    from reconciler.push import all_pushes
     from reconciler.slackapp.events import SlackEventIntake, keep_alive
 
     settings = get_settings()
@@ -70,12 +70,11 @@ def slack_app(
             raise UserError("Slack refused SLACK_BOT_TOKEN (auth.test failed): check the bot token") from None
         follow_changes(_service, every=FOLLOW_EVERY, stop=threading.Event())
         if http:
-            asana = (AsanaWebhookReceiver(rt, public_url=asana_webhook_url, alarm=intake.alarm)
-                     if asana_webhook_url else None)
-            server = http_server(app, host=host, port=port, asana=asana)
+            pushes = all_pushes(rt, public_url=asana_webhook_url, alarm=intake.alarm) if asana_webhook_url else []
+            server = http_server(app, host=host, port=port, pushes=[p.receiver for p in pushes])
             err_console.print(f"Slack app listening on http://{host}:{port}/slack/events", markup=False)
-            if asana is not None:
-                watch_webhooks(asana, stop=threading.Event())  # the handshake needs the server up
+            for pushed in pushes:
+                pushed.receiver.watch(threading.Event())  # the handshake needs the server up
             try:
                 server.serve_forever()
             except KeyboardInterrupt:

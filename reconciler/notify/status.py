@@ -9,6 +9,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from reconciler.models import ACTIVE_CONFLICT_STATES, Conflict, Notification, NotificationStatus
+from reconciler.quick_read import notification_summary
 
 
 def notification_status(session: Session) -> dict[str, Any]:
@@ -54,12 +55,4 @@ def next_pending_at(session: Session) -> datetime | None:
 
 
 def _row_summary(row: Notification) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "recipient": row.recipient_key,
-        "reason": row.reason,
-        "status": row.status,
-        "attempts": row.attempts,
-        "created_at": row.created_at.isoformat(),
-        "not_before": row.not_before.isoformat() if row.not_before else None,
-    }
+    return notification_summary(row.model_dump())

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -20,8 +20,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from slack_bolt import Ack, App, BoltContext, BoltRequest, Respond
 from slack_sdk import WebClient
 
+from connectors.plugin import PushReceiver
 from reconciler import message_actions
-from reconciler.asana_push import AsanaWebhookReceiver
 from reconciler.pipeline import Runtime
 from reconciler.slackapp import render
 from reconciler.slackapp.events import SlackEventIntake
@@ -208,13 +208,11 @@ class _QuietHandler(WSGIRequestHandler):
         log.debug("http %s", args[0] if args else "")
 
 
-def http_server(app: App, *, host: str, port: int, asana: AsanaWebhookReceiver | None = None) -> WSGIServer:
+def http_server(app: App, *, host: str, port: int, pushes: Sequence[PushReceiver] = ()) -> WSGIServer:
     """HTTP mode: Events API, interactivity and the slash command all POST to /slack/events,
-    each request's signature checked against the signing secret by Bolt; with `asana`, Asana's
-    webhook deliveries POST to /asana/webhooks/PROJECT."""
+    each request's signature checked against the signing secret by Bolt; each of `pushes` (a
+    source's push receiver, Asana's webhooks) gets the requests under its `path_prefix`."""
     from slack_bolt.adapter.wsgi import SlackRequestHandler
-
-    from reconciler.asana_push import PATH_PREFIX
 
     bolt = SlackRequestHandler(app, path=EVENTS_PATH)
 
@@ -222,8 +220,10 @@ def http_server(app: App, *, host: str, port: int, asana: AsanaWebhookReceiver |
         if environ.get("PATH_INFO") == "/healthz":
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"ok\n"]
-        if asana is not None and str(environ.get("PATH_INFO") or "").startswith(PATH_PREFIX):
-            return asana.wsgi(environ, start_response)
+        path = str(environ.get("PATH_INFO") or "")
+        receiver = next((r for r in pushes if path.startswith(r.path_prefix)), None)
+        if receiver is not None:
+            return receiver.wsgi(environ, start_response)
         return bolt(environ, start_response)
 
     return make_server(host, port, wsgi, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)

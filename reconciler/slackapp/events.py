@@ -1,7 +1,7 @@
 """Real-time sync: Slack's `message` events, on the Slack app's connection, into the pipeline.
 
-Each event of a synced channel goes through `pipeline.apply_slack_message` (stated as the poller
-states it, stored, reconciled, notified), one at a time per process: the steps are short and
+Each event of a synced channel goes through `pipeline.apply_push` (stated as the poller states it,
+by the Slack plugin's push mapping; stored, reconciled, notified), one at a time per process: the steps are short and
 one writer at a time suits SQLite. Events of other channels are dropped after a dict lookup.
 The channel map (id -> configured partition) is built once, from the configured ids, the ids
 the poller's cursors remember, and, for a name never synced yet, one conversations.list; a
@@ -17,17 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.base import ConnectorError, Source
-from connectors.slack.connector import ChannelCursor, SlackConnector
-from connectors.slack.events import message_change
-from reconciler import pipeline, store
-from reconciler.db import session_scope
+from connectors.base import Connector, ConnectorError, Source
+from reconciler import pipeline
 from reconciler.due_alarm import DueAlarm
 from reconciler.pipeline import PushReport, Runtime
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_EVERY = 30.0  # seconds between heartbeats (pipeline.EVENTS_ALIVE_FOR is a few of them)
+HEARTBEAT_EVERY = 30.0  # seconds between heartbeats (pipeline.PUSHES_ALIVE_FOR is a few of them)
 PRUNE_EVERY = 3600.0  # seconds between clean-ups of old event ids and message versions
 
 
@@ -43,7 +40,7 @@ class IntakeCounts:
 
 
 class SlackEventIntake:
-    def __init__(self, rt: Runtime, *, connector: SlackConnector | None = None) -> None:
+    def __init__(self, rt: Runtime, *, connector: Connector | None = None) -> None:
         self.rt = rt
         self._connector = connector
         self._channels: dict[str, str] | None = None  # channel id -> configured partition
@@ -56,11 +53,9 @@ class SlackEventIntake:
 
     # -- the channel map ----------------------------------------------------------------------
 
-    def connector(self) -> SlackConnector:
+    def connector(self) -> Connector:
         if self._connector is None:
-            built = pipeline.build_connector(self.rt, Source.SLACK)
-            assert isinstance(built, SlackConnector)
-            self._connector = built
+            self._connector = pipeline.build_connector(self.rt, Source.SLACK)
         return self._connector
 
     def channels(self) -> dict[str, str]:
@@ -70,11 +65,9 @@ class SlackEventIntake:
 
     def _channel_map(self) -> dict[str, str]:
         found: dict[str, str] = {}
-        for partition in self.rt.config.slack.channels:
-            with session_scope(self.rt.engine) as session:
-                remembered = ChannelCursor.channel_of(store.get_cursor(session, Source.SLACK, partition))
+        for partition in self.rt.config.source(Source.SLACK).channels:
             try:
-                channel = remembered or self.connector().channel_id(partition)
+                channel = pipeline.push_place(self.rt, Source.SLACK, self.connector, partition)
             except ConnectorError as exc:  # a name the bot cannot see yet: its events are dropped
                 log.warning("channel not followed by events: %s", self.rt.scrub(str(exc)))
                 continue
@@ -95,18 +88,18 @@ class SlackEventIntake:
         if retry_num:
             self.counts.retries += 1
         self.beat()  # events reach this app
-        change = message_change(event)
+        change = pipeline.pushed_change(self.rt, Source.SLACK, event)
         if change is None:
             self.counts.ignored += 1
             return None
         with self._lock:
-            partition = self.channels().get(change.channel)
+            partition = self.channels().get(change.place)
             if partition is None:
                 self.counts.not_synced += 1
                 return None
             try:
-                report = pipeline.apply_slack_message(
-                    self.rt, self.connector(), partition=partition, change=change, event_id=event_id
+                report = pipeline.apply_push(
+                    self.rt, Source.SLACK, self.connector(), partition=partition, change=change, event_id=event_id
                 )
             except ConnectorError as exc:  # Slack unreachable: the poller catches up from its cursor
                 self.counts.failed += 1
@@ -120,7 +113,7 @@ class SlackEventIntake:
         """Tell the pollers that events reach this app (at most once per HEARTBEAT_EVERY)."""
         if force or time.monotonic() - self._beat_at >= HEARTBEAT_EVERY:
             self._beat_at = time.monotonic()
-            pipeline.note_events_alive(self.rt)
+            pipeline.note_pushes_alive(self.rt, Source.SLACK)
         if self._pruned_at is None or time.monotonic() - self._pruned_at >= PRUNE_EVERY:
             self._pruned_at = time.monotonic()
             pipeline.prune_pushed_events(self.rt)

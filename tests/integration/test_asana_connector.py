@@ -79,7 +79,7 @@ def connector(config: Config, sb: Sandbox, **kwargs: Any) -> AsanaConnector:
     return AsanaConnector(
         token=kwargs.pop("token", TOKEN),
         base_url=sb.asana_base_url,
-        config=config.asana,
+        config=config.source("asana"),
         index=config.deliverable_index(),
         timezone=config.timezone,
         **kwargs,
@@ -350,8 +350,9 @@ def test_periodic_full_crawl_catches_what_events_missed(
 def test_changed_mapping_config_forces_a_recrawl(sqlite_engine: Engine, config: Config, sandbox: Sandbox) -> None:
     rt = runtime(sqlite_engine, config, sandbox)
     assert sync(rt, connector(config, sandbox)).ok
-    changed = config.model_copy(
-        update={"asana": config.asana.model_copy(update={"status_map": {**config.asana.status_map, "on track": CanonicalStatus.AT_RISK}})}
+    asana = config.source("asana")
+    changed = config.with_source(
+        "asana", asana.model_copy(update={"status_map": {**asana.status_map, "on track": CanonicalStatus.AT_RISK}})
     )
     sandbox.reset_counts()
 

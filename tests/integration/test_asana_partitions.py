@@ -61,7 +61,7 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 def with_asana(config: Config, **update: Any) -> Config:
-    return config.model_copy(update={"asana": config.asana.model_copy(update=update)})
+    return config.with_source("asana", config.source("asana").model_copy(update=update))
 
 
 def expanded_config(**update: Any) -> Config:
@@ -113,7 +113,7 @@ def test_expansion_cost_and_reuse(sqlite_engine: Engine, sandbox: Sandbox) -> No
     assert sandbox.request_counts() == {}  # a plain project list costs no request
 
     config = expanded_config()
-    conn = AsanaConnector(token=TOKEN, base_url=sandbox.asana_base_url, config=config.asana,
+    conn = AsanaConnector(token=TOKEN, base_url=sandbox.asana_base_url, config=config.source("asana"),
                           index=config.deliverable_index(), page_size=1)
     assert conn.partitions() == ["2001", "2002", "2003"]
     # one request per page (limit=1): 2 portfolio items, 2 live team projects (2004 is archived)

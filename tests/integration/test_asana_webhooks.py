@@ -20,16 +20,17 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from connectors.asana.webhooks import HEARTBEAT_MISSING, AsanaWebhookReceiver
 from connectors.base import Source
 from connectors.sandbox import Sandbox, parse_scenario
 from connectors.sandbox.asana_api import Webhook
 from connectors.slack.client import make_web_client
 from reconciler import pipeline
-from reconciler.asana_push import HEARTBEAT_MISSING, AsanaWebhookReceiver
 from reconciler.db import session_scope
 from reconciler.models import Observation as StoredClaim
 from reconciler.pipeline import Runtime
 from reconciler.protocol import load_config
+from reconciler.push import SourcePushes, all_pushes, source_pushes
 from reconciler.settings import Settings
 from reconciler.slackapp.app import build_app, http_server
 from tests.integration.test_slack_app import DEMO, SECRET, user, wait_for
@@ -61,7 +62,7 @@ SCENARIO: dict[str, Any] = {
 class World:
     def __init__(self, sandbox: Sandbox, engine: Engine) -> None:
         config = load_config(DEMO)
-        config = config.model_copy(update={"slack": config.slack.model_copy(update={"channels": ["launches"]})})
+        config = config.with_source("slack", config.source("slack").model_copy(update={"channels": ["launches"]}))
         settings = Settings(asana_token=SecretStr("asana-webhook-test-token"), asana_base_url=sandbox.asana_base_url,
                             slack_bot_token=SecretStr("xoxb-webhook-test"), slack_base_url=sandbox.slack_base_url)
         self.rt = Runtime(settings=settings, config=config, engine=engine)
@@ -70,8 +71,9 @@ class World:
         for report in pipeline.sync_all(self.rt, sources=[Source.ASANA]):
             assert report.ok, report.error
         app, _ = build_app(self.rt, make_web_client("xoxb-webhook-test", sandbox.slack_base_url), signing_secret=SECRET)
-        self.receiver = AsanaWebhookReceiver(self.rt, public_url="http://127.0.0.1:0")
-        self.server = http_server(app, host="127.0.0.1", port=0, asana=self.receiver)
+        self.pushes = source_pushes(self.rt, Source.ASANA, public_url="http://127.0.0.1:0")
+        self.receiver = receiver_of(self.pushes)
+        self.server = http_server(app, host="127.0.0.1", port=0, pushes=[self.receiver])
         self.receiver.public_url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -82,13 +84,19 @@ class World:
             return [r.value for r in rows if r.deleted_at is None]
 
 
+def receiver_of(pushes: SourcePushes) -> AsanaWebhookReceiver:
+    """Asana's push receiver, as its plugin built it."""
+    assert isinstance(pushes.receiver, AsanaWebhookReceiver)
+    return pushes.receiver
+
+
 @pytest.fixture
 def world(sqlite_engine: Engine) -> Iterator[World]:
     with time_machine.travel(NOW, tick=True), Sandbox(parse_scenario(SCENARIO), port=0) as sandbox:
         w = World(sandbox, sqlite_engine)
         yield w
         w.server.shutdown()
-        w.receiver.alarm.stop()  # a DM it was waiting to send would go to a sandbox that is gone
+        w.pushes.alarm.stop()  # a DM it was waiting to send would go to a sandbox that is gone
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> int:
@@ -112,7 +120,7 @@ def test_a_change_in_asana_reaches_the_store_by_webhook_and_heartbeats_are_watch
     wait_for(lambda: world.asana_status() == ["blocked"], message="the change read after the webhook")
     assert hook.wait_delivered(1)[0][0] == 200
     assert world.receiver.counts.deliveries >= 1
-    wait_for(lambda: world.receiver.counts.syncs >= 1, message="the sync counted")  # counted after it stored
+    wait_for(lambda: world.pushes.syncs.count >= 1, message="the sync counted")  # counted after it stored
 
     world.sandbox.asana.webhook_heartbeat()
     wait_for(lambda: world.receiver.counts.heartbeats == 1, message="the heartbeat")
@@ -138,11 +146,11 @@ def test_a_restart_deletes_the_webhooks_an_earlier_run_left_and_only_those(world
     app, _ = build_app(rt, make_web_client("xoxb-webhook-test", world.sandbox.slack_base_url), signing_secret=SECRET)
 
     def serve(receiver: AsanaWebhookReceiver, port: int = 0) -> Any:
-        server = http_server(app, host="127.0.0.1", port=port, asana=receiver)
+        server = http_server(app, host="127.0.0.1", port=port, pushes=[receiver])
         threading.Thread(target=server.serve_forever, daemon=True).start()
         return server
 
-    before = AsanaWebhookReceiver(rt, public_url="http://127.0.0.1:0", alarm=world.receiver.alarm)
+    before = receiver_of(source_pushes(rt, Source.ASANA, public_url="http://127.0.0.1:0", alarm=world.pushes.alarm))
     server = serve(before)
     port = server.server_address[1]
     before.public_url = f"http://127.0.0.1:{port}"
@@ -156,7 +164,8 @@ def test_a_restart_deletes_the_webhooks_an_earlier_run_left_and_only_those(world
     server.shutdown()
     server.server_close()
 
-    after = AsanaWebhookReceiver(rt, public_url=f"http://127.0.0.1:{port}", alarm=world.receiver.alarm)  # restarted
+    after = receiver_of(source_pushes(rt, Source.ASANA, public_url=f"http://127.0.0.1:{port}",
+                                      alarm=world.pushes.alarm))  # restarted
     server = serve(after, port)
     try:
         world.sandbox.reset_counts()
@@ -176,6 +185,13 @@ def test_a_restart_deletes_the_webhooks_an_earlier_run_left_and_only_those(world
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_every_source_with_a_push_receiver_is_mounted_and_no_other(world: World) -> None:
+    mounted = all_pushes(world.rt, public_url="https://reconciler.example")
+    assert [(p.source, p.receiver.path_prefix) for p in mounted] == [(Source.ASANA, "/asana/webhooks/")]
+    with pytest.raises(ValueError, match="slack pushes nothing over HTTP"):
+        source_pushes(world.rt, Source.SLACK, public_url="https://reconciler.example")
 
 
 def test_forged_deliveries_and_unexpected_handshakes_are_refused(world: World) -> None:

@@ -4,6 +4,7 @@ finding DMed to the deliverable's owner over the Slack sandbox."""
 
 from __future__ import annotations
 
+import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from sqlmodel import select
 from reconciler import compose, pipeline, store
 from reconciler.db import session_scope
 from reconciler.models import Conflict, Observation
-from reconciler.protocol import ConfigError
+from reconciler.protocol import ConfigError, config_problems, parse_config
 from reconciler.settings import Settings
 
 NOW = datetime(2026, 2, 2, 12, 0, tzinfo=UTC)  # a Monday, midday
@@ -107,8 +108,21 @@ def test_a_bad_section_of_a_registered_source_is_one_line(tmp_path: Path, tracke
     config = tmp_path / "reconciler.toml"
     config.write_text(CONFIG.replace('status = "blocked"', 'status = "sideways"'))
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'store.db'}")
-    with pytest.raises(ConfigError, match=r"reconciler.toml: sources\.tracker\.items\.1\.status: "):
+    with pytest.raises(ConfigError, match=r"reconciler.toml: sources\.tracker\.items\[1\]\.status: Input should be "):
         pipeline.load_runtime(settings=settings, config_path=config)
+
+
+def test_a_registered_sources_section_is_checked_with_the_rest_of_the_file(tracker_registered: None) -> None:
+    """Its plugin's model validates `[sources.tracker]` with the file (no code outside its
+    package names it): every problem at once, a misspelt field with the closest valid one."""
+    data = tomllib.loads(CONFIG.replace("[sources.tracker]", "[sources.tracker]\npage_sise = 5"))
+    data["timezone"] = "Europe/Berln"
+    problems = {p.field: (p.message, p.suggestion) for p in config_problems(data)}
+    assert problems["sources.tracker.page_sise"] == ("unknown field", "page_size")
+    assert "timezone" in problems
+    valid = tomllib.loads(CONFIG.replace("[sources.tracker]", "[sources.tracker]\npage_size = 1"))
+    section = parse_config(valid).source("tracker")
+    assert (type(section).__name__, section.page_size, [i.id for i in section.items]) == ("TrackerConfig", 1, ["F-1", "F-2"])
 
 
 def test_a_link_to_a_source_not_registered_is_one_line(tmp_path: Path, tracker_registered: None) -> None:

@@ -132,7 +132,7 @@ def test_a_posted_message_reaches_the_owner_as_the_same_claim_the_poller_makes(w
     assert not world.app_state.socket_mode.wait_ack(envelope).late
     wait_for(lambda: any("Checkout v2" in t for t in world.dms_to("U01")), message="the owner's DM")
     assert world.claims(f"C01:{ts}") == [("checkout-v2", "blocked", True)]
-    assert pipeline.events_flowing(world.rt)  # the pollers may now slow down
+    assert pipeline.pushes_flowing(world.rt, Source.SLACK)  # the pollers may now slow down
 
     (poll,) = pipeline.sync_all(world.rt, sources=[Source.SLACK], partitions=["launches"])
     assert poll.ok and (poll.inserted, poll.updated, poll.retracted) == (0, 0, 0)  # the poller agrees

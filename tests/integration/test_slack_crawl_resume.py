@@ -72,7 +72,7 @@ def crawl(
     on_batch: Callable[[pipeline.SyncReport], None] | None = None,
 ) -> pipeline.SyncReport:
     connector = SlackConnector(
-        token="xoxb-sandbox-token", base_url=sb.slack_base_url, config=rt.config.slack,
+        token="xoxb-sandbox-token", base_url=sb.slack_base_url, config=rt.config.source("slack"),
         index=rt.config.deliverable_index(), rate_limiter=limiter, timezone=rt.config.timezone, page_size=PAGE,
         client=make_web_client("xoxb-sandbox-token", sb.slack_base_url, timeout=timeout, backoff_factor=0.01),
     )

@@ -48,7 +48,7 @@ def cursor(engine: Engine, partition: str) -> str | None:
 
 
 def test_demo_channels_sync_into_the_store_and_a_rerun_changes_nothing(rt: Runtime, sandbox: Sandbox) -> None:
-    reports = [sync_partition(rt, Source.SLACK, channel) for channel in rt.config.slack.channels]
+    reports = [sync_partition(rt, Source.SLACK, channel) for channel in rt.config.source("slack").channels]
     assert all(r.ok for r in reports), [r.error for r in reports]
     claims = live(rt.engine)
 
@@ -67,13 +67,13 @@ def test_demo_channels_sync_into_the_store_and_a_rerun_changes_nothing(rt: Runti
     assert {"alice@acme.test", "bob@acme.test", "carol@acme.test"} <= emails
 
     sandbox.reset_counts()
-    again = [sync_partition(rt, Source.SLACK, channel) for channel in rt.config.slack.channels]
+    again = [sync_partition(rt, Source.SLACK, channel) for channel in rt.config.source("slack").channels]
     assert [(r.inserted, r.updated, r.retracted) for r in again] == [(0, 0, 0), (0, 0, 0)]
     assert live(rt.engine) == claims
     assert sum(r.requests for r in again) == sum(sandbox.request_counts().values())
     # an idle run right after a full sync: the history page of the lookback window, nothing else
     # (auth.test's answer is in each cursor, permalinks are built, no thread moved or is due)
-    assert sandbox.request_counts() == {"slack conversations.history": len(rt.config.slack.channels)}
+    assert sandbox.request_counts() == {"slack conversations.history": len(rt.config.source("slack").channels)}
 
 
 def test_not_in_channel_is_a_clear_error_and_the_cursor_stays(rt: Runtime, sandbox: Sandbox) -> None:

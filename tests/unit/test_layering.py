@@ -46,3 +46,24 @@ def test_a_broken_contract_fails_the_run(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "Connectors never import the reconciler or the workers BROKEN" in result.stdout
+
+
+def test_the_pipeline_naming_a_source_breaks_the_sources_contract(tmp_path: Path) -> None:
+    """Nothing in the ignore list lets the pipeline or the Slack app's intake name a source any
+    more: a copy where the pipeline imports the Slack connector breaks the contract."""
+    for package in ("connectors", "connectors/slack", "reconciler", "reconciler/slackapp", "workers"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    for module in ("base", "plugin", "registry", "slack/connector", "slack/client", "asana"):
+        (tmp_path / "connectors" / f"{module}.py").write_text("")
+    (tmp_path / "connectors" / "sandbox.py").write_text("")
+    (tmp_path / "reconciler" / "pipeline.py").write_text("import connectors.slack.connector\n")
+    (tmp_path / "reconciler" / "slackapp" / "events.py").write_text("import connectors.plugin\n")
+    config = tmp_path / "contracts.toml"
+    config.write_text(contract_section("Only the composition root and the registry name concrete sources"))
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("lint-imports")), "--no-cache", str(config)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, env={"PYTHONPATH": str(tmp_path), "PATH": ""},
+    )
+    assert result.returncode != 0
+    assert "reconciler.pipeline -> connectors.slack.connector" in result.stdout

@@ -55,7 +55,7 @@ def test_the_rendered_config_is_valid_and_says_what_it_could_not_tell() -> None:
     data = tomllib.loads(text)
     assert config_problems(data) == []
     config = Config.model_validate(data)
-    assert config.asana.status_map == {"On track": CanonicalStatus.ON_TRACK}
+    assert config.source("asana").status_map == {"On track": CanonicalStatus.ON_TRACK}
     assert '# "Purple" = "?"' in text and "# Launch \"Q4\"" in text
     assert config.deliverable_rules[0].owner_from == "assignee" and config.roles[0].lead == "alice"
     assert config.people[0].ids == {"slack": "U1", "asana": "501"}

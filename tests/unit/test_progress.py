@@ -3,13 +3,13 @@ the share of a Slack channel's history a first read has covered."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 from connectors.base import Source
 from connectors.config import AsanaConfig, SlackConfig
 from connectors.slack.connector import Crawl
 from connectors.registry import load_sources
 from reconciler.progress import PartitionProgress, Tracker, estimate, first_read_budgets, format_duration
+from reconciler.protocol import Config
 
 DAY = 86_400
 NOW = 1_800_000_000
@@ -17,7 +17,7 @@ NOW = 1_800_000_000
 
 def budgets(asana: AsanaConfig, slack: SlackConfig) -> dict[str, float | None]:
     """The budgets the source plugins name for these sections (what `sync` and `run` use)."""
-    return first_read_budgets(load_sources([]), SimpleNamespace(asana=asana, slack=slack))
+    return first_read_budgets(load_sources([]), Config().with_source("asana", asana).with_source("slack", slack))
 
 
 def part(source: Source, name: str, requests: int, progress: float | None, *, first: bool = True,

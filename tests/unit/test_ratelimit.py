@@ -8,7 +8,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from types import SimpleNamespace
 
 import pytest
 import redis
@@ -18,6 +17,7 @@ from connectors.asana.source import AsanaLimits
 from connectors.config import AsanaConfig, SlackConfig
 from connectors.registry import load_sources
 from connectors.slack.source import SlackLimits
+from reconciler.protocol import Config
 from reconciler.settings import Settings
 from tests.conftest import REDIS_URL
 from workers.ratelimit import (
@@ -30,7 +30,7 @@ from workers.ratelimit import (
 )
 
 
-DEFAULTS = SimpleNamespace(asana=AsanaConfig(), slack=SlackConfig())
+DEFAULTS = Config()
 
 
 def built_in_policy(*, asana: AsanaLimits | None = None, slack: SlackLimits | None = None) -> RatePolicy:
@@ -172,8 +172,8 @@ def test_policy_maps_slack_methods_to_tiers_and_config() -> None:
     assert (post.limit, post.period) == (1, 1.0)
     asana = policy.limits_for("asana:GET /tasks")
     assert (asana.buckets[0][1].limit, asana.concurrency) == (150, 10)
-    config = SimpleNamespace(asana=AsanaConfig(requests_per_minute=1500, concurrent_requests=5),
-                             slack=SlackConfig(budget="marketplace_limited"))
+    config = Config().with_source("asana", AsanaConfig(requests_per_minute=1500, concurrent_requests=5)).with_source(
+        "slack", SlackConfig(budget="marketplace_limited"))
     limited = RatePolicy.for_sources(load_sources([]), config)
     assert limited.limits_for("slack:conversations.history").buckets[0][1].limit == 1
     assert limited.limits_for("asana").concurrency == 5

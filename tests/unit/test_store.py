@@ -306,3 +306,56 @@ def test_two_syncs_joining_the_same_person_at_once_both_succeed(postgres_engine:
     assert errors == []
     with session_scope(postgres_engine) as session:
         assert store.identities_of_keys(session, ["dan"], Source.SLACK) == {"dan": "U04"}
+
+
+def test_text_that_array_literals_quote_is_stored_as_given(store_engine: Engine) -> None:
+    """Claims and the refs looked up travel to PostgreSQL as binary arrays: braces, quotes, backslashes, commas, the word
+    NULL, blanks and non-ASCII come back exactly, and the same batch again changes nothing."""
+    from reconciler.models import Observation as Stored
+
+    seed(store_engine)
+    texts = ['{a,b}', 'say "blocked"', 'C:\\path\\', 'NULL', '', '  spaced  ', 'two\nlines', 'déjà vu 🚧', '\\"}{,']
+    claims = [dataclasses.replace(claim(f"C01:{n}:{text}", text), excerpt=text, author=text or None, permalink=text)
+              for n, text in enumerate(texts)]
+    assert apply(store_engine, SyncBatch(observations=claims)).inserted == len(texts)
+    again = apply(store_engine, SyncBatch(observations=claims))
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, len(texts))
+    with session_scope(store_engine) as session:
+        rows = {r.source_ref: r for r in session.exec(select(Stored))}
+    for n, text in enumerate(texts):
+        row = rows[f"C01:{n}:{text}"]
+        assert (row.value, row.excerpt, row.author, row.permalink) == (text, text, text or None, text)
+
+
+def test_stored_claims_are_read_by_index_before_the_table_is_analysed(postgres_engine: Engine) -> None:
+    """A first sync grows the claim table faster than autovacuum analyses it. Planned without
+    statistics, `source = ... AND source_ref = ANY(...)` read every claim of the source and
+    filtered the refs; the read of a batch's stored claims must look each ref up in the index."""
+    seed(postgres_engine)
+    apply(postgres_engine, SyncBatch(observations=[claim(f"C01:{n}", "blocked") for n in range(1000)]))
+    refs = [f"C01:{n}" for n in range(0, 200, 2)]
+    with session_scope(postgres_engine) as session:
+        driver = session.connection().connection.driver_connection
+        plan = "\n".join(row[0] for row in driver.execute(
+            "EXPLAIN " + store._PG_EXISTING_CLAIMS, {"source": "slack", "refs": refs}))
+    assert "Seq Scan" not in plan and "Filter" not in plan, plan
+    assert "Index Cond: (((source)::text = 'slack'::text) AND ((source_ref)::text = (wanted.ref)::text))" in plan, plan
+
+
+def test_a_retracted_claim_stated_again_is_live_again(store_engine: Engine) -> None:
+    """The same claim after its retraction (an undone deletion, a ref that names the deliverable
+    again) is an update: live again, marked updated at that batch's time, its deliverable dirty."""
+    from reconciler.models import Observation as Stored
+
+    seed(store_engine)
+    apply(store_engine, SyncBatch(observations=[claim("C01:1", "blocked")]))
+    apply(store_engine, SyncBatch(retractions=[Retraction(Source.SLACK, "C01:1")]))
+    later = T0 + timedelta(hours=2)
+    with session_scope(store_engine) as session:
+        back = store.apply_batch(session, source=Source.SLACK, partition="C01",
+                                 batch=SyncBatch(observations=[claim("C01:1", "blocked")]), now=later)
+    assert (back.inserted, back.updated, back.dirty) == (0, 1, {"checkout-v2"})
+    with session_scope(store_engine) as session:
+        row = session.exec(select(Stored)).one()
+        assert (row.value, row.deleted_at, row.updated_at, row.first_seen_at) == ("blocked", None, later, T0)
+        assert [c.value for c in store.live_claims(session, ["checkout-v2"])["checkout-v2"]] == ["blocked"]

@@ -17,7 +17,9 @@ from typing import Any, NoReturn, TypeVar
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from connectors.slack.client import describe_slack_error, outcome_unknown
+from connectors.base import Source
+from connectors.plugin import ApiErrors
+from connectors.registry import current_sources
 from reconciler import messages, untrusted
 from reconciler.messages import MessageView
 from reconciler.notify.channels.base import Address, Payload, PermanentError, Receipt, RetryableError, Sent
@@ -188,7 +190,7 @@ class SlackDM:
         try:
             return self._post(channel, payload, thread_ts, mark), False
         except Exception as exc:
-            if not outcome_unknown(exc):
+            if not _slack_errors().outcome_unknown(exc):
                 raise
             try:
                 ts = self._find_posted(channel, mark, thread_ts)
@@ -213,13 +215,20 @@ class SlackDM:
             return None
 
 
+def _slack_errors() -> ApiErrors:
+    """How Slack's answers read, as the Slack plugin says (`SourcePlugin.api_errors`)."""
+    errors = current_sources().get(Source.SLACK).api_errors
+    assert errors is not None, "the Slack plugin reads its API errors"
+    return errors
+
+
 class _LookupUnavailable(Exception):
     """Slack cannot be asked for a user by email with this token."""
 
 
 def _raise_api_error(exc: SlackApiError, recipient_key: str) -> NoReturn:
     code = str(exc.response.get("error", "")) if exc.response is not None else ""
-    error = str(describe_slack_error(exc, where=f"DM to {recipient_key}"))
+    error = str(_slack_errors().describe(exc, f"DM to {recipient_key}"))
     if code in PERMANENT_ERRORS:
         raise PermanentError(error) from None
     raise RetryableError(error, stops_pass=code in ABORT_ERRORS) from None
