@@ -35,7 +35,6 @@ from reconciler.models import (
     NotificationReason,
     NotificationStatus,
     Observation,
-    Person,
 )
 from reconciler.pipeline import Runtime
 from reconciler.routing import Directory
