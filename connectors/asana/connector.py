@@ -420,12 +420,14 @@ class AsanaCursor(CursorModel):
 
     mode: str  # "events" or "poll"; "crawl" while a full crawl is unfinished (`crawl` says where)
     crawled_at: str  # server time the last full crawl began
-    config: str  # fingerprint of the mapping config and the deliverable index
+    config: str  # fingerprint of the mapping config (not the deliverable index: see `index`)
     sync: str | None = None  # events: the sync token to read from
     since: str | None = None  # poll: modified_since for the next run
     open: list[str] = []  # linked, not completed tasks in the project
     status: dict[str, Any] | None = None  # the current status update (what its claims need)
     crawl: CrawlProgress | None = None
+    index: str | None = None  # fingerprint of the deliverable index the cursor was written under
+    linked: dict[str, str] = {}  # linked tasks in the project under `index`: task gid -> deliverable key
 
     def usable(self) -> bool:
         if self.mode == "crawl":
@@ -466,7 +468,8 @@ class _TaskClaims:
 
 
 def config_fingerprint(config: AsanaConfig, index: DeliverableIndex, tz: str) -> str:
-    """Changes when anything that decides a claim's value changes (then the next run crawls)."""
+    """Changes when the mapping config decides a claim's value differently (then the next run
+    crawls). The deliverable index is left out: `index_fingerprint` covers it more cheaply."""
     payload = {
         "mapping": mapping.MAPPING_VERSION,
         "status_field": config.status_field.strip().lower(),
@@ -475,9 +478,14 @@ def config_fingerprint(config: AsanaConfig, index: DeliverableIndex, tz: str) ->
         "status_update_map": {k.lower(): str(v) for k, v in config.status_update_map.items()},
         "completed_status": str(config.completed_status),
         "timezone": tz,
-        "index": sorted(index.linked("asana").items()),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def index_fingerprint(linked: Mapping[str, str]) -> str:
+    """Changes when a task is linked, unlinked or linked to another deliverable (then the next
+    run reads only the project's tasks whose link changed, `_relink`)."""
+    return hashlib.sha256(json.dumps(sorted(linked.items())).encode()).hexdigest()[:16]
 
 
 # -- partitions: projects, portfolios, teams --------------------------------------------------
@@ -559,6 +567,7 @@ class AsanaConnector:
         self._clock = clock
         self._workers = max(1, config.concurrent_requests)
         self._fingerprint = config_fingerprint(config, index, timezone)
+        self._index_fingerprint = index_fingerprint(self._index)
         self._expansion: Expansion | None = None
         self._expansion_key = (
             base_url.rstrip("/"),
@@ -674,10 +683,8 @@ class AsanaConnector:
         elif state is not None and state.crawl is not None:
             log.info("asana full crawl resumed", extra={"project": partition, "tasks_done": state.crawl.tasks_done})
             batches = self._full_crawl(partition, count, resume=state)
-        elif state is not None and state.mode == "events":
-            batches = self._events_sync(partition, state, count)
         elif state is not None:
-            batches = self._poll_sync(partition, state, count)
+            batches = self._incremental(partition, state, count)
         else:
             return
         for batch in batches:
@@ -743,7 +750,10 @@ class AsanaConnector:
                 mode=mode, sync=sync, offset=offset, tasks_done=offset is None,
                 seen=sorted(seen), gone=sorted(gone), open=sorted(open_linked),
             )
-            return AsanaCursor(mode="crawl", crawled_at=_iso(started), config=self._fingerprint, crawl=crawl).dump()
+            return AsanaCursor(
+                mode="crawl", crawled_at=_iso(started), config=self._fingerprint, crawl=crawl,
+                index=self._index_fingerprint,
+            ).dump()
 
         if progress is None or not progress.tasks_done:
             try:
@@ -788,6 +798,8 @@ class AsanaConnector:
             since=_iso(started - self._poll_overlap) if mode == "poll" else None,
             open=sorted(open_linked),
             status=snapshot,
+            index=self._index_fingerprint,
+            linked={g: self._index[g] for g in sorted(live) if g in self._index},
         ).dump()
         final.requests = count.take()
         yield final
@@ -849,6 +861,54 @@ class AsanaConnector:
         ):
             users.extend(page)
         return sorted(mapping.people_in(users).values(), key=lambda p: p.source_id)
+
+    # -- incremental ------------------------------------------------------------------------
+
+    def _incremental(self, project: str, state: AsanaCursor, count: RequestCount) -> Iterator[SyncBatch]:
+        if state.index != self._index_fingerprint:
+            state = yield from self._relink(project, state, count)
+        if state.mode == "events":
+            yield from self._events_sync(project, state, count)
+        else:
+            yield from self._poll_sync(project, state, count)
+
+    def _relink(self, project: str, state: AsanaCursor, count: RequestCount) -> Generator[SyncBatch, None, AsanaCursor]:
+        """The deliverable index changed since the cursor was written: list the project's task
+        gids once (100 a request, nothing else asked), read only the tasks newly linked or linked
+        to another deliverable, and withdraw what unlinked tasks said. No full crawl."""
+        live: set[str] = set()
+        for tasks, _ in self._http.pages(
+            count,
+            f"Asana project {project}",
+            self._http.tasks.get_tasks_for_project,
+            project,
+            opts={"opt_fields": "gid", "limit": 100},
+            limit=False,
+        ):
+            live.update(str(t["gid"]) for t in tasks)
+        now_linked = {g: self._index[g] for g in sorted(live) if g in self._index}
+        relinked = sorted(g for g, key in now_linked.items() if state.linked.get(g) != key)
+        unlinked = sorted(g for g in state.linked if g not in now_linked)
+        fetched = self._map(lambda gid: self._get_task(project, gid, count), relinked)
+        result = self._task_claims(project, [t for t in fetched if t is not None], count)
+        gone = result.gone | {gid for gid, task in zip(relinked, fetched) if task is None}
+        result.retractions += [Retraction(Source.ASANA, gid) for gid, task in zip(relinked, fetched) if task is None]
+        result.retractions += [Retraction(Source.ASANA, gid) for gid in unlinked]
+        open_linked = ((set(state.open) & set(now_linked)) - set(relinked)) | result.open
+        status = self._status_batch(project, state.status, open_linked)
+        batch = result.batch(0)
+        batch.observations += status.observations
+        batch.retractions += status.retractions
+        batch.people += status.people
+        relinked_state = state.replace(
+            open=sorted(open_linked),
+            index=self._index_fingerprint,
+            linked={g: key for g, key in now_linked.items() if g not in gone},
+        )
+        batch.cursor = relinked_state.dump()
+        batch.requests = count.take()
+        yield batch
+        return relinked_state
 
     # -- incremental: events ----------------------------------------------------------------
 

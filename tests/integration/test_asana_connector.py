@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from connectors.asana.connector import AsanaConnector, AsanaCursor, CrawlProgress
-from connectors.base import CanonicalStatus, Source
+from connectors.base import CanonicalStatus, DeliverableIndex, Source
 from connectors.sandbox import Sandbox
 from reconciler import store
 from reconciler.db import make_engine, migrate, session_scope
@@ -362,6 +362,67 @@ def test_changed_mapping_config_forces_a_recrawl(sqlite_engine: Engine, config: 
     assert ("3001", "status", "checkout-v2", "at_risk", "2026-11-17T09:00:00+00:00", "alice@acme.test") in claims(
         sqlite_engine
     )
+
+
+def relinked(config: Config, sb: Sandbox, asana_links: dict[str, str]) -> AsanaConnector:
+    """A connector whose deliverable index links these Asana tasks (as changed `[[deliverable_rules]]` do)."""
+    index = config.deliverable_index()
+    links = {**index.links, "asana": asana_links}
+    return AsanaConnector(
+        token=TOKEN,
+        base_url=sb.asana_base_url,
+        config=config.source("asana"),
+        index=DeliverableIndex(links, index.by_alias, index.channel_defaults),
+        timezone=config.timezone,
+        sleep=Sleeps(),
+        backoff=0.001,
+    )
+
+
+def test_a_newly_linked_task_is_read_alone_not_by_a_crawl(
+    sqlite_engine: Engine, config: Config, sandbox: Sandbox
+) -> None:
+    sandbox.asana.add_task({"gid": "3999", "name": "new thing", "projects": [PROJECT], "assignee": "503"})
+    rt = runtime(sqlite_engine, config, sandbox)
+    assert sync(rt, connector(config, sandbox)).ok
+    assert not any(c[0] == "3999" for c in claims(sqlite_engine))
+    sandbox.reset_counts()
+    conn = relinked(config, sandbox, {**config.deliverable_index().linked("asana"), "3999": "new-thing"})
+
+    report = sync(rt, conn)
+
+    assert report.ok, report.error
+    # the project's gids in one listing, then the one newly linked task; no crawl of the project
+    assert sandbox.request_counts() == {
+        "asana GET /projects/{gid}/tasks": 1,
+        "asana GET /tasks/{gid}": 1,
+        "asana GET /tasks/{gid}/stories": 1,
+        "asana GET /events": 1,
+    }
+    now = claims(sqlite_engine)
+    assert DEMO_CLAIMS <= now
+    assert {c[:3] for c in now - DEMO_CLAIMS} >= {
+        ("3999", "owner", "new-thing"),
+        ("status_update:2001", "status", "new-thing"),  # open, so the status update speaks for it
+    }
+    sandbox.reset_counts()
+    assert sync(rt, conn).ok
+    assert sandbox.request_counts() == {"asana GET /events": 1}
+
+
+def test_an_unlinked_task_is_withdrawn_without_a_crawl(
+    sqlite_engine: Engine, config: Config, sandbox: Sandbox
+) -> None:
+    rt = runtime(sqlite_engine, config, sandbox)
+    assert sync(rt, connector(config, sandbox)).ok
+    sandbox.reset_counts()
+    links = {g: key for g, key in config.deliverable_index().linked("asana").items() if g != "3006"}
+
+    report = sync(rt, relinked(config, sandbox, links))
+
+    assert report.ok, report.error
+    assert sandbox.request_counts() == {"asana GET /projects/{gid}/tasks": 1, "asana GET /events": 1}
+    assert claims(sqlite_engine) == {c for c in DEMO_CLAIMS if c[0] != "3006" and c[2] != "search-post"}
 
 
 def test_events_unavailable_falls_back_to_polling(sqlite_engine: Engine, config: Config, sandbox: Sandbox) -> None:
