@@ -251,10 +251,11 @@ def test_incremental_sync_picks_up_exactly_the_edits(sqlite_engine: Engine, conf
     )
     assert claims(sqlite_engine) == expected
     assert report.updated == 4 and report.inserted == 0 and report.retracted == 0
-    # one events page, then only the four linked tasks (task + stories); nothing for 3999
+    # one events page, the tasks modified since its oldest event in one listing (no GET per
+    # task), then the four linked tasks' stories; no stories for 3999
     assert sandbox.request_counts() == {
         "asana GET /events": 1,
-        "asana GET /tasks/{gid}": 4,
+        "asana GET /projects/{gid}/tasks": 1,
         "asana GET /tasks/{gid}/stories": 4,
     }
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from connectors.asana.connector import AsanaCursor, config_fingerprint
+from connectors.asana.connector import AsanaCursor, config_fingerprint, index_fingerprint
 from connectors.asana.mapping import (
     compact_status_update,
     newest_status_update,
@@ -241,14 +241,18 @@ def test_project_and_section_events() -> None:
 # -- cursor and fingerprint ------------------------------------------------------------------
 
 
-def test_fingerprint_changes_with_mapping_and_links_only() -> None:
+def test_fingerprint_changes_with_mapping_only_and_the_index_has_its_own() -> None:
     index = DeliverableIndex.build([DeliverableRef("checkout-v2", {"asana": "3001"})])
     base = config_fingerprint(CONFIG, index, "UTC")
     assert base == config_fingerprint(CONFIG.model_copy(update={"requests_per_minute": 1500}), index, "UTC")
     assert base != config_fingerprint(CONFIG.model_copy(update={"status_field": "Health"}), index, "UTC")
     assert base != config_fingerprint(CONFIG, index, "Europe/Berlin")
     moved = DeliverableIndex.build([DeliverableRef("checkout-v2", {"asana": "3009"})])
-    assert base != config_fingerprint(CONFIG, moved, "UTC")
+    assert base == config_fingerprint(CONFIG, moved, "UTC")  # a changed index costs no crawl
+    linked = index_fingerprint(index.linked("asana"))
+    assert linked != index_fingerprint(moved.linked("asana"))
+    assert linked != index_fingerprint({"3001": "payments-api"})
+    assert linked == index_fingerprint({"3001": "checkout-v2"})
 
 
 @pytest.mark.parametrize(
