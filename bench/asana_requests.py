@@ -10,7 +10,10 @@ requests by endpoint next to the minimum a sync needs, and wall time:
 Minimum for a full crawl of one project: ceil(tasks / 100) task pages, one story page per linked
 task (the scenario keeps stories under 100), one /events (the 412 with the sync token) and one
 status-update page. Idle incremental: one /events per project. Changed: one /events per project
-plus a task and a story page per changed linked task.
+plus a story page per changed linked task and the changed tasks themselves (one task page per
+project with changed linked tasks). Relinked (the deliverable index gains a few links): one
+/events and one gid listing (pages of 100) per project, plus a task and a story page per newly
+linked task.
 """
 
 from __future__ import annotations
@@ -231,7 +234,25 @@ def main(argv: list[str] | None = None) -> int:
         results["changed"] = run_sync(sb, conn, cursors)
         results["changed"]["tasks_changed"] = len(changed)
         results["changed"]["linked_changed"] = changed_linked
-        results["changed"]["minimum"] = args.projects + 2 * changed_linked
+        changed_set = set(changed)
+        with_changes = {
+            t["projects"][0] for t in data["asana"]["tasks"] if t["gid"] in changed_set and t["gid"] in index.linked("asana")
+        }
+        results["changed"]["minimum"] = args.projects + changed_linked + len(with_changes)
+        conn.close()
+
+        unlinked = [t["gid"] for t in data["asana"]["tasks"] if t["gid"] not in index.linked("asana")]
+        newly = rng.sample(unlinked, min(3, len(unlinked)))
+        relinked_index = DeliverableIndex.build(
+            [*refs, *(DeliverableRef(key=f"d-{g}", links={"asana": g}) for g in newly)]
+        )
+        conn = AsanaConnector(
+            token="bench-token", base_url=sb.asana_base_url, config=config, index=relinked_index,
+            max_retries=10, backoff=0.01, sleep=lambda s: time.sleep(min(s, 0.05)),
+        )
+        results["relinked"] = run_sync(sb, conn, cursors)
+        results["relinked"]["newly_linked"] = len(newly)
+        results["relinked"]["minimum"] = 2 * args.projects + pages - args.projects + 2 * len(newly)
         conn.close()
 
     if args.json:
@@ -242,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Asana sync cost: {scale['projects']} projects x {scale['tasks_per_project']} tasks, "
         f"{scale['linked_tasks']} linked, concurrency {scale['concurrency']}, fault rate {scale['fault_rate']}"
     )
-    for name in ("full", "idle", "changed"):
+    for name in ("full", "idle", "changed", "relinked"):
         r = results[name]
         extra = f" ({r['tasks_changed']} tasks changed, {r['linked_changed']} linked)" if name == "changed" else ""
         print(f"\n{name}{extra}: {r['requests']} requests (minimum {r['minimum']}), {r['wall_seconds']} s, "
