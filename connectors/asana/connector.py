@@ -14,8 +14,12 @@ What one `pull(project, cursor)` does:
   starts the crawl over. Asana cannot list a project's tasks newest first: pages go in project
   order.
 * **Events cursor**: one `/events?sync=` request (more only while `has_more`). Linked tasks named
-  by an event are fetched again (task + stories); `deleted`/`removed` retract their claims.
-  An idle project costs exactly one request.
+  by an event are fetched again (task + stories; two or more changed tasks come from one
+  `modified_since` listing of the project, not a `GET /tasks/{gid}` each); `deleted`/`removed`
+  retract their claims. An idle project costs exactly one request.
+* **Changed deliverable index** (the cursor's `index` fingerprint differs; no crawl): one gid-only
+  listing of the project, then only the tasks newly linked or linked to another deliverable are
+  read; unlinked tasks' claims are withdrawn. Then the events or poll step as usual.
 * **Poll cursor** (where `/events` answers 402/403/404/501, or `use_events=False`): the project's
   tasks with `modified_since`, plus the newest status update. Deletions are only seen by the
   periodic full crawl.
@@ -695,9 +699,11 @@ class AsanaConnector:
         if state is None:
             return "no cursor"
         if state.config != self._fingerprint:
-            return "mapping config or deliverables changed"
+            return "mapping config changed"
         if (state.crawl.mode if state.crawl else state.mode) == "events" and not self._use_events:
             return "events switched off"
+        if state.crawl is not None and state.index != self._index_fingerprint:
+            return "deliverables changed during an unfinished crawl"  # its pages read used the old links
         if state.crawl is not None:
             return None  # an unfinished crawl goes on where it stopped
         if self._full_crawl_every is not None:

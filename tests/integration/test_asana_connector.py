@@ -365,7 +365,7 @@ def test_changed_mapping_config_forces_a_recrawl(sqlite_engine: Engine, config: 
     )
 
 
-def relinked(config: Config, sb: Sandbox, asana_links: dict[str, str]) -> AsanaConnector:
+def relinked(config: Config, sb: Sandbox, asana_links: dict[str, str], **kwargs: Any) -> AsanaConnector:
     """A connector whose deliverable index links these Asana tasks (as changed `[[deliverable_rules]]` do)."""
     index = config.deliverable_index()
     links = {**index.links, "asana": asana_links}
@@ -377,6 +377,7 @@ def relinked(config: Config, sb: Sandbox, asana_links: dict[str, str]) -> AsanaC
         timezone=config.timezone,
         sleep=Sleeps(),
         backoff=0.001,
+        **kwargs,
     )
 
 
@@ -424,6 +425,44 @@ def test_an_unlinked_task_is_withdrawn_without_a_crawl(
     assert report.ok, report.error
     assert sandbox.request_counts() == {"asana GET /projects/{gid}/tasks": 1, "asana GET /events": 1}
     assert claims(sqlite_engine) == {c for c in DEMO_CLAIMS if c[0] != "3006" and c[2] != "search-post"}
+
+
+def test_a_task_linked_to_another_deliverable_is_read_again_alone(
+    sqlite_engine: Engine, config: Config, sandbox: Sandbox
+) -> None:
+    rt = runtime(sqlite_engine, config, sandbox)
+    assert sync(rt, connector(config, sandbox)).ok
+    sandbox.reset_counts()
+    links = {**config.deliverable_index().linked("asana"), "3006": "search-post-v2"}
+
+    assert sync(rt, relinked(config, sandbox, links)).ok
+
+    assert sandbox.request_counts() == {
+        "asana GET /projects/{gid}/tasks": 1,
+        "asana GET /tasks/{gid}": 1,
+        "asana GET /tasks/{gid}/stories": 1,
+        "asana GET /events": 1,
+    }
+    renamed = {(c[0], c[1], "search-post-v2" if c[2] == "search-post" else c[2], *c[3:]) for c in DEMO_CLAIMS}
+    assert claims(sqlite_engine) == renamed
+
+
+def test_links_changed_during_an_unfinished_crawl_start_it_over(
+    sqlite_engine: Engine, config: Config, sandbox: Sandbox
+) -> None:
+    rt = runtime(sqlite_engine, config, sandbox)
+    conn = connector(config, sandbox, page_size=2, max_retries=1, rate_limiter=_break_second_page(sandbox))
+    assert not sync(rt, conn).ok
+    assert {c[0] for c in claims(sqlite_engine)} == {"3001", "3002"}  # the first page committed
+    sandbox.clear_faults()
+    links = {**config.deliverable_index().linked("asana"), "3001": "renamed"}
+    sandbox.reset_counts()
+
+    assert sync(rt, relinked(config, sandbox, links, page_size=2)).ok
+
+    keys = {c[2] for c in claims(sqlite_engine) if c[0] == "3001"}
+    assert keys == {"renamed"}  # the page read under the old links was read again
+    assert "asana GET /events" in sandbox.request_counts()  # started over: a fresh sync token
 
 
 def test_events_unavailable_falls_back_to_polling(sqlite_engine: Engine, config: Config, sandbox: Sandbox) -> None:
