@@ -7,6 +7,7 @@ and its channel-neutral view."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -18,6 +19,8 @@ from reconciler.notify import views
 from reconciler.notify.context import FollowUp, Planner
 from reconciler.notify.model import SEVERITY_RANK, Candidate, Notice, PlannedNotice
 from reconciler.routing import Recipient, deliver_at
+
+log = logging.getLogger(__name__)
 
 
 IN_OWN_ROWS = (NotificationReason.NEW, NotificationReason.CHECK_IN)  # written as they come; the rest are follow-ups
@@ -34,6 +37,8 @@ def group_and_dedup(p: Planner, kept: list[Candidate]) -> list[Candidate]:
         if all(_write_own_row(p, notice, candidate.conflict) for notice in candidate.notices if notice.reason in IN_OWN_ROWS):
             if candidate.update is not None:
                 candidate.update.apply(candidate.conflict)
+            for warning in candidate.warnings:
+                log.warning("conflict %s: %s", candidate.conflict_id, warning)
             written.append(candidate)
         p.session.add(candidate.conflict)
     p.session.flush()

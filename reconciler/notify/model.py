@@ -77,6 +77,7 @@ class Candidate:
     unroutable: str | None = None
     blocked_by: str | None = None
     next_check: datetime | None = None
+    warnings: tuple[str, ...] = ()  # logged when the update is recorded
 
     @property
     def conflict_id(self) -> int:

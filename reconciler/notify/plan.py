@@ -4,7 +4,6 @@ reminder, check-in, resolution), as a `Candidate` of `Notice`s for the next stag
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -38,8 +37,6 @@ from reconciler.notify.model import (
 )
 from reconciler.protocol import Config, EscalationLevel
 from reconciler.routing import Directory, Recipient, check_in_slot, level_applies
-
-log = logging.getLogger(__name__)
 
 PLANNER_LOCK_ID = 0x5EC0_0001  # pg_advisory_xact_lock key: one planner at a time
 
@@ -127,13 +124,14 @@ def _plan_active(p: Planner, conflict: Conflict) -> Candidate:
     levels = p.directory.levels_for(conflict.deliverable_key)
     if conflict.notified_at is None:
         return _plan_first_notice(p, conflict, levels)
-    level, escalations = _plan_escalations(p, conflict, levels)
+    level, escalations, unroutable = _plan_escalations(p, conflict, levels)
     reminders, reminded = _plan_reminder(p, conflict, level, {n.recipient.key for n in escalations}, force=forced)
     return Candidate(
         conflict=conflict,
         notices=(*escalations, *reminders),
         silences=Silences.ALL,
         update=EpisodeUpdate(escalation_level=level, last_notified_at=p.now if reminded else None),
+        warnings=tuple(unroutable),
     )
 
 
@@ -227,11 +225,15 @@ def _plan_check_in(p: Planner, conflict: Conflict) -> Candidate:
     )
 
 
-def _plan_escalations(p: Planner, conflict: Conflict, levels: Sequence[EscalationLevel]) -> tuple[int, list[Notice]]:
-    """The escalation level the conflict reaches now, and the escalation notices that go with it."""
+def _plan_escalations(
+    p: Planner, conflict: Conflict, levels: Sequence[EscalationLevel]
+) -> tuple[int, list[Notice], list[str]]:
+    """The escalation level the conflict reaches now, the escalation notices that go with it,
+    and the levels reached that nobody can receive (warned about once they are recorded)."""
     assert conflict.alert_started_at is not None and conflict.id is not None
     reached = conflict.escalation_level
     notices: list[Notice] = []
+    unroutable: list[str] = []
     for index in range(conflict.escalation_level + 1, len(levels)):
         level = levels[index]
         if conflict.alert_started_at + level.delay > p.now or not level_applies(level, conflict.state):
@@ -240,12 +242,12 @@ def _plan_escalations(p: Planner, conflict: Conflict, levels: Sequence[Escalatio
         in_the_loop = _reminded(p, conflict, reached)
         reached = index
         if recipient is None:
-            log.warning("conflict %s: escalation level %d has no recipient (%s)", conflict.id, index, why)
+            unroutable.append(f"escalation level {index} has no recipient ({why})")
             continue
         if recipient.key in in_the_loop:
             continue  # escalating to someone already being reminded adds nothing
         notices.append(_follow_up(p, conflict, recipient, NotificationReason.ESCALATION, level=index))
-    return reached, notices
+    return reached, notices, unroutable
 
 
 def _reminded(p: Planner, conflict: Conflict, level: int) -> dict[str, Recipient]:
