@@ -34,7 +34,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from psycopg.types.json import Json
 from sqlalchemy import JSON, Date, Table, and_, select, true, update
 from sqlmodel import Session
 
@@ -936,7 +935,10 @@ def _plan_edges(plan: _Plan, key: str, stored: set[str], wanted: Iterable[str]) 
 # they are adapted where the plan is made: in a parallel pass the helpers do that work, and the
 # one writing process only executes statements.
 
-_Statement = tuple[str, list[list[Any]]]  # SQL and one parameter list per row (executemany)
+# SQL, one parameter list per row, and whether the statement takes the rows at once as one
+# array per column (PostgreSQL's `unnest`: one statement the server parses and plans once,
+# instead of one per row) or row by row (executemany)
+_Statement = tuple[str, list[list[Any]], bool]
 
 
 @dataclass
@@ -972,21 +974,28 @@ def _seal(plan: _Plan, sql: _Sql) -> _Writes:
 def _flush(session: Session, writes: _Writes) -> None:
     cursor = session.connection().connection.cursor()
     try:
-        for statement, rows in writes.conflict_inserts:
-            cursor.executemany(statement, rows)
+        for statement in writes.conflict_inserts:
+            _execute(cursor, statement)
         if writes.fingerprints:
             ids = dict(_fetch(session, _IDS_SQL, writes.fingerprints))
             opened = [ids[fingerprint] for fingerprint in writes.fingerprints]
             assert writes.opened_events is not None
-            statement, rows = writes.opened_events
-            for conflict_id, row in zip(opened, rows, strict=True):
+            for conflict_id, row in zip(opened, writes.opened_events[1], strict=True):
                 row[-1] = conflict_id
-            cursor.executemany(statement, rows)
+            _execute(cursor, writes.opened_events)
             writes.report.opened += opened
-        for statement, rows in writes.statements:
-            cursor.executemany(statement, rows)
+        for statement in writes.statements:
+            _execute(cursor, statement)
     finally:
         cursor.close()
+
+
+def _execute(cursor: Any, statement: _Statement) -> None:
+    sql, rows, by_column = statement
+    if by_column:
+        cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+    else:
+        cursor.executemany(sql, rows)
 
 
 @dataclass(frozen=True)
@@ -996,37 +1005,70 @@ class _Sql:
     mark: str
     sqlite: bool
     quote: Any
+    dialect: Any
 
     @classmethod
     def of(cls, session: Session) -> _Sql:
         dialect = session.connection().dialect
         sqlite = dialect.name == "sqlite"
-        return cls("?" if sqlite else "%s", sqlite, dialect.identifier_preparer.quote)
+        return cls("?" if sqlite else "%s", sqlite, dialect.identifier_preparer.quote, dialect)
 
     def inserts(self, table: Table, rows: list[dict[str, Any]]) -> list[_Statement]:
         return [self.insert(table, group, names) for names, group in _by_columns(rows)]
 
     def insert(self, table: Table, rows: list[dict[str, Any]], names: Sequence[str]) -> _Statement:
         columns = ", ".join(self.quote(n) for n in names)
+        if not self.sqlite:
+            unnest, values = self._unnest(table, names)
+            statement = f"INSERT INTO {self.quote(table.name)} ({columns}) SELECT {', '.join(values)} FROM {unnest}"
+            return statement, self._values(table, names, rows), True
         marks = ", ".join([self.mark] * len(names))
         statement = f"INSERT INTO {self.quote(table.name)} ({columns}) VALUES ({marks})"
-        return statement, self._values(table, names, rows)
+        return statement, self._values(table, names, rows), False
 
     def updates(self, table: Table, rows: list[dict[str, Any]]) -> list[_Statement]:
         """UPDATE ... SET <the row's other keys> WHERE id = <its "id">, per set of columns."""
         statements = []
         for names, group in _by_columns(rows):
             columns = [n for n in names if n != "id"]
-            sets = ", ".join(f"{self.quote(n)} = {self.mark}" for n in columns)
+            values = self._values(table, [*columns, "id"], group)
+            if not self.sqlite and len({row["id"] for row in group}) == len(group):
+                unnest, new = self._unnest(table, [*columns, "id"])
+                sets = ", ".join(f"{self.quote(n)} = {v}" for n, v in zip(columns, new, strict=False))
+                statement = f"UPDATE {self.quote(table.name)} AS t SET {sets} FROM {unnest} WHERE t.id = v.id"
+                statements.append((statement, values, True))
+                continue
+            sets = ", ".join(f"{self.quote(n)} = {self._mark(table, n)}" for n in columns)
             statement = f"UPDATE {self.quote(table.name)} SET {sets} WHERE id = {self.mark}"
-            statements.append((statement, self._values(table, [*columns, "id"], group)))
+            statements.append((statement, values, False))
         return statements
 
     def deletes(self, table: Table, names: Sequence[str], rows: list[tuple[Any, ...]]) -> list[_Statement]:
         if not rows:
             return []
+        values = [list(row) for row in rows]
+        if not self.sqlite:
+            unnest, _ = self._unnest(table, names)
+            where = " AND ".join(f"t.{self.quote(n)} = v.{_alias(n)}" for n in names)
+            return [(f"DELETE FROM {self.quote(table.name)} AS t USING {unnest} WHERE {where}", values, True)]
         where = " AND ".join(f"{self.quote(n)} = {self.mark}" for n in names)
-        return [(f"DELETE FROM {self.quote(table.name)} WHERE {where}", [list(row) for row in rows])]
+        return [(f"DELETE FROM {self.quote(table.name)} WHERE {where}", values, False)]
+
+    def _mark(self, table: Table, name: str) -> str:
+        """A row's parameter for column `name` (JSON goes as text, `_dumps`)."""
+        return f"{self.mark}::json" if not self.sqlite and isinstance(table.c[name].type, JSON) else self.mark
+
+    def _unnest(self, table: Table, names: Sequence[str]) -> tuple[str, list[str]]:
+        """`unnest(<one typed array parameter per column>) AS v(<names>)` and the expression
+        of each column's value in it (JSON goes as text, `_dumps`, and is cast back)."""
+        arrays, values = [], []
+        for name in names:
+            kind = table.c[name].type
+            json_column = isinstance(kind, JSON)
+            arrays.append(f"{self.mark}::{'text' if json_column else kind.compile(dialect=self.dialect)}[]")
+            values.append(f"v.{_alias(name)}::json" if json_column else f"v.{_alias(name)}")
+        aliases = ", ".join(_alias(n) for n in names)
+        return f"unnest({', '.join(arrays)}) AS v({aliases})", values
 
     def _values(self, table: Table, names: Sequence[str], rows: list[dict[str, Any]]) -> list[list[Any]]:
         adapted = [(i, a) for i, n in enumerate(names) if (a := self._adapter(table.c[n].type)) is not _identity]
@@ -1041,7 +1083,7 @@ class _Sql:
 
     def _adapter(self, kind: Any) -> Any:
         if isinstance(kind, JSON):
-            return _dumps if self.sqlite else _pg_json
+            return _dumps
         if isinstance(kind, UTCDateTime):
             return _sqlite_ts if self.sqlite else _identity
         if isinstance(kind, Date) and self.sqlite:
@@ -1062,10 +1104,8 @@ def _sqlite_ts(value: datetime) -> str:
     return utc.isoformat(" ", "microseconds")[:26]
 
 
-def _pg_json(value: Any) -> Json:
-    """JSON for PostgreSQL, encoded by orjson as SQLite's is (`_dumps`): `json` costs 5-10 µs
-    a value, and a first pass writes a few per conflict."""
-    return Json(value, dumps=_dumps)
+def _alias(name: str) -> str:
+    return f'"{name}"'
 
 
 def _identity(value: Any) -> Any:

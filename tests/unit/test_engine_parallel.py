@@ -177,3 +177,23 @@ def test_claims_packed_by_postgres_read_as_a_row_per_claim(
 def _as_values(claims: dict[str, list[Any]]) -> dict[str, list[tuple[Any, ...]]]:
     """Claim views (compared by identity) as their values, in id order."""
     return {key: sorted(dataclasses.astuple(view) for view in views) for key, views in claims.items()}
+
+
+def test_postgres_writes_rows_by_column_and_falls_back_to_rows_for_repeated_ids(postgres_engine: Engine) -> None:
+    """A chunk's updates go as one `unnest` statement per set of columns; one updating the same
+    row twice goes row by row, in order, as executemany would."""
+    _truncate_all(postgres_engine)
+    generate(postgres_engine, 3, 6, random.Random(2))
+    with session_scope(postgres_engine) as session:
+        ids = dict(session.connection().execute(text("SELECT key, id FROM deliverable")).all())
+        sql = engine._Sql.of(session)
+        once = sql.updates(engine._D, [{"id": ids["d000000"], "conditions": {"a": 1}, "role": "x"},
+                                       {"id": ids["d000001"], "conditions": {"b": [2]}, "role": None}])
+        twice = sql.updates(engine._D, [{"id": ids["d000002"], "conditions": {"c": 1}},
+                                        {"id": ids["d000002"], "conditions": {"c": 2}}])
+        assert [by_column for _, _, by_column in once + twice] == [True, False]
+        cursor = session.connection().connection.cursor()
+        for statement in once + twice:
+            engine._execute(cursor, statement)
+        rows = dict(session.connection().execute(text("SELECT key, conditions::text || coalesce(role, '-') FROM deliverable")).all())
+    assert rows == {"d000000": '{"a":1}x', "d000001": '{"b":[2]}-', "d000002": '{"c":2}engineering'}
