@@ -1065,7 +1065,8 @@ class _Sql:
         for name in names:
             kind = table.c[name].type
             json_column = isinstance(kind, JSON)
-            arrays.append(f"{self.mark}::{'text' if json_column else kind.compile(dialect=self.dialect)}[]")
+            # binary (%b): psycopg quotes each element of a text-format array with a regex
+            arrays.append(f"%b::{'text' if json_column else kind.compile(dialect=self.dialect)}[]")
             values.append(f"v.{_alias(name)}::json" if json_column else f"v.{_alias(name)}")
         aliases = ", ".join(_alias(n) for n in names)
         return f"unnest({', '.join(arrays)}) AS v({aliases})", values
