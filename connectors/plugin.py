@@ -261,6 +261,10 @@ class SourcePlugin:
         """The periodic-run name its push listener touches while pushes reach the service."""
         return f"{self.name}-events"
 
+    def lists_without_requests(self, config: Any) -> bool:
+        """Whether `partitions(config)` is the whole list (no `expand` asking the source)."""
+        return self.expand is None or not self.needs_expansion(config.source(self.name))
+
 
 @dataclass(frozen=True, slots=True)
 class PollPlan:
@@ -270,10 +274,6 @@ class PollPlan:
 
     interval: float | None = None
     while_pushed: float | None = None
-
-    def lists_without_requests(self, config: Any) -> bool:
-        """Whether `partitions(config)` is the whole list (no `expand` asking the source)."""
-        return self.expand is None or not self.needs_expansion(config.source(self.name))
 
 
 PROJECT_REF = "project"
