@@ -254,19 +254,19 @@ def _run_parallel(
 
     chunks = list(_chunks(keys))
     # Not "fork": a child must not inherit this process's SQLite state (its connections and the
-    # locks SQLite believes this process holds). The fork server imports this module once per
-    # process and forks each helper from that clean state. Like any multiprocessing start
-    # method but fork, it needs the main module to be importable without side effects.
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
+    # locks SQLite believes this process holds). Not "forkserver" either: the fork server stays
+    # alive with every module imported (about 45 MB of its own), and a helper forked from it
+    # dirties most of those pages anyway; a spawned helper imports what it needs, in the same
+    # half second. Either needs the main module to be importable without side effects.
+    context = multiprocessing.get_context("spawn")
     handout = _Handout(len(chunks), context.Value("q", 0), context.Value("q", 0, lock=False))
     results = context.Queue()  # its feeder thread lets a helper plan on while we write
     helpers = [
         context.Process(target=_worker, args=(url, chunks, handout, config, now, results), daemon=True)
         for _ in range(workers - 1)
     ]
-    # Starting the first helper waits for the fork server to import this module (half a
-    # second): this process plans meanwhile.
+    # Starting a helper waits for it to import this module (half a second): this process plans
+    # meanwhile.
     starter = threading.Thread(target=_start_each, args=(helpers,), daemon=True)
     try:
         starter.start()

@@ -101,7 +101,7 @@ def test_a_helper_that_cannot_start_leaves_the_pass_to_this_process(
         raise OSError("no fork server here")
 
     serial, parallel = _store(tmp_path / "serial.db"), _store(tmp_path / "parallel.db")
-    monkeypatch.setattr(multiprocessing.get_context("forkserver").Process, "start", cannot_start)
+    monkeypatch.setattr(multiprocessing.get_context("spawn").Process, "start", cannot_start)
     reports = _reconcile_all(serial, workers=1), _reconcile_all(parallel, workers=2, parallel_min=0)
     assert reports[1].chunks_by_workers == 0 and reports[0] == reports[1]
     assert _dump(serial) == _dump(parallel)
