@@ -536,7 +536,7 @@ def _config_toml(
     ]
     for p in people:
         out += ["[[people]]", f"key = {_q(p['key'])}", f"name = {_q(p['name'])}", f"email = {_q(p['email'])}",
-                f"slack_id = {_q(p['slack_id'])}", f"asana_gid = {_q(p['asana_gid'])}", ""]
+                f"ids = {{ slack = {_q(p['slack_id'])}, asana = {_q(p['asana_gid'])} }}", ""]
     for t in range(teams):
         name = f"team-{t:02d}"
         projects = [g for g in project_gids if team_of_project[g] == name]

@@ -37,7 +37,7 @@ from sqlmodel import SQLModel
 
 from reconciler import engine as reconciler_engine
 from reconciler.db import make_engine, migrate, session_scope
-from reconciler.models import AuditEvent, Conflict, Deliverable, DeliverableLink, Observation, Person
+from reconciler.models import AuditEvent, Conflict, Deliverable, DeliverableLink, Observation, Person, PersonIdentity
 from reconciler.protocol import Config, DeliverableConfig, PersonConfig
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
@@ -54,9 +54,14 @@ def generate(
     engine: Engine, deliverables: int, observations: int, rng: random.Random, *, disagreement: float = 0.15
 ) -> None:
     people = [
-        {"key": f"p{i}", "name": f"Person {i}", "email": f"p{i}@acme.test", "slack_id": f"U{i:04d}",
-         "asana_gid": str(500 + i), "from_config": True, "updated_at": NOW}
+        {"id": i + 1, "key": f"p{i}", "name": f"Person {i}", "email": f"p{i}@acme.test", "from_config": True,
+         "updated_at": NOW}
         for i in range(PEOPLE)
+    ]
+    identities = [
+        {"person_id": i + 1, "source": source, "external_id": external_id}
+        for i in range(PEOPLE)
+        for source, external_id in (("slack", f"U{i:04d}"), ("asana", str(500 + i)))
     ]
     keys = [f"d{i:06d}" for i in range(deliverables)]
     rows = []
@@ -69,6 +74,7 @@ def generate(
         })
     with engine.begin() as connection:
         connection.execute(insert(_table(Person)), people)
+        connection.execute(insert(_table(PersonIdentity)), identities)
         for start in range(0, len(rows), BATCH):
             connection.execute(insert(_table(Deliverable)), rows[start : start + BATCH])
         links = [{"deliverable_key": key, "kind": "asana", "ref": str(10_000 + i)} for i, key in enumerate(keys)]

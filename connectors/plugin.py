@@ -197,7 +197,9 @@ class SourcePlugin:
     link_kind: the deliverable link (`[[deliverables]] links.<kind>`) naming the item a
     deliverable is in this source. ref_kind: what a claim's source ref names, as data the rules
     read (`item` by default; `project` for claims that speak for a whole project). label /
-    item_noun: how findings name the source and its items.
+    item_noun: how findings name the source and its items. The people a connector reports
+    (`SyncBatch.people`, `PersonRecord.source` = `name`) are joined to the others by email and
+    their id kept as the person's identity in `name`: no attribute here, no column in the store.
     """
 
     name: str
@@ -225,8 +227,6 @@ class SourcePlugin:
     link_kind: str | None = None
     item_noun: str = "item"
     ref_kind: Callable[[str], str] = lambda source_ref: "item"
-    person_id_attribute: str | None = None
-    """The `people` attribute holding the person's id in this source (`slack_id`), if any."""
     writeback: WriteBack | None = None
     """How a decision is written back where this source's evidence lives; None: it is not."""
     section: str | None = None

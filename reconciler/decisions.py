@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from connectors.base import Source
 from reconciler import conflicts as lifecycle
 from reconciler import snoozes, store
 from reconciler.models import Conflict, ConflictState, Deliverable, Person, Snooze
@@ -89,8 +90,8 @@ def cli_actor(session: Session, *, by: str | None, os_user: str) -> Actor:
 
 def slack_actor(session: Session, config: Config, slack_user: str) -> Actor:
     """The person behind a Slack user id (the store first, the config file as fallback)."""
-    person = session.exec(select(Person).where(Person.slack_id == slack_user).order_by(Person.key)).first()
-    key = person.key if person else next((p.key for p in config.people if p.slack_id == slack_user), None)
+    person = store.person_by_identity(session, Source.SLACK, slack_user)
+    key = person.key if person else next((p.key for p in config.people if p.identity(Source.SLACK) == slack_user), None)
     if key is None:
         raise UnknownActor("your Slack user is not one of the reconciler's people; ask an admin to add you")
     return Actor(name=key, person_key=key, via="slack", slack_user=slack_user)

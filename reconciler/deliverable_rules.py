@@ -8,6 +8,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 
+from connectors.base import Source
 from connectors.workspace import AsanaTask
 from reconciler.protocol import Config, DeliverableConfig, DeliverableRuleConfig, PersonConfig
 
@@ -37,7 +38,7 @@ def matches(rule: DeliverableRuleConfig, task: AsanaTask) -> bool:
 
 def _assignee(task: AsanaTask, people: Sequence[PersonConfig]) -> str | None:
     for person in people:
-        if task.assignee_gid and person.asana_gid == task.assignee_gid:
+        if task.assignee_gid and person.identity(Source.ASANA) == task.assignee_gid:
             return person.key
         if task.assignee_email and person.email and person.email.lower() == task.assignee_email.lower():
             return person.key

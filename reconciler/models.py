@@ -7,9 +7,10 @@ from datetime import date, datetime, timezone
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint, text
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, UniqueConstraint, text
+from sqlalchemy.orm import relationship
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, Relationship, SQLModel
 
 # their home is states.py (the CLI's quick reads know them without the ORM); imported from here too
 from reconciler.states import ACTIVE_CONFLICT_STATES, ConflictState, NotificationStatus  # noqa: F401
@@ -57,17 +58,63 @@ class NotificationReason(StrEnum):
 
 
 class Person(SQLModel, table=True):
+    """Someone the protocol names. Their ids in the sources (a Slack user id, an Asana gid) are
+    `PersonIdentity` rows, loaded with every person in one query per batch (`identity`)."""
+
     __tablename__ = "person"
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(index=True, unique=True)
     name: str
     email: str | None = Field(default=None, index=True, unique=True)
-    slack_id: str | None = Field(default=None, index=True)
-    asana_gid: str | None = Field(default=None, index=True)
     timezone: str | None = None
     from_config: bool = True
     updated_at: datetime | None = _ts()
+    identities: list["PersonIdentity"] = Relationship(
+        sa_relationship=relationship(
+            "PersonIdentity", lazy="selectin", cascade="all, delete-orphan", back_populates="person"
+        )
+    )
+
+    def identity(self, source: str) -> str | None:
+        """The person's id in `source` (a plugin name: `slack`, `asana`), if known."""
+        return next((i.external_id for i in self.identities if i.source == str(source)), None)
+
+    def external_ids(self) -> dict[str, str]:
+        """Source -> the person's id there."""
+        return {i.source: i.external_id for i in self.identities}
+
+    def set_identity(self, source: str, external_id: str) -> bool:
+        """Make `external_id` the person's id in `source`; whether anything changed."""
+        found = next((i for i in self.identities if i.source == str(source)), None)
+        if found is None:
+            self.identities.append(PersonIdentity(source=str(source), external_id=external_id))
+            return True
+        if found.external_id == external_id:
+            return False
+        found.external_id = external_id
+        return True
+
+
+class PersonIdentity(SQLModel, table=True):
+    """A person's id in one source: the source's plugin name and the id it gives them. A source
+    whose people must be matched needs no column: its `PersonRecord`s become these rows."""
+
+    __tablename__ = "person_identity"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_person_identity_external_id"),
+        UniqueConstraint("person_id", "source", name="uq_person_identity_person_source"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("person.id", ondelete="CASCADE"), nullable=False)
+    )
+    source: str
+    external_id: str
+    person: Person | None = Relationship(
+        sa_relationship=relationship("Person", back_populates="identities")
+    )
 
 
 class DeliverableLink(SQLModel, table=True):

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from connectors.base import CanonicalStatus
+from connectors.base import CanonicalStatus, Source
 from connectors.config import DEFAULT_ASANA_STATUS_MAP
 from connectors.workspace import (
     AsanaProject,
@@ -49,8 +49,7 @@ class Person:
     key: str
     name: str
     email: str | None
-    slack_id: str | None
-    asana_gid: str | None
+    ids: dict[str, str]  # source -> their id there
     timezone: str | None
 
 
@@ -82,8 +81,10 @@ def join_people(asana_users: Sequence[AsanaUser], slack_users: Sequence[SlackUse
                 key=key,
                 name=name,
                 email=email,
-                slack_id=slack_user.id if slack_user else None,
-                asana_gid=asana_user.gid if asana_user else None,
+                ids={
+                    **({Source.SLACK.value: slack_user.id} if slack_user else {}),
+                    **({Source.ASANA.value: asana_user.gid} if asana_user else {}),
+                },
                 timezone=slack_user.timezone if slack_user else None,
             )
         )
@@ -165,6 +166,12 @@ def _s(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _inline_table(values: dict[str, str]) -> str:
+    """`{ slack = "U1", asana = "501" }`: keys bare when TOML allows it."""
+    keys = {k: k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else _s(k) for k in values}
+    return "{ " + ", ".join(f"{keys[k]} = {_s(v)}" for k, v in values.items()) + " }"
+
+
 def render_config(choices: Choices) -> str:
     """The commented `reconciler.toml` for `choices`."""
     out: list[str] = [
@@ -210,10 +217,12 @@ def render_config(choices: Choices) -> str:
         out.append("[[people]]")
         out.append(f"key = {_s(person.key)}")
         out.append(f"name = {_s(person.name)}")
-        for attr in ("email", "slack_id", "asana_gid", "timezone"):
-            value = getattr(person, attr)
-            if value:
-                out.append(f"{attr} = {_s(value)}")
+        if person.email:
+            out.append(f"email = {_s(person.email)}")
+        if person.ids:
+            out.append(f"ids = {_inline_table(person.ids)}")
+        if person.timezone:
+            out.append(f"timezone = {_s(person.timezone)}")
         out.append("")
     out += [
         "# Who hears about what: the role's lead gets escalations and deliverables without an owner.",

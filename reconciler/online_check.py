@@ -212,14 +212,15 @@ def _check_asana_people(
 ) -> None:
     known = {u.gid for u in users} if users is not None else None
     for i, person in enumerate(config.people):
-        if not person.asana_gid:
+        gid = person.identity(Source.ASANA)
+        if not gid:
             continue
-        where = f"people[{i}].asana_gid"
+        where = f"people[{i}].ids.asana"
         if known is not None:
-            if person.asana_gid not in known:
-                report.problem(where, f"{person.key}: no user {person.asana_gid} in the Asana workspace")
+            if gid not in known:
+                report.problem(where, f"{person.key}: no user {gid} in the Asana workspace")
         else:
-            _attempt(report, where, lambda gid=person.asana_gid: asana.user(gid))  # type: ignore[misc]
+            _attempt(report, where, lambda gid=gid: asana.user(gid))  # type: ignore[misc]
 
 
 # -- Slack -----------------------------------------------------------------------------------
@@ -287,17 +288,18 @@ def _check_slack_people(config: Config, slack: SlackWorkspaceReader, report: Onl
     by_email = {u.email.lower() for u in users if u.email}
     reachable = 0
     for i, person in enumerate(config.people):
-        if person.slack_id:
-            if person.slack_id in by_id:
+        slack_id = person.identity(Source.SLACK)
+        if slack_id:
+            if slack_id in by_id:
                 reachable += 1
             else:
-                report.problem(f"people[{i}].slack_id", f"{person.key}: no Slack user {person.slack_id}")
+                report.problem(f"people[{i}].ids.slack", f"{person.key}: no Slack user {slack_id}")
         elif person.email:
             if person.email.lower() in by_email:
                 reachable += 1
             else:
                 report.problem(f"people[{i}].email", f"{person.key}: no Slack user with the email {person.email}")
         else:
-            report.problem(f"people[{i}]", f"{person.key}: cannot be reached on Slack (give slack_id or email)")
+            report.problem(f"people[{i}]", f"{person.key}: cannot be reached on Slack (give ids.slack or email)")
     if reachable:
         report.checked.append(f"{reachable} of {len(config.people)} people found in Slack")

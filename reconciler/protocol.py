@@ -64,17 +64,52 @@ def _check_timezone(value: str | None) -> str | None:
 
 
 
+# keys a `[[people]]` entry took before `ids`, and the source each one names
+LEGACY_PERSON_ID_KEYS = {"slack_id": "slack", "asana_gid": "asana"}
+
+
 class PersonConfig(StrictModel):
     key: str
     name: str
     email: str | None = None
-    slack_id: str | None = None
-    asana_gid: str | None = None
+    ids: dict[str, str] = {}
+    """The person's id in each source: source name (`slack`, `asana`, a registered source's
+    name) -> the id there. `slack_id` / `asana_gid` are read as `ids.slack` / `ids.asana`."""
     timezone: str | None = None
     # days off, when check-ins wait: "2026-12-24" or a range "2026-12-24..2027-01-01"
     holidays: list[str] = []
 
     _tz = field_validator("timezone")(_check_timezone)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_id_keys(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or not any(k in data for k in LEGACY_PERSON_ID_KEYS):
+            return data
+        given = data.get("ids") or {}
+        if not isinstance(given, Mapping):
+            return data  # the field's own validation names the problem
+        ids = dict(given)
+        for key, source in LEGACY_PERSON_ID_KEYS.items():
+            value = data.get(key)
+            if value is None:
+                continue
+            if ids.get(source, value) != value:
+                raise ValueError(f"{key} {value!r} and ids.{source} {ids[source]!r} disagree")
+            ids[source] = value
+        return {**{k: v for k, v in data.items() if k not in LEGACY_PERSON_ID_KEYS}, "ids": ids}
+
+    @field_validator("ids")
+    @classmethod
+    def _ids_shape(cls, ids: dict[str, str]) -> dict[str, str]:
+        for source, external_id in ids.items():
+            if not source or not external_id.strip():
+                raise ValueError(f"{source!r}: give a non-empty id")
+        return ids
+
+    def identity(self, source: str) -> str | None:
+        """The person's id in `source`, if the file gives one."""
+        return self.ids.get(str(source))
 
     @field_validator("holidays")
     @classmethod
@@ -754,3 +789,18 @@ def check_source_sections(sources: SourceRegistry, config: Config, *, origin: st
             if kind not in kinds:
                 known = ", ".join(sorted(kinds)) or "none"
                 raise ConfigError(f"{origin}: deliverables[{i}].links.{kind}: no source links deliverables by {kind!r} (known: {known})")
+    check_people_ids(sources, config, origin=origin)
+
+
+def check_people_ids(sources: SourceRegistry, config: Config, *, origin: str) -> None:
+    """Every `[[people]] ids.<source>` names a registered source, and no two people share an id
+    in one source (one `ConfigError` line if not)."""
+    owner_of: dict[tuple[str, str], str] = {}
+    for i, person in enumerate(config.people):
+        for source, external_id in person.ids.items():
+            if source not in sources:
+                known = ", ".join(sources.names()) or "none"
+                raise ConfigError(f"{origin}: people[{i}].ids.{source}: no source named {source!r} is registered (known: {known})")
+            other = owner_of.setdefault((source, external_id), person.key)
+            if other != person.key:
+                raise ConfigError(f"{origin}: people[{i}].ids.{source}: {external_id!r} is already {other}'s id")

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from connectors.base import Source
 from reconciler import snoozes as snooze_rules
 from reconciler import store
 from reconciler.models import ACTIVE_CONFLICT_STATES, Conflict, Deliverable, Person
@@ -62,7 +63,7 @@ class Directory:
         if row is None and conf is None:
             return None
         name = (row.name if row else None) or (conf.name if conf else key)
-        slack_id = (row.slack_id if row else None) or (conf.slack_id if conf else None)
+        slack_id = (row.identity(Source.SLACK) if row else None) or (conf.identity(Source.SLACK) if conf else None)
         tz = (row.timezone if row else None) or (conf.timezone if conf else None) or self.config.timezone
         return Recipient(key=key, name=name, slack_id=slack_id, timezone=_valid_tz(tz, self.config.timezone))
 
@@ -73,14 +74,14 @@ class Directory:
         return found.name if found else key
 
     def author_name(self, author: str | None) -> str:
-        """A source's author id (Slack user id, Asana gid, person key) as a person's name."""
+        """A source's author id (a person's id in any source, their key or email) as their name."""
         if not author:
             return "unknown"
         for person in self.people.values():
-            if author in (person.slack_id, person.asana_gid, person.key, person.email):
+            if author in (person.key, person.email) or author in person.external_ids().values():
                 return person.name
         for conf in self.config.people:
-            if author in (conf.slack_id, conf.asana_gid, conf.key, conf.email):
+            if author in (conf.key, conf.email) or author in conf.ids.values():
                 return conf.name
         return author
 

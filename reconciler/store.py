@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import ARRAY, Row, String, any_, bindparam, cast, delete, func, insert, or_, text, true, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from connectors.base import Observation as Claim
@@ -27,6 +28,7 @@ from reconciler.models import (
     Observation,
     PeriodicRun,
     Person,
+    PersonIdentity,
     PushedEvent,
     SyncCursor,
     UTCDateTime,
@@ -67,18 +69,7 @@ def sync_config(session: Session, config: Config, *, now: datetime) -> None:
     An owner set from the CLI (`owner_set_by` "cli:<actor>") wins over the file from then on;
     `reconciler owners list` shows where each assignment came from.
     """
-    people = {p.key: p for p in session.exec(select(Person)).all()}
-    for pc in config.people:
-        person = people.get(pc.key) or Person(key=pc.key, name=pc.name)
-        # what the file leaves out (a Slack id, a time zone) may have been learned from a source
-        values = pc.model_dump(exclude={"key", "holidays"}, exclude_none=True)
-        if any(getattr(person, k) != v for k, v in values.items()) or person.id is None:
-            for k, v in values.items():
-                setattr(person, k, v)
-            person.from_config = True
-            person.updated_at = now
-            session.add(person)
-    session.flush()
+    _sync_config_people(session, config, now=now)
 
     existing = {d.key: d for d in session.exec(select(Deliverable)).all()}
     stored_links = deliverable_links(session)
@@ -551,84 +542,177 @@ def sync_cursors(session: Session) -> list[SyncCursor]:
 
 
 # -- people ---------------------------------------------------------------------------------
+#
+# A person's id in each source is a `PersonIdentity` row (source = the plugin's name). Loading a
+# person loads its identities with it, one query per batch of people (`Person.identities`).
 
 
-def _source_id_columns() -> dict[str, str]:
-    """Source -> the `Person` column holding a person's id there, as each source's plugin says
-    (`SourcePlugin.person_id_attribute`); sources without one join people by email only."""
-    return {p.name: p.person_id_attribute for p in current_sources() if p.person_id_attribute}
+IdentityHolders = dict[tuple[str, str], Person]
+"""(source, external id) -> the person holding it, among the people loaded."""
 
 
-def _known_people(session: Session, records: Sequence[PersonRecord]) -> list[Person]:
+def _holders(people: Iterable[Person]) -> IdentityHolders:
+    return {(i.source, i.external_id): p for p in people for i in p.identities}
+
+
+def _claim_identity(session: Session, person: Person, source: str, external_id: str, holders: IdentityHolders) -> bool:
+    """Make `external_id` the person's id in `source`, taking it from whoever held it before
+    (the config file, or an email match, says who it is now); whether anything changed."""
+    holder = holders.get((source, external_id))
+    if holder is not None and holder is not person:
+        holder.identities = [i for i in holder.identities if (i.source, i.external_id) != (source, external_id)]
+        session.add(holder)
+        session.flush()  # the row goes before another person's takes its (source, id)
+    previous = person.identity(source)
+    if previous is not None:
+        holders.pop((source, previous), None)
+    holders[(source, external_id)] = person
+    return person.set_identity(source, external_id)
+
+
+def _sync_config_people(session: Session, config: Config, *, now: datetime) -> None:
+    """Upsert the file's people with their ids; the file's values win over what a source said."""
+    people = {p.key: p for p in session.exec(select(Person)).all()}
+    holders = _holders(people.values())
+    for pc in config.people:
+        person = people.get(pc.key) or Person(key=pc.key, name=pc.name)
+        # what the file leaves out (a Slack id, a time zone) may have been learned from a source
+        values = pc.model_dump(include={"name", "email", "timezone"}, exclude_none=True)
+        changed = person.id is None or any(getattr(person, k) != v for k, v in values.items())
+        for k, v in values.items():
+            setattr(person, k, v)
+        for source, external_id in sorted(pc.ids.items()):
+            changed = _claim_identity(session, person, source, external_id, holders) or changed
+        if changed:
+            person.from_config = True
+            person.updated_at = now
+            session.add(person)
+    session.flush()
+
+
+def people_by_identity(session: Session, source: SourceName | str, external_ids: Iterable[str]) -> dict[str, Person]:
+    """External id in `source` -> the person it is, for those of `external_ids` someone has."""
+    found: dict[str, Person] = {}
+    for chunk in _chunks(sorted(set(external_ids))):
+        stmt = select(PersonIdentity.external_id, Person).join(Person, col(Person.id) == PersonIdentity.person_id).where(
+            PersonIdentity.source == str(source), col(PersonIdentity.external_id).in_(chunk)
+        )
+        for external_id, person in session.exec(stmt):
+            found[external_id] = person
+    return found
+
+
+def person_by_identity(session: Session, source: SourceName | str, external_id: str) -> Person | None:
+    return people_by_identity(session, source, [external_id]).get(external_id)
+
+
+def identities_of_keys(session: Session, person_keys: Iterable[str], source: SourceName | str) -> dict[str, str]:
+    """Person key -> their id in `source`, for those of `person_keys` who have one (one query)."""
+    found: dict[str, str] = {}
+    for chunk in _chunks(sorted(set(person_keys))):
+        stmt = select(Person.key, PersonIdentity.external_id).join(
+            PersonIdentity, col(PersonIdentity.person_id) == Person.id
+        ).where(col(Person.key).in_(chunk), PersonIdentity.source == str(source))
+        for key, external_id in session.exec(stmt):
+            found[key] = external_id
+    return found
+
+
+def add_identity_if_missing(session: Session, person_key: str, source: SourceName | str, external_id: str) -> bool:
+    """Record an id learned for a person (a Slack id found by email) unless they have one in
+    `source` already or someone else holds it; whether it was recorded. Safe when two workers
+    learn the same id at once: the loser's insert is rolled back to a savepoint."""
+    person = session.exec(select(Person).where(Person.key == person_key)).first()
+    if person is None or person.identity(source) is not None:
+        return False
+    if person_by_identity(session, source, external_id) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(PersonIdentity(person_id=person.id, source=str(source), external_id=external_id))
+    except IntegrityError:
+        return False
+    return True
+
+
+def _known_people(session: Session, records: Sequence[PersonRecord], *, fresh: bool = False) -> list[Person]:
     """Everyone a batch's records may be: by email or by their id in the record's source."""
     emails = sorted({r.email.lower() for r in records if r.email})
     clauses = [col(Person.email).in_(chunk) for chunk in _chunks(emails)]
-    for source, column in _source_id_columns().items():
-        ids = sorted({r.source_id for r in records if r.source == source})
-        clauses += [col(getattr(Person, column)).in_(chunk) for chunk in _chunks(ids)]
-    return list(session.exec(select(Person).where(or_(*clauses)))) if clauses else []
+    ids_by_source: dict[str, set[str]] = defaultdict(set)
+    for record in records:
+        ids_by_source[str(record.source)].add(record.source_id)
+    for source, ids in sorted(ids_by_source.items()):
+        for chunk in _chunks(sorted(ids)):
+            held = select(PersonIdentity.person_id).where(
+                PersonIdentity.source == source, col(PersonIdentity.external_id).in_(chunk)
+            )
+            clauses.append(col(Person.id).in_(held))
+    if not clauses:
+        return []
+    return list(session.exec(select(Person).where(or_(*clauses)).execution_options(populate_existing=fresh)))
 
 
 def upsert_people(session: Session, records: Sequence[PersonRecord], *, now: datetime) -> None:
-    """Join what sources know about people to one identity by email (then by source id).
+    """Join what sources know about people to one person by email (then by their id in the
+    record's source), and keep that id as the person's identity in the source.
 
-    One query for the whole batch; a person is written only when something changed. Someone a
-    source knows but the config file does not becomes a person keyed by their email.
+    Two queries for the whole batch (people, their identities); a person is written only when
+    something changed. Someone a source knows but the config file does not becomes a person
+    keyed by their email.
     """
     if not records:
         return
-    known = _known_people(session, records)
-    id_columns = _source_id_columns()
+    if session.get_bind().dialect.name != "postgresql":
+        _upsert_people(session, records, now=now, fresh=False)  # SQLite has one writer at a time
+        return
+    try:
+        with session.begin_nested():
+            _upsert_people(session, records, now=now, fresh=False)
+    except IntegrityError:
+        # another sync (a partition of the same source) joined the same person or id at the
+        # same moment and committed first: read them again, once
+        with session.begin_nested():
+            _upsert_people(session, records, now=now, fresh=True)
+
+
+def _upsert_people(session: Session, records: Sequence[PersonRecord], *, now: datetime, fresh: bool) -> None:
+    known = _known_people(session, records, fresh=fresh)
     by_email = {p.email.lower(): p for p in known if p.email}
-    by_id = {(column, getattr(p, column)): p for p in known for column in id_columns.values() if getattr(p, column)}
+    holders = _holders(known)
     for record in records:
-        column = id_columns.get(record.source)
+        source = str(record.source)
         email = record.email.lower() if record.email else None
-        person = (by_email.get(email) if email else None) or (by_id.get((column, record.source_id)) if column else None)
+        person = (by_email.get(email) if email else None) or holders.get((source, record.source_id))
         if person is None:
             if email is None:
                 continue
             person = Person(key=email, name=record.name or email, email=email, from_config=False)
             by_email[email] = person
-        if _merge_person(person, record, column):
+        if _merge_person(session, person, record, holders):
             person.updated_at = now
             session.add(person)
-            if column:
-                by_id[(column, record.source_id)] = person
     session.flush()
 
 
-def _merge_person(person: Person, record: PersonRecord, column: str | None) -> bool:
+def _merge_person(session: Session, person: Person, record: PersonRecord, holders: IdentityHolders) -> bool:
     """Fill in what the record adds; the config file's values win over a source's."""
-    changed = person.id is None
-    if column and getattr(person, column) != record.source_id:
-        setattr(person, column, record.source_id)
-        changed = True
+    changed = _claim_identity(session, person, str(record.source), record.source_id, holders) or person.id is None
     if record.timezone and person.timezone != record.timezone and (person.timezone is None or not person.from_config):
         person.timezone = record.timezone
         changed = True
     return changed
 
 
-def person_by_source_id(session: Session, source: SourceName, source_id: str) -> Person | None:
-    id_column = _source_id_columns().get(source)
-    if id_column is None:
-        return session.exec(select(Person).where(Person.key == source_id)).first()
-    return session.exec(select(Person).where(getattr(Person, id_column) == source_id)).first()
-
-
 def author_names(session: Session) -> dict[tuple[str, str], str]:
     """(source, author id as that source names it) -> the person's name. Slack names authors by
     user id, Asana by gid or email, manual claims by person key."""
     names: dict[tuple[str, str], str] = {}
-    id_columns = _source_id_columns()
     sources = [Source.MANUAL.value, *(p.name for p in current_sources())]
     for person in session.exec(select(Person)):
         names[(Source.MANUAL.value, person.key)] = person.name
-        for source, column in id_columns.items():
-            ident = getattr(person, column)
-            if ident:
-                names[(str(source), ident)] = person.name
+        for source, external_id in person.external_ids().items():
+            names[(source, external_id)] = person.name
         if person.email:
             for source in sources:
                 names.setdefault((str(source), person.email), person.name)

@@ -101,7 +101,6 @@ plugin = SourcePlugin(
     link_kind=NAME,
     item_noun="task",
     ref_kind=_ref_kind,
-    person_id_attribute="asana_gid",
     writeback=writeback,
     # a shorter interval reads each project's /events (one request when nothing changed)
     poll=lambda settings: PollPlan(interval=settings.asana_sync_interval),

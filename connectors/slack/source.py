@@ -137,7 +137,6 @@ plugin = SourcePlugin(
     first_read_newest_first=True,
     first_read_per_minute=lambda section: _reads_per_minute(section),
     item_noun="message",
-    person_id_attribute="slack_id",
     writeback=writeback,
     deliverable_refs=lambda section: {f"channel_defaults.{c}": key for c, key in section.channel_defaults.items()},
     partition_defaults=lambda section: section.channel_defaults,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from reconciler.cli import admin, alerts, conflicts, deliverables, init, owners, pipeline, records, slackapp, web
+from reconciler.cli import admin, alerts, conflicts, deliverables, init, owners, people, pipeline, records, slackapp, web
 from reconciler.cli.common import handle_errors
 from reconciler.settings import get_settings
 
@@ -43,6 +43,7 @@ app.command("serve")(web.serve)
 app.add_typer(conflicts.app, name="conflicts")
 app.add_typer(deliverables.app, name="deliverables")
 app.add_typer(owners.app, name="owners")
+app.add_typer(people.app, name="people")
 app.add_typer(alerts.snooze_app, name="snooze")
 app.add_typer(alerts.route_app, name="route")
 app.add_typer(admin.config_app, name="config")

@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import Engine, or_, update
 from sqlmodel import col, select
 
+from connectors.base import Source
+from reconciler import store
 from reconciler.db import session_scope
 from reconciler.models import Notification, NotificationStatus, Person
 from reconciler.notify.model import CLOSED_CONFLICT_STATES, DeliveredMessage
@@ -127,7 +129,7 @@ def load_outgoing(engine: Engine, row_id: int) -> Outgoing:
         user_id, email = row.recipient_slack_id, None
         if not user_id:
             person = session.exec(select(Person).where(Person.key == row.recipient_key)).first()
-            user_id = person.slack_id if person else None
+            user_id = person.identity(Source.SLACK) if person else None
             email = person.email if person else None
         parent = session.get(Notification, row.parent_id) if row.parent_id else None
         found = conflicts_by_id(session, [*row.conflict_ids, *(parent.conflict_ids if parent else [])])
@@ -139,11 +141,9 @@ def load_outgoing(engine: Engine, row_id: int) -> Outgoing:
 
 
 def remember_user_id(engine: Engine, person_key: str, user_id: str) -> None:
-    """Keep an id found by email, so the next DM needs no lookup."""
+    """Keep an id found by email as the person's Slack identity, so the next DM needs no lookup."""
     with session_scope(engine) as session:
-        session.execute(
-            update(Person).where(Person.key == person_key, col(Person.slack_id).is_(None)).values(slack_id=user_id)
-        )
+        store.add_identity_if_missing(session, person_key, Source.SLACK, user_id)
 
 
 def save_payload(engine: Engine, row_id: int | None, text: str, blocks: list[dict[str, Any]]) -> None:

@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from connectors.base import Source
 from connectors.config import parse_duration
 from reconciler import conflicts as lifecycle
 from reconciler import decisions, message_actions, messages, store, writeback
@@ -34,7 +35,6 @@ from reconciler.models import (
     NotificationReason,
     NotificationStatus,
     Observation,
-    Person,
 )
 from reconciler.pipeline import Runtime
 from reconciler.routing import Directory
@@ -159,8 +159,8 @@ class SlackDecisions:
             conflict = lifecycle.get_conflict(session, conflict_id)
             decider = decisions.deciders(session, self.rt.config, conflict.deliverable_key).decider
             decided = conflict.state == "resolved"
-            people = {p.key: p.slack_id for p in session.exec(select(Person))}
-        for slack_id in {user, people.get(decider or "")} - {None}:
+            decider_ids = store.identities_of_keys(session, [decider] if decider else [], Source.SLACK)
+        for slack_id in {user, *decider_ids.values()}:
             self.publish_home(str(slack_id))
         if decided and self.rt.config.slack_app.writeback:
             self._write_back(conflict_id)
@@ -254,7 +254,7 @@ class SlackDecisions:
             ))
             keys = {e.deliverable_key for e in events if e.action in HOME_CHANGES and e.deliverable_key}
             deciders = {decisions.deciders(session, self.rt.config, key).decider for key in sorted(keys)}
-            slack_ids = {p.slack_id for p in session.exec(select(Person)) if p.key in deciders and p.slack_id}
+            slack_ids = set(store.identities_of_keys(session, [d for d in deciders if d], Source.SLACK).values())
             last = events[-1].id or after
         for conflict_id in changed:
             self.refresh_dms(conflict_id)
@@ -390,7 +390,7 @@ def findings_of(session: Session, config: Any, person_key: str) -> tuple[list[Fi
     directory = Directory.load(session, config, {c.deliverable_key for c in active})
     person = directory.people.get(person_key)
     mine_as_author = {a for a in (person_key, *(
-        (person.slack_id, person.asana_gid, person.email) if person else ())) if a}
+        (*person.external_ids().values(), person.email) if person else ())) if a}
     evidence_ids = [i for c in active for i in c.evidence]
     authored: set[int] = set()
     for start in range(0, len(evidence_ids), 500):

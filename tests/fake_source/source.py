@@ -1,6 +1,8 @@
 """The tracker's plugin and connector: one partition (`board`), one state-like status and
-target-date claim per item linked to a deliverable (`[[deliverables]] links.tracker`); its token
-from its own environment variable (TRACKER_TOKEN).
+target-date claim per item linked to a deliverable (`[[deliverables]] links.tracker`); its
+members as people (`PersonRecord`s with its name as source: the store joins them to `[[people]]`
+by email and keeps their tracker id as an identity); its token from its own environment
+variable (TRACKER_TOKEN).
 
 The tracker's API is in memory (`item_api`): its list endpoint serves the items the config
 section lists, `page_size` a page, paged by `response_metadata.next_cursor`. The connector is
@@ -28,6 +30,7 @@ from connectors.base import (
     Field,
     NoRateLimit,
     Observation,
+    PersonRecord,
     RateLimiter,
     SyncBatch,
 )
@@ -59,10 +62,19 @@ class TrackerItem(BaseModel):
     author: str | None = None
 
 
+class TrackerMember(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    name: str
+    email: str | None = None
+
+
 class TrackerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     items: list[TrackerItem] = []
+    members: list[TrackerMember] = []
     page_size: int = 50
     requests_per_minute: int = 30
 
@@ -132,6 +144,7 @@ class TrackerConnector:
         sleep: Callable[[float], None] = time.sleep,
     ):
         self._section = section
+        self._members = [PersonRecord(NAME, m.id, name=m.name, email=m.email) for m in section.members]
         self._linked = index.linked(NAME)
         self._clock = clock
         self._transport = transport or item_api(section.items, section.page_size)
@@ -161,6 +174,7 @@ class TrackerConnector:
             seen += [item.id for item in items]
             batch = SyncBatch(
                 observations=[o for item in items for o in self._claims(item, now)],
+                people=self._members if page.next is None else [],  # with the read's last page
                 cursor=TrackerCursor(page=page.next, seen=seen if page.next else []).dump(),
                 requests=count.take(),
                 throttled=count.take_throttled(),

@@ -174,7 +174,7 @@ def test_full_sync_claims_people_stories_and_status_update(
     assert report.requests == 10 == limiter.acquired == limiter.released
 
     with session_scope(sqlite_engine) as session:
-        people = {p.email: p.asana_gid for p in session.exec(select(Person))}
+        people = {p.email: p.identity("asana") for p in session.exec(select(Person))}
         row = session.exec(select(Observation).where(Observation.source_ref == "3001")).first()
         assert row is not None and row.permalink == "https://app.asana.com/0/2001/3001"
         assert row.kind == "state" and row.partition == PROJECT

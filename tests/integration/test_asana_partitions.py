@@ -191,7 +191,7 @@ def test_workspace_users_join_slack_people_by_email(sqlite_engine: Engine, sandb
 
     with session_scope(sqlite_engine) as session:
         frank = session.exec(select(Person).where(Person.email == "frank@acme.test")).all()
-        assert [(p.asana_gid, p.slack_id, p.name) for p in frank] == [("507", "U07", "Frank Roy")]
+        assert [(p.identity("asana"), p.identity("slack"), p.name) for p in frank] == [("507", "U07", "Frank Roy")]
 
     # idle incremental: no users request (the idle budget stays one request per project)
     sandbox.reset_counts()

@@ -272,3 +272,9 @@ def test_unreachable_store_is_one_line(url: str, expected: str, monkeypatch: pyt
     monkeypatch.setenv("DATABASE_URL", url)
     get_settings.cache_clear()
     assert expected in Cli().error("conflicts", "list")
+
+
+def test_people_list_shows_each_persons_id_in_each_source(cli: Cli) -> None:
+    people = {p["key"]: p for p in cli.json("people", "list")}
+    assert people["alice"]["ids"] == {"asana": "501", "slack": "U01"} and people["alice"]["from_config"]
+    assert {p["key"] for p in people.values() if p["from_config"]} == {"alice", "bob", "carol", "dan", "erin", "fay"}

@@ -84,10 +84,10 @@ def test_every_online_problem_is_listed_with_the_closest_value(sandbox: Sandbox,
         ("asana.status_field", "Status"),
         ("asana.section_map.Doen", "Done"),
         ("deliverables[1].asana_task", None),
-        ("people[1].asana_gid", None),
+        ("people[1].ids.asana", None),
         ("slack.channels[1]", "eng"),
         ("slack.channels[2]", None),  # exists, but the bot is not in it
-        ("people[1].slack_id", None),
+        ("people[1].ids.slack", None),
         ("people[2]", None),  # neither a Slack id nor an email
         ("deliverable_rules[0].sections", "In progress"),
         ("deliverable_rules[0].custom_field.Status", "On track"),

@@ -26,7 +26,7 @@ def store_contents(rt: pipeline.Runtime) -> tuple[list[ClaimRow], list[tuple[str
             (o.source, o.source_ref, o.field, o.deliverable_key, o.value, o.stated_at.isoformat(), o.permalink, o.deleted_at is None)
             for o in session.exec(select(Observation))
         )
-        people = sorted((p.key, p.slack_id, p.asana_gid) for p in session.exec(select(Person)))
+        people = sorted((p.key, p.identity("slack"), p.identity("asana")) for p in session.exec(select(Person)))
     return claims, people
 
 

@@ -117,7 +117,7 @@ def store_view(engine: Engine) -> dict[str, Any]:
             (o.source, o.source_ref, o.field, o.deliverable_key, o.value, o.stated_at.isoformat(), o.deleted_at is None)
             for o in session.exec(select(Observation))
         )
-        people = sorted((p.key, p.slack_id, p.asana_gid) for p in session.exec(select(Person)))
+        people = sorted((p.key, p.identity("slack"), p.identity("asana")) for p in session.exec(select(Person)))
         findings = sorted((c.deliverable_key, c.kind, c.state) for c in session.exec(select(Conflict)))
         outbox = sorted((n.recipient_key, n.reason, n.status) for n in session.exec(select(Notification)))
     return {"claims": claims, "people": people, "findings": findings, "outbox": outbox}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from reconciler import compose, pipeline
+from reconciler import compose, pipeline, store
 from reconciler.db import session_scope
 from reconciler.models import Conflict, Observation
 from reconciler.protocol import ConfigError, config_problems, parse_config
@@ -44,6 +44,10 @@ items = [
   { id = "F-1", status = "on_track", due = "2026-01-10", author = "alice@acme.test" },
   { id = "F-2", status = "blocked" },
 ]
+members = [
+  { id = "T-ALICE", name = "Alice", email = "Alice@acme.test" },
+  { id = "T-ZED", name = "Zed Ode", email = "zed@acme.test" },
+]
 """
 
 
@@ -74,6 +78,14 @@ def test_a_source_package_goes_from_sync_to_a_dm(tmp_path: Path, tracker_registe
         to_alice = [m for m in sandbox.posted_messages() if m.get("user") == "U01"]
         assert len(to_alice) == 1
         assert "Billing export" in to_alice[0]["text"] and "2026-01-10" in to_alice[0]["text"]
+
+        with session_scope(rt.engine) as session:
+            # its members joined to [[people]] by email, their tracker id an identity row
+            alice = store.person_by_identity(session, "tracker", "T-ALICE")
+            assert alice is not None and alice.key == "alice" and alice.identity("slack") == "U01"
+            zed = store.person_by_identity(session, "tracker", "T-ZED")
+            assert zed is not None and (zed.key, zed.name, zed.from_config) == ("zed@acme.test", "Zed Ode", False)
+            assert store.author_names(session)[("tracker", "T-ALICE")] == "Alice Ng"
 
         again = pipeline.run_once(rt)  # nothing new: no second DM
         assert [r.observations for r in again.syncs if r.source == "tracker"] == [2]
@@ -147,3 +159,23 @@ def test_a_registered_source_without_its_token_fails_its_sync_in_one_line(
     rt = pipeline.load_runtime(settings=Settings(database_url=f"sqlite:///{tmp_path / 'store.db'}"), config_path=config)
     [report] = pipeline.sync_all(rt, sources=["tracker"])
     assert (report.ok, report.error) == (False, "tracker: no token configured (set TRACKER_TOKEN)")
+
+
+def test_people_may_name_their_id_in_a_registered_source(tmp_path: Path, tracker_registered: None) -> None:
+    config = tmp_path / "reconciler.toml"
+    config.write_text(CONFIG.replace('slack_id = "U01"', 'ids = { slack = "U01", tracker = "T-ALICE" }'))
+    rt = pipeline.load_runtime(settings=Settings(database_url=f"sqlite:///{tmp_path / 'store.db'}"),
+                               config_path=config, clock=lambda: NOW)
+    assert rt.config.people[0].ids == {"slack": "U01", "tracker": "T-ALICE"}
+    pipeline.apply_config(rt)
+    with session_scope(rt.engine) as session:
+        assert store.identities_of_keys(session, ["alice"], "tracker") == {"alice": "T-ALICE"}
+
+
+def test_an_id_in_a_source_not_registered_is_one_line(tmp_path: Path, tracker_registered: None) -> None:
+    config = tmp_path / "reconciler.toml"
+    config.write_text(CONFIG.replace('slack_id = "U01"', 'ids = { jira = "J-1" }'))
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    with pytest.raises(ConfigError, match=r"people\[0\]\.ids\.jira: no source named 'jira' is registered "
+                                          r"\(known: asana, slack, tracker\)"):
+        pipeline.load_runtime(settings=settings, config_path=config)

@@ -43,6 +43,11 @@ def test_demo_config_is_valid() -> None:
         ('[[deliverable_rules]]\nprojects = ["1"]\nrole = "eng"\n', "deliverable_rules[0].role: unknown role 'eng'"),
         ('[[deliverable_rules]]\nprojects = ["1"]\nowner_from = "asignee"\n', "deliverable_rules[0].owner_from: Input should be 'assignee' (did you mean 'assignee'?)"),
         ("[[deliverable_rules]]\nprojects = []\n", "deliverable_rules[0].projects: List should have at least 1 item"),
+        (
+            '[[people]]\nkey = "a"\nname = "A"\nslack_id = "U1"\nids = { slack = "U2" }\n',
+            "people[0]: slack_id 'U1' and ids.slack 'U2' disagree",
+        ),
+        ('[[people]]\nkey = "a"\nname = "A"\nids = { slack = " " }\n', "people[0].ids: 'slack': give a non-empty id"),
     ],
 )
 def test_bad_config_is_one_line_naming_file_and_field(tmp_path: Path, body: str, expected: str) -> None:
@@ -131,3 +136,15 @@ def test_load_config_names_the_first_problem_and_how_many_more(tmp_path: Path) -
 
 def test_a_valid_config_has_no_problems() -> None:
     assert config_problems(read_config_data(DEMO)) == []
+
+
+def test_people_ids_read_the_older_keys_and_the_generic_mapping(tmp_path: Path) -> None:
+    path = write(tmp_path, (
+        '[[people]]\nkey = "a"\nname = "A"\nslack_id = "U1"\nasana_gid = "501"\n'
+        '[[people]]\nkey = "b"\nname = "B"\nids = { slack = "U2", tracker = "T-2" }\n'
+        '[[people]]\nkey = "c"\nname = "C"\nslack_id = "U3"\nids = { slack = "U3", asana = "503" }\n'
+    ))
+    people = load_config(path).people
+    assert [p.ids for p in people] == [
+        {"slack": "U1", "asana": "501"}, {"slack": "U2", "tracker": "T-2"}, {"slack": "U3", "asana": "503"}]
+    assert (people[0].identity("asana"), people[1].identity("asana")) == ("501", None)

@@ -111,3 +111,38 @@ def test_0006_moves_deliverable_asana_gids_into_link_rows_and_back(tmp_path: Pat
     with engine.connect() as connection:
         assert dict(connection.execute(text("SELECT key, asana_gid FROM deliverable")).all()) == {
             "checkout": "3001", "docs": None}
+
+
+def test_0010_moves_person_ids_into_identity_rows_and_back(store_engine: Engine) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from reconciler.db import alembic_config
+
+    def to(revision: str, *, down: bool = False) -> None:
+        with store_engine.begin() as connection:
+            config = alembic_config(store_engine)
+            config.attributes["connection"] = connection
+            (command.downgrade if down else command.upgrade)(config, revision)
+
+    to("0009", down=True)
+    with store_engine.begin() as connection:
+        for key, slack_id, asana_gid in (("alice", "U01", "501"), ("bob", "U02", None), ("cat", None, None),
+                                         ("alice2", "U01", None)):  # an id two rows shared: the older keeps it
+            connection.execute(text(
+                "INSERT INTO person (key, name, slack_id, asana_gid, from_config)"
+                " VALUES (:key, :key, :slack_id, :asana_gid, true)"), {"key": key, "slack_id": slack_id, "asana_gid": asana_gid})
+    try:
+        to("0010")
+        with store_engine.connect() as connection:
+            rows = connection.execute(text(
+                "SELECT p.key, i.source, i.external_id FROM person_identity i JOIN person p ON p.id = i.person_id"
+            )).all()
+        assert sorted(rows) == [("alice", "asana", "501"), ("alice", "slack", "U01"), ("bob", "slack", "U02")]
+        to("0009", down=True)
+        with store_engine.connect() as connection:
+            back = connection.execute(text("SELECT key, slack_id, asana_gid FROM person ORDER BY key")).all()
+        assert back == [("alice", "U01", "501"), ("alice2", None, None), ("bob", "U02", None), ("cat", None, None)]
+    finally:
+        to("head")
+    test_migrations_match_models(store_engine)

@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from connectors.sandbox import Sandbox, bundled_scenario_path, load_scenario
 from connectors.slack.client import make_web_client
-from reconciler import notify, snoozes
+from reconciler import notify, snoozes, store
 from reconciler.db import session_scope
 from reconciler.models import Person
 from tests.unit.test_notify_support import (
@@ -238,11 +238,11 @@ def test_crash_after_posting_is_found_not_resent(engine: Engine, config, client:
 
 def _known_by_email_only(engine: Engine, config, key: str, email: str):  # type: ignore[no-untyped-def]
     """`config` with this person's Slack id left out and their email given, as in the store."""
-    people = [p.model_copy(update={"slack_id": None, "email": email}) if p.key == key else p for p in config.people]
+    people = [p.model_copy(update={"ids": {}, "email": email}) if p.key == key else p for p in config.people]
     config = config.model_copy(update={"people": people})
     with session_scope(engine) as session:
         person = session.exec(select(Person).where(Person.key == key)).one()
-        person.slack_id, person.email = None, email
+        person.identities, person.email = [], email
         session.add(person)
     return config
 
@@ -256,7 +256,7 @@ def test_a_person_known_only_by_email_is_looked_up_once(engine: Engine, config, 
     assert [m.sent for m in deliver(engine, client, T0 + H).messages] == [True]
     assert [m["user"] for m in posted.new()] == ["U01"]
     with session_scope(engine) as session:
-        assert session.exec(select(Person.slack_id).where(Person.key == "alice")).one() == "U01"
+        assert store.identities_of_keys(session, ["alice"], "slack") == {"alice": "U01"}
     open_conflict(engine, "payments-api", at=T0 + 2 * H)
     plan(engine, config, T0 + 2 * H)
     deliver(engine, client, T0 + 3 * H)

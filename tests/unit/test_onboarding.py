@@ -32,9 +32,9 @@ def test_people_joined_by_email_with_unique_keys() -> None:
         [AsanaUser("501", "Alice Ng", "Alice@acme.test"), AsanaUser("502", "Al Other", "alice@other.test")],
         [SlackUser("U1", "alice", "alice@acme.test", "Europe/Berlin"), SlackUser("U9", "Nomail", None, None)],
     )
-    assert [(p.key, p.name, p.slack_id, p.asana_gid, p.timezone) for p in people] == [
-        ("alice", "Alice Ng", "U1", "501", "Europe/Berlin"),
-        ("alice-at-other-test", "Al Other", None, "502", None),
+    assert [(p.key, p.name, p.ids, p.timezone) for p in people] == [
+        ("alice", "Alice Ng", {"slack": "U1", "asana": "501"}, "Europe/Berlin"),
+        ("alice-at-other-test", "Al Other", {"asana": "502"}, None),
     ]
 
 
@@ -58,4 +58,5 @@ def test_the_rendered_config_is_valid_and_says_what_it_could_not_tell() -> None:
     assert config.source("asana").status_map == {"On track": CanonicalStatus.ON_TRACK}
     assert '# "Purple" = "?"' in text and "# Launch \"Q4\"" in text
     assert config.deliverable_rules[0].owner_from == "assignee" and config.roles[0].lead == "alice"
+    assert config.people[0].ids == {"slack": "U1", "asana": "501"}
     assert status_fields([project]) == ["Status", "Priority"]

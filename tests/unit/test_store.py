@@ -111,14 +111,14 @@ def test_people_join_by_email(store_engine: Engine) -> None:
     apply(store_engine, SyncBatch(people=records))
     with session_scope(store_engine) as session:
         alice = session.exec(select(Person).where(Person.key == "alice")).one()
-        assert alice.slack_id == "U01" and alice.timezone == "Europe/Berlin"
-        zoe = store.person_by_source_id(session, Source.SLACK, "U77")
+        assert alice.identity("slack") == "U01" and alice.timezone == "Europe/Berlin"
+        zoe = store.person_by_identity(session, Source.SLACK, "U77")
         assert zoe is not None and zoe.email == "zoe@acme.test" and not zoe.from_config
 
 
 def test_config_sync_keeps_what_a_source_taught_where_the_file_says_nothing(store_engine: Engine) -> None:
     demo = load_config(DEMO)
-    people = [p.model_copy(update={"slack_id": None, "timezone": None}) if p.key == "dan" else p for p in demo.people]
+    people = [p.model_copy(update={"ids": {}, "timezone": None}) if p.key == "dan" else p for p in demo.people]
     config = demo.model_copy(update={"people": people})
     with session_scope(store_engine) as session:
         store.sync_config(session, config, now=T0)
@@ -128,7 +128,70 @@ def test_config_sync_keeps_what_a_source_taught_where_the_file_says_nothing(stor
         store.sync_config(session, config, now=T0 + timedelta(minutes=5))
     with session_scope(store_engine) as session:
         dan = session.exec(select(Person).where(Person.key == "dan")).one()
-        assert (dan.slack_id, dan.timezone, dan.name) == ("U04", "America/Chicago", "Dan Weber")
+        assert (dan.identity("slack"), dan.timezone, dan.name) == ("U04", "America/Chicago", "Dan Weber")
+
+
+def test_a_person_without_email_is_joined_by_their_id_in_the_source(store_engine: Engine) -> None:
+    seed(store_engine)  # alice is U01 in Slack and 501 in Asana
+    apply(store_engine, SyncBatch(people=[PersonRecord(Source.SLACK, "U01", name="alice", timezone="Asia/Tokyo"),
+                                          PersonRecord("tracker", "T-9", name="nobody knows")]))
+    with session_scope(store_engine) as session:
+        alice = store.person_by_identity(session, Source.SLACK, "U01")
+        assert alice is not None and (alice.key, alice.name) == ("alice", "Alice Ng")
+        assert alice.external_ids() == {"slack": "U01", "asana": "501"}
+        assert store.person_by_identity(session, "tracker", "T-9") is None  # no email, no id: nobody to join
+
+
+def test_an_id_goes_to_the_person_whose_email_says_so(store_engine: Engine) -> None:
+    seed(store_engine)
+    apply(store_engine, SyncBatch(people=[PersonRecord("tracker", "T-1", email="zoe@acme.test")]))
+    apply(store_engine, SyncBatch(people=[PersonRecord("tracker", "T-1", email="bob@acme.test")]))  # T-1 is Bob's now
+    with session_scope(store_engine) as session:
+        assert store.people_by_identity(session, "tracker", ["T-1"])["T-1"].key == "bob"
+        assert store.identities_of_keys(session, ["bob", "zoe@acme.test"], "tracker") == {"bob": "T-1"}
+
+
+def test_the_config_file_takes_an_id_a_source_gave_someone_else(store_engine: Engine) -> None:
+    seed(store_engine)
+    apply(store_engine, SyncBatch(people=[PersonRecord(Source.SLACK, "U99", email="zoe@acme.test")]))
+    demo = load_config(DEMO)
+    people = [p.model_copy(update={"ids": {"slack": "U99"}}) if p.key == "dan" else p for p in demo.people]
+    with session_scope(store_engine) as session:
+        store.sync_config(session, demo.model_copy(update={"people": people}), now=T0 + timedelta(minutes=5))
+    with session_scope(store_engine) as session:
+        assert store.identities_of_keys(session, ["dan", "zoe@acme.test"], Source.SLACK) == {"dan": "U99"}
+
+
+def test_a_learned_id_is_added_only_where_none_is_known(store_engine: Engine) -> None:
+    seed(store_engine)
+    with session_scope(store_engine) as session:
+        assert not store.add_identity_if_missing(session, "alice", Source.SLACK, "U55")  # alice has U01
+        assert store.add_identity_if_missing(session, "bob", "tracker", "T-1")
+        assert not store.add_identity_if_missing(session, "carol", "tracker", "T-1")  # T-1 is bob's
+        assert not store.add_identity_if_missing(session, "nobody", "tracker", "T-2")
+    with session_scope(store_engine) as session:
+        assert store.identities_of_keys(session, ["alice", "bob", "carol"], "tracker") == {"bob": "T-1"}
+        assert store.identities_of_keys(session, ["alice"], Source.SLACK) == {"alice": "U01"}
+
+
+def test_people_come_with_their_identities_in_one_more_query(store_engine: Engine) -> None:
+    from sqlalchemy import event
+
+    seed(store_engine)
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    with session_scope(store_engine) as session:
+        event.listen(store_engine, "before_cursor_execute", count)
+        try:
+            people = store.people_by_key(session)
+            ids = {key: person.external_ids() for key, person in people.items()}
+        finally:
+            event.remove(store_engine, "before_cursor_execute", count)
+    assert len(people) == 6 and ids["fay"] == {"slack": "U06", "asana": "506"}
+    assert len(statements) == 2
 
 
 def test_timestamps_come_back_timezone_aware(store_engine: Engine) -> None:
@@ -200,6 +263,49 @@ def test_a_batch_counts_its_items_requests_and_throttles_on_the_cursor(store_eng
         assert (held.cursor, held.items_synced, held.requests_made, held.throttled) == ("c1", 3, 5, 1)
         assert held.last_attempt_at == T0 + timedelta(minutes=1)
         assert set(store.dirty_deliverable_keys(session)) == {"checkout-v2", "search"}
+
+
+def test_two_syncs_joining_the_same_person_at_once_both_succeed(postgres_engine: Engine) -> None:
+    """The second sync's insert waits on the first's uncommitted identity row, fails on its
+    commit, and is applied again against what the first wrote."""
+    import threading
+    import time
+
+    from sqlalchemy import text
+    from sqlmodel import Session
+
+    demo = load_config(DEMO)
+    people = [p.model_copy(update={"ids": {}}) if p.key == "dan" else p for p in demo.people]
+    with session_scope(postgres_engine) as session:
+        store.sync_config(session, demo.model_copy(update={"people": people}), now=T0)
+    record = PersonRecord(Source.SLACK, "U04", name="Dan", email="dan@acme.test")
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with session_scope(postgres_engine) as other:
+                store.upsert_people(other, [record], now=T0)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    first = Session(postgres_engine, expire_on_commit=False)
+    try:
+        store.upsert_people(first, [record], now=T0)  # flushed, not committed
+        thread = threading.Thread(target=second)
+        thread.start()
+        with postgres_engine.connect() as watcher:
+            while thread.is_alive() and not watcher.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )).scalar():
+                watcher.rollback()
+                time.sleep(0.005)
+        first.commit()
+    finally:
+        first.close()
+    thread.join()
+    assert errors == []
+    with session_scope(postgres_engine) as session:
+        assert store.identities_of_keys(session, ["dan"], Source.SLACK) == {"dan": "U04"}
 
 
 def test_text_that_array_literals_quote_is_stored_as_given(store_engine: Engine) -> None:

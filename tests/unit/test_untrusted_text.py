@@ -32,7 +32,7 @@ MESSAGE = "checkout is blocked @here <@U01> <!everyone> see <https://evil.exampl
 def _make_hostile(engine: Engine, conflict_id: int, name: str) -> None:
     """Bob (U02) renamed himself in Slack; his message carries control sequences."""
     with session_scope(engine) as session:
-        session.execute(update(Person).where(Person.slack_id == "U02").values(name=name))
+        session.execute(update(Person).where(Person.key == "bob").values(name=name))
         conflict = session.get(Conflict, conflict_id)
         assert conflict is not None
         session.execute(
