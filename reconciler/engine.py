@@ -34,7 +34,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from psycopg.types.json import Json
 from sqlalchemy import JSON, Date, Table, and_, select, true, update
 from sqlmodel import Session
 
@@ -255,19 +254,19 @@ def _run_parallel(
 
     chunks = list(_chunks(keys))
     # Not "fork": a child must not inherit this process's SQLite state (its connections and the
-    # locks SQLite believes this process holds). The fork server imports this module once per
-    # process and forks each helper from that clean state. Like any multiprocessing start
-    # method but fork, it needs the main module to be importable without side effects.
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
+    # locks SQLite believes this process holds). Not "forkserver" either: the fork server stays
+    # alive with every module imported (about 45 MB of its own), and a helper forked from it
+    # dirties most of those pages anyway; a spawned helper imports what it needs, in the same
+    # half second. Either needs the main module to be importable without side effects.
+    context = multiprocessing.get_context("spawn")
     handout = _Handout(len(chunks), context.Value("q", 0), context.Value("q", 0, lock=False))
     results = context.Queue()  # its feeder thread lets a helper plan on while we write
     helpers = [
         context.Process(target=_worker, args=(url, chunks, handout, config, now, results), daemon=True)
         for _ in range(workers - 1)
     ]
-    # Starting the first helper waits for the fork server to import this module (half a
-    # second): this process plans meanwhile.
+    # Starting a helper waits for it to import this module (half a second): this process plans
+    # meanwhile.
     starter = threading.Thread(target=_start_each, args=(helpers,), daemon=True)
     try:
         starter.start()
@@ -564,6 +563,13 @@ _CLAIMS_PACKED_SQL = (
     "SELECT deliverable_key, json_group_array(json_array(id, source, source_ref, field, value, kind, author,"
     " stated_at, edited_at, updated_at)) FROM observation WHERE deleted_at IS NULL AND deliverable_key IN ({keys})"
 )
+# PostgreSQL packs them too, as JSON text decoded by orjson (psycopg would decode with `json`),
+# times as UTC without an offset, the form `_ts` reads from SQLite
+_CLAIMS_PACKED_PG_SQL = (
+    "SELECT deliverable_key, json_agg(json_build_array(id, source, source_ref, field, value, kind, author,"
+    " stated_at AT TIME ZONE 'UTC', edited_at AT TIME ZONE 'UTC', updated_at AT TIME ZONE 'UTC'))::text"
+    " FROM observation WHERE deleted_at IS NULL AND deliverable_key IN ({keys})"
+)
 # what a dependent reads of a dependency: its status and date, and what it depends on in turn
 _STATUS_AND_DATE = f" AND field IN ('{rules.STATUS}', '{rules.TARGET_DATE}', '{rules.DEPENDS_ON}')"
 _CONFLICTS_SQL = (
@@ -644,13 +650,14 @@ def _load_deliverables(session: Session, keys: Sequence[str]) -> dict[str, _Deli
 def _load_claims(
     session: Session, keys: Sequence[str], names: dict[tuple[str, str], str], *, status_and_date_only: bool = False
 ) -> dict[str, list[rules.ClaimView]]:
-    """Live claims of `keys`, per deliverable. SQLite packs each deliverable's claims into one
-    JSON array (`_CLAIMS_PACKED_SQL`): a third cheaper than a row per claim, the one cost of a
-    full pass that dwarfs the rules."""
+    """Live claims of `keys`, per deliverable. The store packs each deliverable's claims into one
+    JSON array (`_CLAIMS_PACKED_SQL`, `_CLAIMS_PACKED_PG_SQL`): a third cheaper than a row per
+    claim on SQLite, the one cost of a full pass that dwarfs the rules."""
     only = _STATUS_AND_DATE if status_and_date_only else ""
     groups: Iterator[tuple[str, list[Any]]]
-    if _packs_json(session):
-        packed = _fetch(session, _CLAIMS_PACKED_SQL + only + " GROUP BY 1", keys)
+    packed_sql = _packed_claims_sql(session)
+    if packed_sql is not None:
+        packed = _fetch(session, packed_sql + only + " GROUP BY 1", keys)
         groups = ((key, orjson.loads(claims)) for key, claims in packed)
     else:
         grouped: dict[str, list[Any]] = defaultdict(list)
@@ -676,11 +683,15 @@ def _load_claims(
     return found
 
 
-def _packs_json(session: Session) -> bool:
+def _packed_claims_sql(session: Session) -> str | None:
+    """The query reading claims packed per deliverable in this store's dialect, or None when
+    the store cannot pack them (SQLite without its JSON functions)."""
     connection = session.connection()
-    if connection.dialect.name != "sqlite":
-        return False
-    return _sqlite_has_json(connection.connection.dbapi_connection)
+    if connection.dialect.name == "postgresql":
+        return _CLAIMS_PACKED_PG_SQL
+    if connection.dialect.name == "sqlite" and _sqlite_has_json(connection.connection.dbapi_connection):
+        return _CLAIMS_PACKED_SQL
+    return None
 
 
 def _sqlite_has_json(dbapi_connection: Any) -> bool:
@@ -924,7 +935,10 @@ def _plan_edges(plan: _Plan, key: str, stored: set[str], wanted: Iterable[str]) 
 # they are adapted where the plan is made: in a parallel pass the helpers do that work, and the
 # one writing process only executes statements.
 
-_Statement = tuple[str, list[list[Any]]]  # SQL and one parameter list per row (executemany)
+# SQL, one parameter list per row, and whether the statement takes the rows at once as one
+# array per column (PostgreSQL's `unnest`: one statement the server parses and plans once,
+# instead of one per row) or row by row (executemany)
+_Statement = tuple[str, list[list[Any]], bool]
 
 
 @dataclass
@@ -960,21 +974,28 @@ def _seal(plan: _Plan, sql: _Sql) -> _Writes:
 def _flush(session: Session, writes: _Writes) -> None:
     cursor = session.connection().connection.cursor()
     try:
-        for statement, rows in writes.conflict_inserts:
-            cursor.executemany(statement, rows)
+        for statement in writes.conflict_inserts:
+            _execute(cursor, statement)
         if writes.fingerprints:
             ids = dict(_fetch(session, _IDS_SQL, writes.fingerprints))
             opened = [ids[fingerprint] for fingerprint in writes.fingerprints]
             assert writes.opened_events is not None
-            statement, rows = writes.opened_events
-            for conflict_id, row in zip(opened, rows, strict=True):
+            for conflict_id, row in zip(opened, writes.opened_events[1], strict=True):
                 row[-1] = conflict_id
-            cursor.executemany(statement, rows)
+            _execute(cursor, writes.opened_events)
             writes.report.opened += opened
-        for statement, rows in writes.statements:
-            cursor.executemany(statement, rows)
+        for statement in writes.statements:
+            _execute(cursor, statement)
     finally:
         cursor.close()
+
+
+def _execute(cursor: Any, statement: _Statement) -> None:
+    sql, rows, by_column = statement
+    if by_column:
+        cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+    else:
+        cursor.executemany(sql, rows)
 
 
 @dataclass(frozen=True)
@@ -984,37 +1005,71 @@ class _Sql:
     mark: str
     sqlite: bool
     quote: Any
+    dialect: Any
 
     @classmethod
     def of(cls, session: Session) -> _Sql:
         dialect = session.connection().dialect
         sqlite = dialect.name == "sqlite"
-        return cls("?" if sqlite else "%s", sqlite, dialect.identifier_preparer.quote)
+        return cls("?" if sqlite else "%s", sqlite, dialect.identifier_preparer.quote, dialect)
 
     def inserts(self, table: Table, rows: list[dict[str, Any]]) -> list[_Statement]:
         return [self.insert(table, group, names) for names, group in _by_columns(rows)]
 
     def insert(self, table: Table, rows: list[dict[str, Any]], names: Sequence[str]) -> _Statement:
         columns = ", ".join(self.quote(n) for n in names)
+        if not self.sqlite:
+            unnest, values = self._unnest(table, names)
+            statement = f"INSERT INTO {self.quote(table.name)} ({columns}) SELECT {', '.join(values)} FROM {unnest}"
+            return statement, self._values(table, names, rows), True
         marks = ", ".join([self.mark] * len(names))
         statement = f"INSERT INTO {self.quote(table.name)} ({columns}) VALUES ({marks})"
-        return statement, self._values(table, names, rows)
+        return statement, self._values(table, names, rows), False
 
     def updates(self, table: Table, rows: list[dict[str, Any]]) -> list[_Statement]:
         """UPDATE ... SET <the row's other keys> WHERE id = <its "id">, per set of columns."""
         statements = []
         for names, group in _by_columns(rows):
             columns = [n for n in names if n != "id"]
-            sets = ", ".join(f"{self.quote(n)} = {self.mark}" for n in columns)
+            values = self._values(table, [*columns, "id"], group)
+            if not self.sqlite and len({row["id"] for row in group}) == len(group):
+                unnest, new = self._unnest(table, [*columns, "id"])
+                sets = ", ".join(f"{self.quote(n)} = {v}" for n, v in zip(columns, new, strict=False))
+                statement = f"UPDATE {self.quote(table.name)} AS t SET {sets} FROM {unnest} WHERE t.id = v.id"
+                statements.append((statement, values, True))
+                continue
+            sets = ", ".join(f"{self.quote(n)} = {self._mark(table, n)}" for n in columns)
             statement = f"UPDATE {self.quote(table.name)} SET {sets} WHERE id = {self.mark}"
-            statements.append((statement, self._values(table, [*columns, "id"], group)))
+            statements.append((statement, values, False))
         return statements
 
     def deletes(self, table: Table, names: Sequence[str], rows: list[tuple[Any, ...]]) -> list[_Statement]:
         if not rows:
             return []
+        values = [list(row) for row in rows]
+        if not self.sqlite:
+            unnest, _ = self._unnest(table, names)
+            where = " AND ".join(f"t.{self.quote(n)} = v.{_alias(n)}" for n in names)
+            return [(f"DELETE FROM {self.quote(table.name)} AS t USING {unnest} WHERE {where}", values, True)]
         where = " AND ".join(f"{self.quote(n)} = {self.mark}" for n in names)
-        return [(f"DELETE FROM {self.quote(table.name)} WHERE {where}", [list(row) for row in rows])]
+        return [(f"DELETE FROM {self.quote(table.name)} WHERE {where}", values, False)]
+
+    def _mark(self, table: Table, name: str) -> str:
+        """A row's parameter for column `name` (JSON goes as text, `_dumps`)."""
+        return f"{self.mark}::json" if not self.sqlite and isinstance(table.c[name].type, JSON) else self.mark
+
+    def _unnest(self, table: Table, names: Sequence[str]) -> tuple[str, list[str]]:
+        """`unnest(<one typed array parameter per column>) AS v(<names>)` and the expression
+        of each column's value in it (JSON goes as text, `_dumps`, and is cast back)."""
+        arrays, values = [], []
+        for name in names:
+            kind = table.c[name].type
+            json_column = isinstance(kind, JSON)
+            # binary (%b): psycopg quotes each element of a text-format array with a regex
+            arrays.append(f"%b::{'text' if json_column else kind.compile(dialect=self.dialect)}[]")
+            values.append(f"v.{_alias(name)}::json" if json_column else f"v.{_alias(name)}")
+        aliases = ", ".join(_alias(n) for n in names)
+        return f"unnest({', '.join(arrays)}) AS v({aliases})", values
 
     def _values(self, table: Table, names: Sequence[str], rows: list[dict[str, Any]]) -> list[list[Any]]:
         adapted = [(i, a) for i, n in enumerate(names) if (a := self._adapter(table.c[n].type)) is not _identity]
@@ -1029,7 +1084,7 @@ class _Sql:
 
     def _adapter(self, kind: Any) -> Any:
         if isinstance(kind, JSON):
-            return _dumps if self.sqlite else _pg_json
+            return _dumps
         if isinstance(kind, UTCDateTime):
             return _sqlite_ts if self.sqlite else _identity
         if isinstance(kind, Date) and self.sqlite:
@@ -1050,8 +1105,8 @@ def _sqlite_ts(value: datetime) -> str:
     return utc.isoformat(" ", "microseconds")[:26]
 
 
-def _pg_json(value: Any) -> Json:
-    return Json(value)
+def _alias(name: str) -> str:
+    return f'"{name}"'
 
 
 def _identity(value: Any) -> Any:

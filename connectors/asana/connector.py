@@ -378,8 +378,8 @@ class AsanaHttp:
         limit: bool = True,
     ) -> Iterator[tuple[list[dict[str, Any]], Mapping[str, str]]]:
         """Every page of a list endpoint (`paginator`): its items and headers."""
-        for page in self.paginator(count, where, method, *args, opts=opts, expect=expect, limit=limit):
-            yield page.items, page.answer[1]
+        for items, headers, _ in self.pages_from(count, where, method, *args, opts=opts, expect=expect, limit=limit):
+            yield items, headers
 
     def pages_from(
         self,

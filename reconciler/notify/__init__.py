@@ -3,7 +3,8 @@
     plan (plan.py) -> inhibit/silence (silence.py) -> group/dedup (group.py)   = plan_notifications
     send (send.py over outbox.py) -> a channel (channels/: Slack DM first)     = deliver_pending
 
-Planning reads conflicts and writes `Notification` rows, each with a channel-neutral view of what
+pipeline.py holds the order (STAGES): plan turns due conflicts into `Candidate`s of `Notice`s,
+and each stage takes the list and returns what goes on. Planning reads conflicts and writes `Notification` rows, each with a channel-neutral view of what
 it tells (views.py); it never sends. Sending claims due rows under a lock, has the channel render
 the view and send it, and marks the row sent with the payload that went out. Every delay is data
 (`Conflict.next_escalation_at`, `Notification.not_before`) selected by the next sweep: nothing
@@ -49,13 +50,13 @@ from reconciler.notify.model import (
     PlanReport,
 )
 from reconciler.notify.outbox import BACKOFF_BASE, BACKOFF_CAP, LEASE_RENEW_EVERY, MAX_ATTEMPTS, SENDING_LEASE
-from reconciler.notify.plan import plan_notifications
+from reconciler.notify.pipeline import STAGES, Stage, plan_notifications
 from reconciler.notify.send import deliver_pending
 from reconciler.notify.status import next_pending_at, notification_status
 
 __all__ = [
     "Address", "AlertTiming", "BACKOFF_BASE", "BACKOFF_CAP", "Channel", "DeliverReport", "DeliveredMessage",
     "DeliveryError", "LEASE_RENEW_EVERY", "MAX_ATTEMPTS", "NOTIFICATION_EVENT", "Payload", "PermanentError", "PlanReport",
-    "PlannedNotice", "Receipt", "RetryableError", "SENDING_LEASE", "Sent", "SlackDM", "deliver_pending",
+    "PlannedNotice", "Receipt", "RetryableError", "SENDING_LEASE", "STAGES", "Sent", "SlackDM", "Stage", "deliver_pending",
     "next_pending_at", "notification_status", "plan_notifications",
 ]

@@ -1,4 +1,4 @@
-"""Stage 3, group and dedup: notices become outbox rows. First notices for one recipient share
+"""Stage 3, group and dedup: kept candidates' notices become outbox rows. First notices for one recipient share
 the waiting `new` DM of their window; follow-ups (reminders, escalations, resolutions) are grouped
 per recipient, reason and thread; every row has an idempotency key, so a sweep run twice writes
 nothing new. Finally each touched row gets its timing (group_wait, group_interval, quiet hours)
@@ -7,7 +7,8 @@ and its channel-neutral view."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -16,8 +17,50 @@ from sqlmodel import col, select
 from reconciler.models import Conflict, Notification, NotificationConflict, NotificationReason, NotificationStatus
 from reconciler.notify import views
 from reconciler.notify.context import FollowUp, Planner
-from reconciler.notify.model import SEVERITY_RANK, TOLD_STATUSES, PlannedNotice
+from reconciler.notify.model import SEVERITY_RANK, Candidate, Notice, PlannedNotice
 from reconciler.routing import Recipient, deliver_at
+
+log = logging.getLogger(__name__)
+
+
+IN_OWN_ROWS = (NotificationReason.NEW, NotificationReason.CHECK_IN)  # written as they come; the rest are follow-ups
+
+
+def group_and_dedup(p: Planner, kept: list[Candidate]) -> list[Candidate]:
+    """Stage 3: write the kept candidates into the outbox and return those written (a check-in
+    whose day's digest has gone already is not). First notices join their recipient's window and
+    check-ins their day's digest, in conflict order; follow-ups are grouped, then written with one
+    key read; finally every touched row gets its timing and view. A candidate written records its
+    episode update."""
+    written: list[Candidate] = []
+    for candidate in kept:
+        if all(_write_own_row(p, notice, candidate.conflict) for notice in candidate.notices if notice.reason in IN_OWN_ROWS):
+            if candidate.update is not None:
+                candidate.update.apply(candidate.conflict)
+            for warning in candidate.warnings:
+                log.warning("conflict %s: %s", candidate.conflict_id, warning)
+            written.append(candidate)
+        p.session.add(candidate.conflict)
+    p.session.flush()
+    p.follow_ups = group_follow_ups(n for c in written for n in c.notices if n.reason not in IN_OWN_ROWS)
+    write_follow_ups(p)
+    finish_rows(p)
+    return written
+
+
+def _write_own_row(p: Planner, notice: Notice, conflict: Conflict) -> bool:
+    """Put a first notice in its window, or a check-in in its digest; False if the digest has gone."""
+    if notice.reason == NotificationReason.NEW:
+        add_to_window(p, notice.recipient, conflict)
+        return True
+    assert notice.digest_due is not None
+    row = digest_row(p, notice.recipient, notice.digest_due)
+    if row is None:
+        return False
+    assert row.id is not None
+    link(p, row.id, notice.conflict_id, level=notice.level)
+    p.touched[row.id] = row
+    return True
 
 
 def add_to_window(p: Planner, recipient: Recipient, conflict: Conflict) -> None:
@@ -85,14 +128,14 @@ def _window_opens(p: Planner, row: Notification) -> datetime:
     return opens
 
 
-def add_follow_up(
-    p: Planner, recipient: Recipient, reason: str, conflict: Conflict, *, level: int, parent_id: int | None = None
-) -> None:
-    assert conflict.id is not None
-    if parent_id is None:
-        parent_id = dict(p.told_about(conflict, TOLD_STATUSES)).get(recipient.key)
-    bucket = p.follow_ups.setdefault(FollowUp(recipient, reason, parent_id), {})
-    bucket[conflict.id] = level
+def group_follow_ups(notices: Iterable[Notice]) -> dict[FollowUp, dict[int, int]]:
+    """Follow-ups (reminders, escalations, resolutions) grouped per recipient, reason and thread,
+    in the order first seen: each group's conflict ids with their escalation level (dedup: a
+    conflict is in a group once)."""
+    groups: dict[FollowUp, dict[int, int]] = {}
+    for notice in notices:
+        groups.setdefault(FollowUp(notice.recipient, notice.reason, notice.parent_id), {})[notice.conflict_id] = notice.level
+    return groups
 
 
 def write_follow_ups(p: Planner) -> None:

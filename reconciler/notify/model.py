@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import Enum
+from typing import TYPE_CHECKING
 
-from reconciler.models import ConflictState, NotificationStatus
+from reconciler.models import Conflict, ConflictState, NotificationStatus
 from reconciler.protocol import AlertsConfig, parse_duration
+
+if TYPE_CHECKING:
+    from reconciler.routing import Recipient
 
 ACTOR = "notifier"
 AUTO_RESOLVER = "auto"  # Conflict.resolved_by when the sources agreed again
@@ -15,6 +20,69 @@ TOLD_STATUSES = (NotificationStatus.PENDING, NotificationStatus.SENDING, Notific
 DELIVERED_STATUSES = (NotificationStatus.SENDING, NotificationStatus.SENT)
 CHECK_IN_KIND = "stale"  # findings that are check-ins: a daily digest, no escalation
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
+
+
+# -- what flows between the stages ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One candidate message: tell `recipient` about `conflict_id` for `reason` (a
+    NotificationReason), at escalation `level`, threaded under `parent_id`. A check-in carries
+    the digest slot (`digest_due`) it belongs to."""
+
+    conflict_id: int
+    recipient: Recipient
+    reason: str
+    level: int
+    parent_id: int | None = None
+    digest_due: datetime | None = None
+
+
+class Silences(Enum):
+    """Which silences the inhibit/silence stage asks about a candidate."""
+
+    NONE = "none"  # nothing to decide: `suppressed_by` is left as it is
+    ALL = "all"  # snoozes and inhibiting dependency violations
+    SNOOZES = "snoozes"  # a closed conflict's resolution notice: snoozes only
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeUpdate:
+    """What a conflict's episode records once its notices pass the silence stage (None: unchanged)."""
+
+    alert_started_at: datetime | None = None
+    notified_at: datetime | None = None
+    last_notified_at: datetime | None = None
+    escalation_level: int | None = None
+
+    def apply(self, conflict: Conflict) -> None:
+        for name in ("alert_started_at", "notified_at", "last_notified_at", "escalation_level"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(conflict, name, value)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """The plan stage's output for one due conflict: its candidate notices, the silences that
+    can stop them, and what the episode records if they are not stopped. `unroutable` stops them
+    when no silence does (a first notice nobody can receive); `blocked_by` stops them whatever the
+    silences say (a check-in nobody can receive). `next_check` is a check-in's next look."""
+
+    conflict: Conflict
+    notices: tuple[Notice, ...] = ()
+    silences: Silences = Silences.NONE
+    update: EpisodeUpdate | None = None
+    unroutable: str | None = None
+    blocked_by: str | None = None
+    next_check: datetime | None = None
+    warnings: tuple[str, ...] = ()  # logged when the update is recorded
+
+    @property
+    def conflict_id(self) -> int:
+        assert self.conflict.id is not None
+        return self.conflict.id
 
 
 # -- reports --------------------------------------------------------------------------------

@@ -1,10 +1,9 @@
 """Stage 1, plan: decide, per due conflict, who is to be told what now (first notice, escalation,
-reminder, check-in, resolution), passing each notice through the silence stage and handing it to
-the group stage. `plan_notifications` runs the planning stages in one transaction."""
+reminder, check-in, resolution), as a `Candidate` of `Notice`s for the next stages (pipeline.py).
+`open_sweep` reads what a sweep plans over; `schedule` sets each conflict's next look afterwards."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -23,27 +22,28 @@ from reconciler.models import (
     NotificationReason,
     NotificationStatus,
 )
-from reconciler.notify import group
 from reconciler.notify.context import Planner, telling_history
 from reconciler.notify.model import (
     ACTOR,
     CHECK_IN_KIND,
     CLOSED_CONFLICT_STATES,
     DELIVERED_STATUSES,
+    TOLD_STATUSES,
     AlertTiming,
-    PlanReport,
+    Candidate,
+    EpisodeUpdate,
+    Notice,
+    Silences,
 )
-from reconciler.notify.silence import silenced_by_snooze, suppress
 from reconciler.protocol import Config, EscalationLevel
 from reconciler.routing import Directory, Recipient, check_in_slot, level_applies
-
-log = logging.getLogger(__name__)
 
 PLANNER_LOCK_ID = 0x5EC0_0001  # pg_advisory_xact_lock key: one planner at a time
 
 
-def plan_notifications(session: Session, *, config: Config, now: datetime) -> PlanReport:
-    """Write the outbox rows that are due at `now`; idempotent, sends nothing. The caller commits."""
+def open_sweep(session: Session, *, config: Config, now: datetime) -> tuple[Planner, list[Conflict]]:
+    """Take the planner lock and read, once, what this sweep plans over: the due conflicts, the
+    directory, the silences, and who has been told about each due conflict."""
     _lock_planner(session)
     timing = AlertTiming.from_config(config.alerts)
     conflicts = _due_conflicts(session, now=now, timing=timing)
@@ -57,17 +57,7 @@ def plan_notifications(session: Session, *, config: Config, now: datetime) -> Pl
         told=telling_history(session, [c.id for c in conflicts if c.id is not None]) if conflicts else {},
         unsent=_unsent_links(session, conflicts),
     )
-    for conflict in conflicts:
-        if conflict.state in CLOSED_CONFLICT_STATES:
-            _plan_closed(planner, conflict)
-        else:
-            _plan_active(planner, conflict)
-        session.add(conflict)
-    session.flush()
-    group.write_follow_ups(planner)
-    group.finish_rows(planner)
-    session.flush()
-    return planner.report
+    return planner, conflicts
 
 
 def _lock_planner(session: Session) -> None:
@@ -118,20 +108,46 @@ def _start_episode(conflict: Conflict, now: datetime) -> None:
     conflict.suppressed_by = None
 
 
-def _plan_active(p: Planner, conflict: Conflict) -> None:
+def plan_candidates(p: Planner, conflicts: Sequence[Conflict]) -> list[Candidate]:
+    """Stage 1: one candidate per due conflict, in conflict order. Episode bookkeeping that does
+    not wait on the silences (a new episode, an ack timeout, withdrawing a closed conflict's
+    pending notices) happens here; the rest travels in the candidate's `update`."""
+    return [_plan_closed(p, c) if c.state in CLOSED_CONFLICT_STATES else _plan_active(p, c) for c in conflicts]
+
+
+def _plan_active(p: Planner, conflict: Conflict) -> Candidate:
     if conflict.alert_started_at is None or conflict.resolution_notified_at is not None:
         _start_episode(conflict, p.now)  # first sight, or reopened after its resolution was told
     forced = _expire_acknowledgement(p, conflict)
     if conflict.kind == CHECK_IN_KIND:
-        conflict.next_escalation_at = _plan_check_in(p, conflict)
-        return
+        return _plan_check_in(p, conflict)
     levels = p.directory.levels_for(conflict.deliverable_key)
     if conflict.notified_at is None:
-        _plan_first_notice(p, conflict, levels)
-    elif not suppress(p, conflict):
-        told = _plan_escalations(p, conflict, levels)
-        _plan_reminder(p, conflict, told, force=forced)
-    conflict.next_escalation_at = _next_due(conflict, levels, p.timing, now=p.now)
+        return _plan_first_notice(p, conflict, levels)
+    level, escalations, unroutable = _plan_escalations(p, conflict, levels)
+    reminders, reminded = _plan_reminder(p, conflict, level, {n.recipient.key for n in escalations}, force=forced)
+    return Candidate(
+        conflict=conflict,
+        notices=(*escalations, *reminders),
+        silences=Silences.ALL,
+        update=EpisodeUpdate(escalation_level=level, last_notified_at=p.now if reminded else None),
+        warnings=tuple(unroutable),
+    )
+
+
+def schedule(p: Planner, planned: Sequence[Candidate]) -> None:
+    """After the stages: when each planned conflict is next looked at (its `next_escalation_at`)."""
+    for candidate in planned:
+        conflict = candidate.conflict
+        if conflict.state in CLOSED_CONFLICT_STATES:
+            conflict.next_escalation_at = None
+        elif conflict.kind == CHECK_IN_KIND:
+            suppressed = candidate.conflict_id in p.report.suppressed
+            conflict.next_escalation_at = None if suppressed else candidate.next_check
+        else:
+            levels = p.directory.levels_for(conflict.deliverable_key)
+            conflict.next_escalation_at = _next_due(conflict, levels, p.timing, now=p.now)
+        p.session.add(conflict)
 
 
 def _expire_acknowledgement(p: Planner, conflict: Conflict) -> bool:
@@ -156,34 +172,38 @@ def _expire_acknowledgement(p: Planner, conflict: Conflict) -> bool:
     return True
 
 
-def _plan_first_notice(p: Planner, conflict: Conflict, levels: Sequence[EscalationLevel]) -> None:
-    assert conflict.alert_started_at is not None
-    if conflict.alert_started_at + levels[0].delay > p.now or suppress(p, conflict):
-        return
+def _plan_first_notice(p: Planner, conflict: Conflict, levels: Sequence[EscalationLevel]) -> Candidate:
+    assert conflict.alert_started_at is not None and conflict.id is not None
+    if conflict.alert_started_at + levels[0].delay > p.now:
+        return Candidate(conflict=conflict)  # not due yet: nothing to decide
     recipient, why = p.recipient_for_level(conflict, 0)
     if recipient is None:
-        suppress(p, conflict, f"unroutable:{why}")
-        return
-    group.add_to_window(p, recipient, conflict)
-    # Escalation counts from the first notice (a snooze or a late sweep does not shorten it).
-    conflict.alert_started_at = max(conflict.alert_started_at, p.now - levels[0].delay)
-    conflict.notified_at = p.now
-    conflict.last_notified_at = p.now
-    conflict.escalation_level = 0
+        return Candidate(conflict=conflict, silences=Silences.ALL, unroutable=f"unroutable:{why}")
+    return Candidate(
+        conflict=conflict,
+        notices=(Notice(conflict.id, recipient, NotificationReason.NEW, level=0),),
+        silences=Silences.ALL,
+        # Escalation counts from the first notice (a snooze or a late sweep does not shorten it).
+        update=EpisodeUpdate(
+            alert_started_at=max(conflict.alert_started_at, p.now - levels[0].delay),
+            notified_at=p.now,
+            last_notified_at=p.now,
+            escalation_level=0,
+        ),
+    )
 
 
-def _plan_check_in(p: Planner, conflict: Conflict) -> datetime | None:
+def _plan_check_in(p: Planner, conflict: Conflict) -> Candidate:
     """A stale deliverable is a check-in, not a contradiction: it joins its owner's daily
     digest (one a working day at `check_in_at`, weekends and their holidays skipped) and never
-    escalates. Returns when to look at it again."""
+    escalates. `next_check` is when to look at it again."""
+    assert conflict.id is not None
     recipient, why = p.recipient_for_level(conflict, 0)
     if recipient is None:
-        suppress(p, conflict, f"unroutable:{why}")
-        return None
+        return Candidate(conflict=conflict, blocked_by=f"unroutable:{why}")
     if conflict.state != ConflictState.OPEN:  # acknowledged: quiet until the acknowledgement lapses
-        return conflict.acknowledged_at + p.timing.ack_timeout if conflict.acknowledged_at else None
-    if suppress(p, conflict):
-        return None
+        lapses = conflict.acknowledged_at + p.timing.ack_timeout if conflict.acknowledged_at else None
+        return Candidate(conflict=conflict, next_check=lapses)
 
     def slot(last_sent: datetime | None) -> datetime:
         return check_in_slot(
@@ -194,61 +214,75 @@ def _plan_check_in(p: Planner, conflict: Conflict) -> datetime | None:
 
     due = slot(conflict.last_notified_at)
     if due > p.now:
-        return due
-    row = group.digest_row(p, recipient, due)
-    if row is None:  # today's digest has gone already: tomorrow's, then
-        return slot(p.now)
-    assert row.id is not None and conflict.id is not None
-    group.link(p, row.id, conflict.id, level=0)
-    p.touched[row.id] = row
-    conflict.notified_at = conflict.notified_at or p.now
-    conflict.last_notified_at = p.now
-    conflict.escalation_level = 0
-    return slot(p.now)
+        return Candidate(conflict=conflict, silences=Silences.ALL, next_check=due)
+    # If today's digest has gone already, the group stage drops the notice: tomorrow's, then.
+    return Candidate(
+        conflict=conflict,
+        notices=(Notice(conflict.id, recipient, NotificationReason.CHECK_IN, level=0, digest_due=due),),
+        silences=Silences.ALL,
+        update=EpisodeUpdate(notified_at=conflict.notified_at or p.now, last_notified_at=p.now, escalation_level=0),
+        next_check=slot(p.now),
+    )
 
 
-def _plan_escalations(p: Planner, conflict: Conflict, levels: Sequence[EscalationLevel]) -> set[str]:
-    assert conflict.alert_started_at is not None
-    told: set[str] = set()
+def _plan_escalations(
+    p: Planner, conflict: Conflict, levels: Sequence[EscalationLevel]
+) -> tuple[int, list[Notice], list[str]]:
+    """The escalation level the conflict reaches now, the escalation notices that go with it,
+    and the levels reached that nobody can receive (warned about once they are recorded)."""
+    assert conflict.alert_started_at is not None and conflict.id is not None
+    reached = conflict.escalation_level
+    notices: list[Notice] = []
+    unroutable: list[str] = []
     for index in range(conflict.escalation_level + 1, len(levels)):
         level = levels[index]
         if conflict.alert_started_at + level.delay > p.now or not level_applies(level, conflict.state):
             continue
         recipient, why = p.recipient_for_level(conflict, index)
-        in_the_loop = _reminded(p, conflict)
-        conflict.escalation_level = index
+        in_the_loop = _reminded(p, conflict, reached)
+        reached = index
         if recipient is None:
-            log.warning("conflict %s: escalation level %d has no recipient (%s)", conflict.id, index, why)
+            unroutable.append(f"escalation level {index} has no recipient ({why})")
             continue
         if recipient.key in in_the_loop:
             continue  # escalating to someone already being reminded adds nothing
-        group.add_follow_up(p, recipient, NotificationReason.ESCALATION, conflict, level=index)
-        told.add(recipient.key)
-    return told
+        notices.append(_follow_up(p, conflict, recipient, NotificationReason.ESCALATION, level=index))
+    return reached, notices, unroutable
 
 
-def _reminded(p: Planner, conflict: Conflict) -> dict[str, Recipient]:
-    """Who reminders about `conflict` go to: the level-0 recipient and the current level's."""
+def _reminded(p: Planner, conflict: Conflict, level: int) -> dict[str, Recipient]:
+    """Who reminders about `conflict` at escalation `level` go to: the level-0 recipient and the level's."""
     found: dict[str, Recipient] = {}
-    for level in dict.fromkeys((0, conflict.escalation_level)):
-        recipient, _ = p.recipient_for_level(conflict, level)
+    for each in dict.fromkeys((0, level)):
+        recipient, _ = p.recipient_for_level(conflict, each)
         if recipient is not None:
             found[recipient.key] = recipient
     return found
 
 
-def _plan_reminder(p: Planner, conflict: Conflict, already_told: set[str], *, force: bool) -> None:
+def _plan_reminder(
+    p: Planner, conflict: Conflict, level: int, already_told: set[str], *, force: bool
+) -> tuple[list[Notice], bool]:
+    """The reminders due now, and whether a reminder was due at all (it counts as sent)."""
     if conflict.state != ConflictState.OPEN:
-        return
+        return [], False
     last = conflict.last_notified_at
     # Reminders due within group_interval ride along, so a grouped DM stays one reminder.
     if not force and last is not None and last + p.timing.repeat_interval > p.now + p.timing.group_interval:
-        return
-    for recipient in _reminded(p, conflict).values():
-        if recipient.key in already_told:
-            continue
-        group.add_follow_up(p, recipient, NotificationReason.REMINDER, conflict, level=conflict.escalation_level)
-    conflict.last_notified_at = p.now
+        return [], False
+    notices = [
+        _follow_up(p, conflict, recipient, NotificationReason.REMINDER, level=level)
+        for recipient in _reminded(p, conflict, level).values()
+        if recipient.key not in already_told
+    ]
+    return notices, True
+
+
+def _follow_up(p: Planner, conflict: Conflict, recipient: Recipient, reason: str, *, level: int) -> Notice:
+    """A follow-up threads under the first DM about the conflict to the same recipient."""
+    assert conflict.id is not None
+    parent_id = dict(p.told_about(conflict, TOLD_STATUSES)).get(recipient.key)
+    return Notice(conflict.id, recipient, reason, level=level, parent_id=parent_id)
 
 
 def _next_due(
@@ -269,24 +303,21 @@ def _next_due(
     return min(candidates, default=None)
 
 
-def _plan_closed(p: Planner, conflict: Conflict) -> None:
+def _plan_closed(p: Planner, conflict: Conflict) -> Candidate:
     """A resolved or dismissed conflict: withdraw what was not sent, tell who was told, once."""
+    assert conflict.id is not None
     _withdraw(p, conflict)
     conflict.resolution_notified_at = p.now
-    conflict.next_escalation_at = None
-    snoozed = silenced_by_snooze(p, conflict)
-    if snoozed is not None:
-        suppress(p, conflict, snoozed)
-        return
-    conflict.suppressed_by = None
+    notices: list[Notice] = []
     for recipient_key, parent_id in p.told_about(conflict, DELIVERED_STATUSES):
         if recipient_key == conflict.resolved_by:
             continue
         recipient = p.directory.recipient(recipient_key)
         if recipient is not None:
-            group.add_follow_up(
-                p, recipient, NotificationReason.RESOLVED, conflict, level=conflict.escalation_level, parent_id=parent_id
+            notices.append(
+                Notice(conflict.id, recipient, NotificationReason.RESOLVED, level=conflict.escalation_level, parent_id=parent_id)
             )
+    return Candidate(conflict=conflict, notices=tuple(notices), silences=Silences.SNOOZES)
 
 
 def _withdraw(p: Planner, conflict: Conflict) -> None:

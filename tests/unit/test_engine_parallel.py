@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import timedelta
 from pathlib import Path
@@ -100,7 +101,7 @@ def test_a_helper_that_cannot_start_leaves_the_pass_to_this_process(
         raise OSError("no fork server here")
 
     serial, parallel = _store(tmp_path / "serial.db"), _store(tmp_path / "parallel.db")
-    monkeypatch.setattr(multiprocessing.get_context("forkserver").Process, "start", cannot_start)
+    monkeypatch.setattr(multiprocessing.get_context("spawn").Process, "start", cannot_start)
     reports = _reconcile_all(serial, workers=1), _reconcile_all(parallel, workers=2, parallel_min=0)
     assert reports[1].chunks_by_workers == 0 and reports[0] == reports[1]
     assert _dump(serial) == _dump(parallel)
@@ -146,3 +147,53 @@ def test_in_memory_sqlite_reconciles_in_process() -> None:
     migrate(store)
     with session_scope(store) as session:
         assert engine._parallel_url(session) is None
+
+
+def test_claims_packed_by_postgres_read_as_a_row_per_claim(
+    postgres_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL packs each deliverable's claims into JSON (`json_agg`); the claims and the
+    store a pass leaves are those of reading a row per claim, microseconds and edits included."""
+    dumps, claims = [], []
+    for packed in (True, False):
+        if not packed:
+            monkeypatch.setattr(engine, "_packed_claims_sql", lambda session: None)
+        _truncate_all(postgres_engine)
+        generate(postgres_engine, 1200, 6_000, random.Random(3))
+        with postgres_engine.begin() as connection:
+            connection.execute(text(
+                "UPDATE observation SET stated_at = stated_at + interval '0.123456 seconds',"
+                " edited_at = stated_at + interval '2 hours 0.5 seconds', author = author || ' é\"' WHERE id % 7 = 0"
+            ))
+        with session_scope(postgres_engine) as session:
+            claims.append(engine._load_claims(session, [f"d{i:06d}" for i in range(0, 1200, 3)], {}))
+        report = _reconcile_all(postgres_engine, workers=1)
+        dumps.append((report, _dump(postgres_engine)))
+    assert _as_values(claims[0]) == _as_values(claims[1])
+    assert any(view.edited_at and view.stated_at.microsecond for views in claims[0].values() for view in views)
+    assert dumps[0] == dumps[1] and dumps[0][0].opened
+
+
+def _as_values(claims: dict[str, list[Any]]) -> dict[str, list[tuple[Any, ...]]]:
+    """Claim views (compared by identity) as their values, in id order."""
+    return {key: sorted(dataclasses.astuple(view) for view in views) for key, views in claims.items()}
+
+
+def test_postgres_writes_rows_by_column_and_falls_back_to_rows_for_repeated_ids(postgres_engine: Engine) -> None:
+    """A chunk's updates go as one `unnest` statement per set of columns; one updating the same
+    row twice goes row by row, in order, as executemany would."""
+    _truncate_all(postgres_engine)
+    generate(postgres_engine, 3, 6, random.Random(2))
+    with session_scope(postgres_engine) as session:
+        ids = dict(session.connection().execute(text("SELECT key, id FROM deliverable")).all())
+        sql = engine._Sql.of(session)
+        once = sql.updates(engine._D, [{"id": ids["d000000"], "conditions": {"a": 1}, "role": "x"},
+                                       {"id": ids["d000001"], "conditions": {"b": [2]}, "role": None}])
+        twice = sql.updates(engine._D, [{"id": ids["d000002"], "conditions": {"c": 1}},
+                                        {"id": ids["d000002"], "conditions": {"c": 2}}])
+        assert [by_column for _, _, by_column in once + twice] == [True, False]
+        cursor = session.connection().connection.cursor()
+        for statement in once + twice:
+            engine._execute(cursor, statement)
+        rows = dict(session.connection().execute(text("SELECT key, conditions::text || coalesce(role, '-') FROM deliverable")).all())
+    assert rows == {"d000000": '{"a":1}x', "d000001": '{"b":[2]}-', "d000002": '{"c":2}engineering'}
