@@ -236,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         results["changed"]["linked_changed"] = changed_linked
         changed_set = set(changed)
         with_changes = {
-            t["projects"][0] for t in data["asana"]["tasks"] if t["gid"] in changed_set and t["gid"] in index.linked("asana")
+            t["projects"][0]
+            for t in data["asana"]["tasks"]
+            if t["gid"] in changed_set and t["gid"] in index.linked("asana")
         }
         results["changed"]["minimum"] = args.projects + changed_linked + len(with_changes)
         conn.close()
