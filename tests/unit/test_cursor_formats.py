@@ -43,9 +43,13 @@ SLACK_CRAWLING = (
 
 @pytest.mark.parametrize("stored", [ASANA_EVENTS, ASANA_POLL, ASANA_CRAWL])
 def test_stored_asana_cursors_load_and_dump_back_unchanged(stored: str) -> None:
+    """Unchanged but for the two fields added since (the deliverable index the cursor was
+    written under, and the project's linked tasks), which an old cursor does not know."""
     cursor = AsanaCursor.load(stored)
     assert cursor is not None
-    assert cursor.dump() == stored
+    dumped = json.loads(cursor.dump())
+    assert (dumped.pop("index"), dumped.pop("linked")) == (None, {})
+    assert dumped == json.loads(stored)
 
 
 def test_a_stored_asana_cursor_keeps_every_field() -> None:
