@@ -710,3 +710,36 @@ def test_cursor_is_ours_or_ignored() -> None:
         assert AsanaCursor.load(unfinished.replace(crawl=broken).dump()) is None
     done = crawl.model_copy(update={"offset": None, "tasks_done": True})
     assert AsanaCursor.load(unfinished.replace(crawl=done).dump()) is not None
+
+
+def test_a_changed_task_the_listing_lacks_is_read_on_its_own(
+    sqlite_engine: Engine, config: Config, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real Asana leaves some changes out of `modified_at` (comments, project membership), so a
+    changed task can be missing from the `modified_since` listing: it is then read by its gid."""
+    rt = runtime(sqlite_engine, config, sandbox)
+    conn = connector(config, sandbox)
+    assert sync(rt, conn).ok
+    listing = conn._tasks_modified_since
+
+    def without_3002(*args: Any, **kwargs: Any) -> dict[str, dict[str, Any]]:
+        found = listing(*args, **kwargs)
+        assert "3002" in found and "3003" in found
+        return {gid: task for gid, task in found.items() if gid != "3002"}
+
+    monkeypatch.setattr(conn, "_tasks_modified_since", without_3002)
+    sandbox.reset_counts()
+    sandbox.asana.update_task("3003", custom_fields={"700": "Blocked"}, actor="503", at=AT)
+    sandbox.asana.update_task("3002", due_on="2026-12-02", actor="502", at=AT)
+    report = sync(rt, conn)
+
+    assert report.ok, report.error
+    assert report.updated == 2
+    assert ("3002", "target_date", "payments-api", "2026-12-02", AT.isoformat(), "bob@acme.test") in claims(sqlite_engine)
+    assert ("3003", "status", "search", "blocked", AT.isoformat(), "carol@acme.test") in claims(sqlite_engine)
+    assert sandbox.request_counts() == {
+        "asana GET /events": 1,
+        "asana GET /projects/{gid}/tasks": 1,
+        "asana GET /tasks/{gid}": 1,
+        "asana GET /tasks/{gid}/stories": 2,
+    }
