@@ -171,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--_generate-db", nargs=3, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--_reconcile-db", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    # measure what ships: the Dockerfile sets it (for the reconcile pass alone it measured no
+    # different: 255.1 MB without, 255.5 MB with, 4 December)
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     if args._generate_db:
         url, deliverables, observations = args._generate_db
         _generate_db(url, int(deliverables), int(observations))

@@ -53,7 +53,10 @@ log = logging.getLogger(__name__)
 
 _STATE_KIND = ClaimKind.STATE.value
 
-CHUNK = 1000
+# deliverables planned and written together: a chunk's claims, plans and pymalloc arenas are most
+# of what a process holds beyond what it keeps across chunks; 250 against 1,000 took a 100,000
+# deliverable pass from 231 to 201 MB (both processes) at the same CPU time (issue #21)
+CHUNK = 250
 WORKERS = 2  # at most, reconcile_all's planning processes (this one included)
 PARALLEL_MIN = 20_000  # deliverables; below this starting the workers costs more than it saves
 
@@ -262,7 +265,7 @@ def _run_parallel(
     handout = _Handout(len(chunks), context.Value("q", 0), context.Value("q", 0, lock=False))
     results = context.Queue()  # its feeder thread lets a helper plan on while we write
     helpers = [
-        context.Process(target=_worker, args=(url, chunks, handout, config, now, results), daemon=True)
+        context.Process(target=_worker, args=(url, _PackedChunks.of(chunks), handout, config, now, results), daemon=True)
         for _ in range(workers - 1)
     ]
     # Starting a helper waits for it to import this module (half a second): this process plans
@@ -379,7 +382,7 @@ class _Inbox:
 
 
 def _worker(
-    url: str, chunks: list[Sequence[str]], handout: _Handout, config: Config, now: datetime, results: Any
+    url: str, chunks: _PackedChunks, handout: _Handout, config: Config, now: datetime, results: Any
 ) -> None:
     """Plan chunks as `handout` gives them out, from a connection of its own; send each plan
     to the parent."""
@@ -395,7 +398,7 @@ def _worker(
                 if index is None:
                     time.sleep(0.005)  # the parent is writing: too far ahead of it
                     continue
-                results.put(("plan", index, _plan_chunk(session, chunks[index], context, now)))
+                results.put(("plan", index, _plan_chunk(session, chunks.unpack(index), context, now)))
             session.rollback()
         results.put(("done", time.process_time()))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
@@ -406,17 +409,42 @@ def _worker(
         engine.dispose()
 
 
+@dataclass(frozen=True)
+class _PackedChunks:
+    """The chunks' keys as one string per chunk, for a helper: a list of 100,000 key strings
+    costs a helper about 7 MB (and as much again while it is unpickled), the joined text a
+    seventh of that; a chunk is split back into its keys when the helper plans it."""
+
+    texts: tuple[str, ...] | None  # keys joined by SEPARATOR; None when a key contains it
+    lists: tuple[Sequence[str], ...] = ()
+
+    SEPARATOR = "\x00"
+
+    @classmethod
+    def of(cls, chunks: Sequence[Sequence[str]]) -> _PackedChunks:
+        texts = tuple(cls.SEPARATOR.join(chunk) for chunk in chunks)
+        if any(text.count(cls.SEPARATOR) != len(chunk) - 1 for text, chunk in zip(texts, chunks, strict=True)):
+            return cls(None, tuple(chunks))
+        return cls(texts)
+
+    def unpack(self, index: int) -> Sequence[str]:
+        if self.texts is None:
+            return self.lists[index]
+        return self.texts[index].split(self.SEPARATOR)
+
+
 @contextmanager
 def _sqlite_cache(session: Session, *, deliverables: int) -> Iterator[None]:
     """A pass of more than a chunk inserts into half a dozen indexes at random places; with
     SQLite's default 2 MB page cache it would spend most of its write time re-reading index
-    pages. 6,000 pages (about 24 MB) measured as fast as 25,000 and as 250,000 (1 GiB)."""
+    pages. 2,000 pages (about 8 MB) measured as fast as 6,000 (and those as fast as 25,000 and
+    250,000, 1 GiB); 1,000 cost a tenth more CPU in a steady pass (issue #21)."""
     connection = session.connection()
     if connection.dialect.name != "sqlite" or deliverables <= CHUNK:
         yield
         return
     before = int(connection.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)  # -2000: the default
-    connection.exec_driver_sql("PRAGMA cache_size = 6000")
+    connection.exec_driver_sql("PRAGMA cache_size = 2000")
     try:
         yield
     finally:

@@ -197,3 +197,17 @@ def test_postgres_writes_rows_by_column_and_falls_back_to_rows_for_repeated_ids(
             engine._execute(cursor, statement)
         rows = dict(session.connection().execute(text("SELECT key, conditions::text || coalesce(role, '-') FROM deliverable")).all())
     assert rows == {"d000000": '{"a":1}x', "d000001": '{"b":[2]}-', "d000002": '{"c":2}engineering'}
+
+
+def test_a_helper_gets_each_chunk_back_as_the_keys_it_was() -> None:
+    chunks = [["d000001", "d000002"], ["d000003"], ["key with spaces", "ünïcode"]]
+    packed = engine._PackedChunks.of(chunks)
+    assert packed.texts is not None
+    assert [packed.unpack(i) for i in range(len(chunks))] == chunks
+
+
+def test_keys_holding_the_separator_are_handed_over_as_lists() -> None:
+    chunks = [["a", "b\x00c"], ["d"]]
+    packed = engine._PackedChunks.of(chunks)
+    assert packed.texts is None
+    assert [list(packed.unpack(i)) for i in range(len(chunks))] == chunks
