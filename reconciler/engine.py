@@ -509,10 +509,16 @@ class _Context:
 
 def _as_dependency(state: rules.CanonicalState) -> rules.CanonicalState:
     """`state` with its claims cut to what dependency rules read as evidence (id, source,
-    times): a pass keeps tens of thousands of these."""
+    times), its few distinct words shared: a pass keeps tens of thousands of these."""
     return dataclasses.replace(
-        state, status_claim=_evidence_only(state.status_claim), date_claim=_evidence_only(state.date_claim)
+        state, status=_shared(state.status), status_source=_shared(state.status_source),
+        target_date_source=_shared(state.target_date_source),
+        status_claim=_evidence_only(state.status_claim), date_claim=_evidence_only(state.date_claim),
     )
+
+
+def _shared(word: str | None) -> str | None:
+    return None if word is None else sys.intern(word)
 
 
 def _evidence_only(claim: rules.ClaimView | None) -> rules.ClaimView | None:
