@@ -43,11 +43,21 @@ def run(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
     return wall, usage.ru_utime + usage.ru_stime, code
 
 
+def medians(argv: list[str], env: dict[str, str], runs: int) -> dict[str, float]:
+    """Median wall and CPU seconds of `runs` fresh processes."""
+    samples = [run(argv, env) for _ in range(runs)]
+    return {
+        "wall_s": round(statistics.median(s[0] for s in samples), 3),
+        "cpu_s": round(statistics.median(s[1] for s in samples), 3),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--importtime", action="store_true")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--redis", metavar="URL", help="also time `status` with REDIS_URL=URL (its queue depth read from Redis)")
     args = ap.parse_args(argv)
     exe = [sys.executable, "-c", "from reconciler.cli import main; main()"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -63,16 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[str, dict[str, float]] = {}
         for name, command in COMMANDS.items():
             run([*exe, *command], env)  # warm the file cache and bytecode
-            samples = [run([*exe, *command], env) for _ in range(args.runs)]
-            results[name] = {
-                "wall_s": round(statistics.median(s[0] for s in samples), 3),
-                "cpu_s": round(statistics.median(s[1] for s in samples), 3),
-            }
-        baseline = [run([sys.executable, "-c", "pass"], env) for _ in range(args.runs)]
-        results["python -c pass"] = {
-            "wall_s": round(statistics.median(s[0] for s in baseline), 3),
-            "cpu_s": round(statistics.median(s[1] for s in baseline), 3),
-        }
+            results[name] = medians([*exe, *command], env, args.runs)
+        if args.redis:
+            with_redis = {**env, "REDIS_URL": args.redis}
+            run([*exe, *COMMANDS["status"]], with_redis)
+            results["status, with REDIS_URL"] = medians([*exe, *COMMANDS["status"]], with_redis, args.runs)
+        results["python -c pass"] = medians([sys.executable, "-c", "pass"], env, args.runs)
         imports: list[tuple[int, str]] = []
         if args.importtime:
             proc = subprocess.run([sys.executable, "-X", "importtime", "-c", "from reconciler.cli import main; main()",

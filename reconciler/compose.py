@@ -60,6 +60,15 @@ def check_worker_settings() -> None:
     get_worker_settings()
 
 
+def queue_status(settings: Settings) -> dict[str, Any] | str:
+    """The Celery queues' depth in the configured Redis, or "unavailable" (as `reconciler
+    status` shows it; imports redis alone, for the CLI's quick path)."""
+    from workers.queue_depth import queue_status as depth
+    from workers.settings import get_worker_settings
+
+    return depth(settings.redis_url, get_worker_settings())
+
+
 def redis_reachable(settings: Settings) -> bool:
     from workers.connections import reachable_redis
 

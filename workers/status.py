@@ -5,17 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import redis
-
 from reconciler import pipeline, store
 from reconciler.db import session_scope
 from reconciler.pipeline import Runtime
 from reconciler.quick_read import partition_statuses
 from workers.connections import redis_configured
+from workers.queue_depth import queue_status
 from workers.settings import WorkerSettings, get_worker_settings
-
-# kombu's Redis transport keeps priorities 3, 6 and 9 in lists named `<queue>\x06\x16<n>`.
-_PRIORITY_SEP = "\x06\x16"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -29,26 +25,6 @@ def partition_status(rt: Runtime) -> list[dict[str, Any]]:
     now = rt.now()
     wanted = [(s.value, p) for s, p in pipeline.configured_partitions(rt)]
     return partition_statuses(wanted, rows, now)
-
-
-def queue_status(redis_url: str, ws: WorkerSettings, *, timeout: float = 0.5) -> dict[str, Any] | str:
-    """Messages waiting in the Celery queues (sweeps, and syncs apart) and delivered-but-unacked,
-    or "unavailable"."""
-    client = redis.Redis.from_url(redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
-
-    def depth(queue: str) -> int:
-        names = [queue] + [f"{queue}{_PRIORITY_SEP}{n}" for n in (3, 6, 9)]
-        return sum(int(client.llen(n)) for n in names)
-
-    try:
-        sweeps, syncs = depth(ws.celery_queue), depth(ws.sync_queue)
-        unacked = int(client.hlen("unacked"))
-    except (redis.RedisError, OSError):
-        return "unavailable"
-    finally:
-        client.close()
-    return {"queue": ws.celery_queue, "waiting": sweeps + syncs, "waiting_sweeps": sweeps, "waiting_syncs": syncs,
-            "unacked": unacked}
 
 
 def collect_status(rt: Runtime, *, ws: WorkerSettings | None = None) -> dict[str, Any]:

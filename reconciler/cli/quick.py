@@ -174,29 +174,28 @@ def _status(tokens: list[str]) -> Callable[[], int] | None:
 
 
 def _status_data(store: QuickStore, settings: Settings, config: Config) -> tuple[dict[str, Any], datetime] | None:
-    """What `collect_status` gathers, while no Redis is configured (with one, the full command
-    asks it) and every partition is listed without asking a source."""
+    """What `collect_status` gathers, while every partition is listed without asking a source
+    (the queue from Redis when one is configured)."""
     from connectors.registry import current_sources
     from reconciler import quick_read
-    from reconciler.compose import check_worker_settings
+    from reconciler.compose import check_worker_settings, queue_status
     from reconciler.settings import redis_configured
 
     check_worker_settings()
-    if redis_configured(settings):
-        return None
     wanted: list[tuple[str, str]] = []
     for plugin in current_sources():
         if not plugin.lists_without_requests(config):
             return None
         wanted += [(str(plugin.name), p) for p in plugin.partitions(config)]
     notifications = quick_read.notification_status(store)
+    queue = queue_status(settings) if redis_configured(settings) else "unavailable"
     full_pass = quick_read.last_full_pass(store)
     partitions = quick_read.partition_statuses(wanted, quick_read.sync_cursors(store), datetime.now(timezone.utc))
     data = {
         "partitions": partitions,
         "last_full_reconcile": full_pass.isoformat() if full_pass else None,
-        "queue": "unavailable",
-        "queue_depth": "unavailable",
+        "queue": queue,
+        "queue_depth": queue["waiting"] if isinstance(queue, dict) else queue,
         "notifications": notifications,
     }
     return data, datetime.now(timezone.utc)
