@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import time_machine
@@ -264,3 +265,22 @@ def test_status_with_redis_is_answered_quickly_with_the_queue(
     assert quick == full
     shown = json.loads(quick[1])
     assert shown["queue_depth"] == (2 if up else "unavailable"), shown
+
+
+def test_a_failure_the_quick_path_did_not_foresee_leaves_the_answer_to_the_full_command(
+    sqlite_url: str, sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bug in the quick read costs the full command's start-up, not a traceback."""
+    from reconciler import quick_read
+
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    get_settings.cache_clear()
+    expected = run_main(["conflicts", "list", "--json"], capsys, quick=False)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a read the quick path did not foresee")
+
+    monkeypatch.setattr(quick_read, "quick_store", broken)
+    assert answer(["conflicts", "list", "--json"]) is None
+    assert run_main(["conflicts", "list", "--json"], capsys, quick=True) == expected
+    assert expected[0] == 0
