@@ -117,9 +117,7 @@ def answer(argv: list[str]) -> int | None:
         return None
     try:
         show = command(rest)
-    except _Unexpected:
-        return None
-    except Exception:  # noqa: BLE001  a read this path did not foresee: the full command answers it
+    except Exception:  # noqa: BLE001  `_Unexpected` arguments, or a read this path did not foresee: Typer answers
         return None
     return None if show is None else show()
 
