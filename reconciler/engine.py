@@ -21,7 +21,6 @@ import dataclasses
 import gc
 import hashlib
 import logging
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -94,7 +93,7 @@ class ReconcileReport:
 
 def reconcile(session: Session, keys: Iterable[str], *, config: Config, now: datetime) -> ReconcileReport:
     """Reconcile exactly `keys` (unknown keys are skipped); leaves `dirty` flags alone."""
-    return _run(session, sorted(set(keys)), config=config, now=now)
+    return _run(session, _PackedChunks.of(_chunks(sorted(set(keys)))), config=config, now=now)
 
 
 def reconcile_dirty(
@@ -122,7 +121,7 @@ def reconcile_dirty(
     for chunk in _chunks(dirty):
         _clear_dirty(session, chunk)
     keys = (set(dirty) | _dependents(session, dirty) | set(due)) - held
-    report = _run(session, sorted(keys), config=config, now=now)
+    report = _run(session, _PackedChunks.of(_chunks(sorted(keys))), config=config, now=now)
     report.due = len(set(due) - held)
     return report
 
@@ -143,12 +142,24 @@ def reconcile_all(
     plan chunks as they come free while this one writes (see `_run_parallel`); the result is
     the same as reconciling in this process."""
     session.flush()
-    keys = list(session.execute(select(_D.c.key).order_by(_D.c.key)).scalars())
+    chunks = _PackedChunks.of(_all_keys(session))
     if workers is None:
         workers = _default_workers()
-    url = _parallel_url(session) if workers > 1 and len(keys) >= parallel_min else None
+    url = _parallel_url(session) if workers > 1 and chunks.deliverables >= parallel_min else None
     session.execute(update(_D).where(_IS_DIRTY).values(dirty=False))
-    return _run(session, keys, config=config, now=now, parallel=(url, workers) if url else None)
+    return _run(session, chunks, config=config, now=now, parallel=(url, workers) if url else None)
+
+
+def _all_keys(session: Session) -> Iterator[list[str]]:
+    """Every deliverable's key in key order, a chunk at a time: the keys of a whole store as
+    one list would be the largest thing a pass keeps."""
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute("SELECT key FROM deliverable ORDER BY key")
+        while rows := cursor.fetchmany(CHUNK):
+            yield [key for (key,) in rows]
+    finally:
+        cursor.close()
 
 
 def rules_fingerprint(config: Config) -> str:
@@ -164,18 +175,17 @@ def rules_fingerprint(config: Config) -> str:
 
 
 def _run(
-    session: Session, keys: list[str], *, config: Config, now: datetime, parallel: tuple[str, int] | None = None
+    session: Session, chunks: _PackedChunks, *, config: Config, now: datetime, parallel: tuple[str, int] | None = None
 ) -> ReconcileReport:
     session.flush()
     report = ReconcileReport()
-    with _gc_paused(), _sqlite_cache(session, deliverables=len(keys)):
+    with _gc_paused(), _sqlite_cache(session, deliverables=chunks.deliverables):
         if parallel is not None:
-            _run_parallel(session, keys, config, now, report, *parallel)
+            _run_parallel(session, chunks, config, now, report, *parallel)
         else:
-            chunks = list(_chunks(keys))
             context = _Context.load(session, config, chunks=len(chunks))
-            for chunk in chunks:
-                plan = _plan_chunk(session, chunk, context, now)
+            for index in range(len(chunks)):
+                plan = _plan_chunk(session, chunks.unpack(index), context, now)
                 _flush(session, plan)
                 report.add(plan.report)
     _expire_written_objects(session)
@@ -249,13 +259,13 @@ class _Handout:
 
 
 def _run_parallel(
-    session: Session, keys: list[str], config: Config, now: datetime, report: ReconcileReport, url: str, workers: int
+    session: Session, chunks: _PackedChunks, config: Config, now: datetime, report: ReconcileReport, url: str,
+    workers: int,
 ) -> None:
     """`workers - 1` helper processes and this one plan chunks as they come free; this one
     writes every plan, in key order."""
     import multiprocessing
 
-    chunks = list(_chunks(keys))
     # Not "fork": a child must not inherit this process's SQLite state (its connections and the
     # locks SQLite believes this process holds). Not "forkserver" either: the fork server stays
     # alive with every module imported (about 45 MB of its own), and a helper forked from it
@@ -265,7 +275,7 @@ def _run_parallel(
     handout = _Handout(len(chunks), context.Value("q", 0), context.Value("q", 0, lock=False))
     results = context.Queue()  # its feeder thread lets a helper plan on while we write
     helpers = [
-        context.Process(target=_worker, args=(url, _PackedChunks.of(chunks), handout, config, now, results), daemon=True)
+        context.Process(target=_worker, args=(url, chunks, handout, config, now, results), daemon=True)
         for _ in range(workers - 1)
     ]
     # Starting a helper waits for it to import this module (half a second): this process plans
@@ -281,7 +291,7 @@ def _run_parallel(
             while index not in planned:
                 mine = handout.claim()
                 if mine is not None:
-                    planned[mine] = _plan_chunk(session, chunks[mine], own, now)
+                    planned[mine] = _plan_chunk(session, chunks.unpack(mine), own, now)
                 else:
                     planned.update(inbox.wait())
                 planned.update(inbox.ready())
@@ -411,21 +421,34 @@ def _worker(
 
 @dataclass(frozen=True)
 class _PackedChunks:
-    """The chunks' keys as one string per chunk, for a helper: a list of 100,000 key strings
-    costs a helper about 7 MB (and as much again while it is unpickled), the joined text a
-    seventh of that; a chunk is split back into its keys when the helper plans it."""
+    """A pass's chunks of keys, as one string per chunk: a list of 100,000 key strings costs
+    about 7 MB in each process (and as much again while a helper unpickles it), the joined
+    text a seventh of that; a chunk is split back into its keys when it is planned."""
 
     texts: tuple[str, ...] | None  # keys joined by SEPARATOR; None when a key contains it
     lists: tuple[Sequence[str], ...] = ()
+    deliverables: int = 0  # keys in all chunks
 
     SEPARATOR = "\x00"
 
     @classmethod
-    def of(cls, chunks: Sequence[Sequence[str]]) -> _PackedChunks:
-        texts = tuple(cls.SEPARATOR.join(chunk) for chunk in chunks)
-        if any(text.count(cls.SEPARATOR) != len(chunk) - 1 for text, chunk in zip(texts, chunks, strict=True)):
-            return cls(None, tuple(chunks))
-        return cls(texts)
+    def of(cls, chunks: Iterable[Sequence[str]]) -> _PackedChunks:
+        texts: list[str] | None = []
+        lists: list[Sequence[str]] = []
+        deliverables = 0
+        for chunk in chunks:
+            deliverables += len(chunk)
+            if texts is not None:
+                text = cls.SEPARATOR.join(chunk)
+                if text.count(cls.SEPARATOR) == len(chunk) - 1:
+                    texts.append(text)
+                    continue
+                lists, texts = [t.split(cls.SEPARATOR) for t in texts], None
+            lists.append(list(chunk))
+        return cls(None if texts is None else tuple(texts), tuple(lists), deliverables)
+
+    def __len__(self) -> int:
+        return len(self.lists) if self.texts is None else len(self.texts)
 
     def unpack(self, index: int) -> Sequence[str]:
         if self.texts is None:
@@ -485,7 +508,7 @@ class _Context:
     # What dependents read of deliverables derived in this run (of the current chunk, and of
     # those in `depended_on` from earlier chunks, and further down their dependencies);
     # nothing the reconciler writes changes it.
-    canonical: dict[str, rules.DependencyFacts] = field(default_factory=dict)
+    canonical: _Known = field(default_factory=lambda: _Known())
 
     @classmethod
     def load(cls, session: Session, config: Config, *, chunks: int) -> _Context:
@@ -497,37 +520,98 @@ class _Context:
     def forget(self, keys: Iterable[str]) -> None:
         """Done with these deliverables: keep the canonical state of those depended on only,
         and of those only what a dependent's rules read."""
-        if self.depended_on is None:
-            return
-        for key in keys:
-            if key not in self.depended_on:
-                self.canonical.pop(key, None)
-            elif key in self.canonical:
-                facts = self.canonical[key]
-                facts.canonical = _as_dependency(facts.canonical)
+        if self.depended_on is not None:
+            self.canonical.keep_packed(drop=[key for key in keys if key not in self.depended_on])
 
 
-def _as_dependency(state: rules.CanonicalState) -> rules.CanonicalState:
-    """`state` with its claims cut to what dependency rules read as evidence (id, source,
-    times), its few distinct words shared: a pass keeps tens of thousands of these."""
-    return dataclasses.replace(
-        state, status=_shared(state.status), status_source=_shared(state.status_source),
-        target_date_source=_shared(state.target_date_source),
-        status_claim=_evidence_only(state.status_claim), date_claim=_evidence_only(state.date_claim),
+class _Known:
+    """What dependents read of deliverables derived so far in a pass, by key. Those of the
+    chunk being planned are objects; those kept past their chunk are packed as JSON, about a
+    fifth of the objects' size (a 100,000 deliverable pass keeps 23,000 of them in each
+    process), and unpacked again for the chunk that reads them."""
+
+    def __init__(self) -> None:
+        self._live: dict[str, rules.DependencyFacts] = {}
+        self._unpacked: dict[str, rules.DependencyFacts] = {}
+        self._packed: dict[str, str] = {}
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._live or key in self._packed
+
+    def __getitem__(self, key: str) -> rules.DependencyFacts:
+        facts = self._live.get(key) or self._unpacked.get(key)
+        if facts is None:
+            facts = self._unpacked[key] = _unpack_dependency(key, self._packed[key])
+        return facts
+
+    def __setitem__(self, key: str, facts: rules.DependencyFacts) -> None:
+        self._live[key] = facts
+        self._unpacked.pop(key, None)
+
+    def keep_packed(self, *, drop: Iterable[str]) -> None:
+        """Pack what was derived since the last call, but for `drop`, which is forgotten."""
+        for key in drop:
+            self._live.pop(key, None)
+            self._packed.pop(key, None)
+        for key, facts in self._live.items():
+            self._packed[key] = _pack_dependency(facts)
+        self._live.clear()
+        self._unpacked.clear()
+
+
+def _pack_dependency(facts: rules.DependencyFacts) -> str:
+    """`facts` as JSON, its claims cut to what dependency rules read as evidence (id, source,
+    field, kind, times). Text, not orjson's bytes, which keep its whole 4 KB buffer."""
+    state = facts.canonical
+    return orjson.dumps([
+        facts.title, facts.owner, facts.reopened, facts.depends_on,
+        state.status, state.status_source, _evidence(state.status_claim), _resolution(state.status_resolution),
+        state.target_date, state.target_date_source, _evidence(state.date_claim), _resolution(state.date_resolution),
+    ]).decode()
+
+
+def _unpack_dependency(key: str, packed: str) -> rules.DependencyFacts:
+    (title, owner, reopened, depends_on, status, status_source, status_claim, status_resolution,
+     target_date, target_date_source, date_claim, date_resolution) = orjson.loads(packed)
+    state = rules.CanonicalState(
+        status, status_source, _evidence_claim(status_claim), _resolution_of(status_resolution),
+        None if target_date is None else date.fromisoformat(target_date), target_date_source,
+        _evidence_claim(date_claim), _resolution_of(date_resolution),
     )
+    return rules.DependencyFacts(key, title, state, tuple(depends_on), owner, reopened)
 
 
-def _shared(word: str | None) -> str | None:
-    return None if word is None else sys.intern(word)
-
-
-def _evidence_only(claim: rules.ClaimView | None) -> rules.ClaimView | None:
+def _evidence(claim: rules.ClaimView | None) -> list[Any] | None:
     if claim is None:
         return None
+    return [claim.id, claim.source, claim.field, claim.kind, claim.stated_at, claim.edited_at, claim.recorded_at]
+
+
+def _evidence_claim(packed: list[Any] | None) -> rules.ClaimView | None:
+    if packed is None:
+        return None
+    id_, source, field_name, kind, stated_at, edited_at, recorded_at = packed
     return rules.ClaimView(
-        claim.id, sys.intern(claim.source), "", sys.intern(claim.field), None, sys.intern(claim.kind), None,
-        claim.stated_at, edited_at=claim.edited_at, recorded_at=claim.recorded_at,
+        id_, source, "", field_name, None, kind, None, _instant(stated_at),  # type: ignore[arg-type]
+        edited_at=_instant(edited_at), recorded_at=_instant(recorded_at),
     )
+
+
+def _resolution(resolution: rules.Resolution | None) -> list[Any] | None:
+    if resolution is None:
+        return None
+    return [resolution.field, resolution.value, resolution.at, resolution.by, resolution.source]
+
+
+def _resolution_of(packed: list[Any] | None) -> rules.Resolution | None:
+    if packed is None:
+        return None
+    field_name, value, at, by, source = packed
+    return rules.Resolution(field_name, value, _instant(at), by, source)  # type: ignore[arg-type]
+
+
+def _instant(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
 
 
 def _depended_on(session: Session) -> frozenset[str]:
@@ -925,7 +1009,7 @@ def _facts(row: _DeliverableRow, snap: _Snapshot, context: _Context, now: dateti
 
 
 def _reachable(
-    depends_on: Iterable[str], known: dict[str, rules.DependencyFacts]
+    depends_on: Iterable[str], known: _Known
 ) -> dict[str, rules.DependencyFacts]:
     """The known dependencies reachable from `depends_on`, transitively (cycles end at the
     first repeat)."""

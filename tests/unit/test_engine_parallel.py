@@ -211,3 +211,11 @@ def test_keys_holding_the_separator_are_handed_over_as_lists() -> None:
     packed = engine._PackedChunks.of(chunks)
     assert packed.texts is None
     assert [list(packed.unpack(i)) for i in range(len(chunks))] == chunks
+
+
+def test_a_separator_in_a_later_chunk_turns_the_packed_ones_back_into_lists() -> None:
+    chunks = [["a", "b"], ["c"], ["d\x00e", "f"]]
+    packed = engine._PackedChunks.of(iter(chunks))
+    assert packed.texts is None
+    assert len(packed) == 3 and packed.deliverables == 5
+    assert [list(packed.unpack(i)) for i in range(len(chunks))] == chunks

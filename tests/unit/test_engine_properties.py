@@ -147,3 +147,24 @@ def test_reconcile_is_idempotent(claims: list[Unit]) -> None:
         db.dispose()
     assert (report.opened, report.updated, report.auto_resolved, report.reopened) == ([], [], [], [])
     assert after == before
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(claims=units())
+def test_a_pass_in_chunks_of_one_concludes_what_a_pass_in_one_chunk_does(claims: list[Unit]) -> None:
+    """Past its chunk, a dependency's canonical state is kept packed and unpacked for the chunk
+    that reads it: the findings must be those of a pass holding everything as objects."""
+    results = []
+    for chunk in (1, engine.CHUNK):
+        with tempfile.TemporaryDirectory() as directory:
+            db = _fresh_store(directory)
+            _arrive(db, [claims])
+            original, engine.CHUNK = engine.CHUNK, chunk
+            try:
+                with session_scope(db) as session:
+                    engine.reconcile_all(session, config=CONFIG, now=T + timedelta(days=9))
+            finally:
+                engine.CHUNK = original
+            results.append(_conclusions(db))
+            db.dispose()
+    assert results[0] == results[1]
