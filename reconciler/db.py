@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from sqlmodel import Session
 
+from reconciler.dbapi import SQLITE_PRAGMAS
 from reconciler.migration_heads import MIGRATIONS_DIR, head_revisions  # noqa: F401  (db.head_revisions too)
 
 if TYPE_CHECKING:
@@ -26,10 +27,8 @@ class DatabaseError(Exception):
 
 def _enable_sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(pragma)
     cursor.close()
 
 

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import orjson
 
 from reconciler import rules
-from reconciler.models import ConflictState
+from reconciler.states import ConflictState
 
 OPEN, ACKNOWLEDGED = ConflictState.OPEN.value, ConflictState.ACKNOWLEDGED.value
 RESOLVED, DISMISSED = ConflictState.RESOLVED.value, ConflictState.DISMISSED.value

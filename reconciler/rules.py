@@ -47,12 +47,14 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from enum import StrEnum
 from functools import lru_cache
 from itertools import combinations
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.base import CanonicalStatus, ClaimKind
 from connectors.base import Field as ClaimField
 from connectors.registry import current_sources
-from reconciler.protocol import RulesConfig
+
+if TYPE_CHECKING:  # a reconcile helper process evaluates without loading the configuration's models
+    from reconciler.protocol import RulesConfig
 
 STATUS = ClaimField.STATUS.value
 TARGET_DATE = ClaimField.TARGET_DATE.value

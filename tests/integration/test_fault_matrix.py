@@ -207,8 +207,8 @@ KILLED_RUN = textwrap.dedent(
         from reconciler import engine
         flush = engine._flush
 
-        def flush_then_die(session, writes):
-            flush(session, writes)  # findings written, the transaction not committed
+        def flush_then_die(reader, writes):
+            flush(reader, writes)  # findings written, the transaction not committed
             die_at_nth()
 
         engine._flush = flush_then_die

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import random
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,8 @@ import pytest
 from sqlalchemy import Engine, insert, text
 
 from bench.reconcile_bench import NOW, _claim, config, generate
-from reconciler import engine
+from reconciler import engine, planning
+from reconciler.dbapi import Connect
 from reconciler.db import make_engine, migrate, session_scope
 from reconciler.models import Observation
 from tests.conftest import _truncate_all
@@ -72,7 +76,7 @@ def test_helpers_plan_the_chunks_this_process_leaves_them(tmp_path: Path, monkey
     helper must plan them and the writes still come out in key order, as in the serial run."""
     serial, parallel = _store(tmp_path / "serial.db"), _store(tmp_path / "parallel.db")
     monkeypatch.setattr(engine, "CHUNK", 250)  # ten chunks
-    monkeypatch.setattr(engine._Handout, "claim", _declining_odd_chunks(engine._Handout.claim))
+    monkeypatch.setattr(planning.Handout, "claim", _declining_odd_chunks(planning.Handout.claim))
 
     reports = _reconcile_all(serial, workers=1), _reconcile_all(parallel, workers=2, parallel_min=0)
     assert reports[1].chunks_by_workers >= 5
@@ -83,8 +87,8 @@ def test_helpers_plan_the_chunks_this_process_leaves_them(tmp_path: Path, monkey
 def test_a_failing_helper_fails_the_pass_and_nothing_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = _store(tmp_path / "store.db")
     monkeypatch.setattr(engine, "CHUNK", 250)
-    monkeypatch.setattr(engine, "_parallel_url", lambda session: f"sqlite:///{tmp_path / 'empty.db'}")
-    monkeypatch.setattr(engine._Handout, "claim", _declining_odd_chunks(engine._Handout.claim))
+    monkeypatch.setattr(engine, "_helper_connect", lambda session: Connect("sqlite", (str(tmp_path / "empty.db"),), {}))
+    monkeypatch.setattr(planning.Handout, "claim", _declining_odd_chunks(planning.Handout.claim))
     with pytest.raises(RuntimeError, match="reconcile worker failed: OperationalError"):
         _reconcile_all(store, workers=2, parallel_min=0)
     with store.connect() as connection:
@@ -146,7 +150,7 @@ def test_in_memory_sqlite_reconciles_in_process() -> None:
     store = make_engine("sqlite://")
     migrate(store)
     with session_scope(store) as session:
-        assert engine._parallel_url(session) is None
+        assert engine._helper_connect(session) is None
 
 
 def test_claims_packed_by_postgres_read_as_a_row_per_claim(
@@ -157,7 +161,7 @@ def test_claims_packed_by_postgres_read_as_a_row_per_claim(
     dumps, claims = [], []
     for packed in (True, False):
         if not packed:
-            monkeypatch.setattr(engine, "_packed_claims_sql", lambda session: None)
+            monkeypatch.setattr(planning, "_packed_claims_sql", lambda reader: None)
         _truncate_all(postgres_engine)
         generate(postgres_engine, 1200, 6_000, random.Random(3))
         with postgres_engine.begin() as connection:
@@ -166,7 +170,7 @@ def test_claims_packed_by_postgres_read_as_a_row_per_claim(
                 " edited_at = stated_at + interval '2 hours 0.5 seconds', author = author || ' é\"' WHERE id % 7 = 0"
             ))
         with session_scope(postgres_engine) as session:
-            claims.append(engine._load_claims(session, [f"d{i:06d}" for i in range(0, 1200, 3)], {}))
+            claims.append(planning._load_claims(engine._reader(session), [f"d{i:06d}" for i in range(0, 1200, 3)], {}))
         report = _reconcile_all(postgres_engine, workers=1)
         dumps.append((report, _dump(postgres_engine)))
     assert _as_values(claims[0]) == _as_values(claims[1])
@@ -186,10 +190,10 @@ def test_postgres_writes_rows_by_column_and_falls_back_to_rows_for_repeated_ids(
     generate(postgres_engine, 3, 6, random.Random(2))
     with session_scope(postgres_engine) as session:
         ids = dict(session.connection().execute(text("SELECT key, id FROM deliverable")).all())
-        sql = engine._Sql.of(session)
-        once = sql.updates(engine._D, [{"id": ids["d000000"], "conditions": {"a": 1}, "role": "x"},
+        sql = engine._statements(session)
+        once = sql.updates(planning.DELIVERABLE, [{"id": ids["d000000"], "conditions": {"a": 1}, "role": "x"},
                                        {"id": ids["d000001"], "conditions": {"b": [2]}, "role": None}])
-        twice = sql.updates(engine._D, [{"id": ids["d000002"], "conditions": {"c": 1}},
+        twice = sql.updates(planning.DELIVERABLE, [{"id": ids["d000002"], "conditions": {"c": 1}},
                                         {"id": ids["d000002"], "conditions": {"c": 2}}])
         assert [by_column for _, _, by_column in once + twice] == [True, False]
         cursor = session.connection().connection.cursor()
@@ -201,21 +205,39 @@ def test_postgres_writes_rows_by_column_and_falls_back_to_rows_for_repeated_ids(
 
 def test_a_helper_gets_each_chunk_back_as_the_keys_it_was() -> None:
     chunks = [["d000001", "d000002"], ["d000003"], ["key with spaces", "ünïcode"]]
-    packed = engine._PackedChunks.of(chunks)
+    packed = planning.PackedChunks.of(chunks)
     assert packed.texts is not None
     assert [packed.unpack(i) for i in range(len(chunks))] == chunks
 
 
 def test_keys_holding_the_separator_are_handed_over_as_lists() -> None:
     chunks = [["a", "b\x00c"], ["d"]]
-    packed = engine._PackedChunks.of(chunks)
+    packed = planning.PackedChunks.of(chunks)
     assert packed.texts is None
     assert [list(packed.unpack(i)) for i in range(len(chunks))] == chunks
 
 
 def test_a_separator_in_a_later_chunk_turns_the_packed_ones_back_into_lists() -> None:
     chunks = [["a", "b"], ["c"], ["d\x00e", "f"]]
-    packed = engine._PackedChunks.of(iter(chunks))
+    packed = planning.PackedChunks.of(iter(chunks))
     assert packed.texts is None
     assert len(packed) == 3 and packed.deliverables == 5
     assert [list(packed.unpack(i)) for i in range(len(chunks))] == chunks
+
+
+def test_a_helper_process_plans_without_sqlalchemy_or_the_models(tmp_path: Path) -> None:
+    """A helper imports `reconciler.planning` and unpickles what it is handed: without
+    SQLAlchemy, SQLModel and the models it holds about half the memory before it plans."""
+    store = _store(tmp_path / "store.db")
+    with session_scope(store) as session:
+        handed = (engine._helper_connect(session), planning.PackedChunks.of([["d000001"]]),
+                  engine._settings(session, config()), engine._statements(session), NOW)
+    code = (
+        "import sys, pickle, reconciler.planning\n"
+        "pickle.loads(sys.stdin.buffer.read())\n"
+        "heavy = {'reconciler.models', 'reconciler.store', 'reconciler.engine', 'reconciler.db', 'reconciler.protocol'}\n"
+        "print(sorted(m for m in sys.modules if m in heavy or m.split('.')[0] in ('sqlalchemy', 'sqlmodel', 'alembic')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(handed), capture_output=True, timeout=60,
+                            check=True)
+    assert result.stdout.decode().strip() == "[]"
