@@ -240,7 +240,7 @@ def _auto_resolve(changes: ConflictChanges, row: StoredConflict, now: datetime, 
 
 def _differs(stored: Any, wanted: Any) -> bool:
     if isinstance(wanted, (dict, list)):
-        if isinstance(stored, str):  # SQLite hands back JSON text, PostgreSQL decoded JSON
+        if isinstance(stored, str):  # JSON text, as the reconciler reads it (an ORM object: decoded)
             stored = orjson.loads(stored)
         return bool(stored != wanted)
     return bool(stored != wanted)

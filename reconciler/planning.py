@@ -314,7 +314,7 @@ class _ConflictRow:
     state: str
     severity: str
     summary: str
-    evidence: Any  # JSON as the driver returns it: text (SQLite) or decoded (PostgreSQL)
+    evidence: Any  # JSON text, as `Reader.fetch` returns it from either store
     details: Any
     sources: Any
     newest_evidence_at: datetime | None

@@ -16,8 +16,8 @@ from sqlalchemy import Engine, insert, text
 
 from bench.reconcile_bench import NOW, _claim, config, generate
 from reconciler import engine, planning
-from reconciler.dbapi import Connect
 from reconciler.db import make_engine, migrate, session_scope
+from reconciler.dbapi import Connect
 from reconciler.models import Observation
 from tests.conftest import _truncate_all
 
