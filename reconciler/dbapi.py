@@ -96,4 +96,3 @@ def _json_as_text(cursor: Any) -> None:
     from psycopg.types.string import TextLoader
 
     cursor.adapters.register_loader("json", TextLoader)
-

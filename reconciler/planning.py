@@ -53,7 +53,6 @@ class ReconcileReport:
         self.reopened += other.reopened
 
 
-
 @dataclass
 class Handout:
     """Which chunk is next to plan and which next to write, shared by every process of a pass."""
@@ -74,7 +73,6 @@ class Handout:
 
     def exhausted(self) -> bool:
         return bool(self.next_to_plan.value >= self.total)
-
 
 
 @dataclass(frozen=True)
