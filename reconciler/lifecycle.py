@@ -112,7 +112,8 @@ def apply_transition(
 
 
 class StoredConflict(Protocol):
-    """What the reconciler reads of a stored conflict. JSON columns may be text (SQLite)."""
+    """What the reconciler reads of a stored conflict. JSON columns may be text (the reconciler reads
+    them so from either store) or decoded (an ORM object)."""
 
     id: int
     fingerprint: str
