@@ -1,15 +1,16 @@
 """The level-triggered reconciler: re-read everything about a set of deliverables, evaluate every
 rule, and bring conflicts and canonical state in line with what the rules find.
 
-Work is done per chunk of deliverables: deliverables, live claims, the canonical-state inputs of
-their dependencies, conflicts and dependency edges are one query each, and every change is
-flushed with executemany. Nothing here commits (the caller owns the transaction), and running it
-twice changes nothing. A large `reconcile_all` (from `PARALLEL_MIN` deliverables, when the
-caller's transaction has not written yet) reads and evaluates in `WORKERS` processes and writes
-their plans here in key order: the same store as the serial run (see `_run_parallel`).
+Work is done per chunk of deliverables, planned by `reconciler.planning` (deliverables, live
+claims, the canonical-state inputs of their dependencies, conflicts and dependency edges are one
+query each; the rules' findings become statements) and written here in bulk. Nothing here
+commits (the caller owns the transaction), and running it twice changes nothing. A large
+`reconcile_all` (from `PARALLEL_MIN` deliverables, when the caller's transaction has not written
+yet) plans in `WORKERS` processes and writes their plans here in key order: the same store as the
+serial run (see `_run_parallel`).
 
 The conflict lifecycle (what opens, follows, reopens or closes a conflict) is
-`reconciler.lifecycle`'s; this module reads, evaluates the rules and writes what they decide.
+`reconciler.lifecycle`'s; planning reads and evaluates the rules, this module writes what they decide.
 Each deliverable's `next_check_at` is the earliest moment a rule says time alone may change its
 findings; `reconcile_dirty` takes those whose moment has passed along with the dirty ones, so no
 periodic pass over everything is needed.
@@ -25,6 +26,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -206,7 +208,11 @@ def _settings(session: Session, config: Config) -> Settings:
 
 def _statements(session: Session) -> Statements:
     """The statement builder for this store, its tables described from the models."""
-    dialect = session.connection().dialect
+    return _statements_for(session.connection().dialect)
+
+
+@lru_cache(maxsize=8)  # one per engine's dialect: a dirty pass after every sync needs one too
+def _statements_for(dialect: Any) -> Statements:
     quote = dialect.identifier_preparer.quote
 
     def kind(column_type: Any) -> str:
