@@ -121,6 +121,7 @@ from connectors.base import CanonicalStatus, Field
 from connectors.claim_vocab import (
     DATE_CUES_BY_LANGUAGE,
     LANGUAGES,
+    MONTHS_BY_LANGUAGE,
     NEGATORS_BY_LANGUAGE,
     NOT_THE_WORK,
     NOT_THE_WORK_WORDS,
@@ -323,6 +324,8 @@ _RULE_PHRASES: list[tuple[str, str, str]] = [
     (r"(?:mostly|almost|nearly|half|partially|partly|\d+\s*%)\s+done", _NEUTRAL, ""),
     (r"(?:not\s+)?(?:sure|clear)\s+(?:it'?s|we'?re|if|whether)", _NEUTRAL, ""),
     # done
+    (r"(?:is|are|'s|'re|now|went|both|all|hit|reached)\s+(?:now\s+)?(?-i:GA)|generally\s+available",
+     S.DONE, ""),
     ((r"(?:(?:is|are|'s|'re|now|as)|(?:rollout|roll-out|launch|release|migration|deploy|"
      r"deployment|upgrade|handover|build|qa|testing|work))\s+complete"), S.DONE, ""),
     (r"(?:is|are|'s|'re|it's|now|be)\s+(?:now\s+)?out", S.DONE, ""),
@@ -351,6 +354,7 @@ _RULE_PHRASES: list[tuple[str, str, str]] = [
       r"(?:\s+(?:it|this|that|the\s+[\w-]+))?(?:\s+from\s+[\w./-]+(?:\s+\d+\w*)?)?"
       r"\s+(?:back\s+|out\s+)?(?:to|until|till)(?=\s)"),
      S.AT_RISK, "slipto"),
+    (r"(?:is|are|'s|'re|looks?|looking|getting|pretty|very|a\s+bit|super|really)\s+tight", S.AT_RISK, ""),
     ((r"needs?\s+(?:another|one\s+more|an\s+extra|a\s+few\s+more|a\s+couple\s+more|"
       r"(?:two|three|2|3)\s+more)\s+(?:days?|weeks?|sprints?)"), S.AT_RISK, ""),
     # started family
@@ -455,7 +459,7 @@ _CODE_BLOCK = re.compile(r"```.*?```", re.DOTALL)
 _STRIKE = re.compile(r"(?<![\w~])~[^~\n]+~(?![\w~])")
 # a word or three in quotes is a mention of the words ("the ticket still says "blocked""),
 # not the author's claim
-_QUOTED_WORDS = re.compile(r"[\"\u201c](?:\s*[\w'-]+){1,3}\s*[\"\u201d]")
+_QUOTED_WORDS = re.compile(r"[\"\u201c](?:\s*[\w'-]+:?){1,3}\s*[\"\u201d]")
 _EMOJI = re.compile(r":[a-z0-9_+'\-]*[a-z][a-z0-9_+'\-]*:", re.IGNORECASE)
 # emoji that state something keep their text; any other emoji becomes a clause break
 _STATUS_EMOJI = {"white_check_mark", "heavy_check_mark", "ballot_box_with_check", "shipit",
@@ -533,7 +537,9 @@ _HYPOTHETICAL = re.compile(
     r"would\s+be\s+(?:great|nice|good|ideal|awesome|cool)|wish|ideally|in\s+the\s+event|"
     r"in\s+theory|on\s+paper|(?:would|could|should)(?:\s+not|n'?t)?\s+have|what\s+if|"
     r"not\s+sure|unsure|wondering|(?:pls|please|can\s+you|could\s+you)\s+(?:confirm|verify|check|"
-    r"double[- ]check|make\s+sure)|make\s+sure|double[- ]check)\b",
+    r"double[- ]check|make\s+sure)|make\s+sure|double[- ]check|"
+    # the same in the other status languages (Italian "si è" is reflexive, not "if")
+    r"wenn|falls|sofern|si(?!\s+(?:è|e|sta|stanno|sono)\b)|caso|indien|qualora)\b",
     re.IGNORECASE,
 )
 _CLAUSE_DELIM = re.compile(
@@ -547,7 +553,9 @@ _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|%", re.IGNORECASE)
 _REPORTED = re.compile(
     r"\b(?:said|says|say|told|tells|mentioned|mentions|claims?|claimed|thinks|thought|heard|hear|"
     r"keeps?\s+(?:saying|posting|telling)|according\s+to|supposedly|allegedly|apparently|"
-    r"reportedly|rumou?r\s+(?:is|has\s+it)|quoting)\b",
+    r"reportedly|rumou?r\s+(?:is|has\s+it)|quoting|"
+    r"(?:a\s+)?dit\s+que|dice\s+que|dijo\s+que|diz\s+que|disse\s+que|sagt|sagte|meint|"
+    r"zegt\s+dat|zei\s+dat|dice\s+che|ha\s+detto\s+che)\b",
     re.IGNORECASE,
 )
 _REPORTED_END = re.compile(r"[,;.!?:\u2014\u2013\n]|\s-\s|\bbut\b|\bhowever\b", re.IGNORECASE)
@@ -557,7 +565,9 @@ _SARCASM_START = re.compile(r"^\W*(?:yeah\s+right|oh\s+sure|sure\s+sure|suuu+re|
 # a bot's words pasted or relayed, and reminders: not a person's claim
 _BOT_TEXT = re.compile(r"\b(?:from|by)\s+(?:the\s+)?(?:[\w-]+\s+)?bot\b|"
                        r"\bbot\s+(?:output|says|said|posted|posts|message|text|keeps)\b|"
-                       r"^\W*(?:the\s+)?[\w-]+\s+bot\s*:|\bthe\s+bot\b", re.IGNORECASE)
+                       r"^\W*(?:the\s+)?[\w-]+\s+bot\s*:|\bthe\s+bot\b|"
+                       # an app's reminder ("*Asana*: Reminder: ...", 'Reminder: "Copy review" is due')
+                       r"^\W*[\w-]+\W*:\W*reminder\b|\breminder\s*:\s*[\"\u201c]", re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -686,6 +696,8 @@ _WEEKDAY = (r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tu
             r"thu(?:rs?)?|fri)")
 _FOREIGN_WEEKDAYS = {name: n for table in WEEKDAYS_BY_LANGUAGE.values() for name, n in table.items()}
 _FOREIGN_WEEKDAY = "(?:" + "|".join(sorted(_FOREIGN_WEEKDAYS, key=len, reverse=True)) + ")"
+_FOREIGN_MONTHS = {name: n for table in MONTHS_BY_LANGUAGE.values() for name, n in table.items()}
+_FOREIGN_MONTH = "(?:" + "|".join(sorted(_FOREIGN_MONTHS, key=len, reverse=True)) + ")"
 _NUMWORD = r"(?:a|an|one|two|three|four|five|six|seven|eight|nine|ten|\d{1,2})"
 _DAYQUAL = r"(?:\s+(?:eod|cob|end\s+of\s+(?:the\s+)?day|morning|afternoon|evening|night))?"
 
@@ -696,6 +708,8 @@ _DATE_RE = re.compile(
     r"|(?P<dotted>\b(?:0?[1-9]|[12]\d|3[01])\.(?:0?[1-9]|1[0-2])\.(?:\d{4}|\d{2})?(?![\d.]))"
     r"|(?P<monthday>\b" + _MONTH + r"\.?\s+\d{1,2}" + _ORD + r"\b(?:,?\s+\d{4}\b)?(?!:|\.\d))"
     r"|(?P<daymonth>\b\d{1,2}" + _ORD + r"\s+(?:of\s+)?" + _MONTH + r"\b\.?(?:,?\s+\d{4}\b)?)"
+    r"|(?P<fdaymonth>\b(?:0?[1-9]|[12]\d|3[01])\.?\s+(?:de\s+)?" + _FOREIGN_MONTH
+    + r"(?!\w)(?:\s+(?:de\s+)?\d{4}\b)?)"
     r"|(?P<dm>\b(?:1[3-9]|2\d|3[01])/(?:0?[1-9]|1[0-2])(?:/(?:\d{4}|\d{2}))?\b(?!/|\.\d))"
     r"|(?P<wdnth>\b" + _WEEKDAY + r"(?:day)?,?\s+the\s+(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)\b)"
     r"|(?P<nth>\bthe\s+(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)\b(?!\s+(?:of\s+)?" + _MONTH + r"))"
@@ -704,7 +718,9 @@ _DATE_RE = re.compile(
     r"|(?P<eow>\beow\b|\bend\s+of\s+(?:the\s+|this\s+)?week\b)"
     r"|(?P<eom>\beom\b|\bend\s+of\s+(?:the\s+|this\s+)?month\b)"
     r"|(?P<eoy>\beoy\b|\bend\s+of\s+(?:the\s+|this\s+)?year\b)"
-    r"|(?P<weekday>\b(?:(?:next|this|coming)\s+)?" + _WEEKDAY + r"(?:day)?\b\.?" + _DAYQUAL + ")"
+    r"|(?P<weekday>\b(?:(?:next|this|coming)\s+)?" + _WEEKDAY + r"(?:day)?\b\.?" + _DAYQUAL
+    # "Thursday 3rd December", "Fri, Dec 4": the explicit date after it is the one to read
+    + r"(?!,?\s+(?:the\s+)?(?:\d{1,2}(?:st|nd|rd|th)?\b|" + _MONTH + r"\b)))"
     r"|(?P<relday>\b(?:today|tonight|tomorrow|tmrw|tmr|tomorow|eod|cob)\b" + _DAYQUAL + ")"
     r"|(?P<induration>\b(?:in|within)\s+" + _NUMWORD + r"\s+(?:days?|weeks?)\b)"
     r"|(?P<etaduration>\beta:?\s+" + _NUMWORD + r"\s+(?:days?|weeks?)\b)",
@@ -760,7 +776,7 @@ _EVENT = re.compile(
     r"starts?|starting|started|begins?|beginning|began|ends|ending|chat|discuss|talk|workshop|"
     r"offsite|interview|out\s+sick|(?:she|he|i)(?:'s|'m|\s+is|\s+am|\s+was)\s+out|"
     r"(?:i|we|she|he|they)(?:'ll|\s+will)\s+be\s+(?:out|off|away)|day\s+off|invite|closed|"
-    r"party|dinner|lunch|holiday\s+party)\b",
+    r"party|dinner|lunch|holiday\s+party|wrap|wrap-up|recap|roundup|round-up|digest|summary)\b",
     re.IGNORECASE,
 )
 _STRONG_CUE = re.compile(r"\b(?:eta|due|target|targeting|deadline|launch\s+date|ship\s+date|"
@@ -781,6 +797,13 @@ _STILL_OPEN = re.compile(
     r"|(?:remaining|outstanding)\s+(?:work|items|tasks|bits)|left\s+to\s+do)\b",
     re.IGNORECASE,
 )
+# A request: its date is when people should act ("need a volunteer to QA it before Friday").
+_REQUEST = re.compile(r"\b(?:please|pls|plz|need\s+(?:a|an|some|someone|somebody|volunteers?|help|"
+                      r"input|your|everyone)|(?:can|could)\s+(?:someone|somebody|anyone|you|we\s+get)|"
+                      r"volunteers?)\b", re.IGNORECASE)
+# Nouns that contain a cue word but name something else: "the release notes", "the launch party".
+_CUE_COMPOUND = re.compile(r"\b(?:release|launch|ship|go-live)\s+(?:notes?|party|email|post|checklist|"
+                           r"blog|video|deck|meeting|sync|review|plan|brief|copy)\b", re.IGNORECASE)
 _NOT_TARGET_AFTER = re.compile(r"\s*(?:at\s+the\s+earliest|best\s+case)", re.IGNORECASE)
 _BLOCKED_UNTIL = re.compile(r"\b(?:until|till|til)\s*$", re.IGNORECASE)
 _WEEKDAY_NUM = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
@@ -886,6 +909,11 @@ def _resolve(kind: str, expr: str, local: date, tz: str) -> date | None:
             return None
         ahead = (wd - local.weekday()) % 7 or 7  # like a bare English weekday: the next one
         return local + timedelta(days=ahead)
+    if kind == "fdaymonth":
+        words = re.findall(r"[^\W\d_]+|\d+", e)
+        month = next(_FOREIGN_MONTHS[w] for w in words if w in _FOREIGN_MONTHS)
+        numbers = [int(w) for w in words if w.isdigit()]
+        return _day_first([numbers[0], month, *numbers[1:2]], local)
     if kind == "dm":
         return _day_first([int(p) for p in e.split("/")], local)
     if kind in ("nth", "wdnth"):
@@ -987,6 +1015,9 @@ _PERSON_SUBJECT = re.compile(r"\W*(?!(?:It|This|That|We|They|He|She|Everything|A
 _OTHER_THINGS = NOT_THE_WORK_WORDS - NOT_THE_WORK["chores"]
 _DETERMINERS = {"the", "a", "an", "my", "our", "your", "his", "her", "their", "this", "that", "these",
                 "those", "reminder", "fyi", "ps", "also", "and", "so", "ok", "btw", "new", "old"}
+# "my"/"your" in the status languages: one's own things ("mi build", "mein Laptop")
+_MY_YOUR = {"my", "your", "mi", "mis", "tu", "mein", "meine", "meinen", "dein", "deine", "mon", "ma",
+            "mes", "ton", "ta", "meu", "minha", "mijn", "mio", "mia"}
 _FILLER = {"still", "so", "a", "bit", "little", "just", "also", "now", "and", "but", "sorry", "ugh",
            "lol", "omg", "kinda", "totally", "really", "quite", "slightly"}
 _BLOCKED_BY = re.compile(r"\b(?:on|by|behind)\s+(?:the\s+)?$", re.IGNORECASE)
@@ -1005,7 +1036,7 @@ def _other_subject(subject: list[str], text: str, sent_start: int, s: int) -> bo
     chore = next((i for i, t in enumerate(subject) if t in NOT_THE_WORK["chores"]), None)
     if chore is not None and all(t in _DETERMINERS for t in subject[:chore]):
         return True
-    return subject[:1] in (["my"], ["your"])
+    return bool(subject[:1]) and subject[0] in _MY_YOUR
 
 
 def _private_or_quoted(masked: str, text: str, start: int, end: int, s: int) -> bool:
@@ -1510,6 +1541,10 @@ class ClaimParser:
             if _HEDGE.search(masked, e, ce):
                 continue  # "in 2 weeks maybe": a guess, not a date
             clause_words = set(pre_all) | {t for t, _ in _tokens(masked, e, ce)}
+            for c in _CUE_COMPOUND.finditer(masked, cs, ce):
+                clause_words.discard(c.group(0).split()[0].lower())
+            if _REQUEST.search(masked, cs, ce) and not _STRONG_CUE.search(masked, cs, ce):
+                continue  # "need a decision on it by Wednesday please": when people should act
             cued = bool(clause_words & _RELDAY_CUES) or _STRONG_CUE.search(masked, cs, ce) is not None
             if kind == "relday" and ("dont" in pre_all or pre_all in (["out"], ["off"])):
                 continue  # "please don't merge to main today", "out today": not a deliverable's date
