@@ -349,6 +349,9 @@ _RULE_PHRASES: list[tuple[str, str, str]] = [
       r"|(?<=:\s)|(?<=:))(?:amber|yellow|red|orange)"
       r"|:traffic_light:\s*(?:amber|yellow|red|orange)|\U0001F6A6\s*(?:amber|yellow|red|orange)"),
      S.AT_RISK, "weak"),
+    # "in progress": going, a weak claim that any plain phrase beats ("in progress, but blocked"),
+    # and only about a deliverable named (a bare "in progress" says too little)
+    (r"(?<!work\s)in\s+progress", S.ON_TRACK, "progress"),
     # a date moved later: "pushed to Monday", "moving the launch to the 21st" (needs a date)
     ((r"(?:pushed|postponed|moved|moving|moves|bumped|pushing|pushes)(?:\s+(?:back|out|again))?"
       r"(?:\s+(?:it|this|that|the\s+[\w-]+))?(?:\s+from\s+[\w./-]+(?:\s+\d+\w*)?)?"
@@ -472,6 +475,11 @@ _CROSS_EMOJI = re.compile(r":(?:x|heavy_multiplication_x|no_entry_sign):|\u274c|
 _SARCASM_EMOJI = re.compile(r":(?:upside_down_face|clown_face|roll_eyes|face_with_rolling_eyes|"
                             r"unamused|smirk):|\U0001F643|\U0001F921|\U0001F644|\U0001F612",
                             re.IGNORECASE)
+# Unicode emoji that state nothing ("🎉", "🙌", "🚀"); the status ones (check marks, coloured
+# circles, stop signs, crosses, the traffic light) are kept like their shortcodes.
+_UNICODE_EMOJI = re.compile(r"[\U0001F300-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF]")
+_UNICODE_STATUS = set("\u2705\u2714\u2611\u26d4\u274c\u2716\U0001F534\U0001F6A6\U0001F6D1"
+                      "\U0001F7E0\U0001F7E1\U0001F7E2")
 _INLINE_CODE = re.compile(r"`[^`\n]+`")
 _MARKERS = re.compile(r"(?<![\w*_`])[*_`]+(?=\S)|(?<=\S)[*_`]+(?![\w*_`])")
 _BARE_URL = re.compile(r"https?://\S+")
@@ -501,6 +509,7 @@ def _mask(text: str) -> str:
     # other emoji are blanked but keep a "|" so they separate clauses like punctuation
     t = _EMOJI.sub(lambda m: m.group(0) if m.group(0)[1:-1].lower() in _STATUS_EMOJI
                    else "|" + " " * (len(m.group(0)) - 1), t)
+    t = _UNICODE_EMOJI.sub(lambda m: m.group(0) if m.group(0) in _UNICODE_STATUS else "|", t)
     t = _MARKERS.sub(lambda m: _blank(m.group(0)), t)
     t = _BARE_URL.sub(lambda m: _blank(m.group(0)), t)
     t = t.replace("\u2019", "'").replace("\u2018", "'")
@@ -978,7 +987,7 @@ KeyedClaim = tuple[str | None, Claim]
 
 # What may stand between deliverables named as one list: "checkout, payments and search",
 # "checkout & the payments API", or a link and its label.
-_LIST_GAP = re.compile(r"(?:[\s,&+/|<>()*_]|\band\b|\bor\b|\bthe\b|\bboth\b|\bplus\b|\bas\s+well\s+as\b)*",
+_LIST_GAP = re.compile(r"(?:[\s,&+/|<>()*_]|<#\w+\||\band\b|\bor\b|\bthe\b|\bboth\b|\bplus\b|\bas\s+well\s+as\b)*",
                        re.IGNORECASE)
 # A clause that repeats the previous clause's state for another deliverable: "..., but Y is",
 # "Y still is", "Y is too"; or denies it: "Y isn't", "but not Y", "Y not so much".
@@ -1205,7 +1214,8 @@ class ClaimParser:
                 out.append((None, self._claim(Field.STATUS, status.status.value, status.start, status.end,
                                               text, ctx)))
         for key in dict.fromkeys(m.key for m in ordered):
-            status = self._best_status(by_key.get(key, []), masked, ctx)
+            others = [m.start for m in ordered if m.key != key]
+            status = self._best_status(by_key.get(key, []), masked, ctx, others)
             if status is not None:
                 out.append((key, self._claim(Field.STATUS, status.status.value, status.start, status.end,
                                              text, ctx)))
@@ -1227,7 +1237,10 @@ class ClaimParser:
             b -= 1
         return Claim(field, value, (start, end), text[start:end], (a, b))
 
-    def _best_status(self, cands: list[_Cand], masked: str, ctx: _Ctx | None) -> _Cand | None:
+    def _best_status(self, cands: list[_Cand], masked: str, ctx: _Ctx | None,
+                     others: Sequence[int] = ()) -> _Cand | None:
+        """The winning candidate; `others`: where other deliverables are named (what is still
+        open after one of them is theirs: "dark mode is done, sso is still waiting on IT")."""
         if ctx is None:
             best = self._pick(cands, masked)
         else:
@@ -1237,6 +1250,7 @@ class ClaimParser:
         if best.status is CanonicalStatus.DONE and best.tier != _TIER_STRUCTURED:
             # part of it is done, the rest is not: no verdict on the whole
             limit = ctx.sentence(best.start).end if ctx is not None else len(masked)
+            limit = min([limit, *(p for p in others if p > best.end)])
             if _STILL_OPEN.search(masked, best.end, limit):
                 return None
         return best
@@ -1297,6 +1311,8 @@ class ClaimParser:
         other thing ("I'm stuck on a weird TypeScript error", "timesheets due Friday", "we're so
         behind on the fantasy league"). Only asked of claims with no deliverable named: a terse
         "done!" or "blocked on legal" in a deliverable's channel stays its claim."""
+        if cand_kind == "progress":
+            return False  # a bare "in progress" says too little; "search: in progress" counts
         cs, ce = ctx.clause(s, e, masked)
         sent = ctx.sentence(s)
         subject = _words(masked, cs, s)[-6:]
@@ -1407,7 +1423,7 @@ class ClaimParser:
             cand = self._judge(masked, cls, kind, s, e, cs, pre, post)
             if cand is not None:
                 out.append(cand)
-        return out
+        return _without_menus(out, masked)
 
     def _judge(self, masked: str, cls: Any, kind: str, s: int, e: int, cs: int,
                pre: list[tuple[str, int]], post: list[tuple[str, int]]) -> _Cand | None:
@@ -1496,7 +1512,7 @@ class ClaimParser:
         if cls == _STARTED:
             return None
         # a traffic-light word gives way to a plain phrase ("finished overnight, all green")
-        return _Cand(CanonicalStatus(cls), _TIER_NEGATED if kind == "weak" else _TIER_EXPLICIT,
+        return _Cand(CanonicalStatus(cls), _TIER_NEGATED if kind in ("weak", "progress") else _TIER_EXPLICIT,
                      start, end, kind)
 
     @staticmethod
@@ -1644,6 +1660,20 @@ def _chain(head: MentionLike, pool: Sequence[MentionLike], text: str, *, back: b
                 break
     ordered = sorted(chain, key=lambda m: m.start)
     return list(dict.fromkeys(m.key for m in ordered))
+
+
+_MENU_GAP = re.compile(r"\s*(?:/|\bor\b)\s*", re.IGNORECASE)
+
+
+def _without_menus(cands: list[_Cand], masked: str) -> list[_Cand]:
+    """Statuses offered as choices claim nothing: "Status: (on track / at risk / blocked)",
+    "done or blocked?"."""
+    drop: set[int] = set()
+    for i in range(len(cands) - 1):
+        a, b = cands[i], cands[i + 1]
+        if a.status != b.status and a.end <= b.start and _MENU_GAP.fullmatch(masked, a.end, b.start):
+            drop.update((i, i + 1))
+    return [c for i, c in enumerate(cands) if i not in drop]
 
 
 def _negate(status: Any) -> CanonicalStatus | None:
