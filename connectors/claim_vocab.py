@@ -171,7 +171,7 @@ MONTHS_BY_LANGUAGE: dict[str, dict[str, int]] = {
 
 # Words that make a following number or weekday a target date in those languages.
 DATE_CUES_BY_LANGUAGE: dict[str, frozenset[str]] = {
-    "de": frozenset({"termin", "bis", "am", "ab", "frist", "fällig", "auf"}),
+    "de": frozenset({"termin", "bis", "am", "ab", "frist", "fällig", "auf", "für"}),
     "es": frozenset({"fecha", "para", "el", "hasta", "plazo"}),
     "fr": frozenset({"date", "pour", "le", "au", "échéance"}),
     "pt": frozenset({"até", "para", "prazo", "data", "dia"}),

@@ -354,7 +354,7 @@ _RULE_PHRASES: list[tuple[str, str, str]] = [
     (r"(?<!work\s)in\s+progress", S.ON_TRACK, "progress"),
     # a date moved later: "pushed to Monday", "moving the launch to the 21st" (needs a date)
     ((r"(?:pushed|postponed|moved|moving|moves|bumped|pushing|pushes)(?:\s+(?:back|out|again))?"
-      r"(?:\s+(?:it|this|that|the\s+[\w-]+))?(?:\s+from\s+[\w./-]+(?:\s+\d+\w*)?)?"
+      r"(?:\s+(?:it|this|that|the(?:\s+[\w-]+){1,3}?))?(?:\s+from\s+[\w./-]+(?:\s+\d+\w*)?)?"
       r"\s+(?:back\s+|out\s+)?(?:to|until|till)(?=\s)"),
      S.AT_RISK, "slipto"),
     (r"(?:is|are|'s|'re|looks?|looking|getting|pretty|very|a\s+bit|super|really)\s+tight", S.AT_RISK, ""),
@@ -808,7 +808,7 @@ _STILL_OPEN = re.compile(
 )
 # A request: its date is when people should act ("need a volunteer to QA it before Friday").
 _REQUEST = re.compile(r"\b(?:please|pls|plz|need\s+(?:a|an|some|someone|somebody|volunteers?|help|"
-                      r"input|your|everyone)|(?:can|could)\s+(?:someone|somebody|anyone|you|we\s+get)|"
+                      r"input|your|everyone|(?:it|this|that|them)\s+(?:by|before))|(?:can|could)\s+(?:someone|somebody|anyone|you|we\s+get)|"
                       r"volunteers?)\b", re.IGNORECASE)
 # Nouns that contain a cue word but name something else: "the release notes", "the launch party".
 _CUE_COMPOUND = re.compile(r"\b(?:release|launch|ship|go-live)\s+(?:notes?|party|email|post|checklist|"
@@ -1571,7 +1571,8 @@ class ClaimParser:
             if clause_words & _ANNOUNCEMENT and (kind == "relday" or not cued) \
                     and not _STRONG_CUE.search(masked, cs, ce):
                 continue  # "the campaign email goes out tomorrow", "results Monday": an announcement's day
-            if kind == "foreign" and not (set(pre_all[-2:]) & (_FOREIGN_CUES | _PREP_CUES | _RELDAY_CUES)) \
+            near = set(pre_all[-2:]) | set(_words(masked, cs, s)[-2:])  # "für", "à": not ASCII tokens
+            if kind == "foreign" and not (near & (_FOREIGN_CUES | _PREP_CUES | _RELDAY_CUES)) \
                     and not any(t in ("termin", "fecha", "date", "eta", "due") for t in pre_all):
                 continue  # a weekday in another language counts after "bis", "para", "pour"...
             if kind == "induration" and any(t in _PERFECT or t.endswith("'ve") for t in pre_all):
