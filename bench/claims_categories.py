@@ -4,8 +4,8 @@
 
 Reads every labelled message the way the Slack connector does (`connectors.slack.connector.message_claims`,
 scored by `connectors.claims_scoring`) and prints, for the development set (tests/data/
-claims_dev.jsonl + the older single-label tests/data/status_corpus.jsonl) and the blind holdout
-(tests/data/claims_holdout.jsonl), a table by category: status precision/recall, date
+claims_dev.jsonl + the older single-label tests/data/status_corpus.jsonl) and the blind holdouts
+(tests/data/claims_holdout.jsonl, and claims_holdout2.jsonl written by another hand), a table by category: status precision/recall, date
 precision/recall, status recall on messages naming several deliverables, and the share of
 messages that claim nothing which still give a claim.
 
@@ -43,6 +43,7 @@ DATA = ROOT / "tests" / "data"
 SETS = {
     "dev": [DATA / "claims_dev.jsonl", DATA / "status_corpus.jsonl"],
     "holdout": [DATA / "claims_holdout.jsonl"],
+    "holdout2": [DATA / "claims_holdout2.jsonl"],
 }
 CATALOGUE = DATA / "claims_deliverables.json"
 

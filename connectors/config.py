@@ -119,7 +119,8 @@ class SlackConfig(StrictModel):
     channels: list[str] = []
     status_phrases: dict[str, CanonicalStatus] = {}
     # which built-in status vocabularies the message parser reads (connectors/claim_vocab.py)
-    status_languages: list[Literal["en", "de", "es", "fr"]] = ["en", "de", "es", "fr"]
+    status_languages: list[Literal["en", "de", "es", "fr", "pt", "nl", "it"]] = [
+        "en", "de", "es", "fr", "pt", "nl", "it"]
     channel_defaults: dict[str, str] = {}
     trusted_bots: list[str] = []
     lookback: Duration = "3d"

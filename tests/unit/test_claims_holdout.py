@@ -22,6 +22,9 @@ from connectors.claims_scoring import check_row, load_catalogue, load_labelled, 
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 HOLDOUT = DATA / "claims_holdout.jsonl"
+# written on 4 December 2026 from a labelling spec by someone who never saw the parser or the
+# other corpora, committed before it was first scored; only its figures are ever looked at
+HOLDOUT2 = DATA / "claims_holdout2.jsonl"
 DEV = DATA / "claims_dev.jsonl"
 OLD = DATA / "status_corpus.jsonl"
 CATALOGUE = DATA / "claims_deliverables.json"
@@ -31,6 +34,11 @@ GOALS = {"status_precision": 0.95, "status_recall": 0.90, "multi_recall": 0.85,
          "date_precision": 0.95, "no_claim_false_rate": 0.03}
 GATES = {"status_precision": 0.95, "status_recall": 0.90, "multi_recall": 0.85,
          "date_precision": 0.95, "no_claim_false_rate": 0.03}
+# The second holdout is short of the goals on precision and on false claims (bench/README.md,
+# "A second blind holdout"): it is held to a floor under what it measured, so a change that reads
+# another team's text worse fails, and the shortfall stays written down rather than hidden.
+HOLDOUT2_FLOOR = {"status_precision": 0.92, "status_recall": 0.88, "multi_recall": 0.85,
+                  "date_precision": 0.93, "no_claim_false_rate": 0.10}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +48,7 @@ def holdout() -> dict:
 
 def test_corpora_are_well_formed() -> None:
     keys = [d.key for d in load_catalogue(CATALOGUE)]
-    rows = {path.name: load_labelled(path) for path in (HOLDOUT, DEV, OLD)}
+    rows = {path.name: load_labelled(path) for path in (HOLDOUT, HOLDOUT2, DEV, OLD)}
     for name, found in rows.items():
         for row in found:
             assert check_row(row, keys) == [], (name, row["_line"], row["text"])
@@ -49,8 +57,9 @@ def test_corpora_are_well_formed() -> None:
     texts = Counter(row["text"] for row in every)
     assert not [t for t, n in texts.items() if n > 1], "a message is in two corpora (or twice)"
     assert {row["split"] for row in rows[HOLDOUT.name]} == {"holdout"}
+    assert {row["split"] for row in rows[HOLDOUT2.name]} == {"holdout"}
     assert {row["split"] for row in rows[DEV.name]} == {"dev"}
-    for name in (HOLDOUT.name, DEV.name):
+    for name in (HOLDOUT.name, HOLDOUT2.name, DEV.name):
         cats = Counter(row["category"] for row in rows[name])
         assert set(cats) >= {"single", "multi", "thread", "emoji_caps", "non_english",
                              "reported_quoted", "dates", "no_claim", "links"}, cats
@@ -66,6 +75,16 @@ def test_holdout_gate(holdout: dict) -> None:
     assert multi["status_recall"] >= GATES["multi_recall"], multi
     assert dt["precision"] >= GATES["date_precision"], dt
     assert none["rate"] <= GATES["no_claim_false_rate"], none
+
+
+def test_second_holdout_floor() -> None:
+    got = score_files([HOLDOUT2], CATALOGUE)
+    st, dt, multi, none = got["status"], got["target_date"], got["multi"], got["no_claim"]
+    assert st["precision"] >= HOLDOUT2_FLOOR["status_precision"], st
+    assert st["recall"] >= HOLDOUT2_FLOOR["status_recall"], st
+    assert multi["status_recall"] >= HOLDOUT2_FLOOR["multi_recall"], multi
+    assert dt["precision"] >= HOLDOUT2_FLOOR["date_precision"], dt
+    assert none["rate"] <= HOLDOUT2_FLOOR["no_claim_false_rate"], none
 
 
 def test_every_gate_is_the_goal() -> None:
