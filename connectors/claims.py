@@ -25,21 +25,22 @@ How a message is read
    label, mentions and bare URLs become spaces, `*bold*`/`_it_` lose their markers, `inline
    code`, code blocks, `~struck~` text, quoted lines (`> ...`) and one-to-three words in double
    quotes disappear (they are not the author's current claim), `&gt;`-style entities are decoded
-   in place. Emoji shortcodes become a clause break, except those that state something: check
-   marks (done), traffic-light circles (green on_track, yellow/orange/red at_risk), stop signs
-   (blocked), `:traffic_light:` before a colour word.
+   in place. Emoji (shortcodes and unicode) become a clause break, except those that state
+   something: check marks (done), traffic-light circles (green on_track, yellow/orange/red
+   at_risk), stop signs (blocked), crosses, `:traffic_light:` before a colour word.
    Not the author's claim either: reported speech from its cue to the end of its clause ("Sam
    said X was done", "the board says done", "according to the vendor"; "I'd say"/"I think" are
    the author's own; a relayed "the auditor now says Jan 20" still gives its date), irony (a
    sentence opening "yeah right"/"oh sure,", or carrying :upside_down_face:/:clown_face:/
-   :roll_eyes:), a bot's text ("Reminder from Asana bot: ...", "the bot keeps posting ..."),
+   :roll_eyes:), a bot's text ("Reminder from Asana bot: ...", "the bot keeps posting ...",
+   an app's reminder "*Asana*: Reminder: ..."),
    counterfactuals and theory ("would have been done", "in theory").
 2. **Structured fields win.** `status: blocked`, `*Status:* _At risk_`, `eta: 2026-12-05`,
    `due: Dec 5`, `target date: ...`, `deadline: ...`, `go-live: ...` beat free text about the
    same deliverable. A status key counts at the start of a line or after a separator; date keys
    also anywhere when followed by a colon. `ETA: TBD` suppresses free-text dates.
-3. **Status phrases** (`DEFAULT_PHRASES` in English, `claim_vocab` tables for German, Spanish
-   and French, plus configured extras, plus rule phrases) are found with one compiled regex,
+3. **Status phrases** (`DEFAULT_PHRASES` in English, `claim_vocab` tables for German, Spanish,
+   French, Portuguese, Dutch and Italian, plus configured extras, plus rule phrases) are found with one compiled regex,
    then each match is judged in its clause:
    - questions (a sentence ending in `?`, `Q:`, "are we ...") and hypotheticals (`if`, `unless`,
      `whether`, `in case`, `worst case`, "would be great to") claim nothing; in "X is blocked,
@@ -50,7 +51,10 @@ How a message is read
    - past transient states (`was blocked`, `had been stuck`, `after being`) are history;
    - negation flips: not blocked / not at risk -> on_track, not on track -> at_risk, not done /
      not live -> no claim, not started / nobody has picked up -> not_started;
-   - partial completion (`80% done`, `2 of 5 done`, `3/4 done`, `mostly done`) is not done;
+   - partial completion (`80% done`, `2 of 5 done`, `3/4 done`, `mostly done`, "merged, keys
+     still pending") is not done, unless what is still open is another deliverable's;
+   - statuses offered as choices ("Status: (on track / at risk / blocked)") claim nothing;
+   - "in progress" is a weak on_track, and only about a deliverable the message names;
    - everyday uses are consumed as neutral: "goes live" (a plan), "out sick", "killed it",
      "standup cancelled", "blocked off my calendar", "the live site", "behind a flag", "the
      speaker dropped out", "that's fine", "the CI is red", "feeling stuck"; a clause whose
@@ -83,7 +87,10 @@ How a message is read
    clause about work or an announcement (testing, pairing, review, writing, the email/banner
    going out) without such a cue is none. A guess after the date ("in 2 weeks maybe") is none.
    Also read: day-first dates when the day is over 12 ("18/12"), "Wed", "Wednesday the 16th",
-   weekdays in German/Spanish/French after "bis"/"para"/"pour"/"Termin"...; a version number
+   "Thursday 3rd December" (the explicit date), weekdays in the other six languages after
+   "bis"/"para"/"pour"/"für"/"entro"/"Termin"..., a day and month in them ("le 10 décembre",
+   "16 de dezembro", "14. Dezember"); a request's date is when people should act ("need a
+   volunteer to QA it before Friday"), and "release notes"/"launch party" are not cues; a version number
    ("in 2.7", "upgrade to 5.1") is not a date. The latest remaining date wins.
 
    Relative slips with no known previous date ("slipping a week", "pushed by a week") yield NO
