@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from slack_sdk.http_retry import builtin_handlers
 from slack_sdk.http_retry import handler as retry_handler
 
@@ -205,10 +206,16 @@ def fast_retry_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 @pytest.fixture
 def harness() -> Iterator[Harness]:
-    ts = Ts(datetime.now(UTC))
-    config = SlackConfig(channels=["launches", "C02"], trusted_bots=["B0TRUST"], channel_defaults={"eng": "search"})
-    with Sandbox(parse_scenario(scenario(ts)), port=0) as sandbox:
-        yield Harness(sandbox, ts, config)
+    # The connector asks each claim author once a UTC day: the tests that move the clock by hours
+    # start at 02:00 UTC (of whatever day it is), so the counts they expect do not depend on the
+    # hour the suite runs at.
+    early = datetime.now(UTC).replace(hour=2, minute=0, second=0, microsecond=0)
+    with time_machine.travel(early, tick=True):
+        ts = Ts(datetime.now(UTC))
+        config = SlackConfig(channels=["launches", "C02"], trusted_bots=["B0TRUST"],
+                             channel_defaults={"eng": "search"})
+        with Sandbox(parse_scenario(scenario(ts)), port=0) as sandbox:
+            yield Harness(sandbox, ts, config)
 
 
 def ref(ts: str, channel: str = "C01") -> str:
