@@ -199,7 +199,8 @@ NOT_THE_WORK: dict[str, frozenset[str]] = {
         "raffle", "potluck", "talk", "conference", "meetup", "room",
     }),
     "chores": frozenset({
-        "ticket", "tickets", "jira", "pr", "prs", "mr", "build", "builds", "staging", "self", "ci", "pipeline", "runner", "lint",
+        "ticket", "tickets", "jira", "pr", "prs", "mr", "build", "builds", "test", "tests",
+        "flaky", "bug", "typo", "staging", "self", "ci", "pipeline", "runner", "lint",
         "linter", "laptop", "vpn", "printer", "monitor", "keyboard", "dotfiles", "ide", "vscode",
         "inbox", "timesheet", "timesheets", "expenses", "expense", "payroll",
         "reimbursement", "hiring", "recruiting", "headcount", "okrs", "account", "password", "license", "licence", "spam",

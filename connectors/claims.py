@@ -334,7 +334,7 @@ _RULE_PHRASES: list[tuple[str, str, str]] = [
     (r"(?:is|are|'s|'re|now|went|both|all|hit|reached)\s+(?:now\s+)?(?-i:GA)|generally\s+available",
      S.DONE, ""),
     ((r"(?:(?:is|are|'s|'re|now|as)|(?:rollout|roll-out|launch|release|migration|deploy|"
-     r"deployment|upgrade|handover|build|qa|testing|work))\s+complete"), S.DONE, ""),
+     r"deployment|upgrade|handover|build|qa|testing|work|cutover))\s+complete"), S.DONE, ""),
     (r"(?:is|are|'s|'re|it's|now|be)\s+(?:now\s+)?out", S.DONE, ""),
     # explicit negation inside the phrase
     (_NEG_WORDS + r"\s+(?:make|hit|meet|finish|happen|land|be\s+ready|be\s+done|get\s+there)",
@@ -342,7 +342,7 @@ _RULE_PHRASES: list[tuple[str, str, str]] = [
     (r"(?:can'?t|cannot)\s+make", S.AT_RISK, "miss"),
     (r"miss(?:ed)?\s+(?:the|our|this|that|it|friday|monday|tuesday|wednesday|thursday|eow|eom)",
      S.AT_RISK, "miss"),
-    (r"miss", S.AT_RISK, "miss"),
+    (r"miss(?:ed)?", S.AT_RISK, "miss"),
     (_CANT + r"\s+(?:proceed|ship|merge|launch|release|deploy|continue|move\s+forward|progress)",
      S.BLOCKED, "neg"),
     (r"(?:is|it's|we're|we\s+are)\s+a\s+go(?![\w-])", S.ON_TRACK, ""),
@@ -364,7 +364,14 @@ _RULE_PHRASES: list[tuple[str, str, str]] = [
       r"(?:\s+(?:it|this|that|the(?:\s+[\w-]+){1,3}?))?(?:\s+from\s+[\w./-]+(?:\s+\d+\w*)?)?"
       r"\s+(?:back\s+|out\s+)?(?:to|until|till)(?=\s)"),
      S.AT_RISK, "slipto"),
-    (r"(?:is|are|'s|'re|looks?|looking|getting|pretty|very|a\s+bit|super|really)\s+tight", S.AT_RISK, ""),
+    (r"(?:is|are|'s|'re|be|looks?|looking|getting|pretty|very|a\s+bit|super|really)\s+tight", S.AT_RISK, ""),
+    # "search is good for friday", "still on for Thursday": only before a date
+    (r"(?:is|are|'s|'re|still|looks?|looking)\s+(?:good|on)\s+for(?=\s+(?:the\s+)?(?:\d|mon|tue|wed|thu|"
+     r"fri|sat|sun|today|tomorrow|tmrw|eod|eow|eom|next|this|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|"
+     r"nov|dec|end)\w*)", S.ON_TRACK, ""),
+    (r"(?:is|are|'s|'re|now|went|been|landed|deployed|rolled\s+out)\s+(?:out\s+)?(?:in|to|into)\s+"
+     r"prod(?:uction)?", S.DONE, ""),
+    (r"(?:still\s+)?in\s+the\s+backlog", S.NOT_STARTED, ""),
     ((r"needs?\s+(?:another|one\s+more|an\s+extra|a\s+few\s+more|a\s+couple\s+more|"
       r"(?:two|three|2|3)\s+more)\s+(?:days?|weeks?|sprints?)"), S.AT_RISK, ""),
     # started family
@@ -734,7 +741,8 @@ _DATE_RE = re.compile(
     r"|(?P<eow>\beow\b|\bend\s+of\s+(?:the\s+|this\s+)?week\b)"
     r"|(?P<eom>\beom\b|\bend\s+of\s+(?:the\s+|this\s+)?month\b)"
     r"|(?P<eoy>\beoy\b|\bend\s+of\s+(?:the\s+|this\s+)?year\b)"
-    r"|(?P<weekday>\b(?:(?:next|this|coming)\s+)?" + _WEEKDAY + r"(?:day)?\b\.?" + _DAYQUAL
+    r"|(?P<weekday>\b(?:(?:next|this|coming)\s+)?" + _WEEKDAY + r"(?:day)?\b\.?"
+    + r"(?:\s+(?:of\s+)?next\s+week\b)?" + _DAYQUAL
     # "Thursday 3rd December", "Fri, Dec 4": the explicit date after it is the one to read
     + r"(?!,?\s+(?:the\s+)?(?:\d{1,2}(?:st|nd|rd|th)?\b|" + _MONTH + r"\b)))"
     r"|(?P<relday>\b(?:today|tonight|tomorrow|tmrw|tmr|tomorow|eod|cob)\b" + _DAYQUAL + ")"
@@ -776,7 +784,8 @@ _ACTIVITY = {
     "test", "testing", "tests", "work", "working", "write", "writing", "pair", "pairing",
     "review", "reviewing", "look", "looking", "dry", "email", "banner", "newsletter", "post",
     "blog", "announcement", "tweet", "finish", "finishing", "polish", "polishing", "debug",
-    "debugging", "investigate", "investigating", "copy", "qa", "rehearsal", "training",
+    "debugging", "investigate", "investigating", "copy", "qa", "rehearsal", "training", "archive",
+    "archiving",
 }
 _ANNOUNCEMENT = {"email", "emails", "banner", "newsletter", "blog", "announcement", "tweet",
                  "invite", "invites", "reminder", "post", "recording", "results"}
@@ -802,7 +811,7 @@ _AFTER_TIME = re.compile(r"\s*(?:at|@)\s*\d{1,2}(?::\d{2})?\s*(?:am|pm)?\b|\s*\d
                          re.IGNORECASE)
 _NOT_TARGET_BEFORE = re.compile(
     r"(?:\bfrom|\binstead\s+of|\boriginally|\bwas|\bold|\bas\s+early\s+as|\bblack|\bcyber|"
-    r"\bgood|\bsince|\blast|\bthis\s+past|\bback(?:\s+(?:on|in))?)\s*$",
+    r"\bgood|\bsince|\blast|\bthis\s+past|\bback(?:\s+(?:on|in))?|\bmiss(?:ed|ing)?(?:\s+(?:the|our|this|that))?)\s*$",
     re.IGNORECASE,
 )
 _PAST_PLAN = re.compile(r"\b(?:was|were)\s+(?:going|supposed|meant|planning|scheduled|due)\b|"
@@ -815,7 +824,7 @@ _STILL_OPEN = re.compile(
 )
 # A request: its date is when people should act ("need a volunteer to QA it before Friday").
 _REQUEST = re.compile(r"\b(?:please|pls|plz|need\s+(?:a|an|some|someone|somebody|volunteers?|help|"
-                      r"input|your|everyone|(?:it|this|that|them)\s+(?:by|before))|(?:can|could)\s+(?:someone|somebody|anyone|you|we\s+get)|"
+                      r"input|your|everyone|(?:it|this|that|them)\s+(?:by|before)|(?:[\w-]+\s+){1,3}(?:by|before)\b)|(?:can|could)\s+(?:someone|somebody|anyone|you|we\s+get)|"
                       r"volunteers?)\b", re.IGNORECASE)
 # Nouns that contain a cue word but name something else: "the release notes", "the launch party".
 _CUE_COMPOUND = re.compile(r"\b(?:release|launch|ship|go-live)\s+(?:notes?|party|email|post|checklist|"
@@ -910,6 +919,8 @@ def _resolve(kind: str, expr: str, local: date, tz: str) -> date | None:
         return _dateparser("tomorrow", local, tz)
     if kind == "weekday":
         e = re.sub(r"\s+(?:eod|cob|end of (?:the )?day|morning|afternoon|evening|night)$", "", e)
+        if e.endswith("next week"):  # "thursday next week" is "next thursday"
+            e = "next " + e.split()[0]
         words = e.split()
         if words[0] == "next":
             # "next Friday": that weekday in the following Monday-Sunday week
