@@ -369,7 +369,7 @@ _RULE_PHRASES: list[tuple[str, str, str]] = [
     (r"(?:is|are|'s|'re|still|looks?|looking)\s+(?:good|on)\s+for(?=\s+(?:the\s+)?(?:\d|mon|tue|wed|thu|"
      r"fri|sat|sun|today|tomorrow|tmrw|eod|eow|eom|next|this|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|"
      r"nov|dec|end)\w*)", S.ON_TRACK, ""),
-    (r"(?:is|are|'s|'re|now|went|been|landed|deployed|rolled\s+out)\s+(?:out\s+)?(?:in|to|into)\s+"
+    (r"(?:is|are|it's|that's|'s|'re|now|went|been|landed|deployed|rolled\s+out)\s+(?:out\s+)?(?:in|to|into)\s+"
      r"prod(?:uction)?", S.DONE, ""),
     (r"(?:still\s+)?in\s+the\s+backlog", S.NOT_STARTED, ""),
     ((r"needs?\s+(?:another|one\s+more|an\s+extra|a\s+few\s+more|a\s+couple\s+more|"
@@ -1005,7 +1005,7 @@ KeyedClaim = tuple[str | None, Claim]
 
 # What may stand between deliverables named as one list: "checkout, payments and search",
 # "checkout & the payments API", or a link and its label.
-_LIST_GAP = re.compile(r"(?:[\s,&+/|<>()*_]|<#\w+\||\band\b|\bor\b|\bthe\b|\bboth\b|\bplus\b|\bas\s+well\s+as\b)*",
+_LIST_GAP = re.compile(r"(?:[\s,&+/|<>()*_]|<#\w+\||\([^()\d,\n]{0,30}\)|\band\b|\bor\b|\bthe\b|\bboth\b|\bplus\b|\bas\s+well\s+as\b)*",
                        re.IGNORECASE)
 # A clause that repeats the previous clause's state for another deliverable: "..., but Y is",
 # "Y still is", "Y is too"; or denies it: "Y isn't", "but not Y", "Y not so much".
@@ -1210,7 +1210,12 @@ class ClaimParser:
         dates_by_key: dict[str, list[_DateCand]] = {}
         tbd_keys: set[str] = set()
         unnamed: list[_Cand] = []
+        headings, headed = self._section_items(statuses, ordered, masked, ctx)
+        for key, cand in headed:
+            by_key.setdefault(key, []).append(cand)
         for cand in statuses:
+            if any(cand is h for h in headings):
+                continue  # a heading's status is its items', not its neighbours'
             keys = self._subjects(cand.start, cand.end, ordered, masked, text, ctx,
                                   blocker=cand.status is S.BLOCKED)
             if not keys:
@@ -1272,6 +1277,38 @@ class ClaimParser:
             if _STILL_OPEN.search(masked, best.end, limit):
                 return None
         return best
+
+    @staticmethod
+    def _section_items(cands: list[_Cand], ordered: Sequence[MentionLike], masked: str,
+                       ctx: _Ctx) -> tuple[list[_Cand], list[tuple[str, _Cand]]]:
+        """A line that is only a status ("*Launched* :rocket:", "Slipping:") heads the lines
+        listed under it: each deliverable they name without a status of its own has the
+        heading's, up to a blank line or a line that names nothing (the next heading).
+        Returns the headings (never about the lines above them) and the items they give."""
+        headings: list[_Cand] = []
+        out: list[tuple[str, _Cand]] = []
+        for c in cands:
+            if c.kind == "emoji":
+                continue
+            line_start = masked.rfind("\n", 0, c.start) + 1
+            line_end = masked.find("\n", c.end)
+            if line_end < 0:
+                continue
+            if (masked[line_start:c.start] + masked[c.end:line_end]).strip(" \t|:*_\u2022>-"):
+                continue  # words besides the status: not a heading
+            pos = line_end + 1
+            while pos < len(masked):
+                end = masked.find("\n", pos)
+                end = len(masked) if end < 0 else end
+                names = [m for m in ordered if pos <= m.start < end]
+                if not masked[pos:end].strip() or not names:
+                    break
+                if pos == line_end + 1:
+                    headings.append(c)
+                if not any(pos <= o.start < end for o in cands):
+                    out.extend((m.key, c) for m in names if (m.key, c) not in out)
+                pos = end + 1
+        return headings, out
 
     @staticmethod
     def _best_date(dates: list[_DateCand], *, suppressed: bool) -> _DateCand | None:
