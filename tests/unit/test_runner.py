@@ -128,11 +128,17 @@ def test_sigterm_stops_between_steps_and_restores_the_handler(
     sent: list[str] = []
     stop = threading.Event()
 
+    first = threading.Lock()
+
     def on_batch(report: pipeline.SyncReport) -> None:
-        if not sent:
-            sent.append(report.partition)
-            os.kill(os.getpid(), signal.SIGTERM)
-            assert stop.wait(5)  # the handler (main thread) has seen it before the sync goes on
+        with first:
+            if not sent:
+                sent.append(report.partition)
+                os.kill(os.getpid(), signal.SIGTERM)
+        # every batch waits until the handler (main thread) has seen the signal: a source whose
+        # first batch comes while the signal is on its way must not release its other partitions
+        # before the stop is known (the interleaving that made this test flaky)
+        assert stop.wait(5)
 
     reports = run_loop(rt, once=False, interval=60, dry_run=True, on_batch=on_batch, stop=stop)
 
