@@ -40,8 +40,8 @@ How a message is read
    same deliverable. A status key counts at the start of a line or after a separator; date keys
    also anywhere when followed by a colon. `ETA: TBD` suppresses free-text dates.
 3. **Status phrases** (`DEFAULT_PHRASES` in English, `claim_vocab` tables for German, Spanish,
-   French, Portuguese, Dutch and Italian, plus configured extras, plus rule phrases) are found with one compiled regex,
-   then each match is judged in its clause:
+   French, Portuguese, Dutch and Italian, plus configured extras, plus rule phrases) are found
+   with one compiled regex, then each match is judged in its clause:
    - questions (a sentence ending in `?`, `Q:`, "are we ...") and hypotheticals (`if`, `unless`,
      `whether`, `in case`, `worst case`, "would be great to") claim nothing; in "X is blocked,
      can someone look?" only the tail is the question;
@@ -90,8 +90,8 @@ How a message is read
    "Thursday 3rd December" (the explicit date), weekdays in the other six languages after
    "bis"/"para"/"pour"/"für"/"entro"/"Termin"..., a day and month in them ("le 10 décembre",
    "16 de dezembro", "14. Dezember"); a request's date is when people should act ("need a
-   volunteer to QA it before Friday"), and "release notes"/"launch party" are not cues; a version number
-   ("in 2.7", "upgrade to 5.1") is not a date. The latest remaining date wins.
+   volunteer to QA it before Friday"), and "release notes"/"launch party" are not cues; a
+   version number ("in 2.7", "upgrade to 5.1") is not a date. The latest remaining date wins.
 
    Relative slips with no known previous date ("slipping a week", "pushed by a week") yield NO
    date claim: the parser only knows absolute dates and dates relative to the message time.
