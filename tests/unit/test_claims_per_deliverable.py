@@ -107,6 +107,50 @@ def test_claims_per_deliverable(text: str, want: dict[str, str]) -> None:
     assert read(text) == want
 
 
+# What text by writers who had never seen the parser taught it (bench/README.md, "Three new
+# writers and a second blind holdout"); said on Thursday 3 December in Berlin.
+NEW_WRITERS = [
+    # Portuguese, Dutch and Italian; dates with a month name; non-ASCII cues before a weekday
+    ("O checkout foi adiado para 11 de dezembro", {"checkout/status": "at_risk", "checkout/date": "2026-12-11"}),
+    ("De audit log is af en staat live", {"audit-log/status": "done"}),
+    ("La search è in ritardo, slitta al 9 dicembre", {"search/status": "at_risk", "search/date": "2026-12-09"}),
+    ("checkout: nog niet begonnen", {"checkout/status": "not_started"}),
+    ("payments ist im Zeitplan, good für Freitag", {"payments/status": "on_track", "payments/date": "2026-12-04"}),
+    # someone else's words and conditionals, in those languages too
+    ("Paul dit que le checkout est en prod, mais je n'ai pas vérifié.", {}),
+    ("Wenn payments rutscht, müssen wir umplanen", {}),
+    # a status line heads the items under it, up to a blank line
+    ("*Launched* :rocket:\n• checkout\n• payments\n\n*Blocked*\n• search",
+     {"checkout/status": "done", "payments/status": "done", "search/status": "blocked"}),
+    # choices, not a claim
+    ("• Status: (on track / at risk / blocked / done)", {}),
+    # the explicit date after a weekday; "thursday next week"
+    ("payments go-live: Friday 11th December", {"payments/date": "2026-12-11"}),
+    ("search will slip to thursday next week", {"search/status": "at_risk", "search/date": "2026-12-10"}),
+    # when people should act, a noun with a cue word in it, an app's reminder: no target date
+    ("Need a volunteer to QA the checkout copy before Friday 🙏", {}),
+    ("writing the release notes for search today", {}),
+    ('*Asana*: Reminder: "Checkout copy review" is due tomorrow', {}),
+    # what is still open is the other deliverable's
+    ("checkout is done, payments is still waiting on the bank",
+     {"checkout/status": "done", "payments/status": "blocked"}),
+    ("<#C1|checkout> and <#C2|search> both shipped", {"checkout/status": "done", "search/status": "done"}),
+    # a unicode emoji ends a clause like a shortcode
+    ("the checkout rollout is complete 🎉 payments on track for EOM",
+     {"checkout/status": "done", "payments/status": "on_track", "payments/date": "2026-12-31"}),
+    ("search: in progress", {"search/status": "on_track"}),
+    ("in progress", {}),  # too little to give the channel's deliverable
+    ("checkout and payments are both GA as of today", {"checkout/status": "done", "payments/status": "done"}),
+    ("search is good for friday", {"search/status": "on_track", "search/date": "2026-12-04"}),
+    ("Mi build está bloqueado otra vez", {}),  # one's own build
+]
+
+
+@pytest.mark.parametrize(("text", "want"), NEW_WRITERS)
+def test_what_new_writers_taught(text: str, want: dict[str, str]) -> None:
+    assert read(text) == want
+
+
 def test_without_a_name_claims_go_to_the_fallback() -> None:
     assert read("shipped :rocket:", ["checkout"]) == {"checkout/status": "done"}
     assert read("still on track for Tuesday", ["search", "payments"]) == {
