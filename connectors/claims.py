@@ -1626,9 +1626,7 @@ class ClaimParser:
             if clause_words & _ANNOUNCEMENT and (kind == "relday" or not cued) \
                     and not _STRONG_CUE.search(masked, cs, ce):
                 continue  # "the campaign email goes out tomorrow", "results Monday": an announcement's day
-            near = set(pre_all[-2:]) | set(_words(masked, cs, s)[-2:])  # "für", "à": not ASCII tokens
-            if kind == "foreign" and not (near & (_FOREIGN_CUES | _PREP_CUES | _RELDAY_CUES)) \
-                    and not any(t in ("termin", "fecha", "date", "eta", "due") for t in pre_all):
+            if kind == "foreign" and not self._foreign_cue(masked, cs, s, pre_all):
                 continue  # a weekday in another language counts after "bis", "para", "pour"...
             if kind == "induration" and any(t in _PERFECT or t.endswith("'ve") for t in pre_all):
                 continue  # "hasn't replied in 5 days": a duration in the past
@@ -1652,6 +1650,12 @@ class ClaimParser:
                 continue
             out.append(_DateCand(s, e, d, _TIER_EXPLICIT))
         return out
+
+    @staticmethod
+    def _foreign_cue(masked: str, cs: int, s: int, pre_all: list[str]) -> bool:
+        near = set(pre_all[-2:]) | set(_words(masked, cs, s)[-2:])  # "für", "à": not ASCII tokens
+        return bool(near & (_FOREIGN_CUES | _PREP_CUES | _RELDAY_CUES)) \
+            or any(t in ("termin", "fecha", "date", "eta", "due") for t in pre_all)
 
     @staticmethod
     def _near_event(masked: str, cs: int, ce: int, s: int, e: int) -> bool:
